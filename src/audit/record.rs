@@ -1,0 +1,288 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditCursor;
+use crate::refusal::{Refusal, Step};
+use crate::values::{
+    AccessDuration, ApproverId, EngineerAction, EngineerId, Justification, RequestId,
+    ServiceRequestNumber, Services, SupportManagerId, TenantId,
+};
+
+/// Who took a step: a person in one of the workflow's roles, or the system (notifications,
+/// expiry, the end of an access window).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "role", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// A vendor support engineer.
+    Engineer(EngineerId),
+    /// A vendor support manager.
+    SupportManager(SupportManagerId),
+    /// A person on the customer's side acting as an approver (designated or, in a refused
+    /// attempt, not).
+    Approver(ApproverId),
+    /// The workflow itself.
+    System,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Engineer(id) => write!(f, "engineer {id}"),
+            Actor::SupportManager(id) => write!(f, "support manager {id}"),
+            Actor::Approver(id) => write!(f, "approver {id}"),
+            Actor::System => f.write_str("system"),
+        }
+    }
+}
+
+/// What happened, with its details.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditEvent {
+    /// The engineer drafted the request.
+    Drafted {
+        /// The support case.
+        service_request: ServiceRequestNumber,
+        /// The services to access.
+        services: Services,
+        /// How long access is needed.
+        access_duration: AccessDuration,
+        /// Why.
+        justification: Justification,
+    },
+    /// A support manager approved the draft.
+    ManagerApproved,
+    /// A support manager rejected the draft.
+    ManagerRejected,
+    /// The engineer withdrew the request.
+    Withdrawn,
+    /// The tenant's designated approvers were notified.
+    ApproversNotified {
+        /// Who was notified.
+        approvers: Vec<ApproverId>,
+        /// When the request expires unanswered.
+        decision_deadline: DateTime<Utc>,
+    },
+    /// A designated approver granted access.
+    Granted {
+        /// When access ends.
+        access_ends_at: DateTime<Utc>,
+    },
+    /// A designated approver denied access.
+    Denied,
+    /// Nobody decided before the deadline; recorded at the deadline.
+    Expired,
+    /// The engineer acted on the customer's data.
+    EngineerActed {
+        /// What they did.
+        action: EngineerAction,
+    },
+    /// The engineer closed the request after the fix.
+    Completed,
+    /// The access window ran out; recorded at its end.
+    AccessElapsed,
+    /// A designated approver revoked access.
+    Revoked,
+    /// A step was refused.
+    Refused {
+        /// The step tried.
+        step: Step,
+        /// The rule that refused it.
+        refusal: Refusal,
+    },
+    /// An engineer action was refused.
+    ActionRefused {
+        /// The action tried.
+        action: EngineerAction,
+        /// The rule that refused it.
+        refusal: Refusal,
+    },
+}
+
+/// The kind of an [`AuditEvent`], without its details: what audit searches filter on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+#[allow(missing_docs)] // each variant is the AuditEvent variant of the same name
+pub enum AuditEventKind {
+    Drafted,
+    ManagerApproved,
+    ManagerRejected,
+    Withdrawn,
+    ApproversNotified,
+    Granted,
+    Denied,
+    Expired,
+    EngineerActed,
+    Completed,
+    AccessElapsed,
+    Revoked,
+    Refused,
+    ActionRefused,
+}
+
+impl AuditEvent {
+    /// The event's kind.
+    pub fn kind(&self) -> AuditEventKind {
+        match self {
+            AuditEvent::Drafted { .. } => AuditEventKind::Drafted,
+            AuditEvent::ManagerApproved => AuditEventKind::ManagerApproved,
+            AuditEvent::ManagerRejected => AuditEventKind::ManagerRejected,
+            AuditEvent::Withdrawn => AuditEventKind::Withdrawn,
+            AuditEvent::ApproversNotified { .. } => AuditEventKind::ApproversNotified,
+            AuditEvent::Granted { .. } => AuditEventKind::Granted,
+            AuditEvent::Denied => AuditEventKind::Denied,
+            AuditEvent::Expired => AuditEventKind::Expired,
+            AuditEvent::EngineerActed { .. } => AuditEventKind::EngineerActed,
+            AuditEvent::Completed => AuditEventKind::Completed,
+            AuditEvent::AccessElapsed => AuditEventKind::AccessElapsed,
+            AuditEvent::Revoked => AuditEventKind::Revoked,
+            AuditEvent::Refused { .. } => AuditEventKind::Refused,
+            AuditEvent::ActionRefused { .. } => AuditEventKind::ActionRefused,
+        }
+    }
+}
+
+impl fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditEvent::Drafted {
+                service_request,
+                services,
+                access_duration,
+                ..
+            } => write!(
+                f,
+                "drafted for service request {service_request}: {services} for {access_duration}"
+            ),
+            AuditEvent::ManagerApproved => f.write_str("approved by the support manager"),
+            AuditEvent::ManagerRejected => f.write_str("rejected by the support manager"),
+            AuditEvent::Withdrawn => f.write_str("withdrawn"),
+            AuditEvent::ApproversNotified {
+                approvers,
+                decision_deadline,
+            } => {
+                f.write_str("notified ")?;
+                for (i, approver) in approvers.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{approver}")?;
+                }
+                write!(
+                    f,
+                    "; decide by {}",
+                    decision_deadline.format("%Y-%m-%d %H:%M UTC")
+                )
+            }
+            AuditEvent::Granted { access_ends_at } => write!(
+                f,
+                "granted until {}",
+                access_ends_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            AuditEvent::Denied => f.write_str("denied"),
+            AuditEvent::Expired => f.write_str("expired unanswered"),
+            AuditEvent::EngineerActed { action } => write!(
+                f,
+                "{}: {} on {}",
+                action.service(),
+                action.operation(),
+                action.target()
+            ),
+            AuditEvent::Completed => f.write_str("closed after the fix"),
+            AuditEvent::AccessElapsed => f.write_str("access duration elapsed"),
+            AuditEvent::Revoked => f.write_str("access revoked"),
+            AuditEvent::Refused { step, refusal } => write!(f, "{step} refused: {refusal}"),
+            AuditEvent::ActionRefused { action, refusal } => write!(
+                f,
+                "{}: {} on {} refused: {refusal}",
+                action.service(),
+                action.operation(),
+                action.target()
+            ),
+        }
+    }
+}
+
+/// One audit record: the `sequence`-th thing that happened to one request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AuditRecord {
+    sequence: u64,
+    at: DateTime<Utc>,
+    tenant: TenantId,
+    request: RequestId,
+    actor: Actor,
+    event: AuditEvent,
+}
+
+impl AuditRecord {
+    pub(crate) fn new(
+        sequence: u64,
+        at: DateTime<Utc>,
+        tenant: TenantId,
+        request: RequestId,
+        actor: Actor,
+        event: AuditEvent,
+    ) -> Self {
+        AuditRecord {
+            sequence,
+            at,
+            tenant,
+            request,
+            actor,
+            event,
+        }
+    }
+
+    /// The record's place in its request's trail: 1 for the draft, then 2, 3, ... without gaps.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// When it happened. Never earlier than the record before it.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    /// The customer's tenant.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The request.
+    pub fn request(&self) -> RequestId {
+        self.request
+    }
+
+    /// Who did it.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// What happened.
+    pub fn event(&self) -> &AuditEvent {
+        &self.event
+    }
+
+    /// Where this record sits in the order audit searches return: by instant, then request id,
+    /// then sequence.
+    pub fn cursor(&self) -> AuditCursor {
+        AuditCursor::new(self.at, self.request, self.sequence)
+    }
+}
+
+impl fmt::Display for AuditRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{} {} {}: {}",
+            self.sequence,
+            self.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.actor,
+            self.event
+        )
+    }
+}

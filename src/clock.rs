@@ -1,0 +1,103 @@
+//! Where the current instant comes from.
+//!
+//! No step in this crate reads the system clock: each takes `now` as an argument, so the
+//! workflow is deterministic and tests can stand at any instant, including exactly on a
+//! deadline. A [`Clock`] is how a caller gets `now`: [`SystemClock`] in production,
+//! [`ManualClock`] in tests and examples.
+
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// A source of the current instant.
+pub trait Clock {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
+/// The operating system's clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that stands still until told to move, for tests and examples.
+///
+/// Shared by reference (`&ManualClock` is a [`Clock`] too) and safe to move between threads.
+///
+/// ```
+/// use chrono::TimeDelta;
+/// use customer_lockbox::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new("2026-11-24T08:00:00Z".parse()?);
+/// clock.advance(TimeDelta::hours(12));
+/// assert_eq!(clock.now().to_rfc3339(), "2026-11-24T20:00:00+00:00");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock {
+            now: Mutex::new(start),
+        }
+    }
+
+    /// Moves the clock forward by `by` (backward if `by` is negative), saturating at the ends
+    /// of the representable range.
+    pub fn advance(&self, by: TimeDelta) {
+        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+        *now = now
+            .checked_add_signed(by)
+            .unwrap_or(if by < TimeDelta::zero() {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                DateTime::<Utc>::MAX_UTC
+            });
+    }
+
+    /// Sets the clock to `instant`.
+    pub fn set(&self, instant: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = instant;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_saturates() {
+        let clock = ManualClock::new(DateTime::<Utc>::MAX_UTC);
+        clock.advance(TimeDelta::hours(1));
+        assert_eq!(clock.now(), DateTime::<Utc>::MAX_UTC);
+        clock.advance(TimeDelta::MIN);
+        assert_eq!(clock.now(), DateTime::<Utc>::MIN_UTC);
+    }
+
+    #[test]
+    fn system_clock_moves() {
+        let clock = SystemClock;
+        assert!(clock.now() > DateTime::UNIX_EPOCH);
+    }
+}

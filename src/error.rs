@@ -1,0 +1,330 @@
+//! The error for values and drafts the workflow refuses to build.
+//!
+//! Constructors of domain values ([`TenantId`](crate::TenantId),
+//! [`Justification`](crate::Justification), ...) and [`Request::draft`](crate::Request::draft)
+//! return this one opaque type. Its message says what was wrong and what to do; its `is_*`
+//! predicates let a caller branch without matching on private details.
+//!
+//! Refused *transitions* use [`Refused`](crate::Refused) instead, because they hand the request
+//! back.
+
+use std::fmt;
+
+use crate::values::AccessDuration;
+
+/// A value, or a draft, that the workflow refuses to build.
+///
+/// Cheap to move (one boxed allocation), `Send + Sync`, and displayed as a lowercase sentence
+/// without a trailing period that says what was wrong and what to do.
+///
+/// # Example
+///
+/// ```
+/// use customer_lockbox::Justification;
+///
+/// let err = Justification::new("").unwrap_err();
+/// assert!(err.is_invalid_text());
+/// assert_eq!(
+///     err.to_string(),
+///     "justification is empty: describe why the engineer needs the customer's data",
+/// );
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ErrorKind {
+    #[error("{what} is empty: {hint}")]
+    Empty {
+        what: &'static str,
+        hint: &'static str,
+    },
+    #[error("{what} is {len} characters long, over the limit of {max}: shorten it")]
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error(
+        "{what} contains the control character U+{code:04X} at character {at}: remove it (line breaks, tabs and NUL are not allowed)"
+    )]
+    ControlCharacter {
+        what: &'static str,
+        code: u32,
+        at: usize,
+    },
+    #[error(
+        "{what} contains the bidirectional formatting character U+{code:04X} at character {at}, which can make text display in a misleading order: remove it"
+    )]
+    BidiControl {
+        what: &'static str,
+        code: u32,
+        at: usize,
+    },
+    #[error("{what} contains {found:?} at character {at}: use only {allowed}")]
+    InvalidCharacter {
+        what: &'static str,
+        found: char,
+        at: usize,
+        allowed: &'static str,
+    },
+    #[error("{what} starts or ends with white space: trim it")]
+    SurroundingWhitespace { what: &'static str },
+    #[error(
+        "tenant id {input:?} is not a GUID: use the directory (tenant) id, such as 8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90"
+    )]
+    InvalidTenantId { input: String },
+    #[error("tenant id is the nil GUID: use the tenant's real directory id")]
+    NilTenantId,
+    #[error(
+        "request id {uuid} is a version {version} UUID, not version 7: create request ids with RequestId::new(now)"
+    )]
+    RequestIdNotV7 { uuid: uuid::Uuid, version: usize },
+    #[error("access duration must be positive, got {seconds} seconds: ask for at least one minute")]
+    DurationNotPositive { seconds: i64 },
+    #[error(
+        "access duration of {seconds} seconds is not a whole number of minutes: round it to whole minutes"
+    )]
+    DurationNotWholeMinutes { seconds: i64 },
+    #[error(
+        "access duration of {requested} is over the ceiling of {ceiling} that any tenant policy may allow: ask for less and extend with a new request if needed"
+    )]
+    DurationOverCeiling {
+        requested: DurationText,
+        ceiling: AccessDuration,
+    },
+    #[error(
+        "access duration of {requested} is over tenant {tenant}'s maximum of {maximum}: ask for at most {maximum}"
+    )]
+    DurationOverPolicy {
+        tenant: crate::TenantId,
+        requested: AccessDuration,
+        maximum: AccessDuration,
+    },
+    #[error("the set of services is empty: name at least one service the engineer needs")]
+    NoServices,
+    #[error(
+        "{input:?} is not a valid email address: give the approver's address, such as admin@contoso.com"
+    )]
+    InvalidEmail { input: String },
+    #[error(
+        "designated approver {id} is listed twice in the tenant policy: list each approver once"
+    )]
+    DuplicateApprover { id: String },
+    #[error(
+        "the draft is for tenant {draft} but the policy is tenant {policy}'s: pass the policy of the tenant whose data is needed"
+    )]
+    PolicyForOtherTenant {
+        draft: crate::TenantId,
+        policy: crate::TenantId,
+    },
+    #[error("the instant {at} is outside the years 1970 to 9999: pass the current time")]
+    InstantOutOfRange { at: chrono::DateTime<chrono::Utc> },
+    #[error("page size {size} is out of range: use 1 to {max}")]
+    PageSize { size: u32, max: u32 },
+}
+
+/// A duration as given by the caller, which may not be a valid [`AccessDuration`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DurationText(pub(crate) i64);
+
+impl fmt::Display for DurationText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::values::duration::write_minutes(f, self.0 / 60)
+    }
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Error {
+            kind: Box::new(kind),
+        }
+    }
+
+    /// True when a text value is empty, too long, has surrounding white space, or contains a
+    /// control character, a bidirectional formatting character or a character outside its
+    /// alphabet.
+    ///
+    /// ```
+    /// use customer_lockbox::ServiceRequestNumber;
+    ///
+    /// assert!(ServiceRequestNumber::new("SR 1").unwrap_err().is_invalid_text());
+    /// ```
+    pub fn is_invalid_text(&self) -> bool {
+        matches!(
+            *self.kind,
+            ErrorKind::Empty { .. }
+                | ErrorKind::TooLong { .. }
+                | ErrorKind::ControlCharacter { .. }
+                | ErrorKind::BidiControl { .. }
+                | ErrorKind::InvalidCharacter { .. }
+                | ErrorKind::SurroundingWhitespace { .. }
+        )
+    }
+
+    /// True when a tenant id is not a GUID, or is the nil GUID.
+    ///
+    /// ```
+    /// use customer_lockbox::TenantId;
+    ///
+    /// assert!(TenantId::parse("contoso.com").unwrap_err().is_invalid_tenant_id());
+    /// ```
+    pub fn is_invalid_tenant_id(&self) -> bool {
+        matches!(
+            *self.kind,
+            ErrorKind::InvalidTenantId { .. } | ErrorKind::NilTenantId
+        )
+    }
+
+    /// True when a request id is not a version 7 UUID.
+    ///
+    /// ```
+    /// use customer_lockbox::RequestId;
+    ///
+    /// let v4 = uuid::Uuid::from_u128(0x6f1c_0c2a_9d3e_4b7a_8c11_2e5f_7a90_1b3c);
+    /// assert!(RequestId::from_uuid(v4).unwrap_err().is_invalid_request_id());
+    /// ```
+    pub fn is_invalid_request_id(&self) -> bool {
+        matches!(*self.kind, ErrorKind::RequestIdNotV7 { .. })
+    }
+
+    /// True when an access duration is zero, negative, not whole minutes, or over the ceiling
+    /// any policy may set ([`AccessDuration::CEILING`]).
+    ///
+    /// ```
+    /// use customer_lockbox::AccessDuration;
+    ///
+    /// assert!(AccessDuration::from_minutes(0).unwrap_err().is_invalid_duration());
+    /// ```
+    pub fn is_invalid_duration(&self) -> bool {
+        matches!(
+            *self.kind,
+            ErrorKind::DurationNotPositive { .. }
+                | ErrorKind::DurationNotWholeMinutes { .. }
+                | ErrorKind::DurationOverCeiling { .. }
+        )
+    }
+
+    /// True when a draft asks for longer access than its tenant's policy allows.
+    ///
+    /// ```
+    /// use customer_lockbox::{AccessDuration, Draft, Request, TenantPolicy};
+    /// # use customer_lockbox::*;
+    /// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// # let now = chrono::DateTime::UNIX_EPOCH;
+    /// let policy = TenantPolicy::new(tenant, vec![])?; // allows 4 hours
+    /// let draft = Draft {
+    ///     access_duration: AccessDuration::from_hours(8)?,
+    ///     // ...
+    /// #   id: RequestId::new(now),
+    /// #   tenant,
+    /// #   service_request: ServiceRequestNumber::new("2611240010001234")?,
+    /// #   services: Services::one(Service::ExchangeOnline),
+    /// #   justification: Justification::new("mailbox will not sync")?,
+    /// #   engineer: EngineerId::new("alex")?,
+    /// };
+    /// assert!(Request::draft(draft, &policy, now).unwrap_err().is_over_policy_maximum());
+    /// # Ok::<(), customer_lockbox::Error>(())
+    /// ```
+    pub fn is_over_policy_maximum(&self) -> bool {
+        matches!(*self.kind, ErrorKind::DurationOverPolicy { .. })
+    }
+
+    /// True when a set of services is empty.
+    ///
+    /// ```
+    /// use customer_lockbox::Services;
+    ///
+    /// assert!(Services::new([]).unwrap_err().is_no_services());
+    /// ```
+    pub fn is_no_services(&self) -> bool {
+        matches!(*self.kind, ErrorKind::NoServices)
+    }
+
+    /// True when an email address is not valid.
+    ///
+    /// ```
+    /// use customer_lockbox::EmailAddress;
+    ///
+    /// assert!(EmailAddress::new("not an address").unwrap_err().is_invalid_email());
+    /// ```
+    pub fn is_invalid_email(&self) -> bool {
+        matches!(*self.kind, ErrorKind::InvalidEmail { .. })
+    }
+
+    /// True when a tenant policy lists a designated approver twice.
+    ///
+    /// ```
+    /// use customer_lockbox::{ApproverId, DesignatedApprover, EmailAddress, TenantId, TenantPolicy};
+    ///
+    /// let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// let admin = DesignatedApprover::new(
+    ///     ApproverId::new("megan")?,
+    ///     EmailAddress::new("megan@contoso.com")?,
+    /// );
+    /// let err = TenantPolicy::new(tenant, vec![admin.clone(), admin]).unwrap_err();
+    /// assert!(err.is_duplicate_approver());
+    /// # Ok::<(), customer_lockbox::Error>(())
+    /// ```
+    pub fn is_duplicate_approver(&self) -> bool {
+        matches!(*self.kind, ErrorKind::DuplicateApprover { .. })
+    }
+
+    /// True when a draft is checked against another tenant's policy.
+    ///
+    /// ```
+    /// # use customer_lockbox::*;
+    /// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// # let now = chrono::DateTime::UNIX_EPOCH;
+    /// let other = TenantId::parse("11111111-2222-4333-8444-555555555555")?;
+    /// let draft = Draft {
+    ///     tenant,
+    ///     // ...
+    /// #   id: RequestId::new(now),
+    /// #   service_request: ServiceRequestNumber::new("2611240010001234")?,
+    /// #   services: Services::one(Service::ExchangeOnline),
+    /// #   access_duration: AccessDuration::from_hours(1)?,
+    /// #   justification: Justification::new("mailbox will not sync")?,
+    /// #   engineer: EngineerId::new("alex")?,
+    /// };
+    /// let err = Request::draft(draft, &TenantPolicy::new(other, vec![])?, now).unwrap_err();
+    /// assert!(err.is_policy_for_other_tenant());
+    /// # Ok::<(), customer_lockbox::Error>(())
+    /// ```
+    pub fn is_policy_for_other_tenant(&self) -> bool {
+        matches!(*self.kind, ErrorKind::PolicyForOtherTenant { .. })
+    }
+
+    /// True when an audit page size is out of range.
+    ///
+    /// ```
+    /// use customer_lockbox::PageSize;
+    ///
+    /// assert!(PageSize::new(0).unwrap_err().is_invalid_page_size());
+    /// ```
+    pub fn is_invalid_page_size(&self) -> bool {
+        matches!(*self.kind, ErrorKind::PageSize { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::new(kind)
+    }
+}

@@ -1,0 +1,130 @@
+//! Customer Lockbox: a vendor's support engineer reaches a customer's data only after a support
+//! manager and the customer approve, for exactly the approved time, with every step audited.
+//!
+//! # The workflow
+//!
+//! 1. An engineer [drafts](Request::draft) a request: tenant, service request number, services,
+//!    access duration, justification.
+//! 2. A support manager (never the engineer) [approves](Request::approve) or
+//!    [rejects](Request::reject) it. The customer sees nothing before approval.
+//! 3. The tenant's designated approvers are [notified](Request::notify) by a [`Notification`]
+//!    that contains no links.
+//! 4. A designated approver [grants](Request::grant) or [denies](Request::deny) it. A request not
+//!    granted within [`DECISION_WINDOW`] (12 hours) of the notification expires.
+//! 5. Once granted, the engineer has access for exactly the requested duration, and each
+//!    [action](Request::record_action) is recorded. The engineer [closes](Request::close) the
+//!    request after the fix, an approver may [revoke](Request::revoke) access early, and it
+//!    ends by itself when the window runs out.
+//! 6. Every step, every refused attempt and every action is an [`AuditRecord`] in the request's
+//!    [audit trail](Request::audit_trail), searchable through an [`AuditLog`].
+//!
+//! Each state is a type: [`Request<Drafted>`](Drafted), [`Request<ManagerApproved>`](ManagerApproved),
+//! [`Request<PendingCustomer>`](PendingCustomer), [`Request<Granted>`](Granted),
+//! [`Request<Closed>`](Closed). Steps consume the request and return the next state, so skipping
+//! the manager, granting before the notification, or acting after the close does not compile.
+//! Steps that meet a deadline return an outcome enum ([`GrantOutcome`], [`Access`], ...), so the
+//! caller must handle "expired" and "access ended". No step reads the system clock: each takes
+//! `now`, from a [`Clock`] of the caller's choosing.
+//!
+//! # Example
+//!
+//! ```
+//! use chrono::TimeDelta;
+//! use customer_lockbox::*;
+//!
+//! let clock = ManualClock::new("2026-11-24T08:00:00Z".parse()?);
+//! let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+//! let megan = ApproverId::new("megan")?;
+//! let policy = TenantPolicy::new(
+//!     tenant,
+//!     vec![DesignatedApprover::new(megan.clone(), EmailAddress::new("megan@contoso.com")?)],
+//! )?;
+//! let alex = EngineerId::new("alex")?;
+//!
+//! // 1. The engineer drafts.
+//! let drafted = Request::draft(
+//!     Draft {
+//!         id: RequestId::new(clock.now()),
+//!         tenant,
+//!         service_request: ServiceRequestNumber::new("2611240010001234")?,
+//!         services: Services::one(Service::ExchangeOnline),
+//!         access_duration: AccessDuration::from_hours(4)?,
+//!         justification: Justification::new("CFO mailbox stopped syncing after migration")?,
+//!         engineer: alex.clone(),
+//!     },
+//!     &policy,
+//!     clock.now(),
+//! )?;
+//!
+//! // 2. A support manager approves; 3. the approvers are notified.
+//! let approved = drafted.approve(&SupportManagerId::new("sam")?, clock.now())?;
+//! let (pending, notification) = approved.notify(&policy, clock.now())?;
+//! assert!(notification.body().contains("sign in to your admin center"));
+//!
+//! // 4. The customer grants, an hour later.
+//! clock.advance(TimeDelta::hours(1));
+//! let granted = match pending.grant(&megan, &policy, clock.now())? {
+//!     GrantOutcome::Granted(granted) => granted,
+//!     GrantOutcome::Expired(_) => unreachable!("granted within 12 hours"),
+//! };
+//!
+//! // 5. The engineer acts, then closes.
+//! clock.advance(TimeDelta::minutes(20));
+//! let action = EngineerAction::new(
+//!     Service::ExchangeOnline,
+//!     Operation::new("Get-MailboxFolderStatistics")?,
+//!     Target::new("cfo mailbox")?,
+//! );
+//! let granted = match granted.record_action(&alex, action, clock.now())? {
+//!     ActionOutcome::Recorded(granted) => granted,
+//!     ActionOutcome::AccessEnded(_) => unreachable!("inside the 4-hour window"),
+//! };
+//! let closed = granted.close(&alex, clock.now())?;
+//! assert_eq!(closed.reason(), ClosureReason::Completed);
+//!
+//! // 6. Every step is on the record.
+//! let mut log = AuditLog::new();
+//! log.capture(&closed);
+//! let actions = log.search(&AuditQuery::new().kind(AuditEventKind::EngineerActed));
+//! assert_eq!(actions.records.len(), 1);
+//! assert_eq!(closed.audit_trail().len(), 6); // drafted, approved, notified, granted, acted, completed
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See `DESIGN.md` for why the crate is built this way, and `examples/` for longer walks.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod clock;
+mod error;
+pub mod notification;
+pub mod outcome;
+pub mod policy;
+pub mod refusal;
+mod request;
+pub mod state;
+pub mod values;
+
+#[doc(hidden)]
+pub mod doc_support;
+
+pub use audit::{
+    Actor, AuditCursor, AuditEvent, AuditEventKind, AuditLog, AuditPage, AuditQuery, AuditRecord,
+    PageSize,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::Error;
+pub use notification::Notification;
+pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
+pub use policy::{DesignatedApprover, TenantPolicy};
+pub use refusal::{Refusal, Refused, Step};
+pub use request::{DECISION_WINDOW, Draft, Request};
+pub use state::{
+    Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, Withdrawable,
+};
+pub use values::{
+    AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, Operation,
+    RequestId, Service, ServiceRequestNumber, Services, SupportManagerId, Target, TenantId,
+};

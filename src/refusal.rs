@@ -1,0 +1,187 @@
+//! Refused transitions: which step, which rule, and the request handed back.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::values::Service;
+
+/// A workflow step, as named in refusals and in the audit trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// A support manager approves a draft.
+    Approve,
+    /// A support manager rejects a draft.
+    Reject,
+    /// The engineer withdraws the request.
+    Withdraw,
+    /// The tenant's designated approvers are notified.
+    Notify,
+    /// A designated approver grants access.
+    Grant,
+    /// A designated approver denies access.
+    Deny,
+    /// The engineer records an action on the customer's data.
+    RecordAction,
+    /// The engineer closes the request after the fix.
+    Close,
+    /// A designated approver revokes access early.
+    Revoke,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Approve => "approval",
+            Step::Reject => "rejection",
+            Step::Withdraw => "withdrawal",
+            Step::Notify => "notification",
+            Step::Grant => "grant",
+            Step::Deny => "denial",
+            Step::RecordAction => "engineer action",
+            Step::Close => "closing",
+            Step::Revoke => "revocation",
+        })
+    }
+}
+
+/// The workflow rule that refused a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The support manager is the engineer who drafted the request (separation of duties).
+    ManagerIsEngineer,
+    /// Someone other than the engineer who drafted the request tried an engineer's step.
+    NotTheEngineer,
+    /// The approver is not designated by the request's tenant.
+    NotDesignatedApprover,
+    /// The tenant policy passed in belongs to another tenant.
+    PolicyForOtherTenant,
+    /// The tenant policy designates nobody, so nobody could decide.
+    NoDesignatedApprovers,
+    /// The engineer acted in a service the request does not cover.
+    ServiceNotRequested {
+        /// The service acted in.
+        service: Service,
+    },
+    /// The step came at or after the decision deadline; the request expired instead.
+    DecisionDeadlinePassed,
+    /// The step came at or after the end of the access window; access ended instead.
+    AccessWindowEnded,
+    /// The instant passed in is earlier than the request's last recorded step. Not recorded in
+    /// the audit trail, which must stay in time order.
+    InstantBeforeLastStep,
+    /// The instant passed in is outside the years 1970 to 9999. Not recorded in the audit
+    /// trail.
+    InstantOutOfRange,
+}
+
+impl Refusal {
+    /// Whether this refusal is written to the request's audit trail. Every refusal is, except
+    /// those about the instant itself, which would break the trail's time order.
+    pub fn is_recorded(self) -> bool {
+        !matches!(
+            self,
+            Refusal::InstantBeforeLastStep | Refusal::InstantOutOfRange
+        )
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::ManagerIsEngineer => f.write_str(
+                "the support manager is the engineer who drafted the request: another support manager must decide (separation of duties)",
+            ),
+            Refusal::NotTheEngineer => f.write_str(
+                "only the engineer who drafted the request may take this step: act as that engineer, or draft a request of your own",
+            ),
+            Refusal::NotDesignatedApprover => f.write_str(
+                "the approver is not designated by the request's tenant: a designated approver of that tenant must decide",
+            ),
+            Refusal::PolicyForOtherTenant => f.write_str(
+                "the tenant policy belongs to another tenant: pass the policy of the request's tenant",
+            ),
+            Refusal::NoDesignatedApprovers => f.write_str(
+                "the tenant policy designates no approvers, so nobody could decide: add a designated approver to the policy, then notify again",
+            ),
+            Refusal::ServiceNotRequested { service } => write!(
+                f,
+                "{service} is not among the requested services: draft a new request that includes it",
+            ),
+            Refusal::DecisionDeadlinePassed => f.write_str(
+                "the decision deadline has passed and the request expired unanswered: draft a new request",
+            ),
+            Refusal::AccessWindowEnded => f.write_str(
+                "the access window has ended: draft a new request if more access is needed",
+            ),
+            Refusal::InstantBeforeLastStep => f.write_str(
+                "the instant given is earlier than the request's last recorded step: pass the current time from a clock that does not go backwards",
+            ),
+            Refusal::InstantOutOfRange => f.write_str(
+                "the instant given is outside the years 1970 to 9999: pass the current time",
+            ),
+        }
+    }
+}
+
+/// A refused step: the request it was tried on comes back inside, unchanged except for the
+/// audit record of the refusal (see [`Refusal::is_recorded`]), so nothing is lost.
+///
+/// ```
+/// # use customer_lockbox::*;
+/// # let (drafted, _policy, now) = customer_lockbox::doc_support::drafted()?;
+/// // The engineer who drafted the request cannot approve it as a support manager.
+/// let same_person = SupportManagerId::new(drafted.engineer().as_str())?;
+/// let refused = drafted.approve(&same_person, now).unwrap_err();
+/// assert_eq!(refused.refusal(), Refusal::ManagerIsEngineer);
+/// let drafted: Request<Drafted> = refused.into_request(); // still a draft, refusal audited
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Refused<R> {
+    // Boxed: refusals are rare, and a small `Err` keeps every step's `Result` small.
+    request: Box<R>,
+    step: Step,
+    refusal: Refusal,
+}
+
+impl<R> Refused<R> {
+    pub(crate) fn new(request: R, step: Step, refusal: Refusal) -> Self {
+        Refused {
+            request: Box::new(request),
+            step,
+            refusal,
+        }
+    }
+
+    /// The rule that refused the step.
+    pub fn refusal(&self) -> Refusal {
+        self.refusal
+    }
+
+    /// The step that was refused.
+    pub fn step(&self) -> Step {
+        self.step
+    }
+
+    /// The request, as it is now.
+    pub fn request(&self) -> &R {
+        &self.request
+    }
+
+    /// Takes the request back.
+    pub fn into_request(self) -> R {
+        *self.request
+    }
+}
+
+impl<R> fmt::Display for Refused<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} refused: {}", self.step, self.refusal)
+    }
+}
+
+impl<R: fmt::Debug> std::error::Error for Refused<R> {}

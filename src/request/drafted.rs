@@ -1,0 +1,155 @@
+use chrono::{DateTime, Utc};
+
+use super::{Request, instant_in_range};
+use crate::audit::{Actor, AuditEvent};
+use crate::error::{Error, ErrorKind};
+use crate::policy::TenantPolicy;
+use crate::refusal::{Refusal, Refused, Step};
+use crate::state::{Closed, ClosureReason, Drafted, ManagerApproved};
+use crate::values::{
+    AccessDuration, EngineerId, Justification, RequestId, ServiceRequestNumber, Services,
+    SupportManagerId, TenantId,
+};
+
+/// What an engineer fills in to draft a request. Every field is already a validated value;
+/// [`Request::draft`] checks them against the tenant's policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    /// The new request's id, usually [`RequestId::new(now)`](RequestId::new).
+    pub id: RequestId,
+    /// The customer's tenant.
+    pub tenant: TenantId,
+    /// The support case.
+    pub service_request: ServiceRequestNumber,
+    /// The services the engineer needs.
+    pub services: Services,
+    /// How long access is needed, at most the tenant policy's maximum.
+    pub access_duration: AccessDuration,
+    /// Why.
+    pub justification: Justification,
+    /// The engineer drafting the request.
+    pub engineer: EngineerId,
+}
+
+/// A drafted request: a support manager approves or rejects it, or the engineer withdraws it.
+///
+/// ```
+/// use customer_lockbox::*;
+/// # let (drafted, _policy, now) = customer_lockbox::doc_support::drafted()?;
+///
+/// let manager = SupportManagerId::new("sam")?;
+/// let approved: Request<ManagerApproved> = drafted.approve(&manager, now)?;
+/// assert_eq!(approved.approved_by(), &manager);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl Request<Drafted> {
+    /// Drafts a request at `now`, checked against the tenant's `policy`.
+    ///
+    /// # Errors
+    ///
+    /// Returns an error when `policy` is another tenant's
+    /// ([`Error::is_policy_for_other_tenant`]), when the access duration is over the policy's
+    /// maximum ([`Error::is_over_policy_maximum`]), or when `now` is outside the years 1970 to
+    /// 9999.
+    pub fn draft(draft: Draft, policy: &TenantPolicy, now: DateTime<Utc>) -> Result<Self, Error> {
+        if policy.tenant() != draft.tenant {
+            return Err(ErrorKind::PolicyForOtherTenant {
+                draft: draft.tenant,
+                policy: policy.tenant(),
+            }
+            .into());
+        }
+        if draft.access_duration > policy.max_access_duration() {
+            return Err(ErrorKind::DurationOverPolicy {
+                tenant: draft.tenant,
+                requested: draft.access_duration,
+                maximum: policy.max_access_duration(),
+            }
+            .into());
+        }
+        if !instant_in_range(now) {
+            return Err(ErrorKind::InstantOutOfRange { at: now }.into());
+        }
+        let mut request = Request {
+            id: draft.id,
+            tenant: draft.tenant,
+            service_request: draft.service_request.clone(),
+            services: draft.services.clone(),
+            access_duration: draft.access_duration,
+            justification: draft.justification.clone(),
+            engineer: draft.engineer.clone(),
+            drafted_at: now,
+            trail: Vec::new(),
+            state: Drafted,
+        };
+        request.record(
+            now,
+            Actor::Engineer(draft.engineer),
+            AuditEvent::Drafted {
+                service_request: draft.service_request,
+                services: draft.services,
+                access_duration: draft.access_duration,
+                justification: draft.justification,
+            },
+        );
+        Ok(request)
+    }
+
+    /// A support manager approves the draft; next, the tenant's approvers are notified.
+    ///
+    /// # Errors
+    ///
+    /// Refused, and recorded, when `manager` is the engineer who drafted the request
+    /// ([`Refusal::ManagerIsEngineer`]); refused unrecorded when `now` is before the last
+    /// step or out of range.
+    pub fn approve(
+        self,
+        manager: &SupportManagerId,
+        now: DateTime<Utc>,
+    ) -> Result<Request<ManagerApproved>, Refused<Self>> {
+        let mut this = self.manager_decision(manager, Step::Approve, now)?;
+        this.record(
+            now,
+            Actor::SupportManager(manager.clone()),
+            AuditEvent::ManagerApproved,
+        );
+        Ok(this.into_state(ManagerApproved {
+            approved_by: manager.clone(),
+            approved_at: now,
+        }))
+    }
+
+    /// A support manager rejects the draft; the customer never sees it.
+    ///
+    /// # Errors
+    ///
+    /// As [`approve`](Request::approve).
+    pub fn reject(
+        self,
+        manager: &SupportManagerId,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, Refused<Self>> {
+        let this = self.manager_decision(manager, Step::Reject, now)?;
+        Ok(this.close_with(
+            now,
+            Actor::SupportManager(manager.clone()),
+            AuditEvent::ManagerRejected,
+            ClosureReason::RejectedByManager,
+        ))
+    }
+
+    /// The checks every manager decision makes.
+    fn manager_decision(
+        self,
+        manager: &SupportManagerId,
+        step: Step,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Refused<Self>> {
+        let this = self.admit(step, now)?;
+        if manager.is_same_person_as(&this.engineer) {
+            let actor = Actor::SupportManager(manager.clone());
+            return Err(this.refuse(now, actor, step, Refusal::ManagerIsEngineer));
+        }
+        Ok(this)
+    }
+}

@@ -1,0 +1,194 @@
+use chrono::{DateTime, Utc};
+
+use super::Request;
+use crate::audit::{Actor, AuditEvent};
+use crate::outcome::{Access, ActionOutcome};
+use crate::policy::TenantPolicy;
+use crate::refusal::{Refusal, Refused, Step};
+use crate::state::{Closed, ClosureReason, Granted};
+use crate::values::{ApproverId, EngineerAction, EngineerId};
+
+/// A granted request: the engineer has access from [`granted_at`](Request::granted_at) until
+/// [`access_ends_at`](Request::access_ends_at), exactly the requested duration, and every
+/// action is recorded. It ends when the engineer closes it, when an approver revokes it, or when
+/// the window runs out.
+///
+/// Every step here first looks at the clock: at or after the end of the window, access has
+/// ended (recorded at that instant by the system) and the step is refused and recorded.
+///
+/// ```
+/// use chrono::TimeDelta;
+/// use customer_lockbox::*;
+/// # let (granted, _policy, now) = customer_lockbox::doc_support::granted()?;
+/// # let engineer = granted.engineer().clone();
+///
+/// let action = EngineerAction::new(
+///     Service::ExchangeOnline,
+///     Operation::new("Get-MailboxFolderStatistics")?,
+///     Target::new("cfo mailbox")?,
+/// );
+/// let granted = match granted.record_action(&engineer, action, now + TimeDelta::minutes(5))? {
+///     ActionOutcome::Recorded(granted) => granted,
+///     ActionOutcome::AccessEnded(closed) => return Ok(()),
+/// };
+/// let closed = granted.close(&engineer, now + TimeDelta::minutes(30))?;
+/// assert_eq!(closed.reason(), ClosureReason::Completed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl Request<Granted> {
+    /// The designated approver who granted access.
+    pub fn granted_by(&self) -> &ApproverId {
+        &self.state.granted_by
+    }
+
+    /// When access began.
+    pub fn granted_at(&self) -> DateTime<Utc> {
+        self.state.granted_at
+    }
+
+    /// When access ends: `granted_at + access_duration`. At that instant access has ended.
+    pub fn access_ends_at(&self) -> DateTime<Utc> {
+        self.state.access_ends_at
+    }
+
+    /// Whether access is still active at `now`, or has ended (at
+    /// [`access_ends_at`](Request::access_ends_at) itself, it has). The end is recorded at that
+    /// instant, by the system.
+    pub fn access(self, now: DateTime<Utc>) -> Access {
+        let ends = self.state.access_ends_at;
+        if now >= ends {
+            Access::Ended(self.close_with(
+                ends,
+                Actor::System,
+                AuditEvent::AccessElapsed,
+                ClosureReason::AccessDurationElapsed,
+            ))
+        } else {
+            Access::Active(self)
+        }
+    }
+
+    /// Records an action the engineer took on the customer's data at `now`.
+    ///
+    /// At or after the end of the window the action is not recorded as taken: it is recorded
+    /// as refused ([`Refusal::AccessWindowEnded`]) and the outcome is
+    /// [`ActionOutcome::AccessEnded`].
+    ///
+    /// # Errors
+    ///
+    /// Refused, and recorded, when `engineer` is not the engineer of the request
+    /// ([`Refusal::NotTheEngineer`]) or the action's service was not requested
+    /// ([`Refusal::ServiceNotRequested`]); refused unrecorded when `now` is before the last step
+    /// or out of range.
+    pub fn record_action(
+        self,
+        engineer: &EngineerId,
+        action: EngineerAction,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, Refused<Self>> {
+        let actor = Actor::Engineer(engineer.clone());
+        let mut this = match self.admit(Step::RecordAction, now)?.access(now) {
+            Access::Active(this) => this,
+            Access::Ended(mut closed) => {
+                let refusal = Refusal::AccessWindowEnded;
+                closed.record(now, actor, AuditEvent::ActionRefused { action, refusal });
+                return Ok(ActionOutcome::AccessEnded(closed));
+            }
+        };
+        let refusal = if engineer != &this.engineer {
+            Some(Refusal::NotTheEngineer)
+        } else if !this.services.contains(action.service()) {
+            Some(Refusal::ServiceNotRequested {
+                service: action.service(),
+            })
+        } else {
+            None
+        };
+        match refusal {
+            Some(refusal) => {
+                this.record(now, actor, AuditEvent::ActionRefused { action, refusal });
+                Err(Refused::new(this, Step::RecordAction, refusal))
+            }
+            None => {
+                this.record(now, actor, AuditEvent::EngineerActed { action });
+                Ok(ActionOutcome::Recorded(this))
+            }
+        }
+    }
+
+    /// The engineer closes the request after the fix: access ends at `now`.
+    ///
+    /// At or after the end of the window, access has already ended: the result is closed as
+    /// [`AccessDurationElapsed`](ClosureReason::AccessDurationElapsed) and the late close is
+    /// recorded as refused.
+    ///
+    /// # Errors
+    ///
+    /// Refused, and recorded, when `engineer` is not the engineer of the request; refused
+    /// unrecorded when `now` is before the last step or out of range.
+    pub fn close(
+        self,
+        engineer: &EngineerId,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, Refused<Self>> {
+        let actor = Actor::Engineer(engineer.clone());
+        let this = self.active(&actor, Step::Close, now)?;
+        let this = match this {
+            Ok(this) => this,
+            Err(closed) => return Ok(closed),
+        };
+        if engineer != &this.engineer {
+            return Err(this.refuse(now, actor, Step::Close, Refusal::NotTheEngineer));
+        }
+        Ok(this.close_with(now, actor, AuditEvent::Completed, ClosureReason::Completed))
+    }
+
+    /// A designated approver revokes access early: it ends at `now`.
+    ///
+    /// At or after the end of the window, access has already ended, as for
+    /// [`close`](Request::close).
+    ///
+    /// # Errors
+    ///
+    /// Refused, and recorded, when `policy` is another tenant's or does not designate
+    /// `approver`; refused unrecorded when `now` is before the last step or out of range.
+    pub fn revoke(
+        self,
+        approver: &ApproverId,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, Refused<Self>> {
+        let actor = Actor::Approver(approver.clone());
+        let this = match self.active(&actor, Step::Revoke, now)? {
+            Ok(this) => this,
+            Err(closed) => return Ok(closed),
+        };
+        if let Some(refusal) = this.approver_refusal(approver, policy) {
+            return Err(this.refuse(now, actor, Step::Revoke, refusal));
+        }
+        Ok(this.close_with(
+            now,
+            actor,
+            AuditEvent::Revoked,
+            ClosureReason::RevokedByCustomer,
+        ))
+    }
+
+    /// Admits `step` at `now`, then ends access if the window has run out (recording the late
+    /// step as refused): `Ok(Err(closed))` in that case.
+    #[allow(clippy::type_complexity)] // two layers: refused, or ended-by-time
+    fn active(
+        self,
+        actor: &Actor,
+        step: Step,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Self, Request<Closed>>, Refused<Self>> {
+        Ok(match self.admit(step, now)?.access(now) {
+            Access::Active(this) => Ok(this),
+            Access::Ended(mut closed) => {
+                closed.record_refusal(now, actor.clone(), step, Refusal::AccessWindowEnded);
+                Err(closed)
+            }
+        })
+    }
+}

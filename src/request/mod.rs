@@ -1,0 +1,207 @@
+//! [`Request<S>`]: an access request in state `S`, with what every state shares.
+//!
+//! Each state's legal steps live in that state's file: `drafted.rs`, `manager_approved.rs`,
+//! `pending_customer.rs`, `granted.rs`, `closed.rs`; `withdraw.rs` holds the one step several
+//! states share.
+
+mod closed;
+mod drafted;
+mod granted;
+mod manager_approved;
+mod pending_customer;
+mod withdraw;
+
+pub use manager_approved::DECISION_WINDOW;
+
+use chrono::{DateTime, Datelike, Utc};
+
+use crate::audit::{Actor, AuditEvent, AuditRecord};
+use crate::policy::TenantPolicy;
+use crate::refusal::{Refusal, Refused, Step};
+use crate::state::{Closed, ClosureReason, State};
+use crate::values::{
+    AccessDuration, ApproverId, EngineerId, Justification, RequestId, ServiceRequestNumber,
+    Services, TenantId,
+};
+
+pub use drafted::Draft;
+
+/// A Customer Lockbox access request in state `S`.
+///
+/// The state is part of the type, and each state offers only its legal steps. A step consumes
+/// the request and returns it in its next state, so a request cannot be used twice, and a step
+/// that is not legal in the current state does not compile:
+///
+/// | state | legal steps |
+/// |---|---|
+/// | [`Drafted`](crate::Drafted) | [`approve`](Request::approve), [`reject`](Request::reject), [`withdraw`](Request::withdraw) |
+/// | [`ManagerApproved`](crate::ManagerApproved) | [`notify`](Request::notify), [`withdraw`](Request::withdraw) |
+/// | [`PendingCustomer`](crate::PendingCustomer) | [`grant`](Request::grant), [`deny`](Request::deny), [`check_expiry`](Request::check_expiry), [`withdraw`](Request::withdraw) |
+/// | [`Granted`](crate::Granted) | [`access`](Request::access), [`record_action`](Request::record_action), [`close`](Request::close), [`revoke`](Request::revoke) |
+/// | [`Closed`](crate::Closed) | none: [`reason`](Request::reason) and [`closed_at`](Request::closed_at) tell why and when |
+///
+/// A request is created only by [`Request::draft`] (or, in the store, by a validated load):
+/// its fields are private, it is not `Clone`, and it is never `Deserialize`.
+///
+/// Every step takes `now`, and records itself in the request's [`audit_trail`](Request::audit_trail)
+/// at that instant. A step refused by a workflow rule gives the request back inside
+/// [`Refused`], with the refusal recorded too.
+#[derive(Debug)]
+#[must_use = "a request carries its audit trail: dropping it loses the records of its steps"]
+pub struct Request<S: State> {
+    id: RequestId,
+    tenant: TenantId,
+    service_request: ServiceRequestNumber,
+    services: Services,
+    access_duration: AccessDuration,
+    justification: Justification,
+    engineer: EngineerId,
+    drafted_at: DateTime<Utc>,
+    trail: Vec<AuditRecord>,
+    state: S,
+}
+
+/// What every state shares.
+impl<S: State> Request<S> {
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The customer's tenant.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The support case.
+    pub fn service_request(&self) -> &ServiceRequestNumber {
+        &self.service_request
+    }
+
+    /// The services the engineer may act in once granted.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// How long access lasts once granted.
+    pub fn access_duration(&self) -> AccessDuration {
+        self.access_duration
+    }
+
+    /// Why the engineer needs access.
+    pub fn justification(&self) -> &Justification {
+        &self.justification
+    }
+
+    /// The engineer who drafted the request.
+    pub fn engineer(&self) -> &EngineerId {
+        &self.engineer
+    }
+
+    /// When it was drafted.
+    pub fn drafted_at(&self) -> DateTime<Utc> {
+        self.drafted_at
+    }
+
+    /// Every record of this request so far, in order: sequence numbers 1, 2, 3, ...
+    pub fn audit_trail(&self) -> &[AuditRecord] {
+        &self.trail
+    }
+
+    /// The instant of the last record; no later step may be earlier.
+    pub fn last_step_at(&self) -> DateTime<Utc> {
+        self.trail.last().map_or(self.drafted_at, AuditRecord::at)
+    }
+
+    /// The state's name, such as "pending customer".
+    pub fn state_name(&self) -> &'static str {
+        S::NAME
+    }
+
+    /// Lets a step go ahead only at an instant the trail can record: within years 1970 to 9999
+    /// and not before the last step. Such refusals are not recorded.
+    fn admit(self, step: Step, now: DateTime<Utc>) -> Result<Self, Refused<Self>> {
+        if !instant_in_range(now) {
+            return Err(Refused::new(self, step, Refusal::InstantOutOfRange));
+        }
+        if now < self.last_step_at() {
+            return Err(Refused::new(self, step, Refusal::InstantBeforeLastStep));
+        }
+        Ok(self)
+    }
+
+    fn record(&mut self, at: DateTime<Utc>, actor: Actor, event: AuditEvent) {
+        let sequence = self.trail.len() as u64 + 1;
+        self.trail.push(AuditRecord::new(
+            sequence,
+            at,
+            self.tenant,
+            self.id,
+            actor,
+            event,
+        ));
+    }
+
+    fn record_refusal(&mut self, at: DateTime<Utc>, actor: Actor, step: Step, refusal: Refusal) {
+        self.record(at, actor, AuditEvent::Refused { step, refusal });
+    }
+
+    /// Records a refused step and hands the request back inside the refusal.
+    fn refuse(
+        mut self,
+        at: DateTime<Utc>,
+        actor: Actor,
+        step: Step,
+        refusal: Refusal,
+    ) -> Refused<Self> {
+        self.record_refusal(at, actor, step, refusal);
+        Refused::new(self, step, refusal)
+    }
+
+    /// Why `approver` may not decide for this request under `policy`, if they may not.
+    fn approver_refusal(&self, approver: &ApproverId, policy: &TenantPolicy) -> Option<Refusal> {
+        if policy.tenant() != self.tenant {
+            Some(Refusal::PolicyForOtherTenant)
+        } else if !policy.designates(approver) {
+            Some(Refusal::NotDesignatedApprover)
+        } else {
+            None
+        }
+    }
+
+    fn into_state<T: State>(self, state: T) -> Request<T> {
+        Request {
+            id: self.id,
+            tenant: self.tenant,
+            service_request: self.service_request,
+            services: self.services,
+            access_duration: self.access_duration,
+            justification: self.justification,
+            engineer: self.engineer,
+            drafted_at: self.drafted_at,
+            trail: self.trail,
+            state,
+        }
+    }
+
+    /// Records `event` and closes the request for `reason` at `at`.
+    fn close_with(
+        mut self,
+        at: DateTime<Utc>,
+        actor: Actor,
+        event: AuditEvent,
+        reason: ClosureReason,
+    ) -> Request<Closed> {
+        self.record(at, actor, event);
+        self.into_state(Closed {
+            reason,
+            closed_at: at,
+        })
+    }
+}
+
+/// Whether `now` is in the years the audit trail and the stores can hold (1970 to 9999). Inside
+/// that range, every deadline and window end (at most 24 hours later) is representable too.
+fn instant_in_range(now: DateTime<Utc>) -> bool {
+    (1970..=9999).contains(&now.year())
+}

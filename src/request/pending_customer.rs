@@ -1,0 +1,148 @@
+use chrono::{DateTime, Utc};
+
+use super::Request;
+use crate::audit::{Actor, AuditEvent};
+use crate::outcome::{DenyOutcome, GrantOutcome, PendingStatus};
+use crate::policy::TenantPolicy;
+use crate::refusal::{Refusal, Refused, Step};
+use crate::state::{ClosureReason, Granted, PendingCustomer};
+use crate::values::{ApproverId, SupportManagerId};
+
+/// A request waiting for the customer: a designated approver grants or denies it before its
+/// decision deadline, or it expires.
+///
+/// Every step here first looks at the clock: at or after the deadline the request has expired,
+/// whoever asks and whatever they ask, and the outcome says so.
+///
+/// ```
+/// use chrono::TimeDelta;
+/// use customer_lockbox::*;
+/// # let (pending, policy, now) = customer_lockbox::doc_support::pending()?;
+/// # let megan = ApproverId::new("megan")?;
+///
+/// match pending.grant(&megan, &policy, now + TimeDelta::hours(1))? {
+///     GrantOutcome::Granted(granted) => println!("access until {}", granted.access_ends_at()),
+///     GrantOutcome::Expired(closed) => println!("too late: {}", closed.reason()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl Request<PendingCustomer> {
+    /// The support manager who approved it.
+    pub fn approved_by(&self) -> &SupportManagerId {
+        &self.state.approved_by
+    }
+
+    /// When the approvers were notified.
+    pub fn notified_at(&self) -> DateTime<Utc> {
+        self.state.notified_at
+    }
+
+    /// The instant the request expires unanswered. A decision must come strictly before it.
+    pub fn decision_deadline(&self) -> DateTime<Utc> {
+        self.state.decision_deadline
+    }
+
+    /// The approvers who were notified.
+    pub fn notified_approvers(&self) -> &[ApproverId] {
+        &self.state.notified
+    }
+
+    /// Whether the request is still pending at `now`, or has expired (at the deadline instant
+    /// itself, it has). Expiry is recorded at the deadline, by the system.
+    pub fn check_expiry(self, now: DateTime<Utc>) -> PendingStatus {
+        let deadline = self.state.decision_deadline;
+        if now >= deadline {
+            PendingStatus::Expired(self.close_with(
+                deadline,
+                Actor::System,
+                AuditEvent::Expired,
+                ClosureReason::ExpiredUnanswered,
+            ))
+        } else {
+            PendingStatus::Pending(self)
+        }
+    }
+
+    /// A designated approver grants access: the engineer has it from `now` for exactly the
+    /// requested duration.
+    ///
+    /// At or after the deadline the outcome is [`GrantOutcome::Expired`], and the late grant is
+    /// recorded as refused ([`Refusal::DecisionDeadlinePassed`]).
+    ///
+    /// # Errors
+    ///
+    /// Refused, and recorded, when `policy` is another tenant's or does not designate
+    /// `approver`; refused unrecorded when `now` is before the last step or out of range.
+    pub fn grant(
+        self,
+        approver: &ApproverId,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<GrantOutcome, Refused<Self>> {
+        let mut this = match self.decision(approver, policy, Step::Grant, now)? {
+            PendingStatus::Pending(this) => this,
+            PendingStatus::Expired(closed) => return Ok(GrantOutcome::Expired(closed)),
+        };
+        let Some(access_ends_at) = now.checked_add_signed(this.access_duration.as_time_delta())
+        else {
+            return Err(Refused::new(this, Step::Grant, Refusal::InstantOutOfRange));
+        };
+        this.record(
+            now,
+            Actor::Approver(approver.clone()),
+            AuditEvent::Granted { access_ends_at },
+        );
+        Ok(GrantOutcome::Granted(this.into_state(Granted {
+            granted_by: approver.clone(),
+            granted_at: now,
+            access_ends_at,
+        })))
+    }
+
+    /// A designated approver denies access; the request closes.
+    ///
+    /// At or after the deadline the outcome is [`DenyOutcome::Expired`], and the late denial
+    /// is recorded as refused.
+    ///
+    /// # Errors
+    ///
+    /// As [`grant`](Request::grant).
+    pub fn deny(
+        self,
+        approver: &ApproverId,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<DenyOutcome, Refused<Self>> {
+        Ok(match self.decision(approver, policy, Step::Deny, now)? {
+            PendingStatus::Pending(this) => DenyOutcome::Denied(this.close_with(
+                now,
+                Actor::Approver(approver.clone()),
+                AuditEvent::Denied,
+                ClosureReason::DeniedByCustomer,
+            )),
+            PendingStatus::Expired(closed) => DenyOutcome::Expired(closed),
+        })
+    }
+
+    /// The checks every customer decision makes, in order: the instant, expiry, then the
+    /// approver's authority.
+    fn decision(
+        self,
+        approver: &ApproverId,
+        policy: &TenantPolicy,
+        step: Step,
+        now: DateTime<Utc>,
+    ) -> Result<PendingStatus, Refused<Self>> {
+        let actor = Actor::Approver(approver.clone());
+        match self.admit(step, now)?.check_expiry(now) {
+            PendingStatus::Expired(mut closed) => {
+                closed.record_refusal(now, actor, step, Refusal::DecisionDeadlinePassed);
+                Ok(PendingStatus::Expired(closed))
+            }
+            PendingStatus::Pending(this) => match this.approver_refusal(approver, policy) {
+                Some(refusal) => Err(this.refuse(now, actor, step, refusal)),
+                None => Ok(PendingStatus::Pending(this)),
+            },
+        }
+    }
+}

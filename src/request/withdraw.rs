@@ -1,0 +1,60 @@
+use chrono::{DateTime, Utc};
+
+use super::Request;
+use crate::audit::{Actor, AuditEvent};
+use crate::refusal::{Refusal, Refused, Step};
+use crate::state::{Closed, ClosureReason, Withdrawable};
+use crate::values::EngineerId;
+
+/// Steps shared by the states before the customer's grant.
+impl<S: Withdrawable> Request<S> {
+    /// The engineer withdraws the request before it is granted; it closes at `now`.
+    ///
+    /// A pending request whose decision deadline has passed has expired instead: the result is
+    /// closed as [`ExpiredUnanswered`](ClosureReason::ExpiredUnanswered) and the late
+    /// withdrawal is recorded as refused.
+    ///
+    /// ```
+    /// use customer_lockbox::*;
+    /// # let (drafted, _policy, now) = customer_lockbox::doc_support::drafted()?;
+    ///
+    /// let engineer = drafted.engineer().clone();
+    /// let closed = drafted.withdraw(&engineer, now)?;
+    /// assert_eq!(closed.reason(), ClosureReason::WithdrawnByEngineer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Refused, and recorded, when `engineer` is not the engineer who drafted the request;
+    /// refused unrecorded when `now` is before the last step or out of range.
+    pub fn withdraw(
+        self,
+        engineer: &EngineerId,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, Refused<Self>> {
+        let actor = Actor::Engineer(engineer.clone());
+        let this = self.admit(Step::Withdraw, now)?;
+        if let Some(deadline) = this.state.decision_deadline()
+            && now >= deadline
+        {
+            let mut closed = this.close_with(
+                deadline,
+                Actor::System,
+                AuditEvent::Expired,
+                ClosureReason::ExpiredUnanswered,
+            );
+            closed.record_refusal(now, actor, Step::Withdraw, Refusal::DecisionDeadlinePassed);
+            return Ok(closed);
+        }
+        if engineer != &this.engineer {
+            return Err(this.refuse(now, actor, Step::Withdraw, Refusal::NotTheEngineer));
+        }
+        Ok(this.close_with(
+            now,
+            actor,
+            AuditEvent::Withdrawn,
+            ClosureReason::WithdrawnByEngineer,
+        ))
+    }
+}

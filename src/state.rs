@@ -1,0 +1,181 @@
+//! The five states of a request, the closed (sealed) trait over them, and why a request closed.
+//!
+//! A request's state is part of its type: `Request<Drafted>`, `Request<ManagerApproved>`,
+//! `Request<PendingCustomer>`, `Request<Granted>` and `Request<Closed>`. Data that only one state
+//! has lives in that state's marker (only a pending request has a decision deadline, only a
+//! granted one has an access window), and each state's `impl` block holds only its legal steps.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::values::{ApproverId, SupportManagerId};
+
+pub(crate) mod sealed {
+    /// Keeps [`State`](super::State) closed: only this crate can add a state.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a request state: the states are defined by customer-lockbox alone",
+        label = "cannot be a request state",
+        note = "a request is always one of Drafted, ManagerApproved, PendingCustomer, Granted or Closed, and moves between them only through its transitions"
+    )]
+    pub trait Sealed {}
+
+    /// The crate-internal part of [`Withdrawable`](super::Withdrawable).
+    pub trait Withdraw {
+        /// When a request in this state expires unanswered, if it can.
+        fn decision_deadline(&self) -> Option<chrono::DateTime<chrono::Utc>>;
+    }
+}
+
+/// A state a [`Request`](crate::Request) can be in.
+///
+/// This trait is sealed: it is implemented by the five state types of this module and cannot be
+/// implemented outside this crate, so a request can never be in a state the workflow does not
+/// know.
+pub trait State: sealed::Sealed + fmt::Debug + Send + Sync + 'static {
+    /// The state's name, as in the workflow: "drafted", "manager approved", ...
+    const NAME: &'static str;
+}
+
+/// States from which the engineer may withdraw the request: before the customer has granted
+/// it. ([`Drafted`], [`ManagerApproved`], [`PendingCustomer`].)
+///
+/// Sealed, like [`State`].
+#[diagnostic::on_unimplemented(
+    message = "a request in state `{Self}` cannot be withdrawn",
+    label = "`withdraw` needs a request that the customer has not granted yet",
+    note = "withdraw a Drafted, ManagerApproved or PendingCustomer request; a Granted request is ended with `close` (engineer) or `revoke` (customer), and a Closed request is final"
+)]
+pub trait Withdrawable: State + sealed::Withdraw {}
+
+/// A request the engineer has drafted; a support manager has not decided yet.
+///
+/// Legal steps: [`approve`](crate::Request::approve), [`reject`](crate::Request::reject),
+/// [`withdraw`](crate::Request::withdraw).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Drafted;
+
+/// A request a support manager approved; the customer's approvers have not been notified yet.
+///
+/// Legal steps: [`notify`](crate::Request::notify), [`withdraw`](crate::Request::withdraw).
+#[derive(Debug)]
+pub struct ManagerApproved {
+    pub(crate) approved_by: SupportManagerId,
+    pub(crate) approved_at: DateTime<Utc>,
+}
+
+/// A request waiting for a designated approver of the tenant to decide, until its decision
+/// deadline (12 hours after the notification).
+///
+/// Legal steps: [`grant`](crate::Request::grant), [`deny`](crate::Request::deny),
+/// [`check_expiry`](crate::Request::check_expiry), [`withdraw`](crate::Request::withdraw).
+#[derive(Debug)]
+pub struct PendingCustomer {
+    pub(crate) approved_by: SupportManagerId,
+    pub(crate) notified_at: DateTime<Utc>,
+    pub(crate) decision_deadline: DateTime<Utc>,
+    pub(crate) notified: Vec<ApproverId>,
+}
+
+/// A request the customer granted: the engineer has access until the window ends.
+///
+/// Legal steps: [`access`](crate::Request::access),
+/// [`record_action`](crate::Request::record_action), [`close`](crate::Request::close),
+/// [`revoke`](crate::Request::revoke).
+#[derive(Debug)]
+pub struct Granted {
+    pub(crate) granted_by: ApproverId,
+    pub(crate) granted_at: DateTime<Utc>,
+    pub(crate) access_ends_at: DateTime<Utc>,
+}
+
+/// A request that is over, for the [`ClosureReason`] it records. No step leads out of it.
+#[derive(Debug)]
+pub struct Closed {
+    pub(crate) reason: ClosureReason,
+    pub(crate) closed_at: DateTime<Utc>,
+}
+
+/// Why a request closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosureReason {
+    /// A support manager rejected the draft; the customer never saw it.
+    RejectedByManager,
+    /// The engineer withdrew the request before the customer granted it.
+    WithdrawnByEngineer,
+    /// A designated approver denied it.
+    DeniedByCustomer,
+    /// Nobody granted it before its decision deadline.
+    ExpiredUnanswered,
+    /// The engineer closed it after the fix; access ended at once.
+    Completed,
+    /// The access window ran out.
+    AccessDurationElapsed,
+    /// A designated approver revoked access before the window ran out.
+    RevokedByCustomer,
+}
+
+impl ClosureReason {
+    /// Whether the engineer ever had access under this request.
+    pub fn had_access(self) -> bool {
+        matches!(
+            self,
+            ClosureReason::Completed
+                | ClosureReason::AccessDurationElapsed
+                | ClosureReason::RevokedByCustomer
+        )
+    }
+}
+
+impl fmt::Display for ClosureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClosureReason::RejectedByManager => "rejected by the support manager",
+            ClosureReason::WithdrawnByEngineer => "withdrawn by the engineer",
+            ClosureReason::DeniedByCustomer => "denied by the customer",
+            ClosureReason::ExpiredUnanswered => "expired unanswered",
+            ClosureReason::Completed => "completed",
+            ClosureReason::AccessDurationElapsed => "access duration elapsed",
+            ClosureReason::RevokedByCustomer => "revoked by the customer",
+        })
+    }
+}
+
+macro_rules! states {
+    ($($ty:ident => $name:literal),* $(,)?) => {$(
+        impl sealed::Sealed for $ty {}
+        impl State for $ty {
+            const NAME: &'static str = $name;
+        }
+    )*};
+}
+
+states! {
+    Drafted => "drafted",
+    ManagerApproved => "manager approved",
+    PendingCustomer => "pending customer",
+    Granted => "granted",
+    Closed => "closed",
+}
+
+impl sealed::Withdraw for Drafted {
+    fn decision_deadline(&self) -> Option<DateTime<Utc>> {
+        None
+    }
+}
+impl sealed::Withdraw for ManagerApproved {
+    fn decision_deadline(&self) -> Option<DateTime<Utc>> {
+        None
+    }
+}
+impl sealed::Withdraw for PendingCustomer {
+    fn decision_deadline(&self) -> Option<DateTime<Utc>> {
+        Some(self.decision_deadline)
+    }
+}
+impl Withdrawable for Drafted {}
+impl Withdrawable for ManagerApproved {}
+impl Withdrawable for PendingCustomer {}

@@ -1,0 +1,21 @@
+//! Validated domain values.
+//!
+//! Every type here has private fields and a constructor that checks its rules, so a value that
+//! exists is a valid one. All of them implement serde, and deserializing runs the same checks.
+
+pub(crate) mod action;
+pub(crate) mod duration;
+pub(crate) mod justification;
+pub(crate) mod people;
+pub(crate) mod request_id;
+pub(crate) mod service;
+pub(crate) mod tenant;
+pub(crate) mod text;
+
+pub use action::{EngineerAction, Operation, Target};
+pub use duration::AccessDuration;
+pub use justification::Justification;
+pub use people::{ApproverId, EmailAddress, EngineerId, SupportManagerId};
+pub use request_id::RequestId;
+pub use service::{Service, ServiceRequestNumber, Services};
+pub use tenant::TenantId;

@@ -1,0 +1,199 @@
+//! Shared validation for the crate's text values, and the macro that declares them.
+
+use crate::error::{Error, ErrorKind};
+
+/// Which characters a text value may hold.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Alphabet {
+    /// Any printable character: no control characters, no bidirectional formatting characters.
+    Prose,
+    /// ASCII letters, digits and `. _ - @ +`: sign-in names and object ids.
+    Identifier,
+    /// ASCII letters, digits and `-`.
+    Reference,
+}
+
+impl Alphabet {
+    fn allows(self, c: char) -> bool {
+        match self {
+            Alphabet::Prose => true,
+            Alphabet::Identifier => c.is_ascii_alphanumeric() || "._-@+".contains(c),
+            Alphabet::Reference => c.is_ascii_alphanumeric() || c == '-',
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Alphabet::Prose => "printable characters",
+            Alphabet::Identifier => "ASCII letters, digits and . _ - @ +",
+            Alphabet::Reference => "ASCII letters, digits and -",
+        }
+    }
+}
+
+/// Unicode's bidirectional formatting characters (the "Trojan Source" set): they reorder how
+/// text displays, so an approver could read something other than what was stored.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The rules every text value follows, with what it is called and what to do when empty.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TextRule {
+    pub(crate) what: &'static str,
+    pub(crate) empty_hint: &'static str,
+    pub(crate) max_chars: usize,
+    pub(crate) alphabet: Alphabet,
+}
+
+impl TextRule {
+    /// Checks `input` against the rule; on success the input is stored as given.
+    pub(crate) fn check(&self, input: &str) -> Result<(), Error> {
+        let what = self.what;
+        if input.trim().is_empty() {
+            return Err(ErrorKind::Empty {
+                what,
+                hint: self.empty_hint,
+            }
+            .into());
+        }
+        let len = input.chars().count();
+        if len > self.max_chars {
+            return Err(ErrorKind::TooLong {
+                what,
+                len,
+                max: self.max_chars,
+            }
+            .into());
+        }
+        for (at, c) in input.chars().enumerate() {
+            let code = u32::from(c);
+            if c.is_control() {
+                return Err(ErrorKind::ControlCharacter { what, code, at }.into());
+            }
+            if is_bidi_control(c) {
+                return Err(ErrorKind::BidiControl { what, code, at }.into());
+            }
+            if !self.alphabet.allows(c) {
+                return Err(ErrorKind::InvalidCharacter {
+                    what,
+                    found: c,
+                    at,
+                    allowed: self.alphabet.describe(),
+                }
+                .into());
+            }
+        }
+        if input.trim() != input {
+            return Err(ErrorKind::SurroundingWhitespace { what }.into());
+        }
+        Ok(())
+    }
+}
+
+/// Declares a validated text newtype: private field, `new` that validates, `as_str`, `Display`,
+/// `FromStr`, `AsRef<str>` and serde that validates on the way in.
+macro_rules! text_value {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $rule:expr
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The rule this value follows; see the type's documentation.
+            const RULE: $crate::values::text::TextRule = $rule;
+
+            /// Validates `value`.
+            ///
+            /// # Errors
+            ///
+            /// Returns an [`Error`](crate::Error) for which
+            /// [`is_invalid_text`](crate::Error::is_invalid_text) is true when the value breaks
+            /// a rule in the type's documentation.
+            pub fn new(value: impl Into<String>) -> Result<Self, $crate::Error> {
+                let value = value.into();
+                Self::RULE.check(&value)?;
+                Ok($name(value))
+            }
+
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::Error;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+pub(crate) use text_value;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: TextRule = TextRule {
+        what: "test value",
+        empty_hint: "fill it in",
+        max_chars: 5,
+        alphabet: Alphabet::Reference,
+    };
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        let prose = TextRule {
+            alphabet: Alphabet::Prose,
+            ..RULE
+        };
+        assert!(prose.check("ééééé").is_ok());
+        assert!(prose.check("éééééé").is_err());
+    }
+
+    #[test]
+    fn refuses_each_kind_of_bad_text() {
+        for bad in ["", "   ", "abcdef", "a\u{0}b", "a\u{202E}b", "a.b", " ab"] {
+            assert!(RULE.check(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(RULE.check("A-1").is_ok());
+    }
+}
