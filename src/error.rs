@@ -82,12 +82,12 @@ pub(crate) enum ErrorKind {
         "request id {uuid} is a version {version} UUID, not version 7: create request ids with RequestId::new(now)"
     )]
     RequestIdNotV7 { uuid: uuid::Uuid, version: usize },
-    #[error("access duration must be positive, got {seconds} seconds: ask for at least one minute")]
-    DurationNotPositive { seconds: i64 },
+    #[error("access duration must be positive, got {requested}: ask for at least one minute")]
+    DurationNotPositive { requested: DurationText },
     #[error(
-        "access duration of {seconds} seconds is not a whole number of minutes: round it to whole minutes"
+        "access duration of {requested} is not a whole number of minutes: round it to whole minutes"
     )]
-    DurationNotWholeMinutes { seconds: i64 },
+    DurationNotWholeMinutes { requested: DurationText },
     #[error(
         "access duration of {requested} is over the ceiling of {ceiling} that any tenant policy may allow: ask for less and extend with a new request if needed"
     )]
@@ -126,13 +126,18 @@ pub(crate) enum ErrorKind {
     PageSize { size: u32, max: u32 },
 }
 
-/// A duration as given by the caller, which may not be a valid [`AccessDuration`].
+/// A duration as given by the caller in whole seconds, which may not be a valid
+/// [`AccessDuration`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DurationText(pub(crate) i64);
 
 impl fmt::Display for DurationText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::values::duration::write_minutes(f, self.0 / 60)
+        match self.0 {
+            s if s > 0 && s % 60 == 0 => crate::values::duration::write_minutes(f, s / 60),
+            1 => f.write_str("1 second"),
+            s => write!(f, "{s} seconds"),
+        }
     }
 }
 

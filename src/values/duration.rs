@@ -50,15 +50,28 @@ impl AccessDuration {
     pub fn new(duration: TimeDelta) -> Result<Self, Error> {
         let seconds = duration.num_seconds();
         if duration <= TimeDelta::zero() {
-            return Err(ErrorKind::DurationNotPositive { seconds }.into());
+            return Err(ErrorKind::DurationNotPositive {
+                requested: DurationText(seconds),
+            }
+            .into());
+        }
+        if duration > Self::CEILING.as_time_delta() {
+            return Err(ErrorKind::DurationOverCeiling {
+                requested: DurationText(seconds),
+                ceiling: Self::CEILING,
+            }
+            .into());
         }
         if duration.subsec_nanos() != 0 || seconds % 60 != 0 {
-            return Err(ErrorKind::DurationNotWholeMinutes { seconds }.into());
+            return Err(ErrorKind::DurationNotWholeMinutes {
+                requested: DurationText(seconds),
+            }
+            .into());
         }
-        let minutes = seconds / 60;
-        match u32::try_from(minutes) {
-            Ok(minutes) if minutes <= Self::CEILING.minutes => Ok(AccessDuration { minutes }),
-            _ => Err(ErrorKind::DurationOverCeiling {
+        match u32::try_from(seconds / 60) {
+            Ok(minutes) => Ok(AccessDuration { minutes }),
+            // Unreachable after the ceiling check, but refused rather than assumed.
+            Err(_) => Err(ErrorKind::DurationOverCeiling {
                 requested: DurationText(seconds),
                 ceiling: Self::CEILING,
             }

@@ -66,7 +66,8 @@ impl TextRule {
             }
             .into());
         }
-        for (at, c) in input.chars().enumerate() {
+        for (index, c) in input.chars().enumerate() {
+            let at = index + 1; // people count characters from 1
             let code = u32::from(c);
             if c.is_control() {
                 return Err(ErrorKind::ControlCharacter { what, code, at }.into());

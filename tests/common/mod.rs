@@ -1,0 +1,133 @@
+//! Fixed people, ids and instants for the integration tests: the Contoso case.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{DateTime, TimeDelta, Utc};
+use customer_lockbox::*;
+use uuid::Uuid;
+
+pub fn t0() -> DateTime<Utc> {
+    "2026-11-24T08:00:00Z".parse().unwrap()
+}
+
+pub fn at(offset: TimeDelta) -> DateTime<Utc> {
+    t0() + offset
+}
+
+pub fn contoso() -> TenantId {
+    TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90").unwrap()
+}
+
+pub fn fabrikam() -> TenantId {
+    TenantId::parse("3f9e2d1c-7b6a-4c5d-8e9f-0a1b2c3d4e5f").unwrap()
+}
+
+pub fn request_id(n: u128) -> RequestId {
+    RequestId::from_uuid(Uuid::from_u128(
+        0x019a_b5c0_0000_7000_8000_0000_0000_0000 | n,
+    ))
+    .unwrap()
+}
+
+pub fn alex() -> EngineerId {
+    EngineerId::new("alex@support.vendor.example").unwrap()
+}
+
+pub fn sam() -> SupportManagerId {
+    SupportManagerId::new("sam@support.vendor.example").unwrap()
+}
+
+pub fn megan() -> ApproverId {
+    ApproverId::new("megan@contoso.com").unwrap()
+}
+
+pub fn policy() -> TenantPolicy {
+    TenantPolicy::new(
+        contoso(),
+        vec![
+            DesignatedApprover::new(megan(), EmailAddress::new("megan@contoso.com").unwrap()),
+            DesignatedApprover::new(
+                ApproverId::new("lee@contoso.com").unwrap(),
+                EmailAddress::new("lee.admin@contoso.com").unwrap(),
+            ),
+        ],
+    )
+    .unwrap()
+}
+
+pub fn draft() -> Draft {
+    Draft {
+        id: request_id(1),
+        tenant: contoso(),
+        service_request: ServiceRequestNumber::new("2611240010001234").unwrap(),
+        services: Services::one(Service::ExchangeOnline),
+        access_duration: AccessDuration::from_hours(4).unwrap(),
+        justification: Justification::new("CFO mailbox stopped syncing after migration").unwrap(),
+        engineer: alex(),
+    }
+}
+
+pub fn drafted() -> Request<Drafted> {
+    Request::draft(draft(), &policy(), t0()).unwrap()
+}
+
+pub fn approved() -> Request<ManagerApproved> {
+    drafted()
+        .approve(&sam(), at(TimeDelta::minutes(10)))
+        .unwrap()
+}
+
+/// Notified at t0 + 20 min; the deadline is t0 + 12 h 20 min.
+pub fn pending() -> Request<PendingCustomer> {
+    approved()
+        .notify(&policy(), at(TimeDelta::minutes(20)))
+        .unwrap()
+        .0
+}
+
+/// Granted at t0 + 1 h; access ends at t0 + 5 h.
+pub fn granted() -> Request<Granted> {
+    match pending()
+        .grant(&megan(), &policy(), at(TimeDelta::hours(1)))
+        .unwrap()
+    {
+        GrantOutcome::Granted(granted) => granted,
+        GrantOutcome::Expired(_) => panic!("granted before the deadline"),
+    }
+}
+
+pub fn mailbox_read() -> EngineerAction {
+    EngineerAction::new(
+        Service::ExchangeOnline,
+        Operation::new("Get-MailboxFolderStatistics").unwrap(),
+        Target::new("cfo@contoso.com").unwrap(),
+    )
+}
+
+/// The audit trail's invariants: sequences 1..=n without gaps, instants never decreasing, every
+/// record of the request's tenant and id.
+pub fn assert_trail_well_formed<S: State>(request: &Request<S>) {
+    let trail = request.audit_trail();
+    assert!(!trail.is_empty());
+    for (i, record) in trail.iter().enumerate() {
+        assert_eq!(record.sequence(), i as u64 + 1, "sequence gap at {record}");
+        assert_eq!(record.tenant(), request.tenant());
+        assert_eq!(record.request(), request.id());
+    }
+    for pair in trail.windows(2) {
+        assert!(
+            pair[0].at() <= pair[1].at(),
+            "time went backwards: {} then {}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert_eq!(trail[0].event().kind(), AuditEventKind::Drafted);
+}
+
+pub fn kinds<S: State>(request: &Request<S>) -> Vec<AuditEventKind> {
+    request
+        .audit_trail()
+        .iter()
+        .map(|r| r.event().kind())
+        .collect()
+}
