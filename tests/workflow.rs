@@ -411,9 +411,8 @@ fn actions_only_by_the_engineer_and_only_in_requested_services() {
 
 #[test]
 fn closing_or_revoking_after_the_window_finds_it_elapsed() {
-    let granted = granted();
-    let ends = granted.access_ends_at();
-    let closed = granted.close(&alex(), ends + minutes(1)).unwrap();
+    let ends = granted().access_ends_at();
+    let closed = granted().close(&alex(), ends + minutes(1)).unwrap();
     assert_eq!(closed.reason(), ClosureReason::AccessDurationElapsed);
     assert_eq!(kinds(&closed)[4..], [K::AccessElapsed, K::Refused]);
     let closed = granted().revoke(&megan(), &policy(), ends).unwrap();
