@@ -3,11 +3,13 @@ use chrono::{DateTime, Utc};
 use super::Request;
 use crate::audit::{Actor, AuditEvent};
 use crate::refusal::{Refusal, Refused, Step};
-use crate::state::{Closed, ClosureReason, Withdrawable};
+use crate::state::{Closed, ClosureReason, State, Withdrawable};
 use crate::values::EngineerId;
 
 /// Steps shared by the states before the customer's grant.
-impl<S: Withdrawable> Request<S> {
+// The bound sits on the method, not the impl block, so that calling `withdraw` on a granted or
+// closed request shows `Withdrawable`'s own diagnostic instead of a generic E0599.
+impl<S: State> Request<S> {
     /// The engineer withdraws the request before it is granted; it closes at `now`.
     ///
     /// A pending request whose decision deadline has passed has expired instead: the result is
@@ -32,7 +34,10 @@ impl<S: Withdrawable> Request<S> {
         self,
         engineer: &EngineerId,
         now: DateTime<Utc>,
-    ) -> Result<Request<Closed>, Refused<Self>> {
+    ) -> Result<Request<Closed>, Refused<Self>>
+    where
+        S: Withdrawable,
+    {
         let actor = Actor::Engineer(engineer.clone());
         let this = self.admit(Step::Withdraw, now)?;
         if let Some(deadline) = this.state.decision_deadline()
