@@ -110,6 +110,11 @@ pub mod values;
 #[doc(hidden)]
 pub mod doc_support;
 
+/// The README's code, compiled as a doctest so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use audit::{
     Actor, AuditCursor, AuditEvent, AuditEventKind, AuditLog, AuditPage, AuditQuery, AuditRecord,
     PageSize,
