@@ -102,6 +102,7 @@ mod error;
 pub mod notification;
 pub mod outcome;
 pub mod policy;
+pub mod record;
 pub mod refusal;
 mod request;
 pub mod state;
@@ -124,8 +125,9 @@ pub use error::Error;
 pub use notification::Notification;
 pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
 pub use policy::{DesignatedApprover, TenantPolicy};
+pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 pub use refusal::{Refusal, Refused, Step};
-pub use request::{DECISION_WINDOW, Draft, Request};
+pub use request::{AnyRequest, DECISION_WINDOW, Draft, Request};
 pub use state::{
     Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, Withdrawable,
 };

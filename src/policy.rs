@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
+use crate::refusal::Refusal;
 use crate::values::{AccessDuration, ApproverId, EmailAddress, TenantId};
 
 /// A person the tenant designates to grant, deny and revoke access, with the address their
@@ -108,6 +109,40 @@ impl TenantPolicy {
     /// Whether `approver` is designated by this policy.
     pub fn designates(&self, approver: &ApproverId) -> bool {
         self.approvers.iter().any(|a| &a.id == approver)
+    }
+}
+
+/// The answers a step needs from a tenant's policy.
+///
+/// The live workflow asks a [`TenantPolicy`]. Replaying a stored trail answers as the trail
+/// recorded, since the policy of the day is not stored: that is how a load runs the very same
+/// transition functions as the live workflow.
+pub(crate) trait Authority {
+    /// Why `approver` may not decide for a request of `tenant`, if they may not.
+    fn decision_refusal(&self, tenant: TenantId, approver: &ApproverId) -> Option<Refusal>;
+    /// Whom to notify about a request of `tenant`, or why nobody can be.
+    fn approvers_to_notify(&self, tenant: TenantId) -> Result<Vec<ApproverId>, Refusal>;
+}
+
+impl Authority for TenantPolicy {
+    fn decision_refusal(&self, tenant: TenantId, approver: &ApproverId) -> Option<Refusal> {
+        if self.tenant != tenant {
+            Some(Refusal::PolicyForOtherTenant)
+        } else if !self.designates(approver) {
+            Some(Refusal::NotDesignatedApprover)
+        } else {
+            None
+        }
+    }
+
+    fn approvers_to_notify(&self, tenant: TenantId) -> Result<Vec<ApproverId>, Refusal> {
+        if self.tenant != tenant {
+            Err(Refusal::PolicyForOtherTenant)
+        } else if self.approvers.is_empty() {
+            Err(Refusal::NoDesignatedApprovers)
+        } else {
+            Ok(self.approvers.iter().map(|a| a.id.clone()).collect())
+        }
     }
 }
 

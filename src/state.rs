@@ -36,6 +36,56 @@ pub(crate) mod sealed {
 pub trait State: sealed::Sealed + fmt::Debug + Send + Sync + 'static {
     /// The state's name, as in the workflow: "drafted", "manager approved", ...
     const NAME: &'static str;
+    /// The state as a value, for code that handles requests of any state.
+    const KIND: StateKind;
+}
+
+/// The five states as a value: what a stored record says its request is in, and what
+/// [`AnyRequest`](crate::AnyRequest) holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateKind {
+    /// [`Drafted`].
+    Drafted,
+    /// [`ManagerApproved`].
+    ManagerApproved,
+    /// [`PendingCustomer`].
+    PendingCustomer,
+    /// [`Granted`].
+    Granted,
+    /// [`Closed`].
+    Closed,
+}
+
+impl StateKind {
+    /// The state's name, as [`State::NAME`].
+    pub fn name(self) -> &'static str {
+        match self {
+            StateKind::Drafted => Drafted::NAME,
+            StateKind::ManagerApproved => ManagerApproved::NAME,
+            StateKind::PendingCustomer => PendingCustomer::NAME,
+            StateKind::Granted => Granted::NAME,
+            StateKind::Closed => Closed::NAME,
+        }
+    }
+
+    /// The stable identifier used in stored records and SQL: `drafted`, `manager_approved`,
+    /// `pending_customer`, `granted`, `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateKind::Drafted => "drafted",
+            StateKind::ManagerApproved => "manager_approved",
+            StateKind::PendingCustomer => "pending_customer",
+            StateKind::Granted => "granted",
+            StateKind::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for StateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// States from which the engineer may withdraw the request: before the customer has granted
@@ -149,6 +199,7 @@ macro_rules! states {
         impl sealed::Sealed for $ty {}
         impl State for $ty {
             const NAME: &'static str = $name;
+            const KIND: StateKind = StateKind::$ty;
         }
     )*};
 }

@@ -67,6 +67,11 @@ impl Request<Drafted> {
             }
             .into());
         }
+        Self::start(draft, now)
+    }
+
+    /// Drafts without the policy checks: the part replay shares with [`Request::draft`].
+    pub(crate) fn start(draft: Draft, now: DateTime<Utc>) -> Result<Self, Error> {
         if !instant_in_range(now) {
             return Err(ErrorKind::InstantOutOfRange { at: now }.into());
         }
@@ -80,6 +85,7 @@ impl Request<Drafted> {
             engineer: draft.engineer.clone(),
             drafted_at: now,
             trail: Vec::new(),
+            saved: 0,
             state: Drafted,
         };
         request.record(

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use super::Request;
 use crate::audit::{Actor, AuditEvent};
 use crate::outcome::{Access, ActionOutcome};
-use crate::policy::TenantPolicy;
+use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::state::{Closed, ClosureReason, Granted};
 use crate::values::{ApproverId, EngineerAction, EngineerId};
@@ -132,8 +132,7 @@ impl Request<Granted> {
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, Refused<Self>> {
         let actor = Actor::Engineer(engineer.clone());
-        let this = self.active(&actor, Step::Close, now)?;
-        let this = match this {
+        let this = match self.active(&actor, Step::Close, now)? {
             Ok(this) => this,
             Err(closed) => return Ok(closed),
         };
@@ -158,12 +157,22 @@ impl Request<Granted> {
         policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, Refused<Self>> {
+        self.revoke_under(approver, policy, now)
+    }
+
+    /// [`revoke`](Request::revoke) with the policy's answers given by `authority`.
+    pub(crate) fn revoke_under(
+        self,
+        approver: &ApproverId,
+        authority: &(impl Authority + ?Sized),
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, Refused<Self>> {
         let actor = Actor::Approver(approver.clone());
         let this = match self.active(&actor, Step::Revoke, now)? {
             Ok(this) => this,
             Err(closed) => return Ok(closed),
         };
-        if let Some(refusal) = this.approver_refusal(approver, policy) {
+        if let Some(refusal) = authority.decision_refusal(this.tenant, approver) {
             return Err(this.refuse(now, actor, Step::Revoke, refusal));
         }
         Ok(this.close_with(

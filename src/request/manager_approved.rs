@@ -3,10 +3,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::Request;
 use crate::audit::{Actor, AuditEvent};
 use crate::notification::Notification;
-use crate::policy::TenantPolicy;
+use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::state::{ManagerApproved, PendingCustomer};
-use crate::values::{ApproverId, SupportManagerId};
+use crate::values::SupportManagerId;
 
 /// How long the customer has to decide after the notification: 12 hours. At
 /// `notified_at + DECISION_WINDOW` exactly, the request has expired.
@@ -49,21 +49,25 @@ impl Request<ManagerApproved> {
         policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<(Request<PendingCustomer>, Notification), Refused<Self>> {
+        let pending = self.notify_under(policy, now)?;
+        let notification = Notification::decision_needed(&pending, policy);
+        Ok((pending, notification))
+    }
+
+    /// [`notify`](Request::notify) with the policy's answers given by `authority`.
+    pub(crate) fn notify_under(
+        self,
+        authority: &(impl Authority + ?Sized),
+        now: DateTime<Utc>,
+    ) -> Result<Request<PendingCustomer>, Refused<Self>> {
         let mut this = self.admit(Step::Notify, now)?;
-        let refusal = if policy.tenant() != this.tenant {
-            Some(Refusal::PolicyForOtherTenant)
-        } else if policy.approvers().is_empty() {
-            Some(Refusal::NoDesignatedApprovers)
-        } else {
-            None
+        let notified = match authority.approvers_to_notify(this.tenant) {
+            Ok(notified) => notified,
+            Err(refusal) => return Err(this.refuse(now, Actor::System, Step::Notify, refusal)),
         };
-        if let Some(refusal) = refusal {
-            return Err(this.refuse(now, Actor::System, Step::Notify, refusal));
-        }
         let Some(decision_deadline) = now.checked_add_signed(DECISION_WINDOW) else {
             return Err(Refused::new(this, Step::Notify, Refusal::InstantOutOfRange));
         };
-        let notified: Vec<ApproverId> = policy.approvers().iter().map(|a| a.id().clone()).collect();
         this.record(
             now,
             Actor::System,
@@ -73,13 +77,11 @@ impl Request<ManagerApproved> {
             },
         );
         let approved_by = this.state.approved_by.clone();
-        let pending = this.into_state(PendingCustomer {
+        Ok(this.into_state(PendingCustomer {
             approved_by,
             notified_at: now,
             decision_deadline,
             notified,
-        });
-        let notification = Notification::decision_needed(&pending, policy);
-        Ok((pending, notification))
+        }))
     }
 }

@@ -4,6 +4,7 @@
 //! `pending_customer.rs`, `granted.rs`, `closed.rs`; `withdraw.rs` holds the one step several
 //! states share.
 
+mod any;
 mod closed;
 mod drafted;
 mod granted;
@@ -16,14 +17,14 @@ pub use manager_approved::DECISION_WINDOW;
 use chrono::{DateTime, Datelike, Utc};
 
 use crate::audit::{Actor, AuditEvent, AuditRecord};
-use crate::policy::TenantPolicy;
 use crate::refusal::{Refusal, Refused, Step};
 use crate::state::{Closed, ClosureReason, State};
 use crate::values::{
-    AccessDuration, ApproverId, EngineerId, Justification, RequestId, ServiceRequestNumber,
-    Services, TenantId,
+    AccessDuration, EngineerId, Justification, RequestId, ServiceRequestNumber, Services, TenantId,
 };
 
+pub use any::AnyRequest;
+pub(crate) use any::with_request;
 pub use drafted::Draft;
 
 /// A Customer Lockbox access request in state `S`.
@@ -58,6 +59,8 @@ pub struct Request<S: State> {
     engineer: EngineerId,
     drafted_at: DateTime<Utc>,
     trail: Vec<AuditRecord>,
+    /// How many records of `trail` a store has saved (see [`Request::unsaved_records`]).
+    saved: usize,
     state: S,
 }
 
@@ -106,6 +109,25 @@ impl<S: State> Request<S> {
     /// Every record of this request so far, in order: sequence numbers 1, 2, 3, ...
     pub fn audit_trail(&self) -> &[AuditRecord] {
         &self.trail
+    }
+
+    /// The records a store has not saved yet: the whole trail for a new request, the steps
+    /// taken since it was loaded or last saved otherwise. A store saves exactly these, and
+    /// refuses the save if someone else saved the request in the meantime.
+    pub fn unsaved_records(&self) -> &[AuditRecord] {
+        self.trail.get(self.saved..).unwrap_or_default()
+    }
+
+    /// How many records a store has saved: the revision the next save expects to find.
+    pub fn saved_records(&self) -> usize {
+        self.saved
+    }
+
+    /// Marks the whole trail as saved. Only a store calls this, inside the transaction that
+    /// saved the records.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn mark_saved(&mut self) {
+        self.saved = self.trail.len();
     }
 
     /// The instant of the last record; no later step may be earlier.
@@ -158,17 +180,6 @@ impl<S: State> Request<S> {
         Refused::new(self, step, refusal)
     }
 
-    /// Why `approver` may not decide for this request under `policy`, if they may not.
-    fn approver_refusal(&self, approver: &ApproverId, policy: &TenantPolicy) -> Option<Refusal> {
-        if policy.tenant() != self.tenant {
-            Some(Refusal::PolicyForOtherTenant)
-        } else if !policy.designates(approver) {
-            Some(Refusal::NotDesignatedApprover)
-        } else {
-            None
-        }
-    }
-
     fn into_state<T: State>(self, state: T) -> Request<T> {
         Request {
             id: self.id,
@@ -180,6 +191,7 @@ impl<S: State> Request<S> {
             engineer: self.engineer,
             drafted_at: self.drafted_at,
             trail: self.trail,
+            saved: self.saved,
             state,
         }
     }

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use super::Request;
 use crate::audit::{Actor, AuditEvent};
 use crate::outcome::{DenyOutcome, GrantOutcome, PendingStatus};
-use crate::policy::TenantPolicy;
+use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::state::{ClosureReason, Granted, PendingCustomer};
 use crate::values::{ApproverId, SupportManagerId};
@@ -79,7 +79,17 @@ impl Request<PendingCustomer> {
         policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<GrantOutcome, Refused<Self>> {
-        let mut this = match self.decision(approver, policy, Step::Grant, now)? {
+        self.grant_under(approver, policy, now)
+    }
+
+    /// [`grant`](Request::grant) with the policy's answers given by `authority`.
+    pub(crate) fn grant_under(
+        self,
+        approver: &ApproverId,
+        authority: &(impl Authority + ?Sized),
+        now: DateTime<Utc>,
+    ) -> Result<GrantOutcome, Refused<Self>> {
+        let mut this = match self.decision(approver, authority, Step::Grant, now)? {
             PendingStatus::Pending(this) => this,
             PendingStatus::Expired(closed) => return Ok(GrantOutcome::Expired(closed)),
         };
@@ -113,7 +123,17 @@ impl Request<PendingCustomer> {
         policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<DenyOutcome, Refused<Self>> {
-        Ok(match self.decision(approver, policy, Step::Deny, now)? {
+        self.deny_under(approver, policy, now)
+    }
+
+    /// [`deny`](Request::deny) with the policy's answers given by `authority`.
+    pub(crate) fn deny_under(
+        self,
+        approver: &ApproverId,
+        authority: &(impl Authority + ?Sized),
+        now: DateTime<Utc>,
+    ) -> Result<DenyOutcome, Refused<Self>> {
+        Ok(match self.decision(approver, authority, Step::Deny, now)? {
             PendingStatus::Pending(this) => DenyOutcome::Denied(this.close_with(
                 now,
                 Actor::Approver(approver.clone()),
@@ -129,7 +149,7 @@ impl Request<PendingCustomer> {
     fn decision(
         self,
         approver: &ApproverId,
-        policy: &TenantPolicy,
+        authority: &(impl Authority + ?Sized),
         step: Step,
         now: DateTime<Utc>,
     ) -> Result<PendingStatus, Refused<Self>> {
@@ -139,7 +159,8 @@ impl Request<PendingCustomer> {
                 closed.record_refusal(now, actor, step, Refusal::DecisionDeadlinePassed);
                 Ok(PendingStatus::Expired(closed))
             }
-            PendingStatus::Pending(this) => match this.approver_refusal(approver, policy) {
+            PendingStatus::Pending(this) => match authority.decision_refusal(this.tenant, approver)
+            {
                 Some(refusal) => Err(this.refuse(now, actor, step, refusal)),
                 None => Ok(PendingStatus::Pending(this)),
             },

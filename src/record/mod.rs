@@ -1,0 +1,377 @@
+//! The stored form of a request, and the load that refuses anything the workflow could not have
+//! produced.
+//!
+//! # Format, version 1
+//!
+//! A [`RequestRecord`] serializes (with serde, as JSON in the stores) to:
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "id": "019ab5c0-0000-7000-8000-000000000001",
+//!   "tenant": "8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90",
+//!   "state": "granted",
+//!   "trail": [ { "sequence": 1, "at": "2026-11-24T08:00:00Z", "tenant": "…", "request": "…",
+//!                "actor": { "role": "engineer", "id": "alex" },
+//!                "event": { "event": "drafted", "service_request": "…", … } }, … ]
+//! }
+//! ```
+//!
+//! The trail is the request: its first record holds everything drafted, and each later record
+//! holds what its step decided. `state` is a summary for readers and indexes; it is checked, not
+//! trusted. The serde forms of [`AuditRecord`] and the value types *are* format version 1, pinned
+//! by snapshot tests: changing any of them means a new version number and a tested upgrade from
+//! the old one, never a silent change.
+//!
+//! # Loading
+//!
+//! [`RequestRecord::load`] replays the trail through the same transition functions the live
+//! workflow runs, and accepts the record only if every step produces exactly the stored record.
+//! A grant without manager approval, a manager who is the engineer, a grant at the deadline, an
+//! access window of the wrong length, an action in a service not requested, a gap in the
+//! sequence numbers: each fails the replay, and the error names the record and the rule.
+//!
+//! One fact cannot be checked from a trail: whether an approver was designated by the tenant's
+//! policy on the day (the policy's history is not stored). Replay takes the recorded answer; the
+//! stores' hash chain is what protects it.
+
+mod replay;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{AuditEventKind, AuditRecord};
+use crate::refusal::Refusal;
+use crate::request::{AnyRequest, Request, with_request};
+use crate::state::{State, StateKind};
+use crate::values::{RequestId, TenantId};
+
+/// The record format version this build writes and reads.
+pub const RECORD_VERSION: u32 = 1;
+
+/// A request in its stored form: versioned, self-contained, and loaded only through a replay
+/// that checks it.
+///
+/// ```
+/// use customer_lockbox::*;
+/// # let (granted, _policy, _now) = customer_lockbox::doc_support::granted()?;
+///
+/// let json = granted.to_record().to_json()?;
+/// let loaded = RequestRecord::from_json(&json)?.load()?;
+/// assert!(matches!(loaded, AnyRequest::Granted(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    version: u32,
+    id: RequestId,
+    tenant: TenantId,
+    state: StateKind,
+    trail: Vec<AuditRecord>,
+}
+
+impl<S: State> Request<S> {
+    /// The request in its stored form.
+    pub fn to_record(&self) -> RequestRecord {
+        RequestRecord {
+            version: RECORD_VERSION,
+            id: self.id(),
+            tenant: self.tenant(),
+            state: S::KIND,
+            trail: self.audit_trail().to_vec(),
+        }
+    }
+}
+
+impl AnyRequest {
+    /// The request in its stored form.
+    pub fn to_record(&self) -> RequestRecord {
+        with_request!(self, r => r.to_record())
+    }
+}
+
+impl RequestRecord {
+    /// Assembles a record from stored parts (a store's rows), to be checked by
+    /// [`load`](Self::load).
+    pub fn from_parts(
+        version: u32,
+        id: RequestId,
+        tenant: TenantId,
+        state: StateKind,
+        trail: Vec<AuditRecord>,
+    ) -> Self {
+        RequestRecord {
+            version,
+            id,
+            tenant,
+            state,
+            trail,
+        }
+    }
+
+    /// Reads a record from JSON.
+    ///
+    /// # Errors
+    ///
+    /// A [`RecordError`] when the text is not JSON, names a version other than
+    /// [`RECORD_VERSION`] ([`BrokenRule::UnsupportedVersion`]), or does not fit the format
+    /// ([`BrokenRule::Malformed`], which includes every invalid value: an empty justification, a
+    /// nil tenant id, ...).
+    pub fn from_json(json: &str) -> Result<Self, RecordError> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let malformed = |err: serde_json::Error| {
+            RecordError::new(
+                None,
+                None,
+                BrokenRule::Malformed {
+                    reason: err.to_string(),
+                },
+            )
+        };
+        let Version { version } = serde_json::from_str(json).map_err(malformed)?;
+        if version != RECORD_VERSION {
+            return Err(RecordError::new(
+                None,
+                None,
+                BrokenRule::UnsupportedVersion { found: version },
+            ));
+        }
+        serde_json::from_str(json).map_err(malformed)
+    }
+
+    /// The record as JSON, in format [`RECORD_VERSION`].
+    ///
+    /// # Errors
+    ///
+    /// None in practice: every part of a record serializes. The `Result` stands for
+    /// serde_json's own contract.
+    pub fn to_json(&self) -> Result<String, RecordError> {
+        serde_json::to_string(self).map_err(|err| {
+            RecordError::new(
+                Some(self.id),
+                None,
+                BrokenRule::Malformed {
+                    reason: err.to_string(),
+                },
+            )
+        })
+    }
+
+    /// Checks the record by replaying it, and returns the request in its state.
+    ///
+    /// The loaded request counts its whole trail as saved
+    /// ([`Request::unsaved_records`] is empty).
+    ///
+    /// # Errors
+    ///
+    /// A [`RecordError`] naming the first record the workflow could not have produced and the
+    /// rule it breaks.
+    pub fn load(&self) -> Result<AnyRequest, RecordError> {
+        replay::replay(self)
+    }
+
+    /// The format version.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The state the record claims.
+    pub fn state(&self) -> StateKind {
+        self.state
+    }
+
+    /// The audit trail.
+    pub fn trail(&self) -> &[AuditRecord] {
+        &self.trail
+    }
+}
+
+/// A workflow rule a stored record breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BrokenRule {
+    /// The record is in a format version this build does not read.
+    UnsupportedVersion {
+        /// The version found.
+        found: u32,
+    },
+    /// The record does not fit the format, or holds an invalid value.
+    Malformed {
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The trail is empty.
+    EmptyTrail,
+    /// A sequence number is missing, repeated or out of order.
+    SequenceOutOfOrder {
+        /// The number expected at this place.
+        expected: u64,
+        /// The number found.
+        found: u64,
+    },
+    /// An audit record names another tenant or request than the record.
+    ForeignRecord,
+    /// The trail does not start with the engineer's draft.
+    NotStartedByDraft,
+    /// A record is earlier than the one before it.
+    TimeWentBackwards,
+    /// A record's instant is outside the years 1970 to 9999.
+    InstantOutOfRange,
+    /// The step cannot happen in the state the request was in, such as a grant without manager
+    /// approval.
+    StepNotLegal {
+        /// The state the replay had reached.
+        state: StateKind,
+        /// The step the record claims.
+        event: AuditEventKind,
+    },
+    /// The workflow refuses the step the record claims, such as an approval by the engineer.
+    StepRefused(Refusal),
+    /// A grant or denial is recorded at or after the decision deadline.
+    DecisionAtOrAfterDeadline,
+    /// A decision deadline is not 12 hours after the notification.
+    DeadlineNotDecisionWindow,
+    /// An access window is not exactly the requested duration.
+    AccessWindowNotRequestedDuration,
+    /// An engineer action is recorded at or after the end of the access window.
+    ActionOutsideAccessWindow,
+    /// An expiry or the end of access is recorded at an instant other than the deadline or the
+    /// window's end.
+    ClosureAtWrongInstant,
+    /// The notified approvers are none, or one is listed twice.
+    InvalidNotifiedApprovers,
+    /// A record follows the close of the request.
+    RecordAfterClose,
+    /// The state the record claims is not the state its trail leads to.
+    StateMismatch {
+        /// What the record claims.
+        stored: StateKind,
+        /// Where the trail leads.
+        replayed: StateKind,
+    },
+    /// The record differs from what the workflow produces for that step.
+    RecordDiffers,
+}
+
+impl fmt::Display for BrokenRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrokenRule::UnsupportedVersion { found } => write!(
+                f,
+                "record format version {found} is not supported (this build reads version {RECORD_VERSION}): use a build of customer-lockbox that knows it"
+            ),
+            BrokenRule::Malformed { reason } => {
+                write!(f, "the record does not fit format version {RECORD_VERSION}: {reason}")
+            }
+            BrokenRule::EmptyTrail => f.write_str("the audit trail is empty, but every request starts with its draft"),
+            BrokenRule::SequenceOutOfOrder { expected, found } => write!(
+                f,
+                "audit record #{found} stands where #{expected} belongs: records are missing, repeated or reordered"
+            ),
+            BrokenRule::ForeignRecord => f.write_str("an audit record belongs to another tenant or request"),
+            BrokenRule::NotStartedByDraft => f.write_str("the trail does not start with the engineer's draft"),
+            BrokenRule::TimeWentBackwards => f.write_str("a record is earlier than the record before it"),
+            BrokenRule::InstantOutOfRange => f.write_str("a record's instant is outside the years 1970 to 9999"),
+            BrokenRule::StepNotLegal { state, event } => {
+                write!(f, "a {event:?} record cannot follow a {state} request")
+            }
+            BrokenRule::StepRefused(refusal) => write!(f, "the workflow refuses this step: {refusal}"),
+            BrokenRule::DecisionAtOrAfterDeadline => {
+                f.write_str("a decision is recorded at or after the decision deadline, when the request had expired")
+            }
+            BrokenRule::DeadlineNotDecisionWindow => {
+                f.write_str("the decision deadline is not 12 hours after the notification")
+            }
+            BrokenRule::AccessWindowNotRequestedDuration => {
+                f.write_str("the access window is not exactly the requested duration")
+            }
+            BrokenRule::ActionOutsideAccessWindow => {
+                f.write_str("an engineer action is recorded at or after the end of the access window")
+            }
+            BrokenRule::ClosureAtWrongInstant => f.write_str(
+                "an expiry or the end of access is recorded at another instant than the deadline or the window's end",
+            ),
+            BrokenRule::InvalidNotifiedApprovers => {
+                f.write_str("the notified approvers are none, or one is listed twice")
+            }
+            BrokenRule::RecordAfterClose => f.write_str("a record follows the close of the request"),
+            BrokenRule::StateMismatch { stored, replayed } => write!(
+                f,
+                "the record says the request is {stored} but its trail leads to {replayed}"
+            ),
+            BrokenRule::RecordDiffers => {
+                f.write_str("the record differs from what the workflow produces for that step")
+            }
+        }
+    }
+}
+
+/// A stored record refused on load: which request, which audit record, which rule.
+///
+/// Its message ends with what to do: the record cannot be used as it is, so it must be restored
+/// from a copy the store has verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    request: Option<RequestId>,
+    sequence: Option<u64>,
+    rule: BrokenRule,
+}
+
+impl RecordError {
+    pub(crate) fn new(request: Option<RequestId>, sequence: Option<u64>, rule: BrokenRule) -> Self {
+        RecordError {
+            request,
+            sequence,
+            rule,
+        }
+    }
+
+    /// The request, when the record got far enough to name it.
+    pub fn request(&self) -> Option<RequestId> {
+        self.request
+    }
+
+    /// The sequence number of the first audit record that breaks a rule, if one does.
+    pub fn sequence(&self) -> Option<u64> {
+        self.sequence
+    }
+
+    /// The rule broken.
+    pub fn rule(&self) -> &BrokenRule {
+        &self.rule
+    }
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("stored request")?;
+        if let Some(request) = self.request {
+            write!(f, " {request}")?;
+        }
+        f.write_str(" refused")?;
+        if let Some(sequence) = self.sequence {
+            write!(f, " at audit record #{sequence}")?;
+        }
+        write!(
+            f,
+            ": {}; the workflow cannot have produced it, so restore it from a verified copy",
+            self.rule
+        )
+    }
+}
+
+impl std::error::Error for RecordError {}

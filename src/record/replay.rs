@@ -1,0 +1,436 @@
+//! Loading by replay: each stored step runs through the same transition function the live
+//! workflow ran, and must produce exactly the stored records.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
+use crate::audit::{Actor, AuditEvent, AuditRecord};
+use crate::outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
+use crate::policy::Authority;
+use crate::refusal::{Refusal, Refused, Step};
+use crate::request::{AnyRequest, Draft, Request};
+use crate::state::{State, StateKind};
+use crate::values::{ApproverId, TenantId};
+
+/// The policy's answers, as the trail recorded them.
+enum Answer {
+    /// The approver was designated.
+    Designated,
+    /// The policy refused, for this rule.
+    Refused(Refusal),
+    /// These approvers were notified.
+    Notified(Vec<ApproverId>),
+}
+
+impl Authority for Answer {
+    fn decision_refusal(&self, _tenant: TenantId, _approver: &ApproverId) -> Option<Refusal> {
+        match self {
+            Answer::Refused(refusal) => Some(*refusal),
+            Answer::Designated | Answer::Notified(_) => None,
+        }
+    }
+
+    fn approvers_to_notify(&self, _tenant: TenantId) -> Result<Vec<ApproverId>, Refusal> {
+        match self {
+            Answer::Notified(approvers) => Ok(approvers.clone()),
+            Answer::Refused(refusal) => Err(*refusal),
+            Answer::Designated => Err(Refusal::NoDesignatedApprovers),
+        }
+    }
+}
+
+/// The answer a decision step (grant, deny, revoke) got, as recorded. Only the policy's own
+/// refusals are taken from the record; any other recorded refusal must come out of the step.
+fn decision_answer(event: &AuditEvent) -> Answer {
+    match event {
+        AuditEvent::Refused {
+            refusal: refusal @ (Refusal::NotDesignatedApprover | Refusal::PolicyForOtherTenant),
+            ..
+        } => Answer::Refused(*refusal),
+        _ => Answer::Designated,
+    }
+}
+
+/// The answer a notification got, as recorded.
+fn notify_answer(event: &AuditEvent) -> Result<Answer, BrokenRule> {
+    match event {
+        AuditEvent::ApproversNotified { approvers, .. } => {
+            let distinct: BTreeSet<&ApproverId> = approvers.iter().collect();
+            if approvers.is_empty() || distinct.len() != approvers.len() {
+                return Err(BrokenRule::InvalidNotifiedApprovers);
+            }
+            Ok(Answer::Notified(approvers.clone()))
+        }
+        AuditEvent::Refused {
+            refusal: refusal @ (Refusal::PolicyForOtherTenant | Refusal::NoDesignatedApprovers),
+            ..
+        } => Ok(Answer::Refused(*refusal)),
+        _ => Ok(Answer::Designated),
+    }
+}
+
+pub(super) fn replay(record: &RequestRecord) -> Result<AnyRequest, RecordError> {
+    let fail = |sequence: Option<u64>, rule| Err(RecordError::new(Some(record.id), sequence, rule));
+    if record.version != RECORD_VERSION {
+        return fail(
+            None,
+            BrokenRule::UnsupportedVersion {
+                found: record.version,
+            },
+        );
+    }
+    let trail = &record.trail;
+    for (i, stored) in trail.iter().enumerate() {
+        let expected = i as u64 + 1;
+        if stored.sequence() != expected {
+            return fail(
+                Some(expected),
+                BrokenRule::SequenceOutOfOrder {
+                    expected,
+                    found: stored.sequence(),
+                },
+            );
+        }
+        if stored.tenant() != record.tenant || stored.request() != record.id {
+            return fail(Some(expected), BrokenRule::ForeignRecord);
+        }
+    }
+    let Some(first) = trail.first() else {
+        return fail(None, BrokenRule::EmptyTrail);
+    };
+    let (
+        AuditEvent::Drafted {
+            service_request,
+            services,
+            access_duration,
+            justification,
+        },
+        Actor::Engineer(engineer),
+    ) = (first.event(), first.actor())
+    else {
+        return fail(Some(1), BrokenRule::NotStartedByDraft);
+    };
+    let draft = Draft {
+        id: record.id,
+        tenant: record.tenant,
+        service_request: service_request.clone(),
+        services: services.clone(),
+        access_duration: *access_duration,
+        justification: justification.clone(),
+        engineer: engineer.clone(),
+    };
+    let Ok(drafted) = Request::start(draft, first.at()) else {
+        return fail(Some(1), BrokenRule::InstantOutOfRange);
+    };
+    if drafted.audit_trail() != &trail[..1] {
+        return fail(Some(1), BrokenRule::RecordDiffers);
+    }
+    let mut current = AnyRequest::Drafted(drafted);
+    let mut done = 1;
+    while let Some(stored) = trail.get(done) {
+        let sequence = Some(stored.sequence());
+        let next = apply(current, stored, trail.get(done + 1));
+        current = match next {
+            Ok(next) => next,
+            Err(rule) => return fail(sequence, rule),
+        };
+        let produced = current.audit_trail().get(done..).unwrap_or_default();
+        if produced.is_empty() {
+            return fail(sequence, BrokenRule::RecordDiffers);
+        }
+        for (made, kept) in produced.iter().zip(trail.get(done..).unwrap_or_default()) {
+            if made != kept {
+                return fail(Some(kept.sequence()), mismatch(made, kept));
+            }
+        }
+        if produced.len() > trail.len() - done {
+            return fail(sequence, BrokenRule::RecordDiffers);
+        }
+        done += produced.len();
+    }
+    if current.state() != record.state {
+        return fail(
+            None,
+            BrokenRule::StateMismatch {
+                stored: record.state,
+                replayed: current.state(),
+            },
+        );
+    }
+    mark_saved(&mut current);
+    Ok(current)
+}
+
+fn mark_saved(request: &mut AnyRequest) {
+    crate::request::with_request!(request, r => r.mark_saved())
+}
+
+/// Names the rule behind a difference between what the workflow `made` and what was `kept`.
+fn mismatch(made: &AuditRecord, kept: &AuditRecord) -> BrokenRule {
+    use AuditEvent as E;
+    match (kept.event(), made.event()) {
+        (E::Granted { .. } | E::Denied, E::Expired) => BrokenRule::DecisionAtOrAfterDeadline,
+        (E::EngineerActed { .. } | E::ActionRefused { .. }, E::AccessElapsed) => {
+            BrokenRule::ActionOutsideAccessWindow
+        }
+        (E::Granted { access_ends_at: k }, E::Granted { access_ends_at: m }) if k != m => {
+            BrokenRule::AccessWindowNotRequestedDuration
+        }
+        (
+            E::ApproversNotified {
+                decision_deadline: k,
+                ..
+            },
+            E::ApproversNotified {
+                decision_deadline: m,
+                ..
+            },
+        ) if k != m => BrokenRule::DeadlineNotDecisionWindow,
+        (E::Expired | E::AccessElapsed, _) if kept.at() != made.at() => {
+            BrokenRule::ClosureAtWrongInstant
+        }
+        (E::Refused { .. } | E::ActionRefused { .. }, _) => BrokenRule::RecordDiffers,
+        (_, E::Refused { refusal, .. } | E::ActionRefused { refusal, .. }) => {
+            BrokenRule::StepRefused(*refusal)
+        }
+        _ => BrokenRule::RecordDiffers,
+    }
+}
+
+/// The request after a step, whether the step went ahead or was refused and recorded; a
+/// refusal the workflow does not record cannot be in a trail, and names its rule.
+fn settle<S: State, T>(
+    result: Result<T, Refused<Request<S>>>,
+    ahead: impl FnOnce(T) -> AnyRequest,
+) -> Result<AnyRequest, BrokenRule>
+where
+    AnyRequest: From<Request<S>>,
+{
+    match result {
+        Ok(next) => Ok(ahead(next)),
+        Err(refused) => match refused.refusal() {
+            Refusal::InstantBeforeLastStep => Err(BrokenRule::TimeWentBackwards),
+            Refusal::InstantOutOfRange => Err(BrokenRule::InstantOutOfRange),
+            _ => Ok(AnyRequest::from(refused.into_request())),
+        },
+    }
+}
+
+fn grant_outcome(outcome: GrantOutcome) -> AnyRequest {
+    match outcome {
+        GrantOutcome::Granted(granted) => granted.into(),
+        GrantOutcome::Expired(closed) => closed.into(),
+    }
+}
+
+fn deny_outcome(outcome: DenyOutcome) -> AnyRequest {
+    match outcome {
+        DenyOutcome::Denied(closed) | DenyOutcome::Expired(closed) => closed.into(),
+    }
+}
+
+fn action_outcome(outcome: ActionOutcome) -> AnyRequest {
+    match outcome {
+        ActionOutcome::Recorded(granted) => granted.into(),
+        ActionOutcome::AccessEnded(closed) => closed.into(),
+    }
+}
+
+/// Runs the step that `stored` (and, for a step that first closes the request by time, the
+/// record after it) describes.
+fn apply(
+    current: AnyRequest,
+    stored: &AuditRecord,
+    after: Option<&AuditRecord>,
+) -> Result<AnyRequest, BrokenRule> {
+    use AuditEvent as E;
+    let at: DateTime<Utc> = stored.at();
+    let not_legal = |state| BrokenRule::StepNotLegal {
+        state,
+        event: stored.event().kind(),
+    };
+    let step_of = |event: &E| match event {
+        E::Refused { step, .. } => Some(*step),
+        _ => None,
+    };
+    match current {
+        AnyRequest::Drafted(r) => match (stored.event(), stored.actor()) {
+            (E::ManagerApproved, Actor::SupportManager(m)) => {
+                settle(r.approve(m, at), AnyRequest::from)
+            }
+            (
+                E::Refused {
+                    step: Step::Approve,
+                    ..
+                },
+                Actor::SupportManager(m),
+            ) => settle(r.approve(m, at), AnyRequest::from),
+            (E::ManagerRejected, Actor::SupportManager(m)) => {
+                settle(r.reject(m, at), AnyRequest::from)
+            }
+            (
+                E::Refused {
+                    step: Step::Reject, ..
+                },
+                Actor::SupportManager(m),
+            ) => settle(r.reject(m, at), AnyRequest::from),
+            (
+                E::Withdrawn
+                | E::Refused {
+                    step: Step::Withdraw,
+                    ..
+                },
+                Actor::Engineer(e),
+            ) => settle(r.withdraw(e, at), AnyRequest::from),
+            _ => Err(not_legal(StateKind::Drafted)),
+        },
+        AnyRequest::ManagerApproved(r) => match (stored.event(), stored.actor()) {
+            (
+                E::ApproversNotified { .. }
+                | E::Refused {
+                    step: Step::Notify, ..
+                },
+                Actor::System,
+            ) => {
+                let answer = notify_answer(stored.event())?;
+                settle(r.notify_under(&answer, at), AnyRequest::from)
+            }
+            (
+                E::Withdrawn
+                | E::Refused {
+                    step: Step::Withdraw,
+                    ..
+                },
+                Actor::Engineer(e),
+            ) => settle(r.withdraw(e, at), AnyRequest::from),
+            _ => Err(not_legal(StateKind::ManagerApproved)),
+        },
+        AnyRequest::PendingCustomer(r) => match (stored.event(), stored.actor()) {
+            (
+                E::Granted { .. }
+                | E::Refused {
+                    step: Step::Grant, ..
+                },
+                Actor::Approver(a),
+            ) => settle(
+                r.grant_under(a, &decision_answer(stored.event()), at),
+                grant_outcome,
+            ),
+            (
+                E::Denied
+                | E::Refused {
+                    step: Step::Deny, ..
+                },
+                Actor::Approver(a),
+            ) => settle(
+                r.deny_under(a, &decision_answer(stored.event()), at),
+                deny_outcome,
+            ),
+            (
+                E::Withdrawn
+                | E::Refused {
+                    step: Step::Withdraw,
+                    ..
+                },
+                Actor::Engineer(e),
+            ) => settle(r.withdraw(e, at), AnyRequest::from),
+            (E::Expired, Actor::System) => {
+                // Expiry is recorded by the step that found it: a late grant, denial or
+                // withdrawal (recorded as refused just after), or a plain check.
+                let late = after.filter(|next| {
+                    matches!(
+                        next.event(),
+                        E::Refused {
+                            refusal: Refusal::DecisionDeadlinePassed,
+                            ..
+                        }
+                    )
+                });
+                match late.map(|next| (step_of(next.event()), next.actor(), next.at())) {
+                    Some((Some(Step::Grant), Actor::Approver(a), late_at)) => settle(
+                        r.grant_under(a, &Answer::Designated, late_at),
+                        grant_outcome,
+                    ),
+                    Some((Some(Step::Deny), Actor::Approver(a), late_at)) => {
+                        settle(r.deny_under(a, &Answer::Designated, late_at), deny_outcome)
+                    }
+                    Some((Some(Step::Withdraw), Actor::Engineer(e), late_at)) => {
+                        settle(r.withdraw(e, late_at), AnyRequest::from)
+                    }
+                    _ => Ok(match r.check_expiry(at) {
+                        PendingStatus::Pending(pending) => pending.into(),
+                        PendingStatus::Expired(closed) => closed.into(),
+                    }),
+                }
+            }
+            _ => Err(not_legal(StateKind::PendingCustomer)),
+        },
+        AnyRequest::Granted(r) => match (stored.event(), stored.actor()) {
+            (E::EngineerActed { action } | E::ActionRefused { action, .. }, Actor::Engineer(e)) => {
+                settle(r.record_action(e, action.clone(), at), action_outcome)
+            }
+            (
+                E::Completed
+                | E::Refused {
+                    step: Step::Close, ..
+                },
+                Actor::Engineer(e),
+            ) => settle(r.close(e, at), AnyRequest::from),
+            (
+                E::Revoked
+                | E::Refused {
+                    step: Step::Revoke, ..
+                },
+                Actor::Approver(a),
+            ) => settle(
+                r.revoke_under(a, &decision_answer(stored.event()), at),
+                AnyRequest::from,
+            ),
+            (E::AccessElapsed, Actor::System) => {
+                // Like expiry: found by a late step (recorded as refused just after) or a check.
+                let late = after.filter(|next| {
+                    matches!(
+                        next.event(),
+                        E::Refused {
+                            refusal: Refusal::AccessWindowEnded,
+                            ..
+                        } | E::ActionRefused {
+                            refusal: Refusal::AccessWindowEnded,
+                            ..
+                        }
+                    )
+                });
+                match late.map(|next| (next.event(), next.actor(), next.at())) {
+                    Some((E::ActionRefused { action, .. }, Actor::Engineer(e), late_at)) => {
+                        settle(r.record_action(e, action.clone(), late_at), action_outcome)
+                    }
+                    Some((
+                        E::Refused {
+                            step: Step::Close, ..
+                        },
+                        Actor::Engineer(e),
+                        late_at,
+                    )) => settle(r.close(e, late_at), AnyRequest::from),
+                    Some((
+                        E::Refused {
+                            step: Step::Revoke, ..
+                        },
+                        Actor::Approver(a),
+                        late_at,
+                    )) => settle(
+                        r.revoke_under(a, &Answer::Designated, late_at),
+                        AnyRequest::from,
+                    ),
+                    _ => Ok(match r.access(at) {
+                        Access::Active(granted) => granted.into(),
+                        Access::Ended(closed) => closed.into(),
+                    }),
+                }
+            }
+            _ => Err(not_legal(StateKind::Granted)),
+        },
+        AnyRequest::Closed(_) => Err(BrokenRule::RecordAfterClose),
+    }
+}

@@ -1,0 +1,89 @@
+use super::Request;
+use crate::audit::AuditRecord;
+use crate::state::{Closed, Drafted, Granted, ManagerApproved, PendingCustomer, StateKind};
+use crate::values::{RequestId, TenantId};
+
+/// A request whose state is known only at run time, such as one loaded from a store.
+///
+/// Match on it to get back the typed request and its legal steps:
+///
+/// ```
+/// use customer_lockbox::*;
+/// # let (pending, _policy, _now) = customer_lockbox::doc_support::pending()?;
+/// # let loaded = pending.to_record().load()?;
+///
+/// match loaded {
+///     AnyRequest::PendingCustomer(pending) => println!("decide by {}", pending.decision_deadline()),
+///     AnyRequest::Closed(closed) => println!("closed: {}", closed.reason()),
+///     other => println!("{} is {}", other.id(), other.state()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a request carries its audit trail: dropping it loses the records of its steps"]
+pub enum AnyRequest {
+    /// A [`Drafted`] request.
+    Drafted(Request<Drafted>),
+    /// A [`ManagerApproved`] request.
+    ManagerApproved(Request<ManagerApproved>),
+    /// A [`PendingCustomer`] request.
+    PendingCustomer(Request<PendingCustomer>),
+    /// A [`Granted`] request.
+    Granted(Request<Granted>),
+    /// A [`Closed`] request.
+    Closed(Request<Closed>),
+}
+
+/// Calls `$body` with `$r` bound to the typed request inside `$any`, whatever its state.
+macro_rules! with_request {
+    ($any:expr, $r:ident => $body:expr) => {
+        match $any {
+            AnyRequest::Drafted($r) => $body,
+            AnyRequest::ManagerApproved($r) => $body,
+            AnyRequest::PendingCustomer($r) => $body,
+            AnyRequest::Granted($r) => $body,
+            AnyRequest::Closed($r) => $body,
+        }
+    };
+}
+pub(crate) use with_request;
+
+impl AnyRequest {
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        with_request!(self, r => r.id())
+    }
+
+    /// The customer's tenant.
+    pub fn tenant(&self) -> TenantId {
+        with_request!(self, r => r.tenant())
+    }
+
+    /// Which state the request is in.
+    pub fn state(&self) -> StateKind {
+        match self {
+            AnyRequest::Drafted(_) => StateKind::Drafted,
+            AnyRequest::ManagerApproved(_) => StateKind::ManagerApproved,
+            AnyRequest::PendingCustomer(_) => StateKind::PendingCustomer,
+            AnyRequest::Granted(_) => StateKind::Granted,
+            AnyRequest::Closed(_) => StateKind::Closed,
+        }
+    }
+
+    /// The request's audit trail.
+    pub fn audit_trail(&self) -> &[AuditRecord] {
+        with_request!(self, r => r.audit_trail())
+    }
+}
+
+macro_rules! from_typed {
+    ($($state:ident),*) => {$(
+        impl From<Request<$state>> for AnyRequest {
+            fn from(request: Request<$state>) -> Self {
+                AnyRequest::$state(request)
+            }
+        }
+    )*};
+}
+
+from_typed!(Drafted, ManagerApproved, PendingCustomer, Granted, Closed);
