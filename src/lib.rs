@@ -129,7 +129,8 @@ pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 pub use refusal::{Refusal, Refused, Step};
 pub use request::{AnyRequest, DECISION_WINDOW, Draft, Request};
 pub use state::{
-    Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, Withdrawable,
+    Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,
+    Withdrawable,
 };
 pub use values::{
     AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, Operation,
