@@ -3,161 +3,15 @@
 
 mod common;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
+use common::runs::{play, run_strategy};
 use common::*;
 use customer_lockbox::AuditEventKind as K;
 use customer_lockbox::*;
 use proptest::prelude::*;
 
-/// A request in any state, for driving random runs.
-enum Any {
-    Drafted(Request<Drafted>),
-    Approved(Request<ManagerApproved>),
-    Pending(Request<PendingCustomer>),
-    Granted(Request<Granted>),
-    Closed(Request<Closed>),
-}
-
-/// What a random run may try next. `honest` picks the right person; otherwise an outsider.
-#[derive(Clone, Copy, Debug)]
-enum Try {
-    Approve { honest: bool },
-    Reject { honest: bool },
-    Withdraw { honest: bool },
-    Notify { honest: bool },
-    Grant { honest: bool },
-    Deny { honest: bool },
-    CheckExpiry,
-    Act { honest: bool, service: usize },
-    CheckAccess,
-    Close { honest: bool },
-    Revoke { honest: bool },
-}
-
-fn try_strategy() -> impl Strategy<Value = Try> {
-    prop_oneof![
-        any::<bool>().prop_map(|honest| Try::Approve { honest }),
-        any::<bool>().prop_map(|honest| Try::Reject { honest }),
-        any::<bool>().prop_map(|honest| Try::Withdraw { honest }),
-        any::<bool>().prop_map(|honest| Try::Notify { honest }),
-        any::<bool>().prop_map(|honest| Try::Grant { honest }),
-        any::<bool>().prop_map(|honest| Try::Deny { honest }),
-        Just(Try::CheckExpiry),
-        (any::<bool>(), 0..3usize).prop_map(|(honest, service)| Try::Act { honest, service }),
-        Just(Try::CheckAccess),
-        any::<bool>().prop_map(|honest| Try::Close { honest }),
-        any::<bool>().prop_map(|honest| Try::Revoke { honest }),
-    ]
-}
-
-fn outsider_engineer() -> EngineerId {
-    EngineerId::new("jordan").unwrap()
-}
-
-fn action(service: usize) -> EngineerAction {
-    EngineerAction::new(
-        Service::ALL[service],
-        Operation::new("read").unwrap(),
-        Target::new("item 1").unwrap(),
-    )
-}
-
-/// Applies `step` at `now`; steps that do not apply to the state leave it as it is.
-fn apply(request: Any, step: Try, now: DateTime<Utc>) -> Any {
-    let engineer = |honest| if honest { alex() } else { outsider_engineer() };
-    let manager = |honest| {
-        if honest {
-            sam()
-        } else {
-            SupportManagerId::new(alex().as_str()).unwrap()
-        }
-    };
-    let approver = |honest| {
-        if honest {
-            megan()
-        } else {
-            ApproverId::new("mallory").unwrap()
-        }
-    };
-    let notify_policy = |honest| {
-        if honest {
-            policy()
-        } else {
-            TenantPolicy::new(contoso(), vec![]).unwrap()
-        }
-    };
-    match (request, step) {
-        (Any::Drafted(r), Try::Approve { honest }) => r
-            .approve(&manager(honest), now)
-            .map_or_else(|e| Any::Drafted(e.into_request()), Any::Approved),
-        (Any::Drafted(r), Try::Reject { honest }) => r
-            .reject(&manager(honest), now)
-            .map_or_else(|e| Any::Drafted(e.into_request()), Any::Closed),
-        (Any::Drafted(r), Try::Withdraw { honest }) => r
-            .withdraw(&engineer(honest), now)
-            .map_or_else(|e| Any::Drafted(e.into_request()), Any::Closed),
-        (Any::Approved(r), Try::Notify { honest }) => {
-            r.notify(&notify_policy(honest), now).map_or_else(
-                |e| Any::Approved(e.into_request()),
-                |(p, _)| Any::Pending(p),
-            )
-        }
-        (Any::Approved(r), Try::Withdraw { honest }) => r
-            .withdraw(&engineer(honest), now)
-            .map_or_else(|e| Any::Approved(e.into_request()), Any::Closed),
-        (Any::Pending(r), Try::Grant { honest }) => {
-            match r.grant(&approver(honest), &policy(), now) {
-                Ok(GrantOutcome::Granted(g)) => Any::Granted(g),
-                Ok(GrantOutcome::Expired(c)) => Any::Closed(c),
-                Err(e) => Any::Pending(e.into_request()),
-            }
-        }
-        (Any::Pending(r), Try::Deny { honest }) => {
-            match r.deny(&approver(honest), &policy(), now) {
-                Ok(DenyOutcome::Denied(c) | DenyOutcome::Expired(c)) => Any::Closed(c),
-                Err(e) => Any::Pending(e.into_request()),
-            }
-        }
-        (Any::Pending(r), Try::CheckExpiry) => match r.check_expiry(now) {
-            PendingStatus::Pending(p) => Any::Pending(p),
-            PendingStatus::Expired(c) => Any::Closed(c),
-        },
-        (Any::Pending(r), Try::Withdraw { honest }) => r
-            .withdraw(&engineer(honest), now)
-            .map_or_else(|e| Any::Pending(e.into_request()), Any::Closed),
-        (Any::Granted(r), Try::Act { honest, service }) => {
-            match r.record_action(&engineer(honest), action(service), now) {
-                Ok(ActionOutcome::Recorded(g)) => Any::Granted(g),
-                Ok(ActionOutcome::AccessEnded(c)) => Any::Closed(c),
-                Err(e) => Any::Granted(e.into_request()),
-            }
-        }
-        (Any::Granted(r), Try::CheckAccess) => match r.access(now) {
-            Access::Active(g) => Any::Granted(g),
-            Access::Ended(c) => Any::Closed(c),
-        },
-        (Any::Granted(r), Try::Close { honest }) => r
-            .close(&engineer(honest), now)
-            .map_or_else(|e| Any::Granted(e.into_request()), Any::Closed),
-        (Any::Granted(r), Try::Revoke { honest }) => r
-            .revoke(&approver(honest), &policy(), now)
-            .map_or_else(|e| Any::Granted(e.into_request()), Any::Closed),
-        (other, _) => other,
-    }
-}
-
-fn trail(request: &Any) -> &[AuditRecord] {
-    match request {
-        Any::Drafted(r) => r.audit_trail(),
-        Any::Approved(r) => r.audit_trail(),
-        Any::Pending(r) => r.audit_trail(),
-        Any::Granted(r) => r.audit_trail(),
-        Any::Closed(r) => r.audit_trail(),
-    }
-}
-
-fn check_run(request: &Any) {
-    let trail = trail(request);
+fn check_run(request: &AnyRequest) {
+    let trail = request.audit_trail();
     // Well formed: sequence 1..n, time order, one request and tenant, starts with the draft.
     for (i, record) in trail.iter().enumerate() {
         assert_eq!(record.sequence(), i as u64 + 1);
@@ -263,7 +117,7 @@ fn check_run(request: &Any) {
             _ => {}
         }
     }
-    if let Any::Closed(closed) = request {
+    if let AnyRequest::Closed(closed) = request {
         let closing = moves.last().unwrap();
         let expected = match closed.reason() {
             ClosureReason::RejectedByManager => K::ManagerRejected,
@@ -285,16 +139,8 @@ proptest! {
     /// Whatever a run tries, in whatever order and at whatever pace, the trail it leaves obeys
     /// the workflow.
     #[test]
-    fn every_run_leaves_a_lawful_trail(
-        steps in prop::collection::vec((try_strategy(), 0..(14 * 60i64)), 0..40)
-    ) {
-        let mut now = t0();
-        let mut request = Any::Drafted(drafted());
-        for (step, minutes) in steps {
-            now += TimeDelta::minutes(minutes / 8);
-            request = apply(request, step, now);
-        }
-        check_run(&request);
+    fn every_run_leaves_a_lawful_trail(steps in run_strategy()) {
+        check_run(&play(&steps));
     }
 }
 

@@ -1,0 +1,154 @@
+//! Random runs through the workflow: whatever a caller might try, in any order, at any pace.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{DateTime, TimeDelta, Utc};
+use customer_lockbox::*;
+use proptest::prelude::*;
+
+use super::*;
+
+/// What a random run may try next. `honest` picks the right person; otherwise an outsider.
+#[derive(Clone, Copy, Debug)]
+pub enum Try {
+    Approve { honest: bool },
+    Reject { honest: bool },
+    Withdraw { honest: bool },
+    Notify { honest: bool },
+    Grant { honest: bool },
+    Deny { honest: bool },
+    CheckExpiry,
+    Act { honest: bool, service: usize },
+    CheckAccess,
+    Close { honest: bool },
+    Revoke { honest: bool },
+}
+
+pub fn try_strategy() -> impl Strategy<Value = Try> {
+    prop_oneof![
+        any::<bool>().prop_map(|honest| Try::Approve { honest }),
+        any::<bool>().prop_map(|honest| Try::Reject { honest }),
+        any::<bool>().prop_map(|honest| Try::Withdraw { honest }),
+        any::<bool>().prop_map(|honest| Try::Notify { honest }),
+        any::<bool>().prop_map(|honest| Try::Grant { honest }),
+        any::<bool>().prop_map(|honest| Try::Deny { honest }),
+        Just(Try::CheckExpiry),
+        (any::<bool>(), 0..3usize).prop_map(|(honest, service)| Try::Act { honest, service }),
+        Just(Try::CheckAccess),
+        any::<bool>().prop_map(|honest| Try::Close { honest }),
+        any::<bool>().prop_map(|honest| Try::Revoke { honest }),
+    ]
+}
+
+/// A run: steps, each after a pause of up to 105 minutes (so deadlines and windows are reached).
+pub fn run_strategy() -> impl Strategy<Value = Vec<(Try, i64)>> {
+    prop::collection::vec((try_strategy(), 0..105i64), 0..40)
+}
+
+pub fn outsider_engineer() -> EngineerId {
+    EngineerId::new("jordan").unwrap()
+}
+
+pub fn outsider_approver() -> ApproverId {
+    ApproverId::new("mallory").unwrap()
+}
+
+pub fn action(service: usize) -> EngineerAction {
+    EngineerAction::new(
+        Service::ALL[service],
+        Operation::new("read").unwrap(),
+        Target::new("item 1").unwrap(),
+    )
+}
+
+/// Applies `step` at `now`; steps that do not apply to the state leave it as it is.
+pub fn apply(request: AnyRequest, step: Try, now: DateTime<Utc>) -> AnyRequest {
+    let engineer = |honest| if honest { alex() } else { outsider_engineer() };
+    let manager = |honest| {
+        if honest {
+            sam()
+        } else {
+            SupportManagerId::new(alex().as_str()).unwrap()
+        }
+    };
+    let approver = |honest| if honest { megan() } else { outsider_approver() };
+    let notify_policy = |honest| {
+        if honest {
+            policy()
+        } else {
+            TenantPolicy::new(contoso(), vec![]).unwrap()
+        }
+    };
+    fn settle<T, S: State>(
+        r: Result<T, Refused<Request<S>>>,
+        ok: impl FnOnce(T) -> AnyRequest,
+    ) -> AnyRequest
+    where
+        AnyRequest: From<Request<S>>,
+    {
+        r.map_or_else(|e| AnyRequest::from(e.into_request()), ok)
+    }
+    match (request, step) {
+        (AnyRequest::Drafted(r), Try::Approve { honest }) => {
+            settle(r.approve(&manager(honest), now), Into::into)
+        }
+        (AnyRequest::Drafted(r), Try::Reject { honest }) => {
+            settle(r.reject(&manager(honest), now), Into::into)
+        }
+        (AnyRequest::Drafted(r), Try::Withdraw { honest }) => {
+            settle(r.withdraw(&engineer(honest), now), Into::into)
+        }
+        (AnyRequest::ManagerApproved(r), Try::Notify { honest }) => {
+            settle(r.notify(&notify_policy(honest), now), |(p, _)| p.into())
+        }
+        (AnyRequest::ManagerApproved(r), Try::Withdraw { honest }) => {
+            settle(r.withdraw(&engineer(honest), now), Into::into)
+        }
+        (AnyRequest::PendingCustomer(r), Try::Grant { honest }) => {
+            settle(r.grant(&approver(honest), &policy(), now), |o| match o {
+                GrantOutcome::Granted(g) => g.into(),
+                GrantOutcome::Expired(c) => c.into(),
+            })
+        }
+        (AnyRequest::PendingCustomer(r), Try::Deny { honest }) => {
+            settle(r.deny(&approver(honest), &policy(), now), |o| match o {
+                DenyOutcome::Denied(c) | DenyOutcome::Expired(c) => c.into(),
+            })
+        }
+        (AnyRequest::PendingCustomer(r), Try::CheckExpiry) => match r.check_expiry(now) {
+            PendingStatus::Pending(p) => p.into(),
+            PendingStatus::Expired(c) => c.into(),
+        },
+        (AnyRequest::PendingCustomer(r), Try::Withdraw { honest }) => {
+            settle(r.withdraw(&engineer(honest), now), Into::into)
+        }
+        (AnyRequest::Granted(r), Try::Act { honest, service }) => settle(
+            r.record_action(&engineer(honest), action(service), now),
+            |o| match o {
+                ActionOutcome::Recorded(g) => g.into(),
+                ActionOutcome::AccessEnded(c) => c.into(),
+            },
+        ),
+        (AnyRequest::Granted(r), Try::CheckAccess) => match r.access(now) {
+            Access::Active(g) => g.into(),
+            Access::Ended(c) => c.into(),
+        },
+        (AnyRequest::Granted(r), Try::Close { honest }) => {
+            settle(r.close(&engineer(honest), now), Into::into)
+        }
+        (AnyRequest::Granted(r), Try::Revoke { honest }) => {
+            settle(r.revoke(&approver(honest), &policy(), now), Into::into)
+        }
+        (other, _) => other,
+    }
+}
+
+/// Plays `steps` from the Contoso draft.
+pub fn play(steps: &[(Try, i64)]) -> AnyRequest {
+    let mut now = t0();
+    let mut request = AnyRequest::Drafted(drafted());
+    for &(step, minutes) in steps {
+        now += TimeDelta::minutes(minutes);
+        request = apply(request, step, now);
+    }
+    request
+}
