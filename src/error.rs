@@ -78,6 +78,8 @@ pub(crate) enum ErrorKind {
     InvalidTenantId { input: String },
     #[error("tenant id is the nil GUID: use the tenant's real directory id")]
     NilTenantId,
+    #[error("request id {input:?} is not a UUID: use the id the workflow gave the request")]
+    InvalidRequestId { input: String },
     #[error(
         "request id {uuid} is a version {version} UUID, not version 7: create request ids with RequestId::new(now)"
     )]
@@ -192,7 +194,10 @@ impl Error {
     /// assert!(RequestId::from_uuid(v4).unwrap_err().is_invalid_request_id());
     /// ```
     pub fn is_invalid_request_id(&self) -> bool {
-        matches!(*self.kind, ErrorKind::RequestIdNotV7 { .. })
+        matches!(
+            *self.kind,
+            ErrorKind::RequestIdNotV7 { .. } | ErrorKind::InvalidRequestId { .. }
+        )
     }
 
     /// True when an access duration is zero, negative, not whole minutes, or over the ceiling

@@ -106,6 +106,7 @@ pub mod record;
 pub mod refusal;
 mod request;
 pub mod state;
+pub mod store;
 pub mod values;
 
 #[doc(hidden)]
@@ -118,7 +119,7 @@ pub struct ReadmeDoctests;
 
 pub use audit::{
     Actor, AuditCursor, AuditEvent, AuditEventKind, AuditLog, AuditPage, AuditQuery, AuditRecord,
-    PageSize,
+    ChainBreak, ChainHash, ChainHead, ChainVerdict, PageSize, Tampering,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
@@ -132,6 +133,9 @@ pub use state::{
     Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,
     Withdrawable,
 };
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{AppendReport, StoreError, SweepReport};
 pub use values::{
     AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, Operation,
     RequestId, Service, ServiceRequestNumber, Services, SupportManagerId, Target, TenantId,

@@ -19,7 +19,7 @@ use crate::state::PendingCustomer;
 ///
 /// The subject and body contain nothing that a mail client's link detection would turn into a
 /// link. The recipients' addresses belong in the envelope and headers, never in the body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[must_use = "a notification must be sent: the approvers cannot decide a request they never hear of"]
 pub struct Notification {
     recipients: Vec<DesignatedApprover>,

@@ -19,7 +19,13 @@ pub(crate) mod sealed {
         label = "cannot be a request state",
         note = "a request is always one of Drafted, ManagerApproved, PendingCustomer, Granted or Closed, and moves between them only through its transitions"
     )]
-    pub trait Sealed {}
+    pub trait Sealed {
+        /// When time alone moves a request in this state on: the decision deadline of a
+        /// pending request, the end of a granted request's window.
+        fn due(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+            None
+        }
+    }
 
     /// The crate-internal part of [`Withdrawable`](super::Withdrawable).
     pub trait Withdraw {
@@ -196,7 +202,6 @@ impl fmt::Display for ClosureReason {
 
 macro_rules! states {
     ($($ty:ident => $name:literal),* $(,)?) => {$(
-        impl sealed::Sealed for $ty {}
         impl State for $ty {
             const NAME: &'static str = $name;
             const KIND: StateKind = StateKind::$ty;
@@ -210,6 +215,20 @@ states! {
     PendingCustomer => "pending customer",
     Granted => "granted",
     Closed => "closed",
+}
+
+impl sealed::Sealed for Drafted {}
+impl sealed::Sealed for ManagerApproved {}
+impl sealed::Sealed for Closed {}
+impl sealed::Sealed for PendingCustomer {
+    fn due(&self) -> Option<DateTime<Utc>> {
+        Some(self.decision_deadline)
+    }
+}
+impl sealed::Sealed for Granted {
+    fn due(&self) -> Option<DateTime<Utc>> {
+        Some(self.access_ends_at)
+    }
 }
 
 impl sealed::Withdraw for Drafted {

@@ -285,3 +285,32 @@ fn a_record_serializes_in_a_stable_form() {
         .collect();
     insta::assert_snapshot!("contoso_trail_text", text.join("\n"));
 }
+
+#[test]
+fn stored_names_are_the_serde_names() {
+    for kind in AuditEventKind::ALL {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+    }
+    for state in [
+        StateKind::Drafted,
+        StateKind::ManagerApproved,
+        StateKind::PendingCustomer,
+        StateKind::Granted,
+        StateKind::Closed,
+    ] {
+        assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+    }
+    for actor in [
+        Actor::Engineer(alex()),
+        Actor::SupportManager(sam()),
+        Actor::Approver(megan()),
+        Actor::System,
+    ] {
+        let value = serde_json::to_value(&actor).unwrap();
+        assert_eq!(value["role"], actor.role());
+        assert_eq!(
+            value.get("id").and_then(|id| id.as_str()).unwrap_or(""),
+            actor.id()
+        );
+    }
+}

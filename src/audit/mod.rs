@@ -7,10 +7,12 @@
 //! them from requests for searching in memory; the stores implement the same [`AuditQuery`]
 //! over SQL.
 
+pub mod chain;
 mod log;
 mod query;
 mod record;
 
+pub use chain::{ChainBreak, ChainHash, ChainHead, ChainVerdict, Tampering};
 pub use log::AuditLog;
 pub use query::{AuditCursor, AuditPage, AuditQuery, PageSize};
 pub use record::{Actor, AuditEvent, AuditEventKind, AuditRecord};

@@ -26,6 +26,29 @@ pub enum Actor {
     System,
 }
 
+impl Actor {
+    /// The role as stored and searched: `engineer`, `support_manager`, `approver` or `system`
+    /// (the serde tag).
+    pub fn role(&self) -> &'static str {
+        match self {
+            Actor::Engineer(_) => "engineer",
+            Actor::SupportManager(_) => "support_manager",
+            Actor::Approver(_) => "approver",
+            Actor::System => "system",
+        }
+    }
+
+    /// The person's id; empty for the system.
+    pub fn id(&self) -> &str {
+        match self {
+            Actor::Engineer(id) => id.as_str(),
+            Actor::SupportManager(id) => id.as_str(),
+            Actor::Approver(id) => id.as_str(),
+            Actor::System => "",
+        }
+    }
+}
+
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -122,6 +145,46 @@ pub enum AuditEventKind {
     Revoked,
     Refused,
     ActionRefused,
+}
+
+impl AuditEventKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [AuditEventKind; 14] = [
+        AuditEventKind::Drafted,
+        AuditEventKind::ManagerApproved,
+        AuditEventKind::ManagerRejected,
+        AuditEventKind::Withdrawn,
+        AuditEventKind::ApproversNotified,
+        AuditEventKind::Granted,
+        AuditEventKind::Denied,
+        AuditEventKind::Expired,
+        AuditEventKind::EngineerActed,
+        AuditEventKind::Completed,
+        AuditEventKind::AccessElapsed,
+        AuditEventKind::Revoked,
+        AuditEventKind::Refused,
+        AuditEventKind::ActionRefused,
+    ];
+
+    /// The kind as stored and searched (the serde name): `drafted`, `engineer_acted`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEventKind::Drafted => "drafted",
+            AuditEventKind::ManagerApproved => "manager_approved",
+            AuditEventKind::ManagerRejected => "manager_rejected",
+            AuditEventKind::Withdrawn => "withdrawn",
+            AuditEventKind::ApproversNotified => "approvers_notified",
+            AuditEventKind::Granted => "granted",
+            AuditEventKind::Denied => "denied",
+            AuditEventKind::Expired => "expired",
+            AuditEventKind::EngineerActed => "engineer_acted",
+            AuditEventKind::Completed => "completed",
+            AuditEventKind::AccessElapsed => "access_elapsed",
+            AuditEventKind::Revoked => "revoked",
+            AuditEventKind::Refused => "refused",
+            AuditEventKind::ActionRefused => "action_refused",
+        }
+    }
 }
 
 impl AuditEvent {

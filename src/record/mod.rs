@@ -265,6 +265,11 @@ pub enum BrokenRule {
     },
     /// The record differs from what the workflow produces for that step.
     RecordDiffers,
+    /// A store's column disagrees with the record it summarizes.
+    StoredColumnDisagrees {
+        /// The column.
+        column: &'static str,
+    },
 }
 
 impl fmt::Display for BrokenRule {
@@ -315,6 +320,9 @@ impl fmt::Display for BrokenRule {
             ),
             BrokenRule::RecordDiffers => {
                 f.write_str("the record differs from what the workflow produces for that step")
+            }
+            BrokenRule::StoredColumnDisagrees { column } => {
+                write!(f, "the stored column `{column}` disagrees with the record")
             }
         }
     }

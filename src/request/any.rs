@@ -70,6 +70,11 @@ impl AnyRequest {
         }
     }
 
+    /// When time alone moves this request on, if it can (see [`Request::due_at`]).
+    pub fn due_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        with_request!(self, r => r.due_at())
+    }
+
     /// The request's audit trail.
     pub fn audit_trail(&self) -> &[AuditRecord] {
         with_request!(self, r => r.audit_trail())

@@ -135,6 +135,12 @@ impl<S: State> Request<S> {
         self.trail.last().map_or(self.drafted_at, AuditRecord::at)
     }
 
+    /// When time alone moves this request on, if it can: the decision deadline of a pending
+    /// request, the end of a granted request's access window.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        crate::state::sealed::Sealed::due(&self.state)
+    }
+
     /// The state's name, such as "pending customer".
     pub fn state_name(&self) -> &'static str {
         S::NAME

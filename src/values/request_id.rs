@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind};
+use crate::values::tenant::truncate_for_message;
 
 /// The id of one access request: a UUID version 7, so ids sort by creation time.
 ///
@@ -44,6 +45,22 @@ impl RequestId {
         }
     }
 
+    /// Parses a request id from its text form.
+    ///
+    /// # Errors
+    ///
+    /// Returns an error for which [`Error::is_invalid_request_id`] is true when `input` is not
+    /// a UUID, or not version 7.
+    pub fn parse(input: &str) -> Result<Self, Error> {
+        match Uuid::try_parse(input) {
+            Ok(uuid) => Self::from_uuid(uuid),
+            Err(_) => Err(ErrorKind::InvalidRequestId {
+                input: truncate_for_message(input),
+            }
+            .into()),
+        }
+    }
+
     /// The UUID.
     pub fn as_uuid(&self) -> Uuid {
         self.0
@@ -59,6 +76,13 @@ impl fmt::Display for RequestId {
 impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RequestId({})", self.0.hyphenated())
+    }
+}
+
+impl std::str::FromStr for RequestId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::parse(s)
     }
 }
 

@@ -144,8 +144,17 @@ pub fn apply(request: AnyRequest, step: Try, now: DateTime<Utc>) -> AnyRequest {
 
 /// Plays `steps` from the Contoso draft.
 pub fn play(steps: &[(Try, i64)]) -> AnyRequest {
+    play_as(1, steps)
+}
+
+/// Plays `steps` from the Contoso draft under request id `n`.
+pub fn play_as(n: u128, steps: &[(Try, i64)]) -> AnyRequest {
     let mut now = t0();
-    let mut request = AnyRequest::Drafted(drafted());
+    let fresh = Draft {
+        id: request_id(n),
+        ..draft()
+    };
+    let mut request = AnyRequest::Drafted(Request::draft(fresh, &policy(), now).unwrap());
     for &(step, minutes) in steps {
         now += TimeDelta::minutes(minutes);
         request = apply(request, step, now);

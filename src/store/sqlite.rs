@@ -1,0 +1,849 @@
+//! The embedded store on SQLite.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+
+use super::{AppendReport, StoreError, SweepReport, instant_text};
+use crate::audit::{
+    AuditEventKind, AuditPage, AuditQuery, AuditRecord, ChainBreak, ChainHash, ChainHead,
+    ChainVerdict, PageSize, Tampering,
+};
+use crate::notification::Notification;
+use crate::outcome::{Access, ActionOutcome, PendingStatus};
+use crate::record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
+use crate::request::{AnyRequest, Request};
+use crate::state::{PendingCustomer, State, StateKind};
+use crate::values::{EngineerAction, EngineerId, RequestId, TenantId};
+
+/// The schema, one migration per version, applied in order and recorded in SQLite's
+/// `user_version`. Never edit or remove one: add the next.
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/sqlite/0001_initial.sql"))];
+
+/// How long a write waits for another connection's write to finish before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The embedded store: requests and their audit trails in one SQLite database file.
+///
+/// - **Durability.** WAL journal with `synchronous = FULL`: a step whose save returned `Ok`
+///   survives a crash or power loss (NORMAL would be faster, and can lose the last commits on
+///   power loss, which an audit store must not). Foreign keys are enforced.
+/// - **Atomic steps.** Each save is one transaction: the request's new state, its new audit
+///   records with their hash-chain links, and any outbox entry. All or nothing.
+/// - **Optimistic concurrency.** Saving a request that someone else saved since it was loaded
+///   fails with [`StoreError::Conflict`] and writes nothing. Any number of connections (each a
+///   `SqliteStore`, in one process or several) may share a file.
+/// - **Schema.** Migrations are recorded in `user_version`; a database newer than this build is
+///   refused before anything is written to it.
+///
+/// ```
+/// use customer_lockbox::*;
+/// # let (pending, _policy, now) = customer_lockbox::doc_support::pending()?;
+///
+/// let mut store = SqliteStore::open_in_memory()?;
+/// let mut pending = pending;
+/// store.save(&mut pending)?;
+/// match store.load(pending.id())? {
+///     AnyRequest::PendingCustomer(loaded) => assert_eq!(loaded.decision_deadline(), pending.decision_deadline()),
+///     other => panic!("stored as pending, loaded as {}", other.state()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn db<E: std::error::Error + Send + Sync + 'static>(
+    context: &'static str,
+) -> impl FnOnce(E) -> StoreError {
+    move |err| StoreError::database(context)(Box::new(err))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in the file at `path`, and brings its schema up to
+    /// date.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NewerSchema`] for a database written by a newer build (left untouched);
+    /// [`StoreError::Database`] when the file cannot be opened or migrated.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(db("opening the database file"))?;
+        Self::prepare(conn)
+    }
+
+    /// A store in memory, gone when dropped: for tests and examples.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] if SQLite cannot allocate it.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(db("opening an in-memory database"))?;
+        Self::prepare(conn)
+    }
+
+    fn prepare(mut conn: Connection) -> Result<Self, StoreError> {
+        // Read the version before anything writes: a newer database must stay untouched (even
+        // switching the journal mode would rewrite its header).
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(db("reading the schema version"))?;
+        if found > MIGRATIONS.len() as i64 {
+            return Err(StoreError::NewerSchema {
+                found,
+                supported: MIGRATIONS.len(),
+            });
+        }
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(db("setting the busy timeout"))?;
+        let _mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(db("switching to the WAL journal"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db("setting synchronous = FULL"))?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(db("enabling foreign keys"))?;
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(db("migrating the schema"))?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// The schema version this build writes.
+    pub fn schema_version() -> usize {
+        MIGRATIONS.len()
+    }
+
+    /// Saves the request's [unsaved records](Request::unsaved_records) and its new state, in
+    /// one transaction. A new request (nothing saved yet) is inserted.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] when someone else saved the request since it was loaded (or a
+    /// new request's id is taken); nothing is written. [`StoreError::NotFound`] when a loaded
+    /// request is no longer stored. [`StoreError::Database`] when the write fails.
+    pub fn save<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError> {
+        self.save_with(request, None)
+    }
+
+    /// Saves a request just notified, with its notification in the outbox, in one
+    /// transaction: the notification is sent if and only if the step is stored.
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Self::save).
+    pub fn save_notified(
+        &mut self,
+        request: &mut Request<PendingCustomer>,
+        notification: &Notification,
+    ) -> Result<(), StoreError> {
+        self.save_with(request, Some(notification))
+    }
+
+    fn save_with<S: State>(
+        &mut self,
+        request: &mut Request<S>,
+        notification: Option<&Notification>,
+    ) -> Result<(), StoreError> {
+        if request.unsaved_records().is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("starting a write transaction"))?;
+        write_request(&tx, request)?;
+        append_records(&tx, request.tenant(), request.unsaved_records())?;
+        if let (Some(notification), Some(cause)) = (notification, request.audit_trail().last()) {
+            let message =
+                serde_json::to_string(notification).map_err(db("encoding a notification"))?;
+            tx.execute(
+                "INSERT INTO outbox (request_id, sequence, created_at, message) VALUES (?1, ?2, ?3, ?4)",
+                params![request.id(), cause.sequence(), instant_text(cause.at()), message],
+            )
+            .map_err(db("adding to the outbox"))?;
+        }
+        tx.commit().map_err(db("committing a step"))?;
+        request.mark_saved();
+        Ok(())
+    }
+
+    /// Loads a request, checked by replaying its trail.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Refused`] when the stored request breaks a
+    /// workflow rule or its rows disagree with its records (naming the record and the rule);
+    /// [`StoreError::Database`] when the read fails.
+    pub fn load(&mut self, id: RequestId) -> Result<AnyRequest, StoreError> {
+        load(&self.conn, id)
+    }
+
+    /// How many notifications the outbox holds for `request`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the read fails.
+    pub fn outbox_len(&mut self, request: RequestId) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE request_id = ?1",
+                [request],
+                |row| row.get(0),
+            )
+            .map_err(db("counting the outbox"))
+    }
+
+    /// Records engineer actions on a granted request at `now`, in one transaction.
+    ///
+    /// Each action goes through [`Request::record_action`]: refused actions are recorded as
+    /// refused and listed in the report; at or after the end of the window the request closes
+    /// and the remaining actions are not taken.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::WrongState`] when the request is not granted; otherwise as
+    /// [`load`](Self::load) and [`save`](Self::save).
+    pub fn append_actions(
+        &mut self,
+        id: RequestId,
+        engineer: &EngineerId,
+        actions: impl IntoIterator<Item = EngineerAction>,
+        now: DateTime<Utc>,
+    ) -> Result<AppendReport, StoreError> {
+        let mut granted = match self.load(id)? {
+            AnyRequest::Granted(granted) => granted,
+            other => {
+                return Err(StoreError::WrongState {
+                    request: id,
+                    state: other.state(),
+                    expected: StateKind::Granted,
+                });
+            }
+        };
+        let mut report = AppendReport::default();
+        for (index, action) in actions.into_iter().enumerate() {
+            granted = match granted.record_action(engineer, action, now) {
+                Ok(ActionOutcome::Recorded(granted)) => {
+                    report.recorded += 1;
+                    granted
+                }
+                Ok(ActionOutcome::AccessEnded(mut closed)) => {
+                    report.access_ended = Some(closed.reason());
+                    self.save(&mut closed)?;
+                    return Ok(report);
+                }
+                Err(refused) => {
+                    report.refused.push((index, refused.refusal()));
+                    refused.into_request()
+                }
+            };
+        }
+        self.save(&mut granted)?;
+        Ok(report)
+    }
+
+    /// Moves on every request that time alone moves at `now`: pending requests past their
+    /// decision deadline expire, granted requests past their window end. Each is its own
+    /// audited, saved step; one that someone else moved meanwhile is skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the due requests cannot be listed. Failures on single
+    /// requests are in the report instead, so one bad request does not stop the sweep.
+    pub fn sweep(&mut self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
+        let due: Vec<RequestId> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT id FROM requests WHERE state = 'pending_customer' AND due_at <= ?1 \
+                     UNION ALL \
+                     SELECT id FROM requests WHERE state = 'granted' AND due_at <= ?1",
+                )
+                .map_err(db("listing due requests"))?;
+            let rows = stmt
+                .query_map([instant_text(now)], |row| row.get(0))
+                .map_err(db("listing due requests"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(db("listing due requests"))?
+        };
+        let mut report = SweepReport::default();
+        for id in due {
+            let result = match self.load(id) {
+                Ok(AnyRequest::PendingCustomer(pending)) => match pending.check_expiry(now) {
+                    PendingStatus::Expired(mut closed) => {
+                        self.save(&mut closed).map(|()| report.expired.push(id))
+                    }
+                    PendingStatus::Pending(_) => Ok(()),
+                },
+                Ok(AnyRequest::Granted(granted)) => match granted.access(now) {
+                    Access::Ended(mut closed) => self
+                        .save(&mut closed)
+                        .map(|()| report.access_ended.push(id)),
+                    Access::Active(_) => Ok(()),
+                },
+                // Moved on by someone else between the listing and the load.
+                Ok(_) => Ok(()),
+                Err(err) => Err(err),
+            };
+            match result {
+                Ok(()) => {}
+                Err(err) if err.is_conflict() => report.skipped.push(id),
+                Err(err) => report.failed.push((id, err)),
+            }
+        }
+        Ok(report)
+    }
+
+    /// One page of the audit records matching `query`, in search order, from the indexes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`] when a row disagrees with its record; [`StoreError::Database`]
+    /// when the read fails.
+    pub fn search(&mut self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        search(&self.conn, query)
+    }
+
+    /// Writes every record matching `query` (all pages, from its cursor on) as JSON Lines:
+    /// one record per line, in search order. Returns how many were written.
+    ///
+    /// # Errors
+    ///
+    /// As [`search`](Self::search), and [`StoreError::Export`] when `out` fails.
+    pub fn export_jsonl(
+        &mut self,
+        query: &AuditQuery,
+        mut out: impl Write,
+    ) -> Result<u64, StoreError> {
+        let mut query = query.clone().page_size(PageSize::MAX);
+        let mut written = 0;
+        loop {
+            let page = search(&self.conn, &query)?;
+            for record in &page.records {
+                let line = serde_json::to_string(record).map_err(db("encoding a record"))?;
+                writeln!(out, "{line}").map_err(StoreError::Export)?;
+                written += 1;
+            }
+            match page.next {
+                Some(cursor) => query = query.after(cursor),
+                None => break,
+            }
+        }
+        out.flush().map_err(StoreError::Export)?;
+        Ok(written)
+    }
+
+    /// SQLite's plan for [`search`](Self::search)ing `query`, one line per step: shows which
+    /// index serves it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when SQLite cannot plan it.
+    pub fn search_plan(&mut self, query: &AuditQuery) -> Result<Vec<String>, StoreError> {
+        let (sql, args) = search_sql(query);
+        let mut stmt = self
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .map_err(db("planning a search"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |row| row.get(3))
+            .map_err(db("planning a search"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(db("planning a search"))
+    }
+
+    /// The end of `tenant`'s hash chain, to keep a copy of somewhere the database's writers
+    /// cannot reach.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the read fails or the stored head is not a hash.
+    pub fn chain_head(&mut self, tenant: TenantId) -> Result<Option<ChainHead>, StoreError> {
+        chain_head(&self.conn, tenant)
+    }
+
+    /// Walks `tenant`'s hash chain from the first record and reports the first one that was
+    /// edited, removed, reordered or inserted, or that the chain is intact.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the read fails.
+    pub fn verify_chain(&mut self, tenant: TenantId) -> Result<ChainVerdict, StoreError> {
+        verify_chain(&self.conn, tenant)
+    }
+
+    /// Every tenant with audit records.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the read fails.
+    pub fn tenants(&mut self) -> Result<Vec<TenantId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tenant FROM chain_heads ORDER BY tenant")
+            .map_err(db("listing tenants"))?;
+        let rows = stmt
+            .query_map([], |row| row.get(0))
+            .map_err(db("listing tenants"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(db("listing tenants"))
+    }
+}
+
+/// Inserts a new request's row, or moves a stored one to the request's state if its revision is
+/// still the one the request was loaded at.
+fn write_request<S: State>(tx: &Transaction<'_>, request: &Request<S>) -> Result<(), StoreError> {
+    let expected = request.saved_records() as u64;
+    let revision = request.audit_trail().len() as u64;
+    let due = request.due_at().map(instant_text);
+    let changed = if expected == 0 {
+        tx.execute(
+            "INSERT INTO requests (id, tenant, state, revision, due_at, record_version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+            params![request.id(), request.tenant(), S::KIND, revision, due, RECORD_VERSION],
+        )
+    } else {
+        tx.execute(
+            "UPDATE requests SET state = ?2, revision = ?3, due_at = ?4 WHERE id = ?1 AND revision = ?5",
+            params![request.id(), S::KIND, revision, due, expected],
+        )
+    }
+    .map_err(db("writing the request"))?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let found: Option<u64> = tx
+        .query_row(
+            "SELECT revision FROM requests WHERE id = ?1",
+            [request.id()],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db("reading the request's revision"))?;
+    Err(match found {
+        Some(found) => StoreError::Conflict {
+            request: request.id(),
+            expected,
+            found,
+        },
+        None => StoreError::NotFound {
+            request: request.id(),
+        },
+    })
+}
+
+/// Appends `records` to the audit table, extending `tenant`'s hash chain.
+fn append_records(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    records: &[AuditRecord],
+) -> Result<(), StoreError> {
+    let (mut position, mut previous) = match chain_head(tx, tenant)? {
+        Some(head) => (head.position, head.hash),
+        None => (0, ChainHash::GENESIS),
+    };
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO audit (request_id, sequence, tenant, at, actor_role, actor_id, kind, record, \
+             chain_position, previous_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(db("appending audit records"))?;
+    for record in records {
+        let json = serde_json::to_string(record).map_err(db("encoding an audit record"))?;
+        position += 1;
+        let hash = ChainHash::link(&previous, position, json.as_bytes());
+        insert
+            .execute(params![
+                record.request(),
+                record.sequence(),
+                record.tenant(),
+                instant_text(record.at()),
+                record.actor().role(),
+                record.actor().id(),
+                record.event().kind().as_str(),
+                json,
+                position,
+                previous.as_bytes(),
+                hash.as_bytes(),
+            ])
+            .map_err(db("appending audit records"))?;
+        previous = hash;
+    }
+    tx.execute(
+        "INSERT INTO chain_heads (tenant, position, hash) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (tenant) DO UPDATE SET position = excluded.position, hash = excluded.hash",
+        params![tenant, position, previous.as_bytes()],
+    )
+    .map_err(db("moving the chain head"))?;
+    Ok(())
+}
+
+fn chain_head(conn: &Connection, tenant: TenantId) -> Result<Option<ChainHead>, StoreError> {
+    let row: Option<(u64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT position, hash FROM chain_heads WHERE tenant = ?1",
+            [tenant],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(db("reading the chain head"))?;
+    row.map(|(position, hash)| match ChainHash::from_slice(&hash) {
+        Some(hash) => Ok(ChainHead {
+            tenant,
+            position,
+            hash,
+        }),
+        None => Err(StoreError::database("reading the chain head")(
+            format!(
+                "the stored head of tenant {tenant} is {} bytes, not a SHA-256 hash",
+                hash.len()
+            )
+            .into(),
+        )),
+    })
+    .transpose()
+}
+
+/// An audit row's searchable columns, next to the record they must agree with.
+struct AuditRow {
+    request: RequestId,
+    sequence: u64,
+    tenant: TenantId,
+    at: String,
+    actor_role: String,
+    actor_id: String,
+    kind: String,
+    record: String,
+}
+
+const AUDIT_COLUMNS: &str = "request_id, sequence, tenant, at, actor_role, actor_id, kind, record";
+
+impl AuditRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+        Ok(AuditRow {
+            request: row.get(0)?,
+            sequence: row.get(1)?,
+            tenant: row.get(2)?,
+            at: row.get(3)?,
+            actor_role: row.get(4)?,
+            actor_id: row.get(5)?,
+            kind: row.get(6)?,
+            record: row.get(7)?,
+        })
+    }
+
+    /// The record, if its JSON decodes and every column agrees with it.
+    fn decode(&self) -> Result<AuditRecord, RecordError> {
+        let refuse = |rule| RecordError::new(Some(self.request), Some(self.sequence), rule);
+        let record: AuditRecord = serde_json::from_str(&self.record).map_err(|err| {
+            refuse(BrokenRule::Malformed {
+                reason: err.to_string(),
+            })
+        })?;
+        let disagrees = [
+            ("request_id", record.request() == self.request),
+            ("sequence", record.sequence() == self.sequence),
+            ("tenant", record.tenant() == self.tenant),
+            ("at", instant_text(record.at()) == self.at),
+            ("actor_role", record.actor().role() == self.actor_role),
+            ("actor_id", record.actor().id() == self.actor_id),
+            ("kind", record.event().kind().as_str() == self.kind),
+        ]
+        .into_iter()
+        .find(|(_, agrees)| !agrees);
+        match disagrees {
+            Some((column, _)) => Err(refuse(BrokenRule::StoredColumnDisagrees { column })),
+            None => Ok(record),
+        }
+    }
+}
+
+/// Turns a row that fails to decode into a refusal of the stored request, other failures into
+/// database errors.
+fn read_error(
+    request: Option<RequestId>,
+    context: &'static str,
+) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |err| match err {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidColumnType(..) => StoreError::Refused(RecordError::new(
+            request,
+            None,
+            BrokenRule::Malformed {
+                reason: err.to_string(),
+            },
+        )),
+        other => StoreError::database(context)(Box::new(other)),
+    }
+}
+
+fn load(conn: &Connection, id: RequestId) -> Result<AnyRequest, StoreError> {
+    let read = read_error(Some(id), "reading a request");
+    let header: Option<(TenantId, StateKind, u64, Option<String>, u32)> = conn
+        .query_row(
+            "SELECT tenant, state, revision, due_at, record_version FROM requests WHERE id = ?1",
+            [id],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(&read)?;
+    let Some((tenant, state, revision, due_at, version)) = header else {
+        return Err(StoreError::NotFound { request: id });
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE request_id = ?1 ORDER BY sequence"
+        ))
+        .map_err(&read)?;
+    let rows = stmt.query_map([id], AuditRow::read).map_err(&read)?;
+    let mut trail = Vec::new();
+    for row in rows {
+        trail.push(row.map_err(&read)?.decode()?);
+    }
+    let loaded = RequestRecord::from_parts(version, id, tenant, state, trail).load()?;
+    let refuse = |column| {
+        StoreError::Refused(RecordError::new(
+            Some(id),
+            None,
+            BrokenRule::StoredColumnDisagrees { column },
+        ))
+    };
+    if revision != loaded.audit_trail().len() as u64 {
+        return Err(refuse("revision"));
+    }
+    if due_at != loaded.due_at().map(instant_text) {
+        return Err(refuse("due_at"));
+    }
+    Ok(loaded)
+}
+
+/// The SQL for a search and its arguments: filters as `WHERE` terms, keyset pagination on
+/// (at, request_id, sequence), one row more than the page to know whether another follows.
+fn search_sql(query: &AuditQuery) -> (String, Vec<Box<dyn ToSql>>) {
+    let mut terms: Vec<String> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let arg = |value: Box<dyn ToSql>, args: &mut Vec<Box<dyn ToSql>>| {
+        args.push(value);
+        format!("?{}", args.len())
+    };
+    if let Some(tenant) = query.tenant_filter() {
+        terms.push(format!("tenant = {}", arg(Box::new(tenant), &mut args)));
+    }
+    if let Some(request) = query.request_filter() {
+        terms.push(format!(
+            "request_id = {}",
+            arg(Box::new(request), &mut args)
+        ));
+    }
+    if let Some(actor) = query.actor_filter() {
+        let role = arg(Box::new(actor.role()), &mut args);
+        let id = arg(Box::new(actor.id().to_owned()), &mut args);
+        terms.push(format!("actor_role = {role} AND actor_id = {id}"));
+    }
+    if !query.kind_filter().is_empty() {
+        let kinds: Vec<String> = query
+            .kind_filter()
+            .iter()
+            .map(|kind: &AuditEventKind| arg(Box::new(kind.as_str()), &mut args))
+            .collect();
+        terms.push(format!("kind IN ({})", kinds.join(", ")));
+    }
+    if let Some(since) = query.since_filter() {
+        terms.push(format!(
+            "at >= {}",
+            arg(Box::new(instant_text(since)), &mut args)
+        ));
+    }
+    if let Some(before) = query.before_filter() {
+        terms.push(format!(
+            "at < {}",
+            arg(Box::new(instant_text(before)), &mut args)
+        ));
+    }
+    if let Some(cursor) = query.after_cursor() {
+        let at = arg(Box::new(instant_text(cursor.at())), &mut args);
+        let request = arg(Box::new(cursor.request()), &mut args);
+        let sequence = arg(Box::new(cursor.sequence()), &mut args);
+        terms.push(format!(
+            "(at, request_id, sequence) > ({at}, {request}, {sequence})"
+        ));
+    }
+    let limit = arg(
+        Box::new(u64::from(query.page_size_value().get()) + 1),
+        &mut args,
+    );
+    let filter = if terms.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", terms.join(" AND "))
+    };
+    (
+        format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit {filter} ORDER BY at, request_id, sequence LIMIT {limit}"
+        ),
+        args,
+    )
+}
+
+fn search(conn: &Connection, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+    let read = read_error(None, "searching audit records");
+    let (sql, args) = search_sql(query);
+    let mut stmt = conn.prepare_cached(&sql).map_err(&read)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), AuditRow::read)
+        .map_err(&read)?;
+    let size = query.page_size_value().get() as usize;
+    let mut records = Vec::with_capacity(size);
+    let mut more = false;
+    for row in rows {
+        if records.len() == size {
+            more = true;
+            break;
+        }
+        records.push(row.map_err(&read)?.decode()?);
+    }
+    let next = if more {
+        records.last().map(AuditRecord::cursor)
+    } else {
+        None
+    };
+    Ok(AuditPage { records, next })
+}
+
+fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, StoreError> {
+    let read = read_error(None, "verifying the audit chain");
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {AUDIT_COLUMNS}, chain_position, previous_hash, hash FROM audit \
+             WHERE tenant = ?1 ORDER BY chain_position"
+        ))
+        .map_err(&read)?;
+    let mut rows = stmt.query([tenant]).map_err(&read)?;
+    let mut expected: u64 = 1;
+    let mut previous = ChainHash::GENESIS;
+    let broken = |position, record, tampering| {
+        Ok(ChainVerdict::Broken(ChainBreak {
+            tenant,
+            position,
+            record,
+            tampering,
+        }))
+    };
+    while let Some(row) = rows.next().map_err(&read)? {
+        // A row whose columns do not even decode was edited.
+        let Ok((audit, position, stored_previous, stored_hash)) = (|| -> rusqlite::Result<_> {
+            Ok((
+                AuditRow::read(row)?,
+                row.get::<_, u64>(8)?,
+                row.get::<_, Vec<u8>>(9)?,
+                row.get::<_, Vec<u8>>(10)?,
+            ))
+        })() else {
+            return broken(expected, None, Tampering::Edited);
+        };
+        let here = Some((audit.request, audit.sequence));
+        if position != expected {
+            return broken(expected, here, Tampering::Removed);
+        }
+        if stored_previous != previous.as_bytes() {
+            let tampering = match link_target(conn, tenant, &stored_previous)? {
+                Some(target) if target > position => Tampering::Reordered,
+                Some(_) => Tampering::Removed,
+                None => Tampering::Inserted,
+            };
+            return broken(position, here, tampering);
+        }
+        let hash = ChainHash::link(&previous, position, audit.record.as_bytes());
+        if stored_hash != hash.as_bytes() || audit.decode().is_err() {
+            return broken(position, here, Tampering::Edited);
+        }
+        previous = hash;
+        expected += 1;
+    }
+    let last = expected - 1;
+    match chain_head(conn, tenant)? {
+        None if last == 0 => Ok(ChainVerdict::Intact { head: None }),
+        None => broken(last, None, Tampering::Edited),
+        Some(head) if head.position == last && head.hash == previous => {
+            Ok(ChainVerdict::Intact { head: Some(head) })
+        }
+        Some(head) if head.position > last => broken(last + 1, None, Tampering::Removed),
+        Some(head) if head.position < last => broken(head.position + 1, None, Tampering::Inserted),
+        Some(_) => broken(last, None, Tampering::Edited),
+    }
+}
+
+/// The chain position of the record whose hash is `hash`, if one has it.
+fn link_target(
+    conn: &Connection,
+    tenant: TenantId,
+    hash: &[u8],
+) -> Result<Option<u64>, StoreError> {
+    conn.query_row(
+        "SELECT chain_position FROM audit WHERE tenant = ?1 AND hash = ?2",
+        params![tenant, hash],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(db("following a broken chain link"))
+}
+
+/// Implements `ToSql` as text and a validating `FromSql` for a type with `Display` and a
+/// fallible parser: a stored value that does not parse fails while decoding.
+macro_rules! sql_text {
+    ($ty:ty, $parse:expr) => {
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.to_string()))
+            }
+        }
+
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $parse(text).map_err(|err| FromSqlError::Other(Box::new(err)))
+            }
+        }
+    };
+}
+
+sql_text!(TenantId, TenantId::parse);
+sql_text!(RequestId, RequestId::parse);
+
+impl ToSql for StateKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for StateKind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        [
+            StateKind::Drafted,
+            StateKind::ManagerApproved,
+            StateKind::PendingCustomer,
+            StateKind::Granted,
+            StateKind::Closed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+        .ok_or(FromSqlError::InvalidType)
+    }
+}
