@@ -690,6 +690,11 @@ fn a_tampered_row_is_refused_on_load() {
     .unwrap();
     let err = store.load(id).unwrap_err();
     assert!(err.to_string().contains("`actor_id` disagrees"), "{err}");
+    // The chain covers the columns, so it sees a column-only edit as well.
+    let ChainVerdict::Broken(found) = store.verify_chain(contoso()).unwrap() else {
+        panic!("broken")
+    };
+    assert_eq!((found.position, found.tampering), (2, Tampering::Edited));
     // The chain sees the first edit too.
     conn.execute(
         "UPDATE audit SET record = ?1, actor_id = ?2 WHERE sequence = 2",
@@ -781,8 +786,9 @@ fn chain_verification_names_each_kind_of_tampering() {
         (
             "UPDATE audit SET chain_position = chain_position + 100 WHERE chain_position >= 7; \
              UPDATE audit SET chain_position = chain_position - 99 WHERE chain_position >= 107; \
-             INSERT INTO audit SELECT request_id, 100, tenant, at, actor_role, actor_id, kind, record, 7, x'00', hash \
-             FROM audit WHERE sequence = 6; \
+             INSERT INTO audit (tenant, chain_position, request_id, sequence, at, actor_role, actor_id, kind, \
+             record, previous_hash, hash) SELECT tenant, 7, request_id, 100, at, actor_role, actor_id, kind, \
+             record, x'00', hash FROM audit WHERE sequence = 6; \
              UPDATE chain_heads SET position = position + 1",
             7,
             Some((id, 100)),

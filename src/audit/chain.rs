@@ -1,12 +1,16 @@
 //! The per-tenant hash chain that makes a store's audit records tamper-evident.
 //!
 //! Each record a store saves gets the next position in its tenant's chain and a SHA-256 hash of
-//! the previous hash, its position and its canonical JSON:
+//! the previous hash, its position, and every stored field of the record (its canonical JSON and
+//! the columns searches use), each prefixed with its length:
 //!
 //! ```text
-//! hash(n) = SHA-256( hash(n-1) ‖ n as 8 bytes big-endian ‖ JSON of record n )
+//! hash(n) = SHA-256( hash(n-1) ‖ n as 8 bytes big-endian ‖ for each field: length as 4 bytes big-endian ‖ field )
 //! hash(0) = 32 zero bytes
 //! ```
+//!
+//! Covering the columns means an edited column breaks the chain even when the JSON is left
+//! alone, and verifying needs no decoding.
 //!
 //! Editing, removing, reordering or inserting a record breaks the chain at that record, unless
 //! the whole rest of the chain is recomputed. A chain carries no secret, so someone who can
@@ -29,12 +33,18 @@ impl ChainHash {
     /// The hash before the first record: 32 zero bytes.
     pub const GENESIS: ChainHash = ChainHash([0; 32]);
 
-    /// The hash of the record at `position` whose canonical JSON is `json`, after `previous`.
-    pub fn link(previous: &ChainHash, position: u64, json: &[u8]) -> ChainHash {
+    /// The hash of the record at `position` whose stored fields are `fields`, after
+    /// `previous`.
+    pub fn link(previous: &ChainHash, position: u64, fields: &[&[u8]]) -> ChainHash {
         let mut hasher = Sha256::new();
         hasher.update(previous.0);
         hasher.update(position.to_be_bytes());
-        hasher.update(json);
+        for field in fields {
+            // Lengths over 4 GiB cannot occur (SQLite's own limit is 1 GB); saturate anyway.
+            let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+            hasher.update(len.to_be_bytes());
+            hasher.update(field);
+        }
         ChainHash(hasher.finalize().into())
     }
 
@@ -168,21 +178,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn link_matches_sha256_over_the_concatenation() {
+    fn link_matches_sha256_over_the_length_prefixed_fields() {
         let json = br#"{"sequence":1}"#;
         let mut input = vec![0u8; 32];
         input.extend_from_slice(&1u64.to_be_bytes());
+        input.extend_from_slice(&2u32.to_be_bytes());
+        input.extend_from_slice(b"ab");
+        input.extend_from_slice(&(json.len() as u32).to_be_bytes());
         input.extend_from_slice(json);
         let expected: [u8; 32] = Sha256::digest(&input).into();
-        assert_eq!(
-            ChainHash::link(&ChainHash::GENESIS, 1, json).as_bytes(),
-            &expected
-        );
+        let hash = ChainHash::link(&ChainHash::GENESIS, 1, &[b"ab", json]);
+        assert_eq!(hash.as_bytes(), &expected);
+        // Length prefixes keep field boundaries: moving a byte across them changes the hash.
+        let moved = ChainHash::link(&ChainHash::GENESIS, 1, &[b"a", b"b{\"sequence\":1}"]);
+        assert_ne!(hash, moved);
     }
 
     #[test]
     fn hashes_round_trip_as_hex() {
-        let hash = ChainHash::link(&ChainHash::GENESIS, 7, b"x");
+        let hash = ChainHash::link(&ChainHash::GENESIS, 7, &[b"x"]);
         assert_eq!(ChainHash::try_from(hash.to_string()), Ok(hash));
         assert!(ChainHash::try_from("zz".to_owned()).is_err());
         assert!(ChainHash::from_slice(&[0; 31]).is_none());

@@ -404,16 +404,18 @@ fn write_request<S: State>(tx: &Transaction<'_>, request: &Request<S>) -> Result
     let revision = request.audit_trail().len() as u64;
     let due = request.due_at().map(instant_text);
     let changed = if expected == 0 {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO requests (id, tenant, state, revision, due_at, record_version) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
-            params![request.id(), request.tenant(), S::KIND, revision, due, RECORD_VERSION],
         )
+        .and_then(|mut stmt| {
+            stmt.execute(params![request.id(), request.tenant(), S::KIND, revision, due, RECORD_VERSION])
+        })
     } else {
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE requests SET state = ?2, revision = ?3, due_at = ?4 WHERE id = ?1 AND revision = ?5",
-            params![request.id(), S::KIND, revision, due, expected],
         )
+        .and_then(|mut stmt| stmt.execute(params![request.id(), S::KIND, revision, due, expected]))
     }
     .map_err(db("writing the request"))?;
     if changed == 1 {
@@ -439,6 +441,40 @@ fn write_request<S: State>(tx: &Transaction<'_>, request: &Request<S>) -> Result
     })
 }
 
+/// An audit row's stored columns, borrowed: what a chain link covers, besides the chain's own
+/// columns.
+struct Columns<'a> {
+    request: &'a str,
+    sequence: u64,
+    tenant: &'a str,
+    at: &'a str,
+    actor_role: &'a str,
+    actor_id: &'a str,
+    kind: &'a str,
+    record: &'a str,
+}
+
+impl Columns<'_> {
+    /// The link for these columns at `position`, after `previous`.
+    fn link(&self, previous: &ChainHash, position: u64) -> ChainHash {
+        let sequence = self.sequence.to_be_bytes();
+        ChainHash::link(
+            previous,
+            position,
+            &[
+                self.request.as_bytes(),
+                &sequence,
+                self.tenant.as_bytes(),
+                self.at.as_bytes(),
+                self.actor_role.as_bytes(),
+                self.actor_id.as_bytes(),
+                self.kind.as_bytes(),
+                self.record.as_bytes(),
+            ],
+        )
+    }
+}
+
 /// Appends `records` to the audit table, extending `tenant`'s hash chain.
 fn append_records(
     tx: &Transaction<'_>,
@@ -451,48 +487,60 @@ fn append_records(
     };
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO audit (request_id, sequence, tenant, at, actor_role, actor_id, kind, record, \
-             chain_position, previous_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO audit (tenant, chain_position, request_id, sequence, at, actor_role, actor_id, \
+             kind, record, previous_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(db("appending audit records"))?;
+    let tenant_text = tenant.to_string();
     for record in records {
         let json = serde_json::to_string(record).map_err(db("encoding an audit record"))?;
+        let request = record.request().to_string();
+        let at = instant_text(record.at());
+        let columns = Columns {
+            request: &request,
+            sequence: record.sequence(),
+            tenant: &tenant_text,
+            at: &at,
+            actor_role: record.actor().role(),
+            actor_id: record.actor().id(),
+            kind: record.event().kind().as_str(),
+            record: &json,
+        };
         position += 1;
-        let hash = ChainHash::link(&previous, position, json.as_bytes());
+        let hash = columns.link(&previous, position);
         insert
             .execute(params![
-                record.request(),
-                record.sequence(),
-                record.tenant(),
-                instant_text(record.at()),
-                record.actor().role(),
-                record.actor().id(),
-                record.event().kind().as_str(),
-                json,
+                columns.tenant,
                 position,
+                columns.request,
+                columns.sequence,
+                columns.at,
+                columns.actor_role,
+                columns.actor_id,
+                columns.kind,
+                columns.record,
                 previous.as_bytes(),
                 hash.as_bytes(),
             ])
             .map_err(db("appending audit records"))?;
         previous = hash;
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO chain_heads (tenant, position, hash) VALUES (?1, ?2, ?3) \
          ON CONFLICT (tenant) DO UPDATE SET position = excluded.position, hash = excluded.hash",
-        params![tenant, position, previous.as_bytes()],
     )
+    .and_then(|mut stmt| stmt.execute(params![tenant_text, position, previous.as_bytes()]))
     .map_err(db("moving the chain head"))?;
     Ok(())
 }
 
 fn chain_head(conn: &Connection, tenant: TenantId) -> Result<Option<ChainHead>, StoreError> {
     let row: Option<(u64, Vec<u8>)> = conn
-        .query_row(
-            "SELECT position, hash FROM chain_heads WHERE tenant = ?1",
-            [tenant],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
+        .prepare_cached("SELECT position, hash FROM chain_heads WHERE tenant = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
         .map_err(db("reading the chain head"))?;
     row.map(|(position, hash)| match ChainHash::from_slice(&hash) {
         Some(hash) => Ok(ChainHead {
@@ -729,10 +777,10 @@ fn search(conn: &Connection, query: &AuditQuery) -> Result<AuditPage, StoreError
 fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, StoreError> {
     let read = read_error(None, "verifying the audit chain");
     let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {AUDIT_COLUMNS}, chain_position, previous_hash, hash FROM audit \
-             WHERE tenant = ?1 ORDER BY chain_position"
-        ))
+        .prepare_cached(
+            "SELECT chain_position, request_id, sequence, tenant, at, actor_role, actor_id, kind, \
+             record, previous_hash, hash FROM audit WHERE tenant = ?1 ORDER BY chain_position",
+        )
         .map_err(&read)?;
     let mut rows = stmt.query([tenant]).map_err(&read)?;
     let mut expected: u64 = 1;
@@ -746,31 +794,63 @@ fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, Sto
         }))
     };
     while let Some(row) = rows.next().map_err(&read)? {
-        // A row whose columns do not even decode was edited.
-        let Ok((audit, position, stored_previous, stored_hash)) = (|| -> rusqlite::Result<_> {
-            Ok((
-                AuditRow::read(row)?,
-                row.get::<_, u64>(8)?,
-                row.get::<_, Vec<u8>>(9)?,
-                row.get::<_, Vec<u8>>(10)?,
-            ))
-        })() else {
-            return broken(expected, None, Tampering::Edited);
+        // Read without copying; a value of the wrong type means the row was edited.
+        let text = |i| row.get_ref(i).ok().and_then(|v| v.as_str().ok());
+        let blob = |i| row.get_ref(i).ok().and_then(|v| v.as_blob().ok());
+        let position: Option<u64> = row.get(0).ok();
+        let sequence: Option<u64> = row.get(2).ok();
+        let here = text(1).and_then(|r| RequestId::parse(r).ok()).zip(sequence);
+        let (
+            Some(position),
+            Some(request),
+            Some(sequence),
+            Some(row_tenant),
+            Some(at),
+            Some(role),
+            Some(id),
+            Some(kind),
+            Some(record),
+            Some(stored_previous),
+            Some(stored_hash),
+        ) = (
+            position,
+            text(1),
+            sequence,
+            text(3),
+            text(4),
+            text(5),
+            text(6),
+            text(7),
+            text(8),
+            blob(9),
+            blob(10),
+        )
+        else {
+            return broken(expected, here, Tampering::Edited);
         };
-        let here = Some((audit.request, audit.sequence));
         if position != expected {
             return broken(expected, here, Tampering::Removed);
         }
         if stored_previous != previous.as_bytes() {
-            let tampering = match link_target(conn, tenant, &stored_previous)? {
+            let tampering = match link_target(conn, tenant, stored_previous)? {
                 Some(target) if target > position => Tampering::Reordered,
                 Some(_) => Tampering::Removed,
                 None => Tampering::Inserted,
             };
             return broken(position, here, tampering);
         }
-        let hash = ChainHash::link(&previous, position, audit.record.as_bytes());
-        if stored_hash != hash.as_bytes() || audit.decode().is_err() {
+        let columns = Columns {
+            request,
+            sequence,
+            tenant: row_tenant,
+            at,
+            actor_role: role,
+            actor_id: id,
+            kind,
+            record,
+        };
+        let hash = columns.link(&previous, position);
+        if stored_hash != hash.as_bytes() {
             return broken(position, here, Tampering::Edited);
         }
         previous = hash;

@@ -16,23 +16,24 @@ CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
 
 -- One row per audit record. `record` is the record's canonical JSON (format version 1); the
 -- other columns are derived from it for searching, and checked against it on every read.
--- `chain_position`, `previous_hash` and `hash` form the tenant's hash chain.
+-- `chain_position`, `previous_hash` and `hash` form the tenant's hash chain, which covers every
+-- column. Rows are clustered by chain, so verifying a tenant's chain reads them in order.
 CREATE TABLE audit (
+    tenant            TEXT NOT NULL,
+    chain_position    INTEGER NOT NULL CHECK (chain_position > 0),
     request_id        TEXT NOT NULL REFERENCES requests (id),
     sequence          INTEGER NOT NULL CHECK (sequence > 0),
-    tenant            TEXT NOT NULL,
     at                TEXT NOT NULL,
     actor_role        TEXT NOT NULL,
     actor_id          TEXT NOT NULL,
     kind              TEXT NOT NULL,
     record            TEXT NOT NULL,
-    chain_position    INTEGER NOT NULL CHECK (chain_position > 0),
     previous_hash     BLOB NOT NULL,
     hash              BLOB NOT NULL,
-    PRIMARY KEY (request_id, sequence)
-) STRICT;
+    PRIMARY KEY (tenant, chain_position)
+) STRICT, WITHOUT ROWID;
 
-CREATE UNIQUE INDEX audit_chain ON audit (tenant, chain_position);
+CREATE UNIQUE INDEX audit_by_request ON audit (request_id, sequence);
 CREATE INDEX audit_by_time ON audit (at, request_id, sequence);
 CREATE INDEX audit_by_tenant ON audit (tenant, at, request_id, sequence);
 CREATE INDEX audit_by_actor ON audit (actor_role, actor_id, at, request_id, sequence);
