@@ -131,7 +131,7 @@ fn a_grant_at_the_deadline_is_refused() {
     let deadline = at(TimeDelta::minutes(20)) + DECISION_WINDOW;
     let result = load_edited(&record, |v| {
         v["trail"][3]["at"] = json!(deadline);
-        v["trail"][3]["event"]["access_ends_at"] = json!(deadline + TimeDelta::hours(4));
+        v["trail"][3]["event"]["details"]["access_ends_at"] = json!(deadline + TimeDelta::hours(4));
     });
     assert_eq!(
         refused_rule(result),
@@ -143,7 +143,7 @@ fn a_grant_at_the_deadline_is_refused() {
 fn an_access_window_of_another_length_is_refused() {
     let record = granted().to_record();
     let result = load_edited(&record, |v| {
-        v["trail"][3]["event"]["access_ends_at"] = json!(at(TimeDelta::hours(9)));
+        v["trail"][3]["event"]["details"]["access_ends_at"] = json!(at(TimeDelta::hours(9)));
     });
     assert_eq!(
         refused_rule(result),
@@ -155,7 +155,7 @@ fn an_access_window_of_another_length_is_refused() {
 fn a_deadline_other_than_twelve_hours_is_refused() {
     let record = pending().to_record();
     let result = load_edited(&record, |v| {
-        v["trail"][2]["event"]["decision_deadline"] = json!(at(TimeDelta::hours(48)));
+        v["trail"][2]["event"]["details"]["decision_deadline"] = json!(at(TimeDelta::hours(48)));
     });
     assert_eq!(
         refused_rule(result),
@@ -188,7 +188,7 @@ fn a_closure_that_does_not_match_its_timestamps_is_refused() {
     );
     // A completed request whose record claims it expired.
     let result = load_edited(&closed_completed().to_record(), |v| {
-        v["trail"][5]["event"] = json!({"event": "expired"});
+        v["trail"][5]["event"] = json!({"kind": "expired"});
         v["trail"][5]["actor"] = json!({"role": "system"});
     });
     assert_eq!(refused_rule(result).0, Some(6));
@@ -203,7 +203,7 @@ fn an_action_outside_the_requested_services_is_refused() {
         panic!("inside the window")
     };
     let result = load_edited(&granted.to_record(), |v| {
-        v["trail"][4]["event"]["action"]["service"] = json!("share_point_online");
+        v["trail"][4]["event"]["details"]["action"]["service"] = json!("share_point_online");
     });
     assert_eq!(
         refused_rule(result),
@@ -378,18 +378,18 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 const ALL_EVENTS: &[&str] = &[
-    r#"{"event":"manager_approved"}"#,
-    r#"{"event":"manager_rejected"}"#,
-    r#"{"event":"withdrawn"}"#,
-    r#"{"event":"denied"}"#,
-    r#"{"event":"expired"}"#,
-    r#"{"event":"completed"}"#,
-    r#"{"event":"access_elapsed"}"#,
-    r#"{"event":"revoked"}"#,
-    r#"{"event":"granted","access_ends_at":"2026-11-24T13:00:00Z"}"#,
-    r#"{"event":"approvers_notified","approvers":["megan@contoso.com"],"decision_deadline":"2026-11-24T20:20:00Z"}"#,
-    r#"{"event":"engineer_acted","action":{"service":"exchange_online","operation":"read","target":"item 1"}}"#,
-    r#"{"event":"refused","step":"grant","refusal":{"rule":"not_designated_approver"}}"#,
+    r#"{"kind":"manager_approved"}"#,
+    r#"{"kind":"manager_rejected"}"#,
+    r#"{"kind":"withdrawn"}"#,
+    r#"{"kind":"denied"}"#,
+    r#"{"kind":"expired"}"#,
+    r#"{"kind":"completed"}"#,
+    r#"{"kind":"access_elapsed"}"#,
+    r#"{"kind":"revoked"}"#,
+    r#"{"kind":"granted","details":{"access_ends_at":"2026-11-24T13:00:00Z"}}"#,
+    r#"{"kind":"approvers_notified","details":{"approvers":["megan@contoso.com"],"decision_deadline":"2026-11-24T20:20:00Z"}}"#,
+    r#"{"kind":"engineer_acted","details":{"action":{"service":"exchange_online","operation":"read","target":"item 1"}}}"#,
+    r#"{"kind":"refused","details":{"step":"grant","refusal":{"rule":"not_designated_approver"}}}"#,
 ];
 
 fn actors() -> [Value; 6] {
@@ -451,7 +451,7 @@ fn mutate(value: &mut Value, mutation: &Mutation) {
             );
         }
         Mutation::ChangeDuration { minutes } => {
-            value["trail"][0]["event"]["access_duration"] = json!(minutes)
+            value["trail"][0]["event"]["details"]["access_duration"] = json!(minutes)
         }
         Mutation::ChangeServices { services } => {
             let sets: [&[&str]; 7] = [
@@ -467,7 +467,7 @@ fn mutate(value: &mut Value, mutation: &Mutation) {
                     "one_drive_for_business",
                 ],
             ];
-            value["trail"][0]["event"]["services"] = json!(sets[services]);
+            value["trail"][0]["event"]["details"]["services"] = json!(sets[services]);
         }
     }
 }

@@ -788,8 +788,7 @@ fn chain_verification_names_each_kind_of_tampering() {
              UPDATE audit SET chain_position = chain_position - 99 WHERE chain_position >= 107; \
              INSERT INTO audit (tenant, chain_position, request_id, sequence, at, actor_role, actor_id, kind, \
              record, previous_hash, hash) SELECT tenant, 7, request_id, 100, at, actor_role, actor_id, kind, \
-             record, x'00', hash FROM audit WHERE sequence = 6; \
-             UPDATE chain_heads SET position = position + 1",
+             record, x'00', hash FROM audit WHERE sequence = 6;",
             7,
             Some((id, 100)),
             Tampering::Inserted,
@@ -797,7 +796,7 @@ fn chain_verification_names_each_kind_of_tampering() {
         (
             "DELETE FROM audit WHERE sequence = 9",
             9,
-            None,
+            Some((id, 9)),
             Tampering::Removed,
         ),
     ];

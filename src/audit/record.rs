@@ -62,7 +62,7 @@ impl fmt::Display for Actor {
 
 /// What happened, with its details.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "details", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AuditEvent {
     /// The engineer drafted the request.

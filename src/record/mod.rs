@@ -13,7 +13,7 @@
 //!   "state": "granted",
 //!   "trail": [ { "sequence": 1, "at": "2026-11-24T08:00:00Z", "tenant": "…", "request": "…",
 //!                "actor": { "role": "engineer", "id": "alex" },
-//!                "event": { "event": "drafted", "service_request": "…", … } }, … ]
+//!                "event": { "kind": "drafted", "details": { "service_request": "…", … } } }, … ]
 //! }
 //! ```
 //!

@@ -1,5 +1,6 @@
 //! The embedded store on SQLite.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +25,15 @@ use crate::values::{EngineerAction, EngineerId, RequestId, TenantId};
 /// The schema, one migration per version, applied in order and recorded in SQLite's
 /// `user_version`. Never edit or remove one: add the next.
 const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/sqlite/0001_initial.sql"))];
+
+/// The page cache, in KiB as SQLite's negative `cache_size` counts it: 64 MiB, so the hot pages
+/// of every audit index stay in memory (the default 2 MiB makes each step re-read them).
+const CACHE_KIB: i64 = -64 * 1024;
+
+/// How many WAL frames accumulate before a commit copies them into the database file: 10,000
+/// (40 MiB), not SQLite's 1,000. Each step rewrites the same few hot index pages; a longer
+/// interval copies each of them once per checkpoint instead of once per thousand frames.
+const CHECKPOINT_FRAMES: i64 = 10_000;
 
 /// How long a write waits for another connection's write to finish before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -109,6 +119,10 @@ impl SqliteStore {
             .map_err(db("setting synchronous = FULL"))?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(db("enabling foreign keys"))?;
+        conn.pragma_update(None, "cache_size", CACHE_KIB)
+            .map_err(db("sizing the page cache"))?;
+        conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_FRAMES)
+            .map_err(db("setting the checkpoint interval"))?;
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
             .map_err(db("migrating the schema"))?;
@@ -387,7 +401,7 @@ impl SqliteStore {
     pub fn tenants(&mut self) -> Result<Vec<TenantId>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT tenant FROM chain_heads ORDER BY tenant")
+            .prepare_cached("SELECT DISTINCT tenant FROM requests ORDER BY tenant")
             .map_err(db("listing tenants"))?;
         let rows = stmt
             .query_map([], |row| row.get(0))
@@ -441,17 +455,17 @@ fn write_request<S: State>(tx: &Transaction<'_>, request: &Request<S>) -> Result
     })
 }
 
-/// An audit row's stored columns, borrowed: what a chain link covers, besides the chain's own
-/// columns.
+/// An audit row's stored columns, borrowed as bytes: what a chain link covers, besides the
+/// chain's own columns.
 struct Columns<'a> {
-    request: &'a str,
+    request: &'a [u8],
     sequence: u64,
-    tenant: &'a str,
-    at: &'a str,
-    actor_role: &'a str,
-    actor_id: &'a str,
-    kind: &'a str,
-    record: &'a str,
+    tenant: &'a [u8],
+    at: &'a [u8],
+    actor_role: &'a [u8],
+    actor_id: &'a [u8],
+    kind: &'a [u8],
+    record: &'a [u8],
 }
 
 impl Columns<'_> {
@@ -462,14 +476,14 @@ impl Columns<'_> {
             previous,
             position,
             &[
-                self.request.as_bytes(),
+                self.request,
                 &sequence,
-                self.tenant.as_bytes(),
-                self.at.as_bytes(),
-                self.actor_role.as_bytes(),
-                self.actor_id.as_bytes(),
-                self.kind.as_bytes(),
-                self.record.as_bytes(),
+                self.tenant,
+                self.at,
+                self.actor_role,
+                self.actor_id,
+                self.kind,
+                self.record,
             ],
         )
     }
@@ -496,47 +510,48 @@ fn append_records(
         let json = serde_json::to_string(record).map_err(db("encoding an audit record"))?;
         let request = record.request().to_string();
         let at = instant_text(record.at());
+        let (role, id, kind) = (
+            record.actor().role(),
+            record.actor().id(),
+            record.event().kind().as_str(),
+        );
         let columns = Columns {
-            request: &request,
+            request: request.as_bytes(),
             sequence: record.sequence(),
-            tenant: &tenant_text,
-            at: &at,
-            actor_role: record.actor().role(),
-            actor_id: record.actor().id(),
-            kind: record.event().kind().as_str(),
-            record: &json,
+            tenant: tenant_text.as_bytes(),
+            at: at.as_bytes(),
+            actor_role: role.as_bytes(),
+            actor_id: id.as_bytes(),
+            kind: kind.as_bytes(),
+            record: json.as_bytes(),
         };
         position += 1;
         let hash = columns.link(&previous, position);
         insert
             .execute(params![
-                columns.tenant,
+                tenant_text,
                 position,
-                columns.request,
-                columns.sequence,
-                columns.at,
-                columns.actor_role,
-                columns.actor_id,
-                columns.kind,
-                columns.record,
+                request,
+                record.sequence(),
+                at,
+                role,
+                id,
+                kind,
+                json,
                 previous.as_bytes(),
                 hash.as_bytes(),
             ])
             .map_err(db("appending audit records"))?;
         previous = hash;
     }
-    tx.prepare_cached(
-        "INSERT INTO chain_heads (tenant, position, hash) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (tenant) DO UPDATE SET position = excluded.position, hash = excluded.hash",
-    )
-    .and_then(|mut stmt| stmt.execute(params![tenant_text, position, previous.as_bytes()]))
-    .map_err(db("moving the chain head"))?;
     Ok(())
 }
 
 fn chain_head(conn: &Connection, tenant: TenantId) -> Result<Option<ChainHead>, StoreError> {
     let row: Option<(u64, Vec<u8>)> = conn
-        .prepare_cached("SELECT position, hash FROM chain_heads WHERE tenant = ?1")
+        .prepare_cached(
+            "SELECT chain_position, hash FROM audit WHERE tenant = ?1 ORDER BY chain_position DESC LIMIT 1",
+        )
         .and_then(|mut stmt| {
             stmt.query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
@@ -561,9 +576,9 @@ fn chain_head(conn: &Connection, tenant: TenantId) -> Result<Option<ChainHead>, 
 
 /// An audit row's searchable columns, next to the record they must agree with.
 struct AuditRow {
-    request: RequestId,
+    request: String,
     sequence: u64,
-    tenant: TenantId,
+    tenant: String,
     at: String,
     actor_role: String,
     actor_id: String,
@@ -589,16 +604,29 @@ impl AuditRow {
 
     /// The record, if its JSON decodes and every column agrees with it.
     fn decode(&self) -> Result<AuditRecord, RecordError> {
-        let refuse = |rule| RecordError::new(Some(self.request), Some(self.sequence), rule);
+        let refuse = |rule| {
+            RecordError::new(
+                RequestId::parse(&self.request).ok(),
+                Some(self.sequence),
+                rule,
+            )
+        };
         let record: AuditRecord = serde_json::from_str(&self.record).map_err(|err| {
             refuse(BrokenRule::Malformed {
                 reason: err.to_string(),
             })
         })?;
+        let mut buffer = uuid::Uuid::encode_buffer();
         let disagrees = [
-            ("request_id", record.request() == self.request),
+            (
+                "request_id",
+                uuid_text(record.request().as_uuid(), &mut buffer) == self.request,
+            ),
             ("sequence", record.sequence() == self.sequence),
-            ("tenant", record.tenant() == self.tenant),
+            (
+                "tenant",
+                uuid_text(record.tenant().as_uuid(), &mut buffer) == self.tenant,
+            ),
             ("at", instant_text(record.at()) == self.at),
             ("actor_role", record.actor().role() == self.actor_role),
             ("actor_id", record.actor().id() == self.actor_id),
@@ -611,6 +639,11 @@ impl AuditRow {
             None => Ok(record),
         }
     }
+}
+
+/// A UUID in its stored text form (lowercase, hyphenated), without allocating.
+fn uuid_text(uuid: uuid::Uuid, buffer: &mut [u8; 45]) -> &str {
+    uuid.hyphenated().encode_lower(buffer)
 }
 
 /// Turns a row that fails to decode into a refusal of the stored request, other failures into
@@ -785,6 +818,8 @@ fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, Sto
     let mut rows = stmt.query([tenant]).map_err(&read)?;
     let mut expected: u64 = 1;
     let mut previous = ChainHash::GENESIS;
+    // How many records of each request the chain holds, to check against their revisions.
+    let mut held: HashMap<Vec<u8>, u64> = HashMap::new();
     let broken = |position, record, tampering| {
         Ok(ChainVerdict::Broken(ChainBreak {
             tenant,
@@ -793,43 +828,50 @@ fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, Sto
             tampering,
         }))
     };
+    // Consecutive records mostly belong to one request: count runs, and hash ids only per run.
+    let mut run: (Vec<u8>, u64) = (Vec::new(), 0);
     while let Some(row) = rows.next().map_err(&read)? {
-        // Read without copying; a value of the wrong type means the row was edited.
-        let text = |i| row.get_ref(i).ok().and_then(|v| v.as_str().ok());
-        let blob = |i| row.get_ref(i).ok().and_then(|v| v.as_blob().ok());
+        // Read without copying or decoding; a value of the wrong type means the row was edited.
+        let bytes = |i| row.get_ref(i).ok().and_then(|v| v.as_bytes().ok());
         let position: Option<u64> = row.get(0).ok();
         let sequence: Option<u64> = row.get(2).ok();
-        let here = text(1).and_then(|r| RequestId::parse(r).ok()).zip(sequence);
+        // Which record sits here: parsed only when a break must name it.
+        let here = || {
+            bytes(1)
+                .and_then(|r| std::str::from_utf8(r).ok())
+                .and_then(|r| RequestId::parse(r).ok())
+                .zip(sequence)
+        };
         let (
             Some(position),
             Some(request),
             Some(sequence),
             Some(row_tenant),
             Some(at),
-            Some(role),
-            Some(id),
+            Some(actor_role),
+            Some(actor_id),
             Some(kind),
             Some(record),
             Some(stored_previous),
             Some(stored_hash),
         ) = (
             position,
-            text(1),
+            bytes(1),
             sequence,
-            text(3),
-            text(4),
-            text(5),
-            text(6),
-            text(7),
-            text(8),
-            blob(9),
-            blob(10),
+            bytes(3),
+            bytes(4),
+            bytes(5),
+            bytes(6),
+            bytes(7),
+            bytes(8),
+            bytes(9),
+            bytes(10),
         )
         else {
-            return broken(expected, here, Tampering::Edited);
+            return broken(expected, here(), Tampering::Edited);
         };
         if position != expected {
-            return broken(expected, here, Tampering::Removed);
+            return broken(expected, here(), Tampering::Removed);
         }
         if stored_previous != previous.as_bytes() {
             let tampering = match link_target(conn, tenant, stored_previous)? {
@@ -837,36 +879,72 @@ fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, Sto
                 Some(_) => Tampering::Removed,
                 None => Tampering::Inserted,
             };
-            return broken(position, here, tampering);
+            return broken(position, here(), tampering);
         }
         let columns = Columns {
             request,
             sequence,
             tenant: row_tenant,
             at,
-            actor_role: role,
-            actor_id: id,
+            actor_role,
+            actor_id,
             kind,
             record,
         };
         let hash = columns.link(&previous, position);
         if stored_hash != hash.as_bytes() {
-            return broken(position, here, Tampering::Edited);
+            return broken(position, here(), Tampering::Edited);
         }
+        if run.0 != request {
+            count_run(&mut held, &mut run);
+            run.0.extend_from_slice(request);
+        }
+        run.1 += 1;
         previous = hash;
         expected += 1;
     }
+    count_run(&mut held, &mut run);
     let last = expected - 1;
-    match chain_head(conn, tenant)? {
-        None if last == 0 => Ok(ChainVerdict::Intact { head: None }),
-        None => broken(last, None, Tampering::Edited),
-        Some(head) if head.position == last && head.hash == previous => {
-            Ok(ChainVerdict::Intact { head: Some(head) })
+    // Every request of the tenant must find exactly its revision's worth of records in the
+    // chain: fewer means records were removed (the chain's tail included), more means inserted.
+    let mut revisions = conn
+        .prepare_cached("SELECT id, revision FROM requests WHERE tenant = ?1 ORDER BY id")
+        .map_err(&read)?;
+    let mut rows = revisions.query([tenant]).map_err(&read)?;
+    while let Some(row) = rows.next().map_err(&read)? {
+        let (Ok(id), Ok(revision)) = (row.get::<_, RequestId>(0), row.get::<_, u64>(1)) else {
+            return broken(last + 1, None, Tampering::Edited);
+        };
+        let count = held.remove(id.to_string().as_bytes()).unwrap_or(0);
+        if count < revision {
+            return broken(last + 1, Some((id, count + 1)), Tampering::Removed);
         }
-        Some(head) if head.position > last => broken(last + 1, None, Tampering::Removed),
-        Some(head) if head.position < last => broken(head.position + 1, None, Tampering::Inserted),
-        Some(_) => broken(last, None, Tampering::Edited),
+        if count > revision {
+            return broken(last + 1, Some((id, revision + 1)), Tampering::Inserted);
+        }
     }
+    if let Some(stray) = held.keys().next() {
+        let stray = std::str::from_utf8(stray)
+            .ok()
+            .and_then(|id| RequestId::parse(id).ok());
+        return broken(last + 1, stray.map(|id| (id, 1)), Tampering::Inserted);
+    }
+    Ok(ChainVerdict::Intact {
+        head: (last > 0).then_some(ChainHead {
+            tenant,
+            position: last,
+            hash: previous,
+        }),
+    })
+}
+
+/// Adds a run of records of one request to the per-request counts, and empties the run.
+fn count_run(held: &mut HashMap<Vec<u8>, u64>, run: &mut (Vec<u8>, u64)) {
+    if run.1 > 0 {
+        *held.entry(std::mem::take(&mut run.0)).or_insert(0) += run.1;
+    }
+    run.0.clear();
+    run.1 = 0;
 }
 
 /// The chain position of the record whose hash is `hash`, if one has it.

@@ -13,11 +13,13 @@ CREATE TABLE requests (
 ) STRICT;
 
 CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX requests_by_tenant ON requests (tenant);
 
 -- One row per audit record. `record` is the record's canonical JSON (format version 1); the
 -- other columns are derived from it for searching, and checked against it on every read.
 -- `chain_position`, `previous_hash` and `hash` form the tenant's hash chain, which covers every
--- column. Rows are clustered by chain, so verifying a tenant's chain reads them in order.
+-- column. Rows are clustered by chain, so verifying a tenant's chain reads them in order, and the
+-- chain's head is its last row.
 CREATE TABLE audit (
     tenant            TEXT NOT NULL,
     chain_position    INTEGER NOT NULL CHECK (chain_position > 0),
@@ -38,13 +40,6 @@ CREATE INDEX audit_by_time ON audit (at, request_id, sequence);
 CREATE INDEX audit_by_tenant ON audit (tenant, at, request_id, sequence);
 CREATE INDEX audit_by_actor ON audit (actor_role, actor_id, at, request_id, sequence);
 CREATE INDEX audit_by_kind ON audit (kind, at, request_id, sequence);
-
--- The end of each tenant's chain.
-CREATE TABLE chain_heads (
-    tenant            TEXT PRIMARY KEY NOT NULL,
-    position          INTEGER NOT NULL,
-    hash              BLOB NOT NULL
-) STRICT;
 
 -- Notifications to send, written in the same transaction as the step that caused them.
 CREATE TABLE outbox (
