@@ -356,7 +356,7 @@ fn appends(c: &mut Criterion) {
         let mut elapsed = Duration::ZERO;
         for _ in 0..iters {
             let mut granted = match current.take() {
-                Some(granted) if batches % 20 != 0 => granted,
+                Some(granted) if !batches.is_multiple_of(20) => granted,
                 _ => {
                     let mut fresh = granted(tenant(2), clock.next());
                     store.save(&mut fresh).unwrap();
