@@ -503,3 +503,45 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// No byte sequence makes the loader panic: it is a typed refusal or a request.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = RequestRecord::from_json(&text).and_then(|record| record.load());
+    }
+
+    /// Arbitrary JSON values where a record's parts belong never panic either.
+    #[test]
+    fn arbitrary_json_in_a_record_never_panics(
+        index in 0..6usize,
+        field in prop::sample::select(vec!["sequence", "at", "tenant", "request", "actor", "event"]),
+        value in arbitrary_json(),
+    ) {
+        let mut record = serde_json::to_value(granted().to_record()).unwrap();
+        let len = record["trail"].as_array().map_or(0, Vec::len);
+        record["trail"][index % len][field] = value;
+        let _ = RequestRecord::from_json(&record.to_string()).and_then(|record| record.load());
+    }
+}
+
+fn arbitrary_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".*".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
