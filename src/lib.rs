@@ -91,6 +91,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Persistence
+//!
+//! A request's stored form is a versioned [`RequestRecord`]; loading it replays the trail
+//! through the same steps and refuses anything the workflow could not have produced, returning an
+//! [`AnyRequest`] to match back into the typed states. `SqliteStore` (feature `sqlite`, on by
+//! default) keeps requests in a SQLite file: one transaction per step, optimistic concurrency,
+//! a sweeper for deadlines, audit search over indexes, and a per-tenant hash chain.
+//!
 //! See `DESIGN.md` for why the crate is built this way, and `examples/` for longer walks.
 
 #![forbid(unsafe_code)]

@@ -463,3 +463,23 @@ fn refusals_say_what_was_wrong_and_what_to_do() {
     fn assert_error<E: std::error::Error + Send + Sync + 'static>(_: &E) {}
     assert_error(&refused);
 }
+
+#[test]
+fn public_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Request<Drafted>>();
+    send_sync::<Request<Granted>>();
+    send_sync::<AnyRequest>();
+    send_sync::<Refused<Request<PendingCustomer>>>();
+    send_sync::<Error>();
+    send_sync::<RecordError>();
+    send_sync::<StoreError>();
+    send_sync::<Notification>();
+    send_sync::<AuditLog>();
+    send_sync::<ManualClock>();
+    #[cfg(feature = "sqlite")]
+    {
+        fn send<T: Send>() {}
+        send::<SqliteStore>();
+    }
+}

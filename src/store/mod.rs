@@ -8,7 +8,7 @@
 //! [`RequestRecord::load`](crate::RequestRecord::load), so a stored request that breaks a
 //! workflow rule is refused, naming the rule.
 //!
-//! [`SqliteStore`] is the embedded store (feature `sqlite`, on by default).
+//! `SqliteStore` is the embedded store (feature `sqlite`, on by default).
 
 #[cfg(feature = "sqlite")]
 mod sqlite;
