@@ -807,6 +807,147 @@ fn search(conn: &Connection, query: &AuditQuery) -> Result<AuditPage, StoreError
     Ok(AuditPage { records, next })
 }
 
+/// Rows handed from the reading thread to the hashing thread per batch.
+const CHAIN_BATCH: usize = 512;
+
+/// A batch of audit rows for the chain walk: every column's bytes in one buffer, and per row
+/// where each lies. A column that did not read as bytes (a value of the wrong type) is `None`.
+#[derive(Default)]
+struct ChainBatch {
+    bytes: Vec<u8>,
+    rows: Vec<ChainRow>,
+}
+
+/// One row of a [`ChainBatch`]: its position and sequence, and the byte ranges of request,
+/// tenant, at, actor role, actor id, kind, record, previous hash and hash, in that order.
+struct ChainRow {
+    position: Option<u64>,
+    sequence: Option<u64>,
+    fields: [Option<std::ops::Range<usize>>; 9],
+}
+
+impl ChainBatch {
+    fn push(&mut self, row: &rusqlite::Row<'_>) {
+        let mut fields: [Option<std::ops::Range<usize>>; 9] = Default::default();
+        for (slot, column) in fields.iter_mut().zip([1, 3, 4, 5, 6, 7, 8, 9, 10]) {
+            if let Some(value) = row.get_ref(column).ok().and_then(|v| v.as_bytes().ok()) {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(value);
+                *slot = Some(start..self.bytes.len());
+            }
+        }
+        self.rows.push(ChainRow {
+            position: row.get(0).ok(),
+            sequence: row.get(2).ok(),
+            fields,
+        });
+    }
+}
+
+/// How a chain walk ended, as far as the hashing thread can tell without the database.
+enum Walk {
+    /// Every row linked; the per-request counts are for the revision check.
+    Linked {
+        last: u64,
+        previous: ChainHash,
+        held: HashMap<Vec<u8>, u64>,
+    },
+    /// The chain breaks at `position`, at the row of `request`/`sequence` when known.
+    Broken {
+        position: u64,
+        request: Option<Vec<u8>>,
+        sequence: Option<u64>,
+        cause: BreakCause,
+    },
+}
+
+enum BreakCause {
+    Tampered(Tampering),
+    /// The row links to a hash other than its predecessor's; which one tells the kind.
+    Unlinked(Vec<u8>),
+}
+
+/// Hashes the rows in chain order as they arrive, stopping at the first break.
+fn walk(batches: std::sync::mpsc::Receiver<ChainBatch>) -> Walk {
+    let mut expected: u64 = 1;
+    let mut previous = ChainHash::GENESIS;
+    let mut held: HashMap<Vec<u8>, u64> = HashMap::new();
+    // Consecutive records mostly belong to one request: count runs, and hash ids only per run.
+    let mut run: (Vec<u8>, u64) = (Vec::new(), 0);
+    for batch in batches {
+        for row in &batch.rows {
+            let field = |i: usize| row.fields[i].clone().and_then(|r| batch.bytes.get(r));
+            let broken = |position, cause| Walk::Broken {
+                position,
+                request: field(0).map(<[u8]>::to_vec),
+                sequence: row.sequence,
+                cause,
+            };
+            let (
+                Some(position),
+                Some(sequence),
+                Some(request),
+                Some(tenant),
+                Some(at),
+                Some(actor_role),
+                Some(actor_id),
+                Some(kind),
+                Some(record),
+                Some(stored_previous),
+                Some(stored_hash),
+            ) = (
+                row.position,
+                row.sequence,
+                field(0),
+                field(1),
+                field(2),
+                field(3),
+                field(4),
+                field(5),
+                field(6),
+                field(7),
+                field(8),
+            )
+            else {
+                return broken(expected, BreakCause::Tampered(Tampering::Edited));
+            };
+            if position != expected {
+                return broken(expected, BreakCause::Tampered(Tampering::Removed));
+            }
+            if stored_previous != previous.as_bytes() {
+                return broken(position, BreakCause::Unlinked(stored_previous.to_vec()));
+            }
+            let columns = Columns {
+                request,
+                sequence,
+                tenant,
+                at,
+                actor_role,
+                actor_id,
+                kind,
+                record,
+            };
+            let hash = columns.link(&previous, position);
+            if stored_hash != hash.as_bytes() {
+                return broken(position, BreakCause::Tampered(Tampering::Edited));
+            }
+            if run.0 != request {
+                count_run(&mut held, &mut run);
+                run.0.extend_from_slice(request);
+            }
+            run.1 += 1;
+            previous = hash;
+            expected += 1;
+        }
+    }
+    count_run(&mut held, &mut run);
+    Walk::Linked {
+        last: expected - 1,
+        previous,
+        held,
+    }
+}
+
 fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, StoreError> {
     let read = read_error(None, "verifying the audit chain");
     let mut stmt = conn
@@ -816,10 +957,36 @@ fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, Sto
         )
         .map_err(&read)?;
     let mut rows = stmt.query([tenant]).map_err(&read)?;
-    let mut expected: u64 = 1;
-    let mut previous = ChainHash::GENESIS;
-    // How many records of each request the chain holds, to check against their revisions.
-    let mut held: HashMap<Vec<u8>, u64> = HashMap::new();
+    // The chain must be hashed in order, but reading need not wait for hashing: this thread
+    // reads (the connection stays on it) while a second one hashes.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<ChainBatch>(4);
+    let walked = std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || walk(receiver));
+        let mut batch = ChainBatch::default();
+        let reading = loop {
+            match rows.next() {
+                Err(err) => break Err(read(err)),
+                Ok(None) => break Ok(()),
+                Ok(Some(row)) => {
+                    batch.push(row);
+                    // A closed channel means the walk found a break: stop reading.
+                    if batch.rows.len() == CHAIN_BATCH
+                        && sender.send(std::mem::take(&mut batch)).is_err()
+                    {
+                        break Ok(());
+                    }
+                }
+            }
+        };
+        if !batch.rows.is_empty() {
+            let _ = sender.send(batch);
+        }
+        drop(sender);
+        let walked = hasher.join().map_err(|_| {
+            StoreError::database("verifying the audit chain")("the hashing thread failed".into())
+        });
+        reading.and(walked)
+    })?;
     let broken = |position, record, tampering| {
         Ok(ChainVerdict::Broken(ChainBreak {
             tenant,
@@ -828,83 +995,35 @@ fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, Sto
             tampering,
         }))
     };
-    // Consecutive records mostly belong to one request: count runs, and hash ids only per run.
-    let mut run: (Vec<u8>, u64) = (Vec::new(), 0);
-    while let Some(row) = rows.next().map_err(&read)? {
-        // Read without copying or decoding; a value of the wrong type means the row was edited.
-        let bytes = |i| row.get_ref(i).ok().and_then(|v| v.as_bytes().ok());
-        let position: Option<u64> = row.get(0).ok();
-        let sequence: Option<u64> = row.get(2).ok();
-        // Which record sits here: parsed only when a break must name it.
-        let here = || {
-            bytes(1)
-                .and_then(|r| std::str::from_utf8(r).ok())
-                .and_then(|r| RequestId::parse(r).ok())
-                .zip(sequence)
-        };
-        let (
-            Some(position),
-            Some(request),
-            Some(sequence),
-            Some(row_tenant),
-            Some(at),
-            Some(actor_role),
-            Some(actor_id),
-            Some(kind),
-            Some(record),
-            Some(stored_previous),
-            Some(stored_hash),
-        ) = (
+    let (last, previous, mut held) = match walked {
+        Walk::Linked {
+            last,
+            previous,
+            held,
+        } => (last, previous, held),
+        Walk::Broken {
             position,
-            bytes(1),
-            sequence,
-            bytes(3),
-            bytes(4),
-            bytes(5),
-            bytes(6),
-            bytes(7),
-            bytes(8),
-            bytes(9),
-            bytes(10),
-        )
-        else {
-            return broken(expected, here(), Tampering::Edited);
-        };
-        if position != expected {
-            return broken(expected, here(), Tampering::Removed);
-        }
-        if stored_previous != previous.as_bytes() {
-            let tampering = match link_target(conn, tenant, stored_previous)? {
-                Some(target) if target > position => Tampering::Reordered,
-                Some(_) => Tampering::Removed,
-                None => Tampering::Inserted,
-            };
-            return broken(position, here(), tampering);
-        }
-        let columns = Columns {
             request,
             sequence,
-            tenant: row_tenant,
-            at,
-            actor_role,
-            actor_id,
-            kind,
-            record,
-        };
-        let hash = columns.link(&previous, position);
-        if stored_hash != hash.as_bytes() {
-            return broken(position, here(), Tampering::Edited);
+            cause,
+        } => {
+            let here = request
+                .and_then(|r| String::from_utf8(r).ok())
+                .and_then(|r| RequestId::parse(&r).ok())
+                .zip(sequence);
+            let tampering = match cause {
+                BreakCause::Tampered(tampering) => tampering,
+                BreakCause::Unlinked(stored_previous) => {
+                    match link_target(conn, tenant, &stored_previous)? {
+                        Some(target) if target > position => Tampering::Reordered,
+                        Some(_) => Tampering::Removed,
+                        None => Tampering::Inserted,
+                    }
+                }
+            };
+            return broken(position, here, tampering);
         }
-        if run.0 != request {
-            count_run(&mut held, &mut run);
-            run.0.extend_from_slice(request);
-        }
-        run.1 += 1;
-        previous = hash;
-        expected += 1;
-    }
-    count_run(&mut held, &mut run);
-    let last = expected - 1;
+    };
     // Every request of the tenant must find exactly its revision's worth of records in the
     // chain: fewer means records were removed (the chain's tail included), more means inserted.
     let mut revisions = conn
