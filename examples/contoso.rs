@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (pending, email) = approved.notify(&policy, clock.now())?;
     println!("\n--- email to the designated approvers ---");
     for recipient in email.recipients() {
-        println!("To: {}", recipient.email());
+        println!("To: {recipient}");
     }
     println!("Subject: {}\n\n{}", email.subject(), email.body());
 

@@ -131,7 +131,7 @@ pub use audit::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
-pub use notification::Notification;
+pub use notification::{Notification, NotificationKind};
 pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
 pub use policy::{DesignatedApprover, TenantPolicy};
 pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};

@@ -66,7 +66,7 @@ fn the_contoso_notification_reads_as_expected() {
     let addresses: Vec<&str> = notification
         .recipients()
         .iter()
-        .map(|r| r.email().as_str())
+        .map(EmailAddress::as_str)
         .collect();
     assert_eq!(addresses, ["megan@contoso.com", "lee.admin@contoso.com"]);
     insta::assert_snapshot!(
@@ -184,4 +184,155 @@ proptest! {
             assert_link_free(&notification);
         }
     }
+}
+
+fn engineer_address() -> EmailAddress {
+    EmailAddress::new("alex@support.vendor.example").unwrap()
+}
+
+fn shown(notification: &Notification) -> String {
+    let to: Vec<&str> = notification
+        .recipients()
+        .iter()
+        .map(EmailAddress::as_str)
+        .collect();
+    format!(
+        "Kind: {:?}\nTo: {}\nSubject: {}\n\n{}",
+        notification.kind(),
+        to.join(", "),
+        notification.subject(),
+        notification.body()
+    )
+}
+
+#[test]
+fn the_engineer_hears_the_customers_decision() {
+    let granted = granted();
+    let message = Notification::access_granted(&granted, engineer_address());
+    assert_link_free(&message);
+    insta::assert_snapshot!("engineer_access_granted", shown(&message));
+
+    let DenyOutcome::Denied(denied) = pending()
+        .deny(&megan(), &policy(), at(TimeDelta::hours(2)))
+        .unwrap()
+    else {
+        panic!("in time")
+    };
+    let message = Notification::no_access(&denied, engineer_address()).unwrap();
+    assert_eq!(message.kind(), NotificationKind::NoAccess);
+    assert_link_free(&message);
+    insta::assert_snapshot!("engineer_denied", shown(&message));
+
+    let PendingStatus::Expired(expired) = pending().check_expiry(at(TimeDelta::hours(13))) else {
+        panic!("past the deadline")
+    };
+    let message = Notification::no_access(&expired, engineer_address()).unwrap();
+    assert!(message.subject().ends_with("expired unanswered"));
+    assert_link_free(&message);
+
+    let completed = granted.close(&alex(), at(TimeDelta::hours(2))).unwrap();
+    assert_eq!(
+        Notification::no_access(&completed, engineer_address()),
+        None
+    );
+}
+
+fn hostile_action(n: usize) -> EngineerAction {
+    EngineerAction::new(
+        Service::ExchangeOnline,
+        Operation::new(HOSTILE_TEXT[n % HOSTILE_TEXT.len()]).unwrap(),
+        Target::new(HOSTILE_TEXT[(n + 7) % HOSTILE_TEXT.len()]).unwrap(),
+    )
+}
+
+#[test]
+fn the_post_access_report_lists_every_action_and_how_access_ended() {
+    let mut granted = granted();
+    for (minutes, action) in [
+        (10, mailbox_read()),
+        (20, hostile_action(0)),
+        (30, hostile_action(3)),
+    ] {
+        granted = match granted
+            .record_action(
+                &alex(),
+                action,
+                at(TimeDelta::hours(1) + TimeDelta::minutes(minutes)),
+            )
+            .unwrap()
+        {
+            ActionOutcome::Recorded(granted) => granted,
+            ActionOutcome::AccessEnded(_) => panic!("inside the window"),
+        };
+    }
+    let sharepoint = EngineerAction::new(
+        Service::SharePointOnline,
+        Operation::new("read list").unwrap(),
+        Target::new("finance site").unwrap(),
+    );
+    let granted = granted
+        .record_action(
+            &alex(),
+            sharepoint,
+            at(TimeDelta::hours(1) + TimeDelta::minutes(40)),
+        )
+        .unwrap_err()
+        .into_request();
+    let revoked = granted
+        .revoke(&megan(), &policy(), at(TimeDelta::hours(2)))
+        .unwrap();
+    let report = Notification::access_report(&revoked, &policy()).unwrap();
+    assert_eq!(report.kind(), NotificationKind::AccessEnded);
+    assert!(report.body().contains("Actions recorded (3):"));
+    assert!(report.body().contains("Attempts refused (1):"));
+    assert_link_free(&report);
+    insta::assert_snapshot!("post_access_report", shown(&report));
+
+    let Access::Ended(elapsed) = granted_again().access(at(TimeDelta::hours(5))) else {
+        panic!("ended")
+    };
+    let report = Notification::access_report(&elapsed, &policy()).unwrap();
+    assert!(report.body().contains("the access duration elapsed"));
+    assert!(report.body().contains("Actions recorded (0):"));
+
+    let rejected = drafted().reject(&sam(), at(TimeDelta::minutes(5))).unwrap();
+    assert_eq!(Notification::access_report(&rejected, &policy()), None);
+}
+
+fn granted_again() -> Request<Granted> {
+    granted()
+}
+
+#[test]
+fn every_hostile_action_stays_unlinked_in_the_report() {
+    let mut granted = granted();
+    for n in 0..HOSTILE_TEXT.len() {
+        let at_minute = at(TimeDelta::hours(1) + TimeDelta::minutes(n as i64));
+        granted = match granted
+            .record_action(&alex(), hostile_action(n), at_minute)
+            .unwrap()
+        {
+            ActionOutcome::Recorded(granted) => granted,
+            ActionOutcome::AccessEnded(_) => panic!("inside the window"),
+        };
+    }
+    let outsider = ApproverId::new("bob@evil.example").unwrap();
+    let with_outsider = TenantPolicy::new(
+        contoso(),
+        vec![DesignatedApprover::new(
+            outsider.clone(),
+            EmailAddress::new("bob@evil.example").unwrap(),
+        )],
+    )
+    .unwrap();
+    let revoked = granted
+        .revoke(&outsider, &with_outsider, at(TimeDelta::hours(3)))
+        .unwrap();
+    let report = Notification::access_report(&revoked, &with_outsider).unwrap();
+    assert!(
+        report
+            .body()
+            .contains(&format!("Actions recorded ({}):", HOSTILE_TEXT.len()))
+    );
+    assert_link_free(&report);
 }

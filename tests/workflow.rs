@@ -226,7 +226,12 @@ fn notification_needs_the_tenants_policy_with_approvers() {
         pending.notified_approvers(),
         [megan(), ApproverId::new("lee@contoso.com").unwrap()]
     );
-    assert_eq!(notification.recipients(), policy().approvers());
+    let addresses: Vec<EmailAddress> = policy()
+        .approvers()
+        .iter()
+        .map(|a| a.email().clone())
+        .collect();
+    assert_eq!(notification.recipients(), addresses);
     assert_eq!(pending.approved_by(), &sam());
 }
 
