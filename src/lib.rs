@@ -106,6 +106,8 @@
 
 pub mod audit;
 pub mod clock;
+#[cfg(feature = "email")]
+mod email;
 mod error;
 pub mod notification;
 pub mod outcome;

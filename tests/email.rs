@@ -1,0 +1,149 @@
+//! Notifications as RFC 5322 messages: one per recipient, plain text in UTF-8, and no links in
+//! any header or body line once parsed back, whatever the inputs.
+#![cfg(feature = "email")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chrono::TimeDelta;
+use common::*;
+use customer_lockbox::*;
+use lettre::message::Mailbox;
+use linkify::{LinkFinder, LinkKind};
+use mail_parser::MessageParser;
+
+fn from() -> Mailbox {
+    "Customer Lockbox <lockbox@support.vendor.example>"
+        .parse()
+        .unwrap()
+}
+
+fn finder() -> LinkFinder {
+    let mut finder = LinkFinder::new();
+    finder
+        .kinds(&[LinkKind::Url, LinkKind::Email])
+        .url_must_have_scheme(false)
+        .url_can_be_iri(true)
+        .email_domain_must_have_dot(false);
+    finder
+}
+
+/// Formats each message, parses it back, and checks every header and body line.
+fn check(notification: &Notification) -> Vec<String> {
+    let messages = notification
+        .to_messages(&from(), at(TimeDelta::hours(3)))
+        .unwrap();
+    assert_eq!(
+        messages.len(),
+        notification.recipients().len(),
+        "one message per recipient"
+    );
+    let finder = finder();
+    let mut formatted = Vec::new();
+    for (message, recipient) in messages.iter().zip(notification.recipients()) {
+        let bytes = message.formatted();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let (head, raw_body) = text.split_once("\r\n\r\n").unwrap();
+        // The body as transmitted (quoted-printable lines) must not link either.
+        for line in raw_body.split("\r\n") {
+            assert!(finder.links(line).next().is_none(), "encoded line {line:?}");
+        }
+        let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+        for line in unfolded.split("\r\n") {
+            let (name, value) = line.split_once(": ").unwrap();
+            let links: Vec<_> = finder.links(value).collect();
+            match name {
+                // An address header holds its own address, and nothing else that links.
+                "From" => assert!(
+                    links.iter().all(|l| l.kind() == &LinkKind::Email
+                        && l.as_str() == "lockbox@support.vendor.example"),
+                    "{line}"
+                ),
+                "To" => assert!(
+                    links
+                        .iter()
+                        .all(|l| l.kind() == &LinkKind::Email && l.as_str() == recipient.as_str()),
+                    "{line}"
+                ),
+                _ => assert!(links.is_empty(), "header {line:?} links {links:?}"),
+            }
+            assert_ne!(name, "Bcc");
+        }
+        assert!(
+            unfolded.contains("Content-Type: text/plain; charset=utf-8"),
+            "{unfolded}"
+        );
+        let parsed = MessageParser::default()
+            .parse(&bytes)
+            .expect("an RFC 5322 message");
+        assert_eq!(parsed.subject(), Some(notification.subject()));
+        let to: Vec<String> = parsed
+            .to()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.address().map(str::to_owned))
+            .collect();
+        assert_eq!(to, [recipient.as_str()]);
+        let body = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+        assert_eq!(body, notification.body(), "the body survives encoding");
+        for line in body.lines().chain([notification.subject()]) {
+            let links: Vec<_> = finder.links(line).map(|l| l.as_str().to_owned()).collect();
+            assert!(links.is_empty(), "line {line:?} links {links:?}");
+        }
+        formatted.push(text);
+    }
+    formatted
+}
+
+#[test]
+fn the_approvers_message_is_one_per_approver_and_link_free() {
+    let hostile = Draft {
+        justification: Justification::new(
+            "Café: see https://evil.example/reset or mail bob@evil.example — naïve",
+        )
+        .unwrap(),
+        engineer: EngineerId::new("bob@evil.example").unwrap(),
+        ..draft()
+    };
+    let drafted = Request::draft(hostile, &policy(), t0()).unwrap();
+    let approved = drafted
+        .approve(&SupportManagerId::new("www.evil.example").unwrap(), t0())
+        .unwrap();
+    let (_, notification) = approved
+        .notify(&policy(), at(TimeDelta::minutes(20)))
+        .unwrap();
+    let formatted = check(&notification);
+    assert_eq!(formatted.len(), 2);
+    assert!(formatted[0].contains("To: megan@contoso.com\r\n"));
+    assert!(
+        !formatted[0].contains("lee.admin@contoso.com"),
+        "one recipient per message"
+    );
+}
+
+#[test]
+fn the_engineers_messages_and_the_report_are_link_free() {
+    let engineer = EmailAddress::new("alex@support.vendor.example").unwrap();
+    check(&Notification::access_granted(&granted(), engineer.clone()));
+    let DenyOutcome::Denied(denied) = pending()
+        .deny(&megan(), &policy(), at(TimeDelta::hours(1)))
+        .unwrap()
+    else {
+        panic!("in time")
+    };
+    check(&Notification::no_access(&denied, engineer).unwrap());
+    let hostile = EngineerAction::new(
+        Service::ExchangeOnline,
+        Operation::new("GET https://evil.example/api?x=1").unwrap(),
+        Target::new(r"\\fileserver\share and bob@evil.example").unwrap(),
+    );
+    let ActionOutcome::Recorded(granted) = granted()
+        .record_action(&alex(), hostile, at(TimeDelta::hours(2)))
+        .unwrap()
+    else {
+        panic!("inside the window")
+    };
+    let closed = granted.close(&alex(), at(TimeDelta::hours(3))).unwrap();
+    let formatted = check(&Notification::access_report(&closed, &policy()).unwrap());
+    insta::assert_snapshot!("report_message", formatted[0].replace("\r\n", "\n"));
+}
