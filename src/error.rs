@@ -124,6 +124,7 @@ pub(crate) enum ErrorKind {
     },
     #[error("the instant {at} is outside the years 1970 to 9999: pass the current time")]
     InstantOutOfRange { at: chrono::DateTime<chrono::Utc> },
+    #[cfg(feature = "email")]
     #[error("the email message cannot be built: {reason}")]
     MessageBuild { reason: String },
     #[error("page size {size} is out of range: use 1 to {max}")]
