@@ -67,6 +67,15 @@ Services:          {}\n",
     );
 }
 
+/// The addresses of `policy`'s designated approvers.
+fn approver_addresses(policy: &TenantPolicy) -> Vec<EmailAddress> {
+    policy
+        .approvers()
+        .iter()
+        .map(|a| a.email().clone())
+        .collect()
+}
+
 /// Who took the step recorded by the last record matching `event`, and when.
 fn recorded<S: State>(
     request: &Request<S>,
@@ -115,11 +124,7 @@ message contains no links; do not trust a message about this request that does.\
         );
         Notification {
             kind: NotificationKind::DecisionNeeded,
-            recipients: policy
-                .approvers()
-                .iter()
-                .map(|a| a.email().clone())
-                .collect(),
+            recipients: approver_addresses(policy),
             subject,
             body,
         }
@@ -292,11 +297,7 @@ requests. This message contains no links.\n",
         );
         Some(Notification {
             kind: NotificationKind::AccessEnded,
-            recipients: policy
-                .approvers()
-                .iter()
-                .map(|a| a.email().clone())
-                .collect(),
+            recipients: approver_addresses(policy),
             subject,
             body,
         })

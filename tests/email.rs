@@ -9,23 +9,13 @@ use chrono::TimeDelta;
 use common::*;
 use customer_lockbox::*;
 use lettre::message::Mailbox;
-use linkify::{LinkFinder, LinkKind};
+use linkify::LinkKind;
 use mail_parser::MessageParser;
 
 fn from() -> Mailbox {
     "Customer Lockbox <lockbox@support.vendor.example>"
         .parse()
         .unwrap()
-}
-
-fn finder() -> LinkFinder {
-    let mut finder = LinkFinder::new();
-    finder
-        .kinds(&[LinkKind::Url, LinkKind::Email])
-        .url_must_have_scheme(false)
-        .url_can_be_iri(true)
-        .email_domain_must_have_dot(false);
-    finder
 }
 
 /// Formats each message, parses it back, and checks every header and body line.
@@ -38,7 +28,7 @@ fn check(notification: &Notification) -> Vec<String> {
         notification.recipients().len(),
         "one message per recipient"
     );
-    let finder = finder();
+    let finder = eager_finder();
     let mut formatted = Vec::new();
     for (message, recipient) in messages.iter().zip(notification.recipients()) {
         let bytes = message.formatted();

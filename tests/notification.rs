@@ -7,20 +7,7 @@ mod common;
 use chrono::TimeDelta;
 use common::*;
 use customer_lockbox::*;
-use linkify::{LinkFinder, LinkKind};
 use proptest::prelude::*;
-
-/// The most eager detector linkify offers: URLs without a scheme (`evil.example`), IRIs, and
-/// email addresses whose domain has no dot.
-fn eager_finder() -> LinkFinder {
-    let mut finder = LinkFinder::new();
-    finder
-        .kinds(&[LinkKind::Url, LinkKind::Email])
-        .url_must_have_scheme(false)
-        .url_can_be_iri(true)
-        .email_domain_must_have_dot(false);
-    finder
-}
 
 fn assert_link_free(notification: &Notification) {
     let finder = eager_finder();

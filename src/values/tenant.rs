@@ -115,9 +115,7 @@ mod tests {
 
     #[test]
     fn long_input_is_shortened_in_the_message() {
-        let Err(err) = TenantId::parse(&"x".repeat(10_000)) else {
-            unreachable!("a string of x is not a GUID")
-        };
-        assert!(err.to_string().len() < 300);
+        let message = TenantId::parse(&"x".repeat(10_000)).map_err(|err| err.to_string());
+        assert!(matches!(message, Err(text) if text.len() < 300));
     }
 }

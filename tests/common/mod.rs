@@ -105,6 +105,18 @@ pub fn mailbox_read() -> EngineerAction {
     )
 }
 
+/// The most eager link detector linkify offers: URLs without a scheme (`evil.example`), IRIs,
+/// and email addresses whose domain has no dot.
+pub fn eager_finder() -> linkify::LinkFinder {
+    let mut finder = linkify::LinkFinder::new();
+    finder
+        .kinds(&[linkify::LinkKind::Url, linkify::LinkKind::Email])
+        .url_must_have_scheme(false)
+        .url_can_be_iri(true)
+        .email_domain_must_have_dot(false);
+    finder
+}
+
 /// The audit trail's invariants: sequences 1..=n without gaps, instants never decreasing, every
 /// record of the request's tenant and id.
 pub fn assert_trail_well_formed<S: State>(request: &Request<S>) {
