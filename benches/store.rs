@@ -214,6 +214,41 @@ CREATE INDEX audit_by_tenant ON audit (tenant, at, request_id, sequence);
 CREATE INDEX audit_by_actor ON audit (actor_role, actor_id, at, request_id, sequence);
 CREATE INDEX audit_by_kind ON audit (kind, at, request_id, sequence);";
 
+/// One precomputed audit row: what the raw baselines write per record, hashes zeroed.
+struct RawRow<'a> {
+    tenant: &'a str,
+    request: &'a str,
+    sequence: u64,
+    at: &'a str,
+    actor_role: &'a str,
+    actor_id: &'a str,
+    kind: &'a str,
+    record: &'a str,
+}
+
+impl RawRow<'_> {
+    fn insert(&self, tx: &rusqlite::Transaction<'_>, position: u64) {
+        tx.prepare_cached(
+            "INSERT INTO audit VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .unwrap()
+        .execute(params![
+            self.tenant,
+            position,
+            self.request,
+            self.sequence,
+            self.at,
+            self.actor_role,
+            self.actor_id,
+            self.kind,
+            self.record,
+            [0u8; 32].as_slice(),
+            [0u8; 32].as_slice(),
+        ])
+        .unwrap();
+    }
+}
+
 // ---- 1. durable transitions ----------------------------------------------------------------
 
 /// A clock for the benchmarks that moves one millisecond per reading, as a busy service's
@@ -300,24 +335,18 @@ fn raw_audit_row() -> Op {
             let tx = raw
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .unwrap();
-            tx.prepare_cached(
-                "INSERT INTO audit VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .unwrap()
-            .execute(params![
-                tenant_text,
-                position,
-                uuid::Uuid::from_u128(u128::from(position)).to_string(),
-                2u64,
-                "2026-11-24T08:00:00.000000000Z",
-                "support_manager",
-                "sam",
-                "manager_approved",
-                json,
-                [0u8; 32].as_slice(),
-                [0u8; 32].as_slice(),
-            ])
-            .unwrap();
+            let request = uuid::Uuid::from_u128(u128::from(position)).to_string();
+            RawRow {
+                tenant: &tenant_text,
+                request: &request,
+                sequence: 2,
+                at: "2026-11-24T08:00:00.000000000Z",
+                actor_role: "support_manager",
+                actor_id: "sam",
+                kind: "manager_approved",
+                record: &json,
+            }
+            .insert(&tx, position);
             tx.commit().unwrap();
         }
         start.elapsed()
@@ -403,30 +432,19 @@ fn raw_batch() -> Op {
             let tx = raw
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .unwrap();
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO audit VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    )
-                    .unwrap();
-                for _ in 0..BATCH {
-                    position += 1;
-                    insert
-                        .execute(params![
-                            tenant_text,
-                            position,
-                            request,
-                            position,
-                            "2026-11-24T08:01:00.000000000Z",
-                            "engineer",
-                            "alex@support.vendor.example",
-                            "engineer_acted",
-                            json,
-                            [0u8; 32].as_slice(),
-                            [0u8; 32].as_slice(),
-                        ])
-                        .unwrap();
+            for _ in 0..BATCH {
+                position += 1;
+                RawRow {
+                    tenant: &tenant_text,
+                    request: &request,
+                    sequence: position,
+                    at: "2026-11-24T08:01:00.000000000Z",
+                    actor_role: "engineer",
+                    actor_id: "alex@support.vendor.example",
+                    kind: "engineer_acted",
+                    record: &json,
                 }
+                .insert(&tx, position);
             }
             tx.commit().unwrap();
         }
