@@ -97,7 +97,10 @@
 //! through the same steps and refuses anything the workflow could not have produced, returning an
 //! [`AnyRequest`] to match back into the typed states. `SqliteStore` (feature `sqlite`, on by
 //! default) keeps requests in a SQLite file: one transaction per step, optimistic concurrency,
-//! a sweeper for deadlines, audit search over indexes, and a per-tenant hash chain.
+//! a sweeper for deadlines, audit search over indexes, and a per-tenant hash chain. Each save
+//! writes the notifications its steps cause to an outbox in the same transaction;
+//! [`SqliteStore::deliver`] hands them to your [`Sender`], addressed through your [`Directory`],
+//! and records every attempt in the request's trail.
 //!
 //! See `DESIGN.md` for why the crate is built this way, and `examples/` for longer walks.
 
@@ -106,6 +109,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod delivery;
 #[cfg(feature = "email")]
 mod email;
 mod error;
@@ -132,6 +136,7 @@ pub use audit::{
     ChainBreak, ChainHash, ChainHead, ChainVerdict, PageSize, Tampering,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use delivery::{AddressBook, Delivery, DeliveryFailure, Directory, Sender};
 pub use error::Error;
 pub use notification::{Notification, NotificationKind};
 pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
@@ -145,7 +150,7 @@ pub use state::{
 };
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::{AppendReport, StoreError, SweepReport};
+pub use store::{AppendReport, DeliveryReport, OutboxEntry, OutboxStatus, StoreError, SweepReport};
 pub use values::{
     AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, Operation,
     RequestId, Service, ServiceRequestNumber, Services, SupportManagerId, Target, TenantId,

@@ -7,12 +7,13 @@
 //! character that normalizes to one of them, such as the fullwidth full stop) neutralized in
 //! brackets, so `https://evil.example` is shown as `https[:][/][/]evil[.]example`.
 
+use std::fmt;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::audit::{Actor, AuditEvent};
+use crate::audit::{Actor, AuditEvent, AuditRecord};
 use crate::policy::TenantPolicy;
 use crate::request::Request;
 use crate::state::{Closed, ClosureReason, Granted, PendingCustomer, State};
@@ -76,58 +77,131 @@ fn approver_addresses(policy: &TenantPolicy) -> Vec<EmailAddress> {
         .collect()
 }
 
-/// Who took the step recorded by the last record matching `event`, and when.
-fn recorded<S: State>(
-    request: &Request<S>,
+/// Who took the step recorded by the last record in `trail` matching `event` (as recorded, not
+/// yet neutralized), and when.
+fn recorded(
+    trail: &[AuditRecord],
     event: impl Fn(&AuditEvent) -> bool,
 ) -> Option<(String, DateTime<Utc>)> {
-    request
-        .audit_trail()
+    trail
         .iter()
         .rev()
         .find(|record| event(record.event()))
-        .map(|record| (neutralize_links(record.actor().id()), record.at()))
+        .map(|record| (record.actor().id().to_owned(), record.at()))
+}
+
+impl NotificationKind {
+    /// The notification a record's step causes, if any: the approvers are asked to decide when
+    /// notified; the engineer is told of a grant, a denial or an expiry; the approvers get the
+    /// post-access report when access ends (closed, revoked or elapsed).
+    pub fn caused_by(event: &AuditEvent) -> Option<NotificationKind> {
+        match event {
+            AuditEvent::ApproversNotified { .. } => Some(NotificationKind::DecisionNeeded),
+            AuditEvent::Granted { .. } => Some(NotificationKind::AccessGranted),
+            AuditEvent::Denied | AuditEvent::Expired => Some(NotificationKind::NoAccess),
+            AuditEvent::Completed | AuditEvent::Revoked | AuditEvent::AccessElapsed => {
+                Some(NotificationKind::AccessEnded)
+            }
+            _ => None,
+        }
+    }
+
+    /// The kind as stored: the serde name, such as `decision_needed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::DecisionNeeded => "decision_needed",
+            NotificationKind::AccessGranted => "access_granted",
+            NotificationKind::NoAccess => "no_access",
+            NotificationKind::AccessEnded => "access_ended",
+        }
+    }
+
+    /// Whether it goes to the engineer (otherwise to the tenant's approvers).
+    pub fn to_engineer(self) -> bool {
+        matches!(
+            self,
+            NotificationKind::AccessGranted | NotificationKind::NoAccess
+        )
+    }
+}
+
+impl fmt::Display for NotificationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NotificationKind::DecisionNeeded => "decision needed",
+            NotificationKind::AccessGranted => "access granted",
+            NotificationKind::NoAccess => "no access",
+            NotificationKind::AccessEnded => "access ended",
+        })
+    }
 }
 
 impl Notification {
+    /// The notification that the record at `index` in `request`'s trail causes, rendered from
+    /// the trail up to that record (whatever happened later), addressed to `recipients`.
+    /// `None` when that record causes no notification.
+    pub(crate) fn caused_by<S: State>(
+        request: &Request<S>,
+        index: usize,
+        recipients: Vec<EmailAddress>,
+    ) -> Option<Self> {
+        let trail = request.audit_trail().get(..=index)?;
+        let cause = trail.last()?;
+        let kind = NotificationKind::caused_by(cause.event())?;
+        let (subject, body) = match kind {
+            NotificationKind::DecisionNeeded => decision_needed(request, trail, cause)?,
+            NotificationKind::AccessGranted => access_granted(request, cause)?,
+            NotificationKind::NoAccess => no_access(request, cause)?,
+            NotificationKind::AccessEnded => access_report(request, trail, cause)?,
+        };
+        Some(Notification {
+            kind,
+            recipients,
+            subject,
+            body,
+        })
+    }
+
+    /// The notification caused by the last record in `request`'s trail that causes one of
+    /// `kind`.
+    fn latest<S: State>(
+        request: &Request<S>,
+        kind: NotificationKind,
+        recipients: Vec<EmailAddress>,
+    ) -> Option<Self> {
+        let index = request
+            .audit_trail()
+            .iter()
+            .rposition(|r| NotificationKind::caused_by(r.event()) == Some(kind))?;
+        Self::caused_by(request, index, recipients)
+    }
+
     /// The notification asking `policy`'s designated approvers to decide on `pending`.
     pub(crate) fn decision_needed(
         pending: &Request<PendingCustomer>,
         policy: &TenantPolicy,
     ) -> Self {
-        let subject = format!(
-            "Customer Lockbox request for service request {} awaits your decision",
-            neutralize_links(pending.service_request().as_str())
-        );
-        let mut body = String::from(
-            "A support engineer asks for temporary access to your organization's data to resolve a \
-support case. Nothing has been accessed: access starts only if a designated approver grants \
-this request.\n\n",
-        );
-        request_lines(&mut body, pending);
-        // Writing to a String cannot fail.
-        let _ = write!(
-            body,
-            "Approved by:       {manager} (support manager)\n\
-Access duration:   {duration}\n\
-Justification:     {justification}\n\
-Decide by:         {deadline}\n\
-\n\
-If nobody grants the request by then, it expires and gives no access.\n\
-\n\
-To grant or deny it, sign in to your admin center and open Customer Lockbox requests. This \
-message contains no links; do not trust a message about this request that does.\n",
-            manager = neutralize_links(pending.approved_by().as_str()),
-            duration = pending.access_duration(),
-            justification = neutralize_links(pending.justification().as_str()),
-            deadline = instant(pending.decision_deadline()),
-        );
-        Notification {
-            kind: NotificationKind::DecisionNeeded,
-            recipients: approver_addresses(policy),
-            subject,
-            body,
-        }
+        let recipients = approver_addresses(policy);
+        // As for `access_granted`: the trail always holds the notification; the fallback
+        // renders from the state's own fields.
+        Self::latest(
+            pending,
+            NotificationKind::DecisionNeeded,
+            recipients.clone(),
+        )
+        .unwrap_or_else(|| {
+            let (subject, body) = decision_text(
+                pending,
+                pending.approved_by().as_str(),
+                pending.decision_deadline(),
+            );
+            Notification {
+                kind: NotificationKind::DecisionNeeded,
+                recipients,
+                subject,
+                body,
+            }
+        })
     }
 
     /// The message telling the engineer, at `engineer`, that the customer granted access and
@@ -143,68 +217,37 @@ message contains no links; do not trust a message about this request that does.\
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn access_granted(granted: &Request<Granted>, engineer: EmailAddress) -> Self {
-        let subject = format!(
-            "Customer Lockbox: access granted for service request {}",
-            neutralize_links(granted.service_request().as_str())
-        );
-        let mut body = String::from("The customer granted your Customer Lockbox request.\n\n");
-        request_lines(&mut body, granted);
-        let _ = write!(
-            body,
-            "Granted by:        {approver} at {granted_at}\n\
-Access until:      {until}\n\
-\n\
-Access ends by itself at that time. Close the request as soon as the fix is done: access ends \
-at once, and every action you take meanwhile is recorded and reported to the customer.\n",
-            approver = neutralize_links(granted.granted_by().as_str()),
-            granted_at = instant(granted.granted_at()),
-            until = instant(granted.access_ends_at()),
-        );
-        Notification {
-            kind: NotificationKind::AccessGranted,
-            recipients: vec![engineer],
-            subject,
-            body,
-        }
+        let recipients = vec![engineer];
+        // A granted request's trail always holds its grant; the fallback renders from the
+        // request's own fields should that ever not hold.
+        Self::latest(granted, NotificationKind::AccessGranted, recipients.clone()).unwrap_or_else(
+            || {
+                let (subject, body) = granted_text(
+                    granted,
+                    granted.granted_by().as_str(),
+                    granted.granted_at(),
+                    granted.access_ends_at(),
+                );
+                Notification {
+                    kind: NotificationKind::AccessGranted,
+                    recipients,
+                    subject,
+                    body,
+                }
+            },
+        )
     }
 
     /// The message telling the engineer, at `engineer`, that the request gives no access: the
     /// customer denied it, or it expired unanswered. `None` for a request closed any other way
     /// (the engineer withdrew it, or it was granted and has ended), which needs no such message.
     pub fn no_access(closed: &Request<Closed>, engineer: EmailAddress) -> Option<Self> {
-        let sr = neutralize_links(closed.service_request().as_str());
-        let (subject, opening) = match closed.reason() {
-            ClosureReason::DeniedByCustomer => {
-                let (approver, at) = recorded(closed, |e| matches!(e, AuditEvent::Denied))?;
-                (
-                    format!("Customer Lockbox: request for service request {sr} was denied"),
-                    format!(
-                        "The customer denied your Customer Lockbox request ({approver}, {}).",
-                        instant(at)
-                    ),
-                )
+        match closed.reason() {
+            ClosureReason::DeniedByCustomer | ClosureReason::ExpiredUnanswered => {
+                Self::latest(closed, NotificationKind::NoAccess, vec![engineer])
             }
-            ClosureReason::ExpiredUnanswered => (
-                format!("Customer Lockbox: request for service request {sr} expired unanswered"),
-                format!(
-                    "Nobody granted your Customer Lockbox request before its decision deadline, {}, so it expired.",
-                    instant(closed.closed_at())
-                ),
-            ),
-            _ => return None,
-        };
-        let mut body = format!("{opening}\n\n");
-        request_lines(&mut body, closed);
-        body.push_str(
-            "\nThis request gives no access to the customer's data, now or later. If access is still \
-needed, draft a new request.\n",
-        );
-        Some(Notification {
-            kind: NotificationKind::NoAccess,
-            recipients: vec![engineer],
-            subject,
-            body,
-        })
+            _ => None,
+        }
     }
 
     /// The post-access report to `policy`'s designated approvers: how access ended, and every
@@ -225,82 +268,24 @@ needed, draft a new request.\n",
         if !closed.reason().had_access() {
             return None;
         }
-        let (approver, granted_at) = recorded(closed, |e| matches!(e, AuditEvent::Granted { .. }))?;
-        let ended = match closed.reason() {
-            ClosureReason::Completed => "the engineer closed the request after the fix".to_owned(),
-            ClosureReason::RevokedByCustomer => {
-                let by = recorded(closed, |e| matches!(e, AuditEvent::Revoked))
-                    .map_or_else(String::new, |(who, _)| format!(" ({who})"));
-                format!("a designated approver revoked access{by}")
-            }
-            _ => "the access duration elapsed".to_owned(),
-        };
-        let subject = format!(
-            "Customer Lockbox: access for service request {} has ended",
-            neutralize_links(closed.service_request().as_str())
-        );
-        let mut body = String::from(
-            "Access to your organization's data under this Customer Lockbox request has ended. This \
-report lists every action the engineer took under it.\n\n",
-        );
-        request_lines(&mut body, closed);
-        let _ = write!(
-            body,
-            "Granted by:        {approver} at {granted}\n\
-Access ended:      {ended_at}: {ended}\n",
-            granted = instant(granted_at),
-            ended_at = instant(closed.closed_at()),
-        );
-        let line = |body: &mut String, at, action: &crate::values::EngineerAction, note: &str| {
-            let _ = writeln!(
-                body,
-                "  {}  {}  {}  on  {}{note}",
-                instant(at),
-                action.service(),
-                neutralize_links(action.operation().as_str()),
-                neutralize_links(action.target().as_str()),
-            );
-        };
-        let trail = closed.audit_trail();
-        let acted: Vec<_> = trail
-            .iter()
-            .filter_map(|r| match r.event() {
-                AuditEvent::EngineerActed { action } => Some((r.at(), action)),
-                _ => None,
-            })
-            .collect();
-        let _ = writeln!(body, "\nActions recorded ({}):", acted.len());
-        for (at, action) in acted {
-            line(&mut body, at, action, "");
-        }
-        let refused: Vec<_> = trail
-            .iter()
-            .filter_map(|r| match (r.event(), r.actor()) {
-                (AuditEvent::ActionRefused { action, refusal }, Actor::Engineer(_)) => {
-                    Some((r.at(), action, refusal))
-                }
-                _ => None,
-            })
-            .collect();
-        if !refused.is_empty() {
-            let _ = writeln!(body, "\nAttempts refused ({}):", refused.len());
-            for (at, action, refusal) in refused {
-                // The crate's own words (no caller text): what was wrong, without the advice.
-                let reason = refusal.to_string();
-                let reason = reason.split(':').next().unwrap_or_default();
-                line(&mut body, at, action, &format!(" (refused: {reason})"));
-            }
-        }
-        body.push_str(
-            "\nFor the full audit trail, sign in to your admin center and open Customer Lockbox \
-requests. This message contains no links.\n",
-        );
-        Some(Notification {
-            kind: NotificationKind::AccessEnded,
-            recipients: approver_addresses(policy),
-            subject,
-            body,
-        })
+        Self::latest(
+            closed,
+            NotificationKind::AccessEnded,
+            approver_addresses(policy),
+        )
+    }
+
+    /// The same message, addressed to `recipients`.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn addressed(mut self, recipients: Vec<EmailAddress>) -> Self {
+        self.recipients = recipients;
+        self
+    }
+
+    /// Whether two notifications say the same (kind, subject and body), whoever they go to.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn same_message(&self, other: &Notification) -> bool {
+        self.kind == other.kind && self.subject == other.subject && self.body == other.body
     }
 
     /// What the notification is about.
@@ -322,6 +307,206 @@ requests. This message contains no links.\n",
     pub fn body(&self) -> &str {
         &self.body
     }
+}
+
+/// Subject and body asking the approvers to decide; `cause` records the notification.
+fn decision_needed<S: State>(
+    request: &Request<S>,
+    trail: &[AuditRecord],
+    cause: &AuditRecord,
+) -> Option<(String, String)> {
+    let AuditEvent::ApproversNotified {
+        decision_deadline, ..
+    } = cause.event()
+    else {
+        return None;
+    };
+    let (manager, _) = recorded(trail, |e| matches!(e, AuditEvent::ManagerApproved))?;
+    Some(decision_text(request, &manager, *decision_deadline))
+}
+
+fn decision_text<S: State>(
+    request: &Request<S>,
+    manager: &str,
+    deadline: DateTime<Utc>,
+) -> (String, String) {
+    let subject = format!(
+        "Customer Lockbox request for service request {} awaits your decision",
+        neutralize_links(request.service_request().as_str())
+    );
+    let mut body = String::from(
+        "A support engineer asks for temporary access to your organization's data to resolve a \
+support case. Nothing has been accessed: access starts only if a designated approver grants \
+this request.\n\n",
+    );
+    request_lines(&mut body, request);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        body,
+        "Approved by:       {manager} (support manager)\n\
+Access duration:   {duration}\n\
+Justification:     {justification}\n\
+Decide by:         {deadline}\n\
+\n\
+If nobody grants the request by then, it expires and gives no access.\n\
+\n\
+To grant or deny it, sign in to your admin center and open Customer Lockbox requests. This \
+message contains no links; do not trust a message about this request that does.\n",
+        duration = request.access_duration(),
+        justification = neutralize_links(request.justification().as_str()),
+        manager = neutralize_links(manager),
+        deadline = instant(deadline),
+    );
+    (subject, body)
+}
+
+/// Subject and body telling the engineer that `cause` granted access.
+fn access_granted<S: State>(request: &Request<S>, cause: &AuditRecord) -> Option<(String, String)> {
+    let AuditEvent::Granted { access_ends_at } = cause.event() else {
+        return None;
+    };
+    Some(granted_text(
+        request,
+        cause.actor().id(),
+        cause.at(),
+        *access_ends_at,
+    ))
+}
+
+fn granted_text<S: State>(
+    request: &Request<S>,
+    approver: &str,
+    granted_at: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> (String, String) {
+    let subject = format!(
+        "Customer Lockbox: access granted for service request {}",
+        neutralize_links(request.service_request().as_str())
+    );
+    let mut body = String::from("The customer granted your Customer Lockbox request.\n\n");
+    request_lines(&mut body, request);
+    let _ = write!(
+        body,
+        "Granted by:        {approver} at {granted_at}\n\
+Access until:      {until}\n\
+\n\
+Access ends by itself at that time. Close the request as soon as the fix is done: access ends \
+at once, and every action you take meanwhile is recorded and reported to the customer.\n",
+        approver = neutralize_links(approver),
+        granted_at = instant(granted_at),
+        until = instant(until),
+    );
+    (subject, body)
+}
+
+/// Subject and body telling the engineer that `cause` (a denial or an expiry) ended the request
+/// without access.
+fn no_access<S: State>(request: &Request<S>, cause: &AuditRecord) -> Option<(String, String)> {
+    let sr = neutralize_links(request.service_request().as_str());
+    let (subject, opening) = match cause.event() {
+        AuditEvent::Denied => (
+            format!("Customer Lockbox: request for service request {sr} was denied"),
+            format!(
+                "The customer denied your Customer Lockbox request ({}, {}).",
+                neutralize_links(cause.actor().id()),
+                instant(cause.at())
+            ),
+        ),
+        AuditEvent::Expired => (
+            format!("Customer Lockbox: request for service request {sr} expired unanswered"),
+            format!(
+                "Nobody granted your Customer Lockbox request before its decision deadline, {}, so it expired.",
+                instant(cause.at())
+            ),
+        ),
+        _ => return None,
+    };
+    let mut body = format!("{opening}\n\n");
+    request_lines(&mut body, request);
+    body.push_str(
+        "\nThis request gives no access to the customer's data, now or later. If access is still \
+needed, draft a new request.\n",
+    );
+    Some((subject, body))
+}
+
+/// The post-access report: how `cause` ended access, and every engineer action in `trail`.
+fn access_report<S: State>(
+    request: &Request<S>,
+    trail: &[AuditRecord],
+    cause: &AuditRecord,
+) -> Option<(String, String)> {
+    let (approver, granted_at) = recorded(trail, |e| matches!(e, AuditEvent::Granted { .. }))?;
+    let ended = match cause.event() {
+        AuditEvent::Completed => "the engineer closed the request after the fix".to_owned(),
+        AuditEvent::Revoked => format!(
+            "a designated approver revoked access ({})",
+            neutralize_links(cause.actor().id())
+        ),
+        AuditEvent::AccessElapsed => "the access duration elapsed".to_owned(),
+        _ => return None,
+    };
+    let subject = format!(
+        "Customer Lockbox: access for service request {} has ended",
+        neutralize_links(request.service_request().as_str())
+    );
+    let mut body = String::from(
+        "Access to your organization's data under this Customer Lockbox request has ended. This \
+report lists every action the engineer took under it.\n\n",
+    );
+    request_lines(&mut body, request);
+    let _ = write!(
+        body,
+        "Granted by:        {approver} at {granted}\n\
+Access ended:      {ended_at}: {ended}\n",
+        approver = neutralize_links(&approver),
+        granted = instant(granted_at),
+        ended_at = instant(cause.at()),
+    );
+    let line = |body: &mut String, at, action: &crate::values::EngineerAction, note: &str| {
+        let _ = writeln!(
+            body,
+            "  {}  {}  {}  on  {}{note}",
+            instant(at),
+            action.service(),
+            neutralize_links(action.operation().as_str()),
+            neutralize_links(action.target().as_str()),
+        );
+    };
+    let acted: Vec<_> = trail
+        .iter()
+        .filter_map(|r| match r.event() {
+            AuditEvent::EngineerActed { action } => Some((r.at(), action)),
+            _ => None,
+        })
+        .collect();
+    let _ = writeln!(body, "\nActions recorded ({}):", acted.len());
+    for (at, action) in acted {
+        line(&mut body, at, action, "");
+    }
+    let refused: Vec<_> = trail
+        .iter()
+        .filter_map(|r| match (r.event(), r.actor()) {
+            (AuditEvent::ActionRefused { action, refusal }, Actor::Engineer(_)) => {
+                Some((r.at(), action, refusal))
+            }
+            _ => None,
+        })
+        .collect();
+    if !refused.is_empty() {
+        let _ = writeln!(body, "\nAttempts refused ({}):", refused.len());
+        for (at, action, refusal) in refused {
+            // The crate's own words (no caller text): what was wrong, without the advice.
+            let reason = refusal.to_string();
+            let reason = reason.split(':').next().unwrap_or_default();
+            line(&mut body, at, action, &format!(" (refused: {reason})"));
+        }
+    }
+    body.push_str(
+        "\nFor the full audit trail, sign in to your admin center and open Customer Lockbox \
+requests. This message contains no links.\n",
+    );
+    Some((subject, body))
 }
 
 /// Quotes free text with every link-forming character bracketed: `.` as `[.]`, `@` as `[at]`,

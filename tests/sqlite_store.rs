@@ -15,37 +15,12 @@ use customer_lockbox::*;
 use proptest::prelude::*;
 use rusqlite::{Connection, params};
 
-fn hours(h: i64) -> TimeDelta {
-    TimeDelta::hours(h)
-}
-
-fn minutes(m: i64) -> TimeDelta {
-    TimeDelta::minutes(m)
-}
-
-/// A store file in a fresh temporary directory (kept alive by the returned guard).
-fn store_file() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lockbox.db");
-    (dir, path)
-}
-
 fn raw(path: &Path) -> Connection {
     Connection::open(path).unwrap()
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |row| row.get(0)).unwrap()
-}
-
-fn pending_in(store: &mut SqliteStore) -> RequestId {
-    let mut drafted = drafted();
-    store.save(&mut drafted).unwrap();
-    let mut approved = drafted.approve(&sam(), at(minutes(10))).unwrap();
-    store.save(&mut approved).unwrap();
-    let (mut pending, notification) = approved.notify(&policy(), at(minutes(20))).unwrap();
-    store.save_notified(&mut pending, &notification).unwrap();
-    pending.id()
 }
 
 fn load_pending(store: &mut SqliteStore, id: RequestId) -> Request<PendingCustomer> {
@@ -67,11 +42,10 @@ fn each_step_is_saved_and_loads_back() {
     let (_dir, path) = store_file();
     let mut store = SqliteStore::open(&path).unwrap();
     let id = pending_in(&mut store);
-    assert_eq!(
-        store.outbox_len(id).unwrap(),
-        1,
-        "the notification is in the outbox"
-    );
+    let outbox = store.outbox(id).unwrap();
+    assert_eq!(outbox.len(), 1, "the notification is in the outbox");
+    assert_eq!(outbox[0].kind, NotificationKind::DecisionNeeded);
+    assert_eq!(outbox[0].status, OutboxStatus::Pending);
     let pending = load_pending(&mut store, id);
     assert!(pending.unsaved_records().is_empty());
     let GrantOutcome::Granted(mut granted) =
@@ -195,8 +169,8 @@ fn racing_threads_on_separate_connections_exactly_one_wins() {
             store.save(&mut drafted).unwrap();
             let mut approved = drafted.approve(&sam(), t0()).unwrap();
             store.save(&mut approved).unwrap();
-            let (mut pending, n) = approved.notify(&policy(), t0()).unwrap();
-            store.save_notified(&mut pending, &n).unwrap();
+            let (mut pending, _message) = approved.notify(&policy(), t0()).unwrap();
+            store.save(&mut pending).unwrap();
             pending.id()
         };
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
@@ -262,7 +236,7 @@ fn a_newer_database_is_refused_and_left_untouched() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"

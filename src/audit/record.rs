@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditCursor;
+use crate::delivery::DeliveryFailure;
+use crate::notification::NotificationKind;
 use crate::refusal::{Refusal, Step};
 use crate::values::{
-    AccessDuration, ApproverId, EngineerAction, EngineerId, Justification, RequestId,
+    AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, RequestId,
     ServiceRequestNumber, Services, SupportManagerId, TenantId,
 };
 
@@ -123,6 +125,32 @@ pub enum AuditEvent {
         /// The rule that refused it.
         refusal: Refusal,
     },
+    /// A notification was handed to the platform's transport, which accepted it.
+    NotificationSent {
+        /// What it was about.
+        notification: NotificationKind,
+        /// The sequence of the record whose step caused it.
+        cause: u64,
+        /// The addresses it went to.
+        recipients: Vec<EmailAddress>,
+    },
+    /// An attempt to send a notification failed; it stays in the outbox for another attempt.
+    DeliveryFailed {
+        /// What it was about.
+        notification: NotificationKind,
+        /// The sequence of the record whose step caused it.
+        cause: u64,
+        /// Why, as the sender or the directory reported it.
+        failure: DeliveryFailure,
+    },
+    /// A notification asking for a decision was not sent because the request no longer awaits
+    /// one (it was decided, withdrawn or expired first).
+    NotificationDropped {
+        /// What it was about.
+        notification: NotificationKind,
+        /// The sequence of the record whose step caused it.
+        cause: u64,
+    },
 }
 
 /// The kind of an [`AuditEvent`], without its details: what audit searches filter on.
@@ -145,11 +173,14 @@ pub enum AuditEventKind {
     Revoked,
     Refused,
     ActionRefused,
+    NotificationSent,
+    DeliveryFailed,
+    NotificationDropped,
 }
 
 impl AuditEventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [AuditEventKind; 14] = [
+    pub const ALL: [AuditEventKind; 17] = [
         AuditEventKind::Drafted,
         AuditEventKind::ManagerApproved,
         AuditEventKind::ManagerRejected,
@@ -164,6 +195,9 @@ impl AuditEventKind {
         AuditEventKind::Revoked,
         AuditEventKind::Refused,
         AuditEventKind::ActionRefused,
+        AuditEventKind::NotificationSent,
+        AuditEventKind::DeliveryFailed,
+        AuditEventKind::NotificationDropped,
     ];
 
     /// The kind as stored and searched (the serde name): `drafted`, `engineer_acted`, ...
@@ -183,6 +217,9 @@ impl AuditEventKind {
             AuditEventKind::Revoked => "revoked",
             AuditEventKind::Refused => "refused",
             AuditEventKind::ActionRefused => "action_refused",
+            AuditEventKind::NotificationSent => "notification_sent",
+            AuditEventKind::DeliveryFailed => "delivery_failed",
+            AuditEventKind::NotificationDropped => "notification_dropped",
         }
     }
 }
@@ -205,6 +242,9 @@ impl AuditEvent {
             AuditEvent::Revoked => AuditEventKind::Revoked,
             AuditEvent::Refused { .. } => AuditEventKind::Refused,
             AuditEvent::ActionRefused { .. } => AuditEventKind::ActionRefused,
+            AuditEvent::NotificationSent { .. } => AuditEventKind::NotificationSent,
+            AuditEvent::DeliveryFailed { .. } => AuditEventKind::DeliveryFailed,
+            AuditEvent::NotificationDropped { .. } => AuditEventKind::NotificationDropped,
         }
     }
 }
@@ -265,6 +305,35 @@ impl fmt::Display for AuditEvent {
                 action.service(),
                 action.operation(),
                 action.target()
+            ),
+            AuditEvent::NotificationSent {
+                notification,
+                cause,
+                recipients,
+            } => {
+                write!(f, "sent the {notification} message of #{cause} to ")?;
+                for (i, recipient) in recipients.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{recipient}")?;
+                }
+                Ok(())
+            }
+            AuditEvent::DeliveryFailed {
+                notification,
+                cause,
+                failure,
+            } => write!(
+                f,
+                "sending the {notification} message of #{cause} failed: {failure}"
+            ),
+            AuditEvent::NotificationDropped {
+                notification,
+                cause,
+            } => write!(
+                f,
+                "dropped the {notification} message of #{cause}: the request no longer awaits a decision"
             ),
         }
     }

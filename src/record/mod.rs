@@ -254,7 +254,7 @@ pub enum BrokenRule {
     ClosureAtWrongInstant,
     /// The notified approvers are none, or one is listed twice.
     InvalidNotifiedApprovers,
-    /// A record follows the close of the request.
+    /// A workflow step follows the close of the request (only deliveries may).
     RecordAfterClose,
     /// The state the record claims is not the state its trail leads to.
     StateMismatch {
@@ -265,6 +265,17 @@ pub enum BrokenRule {
     },
     /// The record differs from what the workflow produces for that step.
     RecordDiffers,
+    /// A delivery is recorded for a record whose step causes no notification, or a later one.
+    DeliveryWithoutCause,
+    /// A delivery is recorded for a notification already sent or dropped.
+    DeliveredTwice,
+    /// A delivery is recorded while time had moved the request on (past its decision deadline
+    /// or the end of its access window) without that being recorded first.
+    DeliveryWhileDue,
+    /// A notification is recorded as sent to nobody.
+    SentToNobody,
+    /// A notification is recorded as dropped though it was still needed.
+    NeededMessageDropped,
     /// A store's column disagrees with the record it summarizes.
     StoredColumnDisagrees {
         /// The column.
@@ -313,13 +324,26 @@ impl fmt::Display for BrokenRule {
             BrokenRule::InvalidNotifiedApprovers => {
                 f.write_str("the notified approvers are none, or one is listed twice")
             }
-            BrokenRule::RecordAfterClose => f.write_str("a record follows the close of the request"),
+            BrokenRule::RecordAfterClose => f.write_str("a workflow step follows the close of the request"),
             BrokenRule::StateMismatch { stored, replayed } => write!(
                 f,
                 "the record says the request is {stored} but its trail leads to {replayed}"
             ),
             BrokenRule::RecordDiffers => {
                 f.write_str("the record differs from what the workflow produces for that step")
+            }
+            BrokenRule::DeliveryWithoutCause => f.write_str(
+                "a delivery names a cause that is not an earlier record causing that notification",
+            ),
+            BrokenRule::DeliveredTwice => {
+                f.write_str("a delivery follows the notification's sending or dropping")
+            }
+            BrokenRule::DeliveryWhileDue => f.write_str(
+                "a delivery is recorded after the request's deadline or access window passed, before the expiry or the end of access",
+            ),
+            BrokenRule::SentToNobody => f.write_str("a notification is recorded as sent to nobody"),
+            BrokenRule::NeededMessageDropped => {
+                f.write_str("a notification is recorded as dropped though it was still needed")
             }
             BrokenRule::StoredColumnDisagrees { column } => {
                 write!(f, "the stored column `{column}` disagrees with the record")

@@ -10,7 +10,7 @@ use crate::audit::{Actor, AuditEvent, AuditRecord};
 use crate::outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
 use crate::policy::Authority;
 use crate::refusal::{Refusal, Refused, Step};
-use crate::request::{AnyRequest, Draft, Request};
+use crate::request::{AnyRequest, DeliveryStep, Draft, Request};
 use crate::state::{State, StateKind};
 use crate::values::{ApproverId, TenantId};
 
@@ -251,6 +251,24 @@ fn apply(
         state,
         event: stored.event().kind(),
     };
+    let delivery = match stored.event() {
+        E::NotificationSent {
+            cause, recipients, ..
+        } => Some((*cause, DeliveryStep::Sent(recipients.clone()))),
+        E::DeliveryFailed { cause, failure, .. } => {
+            Some((*cause, DeliveryStep::Failed(failure.clone())))
+        }
+        E::NotificationDropped { cause, .. } => Some((*cause, DeliveryStep::Dropped)),
+        _ => None,
+    };
+    if let Some((cause, step)) = delivery {
+        if *stored.actor() != Actor::System {
+            return Err(BrokenRule::RecordDiffers);
+        }
+        let mut current = current;
+        crate::request::with_request!(&mut current, r => r.record_delivery(at, cause, step))?;
+        return Ok(current);
+    }
     let step_of = |event: &E| match event {
         E::Refused { step, .. } => Some(*step),
         _ => None,

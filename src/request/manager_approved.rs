@@ -36,7 +36,8 @@ impl Request<ManagerApproved> {
 
     /// Notifies the tenant's designated approvers: the request now waits for their decision
     /// until `now +` [`DECISION_WINDOW`]. Returns the [`Notification`] to send; it contains no
-    /// links.
+    /// links. With a store, drop it: saving the pending request writes the same message to the
+    /// store's outbox, which delivers it.
     ///
     /// # Errors
     ///

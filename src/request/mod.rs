@@ -6,6 +6,7 @@
 
 mod any;
 mod closed;
+mod deliver;
 mod drafted;
 mod granted;
 mod manager_approved;
@@ -25,6 +26,7 @@ use crate::values::{
 
 pub use any::AnyRequest;
 pub(crate) use any::with_request;
+pub(crate) use deliver::DeliveryStep;
 pub use drafted::Draft;
 
 /// A Customer Lockbox access request in state `S`.

@@ -20,6 +20,8 @@ pub use sqlite::SqliteStore;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::delivery::DeliveryFailure;
+use crate::notification::NotificationKind;
 use crate::record::RecordError;
 use crate::refusal::Refusal;
 use crate::state::{ClosureReason, StateKind};
@@ -78,6 +80,14 @@ pub enum StoreError {
         context: &'static str,
         /// The database's error.
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A delivery lease must be longer than zero.
+    #[error(
+        "a delivery lease of {lease} is too short: give a lease longer than zero, longer than a send takes"
+    )]
+    InvalidLease {
+        /// The lease given.
+        lease: chrono::TimeDelta,
     },
     /// Writing an export failed.
     #[error("writing the export failed: {0}")]
@@ -146,6 +156,99 @@ pub struct AppendReport {
     /// Set when access had ended: the request closed for this reason, and the actions from the
     /// first late one on were not taken.
     pub access_ended: Option<ClosureReason>,
+}
+
+/// Where a notification stands in a store's outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutboxStatus {
+    /// Not sent yet: waiting for its first attempt, for a retry, or held by an attempt.
+    Pending,
+    /// The sender accepted it.
+    Sent,
+    /// Not sent, and never will be: it asked for a decision the request no longer awaits.
+    Dropped,
+}
+
+impl OutboxStatus {
+    /// The status as stored: `pending`, `sent` or `dropped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Dropped => "dropped",
+        }
+    }
+
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        [
+            OutboxStatus::Pending,
+            OutboxStatus::Sent,
+            OutboxStatus::Dropped,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+impl fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One notification in a store's outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboxEntry {
+    /// The request it is about.
+    pub request: RequestId,
+    /// The sequence of the audit record whose step caused it.
+    pub cause: u64,
+    /// What it is about.
+    pub kind: NotificationKind,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// How many attempts claimed it, including any that crashed before recording an outcome.
+    pub attempts: u32,
+    /// Why the last failed attempt failed.
+    pub last_error: Option<DeliveryFailure>,
+    /// A pending entry's earliest next attempt (the end of a lease or of the retry delay).
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// What a delivery run did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct DeliveryReport {
+    /// Notifications the sender accepted: (request, cause).
+    pub sent: Vec<(RequestId, u64)>,
+    /// Notifications whose attempt failed, kept for a retry after the lease: (request, cause,
+    /// why).
+    pub failed: Vec<(RequestId, u64, DeliveryFailure)>,
+    /// Decision messages dropped because the request no longer awaits a decision.
+    pub dropped: Vec<(RequestId, u64)>,
+    /// Attempts whose lease ran out before they finished, so another run took the message
+    /// over: their outcome was not recorded.
+    pub lost: Vec<(RequestId, u64)>,
+    /// Notifications that could not be handled (a refused record, a failed write), kept for a
+    /// retry after the lease.
+    pub errors: Vec<(RequestId, u64, StoreError)>,
+}
+
+impl fmt::Display for DeliveryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} sent, {} failed, {} dropped, {} lost lease, {} errors",
+            self.sent.len(),
+            self.failed.len(),
+            self.dropped.len(),
+            self.lost.len(),
+            self.errors.len()
+        )
+    }
 }
 
 /// An instant as stored in indexed text columns: RFC 3339 in UTC with nine fractional digits,

@@ -10,21 +10,26 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 
-use super::{AppendReport, StoreError, SweepReport, instant_text};
+mod outbox;
+
+use super::{AppendReport, DeliveryReport, OutboxEntry, StoreError, SweepReport, instant_text};
 use crate::audit::{
     AuditEventKind, AuditPage, AuditQuery, AuditRecord, ChainBreak, ChainHash, ChainHead,
     ChainVerdict, PageSize, Tampering,
 };
-use crate::notification::Notification;
+use crate::delivery::{Directory, Sender};
 use crate::outcome::{Access, ActionOutcome, PendingStatus};
 use crate::record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 use crate::request::{AnyRequest, Request};
-use crate::state::{PendingCustomer, State, StateKind};
+use crate::state::{State, StateKind};
 use crate::values::{EngineerAction, EngineerId, RequestId, TenantId};
 
 /// The schema, one migration per version, applied in order and recorded in SQLite's
 /// `user_version`. Never edit or remove one: add the next.
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/sqlite/0001_initial.sql")),
+    M::up(include_str!("migrations/sqlite/0002_outbox_delivery.sql")),
+];
 
 /// The page cache, in KiB as SQLite's negative `cache_size` counts it: 64 MiB, so the hot pages
 /// of every audit index stay in memory (the default 2 MiB makes each step re-read them).
@@ -135,7 +140,9 @@ impl SqliteStore {
     }
 
     /// Saves the request's [unsaved records](Request::unsaved_records) and its new state, in
-    /// one transaction. A new request (nothing saved yet) is inserted.
+    /// one transaction, with the notifications those steps cause written to the outbox (see
+    /// [`deliver`](Self::deliver)): a notification is sent if and only if its step is stored. A
+    /// new request (nothing saved yet) is inserted.
     ///
     /// # Errors
     ///
@@ -143,28 +150,6 @@ impl SqliteStore {
     /// new request's id is taken); nothing is written. [`StoreError::NotFound`] when a loaded
     /// request is no longer stored. [`StoreError::Database`] when the write fails.
     pub fn save<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError> {
-        self.save_with(request, None)
-    }
-
-    /// Saves a request just notified, with its notification in the outbox, in one
-    /// transaction: the notification is sent if and only if the step is stored.
-    ///
-    /// # Errors
-    ///
-    /// As [`save`](Self::save).
-    pub fn save_notified(
-        &mut self,
-        request: &mut Request<PendingCustomer>,
-        notification: &Notification,
-    ) -> Result<(), StoreError> {
-        self.save_with(request, Some(notification))
-    }
-
-    fn save_with<S: State>(
-        &mut self,
-        request: &mut Request<S>,
-        notification: Option<&Notification>,
-    ) -> Result<(), StoreError> {
         if request.unsaved_records().is_empty() {
             return Ok(());
         }
@@ -172,17 +157,7 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("starting a write transaction"))?;
-        write_request(&tx, request)?;
-        append_records(&tx, request.tenant(), request.unsaved_records())?;
-        if let (Some(notification), Some(cause)) = (notification, request.audit_trail().last()) {
-            let message =
-                serde_json::to_string(notification).map_err(db("encoding a notification"))?;
-            tx.execute(
-                "INSERT INTO outbox (request_id, sequence, created_at, message) VALUES (?1, ?2, ?3, ?4)",
-                params![request.id(), cause.sequence(), instant_text(cause.at()), message],
-            )
-            .map_err(db("adding to the outbox"))?;
-        }
+        save_in(&tx, request)?;
         tx.commit().map_err(db("committing a step"))?;
         request.mark_saved();
         Ok(())
@@ -199,19 +174,55 @@ impl SqliteStore {
         load(&self.conn, id)
     }
 
-    /// How many notifications the outbox holds for `request`.
+    /// The notifications in the outbox for `request`, in the order of the steps that caused
+    /// them.
     ///
     /// # Errors
     ///
+    /// [`StoreError::Refused`] when a row holds a value the store never writes;
     /// [`StoreError::Database`] when the read fails.
-    pub fn outbox_len(&mut self, request: RequestId) -> Result<u64, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM outbox WHERE request_id = ?1",
-                [request],
-                |row| row.get(0),
-            )
-            .map_err(db("counting the outbox"))
+    pub fn outbox(&mut self, request: RequestId) -> Result<Vec<OutboxEntry>, StoreError> {
+        outbox::entries(&self.conn, request)
+    }
+
+    /// Hands every notification due at `now` to `sender`, addressed through `directory`, and
+    /// records each attempt in the request's audit trail.
+    ///
+    /// - **Claims and leases.** Messages are claimed in a write transaction and held for
+    ///   `lease`: no other delivery run (another connection or process) is handed a message
+    ///   while an attempt holds it. An attempt that crashes is retried once its lease runs out,
+    ///   so a message can be sent twice if a crash falls between the transport accepting it and
+    ///   the outcome being recorded: [`Delivery::key`](crate::Delivery::key) lets a transport
+    ///   deduplicate.
+    /// - **Outcomes.** Accepted: marked sent, never handed out again. Failed: kept, with the
+    ///   attempt count and the error, for another attempt once `lease` has passed again. A
+    ///   decision message for a request that no longer awaits a decision is dropped unsent.
+    ///   Each outcome is an audit record ([`AuditEvent::NotificationSent`],
+    ///   [`AuditEvent::DeliveryFailed`], [`AuditEvent::NotificationDropped`]), written in one
+    ///   transaction with the outbox row. A request that time has moved on (an expiry, the end
+    ///   of access) is first moved on, as the sweeper would.
+    /// - **Checked messages.** Each message is rendered again from the request's verified trail;
+    ///   a stored message that differs is refused unsent.
+    ///
+    /// Sending happens outside any transaction, so a slow transport does not block the store.
+    /// A lease should be well longer than a send takes.
+    ///
+    /// [`AuditEvent::NotificationSent`]: crate::AuditEvent::NotificationSent
+    /// [`AuditEvent::DeliveryFailed`]: crate::AuditEvent::DeliveryFailed
+    /// [`AuditEvent::NotificationDropped`]: crate::AuditEvent::NotificationDropped
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidLease`] for a lease of zero or less; [`StoreError::Database`] when
+    /// messages cannot be claimed. Failures on single messages are in the report instead.
+    pub fn deliver(
+        &mut self,
+        directory: &(impl Directory + ?Sized),
+        sender: &mut (impl Sender + ?Sized),
+        now: DateTime<Utc>,
+        lease: chrono::TimeDelta,
+    ) -> Result<DeliveryReport, StoreError> {
+        outbox::deliver(&mut self.conn, directory, sender, now, lease)
     }
 
     /// Records engineer actions on a granted request at `now`, in one transaction.
@@ -409,6 +420,14 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>()
             .map_err(db("listing tenants"))
     }
+}
+
+/// Writes `request`'s unsaved steps inside `tx`: the request row, the audit records with their
+/// chain links, and the outbox entries for the notifications the steps cause.
+fn save_in<S: State>(tx: &Transaction<'_>, request: &Request<S>) -> Result<(), StoreError> {
+    write_request(tx, request)?;
+    append_records(tx, request.tenant(), request.unsaved_records())?;
+    outbox::write_outbox(tx, request)
 }
 
 /// Inserts a new request's row, or moves a stored one to the request's state if its revision is

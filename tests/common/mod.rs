@@ -145,3 +145,31 @@ pub fn kinds<S: State>(request: &Request<S>) -> Vec<AuditEventKind> {
         .map(|r| r.event().kind())
         .collect()
 }
+
+pub fn hours(h: i64) -> TimeDelta {
+    TimeDelta::hours(h)
+}
+
+pub fn minutes(m: i64) -> TimeDelta {
+    TimeDelta::minutes(m)
+}
+
+/// A store file in a fresh temporary directory (kept alive by the returned guard).
+pub fn store_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lockbox.db");
+    (dir, path)
+}
+
+/// Saves the Contoso request step by step through notification (at t0 + 20 min; the store
+/// writes the approvers' message to its outbox itself) and returns its id.
+#[cfg(feature = "sqlite")]
+pub fn pending_in(store: &mut SqliteStore) -> RequestId {
+    let mut drafted = drafted();
+    store.save(&mut drafted).unwrap();
+    let mut approved = drafted.approve(&sam(), at(minutes(10))).unwrap();
+    store.save(&mut approved).unwrap();
+    let (mut pending, _message) = approved.notify(&policy(), at(minutes(20))).unwrap();
+    store.save(&mut pending).unwrap();
+    pending.id()
+}

@@ -1,0 +1,222 @@
+//! Delivering notifications: who a notification goes to ([`Directory`]), who sends it
+//! ([`Sender`]), and what a delivery attempt records ([`DeliveryFailure`]).
+//!
+//! A store writes each notification to its outbox in the same transaction as the step that
+//! caused it, without addresses: people's addresses live in the vendor's and the tenant's
+//! directories, which change, so they are looked up when the message is sent. Every attempt is
+//! an audit record in the request's trail: [`AuditEvent::NotificationSent`] with the addresses
+//! it went to, [`AuditEvent::DeliveryFailed`] with the sender's reason, or
+//! [`AuditEvent::NotificationDropped`] for a request to decide that nobody needs to decide any
+//! more.
+//!
+//! [`AuditEvent::NotificationSent`]: crate::AuditEvent::NotificationSent
+//! [`AuditEvent::DeliveryFailed`]: crate::AuditEvent::DeliveryFailed
+//! [`AuditEvent::NotificationDropped`]: crate::AuditEvent::NotificationDropped
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::notification::Notification;
+use crate::policy::TenantPolicy;
+use crate::values::text::{Alphabet, TextRule, is_bidi_control, text_value};
+use crate::values::{ApproverId, EmailAddress, EngineerId, RequestId, TenantId};
+
+/// Where people's email addresses come from when a notification is sent.
+///
+/// The engineer's address comes from the vendor's directory, the approvers' from the tenant's.
+/// A store asks at delivery time, so a corrected address is used on the next attempt.
+pub trait Directory {
+    /// The engineer's address, or `None` if the directory has none.
+    fn engineer_address(&self, engineer: &EngineerId) -> Option<EmailAddress>;
+
+    /// The address of one of `tenant`'s approvers, or `None` if the directory has none.
+    fn approver_address(&self, tenant: TenantId, approver: &ApproverId) -> Option<EmailAddress>;
+}
+
+/// A [`Directory`] held in memory: engineers' addresses, and the approvers of tenant policies.
+///
+/// ```
+/// use customer_lockbox::*;
+/// # let (_pending, policy, _now) = customer_lockbox::doc_support::pending()?;
+///
+/// let alex = EngineerId::new("alex")?;
+/// let directory = AddressBook::new()
+///     .with_engineer(alex.clone(), EmailAddress::new("alex@vendor.example")?)
+///     .with_policy(&policy);
+/// assert_eq!(directory.engineer_address(&alex).map(|a| a.to_string()), Some("alex@vendor.example".into()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct AddressBook {
+    engineers: HashMap<EngineerId, EmailAddress>,
+    approvers: HashMap<(TenantId, ApproverId), EmailAddress>,
+}
+
+impl AddressBook {
+    /// An empty address book.
+    pub fn new() -> Self {
+        AddressBook::default()
+    }
+
+    /// Adds (or replaces) an engineer's address.
+    #[must_use]
+    pub fn with_engineer(mut self, engineer: EngineerId, address: EmailAddress) -> Self {
+        self.engineers.insert(engineer, address);
+        self
+    }
+
+    /// Adds the addresses of every approver `policy` designates.
+    #[must_use]
+    pub fn with_policy(mut self, policy: &TenantPolicy) -> Self {
+        for approver in policy.approvers() {
+            self.approvers.insert(
+                (policy.tenant(), approver.id().clone()),
+                approver.email().clone(),
+            );
+        }
+        self
+    }
+}
+
+impl Directory for AddressBook {
+    fn engineer_address(&self, engineer: &EngineerId) -> Option<EmailAddress> {
+        self.engineers.get(engineer).cloned()
+    }
+
+    fn approver_address(&self, tenant: TenantId, approver: &ApproverId) -> Option<EmailAddress> {
+        self.approvers.get(&(tenant, approver.clone())).cloned()
+    }
+}
+
+/// One notification handed to a [`Sender`]: what to send, to whom, and a key that stays the
+/// same on every attempt to send it.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub(crate) request: RequestId,
+    pub(crate) cause: u64,
+    pub(crate) attempt: u32,
+    pub(crate) notification: Notification,
+}
+
+impl Delivery {
+    /// The request the notification is about.
+    pub fn request(&self) -> RequestId {
+        self.request
+    }
+
+    /// The sequence of the audit record whose step caused the notification.
+    pub fn cause(&self) -> u64 {
+        self.cause
+    }
+
+    /// Which attempt this is, from 1. An attempt that crashed before it was recorded counts.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The message, addressed.
+    pub fn notification(&self) -> &Notification {
+        &self.notification
+    }
+
+    /// A key that is the same on every attempt to send this notification, such as
+    /// `01a20c91-a000-7096-8a81-ad3efe772748.3`: give it to a transport that deduplicates, since
+    /// an attempt that crashed after sending is sent again once its lease expires.
+    pub fn key(&self) -> String {
+        format!("{}.{}", self.request, self.cause)
+    }
+}
+
+/// Hands notifications to the platform's mail transport.
+///
+/// The store calls [`send`](Sender::send) once per notification it has claimed, outside any
+/// database transaction. Return `Ok` only once the transport has accepted the message: the store
+/// then marks it sent and never hands it out again. An error keeps it in the outbox for a later
+/// attempt, with the error's text recorded.
+pub trait Sender {
+    /// Why a message could not be sent; its text is recorded in the audit trail.
+    type Error: fmt::Display;
+
+    /// Sends `delivery`.
+    ///
+    /// # Errors
+    ///
+    /// When the transport did not accept the message.
+    fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error>;
+}
+
+impl<T: Sender + ?Sized> Sender for &mut T {
+    type Error = T::Error;
+
+    fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
+        (**self).send(delivery)
+    }
+}
+
+const FAILURE_MAX: usize = 500;
+
+text_value! {
+    /// Why a delivery attempt failed, as recorded in the audit trail: 1 to 500 printable
+    /// characters, with no control or bidirectional formatting characters.
+    ///
+    /// [`DeliveryFailure::from_report`] makes one from any sender's error text.
+    DeliveryFailure,
+    TextRule {
+        what: "delivery failure",
+        empty_hint: "say why the message could not be sent",
+        max_chars: FAILURE_MAX,
+        alphabet: Alphabet::Prose,
+    }
+}
+
+impl DeliveryFailure {
+    /// Records `report` (a sender's error), made to fit: control and bidirectional formatting
+    /// characters become spaces, runs of whitespace one space, and text beyond 500 characters is
+    /// cut with `...`. Empty text becomes "the sender gave no reason".
+    pub fn from_report(report: impl fmt::Display) -> Self {
+        let text = report.to_string();
+        let mut clean = String::with_capacity(text.len().min(FAILURE_MAX * 4));
+        let mut chars = 0;
+        for c in text.chars() {
+            let c = if c.is_control() || is_bidi_control(c) || c.is_whitespace() {
+                ' '
+            } else {
+                c
+            };
+            if c == ' ' && (clean.is_empty() || clean.ends_with(' ')) {
+                continue;
+            }
+            if chars == FAILURE_MAX - 3 {
+                clean.truncate(clean.trim_end().len());
+                clean.push_str("...");
+                break;
+            }
+            clean.push(c);
+            chars += 1;
+        }
+        let clean = clean.trim_end();
+        DeliveryFailure::new(clean)
+            .unwrap_or_else(|_| DeliveryFailure("the sender gave no reason".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_are_made_to_fit() {
+        assert_eq!(
+            DeliveryFailure::from_report("550 5.1.1\r\n  user\u{202E} unknown\n").as_str(),
+            "550 5.1.1 user unknown"
+        );
+        assert_eq!(
+            DeliveryFailure::from_report("\n\t ").as_str(),
+            "the sender gave no reason"
+        );
+        let long = DeliveryFailure::from_report("x".repeat(2000));
+        assert_eq!(long.as_str().chars().count(), FAILURE_MAX);
+        assert!(long.as_str().ends_with("..."));
+        assert!(DeliveryFailure::new("a\u{0}b").is_err());
+    }
+}
