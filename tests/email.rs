@@ -137,3 +137,87 @@ fn the_engineers_messages_and_the_report_are_link_free() {
     let formatted = check(&Notification::access_report(&closed, &policy()).unwrap());
     insta::assert_snapshot!("report_message", formatted[0].replace("\r\n", "\n"));
 }
+
+/// Checks every message a delivery run hands over.
+struct Checking(Vec<NotificationKind>);
+
+impl Sender for Checking {
+    type Error = std::convert::Infallible;
+
+    fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
+        check(delivery.notification());
+        self.0.push(delivery.notification().kind());
+        Ok(())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs() {
+    let hostile = Draft {
+        justification: Justification::new(
+            "urgent: http://evil.example/login \u{FF0E} evil\u{3002}example",
+        )
+        .unwrap(),
+        engineer: EngineerId::new("bob@evil.example").unwrap(),
+        service_request: ServiceRequestNumber::new("evil-example-com").unwrap(),
+        ..draft()
+    };
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let mut drafted = Request::draft(hostile, &policy(), t0()).unwrap();
+    store.save(&mut drafted).unwrap();
+    let id = drafted.id();
+    let mut approved = drafted
+        .approve(&SupportManagerId::new("www.evil.example").unwrap(), t0())
+        .unwrap();
+    store.save(&mut approved).unwrap();
+    let (mut pending, _message) = approved.notify(&policy(), t0()).unwrap();
+    store.save(&mut pending).unwrap();
+    let GrantOutcome::Granted(mut granted) = pending
+        .grant(
+            &ApproverId::new("lee@contoso.com").unwrap(),
+            &policy(),
+            at(hours(1)),
+        )
+        .unwrap()
+    else {
+        panic!("in time")
+    };
+    store.save(&mut granted).unwrap();
+    let hostile_action = EngineerAction::new(
+        Service::ExchangeOnline,
+        Operation::new("GET https://evil.example/api?x=1").unwrap(),
+        Target::new(r"\\fileserver\share and bob@evil.example").unwrap(),
+    );
+    store
+        .append_actions(
+            id,
+            &EngineerId::new("bob@evil.example").unwrap(),
+            [hostile_action],
+            at(hours(2)),
+        )
+        .unwrap();
+    assert_eq!(store.sweep(at(hours(6))).unwrap().access_ended, vec![id]);
+    let directory = AddressBook::new()
+        .with_engineer(
+            EngineerId::new("bob@evil.example").unwrap(),
+            EmailAddress::new("bob@support.vendor.example").unwrap(),
+        )
+        .with_policy(&policy());
+    let mut sender = Checking(Vec::new());
+    let report = store
+        .deliver(&directory, &mut sender, at(hours(6)), TimeDelta::minutes(5))
+        .unwrap();
+    assert_eq!(
+        report.dropped.len(),
+        1,
+        "granted before the decision message went: {report}"
+    );
+    assert_eq!(
+        sender.0,
+        [
+            NotificationKind::AccessGranted,
+            NotificationKind::AccessEnded
+        ]
+    );
+}

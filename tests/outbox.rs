@@ -8,9 +8,11 @@ mod common;
 use std::process::Command;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use common::runs::{play_as, run_strategy};
 use common::*;
 use customer_lockbox::AuditEventKind as K;
 use customer_lockbox::*;
+use proptest::prelude::*;
 use rusqlite::Connection;
 
 const LEASE: TimeDelta = TimeDelta::minutes(5);
@@ -703,4 +705,70 @@ fn forged_delivery_records_are_refused_with_their_rule() {
         t[3]["at"] = serde_json::json!("2026-11-24T08:19:00Z");
     });
     assert_eq!(rule, BrokenRule::TimeWentBackwards);
+}
+
+/// A run that is granted honestly first, then goes on at random: most plain random runs end
+/// before a grant, and the post-access report needs one.
+fn granted_then_random() -> impl Strategy<Value = Vec<(common::runs::Try, i64)>> {
+    use common::runs::Try;
+    run_strategy().prop_map(|rest| {
+        let mut run = vec![
+            (Try::Approve { honest: true }, 5),
+            (Try::Notify { honest: true }, 5),
+            (Try::Grant { honest: true }, 30),
+        ];
+        run.extend(rest);
+        run
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// For any legal run and any pattern of failing delivery runs: every notification the run
+    /// causes gets exactly one outbox entry, is sent (or dropped) exactly once once the sender
+    /// works, has one failure record per failed attempt, and the trail still replays and the
+    /// chain still verifies.
+    #[test]
+    fn random_runs_deliver_every_message_exactly_once(
+        run in prop_oneof![run_strategy(), granted_then_random()],
+        failures in prop::collection::vec(any::<bool>(), 0..6),
+    ) {
+        let mut request = play_as(1, &run);
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        save_any(&mut store, &mut request);
+        let id = request.id();
+        let mut now = request.audit_trail().last().unwrap().at();
+        let mut sender = Recorder::default();
+        for fail in failures.iter().copied().chain([false]) {
+            now += LEASE;
+            sender.failing = fail.then(|| "relay down".to_owned());
+            let report = store.deliver(&directory(), &mut sender, now, LEASE).unwrap();
+            prop_assert!(report.errors.is_empty() && report.lost.is_empty(), "{}", report);
+        }
+        let entries = store.outbox(id).unwrap();
+        let loaded = store.load(id).unwrap();
+        let trail = loaded.audit_trail();
+        let causes: Vec<u64> = trail
+            .iter()
+            .filter(|r| NotificationKind::caused_by(r.event()).is_some())
+            .map(AuditRecord::sequence)
+            .collect();
+        prop_assert_eq!(entries.iter().map(|e| e.cause).collect::<Vec<_>>(), causes);
+        for entry in &entries {
+            prop_assert_ne!(entry.status, OutboxStatus::Pending);
+            let outcomes = |kind: K| trail.iter().filter(|r| r.event().kind() == kind && match r.event() {
+                AuditEvent::NotificationSent { cause, .. }
+                | AuditEvent::DeliveryFailed { cause, .. }
+                | AuditEvent::NotificationDropped { cause, .. } => *cause == entry.cause,
+                _ => false,
+            }).count();
+            let done = outcomes(K::NotificationSent) + outcomes(K::NotificationDropped);
+            prop_assert_eq!(done, 1, "cause #{}", entry.cause);
+            prop_assert_eq!(outcomes(K::DeliveryFailed) as u32 + 1, entry.attempts);
+        }
+        let sent_keys: std::collections::BTreeSet<String> = sender.sent.iter().map(Delivery::key).collect();
+        prop_assert_eq!(sent_keys.len(), sender.sent.len(), "nothing handed out twice");
+        prop_assert!(store.verify_chain(contoso()).unwrap().is_intact());
+    }
 }

@@ -445,13 +445,7 @@ fn both(requests: &mut [AnyRequest]) -> (SqliteStore, AuditLog) {
     let mut store = SqliteStore::open_in_memory().unwrap();
     let mut log = AuditLog::new();
     for request in requests.iter_mut() {
-        match request {
-            AnyRequest::Drafted(r) => store.save(r).unwrap(),
-            AnyRequest::ManagerApproved(r) => store.save(r).unwrap(),
-            AnyRequest::PendingCustomer(r) => store.save(r).unwrap(),
-            AnyRequest::Granted(r) => store.save(r).unwrap(),
-            AnyRequest::Closed(r) => store.save(r).unwrap(),
-        }
+        save_any(&mut store, request);
         match request {
             AnyRequest::Drafted(r) => log.capture(r),
             AnyRequest::ManagerApproved(r) => log.capture(r),

@@ -173,3 +173,15 @@ pub fn pending_in(store: &mut SqliteStore) -> RequestId {
     store.save(&mut pending).unwrap();
     pending.id()
 }
+
+/// Saves a request in whatever state it is.
+#[cfg(feature = "sqlite")]
+pub fn save_any(store: &mut SqliteStore, request: &mut AnyRequest) {
+    match request {
+        AnyRequest::Drafted(r) => store.save(r).unwrap(),
+        AnyRequest::ManagerApproved(r) => store.save(r).unwrap(),
+        AnyRequest::PendingCustomer(r) => store.save(r).unwrap(),
+        AnyRequest::Granted(r) => store.save(r).unwrap(),
+        AnyRequest::Closed(r) => store.save(r).unwrap(),
+    }
+}
