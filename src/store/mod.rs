@@ -10,6 +10,8 @@
 //!
 //! `SqliteStore` is the embedded store (feature `sqlite`, on by default).
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

@@ -1,6 +1,5 @@
 //! The embedded store on SQLite.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -12,10 +11,12 @@ use rusqlite_migration::{M, Migrations};
 
 mod outbox;
 
+use super::rows::{self, AUDIT_COLUMNS, AuditRow, ChainBatch, Columns};
+
 use super::{AppendReport, DeliveryReport, OutboxEntry, StoreError, SweepReport, instant_text};
 use crate::audit::{
-    AuditEventKind, AuditPage, AuditQuery, AuditRecord, ChainBreak, ChainHash, ChainHead,
-    ChainVerdict, PageSize, Tampering,
+    AuditEventKind, AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict,
+    PageSize,
 };
 use crate::delivery::{Directory, Sender};
 use crate::outcome::{Access, ActionOutcome, PendingStatus};
@@ -474,40 +475,6 @@ fn write_request<S: State>(tx: &Transaction<'_>, request: &Request<S>) -> Result
     })
 }
 
-/// An audit row's stored columns, borrowed as bytes: what a chain link covers, besides the
-/// chain's own columns.
-struct Columns<'a> {
-    request: &'a [u8],
-    sequence: u64,
-    tenant: &'a [u8],
-    at: &'a [u8],
-    actor_role: &'a [u8],
-    actor_id: &'a [u8],
-    kind: &'a [u8],
-    record: &'a [u8],
-}
-
-impl Columns<'_> {
-    /// The link for these columns at `position`, after `previous`.
-    fn link(&self, previous: &ChainHash, position: u64) -> ChainHash {
-        let sequence = self.sequence.to_be_bytes();
-        ChainHash::link(
-            previous,
-            position,
-            &[
-                self.request,
-                &sequence,
-                self.tenant,
-                self.at,
-                self.actor_role,
-                self.actor_id,
-                self.kind,
-                self.record,
-            ],
-        )
-    }
-}
-
 /// Appends `records` to the audit table, extending `tenant`'s hash chain.
 fn append_records(
     tx: &Transaction<'_>,
@@ -593,76 +560,17 @@ fn chain_head(conn: &Connection, tenant: TenantId) -> Result<Option<ChainHead>, 
     .transpose()
 }
 
-/// An audit row's searchable columns, next to the record they must agree with.
-struct AuditRow {
-    request: String,
-    sequence: u64,
-    tenant: String,
-    at: String,
-    actor_role: String,
-    actor_id: String,
-    kind: String,
-    record: String,
-}
-
-const AUDIT_COLUMNS: &str = "request_id, sequence, tenant, at, actor_role, actor_id, kind, record";
-
-impl AuditRow {
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
-        Ok(AuditRow {
-            request: row.get(0)?,
-            sequence: row.get(1)?,
-            tenant: row.get(2)?,
-            at: row.get(3)?,
-            actor_role: row.get(4)?,
-            actor_id: row.get(5)?,
-            kind: row.get(6)?,
-            record: row.get(7)?,
-        })
-    }
-
-    /// The record, if its JSON decodes and every column agrees with it.
-    fn decode(&self) -> Result<AuditRecord, RecordError> {
-        let refuse = |rule| {
-            RecordError::new(
-                RequestId::parse(&self.request).ok(),
-                Some(self.sequence),
-                rule,
-            )
-        };
-        let record: AuditRecord = serde_json::from_str(&self.record).map_err(|err| {
-            refuse(BrokenRule::Malformed {
-                reason: err.to_string(),
-            })
-        })?;
-        let mut buffer = uuid::Uuid::encode_buffer();
-        let disagrees = [
-            (
-                "request_id",
-                uuid_text(record.request().as_uuid(), &mut buffer) == self.request,
-            ),
-            ("sequence", record.sequence() == self.sequence),
-            (
-                "tenant",
-                uuid_text(record.tenant().as_uuid(), &mut buffer) == self.tenant,
-            ),
-            ("at", instant_text(record.at()) == self.at),
-            ("actor_role", record.actor().role() == self.actor_role),
-            ("actor_id", record.actor().id() == self.actor_id),
-            ("kind", record.event().kind().as_str() == self.kind),
-        ]
-        .into_iter()
-        .find(|(_, agrees)| !agrees);
-        match disagrees {
-            Some((column, _)) => Err(refuse(BrokenRule::StoredColumnDisagrees { column })),
-            None => Ok(record),
-        }
-    }
-}
-
-/// A UUID in its stored text form (lowercase, hyphenated), without allocating.
-fn uuid_text(uuid: uuid::Uuid, buffer: &mut [u8; 45]) -> &str {
-    uuid.hyphenated().encode_lower(buffer)
+fn read_audit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        request: row.get(0)?,
+        sequence: row.get(1)?,
+        tenant: row.get(2)?,
+        at: row.get(3)?,
+        actor_role: row.get(4)?,
+        actor_id: row.get(5)?,
+        kind: row.get(6)?,
+        record: row.get(7)?,
+    })
 }
 
 /// Turns a row that fails to decode into a refusal of the stored request, other failures into
@@ -711,7 +619,7 @@ fn load(conn: &Connection, id: RequestId) -> Result<AnyRequest, StoreError> {
             "SELECT {AUDIT_COLUMNS} FROM audit WHERE request_id = ?1 ORDER BY sequence"
         ))
         .map_err(&read)?;
-    let rows = stmt.query_map([id], AuditRow::read).map_err(&read)?;
+    let rows = stmt.query_map([id], read_audit_row).map_err(&read)?;
     let mut trail = Vec::new();
     for row in rows {
         trail.push(row.map_err(&read)?.decode()?);
@@ -806,7 +714,7 @@ fn search(conn: &Connection, query: &AuditQuery) -> Result<AuditPage, StoreError
     let (sql, args) = search_sql(query);
     let mut stmt = conn.prepare_cached(&sql).map_err(&read)?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(args.iter()), AuditRow::read)
+        .query_map(rusqlite::params_from_iter(args.iter()), read_audit_row)
         .map_err(&read)?;
     let size = query.page_size_value().get() as usize;
     let mut records = Vec::with_capacity(size);
@@ -826,147 +734,6 @@ fn search(conn: &Connection, query: &AuditQuery) -> Result<AuditPage, StoreError
     Ok(AuditPage { records, next })
 }
 
-/// Rows handed from the reading thread to the hashing thread per batch.
-const CHAIN_BATCH: usize = 512;
-
-/// A batch of audit rows for the chain walk: every column's bytes in one buffer, and per row
-/// where each lies. A column that did not read as bytes (a value of the wrong type) is `None`.
-#[derive(Default)]
-struct ChainBatch {
-    bytes: Vec<u8>,
-    rows: Vec<ChainRow>,
-}
-
-/// One row of a [`ChainBatch`]: its position and sequence, and the byte ranges of request,
-/// tenant, at, actor role, actor id, kind, record, previous hash and hash, in that order.
-struct ChainRow {
-    position: Option<u64>,
-    sequence: Option<u64>,
-    fields: [Option<std::ops::Range<usize>>; 9],
-}
-
-impl ChainBatch {
-    fn push(&mut self, row: &rusqlite::Row<'_>) {
-        let mut fields: [Option<std::ops::Range<usize>>; 9] = Default::default();
-        for (slot, column) in fields.iter_mut().zip([1, 3, 4, 5, 6, 7, 8, 9, 10]) {
-            if let Some(value) = row.get_ref(column).ok().and_then(|v| v.as_bytes().ok()) {
-                let start = self.bytes.len();
-                self.bytes.extend_from_slice(value);
-                *slot = Some(start..self.bytes.len());
-            }
-        }
-        self.rows.push(ChainRow {
-            position: row.get(0).ok(),
-            sequence: row.get(2).ok(),
-            fields,
-        });
-    }
-}
-
-/// How a chain walk ended, as far as the hashing thread can tell without the database.
-enum Walk {
-    /// Every row linked; the per-request counts are for the revision check.
-    Linked {
-        last: u64,
-        previous: ChainHash,
-        held: HashMap<Vec<u8>, u64>,
-    },
-    /// The chain breaks at `position`, at the row of `request`/`sequence` when known.
-    Broken {
-        position: u64,
-        request: Option<Vec<u8>>,
-        sequence: Option<u64>,
-        cause: BreakCause,
-    },
-}
-
-enum BreakCause {
-    Tampered(Tampering),
-    /// The row links to a hash other than its predecessor's; which one tells the kind.
-    Unlinked(Vec<u8>),
-}
-
-/// Hashes the rows in chain order as they arrive, stopping at the first break.
-fn walk(batches: std::sync::mpsc::Receiver<ChainBatch>) -> Walk {
-    let mut expected: u64 = 1;
-    let mut previous = ChainHash::GENESIS;
-    let mut held: HashMap<Vec<u8>, u64> = HashMap::new();
-    // Consecutive records mostly belong to one request: count runs, and hash ids only per run.
-    let mut run: (Vec<u8>, u64) = (Vec::new(), 0);
-    for batch in batches {
-        for row in &batch.rows {
-            let field = |i: usize| row.fields[i].clone().and_then(|r| batch.bytes.get(r));
-            let broken = |position, cause| Walk::Broken {
-                position,
-                request: field(0).map(<[u8]>::to_vec),
-                sequence: row.sequence,
-                cause,
-            };
-            let (
-                Some(position),
-                Some(sequence),
-                Some(request),
-                Some(tenant),
-                Some(at),
-                Some(actor_role),
-                Some(actor_id),
-                Some(kind),
-                Some(record),
-                Some(stored_previous),
-                Some(stored_hash),
-            ) = (
-                row.position,
-                row.sequence,
-                field(0),
-                field(1),
-                field(2),
-                field(3),
-                field(4),
-                field(5),
-                field(6),
-                field(7),
-                field(8),
-            )
-            else {
-                return broken(expected, BreakCause::Tampered(Tampering::Edited));
-            };
-            if position != expected {
-                return broken(expected, BreakCause::Tampered(Tampering::Removed));
-            }
-            if stored_previous != previous.as_bytes() {
-                return broken(position, BreakCause::Unlinked(stored_previous.to_vec()));
-            }
-            let columns = Columns {
-                request,
-                sequence,
-                tenant,
-                at,
-                actor_role,
-                actor_id,
-                kind,
-                record,
-            };
-            let hash = columns.link(&previous, position);
-            if stored_hash != hash.as_bytes() {
-                return broken(position, BreakCause::Tampered(Tampering::Edited));
-            }
-            if run.0 != request {
-                count_run(&mut held, &mut run);
-                run.0.extend_from_slice(request);
-            }
-            run.1 += 1;
-            previous = hash;
-            expected += 1;
-        }
-    }
-    count_run(&mut held, &mut run);
-    Walk::Linked {
-        last: expected - 1,
-        previous,
-        held,
-    }
-}
-
 fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, StoreError> {
     let read = read_error(None, "verifying the audit chain");
     let mut stmt = conn
@@ -976,113 +743,35 @@ fn verify_chain(conn: &Connection, tenant: TenantId) -> Result<ChainVerdict, Sto
         )
         .map_err(&read)?;
     let mut rows = stmt.query([tenant]).map_err(&read)?;
-    // The chain must be hashed in order, but reading need not wait for hashing: this thread
-    // reads (the connection stays on it) while a second one hashes.
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<ChainBatch>(4);
-    let walked = std::thread::scope(|scope| {
-        let hasher = scope.spawn(move || walk(receiver));
-        let mut batch = ChainBatch::default();
-        let reading = loop {
-            match rows.next() {
-                Err(err) => break Err(read(err)),
-                Ok(None) => break Ok(()),
-                Ok(Some(row)) => {
-                    batch.push(row);
-                    // A closed channel means the walk found a break: stop reading.
-                    if batch.rows.len() == CHAIN_BATCH
-                        && sender.send(std::mem::take(&mut batch)).is_err()
-                    {
-                        break Ok(());
-                    }
-                }
-            }
+    let next_row = |batch: &mut ChainBatch| {
+        let Some(row) = rows.next().map_err(&read)? else {
+            return Ok(false);
         };
-        if !batch.rows.is_empty() {
-            let _ = sender.send(batch);
-        }
-        drop(sender);
-        let walked = hasher.join().map_err(|_| {
-            StoreError::database("verifying the audit chain")("the hashing thread failed".into())
-        });
-        reading.and(walked)
-    })?;
-    let broken = |position, record, tampering| {
-        Ok(ChainVerdict::Broken(ChainBreak {
-            tenant,
-            position,
-            record,
-            tampering,
-        }))
+        let bytes = |i| row.get_ref(i).ok().and_then(|v| v.as_bytes().ok());
+        batch.push(
+            row.get(0).ok(),
+            row.get(2).ok(),
+            [1, 3, 4, 5, 6, 7, 8, 9, 10].map(bytes),
+        );
+        Ok(true)
     };
-    let (last, previous, mut held) = match walked {
-        Walk::Linked {
-            last,
-            previous,
-            held,
-        } => (last, previous, held),
-        Walk::Broken {
-            position,
-            request,
-            sequence,
-            cause,
-        } => {
-            let here = request
-                .and_then(|r| String::from_utf8(r).ok())
-                .and_then(|r| RequestId::parse(&r).ok())
-                .zip(sequence);
-            let tampering = match cause {
-                BreakCause::Tampered(tampering) => tampering,
-                BreakCause::Unlinked(stored_previous) => {
-                    match link_target(conn, tenant, &stored_previous)? {
-                        Some(target) if target > position => Tampering::Reordered,
-                        Some(_) => Tampering::Removed,
-                        None => Tampering::Inserted,
-                    }
-                }
-            };
-            return broken(position, here, tampering);
-        }
+    let revisions = || {
+        let mut stmt = conn
+            .prepare_cached("SELECT id, revision FROM requests WHERE tenant = ?1 ORDER BY id")
+            .map_err(&read)?;
+        let rows = stmt
+            .query_map([tenant], |row| {
+                Ok(row
+                    .get::<_, RequestId>(0)
+                    .ok()
+                    .zip(row.get::<_, u64>(1).ok()))
+            })
+            .map_err(&read)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(&read)
     };
-    // Every request of the tenant must find exactly its revision's worth of records in the
-    // chain: fewer means records were removed (the chain's tail included), more means inserted.
-    let mut revisions = conn
-        .prepare_cached("SELECT id, revision FROM requests WHERE tenant = ?1 ORDER BY id")
-        .map_err(&read)?;
-    let mut rows = revisions.query([tenant]).map_err(&read)?;
-    while let Some(row) = rows.next().map_err(&read)? {
-        let (Ok(id), Ok(revision)) = (row.get::<_, RequestId>(0), row.get::<_, u64>(1)) else {
-            return broken(last + 1, None, Tampering::Edited);
-        };
-        let count = held.remove(id.to_string().as_bytes()).unwrap_or(0);
-        if count < revision {
-            return broken(last + 1, Some((id, count + 1)), Tampering::Removed);
-        }
-        if count > revision {
-            return broken(last + 1, Some((id, revision + 1)), Tampering::Inserted);
-        }
-    }
-    if let Some(stray) = held.keys().next() {
-        let stray = std::str::from_utf8(stray)
-            .ok()
-            .and_then(|id| RequestId::parse(id).ok());
-        return broken(last + 1, stray.map(|id| (id, 1)), Tampering::Inserted);
-    }
-    Ok(ChainVerdict::Intact {
-        head: (last > 0).then_some(ChainHead {
-            tenant,
-            position: last,
-            hash: previous,
-        }),
+    rows::verify(tenant, next_row, revisions, |hash| {
+        link_target(conn, tenant, hash)
     })
-}
-
-/// Adds a run of records of one request to the per-request counts, and empties the run.
-fn count_run(held: &mut HashMap<Vec<u8>, u64>, run: &mut (Vec<u8>, u64)) {
-    if run.1 > 0 {
-        *held.entry(std::mem::take(&mut run.0)).or_insert(0) += run.1;
-    }
-    run.0.clear();
-    run.1 = 0;
 }
 
 /// The chain position of the record whose hash is `hash`, if one has it.

@@ -1,0 +1,60 @@
+# Sourced by .ci/test: a throwaway PostgreSQL cluster on 127.0.0.1 for the tests.
+#
+# Installs Debian's `postgresql` package if no server is installed, creates a cluster in a
+# temporary directory, starts it on a free port (as the `postgres` user when run as root, since
+# PostgreSQL refuses to run as root), exports LOCKBOX_POSTGRES_URL for the tests, and stops and
+# removes it when the calling script exits, whatever the outcome.
+
+postgres_bin() {
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+as_postgres() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+stop_postgres() {
+    if [ -n "${LOCKBOX_PG_DIR:-}" ] && [ -d "$LOCKBOX_PG_DIR" ]; then
+        as_postgres "$(postgres_bin)/pg_ctl" -D "$LOCKBOX_PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$LOCKBOX_PG_DIR"
+    fi
+}
+
+free_port() {
+    local port
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+start_postgres() {
+    if [ -z "$(postgres_bin)" ]; then
+        echo "== installing Debian's postgresql package"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq postgresql >/dev/null
+    fi
+    local bin port
+    bin="$(postgres_bin)"
+    port="$(free_port)"
+    LOCKBOX_PG_DIR="$(mktemp -d /tmp/lockbox-pg.XXXXXX)"
+    trap stop_postgres EXIT
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$LOCKBOX_PG_DIR"
+    fi
+    as_postgres "$bin/initdb" -D "$LOCKBOX_PG_DIR/data" -A trust -U postgres -E UTF8 --no-sync >/dev/null
+    as_postgres "$bin/pg_ctl" -D "$LOCKBOX_PG_DIR/data" -l "$LOCKBOX_PG_DIR/server.log" -w \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $LOCKBOX_PG_DIR -c max_connections=200" start >/dev/null
+    export LOCKBOX_POSTGRES_URL="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+    echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+}
