@@ -361,7 +361,11 @@ fn two_sweepers_at_once_handle_each_request_once() {
     let mut due: Vec<RequestId> = pending.iter().chain(&granted).copied().collect();
     due.sort();
     assert_eq!(handled, due, "each due request handled exactly once");
-    assert!(reports.iter().all(|r| r.failed.is_empty()));
+    assert!(
+        reports.iter().all(|r| r.failed.is_empty()),
+        "{:?}",
+        reports.iter().map(|r| &r.failed).collect::<Vec<_>>()
+    );
     let conn = raw(&path);
     assert_eq!(
         count(

@@ -11,6 +11,8 @@
 //! `SqliteStore` is the embedded store (feature `sqlite`, on by default).
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod ops;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -13,14 +13,14 @@ mod outbox;
 
 use super::rows::{self, AUDIT_COLUMNS, AuditRow, ChainBatch, Columns};
 
+use super::ops::{self, Backend, Claimed};
 use super::{AppendReport, DeliveryReport, OutboxEntry, StoreError, SweepReport, instant_text};
 use crate::audit::{
     AuditEventKind, AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict,
-    PageSize,
 };
 use crate::delivery::{Directory, Sender};
-use crate::outcome::{Access, ActionOutcome, PendingStatus};
 use crate::record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
+use crate::request::DeliveryStep;
 use crate::request::{AnyRequest, Request};
 use crate::state::{State, StateKind};
 use crate::values::{EngineerAction, EngineerId, RequestId, TenantId};
@@ -151,17 +151,7 @@ impl SqliteStore {
     /// new request's id is taken); nothing is written. [`StoreError::NotFound`] when a loaded
     /// request is no longer stored. [`StoreError::Database`] when the write fails.
     pub fn save<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError> {
-        if request.unsaved_records().is_empty() {
-            return Ok(());
-        }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("starting a write transaction"))?;
-        save_in(&tx, request)?;
-        tx.commit().map_err(db("committing a step"))?;
-        request.mark_saved();
-        Ok(())
+        self.save_step(request)
     }
 
     /// Loads a request, checked by replaying its trail.
@@ -172,7 +162,7 @@ impl SqliteStore {
     /// workflow rule or its rows disagree with its records (naming the record and the rule);
     /// [`StoreError::Database`] when the read fails.
     pub fn load(&mut self, id: RequestId) -> Result<AnyRequest, StoreError> {
-        load(&self.conn, id)
+        self.load_request(id)
     }
 
     /// The notifications in the outbox for `request`, in the order of the steps that caused
@@ -223,7 +213,7 @@ impl SqliteStore {
         now: DateTime<Utc>,
         lease: chrono::TimeDelta,
     ) -> Result<DeliveryReport, StoreError> {
-        outbox::deliver(&mut self.conn, directory, sender, now, lease)
+        ops::deliver(self, directory, sender, now, lease)
     }
 
     /// Records engineer actions on a granted request at `now`, in one transaction.
@@ -243,36 +233,7 @@ impl SqliteStore {
         actions: impl IntoIterator<Item = EngineerAction>,
         now: DateTime<Utc>,
     ) -> Result<AppendReport, StoreError> {
-        let mut granted = match self.load(id)? {
-            AnyRequest::Granted(granted) => granted,
-            other => {
-                return Err(StoreError::WrongState {
-                    request: id,
-                    state: other.state(),
-                    expected: StateKind::Granted,
-                });
-            }
-        };
-        let mut report = AppendReport::default();
-        for (index, action) in actions.into_iter().enumerate() {
-            granted = match granted.record_action(engineer, action, now) {
-                Ok(ActionOutcome::Recorded(granted)) => {
-                    report.recorded += 1;
-                    granted
-                }
-                Ok(ActionOutcome::AccessEnded(mut closed)) => {
-                    report.access_ended = Some(closed.reason());
-                    self.save(&mut closed)?;
-                    return Ok(report);
-                }
-                Err(refused) => {
-                    report.refused.push((index, refused.refusal()));
-                    refused.into_request()
-                }
-            };
-        }
-        self.save(&mut granted)?;
-        Ok(report)
+        ops::append_actions(self, id, engineer, actions, now)
     }
 
     /// Moves on every request that time alone moves at `now`: pending requests past their
@@ -284,47 +245,7 @@ impl SqliteStore {
     /// [`StoreError::Database`] when the due requests cannot be listed. Failures on single
     /// requests are in the report instead, so one bad request does not stop the sweep.
     pub fn sweep(&mut self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
-        let due: Vec<RequestId> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT id FROM requests WHERE state = 'pending_customer' AND due_at <= ?1 \
-                     UNION ALL \
-                     SELECT id FROM requests WHERE state = 'granted' AND due_at <= ?1",
-                )
-                .map_err(db("listing due requests"))?;
-            let rows = stmt
-                .query_map([instant_text(now)], |row| row.get(0))
-                .map_err(db("listing due requests"))?;
-            rows.collect::<Result<_, _>>()
-                .map_err(db("listing due requests"))?
-        };
-        let mut report = SweepReport::default();
-        for id in due {
-            let result = match self.load(id) {
-                Ok(AnyRequest::PendingCustomer(pending)) => match pending.check_expiry(now) {
-                    PendingStatus::Expired(mut closed) => {
-                        self.save(&mut closed).map(|()| report.expired.push(id))
-                    }
-                    PendingStatus::Pending(_) => Ok(()),
-                },
-                Ok(AnyRequest::Granted(granted)) => match granted.access(now) {
-                    Access::Ended(mut closed) => self
-                        .save(&mut closed)
-                        .map(|()| report.access_ended.push(id)),
-                    Access::Active(_) => Ok(()),
-                },
-                // Moved on by someone else between the listing and the load.
-                Ok(_) => Ok(()),
-                Err(err) => Err(err),
-            };
-            match result {
-                Ok(()) => {}
-                Err(err) if err.is_conflict() => report.skipped.push(id),
-                Err(err) => report.failed.push((id, err)),
-            }
-        }
-        Ok(report)
+        ops::sweep(self, now)
     }
 
     /// One page of the audit records matching `query`, in search order, from the indexes.
@@ -343,27 +264,8 @@ impl SqliteStore {
     /// # Errors
     ///
     /// As [`search`](Self::search), and [`StoreError::Export`] when `out` fails.
-    pub fn export_jsonl(
-        &mut self,
-        query: &AuditQuery,
-        mut out: impl Write,
-    ) -> Result<u64, StoreError> {
-        let mut query = query.clone().page_size(PageSize::MAX);
-        let mut written = 0;
-        loop {
-            let page = search(&self.conn, &query)?;
-            for record in &page.records {
-                let line = serde_json::to_string(record).map_err(db("encoding a record"))?;
-                writeln!(out, "{line}").map_err(StoreError::Export)?;
-                written += 1;
-            }
-            match page.next {
-                Some(cursor) => query = query.after(cursor),
-                None => break,
-            }
-        }
-        out.flush().map_err(StoreError::Export)?;
-        Ok(written)
+    pub fn export_jsonl(&mut self, query: &AuditQuery, out: impl Write) -> Result<u64, StoreError> {
+        ops::export_jsonl(self, query, out)
     }
 
     /// SQLite's plan for [`search`](Self::search)ing `query`, one line per step: shows which
@@ -402,7 +304,12 @@ impl SqliteStore {
     ///
     /// [`StoreError::Database`] when the read fails.
     pub fn verify_chain(&mut self, tenant: TenantId) -> Result<ChainVerdict, StoreError> {
-        verify_chain(&self.conn, tenant)
+        // One snapshot for the chain and the revisions, whatever other connections write.
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(db("starting a read transaction"))?;
+        verify_chain(&tx, tenant)
     }
 
     /// Every tenant with audit records.
@@ -420,6 +327,72 @@ impl SqliteStore {
             .map_err(db("listing tenants"))?;
         rows.collect::<Result<_, _>>()
             .map_err(db("listing tenants"))
+    }
+}
+
+impl Backend for SqliteStore {
+    fn save_step<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError> {
+        if request.unsaved_records().is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("starting a write transaction"))?;
+        save_in(&tx, request)?;
+        tx.commit().map_err(db("committing a step"))?;
+        request.mark_saved();
+        Ok(())
+    }
+
+    fn load_request(&mut self, id: RequestId) -> Result<AnyRequest, StoreError> {
+        // One read transaction: the request row and its audit rows from one snapshot, even
+        // while another connection saves the request.
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(db("starting a read transaction"))?;
+        load(&tx, id)
+    }
+
+    fn due_requests(&mut self, now: DateTime<Utc>) -> Result<Vec<RequestId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM requests WHERE state = 'pending_customer' AND due_at <= ?1 \
+                 UNION ALL \
+                 SELECT id FROM requests WHERE state = 'granted' AND due_at <= ?1",
+            )
+            .map_err(db("listing due requests"))?;
+        let rows = stmt
+            .query_map([instant_text(now)], |row| row.get(0))
+            .map_err(db("listing due requests"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(db("listing due requests"))
+    }
+
+    fn search_page(&mut self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        search(&self.conn, query)
+    }
+
+    fn claim(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: &str,
+        token: &str,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        outbox::claim(&mut self.conn, now, lease_until, token)
+    }
+
+    fn finish(
+        &mut self,
+        message: &Claimed,
+        token: &str,
+        step: Option<DeliveryStep>,
+        now: DateTime<Utc>,
+        retry_at: &str,
+    ) -> Result<bool, StoreError> {
+        outbox::finish(&mut self.conn, message, token, step, now, retry_at)
     }
 }
 
