@@ -148,8 +148,12 @@ pub use state::{
     Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,
     Withdrawable,
 };
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use store::Store;
 pub use store::{AppendReport, DeliveryReport, OutboxEntry, OutboxStatus, StoreError, SweepReport};
 pub use values::{
     AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, Operation,

@@ -75,6 +75,20 @@ impl StateKind {
         }
     }
 
+    /// The kind named by its stored text (`pending_customer`, ...).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn parse(text: &str) -> Option<StateKind> {
+        [
+            StateKind::Drafted,
+            StateKind::ManagerApproved,
+            StateKind::PendingCustomer,
+            StateKind::Granted,
+            StateKind::Closed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+    }
+
     /// The stable identifier used in stored records and SQL: `drafted`, `manager_approved`,
     /// `pending_customer`, `granted`, `closed`.
     pub fn as_str(self) -> &'static str {

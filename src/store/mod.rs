@@ -19,6 +19,14 @@ mod sqlite;
 
 use std::fmt;
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+store_api!(SqliteStore);
+#[cfg(feature = "postgres")]
+store_api!(PostgresStore);
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -30,6 +38,129 @@ use crate::record::RecordError;
 use crate::refusal::Refusal;
 use crate::state::{ClosureReason, StateKind};
 use crate::values::RequestId;
+
+/// What every store does: the API [`SqliteStore`] and
+/// [`PostgresStore`] share, for code that works with either. Each
+/// method is documented on the stores' inherent methods of the same name.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[allow(missing_docs)] // each method is the inherent method of the same name
+pub trait Store {
+    fn save<S: crate::State>(&mut self, request: &mut crate::Request<S>) -> Result<(), StoreError>;
+    fn load(&mut self, id: RequestId) -> Result<crate::AnyRequest, StoreError>;
+    fn outbox(&mut self, request: RequestId) -> Result<Vec<OutboxEntry>, StoreError>;
+    fn deliver(
+        &mut self,
+        directory: &(impl crate::Directory + ?Sized),
+        sender: &mut (impl crate::Sender + ?Sized),
+        now: DateTime<Utc>,
+        lease: chrono::TimeDelta,
+    ) -> Result<DeliveryReport, StoreError>;
+    fn append_actions(
+        &mut self,
+        id: RequestId,
+        engineer: &crate::EngineerId,
+        actions: impl IntoIterator<Item = crate::EngineerAction>,
+        now: DateTime<Utc>,
+    ) -> Result<AppendReport, StoreError>;
+    fn sweep(&mut self, now: DateTime<Utc>) -> Result<SweepReport, StoreError>;
+    fn search(&mut self, query: &crate::AuditQuery) -> Result<crate::AuditPage, StoreError>;
+    fn export_jsonl(
+        &mut self,
+        query: &crate::AuditQuery,
+        out: impl std::io::Write,
+    ) -> Result<u64, StoreError>;
+    fn search_plan(&mut self, query: &crate::AuditQuery) -> Result<Vec<String>, StoreError>;
+    fn chain_head(
+        &mut self,
+        tenant: crate::TenantId,
+    ) -> Result<Option<crate::ChainHead>, StoreError>;
+    fn verify_chain(&mut self, tenant: crate::TenantId) -> Result<crate::ChainVerdict, StoreError>;
+    fn tenants(&mut self) -> Result<Vec<crate::TenantId>, StoreError>;
+}
+
+/// Implements [`Store`] for a store type by calling its inherent methods.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! store_api {
+    ($store:ty) => {
+        impl $crate::store::Store for $store {
+            fn save<S: $crate::State>(
+                &mut self,
+                request: &mut $crate::Request<S>,
+            ) -> Result<(), StoreError> {
+                <$store>::save(self, request)
+            }
+            fn load(&mut self, id: $crate::RequestId) -> Result<$crate::AnyRequest, StoreError> {
+                <$store>::load(self, id)
+            }
+            fn outbox(
+                &mut self,
+                request: $crate::RequestId,
+            ) -> Result<Vec<$crate::OutboxEntry>, StoreError> {
+                <$store>::outbox(self, request)
+            }
+            fn deliver(
+                &mut self,
+                directory: &(impl $crate::Directory + ?Sized),
+                sender: &mut (impl $crate::Sender + ?Sized),
+                now: chrono::DateTime<chrono::Utc>,
+                lease: chrono::TimeDelta,
+            ) -> Result<$crate::DeliveryReport, StoreError> {
+                <$store>::deliver(self, directory, sender, now, lease)
+            }
+            fn append_actions(
+                &mut self,
+                id: $crate::RequestId,
+                engineer: &$crate::EngineerId,
+                actions: impl IntoIterator<Item = $crate::EngineerAction>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::AppendReport, StoreError> {
+                <$store>::append_actions(self, id, engineer, actions, now)
+            }
+            fn sweep(
+                &mut self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::SweepReport, StoreError> {
+                <$store>::sweep(self, now)
+            }
+            fn search(
+                &mut self,
+                query: &$crate::AuditQuery,
+            ) -> Result<$crate::AuditPage, StoreError> {
+                <$store>::search(self, query)
+            }
+            fn export_jsonl(
+                &mut self,
+                query: &$crate::AuditQuery,
+                out: impl std::io::Write,
+            ) -> Result<u64, StoreError> {
+                <$store>::export_jsonl(self, query, out)
+            }
+            fn search_plan(
+                &mut self,
+                query: &$crate::AuditQuery,
+            ) -> Result<Vec<String>, StoreError> {
+                <$store>::search_plan(self, query)
+            }
+            fn chain_head(
+                &mut self,
+                tenant: $crate::TenantId,
+            ) -> Result<Option<$crate::ChainHead>, StoreError> {
+                <$store>::chain_head(self, tenant)
+            }
+            fn verify_chain(
+                &mut self,
+                tenant: $crate::TenantId,
+            ) -> Result<$crate::ChainVerdict, StoreError> {
+                <$store>::verify_chain(self, tenant)
+            }
+            fn tenants(&mut self) -> Result<Vec<$crate::TenantId>, StoreError> {
+                <$store>::tenants(self)
+            }
+        }
+    };
+}
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use store_api;
 
 /// Why a store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

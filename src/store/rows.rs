@@ -3,9 +3,17 @@
 
 use std::collections::HashMap;
 
-use crate::audit::{AuditRecord, ChainBreak, ChainHash, ChainHead, ChainVerdict, Tampering};
+use crate::audit::{
+    AuditEventKind, AuditQuery, AuditRecord, ChainBreak, ChainHash, ChainHead, ChainVerdict,
+    Tampering,
+};
+use crate::delivery::DeliveryFailure;
+use crate::notification::NotificationKind;
+use crate::record::RequestRecord;
 use crate::record::{BrokenRule, RecordError};
-use crate::store::{StoreError, instant_text};
+use crate::request::AnyRequest;
+use crate::state::StateKind;
+use crate::store::{OutboxEntry, OutboxStatus, StoreError, instant_text};
 use crate::values::{RequestId, TenantId};
 
 /// An audit row's stored columns, borrowed as bytes: what a chain link covers, besides the
@@ -267,12 +275,20 @@ fn count_run(held: &mut HashMap<Vec<u8>, u64>, run: &mut (Vec<u8>, u64)) {
 /// position of a record by its hash, to tell a reordering from a removal or an insertion.
 pub(crate) fn verify(
     tenant: TenantId,
-    mut next_row: impl FnMut(&mut ChainBatch) -> Result<bool, StoreError>,
+    next_row: impl FnMut(&mut ChainBatch) -> Result<bool, StoreError>,
     revisions: impl FnOnce() -> Result<Vec<Option<(RequestId, u64)>>, StoreError>,
     link_target: impl FnOnce(&[u8]) -> Result<Option<u64>, StoreError>,
 ) -> Result<ChainVerdict, StoreError> {
+    let walked = walk_rows(next_row)?;
+    conclude(tenant, walked, revisions, link_target)
+}
+
+/// The first half of [`verify`]: reads rows on this thread and hashes them on another.
+pub(crate) fn walk_rows(
+    mut next_row: impl FnMut(&mut ChainBatch) -> Result<bool, StoreError>,
+) -> Result<Walk, StoreError> {
     let (sender, receiver) = std::sync::mpsc::sync_channel::<ChainBatch>(4);
-    let walked = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let hasher = scope.spawn(move || walk(receiver));
         let mut batch = ChainBatch::default();
         let reading = loop {
@@ -297,7 +313,16 @@ pub(crate) fn verify(
             StoreError::database("verifying the audit chain")("the hashing thread failed".into())
         });
         reading.and(walked)
-    })?;
+    })
+}
+
+/// The second half of [`verify`]: names the break, or checks the revisions.
+pub(crate) fn conclude(
+    tenant: TenantId,
+    walked: Walk,
+    revisions: impl FnOnce() -> Result<Vec<Option<(RequestId, u64)>>, StoreError>,
+    link_target: impl FnOnce(&[u8]) -> Result<Option<u64>, StoreError>,
+) -> Result<ChainVerdict, StoreError> {
     let broken = |position, record, tampering| {
         Ok(ChainVerdict::Broken(ChainBreak {
             tenant,
@@ -359,5 +384,158 @@ pub(crate) fn verify(
             position: last,
             hash: previous,
         }),
+    })
+}
+
+/// A search argument, for either store's driver.
+pub(crate) enum SqlArg {
+    Text(String),
+    Int(i64),
+}
+
+/// The SQL for a search and its arguments: filters as `WHERE` terms, keyset pagination on
+/// (at, request_id, sequence), one row more than the page to know whether another follows.
+pub(crate) fn search_sql(
+    query: &AuditQuery,
+    placeholder: impl Fn(usize) -> String,
+) -> (String, Vec<SqlArg>) {
+    let mut terms: Vec<String> = Vec::new();
+    let mut args: Vec<SqlArg> = Vec::new();
+    let arg = |value: SqlArg, args: &mut Vec<SqlArg>| {
+        args.push(value);
+        placeholder(args.len())
+    };
+    if let Some(tenant) = query.tenant_filter() {
+        terms.push(format!(
+            "tenant = {}",
+            arg(SqlArg::Text(tenant.to_string()), &mut args)
+        ));
+    }
+    if let Some(request) = query.request_filter() {
+        terms.push(format!(
+            "request_id = {}",
+            arg(SqlArg::Text(request.to_string()), &mut args)
+        ));
+    }
+    if let Some(actor) = query.actor_filter() {
+        let role = arg(SqlArg::Text(actor.role().to_owned()), &mut args);
+        let id = arg(SqlArg::Text(actor.id().to_owned()), &mut args);
+        terms.push(format!("actor_role = {role} AND actor_id = {id}"));
+    }
+    if !query.kind_filter().is_empty() {
+        let kinds: Vec<String> = query
+            .kind_filter()
+            .iter()
+            .map(|kind: &AuditEventKind| arg(SqlArg::Text(kind.as_str().to_owned()), &mut args))
+            .collect();
+        terms.push(format!("kind IN ({})", kinds.join(", ")));
+    }
+    if let Some(since) = query.since_filter() {
+        terms.push(format!(
+            "at >= {}",
+            arg(SqlArg::Text(instant_text(since)), &mut args)
+        ));
+    }
+    if let Some(before) = query.before_filter() {
+        terms.push(format!(
+            "at < {}",
+            arg(SqlArg::Text(instant_text(before)), &mut args)
+        ));
+    }
+    if let Some(cursor) = query.after_cursor() {
+        let at = arg(SqlArg::Text(instant_text(cursor.at())), &mut args);
+        let request = arg(SqlArg::Text(cursor.request().to_string()), &mut args);
+        let sequence = arg(
+            SqlArg::Int(i64::try_from(cursor.sequence()).unwrap_or(i64::MAX)),
+            &mut args,
+        );
+        terms.push(format!(
+            "(at, request_id, sequence) > ({at}, {request}, {sequence})"
+        ));
+    }
+    let limit = arg(
+        SqlArg::Int(i64::from(query.page_size_value().get()) + 1),
+        &mut args,
+    );
+    let filter = if terms.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", terms.join(" AND "))
+    };
+    (
+        format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit {filter} ORDER BY at, request_id, sequence LIMIT {limit}"
+        ),
+        args,
+    )
+}
+
+/// A loaded request from its row's columns and its audit rows: replayed, then checked against
+/// the row's revision and due instant.
+pub(crate) fn assemble(
+    id: RequestId,
+    tenant: TenantId,
+    state: StateKind,
+    revision: u64,
+    due_at: Option<String>,
+    version: u32,
+    trail: Vec<AuditRecord>,
+) -> Result<AnyRequest, StoreError> {
+    let loaded = RequestRecord::from_parts(version, id, tenant, state, trail).load()?;
+    let refuse = |column| {
+        StoreError::Refused(RecordError::new(
+            Some(id),
+            None,
+            BrokenRule::StoredColumnDisagrees { column },
+        ))
+    };
+    if revision != loaded.audit_trail().len() as u64 {
+        return Err(refuse("revision"));
+    }
+    if due_at != loaded.due_at().map(instant_text) {
+        return Err(refuse("due_at"));
+    }
+    Ok(loaded)
+}
+
+/// An outbox entry from its stored columns, each checked.
+pub(crate) fn outbox_entry(
+    request: RequestId,
+    cause: u64,
+    kind: &str,
+    status: &str,
+    attempts: u32,
+    last_error: Option<String>,
+    next: &str,
+) -> Result<OutboxEntry, StoreError> {
+    let column = |column| {
+        StoreError::Refused(RecordError::new(
+            Some(request),
+            Some(cause),
+            BrokenRule::StoredColumnDisagrees { column },
+        ))
+    };
+    let kind = [
+        NotificationKind::DecisionNeeded,
+        NotificationKind::AccessGranted,
+        NotificationKind::NoAccess,
+        NotificationKind::AccessEnded,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == kind)
+    .ok_or_else(|| column("outbox.kind"))?;
+    Ok(OutboxEntry {
+        request,
+        cause,
+        kind,
+        status: OutboxStatus::parse(status).ok_or_else(|| column("outbox.status"))?,
+        attempts,
+        last_error: last_error
+            .map(DeliveryFailure::new)
+            .transpose()
+            .map_err(|_| column("outbox.last_error"))?,
+        next_attempt_at: chrono::DateTime::parse_from_rfc3339(next)
+            .map_err(|_| column("outbox.lease_until"))?
+            .with_timezone(&chrono::Utc),
     })
 }

@@ -15,11 +15,9 @@ use super::rows::{self, AUDIT_COLUMNS, AuditRow, ChainBatch, Columns};
 
 use super::ops::{self, Backend, Claimed};
 use super::{AppendReport, DeliveryReport, OutboxEntry, StoreError, SweepReport, instant_text};
-use crate::audit::{
-    AuditEventKind, AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict,
-};
+use crate::audit::{AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict};
 use crate::delivery::{Directory, Sender};
-use crate::record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
+use crate::record::{BrokenRule, RECORD_VERSION, RecordError};
 use crate::request::DeliveryStep;
 use crate::request::{AnyRequest, Request};
 use crate::state::{State, StateKind};
@@ -275,7 +273,7 @@ impl SqliteStore {
     ///
     /// [`StoreError::Database`] when SQLite cannot plan it.
     pub fn search_plan(&mut self, query: &AuditQuery) -> Result<Vec<String>, StoreError> {
-        let (sql, args) = search_sql(query);
+        let (sql, args) = rows::search_sql(query, |n| format!("?{n}"));
         let mut stmt = self
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -597,94 +595,12 @@ fn load(conn: &Connection, id: RequestId) -> Result<AnyRequest, StoreError> {
     for row in rows {
         trail.push(row.map_err(&read)?.decode()?);
     }
-    let loaded = RequestRecord::from_parts(version, id, tenant, state, trail).load()?;
-    let refuse = |column| {
-        StoreError::Refused(RecordError::new(
-            Some(id),
-            None,
-            BrokenRule::StoredColumnDisagrees { column },
-        ))
-    };
-    if revision != loaded.audit_trail().len() as u64 {
-        return Err(refuse("revision"));
-    }
-    if due_at != loaded.due_at().map(instant_text) {
-        return Err(refuse("due_at"));
-    }
-    Ok(loaded)
-}
-
-/// The SQL for a search and its arguments: filters as `WHERE` terms, keyset pagination on
-/// (at, request_id, sequence), one row more than the page to know whether another follows.
-fn search_sql(query: &AuditQuery) -> (String, Vec<Box<dyn ToSql>>) {
-    let mut terms: Vec<String> = Vec::new();
-    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-    let arg = |value: Box<dyn ToSql>, args: &mut Vec<Box<dyn ToSql>>| {
-        args.push(value);
-        format!("?{}", args.len())
-    };
-    if let Some(tenant) = query.tenant_filter() {
-        terms.push(format!("tenant = {}", arg(Box::new(tenant), &mut args)));
-    }
-    if let Some(request) = query.request_filter() {
-        terms.push(format!(
-            "request_id = {}",
-            arg(Box::new(request), &mut args)
-        ));
-    }
-    if let Some(actor) = query.actor_filter() {
-        let role = arg(Box::new(actor.role()), &mut args);
-        let id = arg(Box::new(actor.id().to_owned()), &mut args);
-        terms.push(format!("actor_role = {role} AND actor_id = {id}"));
-    }
-    if !query.kind_filter().is_empty() {
-        let kinds: Vec<String> = query
-            .kind_filter()
-            .iter()
-            .map(|kind: &AuditEventKind| arg(Box::new(kind.as_str()), &mut args))
-            .collect();
-        terms.push(format!("kind IN ({})", kinds.join(", ")));
-    }
-    if let Some(since) = query.since_filter() {
-        terms.push(format!(
-            "at >= {}",
-            arg(Box::new(instant_text(since)), &mut args)
-        ));
-    }
-    if let Some(before) = query.before_filter() {
-        terms.push(format!(
-            "at < {}",
-            arg(Box::new(instant_text(before)), &mut args)
-        ));
-    }
-    if let Some(cursor) = query.after_cursor() {
-        let at = arg(Box::new(instant_text(cursor.at())), &mut args);
-        let request = arg(Box::new(cursor.request()), &mut args);
-        let sequence = arg(Box::new(cursor.sequence()), &mut args);
-        terms.push(format!(
-            "(at, request_id, sequence) > ({at}, {request}, {sequence})"
-        ));
-    }
-    let limit = arg(
-        Box::new(u64::from(query.page_size_value().get()) + 1),
-        &mut args,
-    );
-    let filter = if terms.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", terms.join(" AND "))
-    };
-    (
-        format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit {filter} ORDER BY at, request_id, sequence LIMIT {limit}"
-        ),
-        args,
-    )
+    rows::assemble(id, tenant, state, revision, due_at, version, trail)
 }
 
 fn search(conn: &Connection, query: &AuditQuery) -> Result<AuditPage, StoreError> {
     let read = read_error(None, "searching audit records");
-    let (sql, args) = search_sql(query);
+    let (sql, args) = rows::search_sql(query, |n| format!("?{n}"));
     let mut stmt = conn.prepare_cached(&sql).map_err(&read)?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(args.iter()), read_audit_row)
@@ -784,6 +700,15 @@ macro_rules! sql_text {
 sql_text!(TenantId, TenantId::parse);
 sql_text!(RequestId, RequestId::parse);
 
+impl ToSql for rows::SqlArg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            rows::SqlArg::Text(text) => ToSqlOutput::from(text.as_str()),
+            rows::SqlArg::Int(int) => ToSqlOutput::from(*int),
+        })
+    }
+}
+
 impl ToSql for StateKind {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::from(self.as_str()))
@@ -792,16 +717,6 @@ impl ToSql for StateKind {
 
 impl FromSql for StateKind {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let text = value.as_str()?;
-        [
-            StateKind::Drafted,
-            StateKind::ManagerApproved,
-            StateKind::PendingCustomer,
-            StateKind::Granted,
-            StateKind::Closed,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == text)
-        .ok_or(FromSqlError::InvalidType)
+        StateKind::parse(value.as_str()?).ok_or(FromSqlError::InvalidType)
     }
 }

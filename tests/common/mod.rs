@@ -1,6 +1,8 @@
 //! Fixed people, ids and instants for the integration tests: the Contoso case.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod runs;
 
 use chrono::{DateTime, TimeDelta, Utc};

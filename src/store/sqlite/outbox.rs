@@ -5,13 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{db, load, read_error, save_in};
-use crate::delivery::DeliveryFailure;
-use crate::notification::NotificationKind;
-use crate::record::{BrokenRule, RecordError};
 use crate::request::{AnyRequest, DeliveryStep, Request, with_request};
 use crate::state::State;
 use crate::store::ops::{CLAIM_BATCH, Claimed, finish_request, new_messages, outbox_update};
-use crate::store::{OutboxEntry, OutboxStatus, StoreError, instant_text};
+use crate::store::rows::outbox_entry;
+use crate::store::{OutboxEntry, StoreError, instant_text};
 use crate::values::RequestId;
 
 /// Writes the notifications caused by `request`'s unsaved records to the outbox, without
@@ -60,40 +58,11 @@ pub(super) fn entries(
     let mut entries = Vec::new();
     for row in rows {
         let (cause, kind, status, attempts, last_error, next) = row.map_err(&read)?;
-        let column = |column| {
-            StoreError::Refused(RecordError::new(
-                Some(request),
-                Some(cause),
-                BrokenRule::StoredColumnDisagrees { column },
-            ))
-        };
-        entries.push(OutboxEntry {
-            request,
-            cause,
-            kind: kind_from_str(&kind).ok_or_else(|| column("outbox.kind"))?,
-            status: OutboxStatus::parse(&status).ok_or_else(|| column("outbox.status"))?,
-            attempts,
-            last_error: last_error
-                .map(DeliveryFailure::new)
-                .transpose()
-                .map_err(|_| column("outbox.last_error"))?,
-            next_attempt_at: DateTime::parse_from_rfc3339(&next)
-                .map_err(|_| column("outbox.lease_until"))?
-                .with_timezone(&Utc),
-        });
+        entries.push(outbox_entry(
+            request, cause, &kind, &status, attempts, last_error, &next,
+        )?);
     }
     Ok(entries)
-}
-
-fn kind_from_str(text: &str) -> Option<NotificationKind> {
-    [
-        NotificationKind::DecisionNeeded,
-        NotificationKind::AccessGranted,
-        NotificationKind::NoAccess,
-        NotificationKind::AccessEnded,
-    ]
-    .into_iter()
-    .find(|kind| kind.as_str() == text)
 }
 
 /// Claims up to a batch of due messages for this run, in one write transaction: no other run
