@@ -59,24 +59,6 @@ fn directory() -> AddressBook {
         .with_policy(&policy())
 }
 
-fn pending_in<S: Store>(store: &mut S, n: u128) -> RequestId {
-    let mut drafted = Request::draft(
-        Draft {
-            id: request_id(n),
-            ..draft()
-        },
-        &policy(),
-        t0(),
-    )
-    .unwrap();
-    store.save(&mut drafted).unwrap();
-    let mut approved = drafted.approve(&sam(), at(minutes(10))).unwrap();
-    store.save(&mut approved).unwrap();
-    let (mut pending, _message) = approved.notify(&policy(), at(minutes(20))).unwrap();
-    store.save(&mut pending).unwrap();
-    pending.id()
-}
-
 fn grant_in<S: Store>(store: &mut S, id: RequestId) {
     let AnyRequest::PendingCustomer(pending) = store.load(id).unwrap() else {
         panic!("pending")
@@ -91,7 +73,7 @@ fn grant_in<S: Store>(store: &mut S, id: RequestId) {
 
 fn each_step_is_saved_and_loads_back<S: Fresh>() {
     let mut store = S::fresh();
-    let id = pending_in(&mut store, 1);
+    let id = pending_as(&mut store, 1);
     grant_in(&mut store, id);
     let report = store
         .append_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(2)))
@@ -117,7 +99,7 @@ fn each_step_is_saved_and_loads_back<S: Fresh>() {
 
 fn a_stale_save_is_a_conflict_and_writes_nothing<S: Fresh>() {
     let mut store = S::fresh();
-    let id = pending_in(&mut store, 1);
+    let id = pending_as(&mut store, 1);
     let AnyRequest::PendingCustomer(first) = store.load(id).unwrap() else {
         panic!()
     };
@@ -155,8 +137,8 @@ fn a_stale_save_is_a_conflict_and_writes_nothing<S: Fresh>() {
 
 fn the_sweeper_expires_and_ends_access<S: Fresh>() {
     let mut store = S::fresh();
-    let expiring = pending_in(&mut store, 1);
-    let ending = pending_in(&mut store, 2);
+    let expiring = pending_as(&mut store, 1);
+    let ending = pending_as(&mut store, 2);
     grant_in(&mut store, ending);
     let report = store.sweep(at(hours(13))).unwrap();
     assert_eq!(report.expired, [expiring]);
@@ -171,7 +153,7 @@ fn the_sweeper_expires_and_ends_access<S: Fresh>() {
 
 fn appends_refuse_outside_the_window_and_close<S: Fresh>() {
     let mut store = S::fresh();
-    let id = pending_in(&mut store, 1);
+    let id = pending_as(&mut store, 1);
     grant_in(&mut store, id);
     let report = store
         .append_actions(id, &alex(), [mailbox_read()], at(hours(6)))
@@ -189,7 +171,7 @@ fn appends_refuse_outside_the_window_and_close<S: Fresh>() {
 
 fn export_writes_every_record_as_json_lines<S: Fresh>() {
     let mut store = S::fresh();
-    let id = pending_in(&mut store, 1);
+    let id = pending_as(&mut store, 1);
     let mut out = Vec::new();
     let written = store
         .export_jsonl(
@@ -210,7 +192,7 @@ fn export_writes_every_record_as_json_lines<S: Fresh>() {
 
 fn the_outbox_delivers_once_and_retries_failures<S: Fresh>() {
     let mut store = S::fresh();
-    let id = pending_in(&mut store, 1);
+    let id = pending_as(&mut store, 1);
     let mut sender = Recorder {
         failing: true,
         ..Recorder::default()

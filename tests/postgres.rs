@@ -17,24 +17,6 @@ fn node(url: &str) -> PostgresStore {
     PostgresStore::connect(url).unwrap()
 }
 
-fn pending_on(store: &mut PostgresStore, n: u128) -> RequestId {
-    let mut drafted = Request::draft(
-        Draft {
-            id: request_id(n),
-            ..draft()
-        },
-        &policy(),
-        t0(),
-    )
-    .unwrap();
-    store.save(&mut drafted).unwrap();
-    let mut approved = drafted.approve(&sam(), at(minutes(10))).unwrap();
-    store.save(&mut approved).unwrap();
-    let (mut pending, _message) = approved.notify(&policy(), at(minutes(20))).unwrap();
-    store.save(&mut pending).unwrap();
-    pending.id()
-}
-
 /// What one node tries on the pending request it loaded.
 #[derive(Clone, Copy, Debug)]
 enum Move {
@@ -61,7 +43,7 @@ fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
     let mut nodes: Vec<PostgresStore> = (0..NODES).map(|_| node(&url)).collect();
     let mut wins = [0usize; 3];
     for round in 0..ROUNDS {
-        let id = pending_on(&mut setup, 1000 + round);
+        let id = pending_as(&mut setup, 1000 + round);
         let barrier = Arc::new(Barrier::new(NODES));
         let results: Vec<(Move, Result<(), StoreError>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = nodes
@@ -136,7 +118,7 @@ fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
 fn two_sweepers_on_two_nodes_handle_each_due_request_once() {
     let url = pg::fresh_database();
     let mut setup = node(&url);
-    let due: Vec<RequestId> = (0..40).map(|n| pending_on(&mut setup, 2000 + n)).collect();
+    let due: Vec<RequestId> = (0..40).map(|n| pending_as(&mut setup, 2000 + n)).collect();
     let barrier = Arc::new(Barrier::new(2));
     let reports: Vec<SweepReport> = (0..2)
         .map(|_| {
@@ -185,7 +167,7 @@ fn concurrent_appends_on_one_tenant_keep_its_chain_valid() {
     let mut setup = node(&url);
     let ids: Vec<RequestId> = (0..NODES as u128)
         .map(|n| {
-            let id = pending_on(&mut setup, 3000 + n);
+            let id = pending_as(&mut setup, 3000 + n);
             let AnyRequest::PendingCustomer(pending) = setup.load(id).unwrap() else {
                 panic!()
             };
@@ -279,7 +261,7 @@ fn tampering_with_a_row_is_caught_by_the_chain() {
     let url = pg::fresh_database();
     let mut store = node(&url);
     for n in 0..3 {
-        pending_on(&mut store, 4000 + n);
+        pending_as(&mut store, 4000 + n);
     }
     let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     raw.execute(
@@ -294,7 +276,7 @@ fn tampering_with_a_row_is_caught_by_the_chain() {
     // A removed tail record, on a fresh database: the request's revision says it is missing.
     let url = pg::fresh_database();
     let mut store = node(&url);
-    pending_on(&mut store, 4100);
+    pending_as(&mut store, 4100);
     let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     raw.batch_execute(
         "DELETE FROM outbox; DELETE FROM audit WHERE chain_position = 3; \

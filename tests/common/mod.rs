@@ -163,17 +163,27 @@ pub fn store_file() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-/// Saves the Contoso request step by step through notification (at t0 + 20 min; the store
-/// writes the approvers' message to its outbox itself) and returns its id.
+/// Saves the Contoso request, under id `n`, step by step through notification (at t0 + 20 min;
+/// the store writes the approvers' message to its outbox itself) and returns its id.
 #[cfg(feature = "sqlite")]
-pub fn pending_in(store: &mut SqliteStore) -> RequestId {
-    let mut drafted = drafted();
+pub fn pending_as<S: Store>(store: &mut S, n: u128) -> RequestId {
+    let fresh = Draft {
+        id: request_id(n),
+        ..draft()
+    };
+    let mut drafted = Request::draft(fresh, &policy(), t0()).unwrap();
     store.save(&mut drafted).unwrap();
     let mut approved = drafted.approve(&sam(), at(minutes(10))).unwrap();
     store.save(&mut approved).unwrap();
     let (mut pending, _message) = approved.notify(&policy(), at(minutes(20))).unwrap();
     store.save(&mut pending).unwrap();
     pending.id()
+}
+
+/// [`pending_as`] with the fixtures' own id.
+#[cfg(feature = "sqlite")]
+pub fn pending_in(store: &mut SqliteStore) -> RequestId {
+    pending_as(store, 1)
 }
 
 /// Saves a request in whatever state it is.
