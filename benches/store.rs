@@ -6,177 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
 use criterion::Criterion;
 use customer_lockbox::*;
 use rusqlite::{Connection, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
-
-/// One measured operation: given a count, runs it that many times and returns the time taken
-/// (setup excluded). It owns its databases.
-type Op = Box<dyn FnMut(u64) -> Duration>;
-
-/// Makes an operation on fresh databases.
-type Factory<'a> = &'a dyn Fn() -> Op;
-
-/// Ratios measured by [`compare`], for the summary table.
-static RESULTS: Mutex<Vec<Comparison>> = Mutex::new(Vec::new());
-
-struct Comparison {
-    label: &'static str,
-    ours: f64,
-    raw: f64,
-    throughput: bool,
-    goal: &'static str,
-}
-
-/// How long each half of a paired measurement runs.
-const HALF_SECONDS: u64 = 5;
-
-/// Measures ours against raw in alternating blocks of about 100 ms over the same seconds, so
-/// that the machine's drift (it is shared) falls on both alike, with the page cache flushed
-/// (untimed) before each block. Whichever side leads each round was measured slower, even
-/// between two identical stores, so the measurement runs in two halves on fresh databases, one
-/// led by each side, and their totals are combined. Then criterion runs each side on its own.
-fn compare(
-    c: &mut Criterion,
-    label: &'static str,
-    (ours_name, ours): (&'static str, Factory<'_>),
-    (raw_name, raw): (&'static str, Factory<'_>),
-    throughput: bool,
-    goal: &'static str,
-) {
-    if std::env::args().any(|arg| arg == "--list") {
-        return;
-    }
-    let flush = || {
-        let _ = std::process::Command::new("sync").status();
-    };
-    let (mut ours_total, mut raw_total, mut count) = (Duration::ZERO, Duration::ZERO, 0u64);
-    for ours_leads in [true, false] {
-        let (mut ours_op, mut raw_op) = (ours(), raw());
-        let probe = ours_op(1).max(Duration::from_micros(1));
-        let block =
-            (Duration::from_millis(100).as_nanos() / probe.as_nanos()).clamp(1, 10_000) as u64;
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(HALF_SECONDS) {
-            flush();
-            let (o, r) = if ours_leads {
-                let o = ours_op(block);
-                flush();
-                (o, raw_op(block))
-            } else {
-                let r = raw_op(block);
-                flush();
-                (ours_op(block), r)
-            };
-            ours_total += o;
-            raw_total += r;
-            count += block;
-        }
-    }
-    let per = |total: Duration| total.as_secs_f64() / count as f64;
-    RESULTS.lock().unwrap().push(Comparison {
-        label,
-        ours: per(ours_total),
-        raw: per(raw_total),
-        throughput,
-        goal,
-    });
-    for (name, factory) in [(ours_name, ours), (raw_name, raw)] {
-        if first_time(name) {
-            let mut op = factory();
-            c.bench_function(name, |b| b.iter_custom(&mut op));
-        }
-    }
-}
-
-/// Benchmarks criterion has already run (an operation may take part in two comparisons).
-static BENCHED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-
-/// Whether criterion has yet to run `name` (and records that it now will).
-fn first_time(name: &'static str) -> bool {
-    let mut benched = BENCHED.lock().unwrap();
-    let first = !benched.contains(&name);
-    benched.push(name);
-    first
-}
-
-// ---- fixtures ----------------------------------------------------------------------------
-
-fn t0() -> DateTime<Utc> {
-    "2026-11-24T08:00:00Z".parse().unwrap()
-}
-
-fn tenant(n: u128) -> TenantId {
-    TenantId::from_uuid(uuid::Uuid::from_u128(
-        0x8b5a_0c4e_2f7d_4e4b_9a51_0000_0000_0000 | n,
-    ))
-    .unwrap()
-}
-
-fn megan() -> ApproverId {
-    ApproverId::new("megan@contoso.com").unwrap()
-}
-
-fn alex() -> EngineerId {
-    EngineerId::new("alex@support.vendor.example").unwrap()
-}
-
-fn policy(tenant: TenantId) -> TenantPolicy {
-    TenantPolicy::new(
-        tenant,
-        vec![DesignatedApprover::new(
-            megan(),
-            EmailAddress::new("megan@contoso.com").unwrap(),
-        )],
-    )
-    .unwrap()
-}
-
-fn draft(tenant: TenantId, now: DateTime<Utc>) -> Request<Drafted> {
-    let d = Draft {
-        id: RequestId::new(now),
-        tenant,
-        service_request: ServiceRequestNumber::new("2611240010001234").unwrap(),
-        services: Services::one(Service::ExchangeOnline),
-        access_duration: AccessDuration::from_hours(4).unwrap(),
-        justification: Justification::new("CFO mailbox stopped syncing after migration").unwrap(),
-        engineer: alex(),
-    };
-    Request::draft(d, &policy(tenant), now).unwrap()
-}
-
-fn granted(tenant: TenantId, now: DateTime<Utc>) -> Request<Granted> {
-    let approved = draft(tenant, now)
-        .approve(&SupportManagerId::new("sam").unwrap(), now)
-        .unwrap();
-    let (pending, _notification) = approved.notify(&policy(tenant), now).unwrap();
-    match pending.grant(&megan(), &policy(tenant), now).unwrap() {
-        GrantOutcome::Granted(granted) => granted,
-        GrantOutcome::Expired(_) => panic!("granted at once"),
-    }
-}
-
-fn action(n: u64) -> EngineerAction {
-    EngineerAction::new(
-        Service::ExchangeOnline,
-        Operation::new("Get-MailboxFolderStatistics").unwrap(),
-        Target::new(format!("mailbox {n}")).unwrap(),
-    )
-}
-
-fn act(granted: Request<Granted>, n: u64, now: DateTime<Utc>) -> Request<Granted> {
-    match granted.record_action(&alex(), action(n), now) {
-        Ok(ActionOutcome::Recorded(granted)) => granted,
-        _ => panic!("inside the window"),
-    }
-}
 
 /// A fresh database path under `target/bench-data/scratch/`, unique within the run.
 fn scratch(name: &str) -> PathBuf {
@@ -250,23 +91,6 @@ impl RawRow<'_> {
 }
 
 // ---- 1. durable transitions ----------------------------------------------------------------
-
-/// A clock for the benchmarks that moves one millisecond per reading, as a busy service's
-/// would: request ids (UUID v7) and instants then arrive in order, as they do in production.
-struct Ticking(DateTime<Utc>);
-
-impl Ticking {
-    fn next(&mut self) -> DateTime<Utc> {
-        self.0 += TimeDelta::milliseconds(1);
-        self.0
-    }
-}
-
-fn sam() -> SupportManagerId {
-    SupportManagerId::new("sam").unwrap()
-}
-
-/// Approve a saved draft and save the step. `load` first loads the draft back (a replay).
 fn transition(load: bool) -> Op {
     let mut store = SqliteStore::open(scratch("transitions.db")).unwrap();
     let mut clock = Ticking(t0());
@@ -678,29 +502,10 @@ fn main() {
     let _ = std::fs::remove_dir_all(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/scratch"),
     );
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .configure_from_args();
+    let mut c = criterion();
     transitions(&mut c);
     appends(&mut c);
     search_and_verify(&mut c);
     c.final_summary();
-
-    println!();
-    println!("| benchmark | ours (ms/op) | raw (ms/op) | ratio | goal |");
-    println!("|---|---:|---:|---:|---|");
-    for r in RESULTS.lock().unwrap().iter() {
-        let (ours, raw) = (r.ours * 1e3, r.raw * 1e3);
-        let ratio = if r.throughput {
-            format!("{:.2}x throughput", raw / ours)
-        } else {
-            format!("{:.2}x latency", ours / raw)
-        };
-        println!(
-            "| {} | {ours:.3} | {raw:.3} | {ratio} | {} |",
-            r.label, r.goal
-        );
-    }
+    print_summary();
 }

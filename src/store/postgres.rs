@@ -1,11 +1,13 @@
 //! The scale-out store on PostgreSQL: many service nodes over one database.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{Client, IsolationLevel, NoTls, Transaction};
+use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement, Transaction};
 
 use super::ops::{
     self, Backend, CLAIM_BATCH, Claimed, finish_request, new_messages, outbox_update,
@@ -77,7 +79,25 @@ fn to_i64(value: u64) -> i64 {
 /// - **Outbox.** Delivery runs claim messages with `FOR UPDATE SKIP LOCKED` under a lease.
 pub struct PostgresStore {
     client: Client,
+    statements: Statements,
+    /// What this node knows of each tenant's chain: see [`Known`].
+    heads: HashMap<TenantId, Known>,
 }
+
+/// A node's knowledge of a tenant's chain: the head it last wrote, where its next step's links
+/// start. If another node has moved the chain since, that step writes nothing and is redone
+/// under the chain's lock, and the next few steps of that tenant take the lock straight away
+/// (guessing is only worth it while the node writes the tenant alone, which is the common case:
+/// one node handles a tenant's case at a time).
+#[derive(Clone, Copy)]
+struct Known {
+    head: Head,
+    /// Steps of this tenant left to take under the lock before guessing again.
+    locked_steps: u8,
+}
+
+/// How many steps of a tenant a node takes under the lock after a wrong guess.
+const LOCKED_AFTER_MISS: u8 = 16;
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,7 +126,26 @@ impl PostgresStore {
     /// As [`connect`](Self::connect), but for connecting.
     pub fn from_client(mut client: Client) -> Result<Self, StoreError> {
         migrate(&mut client)?;
-        Ok(PostgresStore { client })
+        let statements = Statements::prepare(&mut client)?;
+        Ok(PostgresStore {
+            client,
+            statements,
+            heads: HashMap::new(),
+        })
+    }
+
+    /// Records a saved step: its request's records are saved, and its tenant's chain ends at
+    /// `head`; the next `locked_steps` steps of that tenant take the lock.
+    fn saved<S: State>(&mut self, request: &mut Request<S>, head: Head, locked_steps: u8) {
+        self.remember(request.tenant(), head, locked_steps);
+        request.mark_saved();
+    }
+
+    fn remember(&mut self, tenant: TenantId, head: Head, locked_steps: u8) {
+        if self.heads.len() >= REMEMBERED_HEADS {
+            self.heads.clear();
+        }
+        self.heads.insert(tenant, Known { head, locked_steps });
     }
 
     /// The schema version this build writes.
@@ -377,19 +416,37 @@ impl Backend for PostgresStore {
         if request.unsaved_records().is_empty() {
             return Ok(());
         }
+        let tenant = request.tenant();
+        let mut locked_steps = 0;
+        match self.heads.get(&tenant).copied() {
+            // The head this node last wrote: right unless another node has written this tenant
+            // since, and then nothing is written and the step is redone under the lock.
+            Some(known) if known.locked_steps == 0 => {
+                match write_step(&mut self.client, &self.statements, request, known.head)? {
+                    Written::Saved(head) => {
+                        self.saved(request, head, 0);
+                        return Ok(());
+                    }
+                    Written::Stale => return Err(stale(&mut self.client, request)),
+                    Written::ChainMoved => locked_steps = LOCKED_AFTER_MISS,
+                }
+            }
+            Some(known) => locked_steps = known.locked_steps - 1,
+            None => {}
+        }
         let mut tx = self
             .client
             .transaction()
             .map_err(db("starting a write transaction"))?;
-        save_in(&mut tx, request)?;
+        let head = save_locked(&mut tx, &self.statements, request)?;
         tx.commit().map_err(db("committing a step"))?;
-        request.mark_saved();
+        self.saved(request, head, locked_steps);
         Ok(())
     }
 
     fn load_request(&mut self, id: RequestId) -> Result<AnyRequest, StoreError> {
         let mut tx = read_snapshot(&mut self.client)?;
-        let loaded = load(&mut tx, id, false);
+        let loaded = load(&mut tx, &self.statements, id, false);
         let _ = tx.commit();
         loaded
     }
@@ -492,10 +549,12 @@ impl Backend for PostgresStore {
         }
         let now_text = instant_text(now);
         let (status, last_error, lease_until) = outbox_update(&step, &now_text, retry_at);
+        let mut written = None;
         if let Some(step) = step.clone() {
-            let loaded = load(&mut tx, message.request, true)?;
+            let loaded = load(&mut tx, &self.statements, message.request, true)?;
             let mut request = finish_request(loaded, now, message.cause, step)?;
-            with_request!(&mut request, r => save_in(&mut tx, r))?;
+            let head = with_request!(&mut request, r => save_locked(&mut tx, &self.statements, r))?;
+            written = Some((request.tenant(), head));
         }
         let finished = (status != "pending").then_some(now_text.as_str());
         tx.execute(
@@ -505,6 +564,9 @@ impl Backend for PostgresStore {
         )
         .map_err(db("updating the outbox"))?;
         tx.commit().map_err(db("committing a delivery"))?;
+        if let Some((tenant, head)) = written {
+            self.remember(tenant, head, 0);
+        }
         Ok(true)
     }
 }
@@ -522,124 +584,91 @@ fn request_id(row: &postgres::Row, index: usize) -> Result<RequestId, StoreError
     })
 }
 
-/// Writes `request`'s unsaved steps inside `tx`: the request row, the audit records with their
-/// chain links, and the outbox entries.
-fn save_in<S: State>(tx: &mut Transaction<'_>, request: &Request<S>) -> Result<(), StoreError> {
-    write_request(tx, request)?;
-    append_records(tx, request.tenant(), request.unsaved_records())?;
-    for (cause, kind, created, message) in new_messages(request)? {
-        tx.execute(
-            "INSERT INTO outbox (request_id, sequence, kind, created_at, message, status, attempts, \
-             lease_until) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $4)",
-            &[
-                &request.id().to_string(),
-                &to_i64(cause),
-                &kind.as_str(),
-                &created,
-                &message,
-            ],
-        )
-        .map_err(db("adding to the outbox"))?;
-    }
-    Ok(())
+/// Statements every node runs often, prepared once per connection: each then costs one round
+/// trip instead of two (parse, then execute).
+struct Statements {
+    save_step: Statement,
+    /// Locks the request's row (if it has one), then the tenant's chain head (starting the
+    /// chain if the tenant has none), in the order every step takes them, and reads the head.
+    lock_chain: Statement,
+    load_header: Statement,
+    load_header_locked: Statement,
+    load_trail: Statement,
 }
 
-/// Inserts a new request's row, or moves a stored one if its revision is still the one the
-/// request was loaded at. A concurrent writer of the same row waits for this one, then finds
-/// the revision moved on: a conflict.
-fn write_request<S: State>(
-    tx: &mut Transaction<'_>,
+impl Statements {
+    fn prepare(client: &mut Client) -> Result<Statements, StoreError> {
+        let mut prepare = |sql: &str| client.prepare(sql).map_err(db("preparing statements"));
+        Ok(Statements {
+            save_step: prepare(
+                "SELECT lockbox_save_step($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+            )?,
+            lock_chain: prepare(
+                "WITH locked AS (SELECT id FROM requests WHERE id = $1 FOR UPDATE) \
+                 INSERT INTO chains (tenant, position, hash) \
+                 SELECT $2, 0, $3 FROM (SELECT count(*) FROM locked) AS request \
+                 ON CONFLICT (tenant) DO UPDATE SET tenant = EXCLUDED.tenant \
+                 RETURNING position, hash",
+            )?,
+            load_header: prepare(
+                "SELECT tenant, state, revision, due_at, record_version FROM requests WHERE id = $1",
+            )?,
+            load_header_locked: prepare(
+                "SELECT tenant, state, revision, due_at, record_version FROM requests \
+                 WHERE id = $1 FOR UPDATE",
+            )?,
+            load_trail: prepare(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit WHERE request_id = $1 ORDER BY sequence"
+            ))?,
+        })
+    }
+}
+
+/// A tenant's chain head: its position and hash.
+type Head = (u64, ChainHash);
+
+/// How many tenants' chain heads a node remembers before it forgets them all (each is 40
+/// bytes; a forgotten head costs one locked step).
+const REMEMBERED_HEADS: usize = 4096;
+
+/// The SQLSTATE `lockbox_save_step` raises when the chain is not at the head the node expected.
+const CHAIN_MOVED: &str = "LB001";
+
+/// How a step's write ended.
+enum Written {
+    /// Saved; the tenant's chain now ends at this head.
+    Saved(Head),
+    /// The request row was not at the revision the step expected: nothing was written.
+    Stale,
+    /// Another node moved the chain from the head the step started at: nothing was written.
+    ChainMoved,
+}
+
+/// Writes `request`'s unsaved steps with one call of `lockbox_save_step` (one round trip): the
+/// request row, the audit records linked onto the chain from `head`, and the outbox entries.
+fn write_step<S: State>(
+    client: &mut impl GenericClient,
+    statements: &Statements,
     request: &Request<S>,
-) -> Result<(), StoreError> {
-    let expected = request.saved_records() as u64;
-    let revision = to_i64(request.audit_trail().len() as u64);
-    let due = request.due_at().map(instant_text);
-    let id = request.id().to_string();
-    let changed = if expected == 0 {
-        tx.execute(
-            "INSERT INTO requests (id, tenant, state, revision, due_at, record_version) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-            &[
-                &id,
-                &request.tenant().to_string(),
-                &S::KIND.as_str(),
-                &revision,
-                &due,
-                &i32::try_from(RECORD_VERSION).unwrap_or(i32::MAX),
-            ],
-        )
-    } else {
-        tx.execute(
-            "UPDATE requests SET state = $2, revision = $3, due_at = $4 WHERE id = $1 AND revision = $5",
-            &[&id, &S::KIND.as_str(), &revision, &due, &to_i64(expected)],
-        )
-    }
-    .map_err(db("writing the request"))?;
-    if changed == 1 {
-        return Ok(());
-    }
-    let found = tx
-        .query_opt("SELECT revision FROM requests WHERE id = $1", &[&id])
-        .map_err(db("reading the request's revision"))?;
-    Err(match found {
-        Some(row) => StoreError::Conflict {
-            request: request.id(),
-            expected,
-            found: row
-                .try_get::<_, i64>(0)
-                .ok()
-                .and_then(|r| u64::try_from(r).ok())
-                .unwrap_or(0),
-        },
-        None => StoreError::NotFound {
-            request: request.id(),
-        },
-    })
-}
-
-/// Appends `records` to `tenant`'s chain, holding the chain's head row locked until commit.
-fn append_records(
-    tx: &mut Transaction<'_>,
-    tenant: TenantId,
-    records: &[AuditRecord],
-) -> Result<(), StoreError> {
-    let tenant_text = tenant.to_string();
-    tx.execute(
-        "INSERT INTO chains (tenant, position, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING",
-        &[&tenant_text, &ChainHash::GENESIS.as_bytes().as_slice()],
-    )
-    .map_err(db("starting the tenant's chain"))?;
-    let head = tx
-        .query_one(
-            "SELECT position, hash FROM chains WHERE tenant = $1 FOR UPDATE",
-            &[&tenant_text],
-        )
-        .map_err(db("locking the tenant's chain"))?;
-    let position: i64 = head.try_get(0).map_err(db("reading the chain head"))?;
-    let hash: Vec<u8> = head.try_get(1).map_err(db("reading the chain head"))?;
-    let mut position = to_u64(position, None, "chains.position")?;
-    let mut previous = ChainHash::from_slice(&hash).ok_or_else(|| {
-        StoreError::database("reading the chain head")(
-            format!("the chain head of tenant {tenant} is not a SHA-256 hash").into(),
-        )
-    })?;
-    let insert = tx
-        .prepare(
-            "INSERT INTO audit (tenant, chain_position, request_id, sequence, at, actor_role, actor_id, \
-             kind, record, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .map_err(db("appending audit records"))?;
+    head: Head,
+) -> Result<Written, StoreError> {
+    let tenant_text = request.tenant().to_string();
+    let request_text = request.id().to_string();
+    let records = request.unsaved_records();
+    let mut rows = StepRows::with_capacity(records.len());
+    let (mut position, mut previous) = head;
     for record in records {
         let json = serde_json::to_string(record).map_err(db("encoding an audit record"))?;
-        let request = record.request().to_string();
         let at = instant_text(record.at());
         let (role, id, kind) = (
             record.actor().role(),
             record.actor().id(),
             record.event().kind().as_str(),
         );
-        let columns = Columns {
-            request: request.as_bytes(),
+        position += 1;
+        let hash = Columns {
+            request: request_text.as_bytes(),
             sequence: record.sequence(),
             tenant: tenant_text.as_bytes(),
             at: at.as_bytes(),
@@ -647,38 +676,170 @@ fn append_records(
             actor_id: id.as_bytes(),
             kind: kind.as_bytes(),
             record: json.as_bytes(),
-        };
-        position += 1;
-        let hash = columns.link(&previous, position);
-        tx.execute(
-            &insert,
-            &[
-                &tenant_text,
-                &to_i64(position),
-                &request,
-                &to_i64(record.sequence()),
-                &at,
-                &role,
-                &id,
-                &kind,
-                &json,
-                &previous.as_bytes().as_slice(),
-                &hash.as_bytes().as_slice(),
-            ],
-        )
-        .map_err(db("appending audit records"))?;
+        }
+        .link(&previous, position);
+        rows.positions.push(to_i64(position));
+        rows.sequences.push(to_i64(record.sequence()));
+        rows.ats.push(at);
+        rows.roles.push(role);
+        rows.ids.push(id);
+        rows.kinds.push(kind);
+        rows.records.push(json);
+        rows.previous_hashes.push(previous.as_bytes().to_vec());
+        rows.hashes.push(hash.as_bytes().to_vec());
         previous = hash;
     }
-    tx.execute(
-        "UPDATE chains SET position = $2, hash = $3 WHERE tenant = $1",
+    let (mut causes, mut kinds, mut created, mut messages) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (cause, kind, at, message) in new_messages(request)? {
+        causes.push(to_i64(cause));
+        kinds.push(kind.as_str());
+        created.push(at);
+        messages.push(message);
+    }
+
+    let result = client.query_one(
+        &statements.save_step,
         &[
+            &request_text,
             &tenant_text,
+            &S::KIND.as_str(),
+            &to_i64(request.audit_trail().len() as u64),
+            &request.due_at().map(instant_text),
+            &to_i64(request.saved_records() as u64),
+            &i32::try_from(RECORD_VERSION).unwrap_or(i32::MAX),
+            &to_i64(head.0),
+            &head.1.as_bytes().as_slice(),
             &to_i64(position),
             &previous.as_bytes().as_slice(),
+            &rows.positions,
+            &rows.sequences,
+            &rows.ats,
+            &rows.roles,
+            &rows.ids,
+            &rows.kinds,
+            &rows.records,
+            &rows.previous_hashes,
+            &rows.hashes,
+            &causes,
+            &kinds,
+            &created,
+            &messages,
         ],
-    )
-    .map_err(db("moving the chain head"))?;
-    Ok(())
+    );
+    match result {
+        Ok(row) => match row.try_get::<_, bool>(0) {
+            Ok(true) => Ok(Written::Saved((position, previous))),
+            Ok(false) => Ok(Written::Stale),
+            Err(err) => Err(StoreError::database("saving a step")(Box::new(err))),
+        },
+        Err(err) if err.code().map(SqlState::code) == Some(CHAIN_MOVED) => Ok(Written::ChainMoved),
+        Err(err) => Err(StoreError::database("saving a step")(Box::new(err))),
+    }
+}
+
+/// The audit columns of a step's records, one array per column.
+struct StepRows<'a> {
+    positions: Vec<i64>,
+    sequences: Vec<i64>,
+    ats: Vec<String>,
+    roles: Vec<&'static str>,
+    ids: Vec<&'a str>,
+    kinds: Vec<&'static str>,
+    records: Vec<String>,
+    previous_hashes: Vec<Vec<u8>>,
+    hashes: Vec<Vec<u8>>,
+}
+
+impl StepRows<'_> {
+    fn with_capacity(n: usize) -> Self {
+        StepRows {
+            positions: Vec::with_capacity(n),
+            sequences: Vec::with_capacity(n),
+            ats: Vec::with_capacity(n),
+            roles: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            records: Vec::with_capacity(n),
+            previous_hashes: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+        }
+    }
+}
+
+/// Writes `request`'s unsaved steps inside `tx` with the request row and then the tenant's
+/// chain head locked (the order every step takes them in), so the write cannot miss the head.
+/// Returns the new head.
+fn save_locked<S: State>(
+    tx: &mut Transaction<'_>,
+    statements: &Statements,
+    request: &Request<S>,
+) -> Result<Head, StoreError> {
+    let head = lock_chain(tx, statements, request)?;
+    match write_step(tx, statements, request, head)? {
+        Written::Saved(head) => Ok(head),
+        Written::Stale => Err(stale(tx, request)),
+        Written::ChainMoved => Err(StoreError::database("saving a step")(
+            format!(
+                "the chain of tenant {} moved while locked",
+                request.tenant()
+            )
+            .into(),
+        )),
+    }
+}
+
+/// Locks `request`'s row and then its tenant's chain head until `tx` ends (starting the chain
+/// if the tenant has none), and reads the head.
+fn lock_chain<S: State>(
+    tx: &mut Transaction<'_>,
+    statements: &Statements,
+    request: &Request<S>,
+) -> Result<Head, StoreError> {
+    let tenant = request.tenant();
+    let head = tx
+        .query_one(
+            &statements.lock_chain,
+            &[
+                &request.id().to_string(),
+                &tenant.to_string(),
+                &ChainHash::GENESIS.as_bytes().as_slice(),
+            ],
+        )
+        .map_err(db("locking the tenant's chain"))?;
+    let position: i64 = head.try_get(0).map_err(db("reading the chain head"))?;
+    let hash: Vec<u8> = head.try_get(1).map_err(db("reading the chain head"))?;
+    let position = to_u64(position, None, "chains.position")?;
+    let hash = ChainHash::from_slice(&hash).ok_or_else(|| {
+        StoreError::database("reading the chain head")(
+            format!("the chain head of tenant {tenant} is not a SHA-256 hash").into(),
+        )
+    })?;
+    Ok((position, hash))
+}
+
+/// The error for a save whose request row was not where the request expected it: a conflict
+/// (another node moved it, or took its id) or, for a request never saved here, not found.
+fn stale<S: State>(client: &mut impl GenericClient, request: &Request<S>) -> StoreError {
+    let found = client.query_opt(
+        "SELECT revision FROM requests WHERE id = $1",
+        &[&request.id().to_string()],
+    );
+    match found {
+        Ok(Some(row)) => StoreError::Conflict {
+            request: request.id(),
+            expected: request.saved_records() as u64,
+            found: row
+                .try_get::<_, i64>(0)
+                .ok()
+                .and_then(|r| u64::try_from(r).ok())
+                .unwrap_or(0),
+        },
+        Ok(None) => StoreError::NotFound {
+            request: request.id(),
+        },
+        Err(err) => StoreError::database("reading the request's revision")(Box::new(err)),
+    }
 }
 
 fn audit_row(row: &postgres::Row) -> Result<AuditRow, StoreError> {
@@ -698,15 +859,20 @@ fn audit_row(row: &postgres::Row) -> Result<AuditRow, StoreError> {
 
 /// Loads a request inside `tx`; `lock` holds its row until `tx` ends (in a write transaction,
 /// so no other node moves it between this read and the write).
-fn load(tx: &mut Transaction<'_>, id: RequestId, lock: bool) -> Result<AnyRequest, StoreError> {
+fn load(
+    tx: &mut Transaction<'_>,
+    statements: &Statements,
+    id: RequestId,
+    lock: bool,
+) -> Result<AnyRequest, StoreError> {
     let read = column_error(Some(id));
     let id_text = id.to_string();
     let header = tx
         .query_opt(
             if lock {
-                "SELECT tenant, state, revision, due_at, record_version FROM requests WHERE id = $1 FOR UPDATE"
+                &statements.load_header_locked
             } else {
-                "SELECT tenant, state, revision, due_at, record_version FROM requests WHERE id = $1"
+                &statements.load_header
             },
             &[&id_text],
         )
@@ -729,10 +895,7 @@ fn load(tx: &mut Transaction<'_>, id: RequestId, lock: bool) -> Result<AnyReques
     let tenant = TenantId::parse(&tenant).map_err(|_| refuse("tenant"))?;
     let state = StateKind::parse(&state).ok_or_else(|| refuse("state"))?;
     let rows = tx
-        .query(
-            &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE request_id = $1 ORDER BY sequence"),
-            &[&id_text],
-        )
+        .query(&statements.load_trail, &[&id_text])
         .map_err(db("reading a request's audit records"))?;
     let mut trail = Vec::with_capacity(rows.len());
     for row in &rows {

@@ -188,7 +188,7 @@ pub fn pending_in(store: &mut SqliteStore) -> RequestId {
 
 /// Saves a request in whatever state it is.
 #[cfg(feature = "sqlite")]
-pub fn save_any(store: &mut SqliteStore, request: &mut AnyRequest) {
+pub fn save_any<S: Store>(store: &mut S, request: &mut AnyRequest) {
     match request {
         AnyRequest::Drafted(r) => store.save(r).unwrap(),
         AnyRequest::ManagerApproved(r) => store.save(r).unwrap(),

@@ -1,0 +1,79 @@
+//! One suite, two stores: every store behaviour, written once and run against SQLite and, with
+//! the `postgres` feature, against a real PostgreSQL server (`LOCKBOX_POSTGRES_URL`, which
+//! `bash .ci/test` sets after starting a throwaway cluster). Each test gets a fresh database.
+//!
+//! Tests are named `<store>::<group>::<behaviour>`: `cargo test --test conformance sqlite::`
+//! runs the SQLite half.
+#![cfg(feature = "sqlite")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../common/mod.rs"]
+mod common;
+mod harness;
+mod outbox;
+mod search;
+mod steps;
+mod tamper;
+
+/// Runs each behaviour of each group against each store.
+macro_rules! conformance {
+    ($($group:ident: [$($(#[$meta:meta])* $behaviour:ident),* $(,)?]),* $(,)?) => {
+        mod sqlite {
+            $(mod $group {
+                $($(#[$meta])* #[test] fn $behaviour() {
+                    crate::$group::$behaviour::<crate::harness::Sqlite>()
+                })*
+            })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(mod $group {
+                $($(#[$meta])* #[test] fn $behaviour() {
+                    crate::$group::$behaviour::<crate::harness::Postgres>()
+                })*
+            })*
+        }
+    };
+}
+
+conformance!(
+    steps: [
+        each_step_is_saved_and_loads_back,
+        saving_nothing_new_writes_nothing,
+        a_taken_id_is_a_conflict_and_a_missing_one_not_found,
+        grant_and_deny_at_once_exactly_one_wins,
+        racing_threads_on_separate_connections_exactly_one_wins,
+        a_newer_database_is_refused,
+        the_sweeper_moves_exactly_the_overdue_requests,
+        two_sweepers_at_once_handle_each_request_once,
+        actions_through_the_store_are_refused_outside_the_window,
+        chains_are_per_tenant,
+        nodes_taking_turns_on_one_tenant_keep_one_chain,
+    ],
+    search: [
+        search_pages_match_the_in_memory_log,
+        every_search_shape_uses_an_index,
+        export_writes_every_matching_record_as_json_lines,
+    ],
+    tamper: [
+        a_tampered_row_is_refused_on_load,
+        garbage_in_any_column_is_refused_not_a_panic,
+        chain_verification_names_each_kind_of_tampering,
+    ],
+    outbox: [
+        a_full_run_sends_each_message_once_and_records_it,
+        a_failed_attempt_is_kept_with_its_error_and_retried_after_the_lease,
+        a_missing_address_is_a_recorded_failure_until_the_directory_has_it,
+        an_expired_request_drops_its_decision_message_and_tells_the_engineer,
+        delivery_moves_on_a_request_that_time_has_moved_on,
+        two_runs_never_hold_one_message_and_a_lapsed_lease_is_taken_over,
+        two_processes_delivering_at_once_send_each_message_exactly_once,
+        #[ignore = "run by a_crashed_attempt_is_retried_after_its_lease in a child process"]
+        crashing_delivery_child,
+        a_crashed_attempt_is_retried_after_its_lease,
+        a_tampered_message_is_refused_unsent,
+        a_lease_must_be_longer_than_zero,
+        every_step_that_notifies_writes_its_message_in_its_own_transaction,
+        random_runs_deliver_every_message_exactly_once,
+    ],
+);
