@@ -69,9 +69,13 @@ fn to_i64(value: u64) -> i64 {
 /// - **Atomic steps.** Each save is one transaction: the request row (checked against the
 ///   revision it was loaded at), its audit records with their chain links, and its outbox
 ///   entries. A node that loses a race gets [`StoreError::Conflict`] and writes nothing.
-/// - **One chain per tenant, many writers.** A step locks its tenant's row in `chains`, the
-///   chain's head, so steps of one tenant from many nodes extend the chain in turn; other
-///   tenants' steps go on in parallel.
+/// - **One chain per tenant, many writers.** The `chains` table holds each tenant's chain
+///   head. A step is one call of the schema's `lockbox_save_step` function (one round trip),
+///   with links the node computed from the head it last wrote for that tenant; the function
+///   moves the head only from that head, so if another node has extended the chain meanwhile,
+///   nothing is written and the node redoes the step with the request row and the head locked.
+///   Steps of one tenant from many nodes extend the chain in turn; other tenants' steps go on
+///   in parallel.
 /// - **Consistent reads.** A load or a chain verification reads one snapshot (repeatable
 ///   read), whatever other nodes commit meanwhile.
 /// - **Schema.** Migrations are recorded in `lockbox_schema`, applied under an advisory lock;
