@@ -132,7 +132,10 @@ fn the_store_survives_being_killed_at_random_moments() {
         std::thread::sleep(Duration::from_millis(5 + random(iteration) % 250));
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
-        assert!(!status.success(), "iteration {iteration}: the child was killed");
+        assert!(
+            !status.success(),
+            "iteration {iteration}: the child was killed"
+        );
         let lines = reader.join().unwrap();
         if !lines.is_empty() {
             killed_mid_run += 1;

@@ -111,6 +111,8 @@ pub(crate) struct Claimed {
     pub(crate) cause: u64,
     pub(crate) message: String,
     pub(crate) attempt: u32,
+    /// The stored kind, checked against the kind of message its cause calls for.
+    pub(crate) kind: String,
 }
 
 /// What to do with a claimed message.
@@ -215,6 +217,11 @@ fn plan(
     if !stored.same_message(&rendered) {
         return Err(refuse(BrokenRule::StoredColumnDisagrees {
             column: "outbox.message",
+        }));
+    }
+    if message.kind != rendered.kind().as_str() {
+        return Err(refuse(BrokenRule::StoredColumnDisagrees {
+            column: "outbox.kind",
         }));
     }
     if !with_request!(&request, r => r.awaits_delivery(message.cause)) {

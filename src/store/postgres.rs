@@ -501,7 +501,7 @@ impl Backend for PostgresStore {
                 "UPDATE outbox SET attempts = attempts + 1, claim = $1, lease_until = $2 \
                  WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND lease_until <= $3 \
                               ORDER BY lease_until, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, request_id, sequence, message, attempts",
+                 RETURNING id, request_id, sequence, message, attempts, kind",
                 &[&token, &lease_until, &instant_text(now), &limit],
             )
             .map_err(db("claiming outbox messages"))?;
@@ -517,6 +517,7 @@ impl Backend for PostgresStore {
                     cause: to_u64(sequence, None, "outbox.sequence")?,
                     message: row.try_get(3).map_err(&read)?,
                     attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    kind: row.try_get(5).map_err(&read)?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;

@@ -59,6 +59,7 @@ conformance!(
         a_tampered_row_is_refused_on_load,
         garbage_in_any_column_is_refused_not_a_panic,
         chain_verification_names_each_kind_of_tampering,
+        every_edit_of_a_realistic_store_is_caught_or_legal,
     ],
     outbox: [
         a_full_run_sends_each_message_once_and_records_it,

@@ -156,3 +156,450 @@ pub fn chain_verification_names_each_kind_of_tampering<D: Db>() {
     };
     insta::assert_snapshot!("chain_break", found.to_string());
 }
+
+/// What a gauntlet edit is expected to meet.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// Refused on load or caught by chain verification, naming the record.
+    Caught,
+    /// Refused at delivery: the message is never sent.
+    RefusedAtDelivery,
+    /// Legal, for the reason given: the edit changes no evidence.
+    Legal(&'static str),
+}
+
+/// A realistic run: request 1 granted, acted on, closed and its messages delivered; request 2
+/// pending with its decision message undelivered; request 3 denied. Returns the ids.
+fn realistic<D: Db>() -> (D, D::Store, [RequestId; 3]) {
+    let db = D::create();
+    let mut store = db.open();
+    let first = pending_as(&mut store, 1);
+    let GrantOutcome::Granted(mut granted) = crate::steps::load_pending(&mut store, first)
+        .grant(&megan(), &policy(), at(hours(1)))
+        .unwrap()
+    else {
+        panic!("in time")
+    };
+    store.save(&mut granted).unwrap();
+    store
+        .append_actions(
+            first,
+            &alex(),
+            [mailbox_read(), mailbox_read()],
+            at(hours(2)),
+        )
+        .unwrap();
+    let mut closed = crate::steps::load_granted(&mut store, first)
+        .close(&alex(), at(hours(3)))
+        .unwrap();
+    store.save(&mut closed).unwrap();
+    let directory = AddressBook::new()
+        .with_engineer(
+            alex(),
+            EmailAddress::new("alex@support.vendor.example").unwrap(),
+        )
+        .with_policy(&policy());
+    let report = store
+        .deliver(
+            &directory,
+            &mut Accepting,
+            at(hours(3)),
+            chrono::TimeDelta::minutes(5),
+        )
+        .unwrap();
+    assert_eq!(
+        (report.sent.len(), report.dropped.len()),
+        (2, 1),
+        "{report}"
+    );
+    let second = pending_as(&mut store, 2);
+    let third = pending_as(&mut store, 3);
+    let DenyOutcome::Denied(mut denied) = crate::steps::load_pending(&mut store, third)
+        .deny(&megan(), &policy(), at(hours(1)))
+        .unwrap()
+    else {
+        panic!("in time")
+    };
+    store.save(&mut denied).unwrap();
+    (db, store, [first, second, third])
+}
+
+/// A sender that accepts everything.
+struct Accepting;
+
+impl Sender for Accepting {
+    type Error = std::convert::Infallible;
+    fn send(&mut self, _: &Delivery) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Every column of every table, deletions, reorderings, inserted rows, a swapped tenant and a
+/// shifted timestamp, each made with SQL on a fresh copy of a realistic run. Each edit is
+/// refused on load or caught by chain verification, naming the record, or refused at
+/// delivery, unless it is listed as legal, with the reason.
+pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
+    let (_, _, [r1, r2, _r3]) = realistic::<D>();
+    let other_tenant = fabrikam();
+    // Request 1's records: 1 drafted, 2 approved, 3 notified, 4 granted, 5 and 6 acted,
+    // 7 completed, 8 its decision message dropped, 9 and 10 its other messages sent.
+    let a1 = format!("request_id = '{r1}'");
+    let edits: Vec<(String, String, Expect)> = vec![
+        // requests: every column.
+        (
+            "requests.id".into(),
+            format!("UPDATE requests SET id = '{r2}x' WHERE id = '{r1}'"),
+            Expect::Caught,
+        ),
+        (
+            "requests.tenant".into(),
+            format!("UPDATE requests SET tenant = '{other_tenant}' WHERE id = '{r1}'"),
+            Expect::Caught,
+        ),
+        (
+            "requests.state".into(),
+            format!("UPDATE requests SET state = 'granted' WHERE id = '{r1}'"),
+            Expect::Caught,
+        ),
+        (
+            "requests.revision".into(),
+            format!("UPDATE requests SET revision = revision - 1 WHERE id = '{r1}'"),
+            Expect::Caught,
+        ),
+        (
+            "requests.due_at".into(),
+            format!(
+                "UPDATE requests SET due_at = '2026-11-25T08:00:00.000000000Z' WHERE id = '{r2}'"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "requests.record_version".into(),
+            format!("UPDATE requests SET record_version = 9 WHERE id = '{r1}'"),
+            Expect::Caught,
+        ),
+        // audit: every column.
+        (
+            "audit.tenant".into(),
+            format!("UPDATE audit SET tenant = '{other_tenant}' WHERE {a1} AND sequence = 5"),
+            Expect::Caught,
+        ),
+        (
+            "audit.chain_position".into(),
+            format!(
+                "UPDATE audit SET chain_position = chain_position + 1000 WHERE {a1} AND sequence = 5"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "audit.request_id".into(),
+            format!("UPDATE audit SET request_id = '{r2}' WHERE {a1} AND sequence = 7"),
+            Expect::Caught,
+        ),
+        (
+            "audit.sequence".into(),
+            format!("UPDATE audit SET sequence = 99 WHERE {a1} AND sequence = 5"),
+            Expect::Caught,
+        ),
+        (
+            "audit.at".into(),
+            format!(
+                "UPDATE audit SET at = replace(at, 'T10:', 'T09:') WHERE {a1} AND sequence = 5"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "audit.actor_role".into(),
+            format!("UPDATE audit SET actor_role = 'system' WHERE {a1} AND sequence = 5"),
+            Expect::Caught,
+        ),
+        (
+            "audit.actor_id".into(),
+            format!(
+                "UPDATE audit SET actor_id = 'mallory@support.vendor.example' WHERE {a1} AND sequence = 5"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "audit.kind".into(),
+            format!("UPDATE audit SET kind = 'action_refused' WHERE {a1} AND sequence = 5"),
+            Expect::Caught,
+        ),
+        (
+            "audit.record".into(),
+            format!(
+                "UPDATE audit SET record = replace(record, 'cfo@contoso.com', 'ceo@contoso.com') WHERE {a1} AND sequence = 5"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "audit.previous_hash".into(),
+            format!("UPDATE audit SET previous_hash = hash WHERE {a1} AND sequence = 5"),
+            Expect::Caught,
+        ),
+        (
+            "audit.hash".into(),
+            format!("UPDATE audit SET hash = previous_hash WHERE {a1} AND sequence = 5"),
+            Expect::Caught,
+        ),
+        // audit: a whole record forged consistently (JSON and columns), rehashing impossible.
+        (
+            "audit: actor forged in record and columns".into(),
+            format!(
+                "UPDATE audit SET record = replace(record, 'alex@support.vendor.example', 'mallory@support.vendor.example'), actor_id = 'mallory@support.vendor.example' WHERE {a1} AND sequence = 5"
+            ),
+            Expect::Caught,
+        ),
+        // Deletions.
+        (
+            "delete: an action record".into(),
+            format!("DELETE FROM audit WHERE {a1} AND sequence = 5"),
+            Expect::Caught,
+        ),
+        (
+            "delete: the last record of the chain".into(),
+            "DELETE FROM audit WHERE chain_position = (SELECT max(chain_position) FROM audit)"
+                .into(),
+            Expect::Caught,
+        ),
+        (
+            "delete: a request's last record and its revision".into(),
+            format!(
+                "DELETE FROM audit WHERE {a1} AND sequence = (SELECT max(sequence) FROM audit WHERE {a1}); UPDATE requests SET revision = revision - 1 WHERE id = '{r1}'"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "delete: a request row".into(),
+            format!("DELETE FROM requests WHERE id = '{r1}'"),
+            Expect::Caught,
+        ),
+        (
+            "delete: a whole request, rows and records".into(),
+            format!(
+                "DELETE FROM outbox WHERE {a1}; DELETE FROM audit WHERE {a1}; DELETE FROM requests WHERE id = '{r1}'"
+            ),
+            Expect::Caught,
+        ),
+        // Reorderings.
+        (
+            "reorder: two chain positions swapped".into(),
+            format!(
+                "UPDATE audit SET chain_position = chain_position + 1000 WHERE {a1} AND sequence IN (5, 6); UPDATE audit SET chain_position = chain_position - 999 WHERE {a1} AND sequence = 5; UPDATE audit SET chain_position = chain_position - 1001 WHERE {a1} AND sequence = 6"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "reorder: two sequences swapped".into(),
+            format!(
+                "UPDATE audit SET sequence = 100 WHERE {a1} AND sequence = 5; UPDATE audit SET sequence = 5 WHERE {a1} AND sequence = 6; UPDATE audit SET sequence = 6 WHERE {a1} AND sequence = 100"
+            ),
+            Expect::Caught,
+        ),
+        // Inserted rows.
+        (
+            "insert: a copy of an action at the chain's end".into(),
+            format!(
+                "INSERT INTO audit (tenant, chain_position, request_id, sequence, at, actor_role, actor_id, kind, record, previous_hash, hash) SELECT tenant, 1000, request_id, 1000, at, actor_role, actor_id, kind, record, previous_hash, hash FROM audit WHERE {a1} AND sequence = 5"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "insert: a request row with no records".into(),
+            format!(
+                "INSERT INTO requests (id, tenant, state, revision, due_at, record_version) SELECT '{r2}y', tenant, 'granted', 1, NULL, 1 FROM requests WHERE id = '{r1}'"
+            ),
+            Expect::Caught,
+        ),
+        // A swapped tenant: the request and its records moved to another tenant, consistently.
+        (
+            "swap: request 1 moved to another tenant".into(),
+            format!(
+                "UPDATE requests SET tenant = '{other_tenant}' WHERE id = '{r1}'; UPDATE audit SET tenant = '{other_tenant}' WHERE {a1}"
+            ),
+            Expect::Caught,
+        ),
+        // A shifted timestamp, in the record and its column alike.
+        (
+            "shift: an action an hour earlier".into(),
+            format!(
+                "UPDATE audit SET record = replace(record, 'T10:00', 'T09:00'), at = replace(at, 'T10:00', 'T09:00') WHERE {a1} AND sequence = 5"
+            ),
+            Expect::Caught,
+        ),
+        // outbox: the message and what ties it to its cause are checked at delivery.
+        (
+            "outbox.message".into(),
+            format!(
+                "UPDATE outbox SET message = replace(message, 'sign in to your admin center', 'open https://evil.example') WHERE request_id = '{r2}'"
+            ),
+            Expect::RefusedAtDelivery,
+        ),
+        (
+            "outbox.kind".into(),
+            format!("UPDATE outbox SET kind = 'access_granted' WHERE request_id = '{r2}'"),
+            Expect::RefusedAtDelivery,
+        ),
+        (
+            "outbox.sequence".into(),
+            format!("UPDATE outbox SET sequence = 1 WHERE request_id = '{r2}'"),
+            Expect::RefusedAtDelivery,
+        ),
+        (
+            "outbox.request_id".into(),
+            format!(
+                "UPDATE outbox SET request_id = '{r1}', sequence = 6 WHERE request_id = '{r2}'"
+            ),
+            Expect::RefusedAtDelivery,
+        ),
+        // outbox: delivery bookkeeping.
+        (
+            "outbox.status".into(),
+            format!("UPDATE outbox SET status = 'sent' WHERE request_id = '{r2}'"),
+            Expect::Legal(
+                "bookkeeping, not evidence: a message marked sent is not sent, and the trail then has no notification_sent record for its cause, which any audit search shows",
+            ),
+        ),
+        (
+            "outbox.attempts".into(),
+            "UPDATE outbox SET attempts = 7".into(),
+            Expect::Legal(
+                "a counter of tries; every try that ended is a record in the chained trail",
+            ),
+        ),
+        (
+            "outbox.claim".into(),
+            "UPDATE outbox SET claim = 'someone'".into(),
+            Expect::Legal(
+                "the holder of a lease; a wrong one only makes the holder's outcome count as lost, and the message is tried again",
+            ),
+        ),
+        (
+            "outbox.lease_until".into(),
+            "UPDATE outbox SET lease_until = '2030-01-01T00:00:00.000000000Z'".into(),
+            Expect::Legal("when the next try may start; it only delays or hastens a delivery"),
+        ),
+        (
+            "outbox.last_error".into(),
+            "UPDATE outbox SET last_error = 'forged'".into(),
+            Expect::Legal(
+                "a convenience copy; each failure's text is in its chained delivery_failed record",
+            ),
+        ),
+        (
+            "outbox.finished_at".into(),
+            "UPDATE outbox SET finished_at = NULL".into(),
+            Expect::Legal("a convenience copy; the finishing record has the instant"),
+        ),
+        (
+            "outbox.created_at".into(),
+            "UPDATE outbox SET created_at = '2030-01-01T00:00:00.000000000Z'".into(),
+            Expect::Legal("a copy of the cause's instant, which is in the chained record"),
+        ),
+        (
+            "delete: an outbox row".into(),
+            format!("DELETE FROM outbox WHERE request_id = '{r2}'"),
+            Expect::Legal(
+                "the message is not sent; its cause stays in the chained trail without a notification_sent record, which any audit search shows",
+            ),
+        ),
+    ];
+    let (mut caught, mut at_delivery, mut legal) = (0, 0, 0);
+    for (name, sql, expect) in &edits {
+        let (db, mut store, ids) = realistic::<D>();
+        if let Err(refused) = db.sql(sql) {
+            // The database's own types and constraints refused the edit: nothing changed.
+            panic!("{name}: the database refused the edit ({refused}); make it one it takes");
+        }
+        match expect {
+            Expect::Caught => {
+                let named = caught_and_named(&mut store, &ids);
+                assert!(
+                    named.is_some(),
+                    "{name}: loaded and verified as if untouched"
+                );
+                caught += 1;
+            }
+            Expect::RefusedAtDelivery => {
+                assert!(
+                    caught_and_named(&mut store, &ids).is_none(),
+                    "{name}: evidence changed"
+                );
+                let mut sender = Recorder::default();
+                let report = store
+                    .deliver(
+                        &AddressBook::new().with_policy(&policy()).with_engineer(
+                            alex(),
+                            EmailAddress::new("alex@support.vendor.example").unwrap(),
+                        ),
+                        &mut sender,
+                        at(hours(4)),
+                        chrono::TimeDelta::minutes(5),
+                    )
+                    .unwrap();
+                // Request 3's messages go out; the tampered entry (request 2's decision
+                // message, wherever the edit moved it) does not, and is reported.
+                let r3 = ids[2].to_string();
+                assert!(
+                    sender.0.iter().all(|key| key.starts_with(&r3)),
+                    "{name}: sent {:?}; {report}",
+                    sender.0
+                );
+                assert_eq!(report.errors.len(), 1, "{name}: {report}");
+                at_delivery += 1;
+            }
+            Expect::Legal(_) => {
+                assert!(
+                    caught_and_named(&mut store, &ids).is_none(),
+                    "{name}: listed as legal but refused"
+                );
+                legal += 1;
+            }
+        }
+    }
+    eprintln!(
+        "tamper gauntlet ({}): {} edits: {caught} caught on load or by the chain, \
+         {at_delivery} refused at delivery, {legal} legal",
+        D::NAME,
+        edits.len()
+    );
+}
+
+/// A sender that records the keys it is handed.
+#[derive(Default)]
+struct Recorder(Vec<String>);
+
+impl Sender for Recorder {
+    type Error = std::convert::Infallible;
+    fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
+        self.0.push(delivery.key());
+        Ok(())
+    }
+}
+
+/// How the store noticed tampering, naming the record: the first request that is refused on
+/// load (with the error, which names the request, and the record where it can), or the first
+/// tenant whose chain is broken (with the position and the record there). `None` when every
+/// request loads and every chain verifies.
+fn caught_and_named<S: Store>(store: &mut S, ids: &[RequestId]) -> Option<String> {
+    for id in ids {
+        match store.load(*id) {
+            Ok(_) => {}
+            Err(err) => {
+                let text = err.to_string();
+                assert!(
+                    text.contains(&id.to_string()),
+                    "a refusal that does not name its request: {text}"
+                );
+                return Some(text);
+            }
+        }
+    }
+    for tenant in [contoso(), fabrikam()] {
+        if let ChainVerdict::Broken(found) = store.verify_chain(tenant).unwrap() {
+            assert!(found.position > 0);
+            return Some(found.to_string());
+        }
+    }
+    None
+}

@@ -80,7 +80,7 @@ pub(super) fn claim(
     let claimed = {
         let mut select = tx
             .prepare_cached(
-                "SELECT id, request_id, sequence, message, attempts FROM outbox \
+                "SELECT id, request_id, sequence, message, attempts, kind FROM outbox \
                  WHERE status = 'pending' AND lease_until <= ?1 ORDER BY lease_until, id LIMIT ?2",
             )
             .map_err(&read)?;
@@ -92,6 +92,7 @@ pub(super) fn claim(
                     cause: row.get(2)?,
                     message: row.get(3)?,
                     attempt: row.get::<_, u32>(4)?.saturating_add(1),
+                    kind: row.get(5)?,
                 })
             })
             .map_err(&read)?;
