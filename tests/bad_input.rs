@@ -33,10 +33,19 @@ fn hostile() -> Vec<(&'static str, String)> {
         ("leading space", " alex".into()),
         ("trailing space", "alex ".into()),
         ("link", "https://evil.example/reset".into()),
-        ("tenant id: nil GUID", "00000000-0000-0000-0000-000000000000".into()),
+        (
+            "tenant id: nil GUID",
+            "00000000-0000-0000-0000-000000000000".into(),
+        ),
         ("tenant id: domain", "contoso.onmicrosoft.com".into()),
-        ("tenant id: one digit short", "8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a9".into()),
-        ("tenant id: braces", "{8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90}".into()),
+        (
+            "tenant id: one digit short",
+            "8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a9".into(),
+        ),
+        (
+            "tenant id: braces",
+            "{8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90}".into(),
+        ),
         ("plausible", "alex@support.vendor.example".into()),
     ]
 }
@@ -64,7 +73,11 @@ fn says_what_to_do(message: String) -> String {
         .split_once(": ")
         .unwrap_or_else(|| panic!("no advice in: {message}"));
     assert!(!what.is_empty() && advice.len() >= 5, "{message}");
-    assert!(message.len() < 400, "a message echoing its input: {} bytes", message.len());
+    assert!(
+        message.len() < 400,
+        "a message echoing its input: {} bytes",
+        message.len()
+    );
     message
 }
 
@@ -73,15 +86,23 @@ fn every_constructor_refuses_hostile_strings_and_says_what_to_do() {
     let mut out = String::new();
     table(&mut out, "TenantId::parse", TenantId::parse);
     table(&mut out, "RequestId::parse", RequestId::parse);
-    table(&mut out, "ServiceRequestNumber::new", |s| ServiceRequestNumber::new(s));
+    table(&mut out, "ServiceRequestNumber::new", |s| {
+        ServiceRequestNumber::new(s)
+    });
     table(&mut out, "Justification::new", |s| Justification::new(s));
     table(&mut out, "EngineerId::new", |s| EngineerId::new(s));
-    table(&mut out, "SupportManagerId::new", |s| SupportManagerId::new(s));
+    table(&mut out, "SupportManagerId::new", |s| {
+        SupportManagerId::new(s)
+    });
     table(&mut out, "ApproverId::new", |s| ApproverId::new(s));
     table(&mut out, "EmailAddress::new", |s| EmailAddress::new(s));
     table(&mut out, "Operation::new", |s| Operation::new(s));
     table(&mut out, "Target::new", |s| Target::new(s));
-    table(&mut out, "RequestRecord::from_json", RequestRecord::from_json);
+    table(
+        &mut out,
+        "RequestRecord::from_json",
+        RequestRecord::from_json,
+    );
     insta::assert_snapshot!("hostile_strings", out);
 }
 
@@ -112,7 +133,11 @@ fn durations_sizes_and_lists_say_what_to_do() {
     ] {
         writeln!(out, "{}", says_what_to_do(err.to_string())).unwrap();
     }
-    writeln!(out, "## Request::draft: over the policy's maximum, wrong tenant").unwrap();
+    writeln!(
+        out,
+        "## Request::draft: over the policy's maximum, wrong tenant"
+    )
+    .unwrap();
     let strict = policy().with_max_access_duration(AccessDuration::from_hours(2).unwrap());
     let over = Draft {
         access_duration: AccessDuration::from_hours(8).unwrap(),
@@ -136,10 +161,7 @@ fn durations_sizes_and_lists_say_what_to_do() {
     let err = Services::new([]).unwrap_err();
     writeln!(out, "{}", says_what_to_do(err.to_string())).unwrap();
     let megan_twice = vec![
-        DesignatedApprover::new(
-            megan(),
-            EmailAddress::new("megan@contoso.com").unwrap(),
-        ),
+        DesignatedApprover::new(megan(), EmailAddress::new("megan@contoso.com").unwrap()),
         DesignatedApprover::new(
             megan(),
             EmailAddress::new("megan.smith@contoso.com").unwrap(),

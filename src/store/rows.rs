@@ -1,6 +1,7 @@
 //! What both stores share about audit rows: the columns a chain link covers, decoding a row
 //! against its record, and walking a tenant's chain.
 
+use chrono::{DateTime, Datelike, Utc};
 use std::collections::HashMap;
 
 use crate::audit::{
@@ -395,6 +396,24 @@ pub(crate) enum SqlArg {
 
 /// The SQL for a search and its arguments: filters as `WHERE` terms, keyset pagination on
 /// (at, request_id, sequence), one row more than the page to know whether another follows.
+/// A condition no row meets.
+const NOTHING: &str = "1 = 0";
+
+/// Where an instant falls against the years stored records can have (1970 to 9999).
+enum Storable {
+    Earlier,
+    Within(String),
+    Later,
+}
+
+fn storable(at: DateTime<Utc>) -> Storable {
+    match at.year() {
+        ..1970 => Storable::Earlier,
+        1970..=9999 => Storable::Within(instant_text(at)),
+        _ => Storable::Later,
+    }
+}
+
 pub(crate) fn search_sql(
     query: &AuditQuery,
     placeholder: impl Fn(usize) -> String,
@@ -430,28 +449,42 @@ pub(crate) fn search_sql(
             .collect();
         terms.push(format!("kind IN ({})", kinds.join(", ")));
     }
+    // Stored instants are within the years 1970 to 9999, whose RFC 3339 text sorts in time
+    // order; a bound outside them is decided here, since its text ("+10000-…") would not sort.
     if let Some(since) = query.since_filter() {
-        terms.push(format!(
-            "at >= {}",
-            arg(SqlArg::Text(instant_text(since)), &mut args)
-        ));
+        match storable(since) {
+            Storable::Earlier => {}
+            Storable::Within(text) => {
+                terms.push(format!("at >= {}", arg(SqlArg::Text(text), &mut args)));
+            }
+            Storable::Later => terms.push(NOTHING.to_owned()),
+        }
     }
     if let Some(before) = query.before_filter() {
-        terms.push(format!(
-            "at < {}",
-            arg(SqlArg::Text(instant_text(before)), &mut args)
-        ));
+        match storable(before) {
+            Storable::Earlier => terms.push(NOTHING.to_owned()),
+            Storable::Within(text) => {
+                terms.push(format!("at < {}", arg(SqlArg::Text(text), &mut args)));
+            }
+            Storable::Later => {}
+        }
     }
     if let Some(cursor) = query.after_cursor() {
-        let at = arg(SqlArg::Text(instant_text(cursor.at())), &mut args);
-        let request = arg(SqlArg::Text(cursor.request().to_string()), &mut args);
-        let sequence = arg(
-            SqlArg::Int(i64::try_from(cursor.sequence()).unwrap_or(i64::MAX)),
-            &mut args,
-        );
-        terms.push(format!(
-            "(at, request_id, sequence) > ({at}, {request}, {sequence})"
-        ));
+        match storable(cursor.at()) {
+            Storable::Earlier => {}
+            Storable::Within(text) => {
+                let at = arg(SqlArg::Text(text), &mut args);
+                let request = arg(SqlArg::Text(cursor.request().to_string()), &mut args);
+                let sequence = arg(
+                    SqlArg::Int(i64::try_from(cursor.sequence()).unwrap_or(i64::MAX)),
+                    &mut args,
+                );
+                terms.push(format!(
+                    "(at, request_id, sequence) > ({at}, {request}, {sequence})"
+                ));
+            }
+            Storable::Later => terms.push(NOTHING.to_owned()),
+        }
     }
     let limit = arg(
         SqlArg::Int(i64::from(query.page_size_value().get()) + 1),

@@ -54,6 +54,7 @@ conformance!(
         search_pages_match_the_in_memory_log,
         every_search_shape_uses_an_index,
         export_writes_every_matching_record_as_json_lines,
+        bounds_outside_the_storable_years_match_the_log,
     ],
     tamper: [
         a_tampered_row_is_refused_on_load,

@@ -202,3 +202,38 @@ pub fn export_writes_every_matching_record_as_json_lines<D: Db>() {
     assert_eq!(written, 404);
     assert_eq!(String::from_utf8(one_by_one).unwrap().lines().count(), 404);
 }
+
+/// Bounds outside the years records can hold (1970 to 9999) give what the in-memory log gives:
+/// their RFC 3339 text ("+10000-…", "-0005-…") would not sort among stored instants.
+pub fn bounds_outside_the_storable_years_match_the_log<D: Db>() {
+    let mut requests = [play_as(1, &contoso_steps()[..6])];
+    let (_db, mut store, log) = both::<D>(&mut requests);
+    let year = |y: i32| {
+        chrono::NaiveDate::from_ymd_opt(y, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+    };
+    let far_cursor = |y: i32| -> AuditCursor {
+        serde_json::from_value(serde_json::json!({
+            "at": year(y), "request": request_id(1), "sequence": u64::MAX
+        }))
+        .unwrap()
+    };
+    let queries = [
+        AuditQuery::new().since(year(10_000)),
+        AuditQuery::new().since(year(-5)),
+        AuditQuery::new().before(year(1969)),
+        AuditQuery::new().before(year(200_000)),
+        AuditQuery::new().since(year(1)).before(year(12_000)),
+        AuditQuery::new().after(far_cursor(10_000)),
+        AuditQuery::new().after(far_cursor(-3)),
+        AuditQuery::new().after(far_cursor(2026)),
+    ];
+    for query in queries {
+        let sql = all_pages(|q| store.search(q).unwrap(), &query);
+        let memory = all_pages(|q| log.search(q), &query);
+        assert_eq!(sql, memory, "{query:?}");
+    }
+}
