@@ -511,7 +511,24 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let text = String::from_utf8_lossy(&bytes);
-        let _ = RequestRecord::from_json(&text).and_then(|record| record.load());
+        loaded_or_typed_refusal(RequestRecord::from_json(&text).and_then(|record| record.load()))?;
+    }
+
+    /// Arbitrary JSON documents, and arbitrary values in place of a record's top-level fields.
+    #[test]
+    fn arbitrary_json_documents_never_panic(
+        document in arbitrary_json(),
+        field in prop::sample::select(vec!["version", "id", "tenant", "state", "trail", "extra"]),
+        value in arbitrary_json(),
+    ) {
+        loaded_or_typed_refusal(
+            RequestRecord::from_json(&document.to_string()).and_then(|record| record.load()),
+        )?;
+        let mut record = serde_json::to_value(granted().to_record()).unwrap();
+        record[field] = value;
+        loaded_or_typed_refusal(
+            RequestRecord::from_json(&record.to_string()).and_then(|record| record.load()),
+        )?;
     }
 
     /// Arbitrary JSON values where a record's parts belong never panic either.
@@ -524,8 +541,28 @@ proptest! {
         let mut record = serde_json::to_value(granted().to_record()).unwrap();
         let len = record["trail"].as_array().map_or(0, Vec::len);
         record["trail"][index % len][field] = value;
-        let _ = RequestRecord::from_json(&record.to_string()).and_then(|record| record.load());
+        loaded_or_typed_refusal(
+            RequestRecord::from_json(&record.to_string()).and_then(|record| record.load()),
+        )?;
     }
+}
+
+/// A load either gives a request whose own record loads again into the same trail, or a typed
+/// refusal that names its rule in words.
+fn loaded_or_typed_refusal(result: Result<AnyRequest, RecordError>) -> Result<(), TestCaseError> {
+    match result {
+        Ok(request) => {
+            match request.to_record().load() {
+                Ok(again) => prop_assert_eq!(again.audit_trail(), request.audit_trail()),
+                Err(err) => prop_assert!(false, "a loaded request's record is refused: {}", err),
+            }
+        }
+        Err(err) => {
+            prop_assert!(!err.rule().to_string().is_empty());
+            prop_assert!(err.to_string().contains("refused"), "{}", err);
+        }
+    }
+    Ok(())
 }
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {
