@@ -204,7 +204,7 @@ fn check(path: &std::path::Path, acknowledged: &BTreeMap<String, usize>, iterati
         .collect::<Result<_, _>>()
         .unwrap();
     for id in &ids {
-        store
+        let _loaded = store
             .load(RequestId::parse(id).unwrap())
             .unwrap_or_else(|err| panic!("iteration {iteration}: {id} does not load: {err}"));
     }

@@ -551,12 +551,10 @@ proptest! {
 /// refusal that names its rule in words.
 fn loaded_or_typed_refusal(result: Result<AnyRequest, RecordError>) -> Result<(), TestCaseError> {
     match result {
-        Ok(request) => {
-            match request.to_record().load() {
-                Ok(again) => prop_assert_eq!(again.audit_trail(), request.audit_trail()),
-                Err(err) => prop_assert!(false, "a loaded request's record is refused: {}", err),
-            }
-        }
+        Ok(request) => match request.to_record().load() {
+            Ok(again) => prop_assert_eq!(again.audit_trail(), request.audit_trail()),
+            Err(err) => prop_assert!(false, "a loaded request's record is refused: {}", err),
+        },
         Err(err) => {
             prop_assert!(!err.rule().to_string().is_empty());
             prop_assert!(err.to_string().contains("refused"), "{}", err);
