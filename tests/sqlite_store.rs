@@ -9,7 +9,6 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use customer_lockbox::AuditEventKind as K;
 use customer_lockbox::*;
 use rusqlite::Connection;
 
@@ -74,29 +73,7 @@ fn every_search_shape_uses_an_index() {
         log.capture(&drafted());
         log.search(&AuditQuery::new()).records[0].cursor()
     };
-    let shapes = [
-        ("everything", AuditQuery::new()),
-        ("tenant", AuditQuery::new().tenant(contoso())),
-        ("request", AuditQuery::new().request(request_id(1))),
-        ("actor", AuditQuery::new().actor(Actor::Engineer(alex()))),
-        ("kind", AuditQuery::new().kind(K::EngineerActed)),
-        ("kinds", AuditQuery::new().kind(K::Granted).kind(K::Denied)),
-        (
-            "time range",
-            AuditQuery::new().since(t0()).before(at(hours(1))),
-        ),
-        (
-            "tenant and time, next page",
-            AuditQuery::new()
-                .tenant(contoso())
-                .since(t0())
-                .after(cursor),
-        ),
-        (
-            "actor and kind",
-            AuditQuery::new().actor(Actor::System).kind(K::Expired),
-        ),
-    ];
+    let shapes = search_shapes(cursor);
     let mut plans = String::new();
     for (name, query) in shapes {
         let plan = store.search_plan(&query).unwrap();

@@ -197,3 +197,63 @@ pub fn save_any<S: Store>(store: &mut S, request: &mut AnyRequest) {
         AnyRequest::Closed(r) => store.save(r).unwrap(),
     }
 }
+
+/// The engineer's mail address in the fixtures' directory.
+pub fn alex_mail() -> EmailAddress {
+    EmailAddress::new("alex.mail@support.vendor.example").unwrap()
+}
+
+/// A directory with the engineer's address and the Contoso approvers'.
+pub fn directory() -> AddressBook {
+    AddressBook::new()
+        .with_engineer(alex(), alex_mail())
+        .with_policy(&policy())
+}
+
+/// A sender that records what it is handed, and fails while `failing` is set.
+#[derive(Default)]
+pub struct Recorder {
+    pub sent: Vec<Delivery>,
+    pub failing: Option<String>,
+}
+
+impl Sender for Recorder {
+    type Error = String;
+
+    fn send(&mut self, delivery: &Delivery) -> Result<(), String> {
+        if let Some(reason) = &self.failing {
+            return Err(reason.clone());
+        }
+        self.sent.push(delivery.clone());
+        Ok(())
+    }
+}
+
+/// Every shape of audit query a store must serve through an index, by name; `cursor` is any
+/// record's, for the next-page shape.
+pub fn search_shapes(cursor: AuditCursor) -> Vec<(&'static str, AuditQuery)> {
+    use AuditEventKind as K;
+    vec![
+        ("everything", AuditQuery::new()),
+        ("tenant", AuditQuery::new().tenant(contoso())),
+        ("request", AuditQuery::new().request(request_id(1))),
+        ("actor", AuditQuery::new().actor(Actor::Engineer(alex()))),
+        ("kind", AuditQuery::new().kind(K::EngineerActed)),
+        ("kinds", AuditQuery::new().kind(K::Granted).kind(K::Denied)),
+        (
+            "time range",
+            AuditQuery::new().since(t0()).before(at(hours(1))),
+        ),
+        (
+            "tenant and time, next page",
+            AuditQuery::new()
+                .tenant(contoso())
+                .since(t0())
+                .after(cursor),
+        ),
+        (
+            "actor and kind",
+            AuditQuery::new().actor(Actor::System).kind(K::Expired),
+        ),
+    ]
+}

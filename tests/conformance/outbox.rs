@@ -15,35 +15,6 @@ use crate::harness::Db;
 
 const LEASE: TimeDelta = TimeDelta::minutes(5);
 
-fn alex_mail() -> EmailAddress {
-    EmailAddress::new("alex.mail@support.vendor.example").unwrap()
-}
-
-fn directory() -> AddressBook {
-    AddressBook::new()
-        .with_engineer(alex(), alex_mail())
-        .with_policy(&policy())
-}
-
-/// A sender that records what it is handed, and fails while `failing` is set.
-#[derive(Default)]
-struct Recorder {
-    sent: Vec<Delivery>,
-    failing: Option<String>,
-}
-
-impl Sender for Recorder {
-    type Error = String;
-
-    fn send(&mut self, delivery: &Delivery) -> Result<(), String> {
-        if let Some(reason) = &self.failing {
-            return Err(reason.clone());
-        }
-        self.sent.push(delivery.clone());
-        Ok(())
-    }
-}
-
 /// A sender that runs `during` while it holds its message, then accepts it.
 struct Holding<F: FnMut(&Delivery)> {
     during: F,

@@ -2,7 +2,6 @@
 //! shape) and JSON Lines export.
 
 use chrono::TimeDelta;
-use customer_lockbox::AuditEventKind as K;
 use customer_lockbox::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
@@ -127,29 +126,7 @@ pub fn every_search_shape_uses_an_index<D: Db>() {
     pending_as(&mut store, 1);
     let cursor = store.search(&AuditQuery::new()).unwrap().records[0].cursor();
     db.fill_for_planner();
-    let shapes = [
-        ("everything", AuditQuery::new()),
-        ("tenant", AuditQuery::new().tenant(contoso())),
-        ("request", AuditQuery::new().request(request_id(1))),
-        ("actor", AuditQuery::new().actor(Actor::Engineer(alex()))),
-        ("kind", AuditQuery::new().kind(K::EngineerActed)),
-        ("kinds", AuditQuery::new().kind(K::Granted).kind(K::Denied)),
-        (
-            "time range",
-            AuditQuery::new().since(t0()).before(at(hours(1))),
-        ),
-        (
-            "tenant and time, next page",
-            AuditQuery::new()
-                .tenant(contoso())
-                .since(t0())
-                .after(cursor),
-        ),
-        (
-            "actor and kind",
-            AuditQuery::new().actor(Actor::System).kind(K::Expired),
-        ),
-    ];
+    let shapes = search_shapes(cursor);
     for (name, query) in shapes {
         let plan = store.search_plan(&query).unwrap();
         assert!(D::plan_uses_index(&plan), "{name}: {plan:#?}");
