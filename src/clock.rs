@@ -9,6 +9,21 @@ use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+/// How far ahead of a store's own clock a step's instant may be: 2 minutes.
+///
+/// Every clock is a little wrong, so a store accepts a step stamped slightly ahead of its own
+/// clock (the database server's, or the system clock for SQLite). A step stamped further ahead
+/// would move the request into the future, and every later step would have to wait for it: the
+/// store refuses it and records the refused attempt at its own clock instead (see
+/// [`Refusal::AheadOfStoreClock`](crate::Refusal::AheadOfStoreClock)). The bound is also how
+/// late a customer's revocation or denial can be recorded: such a step is never refused for
+/// coming before the last record; it is recorded at that record's instant, which no party can
+/// push more than this far ahead.
+///
+/// Two minutes is generous for any server kept by NTP (which keeps them within milliseconds)
+/// and short against a 4-hour access window.
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(2);
+
 /// A source of the current instant.
 pub trait Clock {
     /// The current instant.

@@ -18,7 +18,7 @@ use std::fmt;
 
 use crate::notification::Notification;
 use crate::policy::TenantPolicy;
-use crate::values::text::{Alphabet, TextRule, is_bidi_control, text_value};
+use crate::values::text::{Alphabet, Normalization, TextRule, is_bidi_control, text_value};
 use crate::values::{ApproverId, EmailAddress, EngineerId, RequestId, TenantId};
 
 /// Where people's email addresses come from when a notification is sent.
@@ -166,6 +166,7 @@ text_value! {
         empty_hint: "say why the message could not be sent",
         max_chars: FAILURE_MAX,
         alphabet: Alphabet::Prose,
+        normalization: Normalization::AsGiven,
     }
 }
 

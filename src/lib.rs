@@ -135,7 +135,7 @@ pub use audit::{
     Actor, AuditCursor, AuditEvent, AuditEventKind, AuditLog, AuditPage, AuditQuery, AuditRecord,
     ChainBreak, ChainHash, ChainHead, ChainVerdict, PageSize, Tampering,
 };
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, MAX_CLOCK_SKEW, ManualClock, SystemClock};
 pub use delivery::{AddressBook, Delivery, DeliveryFailure, Directory, Sender};
 pub use error::Error;
 pub use notification::{Notification, NotificationKind};
@@ -157,5 +157,5 @@ pub use store::Store;
 pub use store::{AppendReport, DeliveryReport, OutboxEntry, OutboxStatus, StoreError, SweepReport};
 pub use values::{
     AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, Operation,
-    RequestId, Service, ServiceRequestNumber, Services, SupportManagerId, Target, TenantId,
+    Person, RequestId, Service, ServiceRequestNumber, Services, SupportManagerId, Target, TenantId,
 };

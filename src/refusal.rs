@@ -53,6 +53,12 @@ impl fmt::Display for Step {
 pub enum Refusal {
     /// The support manager is the engineer who drafted the request (separation of duties).
     ManagerIsEngineer,
+    /// The approver deciding or revoking is the engineer who drafted the request, whatever a
+    /// tenant policy says (separation of duties).
+    ApproverIsEngineer,
+    /// The approver deciding or revoking is the support manager who approved the request,
+    /// whatever a tenant policy says (separation of duties).
+    ApproverIsSupportManager,
     /// Someone other than the engineer who drafted the request tried an engineer's step.
     NotTheEngineer,
     /// The approver is not designated by the request's tenant.
@@ -70,6 +76,13 @@ pub enum Refusal {
     DecisionDeadlinePassed,
     /// The step came at or after the end of the access window; access ended instead.
     AccessWindowEnded,
+    /// An engineer action was reported for a request that is closed (revoked, completed, its
+    /// window elapsed, denied, expired, withdrawn or rejected): it is kept as a refused attempt.
+    RequestClosed,
+    /// The instant given is further ahead of the store's clock than
+    /// [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW): the store recorded the attempt as refused, at
+    /// its own clock, instead of letting a fast clock move the request into the future.
+    AheadOfStoreClock,
     /// The instant passed in is earlier than the request's last recorded step. Not recorded in
     /// the audit trail, which must stay in time order.
     InstantBeforeLastStep,
@@ -95,6 +108,12 @@ impl fmt::Display for Refusal {
             Refusal::ManagerIsEngineer => f.write_str(
                 "the support manager is the engineer who drafted the request: another support manager must decide (separation of duties)",
             ),
+            Refusal::ApproverIsEngineer => f.write_str(
+                "the approver is the engineer who drafted the request: a designated approver of the customer other than the engineer must decide (separation of duties)",
+            ),
+            Refusal::ApproverIsSupportManager => f.write_str(
+                "the approver is the support manager who approved the request: a designated approver of the customer other than the vendor's staff must decide (separation of duties)",
+            ),
             Refusal::NotTheEngineer => f.write_str(
                 "only the engineer who drafted the request may take this step: act as that engineer, or draft a request of your own",
             ),
@@ -116,6 +135,12 @@ impl fmt::Display for Refusal {
             ),
             Refusal::AccessWindowEnded => f.write_str(
                 "the access window has ended: draft a new request if more access is needed",
+            ),
+            Refusal::RequestClosed => f.write_str(
+                "the request is closed, so no action can be taken under it: the attempt is kept on its record; draft a new request if access is still needed",
+            ),
+            Refusal::AheadOfStoreClock => f.write_str(
+                "the instant given is ahead of the store's clock by more than the allowed skew: synchronize the clock that gave it (NTP) and take the step again",
             ),
             Refusal::InstantBeforeLastStep => f.write_str(
                 "the instant given is earlier than the request's last recorded step: pass the current time from a clock that does not go backwards",

@@ -156,6 +156,7 @@ pub struct PendingCustomer {
 /// [`revoke`](crate::Request::revoke).
 #[derive(Debug)]
 pub struct Granted {
+    pub(crate) approved_by: SupportManagerId,
     pub(crate) granted_by: ApproverId,
     pub(crate) granted_at: DateTime<Utc>,
     pub(crate) access_ends_at: DateTime<Utc>,

@@ -276,7 +276,8 @@ fn header_and_trail_must_agree() {
     let empty = load_edited(&record, |v| trail_mut(v).clear());
     assert_eq!(refused_rule(empty), (None, BrokenRule::EmptyTrail));
     let after_close = load_edited(&closed_completed().to_record(), |v| {
-        let extra = v["trail"][4].clone();
+        let mut extra = v["trail"][4].clone();
+        extra["at"] = v["trail"][5]["at"].clone();
         trail_mut(v).push(extra);
         renumber(v);
     });

@@ -8,8 +8,11 @@ use chrono::TimeDelta;
 use customer_lockbox::*;
 
 /// Runs `make` over each input and writes one line per input: the input, then the error
-/// message or "ok".
-fn table<T, E: std::fmt::Display>(inputs: &[&str], make: impl Fn(&str) -> Result<T, E>) -> String {
+/// message or "ok" and the value made.
+fn table<T: std::fmt::Display, E: std::fmt::Display>(
+    inputs: &[&str],
+    make: impl Fn(&str) -> Result<T, E>,
+) -> String {
     let mut out = String::new();
     for input in inputs {
         let shown: String = if input.chars().count() > 40 {
@@ -18,7 +21,7 @@ fn table<T, E: std::fmt::Display>(inputs: &[&str], make: impl Fn(&str) -> Result
             format!("{input:?}")
         };
         let result = match make(input) {
-            Ok(_) => "ok".to_owned(),
+            Ok(value) => format!("ok: {value}"),
             Err(err) => err.to_string(),
         };
         writeln!(out, "{shown} => {result}").unwrap();
@@ -80,6 +83,15 @@ fn people_ids_and_addresses() {
         "m\u{0}",
         &"a".repeat(129),
         "o'brien",
+        // One person, however spelled: case, width, surrounding space, compatibility forms.
+        "MEGAN@Contoso.COM",
+        " megan@contoso.com\t",
+        "\u{FF4D}\u{FF45}\u{FF47}\u{FF41}\u{FF4E}\u{FF20}contoso\u{FF0E}com",
+        "\u{212A}elvin",
+        "Stra\u{DF}e",
+        // Not folded into the alphabet: refused, never guessed.
+        "m\u{E9}gan",
+        "\u{43C}egan",
     ];
     let mut out = String::from("## approver id\n");
     out += &table(&ids, |s| ApproverId::new(s));

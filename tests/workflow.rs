@@ -441,18 +441,22 @@ fn the_customer_revokes_early() {
 }
 
 #[test]
-fn an_instant_before_the_last_step_is_refused_without_a_record() {
-    let granted = granted();
-    let before = granted.audit_trail().len();
-    let (refusal, step, back) = granted.close(&alex(), at(minutes(59))).unwrap_err_request();
+fn a_step_towards_access_before_the_last_step_is_refused_without_a_record() {
+    let pending = pending();
+    let before = pending.audit_trail().len();
+    let (refusal, step, back) = pending
+        .grant(&megan(), &policy(), at(minutes(19)))
+        .unwrap_err_request();
     assert_eq!(
         (refusal, step),
-        (Refusal::InstantBeforeLastStep, Step::Close)
+        (Refusal::InstantBeforeLastStep, Step::Grant)
     );
     assert!(!refusal.is_recorded());
     assert_eq!(back.audit_trail().len(), before);
+    let granted = granted();
+    let before = granted.audit_trail().len();
     let far = "+10000-01-01T00:00:00Z".parse().unwrap();
-    let (refusal, _, back) = back.close(&alex(), far).unwrap_err_request();
+    let (refusal, _, back) = granted.close(&alex(), far).unwrap_err_request();
     assert_eq!(refusal, Refusal::InstantOutOfRange);
     assert_eq!(back.audit_trail().len(), before);
 }

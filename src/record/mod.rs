@@ -37,6 +37,8 @@
 
 mod replay;
 
+pub(crate) use replay::{decide_again, replay_trail};
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -276,6 +278,9 @@ pub enum BrokenRule {
     SentToNobody,
     /// A notification is recorded as dropped though it was still needed.
     NeededMessageDropped,
+    /// A request to save counts records as saved that are not the ones the store holds: it was
+    /// loaded from another store, or built from an edited record.
+    SavedRecordsDiffer,
     /// A store's column disagrees with the record it summarizes.
     StoredColumnDisagrees {
         /// The column.
@@ -345,6 +350,9 @@ impl fmt::Display for BrokenRule {
             BrokenRule::NeededMessageDropped => {
                 f.write_str("a notification is recorded as dropped though it was still needed")
             }
+            BrokenRule::SavedRecordsDiffer => f.write_str(
+                "the records the request counts as saved are not the ones the store holds (it was loaded from elsewhere, or built from an edited record)",
+            ),
             BrokenRule::StoredColumnDisagrees { column } => {
                 write!(f, "the stored column `{column}` disagrees with the record")
             }

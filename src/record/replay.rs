@@ -10,9 +10,9 @@ use crate::audit::{Actor, AuditEvent, AuditRecord};
 use crate::outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
 use crate::policy::Authority;
 use crate::refusal::{Refusal, Refused, Step};
-use crate::request::{AnyRequest, DeliveryStep, Draft, Request};
+use crate::request::{AnyRequest, Attempt, DeliveryStep, Draft, Request};
 use crate::state::{State, StateKind};
-use crate::values::{ApproverId, TenantId};
+use crate::values::{ApproverId, RequestId, TenantId};
 
 /// The policy's answers, as the trail recorded them.
 enum Answer {
@@ -53,6 +53,39 @@ fn decision_answer(event: &AuditEvent) -> Answer {
     }
 }
 
+/// Takes again, at `at`, the customer's revocation or denial that `record` records, with the
+/// policy's answer as recorded: how a store makes such a decision take effect at its own clock
+/// when the instant it was given was too far ahead. `Err` hands the request back when `record`
+/// is no such decision, or the request is not in the state it was taken in.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn decide_again(
+    current: AnyRequest,
+    record: &AuditRecord,
+    at: DateTime<Utc>,
+) -> Result<Result<AnyRequest, BrokenRule>, Box<AnyRequest>> {
+    use AuditEvent as E;
+    let answer = decision_answer(record.event());
+    match (current, record.event(), record.actor()) {
+        (
+            AnyRequest::Granted(r),
+            E::Revoked
+            | E::Refused {
+                step: Step::Revoke, ..
+            },
+            Actor::Approver(a),
+        ) => Ok(settle(r.revoke_under(a, &answer, at), AnyRequest::from)),
+        (
+            AnyRequest::PendingCustomer(r),
+            E::Denied
+            | E::Refused {
+                step: Step::Deny, ..
+            },
+            Actor::Approver(a),
+        ) => Ok(settle(r.deny_under(a, &answer, at), deny_outcome)),
+        (current, ..) => Err(Box::new(current)),
+    }
+}
+
 /// The answer a notification got, as recorded.
 fn notify_answer(event: &AuditEvent) -> Result<Answer, BrokenRule> {
     match event {
@@ -72,16 +105,37 @@ fn notify_answer(event: &AuditEvent) -> Result<Answer, BrokenRule> {
 }
 
 pub(super) fn replay(record: &RequestRecord) -> Result<AnyRequest, RecordError> {
-    let fail = |sequence: Option<u64>, rule| Err(RecordError::new(Some(record.id), sequence, rule));
     if record.version != RECORD_VERSION {
-        return fail(
+        return Err(RecordError::new(
+            Some(record.id),
             None,
             BrokenRule::UnsupportedVersion {
                 found: record.version,
             },
-        );
+        ));
     }
-    let trail = &record.trail;
+    let current = replay_trail(record.id, record.tenant, &record.trail)?;
+    if current.state() != record.state {
+        return Err(RecordError::new(
+            Some(record.id),
+            None,
+            BrokenRule::StateMismatch {
+                stored: record.state,
+                replayed: current.state(),
+            },
+        ));
+    }
+    Ok(current)
+}
+
+/// Replays the trail of request `id` of `tenant` and returns the request it leads to, its whole
+/// trail counted as saved, whatever state that is.
+pub(crate) fn replay_trail(
+    id: RequestId,
+    tenant: TenantId,
+    trail: &[AuditRecord],
+) -> Result<AnyRequest, RecordError> {
+    let fail = |sequence: Option<u64>, rule| Err(RecordError::new(Some(id), sequence, rule));
     for (i, stored) in trail.iter().enumerate() {
         let expected = i as u64 + 1;
         if stored.sequence() != expected {
@@ -93,7 +147,7 @@ pub(super) fn replay(record: &RequestRecord) -> Result<AnyRequest, RecordError> 
                 },
             );
         }
-        if stored.tenant() != record.tenant || stored.request() != record.id {
+        if stored.tenant() != tenant || stored.request() != id {
             return fail(Some(expected), BrokenRule::ForeignRecord);
         }
     }
@@ -113,8 +167,8 @@ pub(super) fn replay(record: &RequestRecord) -> Result<AnyRequest, RecordError> 
         return fail(Some(1), BrokenRule::NotStartedByDraft);
     };
     let draft = Draft {
-        id: record.id,
-        tenant: record.tenant,
+        id,
+        tenant,
         service_request: service_request.clone(),
         services: services.clone(),
         access_duration: *access_duration,
@@ -131,6 +185,11 @@ pub(super) fn replay(record: &RequestRecord) -> Result<AnyRequest, RecordError> 
     let mut done = 1;
     while let Some(stored) = trail.get(done) {
         let sequence = Some(stored.sequence());
+        // Steps that end a request are recorded no earlier than the last record, whatever
+        // instant they were given; no record may be earlier than the one before it.
+        if stored.at() < current.last_step_at() {
+            return fail(sequence, BrokenRule::TimeWentBackwards);
+        }
         let next = apply(current, stored, trail.get(done + 1));
         current = match next {
             Ok(next) => next,
@@ -149,15 +208,6 @@ pub(super) fn replay(record: &RequestRecord) -> Result<AnyRequest, RecordError> 
             return fail(sequence, BrokenRule::RecordDiffers);
         }
         done += produced.len();
-    }
-    if current.state() != record.state {
-        return fail(
-            None,
-            BrokenRule::StateMismatch {
-                stored: record.state,
-                replayed: current.state(),
-            },
-        );
     }
     mark_saved(&mut current);
     Ok(current)
@@ -269,6 +319,11 @@ fn apply(
         crate::request::with_request!(&mut current, r => r.record_delivery(at, cause, step))?;
         return Ok(current);
     }
+    if let Some((actor, attempt)) = refused_by_store(stored) {
+        return current
+            .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, at)
+            .ok_or(BrokenRule::InstantOutOfRange);
+    }
     let step_of = |event: &E| match event {
         E::Refused { step, .. } => Some(*step),
         _ => None,
@@ -356,7 +411,15 @@ fn apply(
             ) => settle(r.withdraw(e, at), AnyRequest::from),
             (E::Expired, Actor::System) => {
                 // Expiry is recorded by the step that found it: a late grant, denial or
-                // withdrawal (recorded as refused just after), or a plain check.
+                // withdrawal (recorded as refused just after), an attempt a store refused, or
+                // a plain check.
+                if let Some(next) = after
+                    && let Some((actor, attempt)) = refused_by_store(next)
+                {
+                    return AnyRequest::from(r)
+                        .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, next.at())
+                        .ok_or(BrokenRule::InstantOutOfRange);
+                }
                 let late = after.filter(|next| {
                     matches!(
                         next.event(),
@@ -407,7 +470,15 @@ fn apply(
                 AnyRequest::from,
             ),
             (E::AccessElapsed, Actor::System) => {
-                // Like expiry: found by a late step (recorded as refused just after) or a check.
+                // Like expiry: found by a late step (recorded as refused just after), an
+                // attempt a store refused, or a check.
+                if let Some(next) = after
+                    && let Some((actor, attempt)) = refused_by_store(next)
+                {
+                    return AnyRequest::from(r)
+                        .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, next.at())
+                        .ok_or(BrokenRule::InstantOutOfRange);
+                }
                 let late = after.filter(|next| {
                     matches!(
                         next.event(),
@@ -449,6 +520,28 @@ fn apply(
             }
             _ => Err(not_legal(StateKind::Granted)),
         },
-        AnyRequest::Closed(_) => Err(BrokenRule::RecordAfterClose),
+        AnyRequest::Closed(r) => match (stored.event(), stored.actor()) {
+            (E::ActionRefused { action, .. }, Actor::Engineer(e)) => settle(
+                Err::<AnyRequest, _>(r.refuse_late_action(e, action.clone(), at)),
+                |request| request,
+            ),
+            _ => Err(BrokenRule::RecordAfterClose),
+        },
     }
+}
+
+/// The person and attempt behind `record`, if it is an attempt a store refused for being
+/// stamped too far ahead of its clock, by someone whose role may take that step.
+fn refused_by_store(record: &AuditRecord) -> Option<(Actor, Attempt)> {
+    let refused = matches!(
+        record.event(),
+        AuditEvent::Refused {
+            refusal: Refusal::AheadOfStoreClock,
+            ..
+        } | AuditEvent::ActionRefused {
+            refusal: Refusal::AheadOfStoreClock,
+            ..
+        }
+    );
+    Attempt::behind(record).filter(|(actor, attempt)| refused && attempt.fits(actor))
 }

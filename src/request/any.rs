@@ -75,6 +75,11 @@ impl AnyRequest {
         with_request!(self, r => r.due_at())
     }
 
+    /// The instant of the last record (see [`Request::last_step_at`]).
+    pub fn last_step_at(&self) -> chrono::DateTime<chrono::Utc> {
+        with_request!(self, r => r.last_step_at())
+    }
+
     /// The request's audit trail.
     pub fn audit_trail(&self) -> &[AuditRecord] {
         with_request!(self, r => r.audit_trail())

@@ -7,7 +7,7 @@ use crate::policy::TenantPolicy;
 use crate::refusal::{Refusal, Refused, Step};
 use crate::state::{Closed, ClosureReason, Drafted, ManagerApproved};
 use crate::values::{
-    AccessDuration, EngineerId, Justification, RequestId, ServiceRequestNumber, Services,
+    AccessDuration, EngineerId, Justification, Person, RequestId, ServiceRequestNumber, Services,
     SupportManagerId, TenantId,
 };
 
@@ -105,15 +105,16 @@ impl Request<Drafted> {
     ///
     /// # Errors
     ///
-    /// Refused, and recorded, when `manager` is the engineer who drafted the request
-    /// ([`Refusal::ManagerIsEngineer`]); refused unrecorded when `now` is before the last
-    /// step or out of range.
+    /// Refused, and recorded, when `manager` is the engineer who drafted the request, compared
+    /// by normalized identity ([`Refusal::ManagerIsEngineer`]); refused unrecorded when `now` is
+    /// before the last step or out of range.
     pub fn approve(
         self,
         manager: &SupportManagerId,
         now: DateTime<Utc>,
     ) -> Result<Request<ManagerApproved>, Refused<Self>> {
-        let mut this = self.manager_decision(manager, Step::Approve, now)?;
+        let mut this = self.admit(Step::Approve, now)?;
+        this = this.separate_duties(manager, Step::Approve, now)?;
         this.record(
             now,
             Actor::SupportManager(manager.clone()),
@@ -127,35 +128,39 @@ impl Request<Drafted> {
 
     /// A support manager rejects the draft; the customer never sees it.
     ///
+    /// Like every step that ends a request, a rejection is never refused for its instant coming
+    /// before the last record: it is recorded at that record's instant instead.
+    ///
     /// # Errors
     ///
-    /// As [`approve`](Request::approve).
+    /// Refused, and recorded, when `manager` is the engineer who drafted the request
+    /// ([`Refusal::ManagerIsEngineer`]); refused unrecorded when the instant is out of range.
     pub fn reject(
         self,
         manager: &SupportManagerId,
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, Refused<Self>> {
-        let this = self.manager_decision(manager, Step::Reject, now)?;
+        let (this, at) = self.admit_at_latest(Step::Reject, now)?;
+        let this = this.separate_duties(manager, Step::Reject, at)?;
         Ok(this.close_with(
-            now,
+            at,
             Actor::SupportManager(manager.clone()),
             AuditEvent::ManagerRejected,
             ClosureReason::RejectedByManager,
         ))
     }
 
-    /// The checks every manager decision makes.
-    fn manager_decision(
+    /// Refuses, and records at `at`, a manager decision by the engineer who drafted the request.
+    fn separate_duties(
         self,
         manager: &SupportManagerId,
         step: Step,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<Self, Refused<Self>> {
-        let this = self.admit(step, now)?;
-        if manager.is_same_person_as(&this.engineer) {
+        if manager.is_same_person_as(&self.engineer) {
             let actor = Actor::SupportManager(manager.clone());
-            return Err(this.refuse(now, actor, step, Refusal::ManagerIsEngineer));
+            return Err(self.refuse(at, actor, step, Refusal::ManagerIsEngineer));
         }
-        Ok(this)
+        Ok(self)
     }
 }

@@ -1,12 +1,13 @@
 use chrono::{DateTime, Utc};
 
 use super::Request;
+use super::pending_customer::vendor_staff;
 use crate::audit::{Actor, AuditEvent};
 use crate::outcome::{Access, ActionOutcome};
 use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::state::{Closed, ClosureReason, Granted};
-use crate::values::{ApproverId, EngineerAction, EngineerId};
+use crate::values::{ApproverId, EngineerAction, EngineerId, SupportManagerId};
 
 /// A granted request: the engineer has access from [`granted_at`](Request::granted_at) until
 /// [`access_ends_at`](Request::access_ends_at), exactly the requested duration, and every
@@ -36,6 +37,11 @@ use crate::values::{ApproverId, EngineerAction, EngineerId};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 impl Request<Granted> {
+    /// The support manager who approved the request.
+    pub fn approved_by(&self) -> &SupportManagerId {
+        &self.state.approved_by
+    }
+
     /// The designated approver who granted access.
     pub fn granted_by(&self) -> &ApproverId {
         &self.state.granted_by
@@ -70,16 +76,17 @@ impl Request<Granted> {
 
     /// Records an action the engineer took on the customer's data at `now`.
     ///
-    /// At or after the end of the window the action is not recorded as taken: it is recorded
-    /// as refused ([`Refusal::AccessWindowEnded`]) and the outcome is
+    /// An action is never lost: one reported with an instant before the last record is recorded
+    /// at that record's instant. At or after the end of the window the action is not recorded
+    /// as taken: it is recorded as refused ([`Refusal::AccessWindowEnded`]) and the outcome is
     /// [`ActionOutcome::AccessEnded`].
     ///
     /// # Errors
     ///
     /// Refused, and recorded, when `engineer` is not the engineer of the request
     /// ([`Refusal::NotTheEngineer`]) or the action's service was not requested
-    /// ([`Refusal::ServiceNotRequested`]); refused unrecorded when `now` is before the last step
-    /// or out of range.
+    /// ([`Refusal::ServiceNotRequested`]); refused unrecorded only when the instant is outside
+    /// the years 1970 to 9999.
     pub fn record_action(
         self,
         engineer: &EngineerId,
@@ -87,11 +94,12 @@ impl Request<Granted> {
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, Refused<Self>> {
         let actor = Actor::Engineer(engineer.clone());
-        let mut this = match self.admit(Step::RecordAction, now)?.access(now) {
+        let (this, at) = self.admit_at_latest(Step::RecordAction, now)?;
+        let mut this = match this.access(at) {
             Access::Active(this) => this,
             Access::Ended(mut closed) => {
                 let refusal = Refusal::AccessWindowEnded;
-                closed.record(now, actor, AuditEvent::ActionRefused { action, refusal });
+                closed.record(at, actor, AuditEvent::ActionRefused { action, refusal });
                 return Ok(ActionOutcome::AccessEnded(closed));
             }
         };
@@ -106,17 +114,18 @@ impl Request<Granted> {
         };
         match refusal {
             Some(refusal) => {
-                this.record(now, actor, AuditEvent::ActionRefused { action, refusal });
+                this.record(at, actor, AuditEvent::ActionRefused { action, refusal });
                 Err(Refused::new(this, Step::RecordAction, refusal))
             }
             None => {
-                this.record(now, actor, AuditEvent::EngineerActed { action });
+                this.record(at, actor, AuditEvent::EngineerActed { action });
                 Ok(ActionOutcome::Recorded(this))
             }
         }
     }
 
-    /// The engineer closes the request after the fix: access ends at `now`.
+    /// The engineer closes the request after the fix: access ends at `now` (or at the last
+    /// record's instant, if `now` is earlier: closing is never refused for its instant).
     ///
     /// At or after the end of the window, access has already ended: the result is closed as
     /// [`AccessDurationElapsed`](ClosureReason::AccessDurationElapsed) and the late close is
@@ -125,32 +134,36 @@ impl Request<Granted> {
     /// # Errors
     ///
     /// Refused, and recorded, when `engineer` is not the engineer of the request; refused
-    /// unrecorded when `now` is before the last step or out of range.
+    /// unrecorded only when the instant is outside the years 1970 to 9999.
     pub fn close(
         self,
         engineer: &EngineerId,
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, Refused<Self>> {
         let actor = Actor::Engineer(engineer.clone());
-        let this = match self.active(&actor, Step::Close, now)? {
-            Ok(this) => this,
+        let (this, at) = match self.active(&actor, Step::Close, now)? {
+            Ok(active) => active,
             Err(closed) => return Ok(closed),
         };
         if engineer != &this.engineer {
-            return Err(this.refuse(now, actor, Step::Close, Refusal::NotTheEngineer));
+            return Err(this.refuse(at, actor, Step::Close, Refusal::NotTheEngineer));
         }
-        Ok(this.close_with(now, actor, AuditEvent::Completed, ClosureReason::Completed))
+        Ok(this.close_with(at, actor, AuditEvent::Completed, ClosureReason::Completed))
     }
 
     /// A designated approver revokes access early: it ends at `now`.
     ///
-    /// At or after the end of the window, access has already ended, as for
-    /// [`close`](Request::close).
+    /// A revocation always takes effect. No record can block it: one stamped ahead of the
+    /// approver's clock (an engineer action, a delivery on a node whose clock runs fast) only
+    /// moves the revocation to that record's instant, which a store keeps within
+    /// [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW) of its own clock. At or after the end of the
+    /// window, access has already ended, as for [`close`](Request::close).
     ///
     /// # Errors
     ///
-    /// Refused, and recorded, when `policy` is another tenant's or does not designate
-    /// `approver`; refused unrecorded when `now` is before the last step or out of range.
+    /// Refused, and recorded, when `approver` is the request's engineer or support manager
+    /// (normalized identities), or when `policy` is another tenant's or does not designate
+    /// `approver`; refused unrecorded only when the instant is outside the years 1970 to 9999.
     pub fn revoke(
         self,
         approver: &ApproverId,
@@ -168,34 +181,37 @@ impl Request<Granted> {
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, Refused<Self>> {
         let actor = Actor::Approver(approver.clone());
-        let this = match self.active(&actor, Step::Revoke, now)? {
-            Ok(this) => this,
+        let (this, at) = match self.active(&actor, Step::Revoke, now)? {
+            Ok(active) => active,
             Err(closed) => return Ok(closed),
         };
-        if let Some(refusal) = authority.decision_refusal(this.tenant, approver) {
-            return Err(this.refuse(now, actor, Step::Revoke, refusal));
+        let refusal = vendor_staff(approver, &this.engineer, &this.state.approved_by)
+            .or_else(|| authority.decision_refusal(this.tenant, approver));
+        if let Some(refusal) = refusal {
+            return Err(this.refuse(at, actor, Step::Revoke, refusal));
         }
         Ok(this.close_with(
-            now,
+            at,
             actor,
             AuditEvent::Revoked,
             ClosureReason::RevokedByCustomer,
         ))
     }
 
-    /// Admits `step` at `now`, then ends access if the window has run out (recording the late
-    /// step as refused): `Ok(Err(closed))` in that case.
+    /// Admits `step` at the later of `now` and the last record, then ends access if the window
+    /// has run out by then (recording the late step as refused): `Ok(Err(closed))` in that case.
     #[allow(clippy::type_complexity)] // two layers: refused, or ended-by-time
     fn active(
         self,
         actor: &Actor,
         step: Step,
         now: DateTime<Utc>,
-    ) -> Result<Result<Self, Request<Closed>>, Refused<Self>> {
-        Ok(match self.admit(step, now)?.access(now) {
-            Access::Active(this) => Ok(this),
+    ) -> Result<Result<(Self, DateTime<Utc>), Request<Closed>>, Refused<Self>> {
+        let (this, at) = self.admit_at_latest(step, now)?;
+        Ok(match this.access(at) {
+            Access::Active(this) => Ok((this, at)),
             Access::Ended(mut closed) => {
-                closed.record_refusal(now, actor.clone(), step, Refusal::AccessWindowEnded);
+                closed.record_refusal(at, actor.clone(), step, Refusal::AccessWindowEnded);
                 Err(closed)
             }
         })

@@ -1,6 +1,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::Request;
+use super::{Request, storable_after};
 use crate::audit::{Actor, AuditEvent};
 use crate::notification::Notification;
 use crate::policy::{Authority, TenantPolicy};
@@ -44,7 +44,7 @@ impl Request<ManagerApproved> {
     /// Refused, and recorded, when `policy` is another tenant's
     /// ([`Refusal::PolicyForOtherTenant`]) or designates nobody
     /// ([`Refusal::NoDesignatedApprovers`]); refused unrecorded when `now` is before the last
-    /// step or out of range.
+    /// step, or when it or the decision deadline it sets is outside the years 1970 to 9999.
     pub fn notify(
         self,
         policy: &TenantPolicy,
@@ -66,7 +66,7 @@ impl Request<ManagerApproved> {
             Ok(notified) => notified,
             Err(refusal) => return Err(this.refuse(now, Actor::System, Step::Notify, refusal)),
         };
-        let Some(decision_deadline) = now.checked_add_signed(DECISION_WINDOW) else {
+        let Some(decision_deadline) = storable_after(now, DECISION_WINDOW) else {
             return Err(Refused::new(this, Step::Notify, Refusal::InstantOutOfRange));
         };
         this.record(

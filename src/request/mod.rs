@@ -5,6 +5,7 @@
 //! states share.
 
 mod any;
+mod attempt;
 mod closed;
 mod deliver;
 mod drafted;
@@ -26,6 +27,7 @@ use crate::values::{
 
 pub use any::AnyRequest;
 pub(crate) use any::with_request;
+pub(crate) use attempt::Attempt;
 pub(crate) use deliver::DeliveryStep;
 pub use drafted::Draft;
 
@@ -127,9 +129,15 @@ impl<S: State> Request<S> {
 
     /// Marks the whole trail as saved. Only a store calls this, inside the transaction that
     /// saved the records.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn mark_saved(&mut self) {
         self.saved = self.trail.len();
+    }
+
+    /// Counts the first `saved` records of the trail as saved, and the rest as not: for a store
+    /// that rebuilt the request's unsaved steps.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn count_saved(&mut self, saved: usize) {
+        self.saved = saved.min(self.trail.len());
     }
 
     /// The instant of the last record; no later step may be earlier.
@@ -148,8 +156,10 @@ impl<S: State> Request<S> {
         S::NAME
     }
 
-    /// Lets a step go ahead only at an instant the trail can record: within years 1970 to 9999
-    /// and not before the last step. Such refusals are not recorded.
+    /// Lets a step that moves the request towards access (approve, notify, grant) go ahead only
+    /// at an instant the trail can record: within years 1970 to 9999 and not before the last
+    /// step. Such refusals are not recorded: the caller's clock is wrong, and nothing is lost by
+    /// taking the step again with the right time.
     fn admit(self, step: Step, now: DateTime<Utc>) -> Result<Self, Refused<Self>> {
         if !instant_in_range(now) {
             return Err(Refused::new(self, step, Refusal::InstantOutOfRange));
@@ -158,6 +168,24 @@ impl<S: State> Request<S> {
             return Err(Refused::new(self, step, Refusal::InstantBeforeLastStep));
         }
         Ok(self)
+    }
+
+    /// The instant a step that ends the request or keeps evidence (reject, withdraw, deny,
+    /// revoke, close, an engineer action) is recorded at: `now`, or the last record's instant
+    /// when `now` is earlier. Such a step is never refused for coming too late in the trail: a
+    /// record stamped ahead of the caller's clock must not block a customer's revocation, nor
+    /// lose an engineer's action. Refused unrecorded only when that instant is outside the years
+    /// 1970 to 9999.
+    fn admit_at_latest(
+        self,
+        step: Step,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, DateTime<Utc>), Refused<Self>> {
+        let at = now.max(self.last_step_at());
+        if !instant_in_range(at) {
+            return Err(Refused::new(self, step, Refusal::InstantOutOfRange));
+        }
+        Ok((self, at))
     }
 
     fn record(&mut self, at: DateTime<Utc>, actor: Actor, event: AuditEvent) {
@@ -220,8 +248,15 @@ impl<S: State> Request<S> {
     }
 }
 
-/// Whether `now` is in the years the audit trail and the stores can hold (1970 to 9999). Inside
-/// that range, every deadline and window end (at most 24 hours later) is representable too.
+/// Whether `now` is in the years the audit trail and the stores can hold (1970 to 9999). A step
+/// whose consequences (a decision deadline, the end of an access window) would fall outside
+/// them is refused as well: a record in year 10000 no longer sorts in time order.
 fn instant_in_range(now: DateTime<Utc>) -> bool {
     (1970..=9999).contains(&now.year())
+}
+
+/// `from + by`, if that instant is storable (see [`instant_in_range`]).
+fn storable_after(from: DateTime<Utc>, by: chrono::TimeDelta) -> Option<DateTime<Utc>> {
+    from.checked_add_signed(by)
+        .filter(|at| instant_in_range(*at))
 }

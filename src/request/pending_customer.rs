@@ -1,12 +1,12 @@
 use chrono::{DateTime, Utc};
 
-use super::Request;
+use super::{Request, storable_after};
 use crate::audit::{Actor, AuditEvent};
 use crate::outcome::{DenyOutcome, GrantOutcome, PendingStatus};
 use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::state::{ClosureReason, Granted, PendingCustomer};
-use crate::values::{ApproverId, SupportManagerId};
+use crate::values::{ApproverId, EngineerId, Person, SupportManagerId};
 
 /// A request waiting for the customer: a designated approver grants or denies it before its
 /// decision deadline, or it expires.
@@ -71,8 +71,11 @@ impl Request<PendingCustomer> {
     ///
     /// # Errors
     ///
-    /// Refused, and recorded, when `policy` is another tenant's or does not designate
-    /// `approver`; refused unrecorded when `now` is before the last step or out of range.
+    /// Refused, and recorded, when `approver` is the request's engineer or its support manager
+    /// ([`Refusal::ApproverIsEngineer`], [`Refusal::ApproverIsSupportManager`]: people compare
+    /// by normalized identity, whatever the policy says), or when `policy` is another tenant's
+    /// or does not designate `approver`. Refused unrecorded when `now` is before the last step,
+    /// or when it or the end of the access window is outside the years 1970 to 9999.
     pub fn grant(
         self,
         approver: &ApproverId,
@@ -89,12 +92,12 @@ impl Request<PendingCustomer> {
         authority: &(impl Authority + ?Sized),
         now: DateTime<Utc>,
     ) -> Result<GrantOutcome, Refused<Self>> {
-        let mut this = match self.decision(approver, authority, Step::Grant, now)? {
+        let this = self.admit(Step::Grant, now)?;
+        let mut this = match this.decision(approver, authority, Step::Grant, now)? {
             PendingStatus::Pending(this) => this,
             PendingStatus::Expired(closed) => return Ok(GrantOutcome::Expired(closed)),
         };
-        let Some(access_ends_at) = now.checked_add_signed(this.access_duration.as_time_delta())
-        else {
+        let Some(access_ends_at) = storable_after(now, this.access_duration.as_time_delta()) else {
             return Err(Refused::new(this, Step::Grant, Refusal::InstantOutOfRange));
         };
         this.record(
@@ -102,7 +105,9 @@ impl Request<PendingCustomer> {
             Actor::Approver(approver.clone()),
             AuditEvent::Granted { access_ends_at },
         );
+        let approved_by = this.state.approved_by.clone();
         Ok(GrantOutcome::Granted(this.into_state(Granted {
+            approved_by,
             granted_by: approver.clone(),
             granted_at: now,
             access_ends_at,
@@ -111,12 +116,15 @@ impl Request<PendingCustomer> {
 
     /// A designated approver denies access; the request closes.
     ///
-    /// At or after the deadline the outcome is [`DenyOutcome::Expired`], and the late denial
-    /// is recorded as refused.
+    /// A denial always takes effect: it is never refused for its instant coming before the last
+    /// record (a record stamped ahead of the approver's clock), but recorded at that record's
+    /// instant instead. At or after the deadline the outcome is [`DenyOutcome::Expired`], and
+    /// the late denial is recorded as refused.
     ///
     /// # Errors
     ///
-    /// As [`grant`](Request::grant).
+    /// Refused, and recorded, as [`grant`](Request::grant) for who decides; refused unrecorded
+    /// only when the instant is outside the years 1970 to 9999.
     pub fn deny(
         self,
         approver: &ApproverId,
@@ -133,9 +141,10 @@ impl Request<PendingCustomer> {
         authority: &(impl Authority + ?Sized),
         now: DateTime<Utc>,
     ) -> Result<DenyOutcome, Refused<Self>> {
-        Ok(match self.decision(approver, authority, Step::Deny, now)? {
+        let (this, at) = self.admit_at_latest(Step::Deny, now)?;
+        Ok(match this.decision(approver, authority, Step::Deny, at)? {
             PendingStatus::Pending(this) => DenyOutcome::Denied(this.close_with(
-                now,
+                at,
                 Actor::Approver(approver.clone()),
                 AuditEvent::Denied,
                 ClosureReason::DeniedByCustomer,
@@ -144,26 +153,45 @@ impl Request<PendingCustomer> {
         })
     }
 
-    /// The checks every customer decision makes, in order: the instant, expiry, then the
-    /// approver's authority.
+    /// The checks every customer decision makes once its instant `at` is admitted, in order:
+    /// expiry, separation of duties, then the approver's authority under the policy.
     fn decision(
         self,
         approver: &ApproverId,
         authority: &(impl Authority + ?Sized),
         step: Step,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<PendingStatus, Refused<Self>> {
         let actor = Actor::Approver(approver.clone());
-        match self.admit(step, now)?.check_expiry(now) {
+        match self.check_expiry(at) {
             PendingStatus::Expired(mut closed) => {
-                closed.record_refusal(now, actor, step, Refusal::DecisionDeadlinePassed);
+                closed.record_refusal(at, actor, step, Refusal::DecisionDeadlinePassed);
                 Ok(PendingStatus::Expired(closed))
             }
-            PendingStatus::Pending(this) => match authority.decision_refusal(this.tenant, approver)
-            {
-                Some(refusal) => Err(this.refuse(now, actor, step, refusal)),
-                None => Ok(PendingStatus::Pending(this)),
-            },
+            PendingStatus::Pending(this) => {
+                let refusal = vendor_staff(approver, &this.engineer, &this.state.approved_by)
+                    .or_else(|| authority.decision_refusal(this.tenant, approver));
+                match refusal {
+                    Some(refusal) => Err(this.refuse(at, actor, step, refusal)),
+                    None => Ok(PendingStatus::Pending(this)),
+                }
+            }
         }
+    }
+}
+
+/// Why `approver` may not act for the customer on a request drafted by `engineer` and approved
+/// by `manager`, if they are one of them: separation of duties, whatever a policy says.
+pub(super) fn vendor_staff(
+    approver: &ApproverId,
+    engineer: &EngineerId,
+    manager: &SupportManagerId,
+) -> Option<Refusal> {
+    if approver.is_same_person_as(engineer) {
+        Some(Refusal::ApproverIsEngineer)
+    } else if approver.is_same_person_as(manager) {
+        Some(Refusal::ApproverIsSupportManager)
+    } else {
+        None
     }
 }

@@ -10,7 +10,9 @@ use crate::values::EngineerId;
 // The bound sits on the method, not the impl block, so that calling `withdraw` on a granted or
 // closed request shows `Withdrawable`'s own diagnostic instead of a generic E0599.
 impl<S: State> Request<S> {
-    /// The engineer withdraws the request before it is granted; it closes at `now`.
+    /// The engineer withdraws the request before it is granted; it closes at `now` (or at the
+    /// last record's instant, if `now` is earlier: a step that ends a request is never refused
+    /// for its instant).
     ///
     /// A pending request whose decision deadline has passed has expired instead: the result is
     /// closed as [`ExpiredUnanswered`](ClosureReason::ExpiredUnanswered) and the late
@@ -29,7 +31,7 @@ impl<S: State> Request<S> {
     /// # Errors
     ///
     /// Refused, and recorded, when `engineer` is not the engineer who drafted the request;
-    /// refused unrecorded when `now` is before the last step or out of range.
+    /// refused unrecorded only when the instant is outside the years 1970 to 9999.
     pub fn withdraw(
         self,
         engineer: &EngineerId,
@@ -39,7 +41,7 @@ impl<S: State> Request<S> {
         S: Withdrawable,
     {
         let actor = Actor::Engineer(engineer.clone());
-        let this = self.admit(Step::Withdraw, now)?;
+        let (this, now) = self.admit_at_latest(Step::Withdraw, now)?;
         if let Some(deadline) = this.state.decision_deadline()
             && now >= deadline
         {

@@ -198,6 +198,34 @@ pub enum StoreError {
     /// A stored request breaks a workflow rule, or its rows disagree with its record.
     #[error(transparent)]
     Refused(#[from] RecordError),
+    /// The request to save is not one the store would load back: its trail breaks a workflow
+    /// rule, or the records it says are saved are not the ones this store holds (it was loaded
+    /// elsewhere, or built from an edited record). Nothing was written.
+    #[error("request {request} was not saved, because the store would refuse to load it: {}; nothing was written: load the request from this store and take the step again", .refusal.rule())]
+    SaveRefused {
+        /// The request.
+        request: RequestId,
+        /// The record and the rule, as a load would name them.
+        refusal: RecordError,
+    },
+    /// An instant given to the store is further ahead of its own clock than
+    /// [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW).
+    ///
+    /// For a save, the store recorded what the steps tried as refused attempts at its own clock
+    /// instead (a customer's revocation or denial among them took effect there), unless the
+    /// request was new, with nowhere to record them. For a sweep or a delivery run, nothing was
+    /// done.
+    #[error("{}", clock_ahead_message(*.request, *.given, *.store_clock, *.recorded))]
+    ClockAhead {
+        /// The request saved, if this was a save.
+        request: Option<RequestId>,
+        /// The instant given (for a save, the first step's instant beyond the bound).
+        given: DateTime<Utc>,
+        /// The store's clock when it checked.
+        store_clock: DateTime<Utc>,
+        /// Whether the steps' attempts were recorded in the request's trail.
+        recorded: bool,
+    },
     /// The database was written by a newer version of this crate. It was left untouched.
     #[error(
         "the database schema is version {found}, newer than the {supported} this build knows: it was left untouched; use a newer build of customer-lockbox"
@@ -240,9 +268,18 @@ impl StoreError {
         matches!(self, StoreError::NotFound { .. })
     }
 
-    /// Whether a stored request was refused ([`StoreError::Refused`]).
+    /// Whether a request was refused for breaking a workflow rule: a stored one on load
+    /// ([`StoreError::Refused`]) or one not saved ([`StoreError::SaveRefused`]).
     pub fn is_refused(&self) -> bool {
-        matches!(self, StoreError::Refused(_))
+        matches!(
+            self,
+            StoreError::Refused(_) | StoreError::SaveRefused { .. }
+        )
+    }
+
+    /// Whether an instant was too far ahead of the store's clock ([`StoreError::ClockAhead`]).
+    pub fn is_clock_ahead(&self) -> bool {
+        matches!(self, StoreError::ClockAhead { .. })
     }
 
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
@@ -251,6 +288,27 @@ impl StoreError {
     ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StoreError {
         move |source| StoreError::Database { context, source }
     }
+}
+
+fn clock_ahead_message(
+    request: Option<RequestId>,
+    given: DateTime<Utc>,
+    store_clock: DateTime<Utc>,
+    recorded: bool,
+) -> String {
+    let what = match (request, recorded) {
+        (Some(request), true) => format!(
+            "request {request} records its steps as refused attempts at the store's clock (a customer's revocation or denial among them took effect there); load it again"
+        ),
+        (Some(request), false) => format!("request {request} was not saved"),
+        (None, _) => "nothing was done".to_owned(),
+    };
+    format!(
+        "the instant {} is more than {} minutes ahead of the store's clock ({}): {what}; synchronize this node's clock (NTP) and try again",
+        instant_text(given),
+        crate::clock::MAX_CLOCK_SKEW.num_minutes(),
+        instant_text(store_clock),
+    )
 }
 
 /// What a sweep did: each overdue request handled as its own audited step.
@@ -388,7 +446,6 @@ impl fmt::Display for DeliveryReport {
 
 /// An instant as stored in indexed text columns: RFC 3339 in UTC with nine fractional digits,
 /// so that text order is time order for the years 1970 to 9999 the workflow accepts.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn instant_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }

@@ -7,22 +7,34 @@ use std::io::Write;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{AppendReport, DeliveryReport, StoreError, SweepReport, instant_text};
-use crate::audit::{AuditEvent, AuditPage, AuditQuery, PageSize};
+use crate::audit::{AuditEvent, AuditPage, AuditQuery, AuditRecord, PageSize};
+use crate::clock::MAX_CLOCK_SKEW;
 use crate::delivery::{Delivery, DeliveryFailure, Directory, Sender};
 use crate::notification::{Notification, NotificationKind};
 use crate::outcome::{Access, ActionOutcome, PendingStatus};
-use crate::record::{BrokenRule, RecordError};
-use crate::request::{AnyRequest, DeliveryStep, Request, with_request};
+use crate::record::{BrokenRule, RecordError, decide_again, replay_trail};
+use crate::refusal::Refusal;
+use crate::request::{AnyRequest, Attempt, DeliveryStep, Request, with_request};
 use crate::state::{State, StateKind};
 use crate::values::{EmailAddress, EngineerAction, EngineerId, RequestId};
 
 /// How many messages one claim takes; a run claims again until nothing is due.
 pub(crate) const CLAIM_BATCH: usize = 32;
 
+/// How many times an operation that loads, steps and saves a request tries again after losing
+/// a race with another writer, before it reports the conflict.
+const CONFLICT_RETRIES: usize = 8;
+
 /// What a store does its own way: transactions and SQL.
 pub(crate) trait Backend {
-    /// Saves the request's unsaved steps, with their outbox entries, in one transaction.
+    /// Saves the request's unsaved steps, with their outbox entries, in one transaction, if the
+    /// records it counts as saved are the ones stored ([`BrokenRule::SavedRecordsDiffer`]
+    /// otherwise) and no unsaved record is later than the store's clock plus
+    /// [`MAX_CLOCK_SKEW`] ([`StoreError::ClockAhead`], unrecorded, otherwise). Nothing is
+    /// written on any error.
     fn save_step<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError>;
+    /// The store's own clock: the database server's, or the system clock for SQLite.
+    fn store_clock(&mut self) -> Result<DateTime<Utc>, StoreError>;
     /// Loads a request, checked by replay and against its row.
     fn load_request(&mut self, id: RequestId) -> Result<AnyRequest, StoreError>;
     /// The pending requests past their deadline and the granted ones past their window.
@@ -73,6 +85,138 @@ pub(crate) fn new_messages<S: State>(
     Ok(messages)
 }
 
+/// Saves `request` as every store does. It is first checked exactly as a load would check the
+/// trail the store will hold: a request the store would refuse to load is refused now, with
+/// nothing written ([`StoreError::SaveRefused`]). The backend then checks that the records the
+/// request counts as saved are the stored ones, and that no new record is further ahead of
+/// the store's clock than [`MAX_CLOCK_SKEW`]; for one that is, see [`record_ahead`].
+pub(crate) fn save<S: State>(
+    backend: &mut impl Backend,
+    request: &mut Request<S>,
+) -> Result<(), StoreError> {
+    if request.unsaved_records().is_empty() {
+        return Ok(());
+    }
+    check_as_loaded(request)?;
+    match backend.save_step(request) {
+        Err(StoreError::ClockAhead { store_clock, .. }) => {
+            record_ahead(backend, request, store_clock)
+        }
+        other => other,
+    }
+}
+
+/// Refuses `request` unless replaying its trail, as a load does, leads to the request itself.
+fn check_as_loaded<S: State>(request: &Request<S>) -> Result<(), StoreError> {
+    let refused = |refusal| StoreError::SaveRefused {
+        request: request.id(),
+        refusal,
+    };
+    let replayed =
+        replay_trail(request.id(), request.tenant(), request.audit_trail()).map_err(refused)?;
+    if replayed.state() != S::KIND {
+        return Err(refused(RecordError::new(
+            Some(request.id()),
+            None,
+            BrokenRule::StateMismatch {
+                stored: S::KIND,
+                replayed: replayed.state(),
+            },
+        )));
+    }
+    Ok(())
+}
+
+/// Handles a save whose steps are stamped further ahead of the store's clock than
+/// [`MAX_CLOCK_SKEW`]: no party may move a request into the future, where every later step
+/// would have to wait for it.
+///
+/// The unsaved records within the bound are kept. Of those beyond it, a customer's revocation
+/// or denial is taken again at the store's clock, so it takes effect; every other attempt by a
+/// person is recorded as refused ([`Refusal::AheadOfStoreClock`]) at the store's clock; the
+/// system's own records (an expiry or end of access the fast clock found early) are dropped,
+/// since their time has not come. That is saved, and the caller learns of it as
+/// [`StoreError::ClockAhead`]. A new request has no stored trail to record anything in: it is
+/// refused, unsaved.
+fn record_ahead<S: State>(
+    backend: &mut impl Backend,
+    request: &mut Request<S>,
+    store_clock: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let limit = store_clock
+        .checked_add_signed(MAX_CLOCK_SKEW)
+        .unwrap_or(store_clock);
+    let Some(given) = request.first_unsaved_after(limit).map(AuditRecord::at) else {
+        // The clock moved on between the backend's check and ours: nothing is ahead now.
+        return backend.save_step(request);
+    };
+    let ahead = |recorded| StoreError::ClockAhead {
+        request: Some(request.id()),
+        given,
+        store_clock,
+        recorded,
+    };
+    let saved = request.saved_records();
+    if saved == 0 {
+        return Err(ahead(false));
+    }
+    let trail = request.audit_trail();
+    let within = trail
+        .iter()
+        .skip(saved)
+        .take_while(|record| record.at() <= limit)
+        .count();
+    let refused = |refusal| StoreError::SaveRefused {
+        request: request.id(),
+        refusal,
+    };
+    let kept = trail.get(..saved + within).unwrap_or(trail);
+    let mut current = replay_trail(request.id(), request.tenant(), kept).map_err(refused)?;
+    with_request!(&mut current, r => r.count_saved(saved));
+    for record in trail.get(saved + within..).unwrap_or_default() {
+        current = at_store_clock(current, record, store_clock)
+            .map_err(|rule| refused(RecordError::new(Some(request.id()), None, rule)))?;
+    }
+    with_request!(&mut current, r => backend.save_step(r))?;
+    Err(ahead(true))
+}
+
+/// What `record`, stamped too far ahead, becomes at the store's clock `at` (see
+/// [`record_ahead`]).
+fn at_store_clock(
+    current: AnyRequest,
+    record: &AuditRecord,
+    at: DateTime<Utc>,
+) -> Result<AnyRequest, BrokenRule> {
+    let Some((actor, attempt)) = Attempt::behind(record) else {
+        return Ok(current);
+    };
+    match decide_again(current, record, at) {
+        Ok(decided) => decided,
+        Err(current) => (*current)
+            .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, at)
+            .ok_or(BrokenRule::InstantOutOfRange),
+    }
+}
+
+/// Refuses an operation given `now` further ahead of the store's clock than
+/// [`MAX_CLOCK_SKEW`], before it touches anything.
+fn check_clock(backend: &mut impl Backend, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let store_clock = backend.store_clock()?;
+    if store_clock
+        .checked_add_signed(MAX_CLOCK_SKEW)
+        .is_some_and(|limit| now > limit)
+    {
+        return Err(StoreError::ClockAhead {
+            request: None,
+            given: now,
+            store_clock,
+            recorded: false,
+        });
+    }
+    Ok(())
+}
+
 /// The request with an attempt's outcome recorded: moved on by time first, then the delivery
 /// record at `now` (or at its last step, if a clock behind the others gave an earlier `now`).
 pub(crate) fn finish_request(
@@ -81,7 +225,7 @@ pub(crate) fn finish_request(
     cause: u64,
     step: DeliveryStep,
 ) -> Result<AnyRequest, StoreError> {
-    let mut request = settle(request, now);
+    let mut request = request.settle(now);
     let id = request.id();
     with_request!(&mut request, r => {
         let at = now.max(r.last_step_at());
@@ -124,22 +268,6 @@ enum Plan {
     AlreadyDone,
 }
 
-/// The request as time leaves it at `now`: a pending request past its deadline expired, a
-/// granted one past its window closed. Steps taken here are recorded like the sweeper's.
-pub(crate) fn settle(request: AnyRequest, now: DateTime<Utc>) -> AnyRequest {
-    match request {
-        AnyRequest::PendingCustomer(pending) => match pending.check_expiry(now) {
-            PendingStatus::Pending(pending) => pending.into(),
-            PendingStatus::Expired(closed) => closed.into(),
-        },
-        AnyRequest::Granted(granted) => match granted.access(now) {
-            Access::Active(granted) => granted.into(),
-            Access::Ended(closed) => closed.into(),
-        },
-        other => other,
-    }
-}
-
 pub(crate) fn deliver(
     backend: &mut impl Backend,
     directory: &(impl Directory + ?Sized),
@@ -151,6 +279,7 @@ pub(crate) fn deliver(
         Some(until) if lease > TimeDelta::zero() => instant_text(until),
         _ => return Err(StoreError::InvalidLease { lease }),
     };
+    check_clock(backend, now)?;
     let token = uuid::Uuid::now_v7().to_string();
     let mut report = DeliveryReport::default();
     loop {
@@ -205,7 +334,7 @@ fn plan(
             rule,
         ))
     };
-    let request = settle(backend.load_request(message.request)?, now);
+    let request = backend.load_request(message.request)?.settle(now);
     let index = usize::try_from(message.cause.saturating_sub(1)).unwrap_or(usize::MAX);
     let rendered = with_request!(&request, r => Notification::caused_by(r, index, Vec::new()))
         .ok_or_else(|| refuse(BrokenRule::DeliveryWithoutCause))?;
@@ -285,6 +414,10 @@ fn recipients(
     Ok(addresses)
 }
 
+/// Records `actions` at `now` on request `id`, as [`Request::record_action`] would on a granted
+/// request, or as refused attempts ([`Request::refuse_late_action`]) on a closed one. An action is
+/// never lost to a race: after a conflict (say, a revocation saved meanwhile) the request is
+/// loaded again and the actions applied to what it is now.
 pub(crate) fn append_actions(
     backend: &mut impl Backend,
     id: RequestId,
@@ -292,8 +425,37 @@ pub(crate) fn append_actions(
     actions: impl IntoIterator<Item = EngineerAction>,
     now: DateTime<Utc>,
 ) -> Result<AppendReport, StoreError> {
+    let actions: Vec<EngineerAction> = actions.into_iter().collect();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match append_once(backend, id, engineer, &actions, now) {
+            Err(err) if err.is_conflict() && tries <= CONFLICT_RETRIES => continue,
+            other => return other,
+        }
+    }
+}
+
+fn append_once(
+    backend: &mut impl Backend,
+    id: RequestId,
+    engineer: &EngineerId,
+    actions: &[EngineerAction],
+    now: DateTime<Utc>,
+) -> Result<AppendReport, StoreError> {
+    let mut report = AppendReport::default();
     let mut granted = match backend.load_request(id)? {
         AnyRequest::Granted(granted) => granted,
+        AnyRequest::Closed(mut closed) => {
+            report.access_ended = Some(closed.reason());
+            for (index, action) in actions.iter().enumerate() {
+                let refused = closed.refuse_late_action(engineer, action.clone(), now);
+                report.refused.push((index, refused.refusal()));
+                closed = refused.into_request();
+            }
+            save(backend, &mut closed)?;
+            return Ok(report);
+        }
         other => {
             return Err(StoreError::WrongState {
                 request: id,
@@ -302,16 +464,15 @@ pub(crate) fn append_actions(
             });
         }
     };
-    let mut report = AppendReport::default();
-    for (index, action) in actions.into_iter().enumerate() {
-        granted = match granted.record_action(engineer, action, now) {
+    for (index, action) in actions.iter().enumerate() {
+        granted = match granted.record_action(engineer, action.clone(), now) {
             Ok(ActionOutcome::Recorded(granted)) => {
                 report.recorded += 1;
                 granted
             }
             Ok(ActionOutcome::AccessEnded(mut closed)) => {
                 report.access_ended = Some(closed.reason());
-                backend.save_step(&mut closed)?;
+                save(backend, &mut closed)?;
                 return Ok(report);
             }
             Err(refused) => {
@@ -320,7 +481,7 @@ pub(crate) fn append_actions(
             }
         };
     }
-    backend.save_step(&mut granted)?;
+    save(backend, &mut granted)?;
     Ok(report)
 }
 
@@ -328,20 +489,21 @@ pub(crate) fn sweep(
     backend: &mut impl Backend,
     now: DateTime<Utc>,
 ) -> Result<SweepReport, StoreError> {
+    check_clock(backend, now)?;
     let due = backend.due_requests(now)?;
     let mut report = SweepReport::default();
     for id in due {
         let result = match backend.load_request(id) {
             Ok(AnyRequest::PendingCustomer(pending)) => match pending.check_expiry(now) {
-                PendingStatus::Expired(mut closed) => backend
-                    .save_step(&mut closed)
-                    .map(|()| report.expired.push(id)),
+                PendingStatus::Expired(mut closed) => {
+                    save(backend, &mut closed).map(|()| report.expired.push(id))
+                }
                 PendingStatus::Pending(_) => Ok(()),
             },
             Ok(AnyRequest::Granted(granted)) => match granted.access(now) {
-                Access::Ended(mut closed) => backend
-                    .save_step(&mut closed)
-                    .map(|()| report.access_ended.push(id)),
+                Access::Ended(mut closed) => {
+                    save(backend, &mut closed).map(|()| report.access_ended.push(id))
+                }
                 Access::Active(_) => Ok(()),
             },
             // Moved on by someone else between the listing and the load.

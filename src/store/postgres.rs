@@ -15,6 +15,7 @@ use super::ops::{
 use super::rows::{self, AUDIT_COLUMNS, AuditRow, ChainBatch, Columns, SqlArg};
 use super::{AppendReport, DeliveryReport, OutboxEntry, StoreError, SweepReport, instant_text};
 use crate::audit::{AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict};
+use crate::clock::MAX_CLOCK_SKEW;
 use crate::delivery::{Directory, Sender};
 use crate::record::{BrokenRule, RECORD_VERSION, RecordError};
 use crate::request::{AnyRequest, DeliveryStep, Request, with_request};
@@ -23,7 +24,10 @@ use crate::values::{EngineerAction, EngineerId, RequestId, TenantId};
 
 /// The schema, one migration per version, applied in order and recorded in `lockbox_schema`.
 /// Never edit or remove one: add the next.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_initial.sql"),
+    include_str!("migrations/postgres/0002_checked_steps.sql"),
+];
 
 /// The advisory lock nodes take while migrating, so two starting at once migrate in turn.
 const MIGRATION_LOCK: i64 = 0x006c_6f63_6b62_6f78;
@@ -138,6 +142,26 @@ impl PostgresStore {
         })
     }
 
+    /// The error for a step the server found stamped too far ahead of its clock.
+    fn ahead<S: State>(&mut self, request: &Request<S>) -> StoreError {
+        let store_clock = match server_clock(&mut self.client) {
+            Ok(clock) => clock,
+            Err(err) => return err,
+        };
+        let given = request
+            .unsaved_records()
+            .iter()
+            .map(AuditRecord::at)
+            .max()
+            .unwrap_or(store_clock);
+        StoreError::ClockAhead {
+            request: Some(request.id()),
+            given,
+            store_clock,
+            recorded: false,
+        }
+    }
+
     /// Records a saved step: its request's records are saved, and its tenant's chain ends at
     /// `head`; the next `locked_steps` steps of that tenant take the lock.
     fn saved<S: State>(&mut self, request: &mut Request<S>, head: Head, locked_steps: u8) {
@@ -165,7 +189,7 @@ impl PostgresStore {
     /// [`StoreError::Conflict`] when another node saved the request since it was loaded;
     /// [`StoreError::NotFound`]; [`StoreError::Database`].
     pub fn save<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError> {
-        self.save_step(request)
+        ops::save(self, request)
     }
 
     /// Loads a request, checked by replaying its trail, from one snapshot.
@@ -432,6 +456,7 @@ impl Backend for PostgresStore {
                         return Ok(());
                     }
                     Written::Stale => return Err(stale(&mut self.client, request)),
+                    Written::Ahead => return Err(self.ahead(request)),
                     Written::ChainMoved => locked_steps = LOCKED_AFTER_MISS,
                 }
             }
@@ -442,10 +467,21 @@ impl Backend for PostgresStore {
             .client
             .transaction()
             .map_err(db("starting a write transaction"))?;
-        let head = save_locked(&mut tx, &self.statements, request)?;
+        let head = match save_locked(&mut tx, &self.statements, request) {
+            Ok(head) => head,
+            Err(Locked::Failed(err)) => return Err(err),
+            Err(Locked::Ahead) => {
+                drop(tx);
+                return Err(self.ahead(request));
+            }
+        };
         tx.commit().map_err(db("committing a step"))?;
         self.saved(request, head, locked_steps);
         Ok(())
+    }
+
+    fn store_clock(&mut self) -> Result<DateTime<Utc>, StoreError> {
+        server_clock(&mut self.client)
     }
 
     fn load_request(&mut self, id: RequestId) -> Result<AnyRequest, StoreError> {
@@ -558,7 +594,22 @@ impl Backend for PostgresStore {
         if let Some(step) = step.clone() {
             let loaded = load(&mut tx, &self.statements, message.request, true)?;
             let mut request = finish_request(loaded, now, message.cause, step)?;
-            let head = with_request!(&mut request, r => save_locked(&mut tx, &self.statements, r))?;
+            let head = match with_request!(&mut request, r => save_locked(&mut tx, &self.statements, r))
+            {
+                Ok(head) => head,
+                Err(Locked::Failed(err)) => return Err(err),
+                // The run's instant was checked against the server's clock before it claimed
+                // anything; a record this late is the server's clock going backwards.
+                Err(Locked::Ahead) => {
+                    drop(tx);
+                    return Err(StoreError::ClockAhead {
+                        request: Some(message.request),
+                        given: now,
+                        store_clock: server_clock(&mut self.client)?,
+                        recorded: false,
+                    });
+                }
+            };
             written = Some((request.tenant(), head));
         }
         let finished = (status != "pending").then_some(now_text.as_str());
@@ -607,7 +658,7 @@ impl Statements {
         Ok(Statements {
             save_step: prepare(
                 "SELECT lockbox_save_step($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
             )?,
             lock_chain: prepare(
                 "WITH locked AS (SELECT id FROM requests WHERE id = $1 FOR UPDATE) \
@@ -639,6 +690,42 @@ const REMEMBERED_HEADS: usize = 4096;
 
 /// The SQLSTATE `lockbox_save_step` raises when the chain is not at the head the node expected.
 const CHAIN_MOVED: &str = "LB001";
+/// The SQLSTATE it raises when a record is later than the server's clock plus the skew allowed.
+const AHEAD_OF_CLOCK: &str = "LB002";
+/// The SQLSTATE it raises when the records the node counts as saved are not the stored ones.
+const SAVED_RECORDS_DIFFER: &str = "LB003";
+
+/// The server's clock, to the microsecond.
+fn server_clock(client: &mut impl GenericClient) -> Result<DateTime<Utc>, StoreError> {
+    let micros: i64 = client
+        .query_one(
+            "SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000000) AS BIGINT)",
+            &[],
+        )
+        .and_then(|row| row.try_get(0))
+        .map_err(db("reading the server's clock"))?;
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+        StoreError::database("reading the server's clock")(
+            format!(
+                "the server's clock reads {micros} microseconds since 1970, which is no instant"
+            )
+            .into(),
+        )
+    })
+}
+
+/// SHA-256 over each record's JSON followed by a newline, in order: what the server computes
+/// over the stored records of a request to check the node's.
+fn saved_digest(records: &[AuditRecord]) -> Result<Vec<u8>, StoreError> {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for record in records {
+        let json = serde_json::to_string(record).map_err(db("encoding an audit record"))?;
+        digest.update(json.as_bytes());
+        digest.update(b"\n");
+    }
+    Ok(digest.finalize().to_vec())
+}
 
 /// How a step's write ended.
 enum Written {
@@ -648,6 +735,22 @@ enum Written {
     Stale,
     /// Another node moved the chain from the head the step started at: nothing was written.
     ChainMoved,
+    /// A record is later than the server's clock plus [`MAX_CLOCK_SKEW`]: nothing was written.
+    Ahead,
+}
+
+/// Why a step under the chain's lock was not written.
+enum Locked {
+    /// A record is stamped too far ahead of the server's clock (the transaction is aborted).
+    Ahead,
+    /// Anything else.
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Locked {
+    fn from(err: StoreError) -> Self {
+        Locked::Failed(err)
+    }
 }
 
 /// Writes `request`'s unsaved steps with one call of `lockbox_save_step` (one round trip): the
@@ -703,6 +806,17 @@ fn write_step<S: State>(
         messages.push(message);
     }
 
+    let saved_digest = saved_digest(
+        request
+            .audit_trail()
+            .get(..request.saved_records())
+            .unwrap_or_default(),
+    )?;
+    let latest_at = records.last().map_or_else(
+        || instant_text(request.last_step_at()),
+        |r| instant_text(r.at()),
+    );
+    let max_skew_micros = MAX_CLOCK_SKEW.num_microseconds().unwrap_or(i64::MAX);
     let result = client.query_one(
         &statements.save_step,
         &[
@@ -730,6 +844,9 @@ fn write_step<S: State>(
             &kinds,
             &created,
             &messages,
+            &saved_digest,
+            &latest_at,
+            &max_skew_micros,
         ],
     );
     match result {
@@ -738,8 +855,15 @@ fn write_step<S: State>(
             Ok(false) => Ok(Written::Stale),
             Err(err) => Err(StoreError::database("saving a step")(Box::new(err))),
         },
-        Err(err) if err.code().map(SqlState::code) == Some(CHAIN_MOVED) => Ok(Written::ChainMoved),
-        Err(err) => Err(StoreError::database("saving a step")(Box::new(err))),
+        Err(err) => match err.code().map(SqlState::code) {
+            Some(CHAIN_MOVED) => Ok(Written::ChainMoved),
+            Some(AHEAD_OF_CLOCK) => Ok(Written::Ahead),
+            Some(SAVED_RECORDS_DIFFER) => Err(StoreError::SaveRefused {
+                request: request.id(),
+                refusal: RecordError::new(Some(request.id()), None, BrokenRule::SavedRecordsDiffer),
+            }),
+            _ => Err(StoreError::database("saving a step")(Box::new(err))),
+        },
     }
 }
 
@@ -779,18 +903,20 @@ fn save_locked<S: State>(
     tx: &mut Transaction<'_>,
     statements: &Statements,
     request: &Request<S>,
-) -> Result<Head, StoreError> {
+) -> Result<Head, Locked> {
     let head = lock_chain(tx, statements, request)?;
     match write_step(tx, statements, request, head)? {
         Written::Saved(head) => Ok(head),
-        Written::Stale => Err(stale(tx, request)),
+        Written::Stale => Err(stale(tx, request).into()),
+        Written::Ahead => Err(Locked::Ahead),
         Written::ChainMoved => Err(StoreError::database("saving a step")(
             format!(
                 "the chain of tenant {} moved while locked",
                 request.tenant()
             )
             .into(),
-        )),
+        )
+        .into()),
     }
 }
 

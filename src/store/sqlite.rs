@@ -16,6 +16,7 @@ use super::rows::{self, AUDIT_COLUMNS, AuditRow, ChainBatch, Columns};
 use super::ops::{self, Backend, Claimed};
 use super::{AppendReport, DeliveryReport, OutboxEntry, StoreError, SweepReport, instant_text};
 use crate::audit::{AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict};
+use crate::clock::{Clock, MAX_CLOCK_SKEW, SystemClock};
 use crate::delivery::{Directory, Sender};
 use crate::record::{BrokenRule, RECORD_VERSION, RecordError};
 use crate::request::DeliveryStep;
@@ -149,7 +150,7 @@ impl SqliteStore {
     /// new request's id is taken); nothing is written. [`StoreError::NotFound`] when a loaded
     /// request is no longer stored. [`StoreError::Database`] when the write fails.
     pub fn save<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError> {
-        self.save_step(request)
+        ops::save(self, request)
     }
 
     /// Loads a request, checked by replaying its trail.
@@ -333,6 +334,18 @@ impl Backend for SqliteStore {
         if request.unsaved_records().is_empty() {
             return Ok(());
         }
+        let store_clock = self.store_clock()?;
+        if let Some(ahead) = store_clock
+            .checked_add_signed(MAX_CLOCK_SKEW)
+            .and_then(|limit| request.first_unsaved_after(limit))
+        {
+            return Err(StoreError::ClockAhead {
+                request: Some(request.id()),
+                given: ahead.at(),
+                store_clock,
+                recorded: false,
+            });
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -341,6 +354,11 @@ impl Backend for SqliteStore {
         tx.commit().map_err(db("committing a step"))?;
         request.mark_saved();
         Ok(())
+    }
+
+    /// The system clock: an embedded store has no clock of its own.
+    fn store_clock(&mut self) -> Result<DateTime<Utc>, StoreError> {
+        Ok(SystemClock.now())
     }
 
     fn load_request(&mut self, id: RequestId) -> Result<AnyRequest, StoreError> {
@@ -398,6 +416,7 @@ impl Backend for SqliteStore {
 /// chain links, and the outbox entries for the notifications the steps cause.
 fn save_in<S: State>(tx: &Transaction<'_>, request: &Request<S>) -> Result<(), StoreError> {
     write_request(tx, request)?;
+    check_saved_records(tx, request)?;
     append_records(tx, request.tenant(), request.unsaved_records())?;
     outbox::write_outbox(tx, request)
 }
@@ -443,6 +462,45 @@ fn write_request<S: State>(tx: &Transaction<'_>, request: &Request<S>) -> Result
         None => StoreError::NotFound {
             request: request.id(),
         },
+    })
+}
+
+/// Refuses a request whose saved records are not the stored ones: the records of a step must
+/// follow the trail they were taken on.
+fn check_saved_records<S: State>(
+    tx: &Transaction<'_>,
+    request: &Request<S>,
+) -> Result<(), StoreError> {
+    let saved = request.saved_records();
+    if saved == 0 {
+        return Ok(());
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT record FROM audit WHERE request_id = ?1 AND sequence <= ?2 ORDER BY sequence",
+        )
+        .map_err(db("reading the saved records"))?;
+    let mut rows = stmt
+        .query(params![request.id(), saved as u64])
+        .map_err(db("reading the saved records"))?;
+    let mut held = request.audit_trail().iter().take(saved);
+    let mut same = true;
+    while let Some(row) = rows.next().map_err(db("reading the saved records"))? {
+        let stored = row.get_ref(0).ok().and_then(|v| v.as_str().ok());
+        let ours = held
+            .next()
+            .and_then(|record| serde_json::to_string(record).ok());
+        if stored.is_none() || stored != ours.as_deref() {
+            same = false;
+            break;
+        }
+    }
+    if same && held.next().is_none() {
+        return Ok(());
+    }
+    Err(StoreError::SaveRefused {
+        request: request.id(),
+        refusal: RecordError::new(Some(request.id()), None, BrokenRule::SavedRecordsDiffer),
     })
 }
 

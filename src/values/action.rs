@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::text::{Alphabet, TextRule, text_value};
+use super::text::{Alphabet, Normalization, TextRule, text_value};
 use crate::values::Service;
 
 text_value! {
@@ -14,6 +14,7 @@ text_value! {
         empty_hint: "name the operation the engineer performed",
         max_chars: 200,
         alphabet: Alphabet::Prose,
+        normalization: Normalization::AsGiven,
     }
 }
 
@@ -28,6 +29,7 @@ text_value! {
         empty_hint: "name what the engineer acted on (a mailbox, a site, a file)",
         max_chars: 1000,
         alphabet: Alphabet::Prose,
+        normalization: Normalization::AsGiven,
     }
 }
 

@@ -1,4 +1,4 @@
-use super::text::{Alphabet, TextRule, text_value};
+use super::text::{Alphabet, Normalization, TextRule, text_value};
 
 text_value! {
     /// Why the engineer needs the customer's data, in the engineer's words.
@@ -22,5 +22,6 @@ text_value! {
         empty_hint: "describe why the engineer needs the customer's data",
         max_chars: 1000,
         alphabet: Alphabet::Prose,
+        normalization: Normalization::AsGiven,
     }
 }

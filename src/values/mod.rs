@@ -15,7 +15,7 @@ pub(crate) mod text;
 pub use action::{EngineerAction, Operation, Target};
 pub use duration::AccessDuration;
 pub use justification::Justification;
-pub use people::{ApproverId, EmailAddress, EngineerId, SupportManagerId};
+pub use people::{ApproverId, EmailAddress, EngineerId, Person, SupportManagerId};
 pub use request_id::RequestId;
 pub use service::{Service, ServiceRequestNumber, Services};
 pub use tenant::TenantId;

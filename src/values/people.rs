@@ -2,60 +2,100 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::text::{Alphabet, TextRule, text_value};
+use super::text::{Alphabet, Normalization, TextRule, text_value};
 use crate::error::{Error, ErrorKind};
 use crate::values::tenant::truncate_for_message;
 
-const PERSON_ALPHABET: Alphabet = Alphabet::Identifier;
 const PERSON_MAX: usize = 128;
+
+/// The rule every person's id follows; only what it is called differs.
+const fn person_rule(what: &'static str, empty_hint: &'static str) -> TextRule {
+    TextRule {
+        what,
+        empty_hint,
+        max_chars: PERSON_MAX,
+        alphabet: Alphabet::Identifier,
+        normalization: Normalization::Identity,
+    }
+}
 
 text_value! {
     /// The vendor's support engineer who drafts a request and, once granted, accesses the data.
     ///
-    /// A sign-in name or object id: 1 to 128 ASCII letters, digits and `. _ - @ +`.
+    /// A sign-in name or object id, stored as its **normalized identity**: surrounding white
+    /// space removed, then Unicode's compatibility caseless form (NFD, full case folding, NFKD,
+    /// case folding again, NFKC; Unicode 3.13, D146). `ALEX@Support.Vendor.Example`,
+    /// `alex@support.vendor.example ` and its fullwidth spelling are one engineer. The result
+    /// must be 1 to 128 ASCII letters, digits and `. _ - @ +`.
+    ///
     /// A distinct type from [`SupportManagerId`] and [`ApproverId`], so one role's id cannot be
-    /// passed where another's is required; two ids of different roles with the same text are
-    /// the same person (which is how separation of duties is checked).
+    /// passed where another's is required; ids of different roles with one identity are one
+    /// person ([`Person::is_same_person_as`]), which is how separation of duties is checked.
+    ///
+    /// ```
+    /// use customer_lockbox::{EngineerId, Person, SupportManagerId};
+    ///
+    /// let alex = EngineerId::new(" ALEX@Support.Vendor.Example")?;
+    /// assert_eq!(alex.as_str(), "alex@support.vendor.example");
+    /// assert!(SupportManagerId::new("Alex@support.vendor.example")?.is_same_person_as(&alex));
+    /// # Ok::<(), customer_lockbox::Error>(())
+    /// ```
     EngineerId,
-    TextRule {
-        what: "engineer id",
-        empty_hint: "give the engineer's sign-in name",
-        max_chars: PERSON_MAX,
-        alphabet: PERSON_ALPHABET,
-    }
+    person_rule("engineer id", "give the engineer's sign-in name")
 }
 
 text_value! {
     /// The vendor's support manager who approves or rejects a draft before the customer sees it.
     ///
-    /// Same alphabet as [`EngineerId`]; a distinct type.
+    /// Normalized and checked as [`EngineerId`]; a distinct type.
     SupportManagerId,
-    TextRule {
-        what: "support manager id",
-        empty_hint: "give the support manager's sign-in name",
-        max_chars: PERSON_MAX,
-        alphabet: PERSON_ALPHABET,
-    }
+    person_rule("support manager id", "give the support manager's sign-in name")
 }
 
 text_value! {
     /// A person on the customer's side who may grant, deny or revoke access, when the tenant's
     /// [`TenantPolicy`](crate::TenantPolicy) designates them.
     ///
-    /// Same alphabet as [`EngineerId`]; a distinct type.
+    /// Normalized and checked as [`EngineerId`]; a distinct type.
     ApproverId,
-    TextRule {
-        what: "approver id",
-        empty_hint: "give the approver's sign-in name",
-        max_chars: PERSON_MAX,
-        alphabet: PERSON_ALPHABET,
+    person_rule("approver id", "give the approver's sign-in name")
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::EngineerId {}
+    impl Sealed for super::SupportManagerId {}
+    impl Sealed for super::ApproverId {}
+}
+
+/// A person in one of the workflow's roles, known by a normalized identity.
+///
+/// Sealed: implemented by [`EngineerId`], [`SupportManagerId`] and [`ApproverId`] only.
+pub trait Person: sealed::Sealed {
+    /// The person's normalized identity (see [`EngineerId`]).
+    fn identity(&self) -> &str;
+
+    /// Whether `other`, in whatever role, is the same person: the same normalized identity.
+    fn is_same_person_as(&self, other: &impl Person) -> bool {
+        self.identity() == other.identity()
     }
 }
 
-impl SupportManagerId {
-    /// Whether this manager is the same person as `engineer` (the same id text).
-    pub fn is_same_person_as(&self, engineer: &EngineerId) -> bool {
-        self.as_str() == engineer.as_str()
+impl Person for EngineerId {
+    fn identity(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Person for SupportManagerId {
+    fn identity(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Person for ApproverId {
+    fn identity(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -146,9 +186,19 @@ mod tests {
     }
 
     #[test]
-    fn separation_of_duties_compares_the_person() {
-        let same = SupportManagerId::new("alex")
-            .and_then(|manager| Ok(manager.is_same_person_as(&EngineerId::new("alex")?)));
-        assert_eq!(same, Ok(true));
+    fn separation_of_duties_compares_the_person_not_the_spelling() -> Result<(), Error> {
+        let alex = EngineerId::new("alex@support.vendor.example")?;
+        for spelling in [
+            "alex@support.vendor.example",
+            "ALEX@SUPPORT.VENDOR.EXAMPLE",
+            "Alex@support.vendor.example",
+            " alex@support.vendor.example ",
+        ] {
+            assert!(SupportManagerId::new(spelling)?.is_same_person_as(&alex));
+            assert!(ApproverId::new(spelling)?.is_same_person_as(&alex));
+            assert_eq!(EngineerId::new(spelling)?, alex);
+        }
+        assert!(!ApproverId::new("alexa@support.vendor.example")?.is_same_person_as(&alex));
+        Ok(())
     }
 }

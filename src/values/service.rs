@@ -3,7 +3,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::text::{Alphabet, TextRule, text_value};
+use super::text::{Alphabet, Normalization, TextRule, text_value};
 use crate::error::{Error, ErrorKind};
 
 /// A service whose customer content an engineer may need.
@@ -129,5 +129,6 @@ text_value! {
         empty_hint: "give the support case number this access is for",
         max_chars: 40,
         alphabet: Alphabet::Reference,
+        normalization: Normalization::AsGiven,
     }
 }

@@ -1,5 +1,8 @@
 //! Shared validation for the crate's text values, and the macro that declares them.
 
+use caseless::Caseless;
+use unicode_normalization::UnicodeNormalization;
+
 use crate::error::{Error, ErrorKind};
 
 /// Which characters a text value may hold.
@@ -37,6 +40,36 @@ pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// How a text value is stored: as given, or as a person's normalized identity.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Normalization {
+    /// Stored exactly as given (and refused if it has surrounding white space).
+    AsGiven,
+    /// Stored as [`identity`]: two spellings of one sign-in name are one value.
+    Identity,
+}
+
+/// A person's identity: the compatibility caseless form of Unicode 3.13 (D146), composed, of
+/// `input` without its surrounding white space. That is NFD, full case folding, NFKD, full case
+/// folding again, then NFKC, so `ALEX@Support.Vendor.Example`, ` alex@support.vendor.example `
+/// and the fullwidth `ａｌｅｘ＠ｓｕｐｐｏｒｔ．ｖｅｎｄｏｒ．ｅｘａｍｐｌｅ` are one identity.
+pub(crate) fn identity(input: &str) -> String {
+    let folded: String = input
+        .trim()
+        .chars()
+        .nfd()
+        .default_case_fold()
+        .nfkd()
+        .default_case_fold()
+        .nfkc()
+        .collect();
+    // Compatibility forms of white space (such as U+3000) become spaces only when normalized.
+    match folded.trim() {
+        trimmed if trimmed.len() == folded.len() => folded,
+        trimmed => trimmed.to_owned(),
+    }
+}
+
 /// The rules every text value follows, with what it is called and what to do when empty.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TextRule {
@@ -44,9 +77,18 @@ pub(crate) struct TextRule {
     pub(crate) empty_hint: &'static str,
     pub(crate) max_chars: usize,
     pub(crate) alphabet: Alphabet,
+    pub(crate) normalization: Normalization,
 }
 
 impl TextRule {
+    /// The value `input` stands for: itself, or its normalized identity.
+    pub(crate) fn normalize(&self, input: String) -> String {
+        match self.normalization {
+            Normalization::AsGiven => input,
+            Normalization::Identity => identity(&input),
+        }
+    }
+
     /// Checks `input` against the rule; on success the input is stored as given.
     pub(crate) fn check(&self, input: &str) -> Result<(), Error> {
         let what = self.what;
@@ -108,7 +150,7 @@ macro_rules! text_value {
             /// The rule this value follows; see the type's documentation.
             const RULE: $crate::values::text::TextRule = $rule;
 
-            /// Validates `value`.
+            /// Validates `value` (normalized first, for the types the documentation says are).
             ///
             /// # Errors
             ///
@@ -116,7 +158,7 @@ macro_rules! text_value {
             /// [`is_invalid_text`](crate::Error::is_invalid_text) is true when the value breaks
             /// a rule in the type's documentation.
             pub fn new(value: impl Into<String>) -> Result<Self, $crate::Error> {
-                let value = value.into();
+                let value = Self::RULE.normalize(value.into());
                 Self::RULE.check(&value)?;
                 Ok($name(value))
             }
@@ -178,6 +220,7 @@ mod tests {
         empty_hint: "fill it in",
         max_chars: 5,
         alphabet: Alphabet::Reference,
+        normalization: Normalization::AsGiven,
     };
 
     #[test]
@@ -196,5 +239,27 @@ mod tests {
             assert!(RULE.check(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(RULE.check("A-1").is_ok());
+    }
+
+    #[test]
+    fn identity_folds_case_width_and_surrounding_space() {
+        for spelling in [
+            "alex@support.vendor.example",
+            "ALEX@SUPPORT.VENDOR.EXAMPLE",
+            "Alex@support.vendor.example",
+            "  alex@support.vendor.example\t",
+            "\u{3000}alex@support.vendor.example",
+            "\u{FF41}\u{FF4C}\u{FF45}\u{FF58}\u{FF20}support.vendor.example",
+        ] {
+            assert_eq!(
+                identity(spelling),
+                "alex@support.vendor.example",
+                "{spelling:?}"
+            );
+        }
+        // The Kelvin sign is a K, the long s an s, and ß folds to ss.
+        assert_eq!(identity("\u{212A}elvin"), "kelvin");
+        assert_eq!(identity("\u{17F}am"), "sam");
+        assert_eq!(identity("STRAẞE"), "strasse");
     }
 }

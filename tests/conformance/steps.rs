@@ -359,14 +359,40 @@ pub fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
             K::ActionRefused
         ]
     );
-    let err = store
+    // Reported after the close: kept, as refused.
+    let report = store
         .append_actions(id, &alex(), [mailbox_read()], at(hours(6)))
+        .unwrap();
+    assert_eq!(report.recorded, 0);
+    assert_eq!(report.refused, [(0, Refusal::RequestClosed)]);
+    assert_eq!(
+        report.access_ended,
+        Some(ClosureReason::AccessDurationElapsed)
+    );
+    let last = store
+        .load(id)
+        .unwrap()
+        .audit_trail()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        last.event(),
+        &AuditEvent::ActionRefused {
+            action: mailbox_read(),
+            refusal: Refusal::RequestClosed
+        }
+    );
+    // Before the grant there was never access to act under.
+    let pending = pending_as(&mut store, 2);
+    let err = store
+        .append_actions(pending, &alex(), [mailbox_read()], at(hours(1)))
         .unwrap_err();
     assert!(
         matches!(
             err,
             StoreError::WrongState {
-                state: StateKind::Closed,
+                state: StateKind::PendingCustomer,
                 ..
             }
         ),
