@@ -37,7 +37,10 @@ pub trait Directory {
 ///
 /// ```
 /// use customer_lockbox::*;
-/// # let (_pending, policy, _now) = customer_lockbox::doc_support::pending()?;
+/// # let now: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+/// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+/// # let megan = ApproverId::new("megan")?;
+/// # let policy = TenantPolicy::new(tenant, vec![DesignatedApprover::new(megan.clone(), EmailAddress::new("megan@contoso.com")?)])?;
 ///
 /// let alex = EngineerId::new("alex")?;
 /// let directory = AddressBook::new()

@@ -24,7 +24,15 @@ impl Notification {
     ///
     /// ```
     /// use customer_lockbox::*;
-    /// # let (granted, _policy, now) = customer_lockbox::doc_support::granted()?;
+    /// # let now: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+    /// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// # let megan = ApproverId::new("megan")?;
+    /// # let policy = TenantPolicy::new(tenant, vec![DesignatedApprover::new(megan.clone(), EmailAddress::new("megan@contoso.com")?)])?;
+    /// # let draft = Draft { id: RequestId::new(now), tenant, service_request: ServiceRequestNumber::new("2611240010001234")?, services: Services::one(Service::ExchangeOnline), access_duration: AccessDuration::from_hours(4)?, justification: Justification::new("CFO mailbox stopped syncing after migration")?, engineer: EngineerId::new("alex")? };
+    /// # let drafted = Request::draft(draft, &policy, now)?;
+    /// # let approved = drafted.approve(&SupportManagerId::new("sam")?, now)?;
+    /// # let (pending, _message) = approved.notify(&policy, now)?;
+    /// # let GrantOutcome::Granted(granted) = pending.grant(&megan, &policy, now)? else { return Err("granted before the deadline".into()) };
     ///
     /// let from: lettre::message::Mailbox = "Customer Lockbox <lockbox@vendor.example>".parse()?;
     /// let notification = Notification::access_granted(&granted, EmailAddress::new("alex@vendor.example")?);

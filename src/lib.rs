@@ -123,9 +123,6 @@ pub mod state;
 pub mod store;
 pub mod values;
 
-#[doc(hidden)]
-pub mod doc_support;
-
 /// The README's code, compiled as a doctest so it cannot drift from the API.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

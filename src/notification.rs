@@ -209,7 +209,15 @@ impl Notification {
     ///
     /// ```
     /// use customer_lockbox::*;
-    /// # let (granted, _policy, _now) = customer_lockbox::doc_support::granted()?;
+    /// # let now: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+    /// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// # let megan = ApproverId::new("megan")?;
+    /// # let policy = TenantPolicy::new(tenant, vec![DesignatedApprover::new(megan.clone(), EmailAddress::new("megan@contoso.com")?)])?;
+    /// # let draft = Draft { id: RequestId::new(now), tenant, service_request: ServiceRequestNumber::new("2611240010001234")?, services: Services::one(Service::ExchangeOnline), access_duration: AccessDuration::from_hours(4)?, justification: Justification::new("CFO mailbox stopped syncing after migration")?, engineer: EngineerId::new("alex")? };
+    /// # let drafted = Request::draft(draft, &policy, now)?;
+    /// # let approved = drafted.approve(&SupportManagerId::new("sam")?, now)?;
+    /// # let (pending, _message) = approved.notify(&policy, now)?;
+    /// # let GrantOutcome::Granted(granted) = pending.grant(&megan, &policy, now)? else { return Err("granted before the deadline".into()) };
     ///
     /// let message = Notification::access_granted(&granted, EmailAddress::new("alex@vendor.example")?);
     /// assert_eq!(message.kind(), NotificationKind::AccessGranted);
@@ -257,7 +265,15 @@ impl Notification {
     /// ```
     /// use chrono::TimeDelta;
     /// use customer_lockbox::*;
-    /// # let (granted, policy, now) = customer_lockbox::doc_support::granted()?;
+    /// # let now: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+    /// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// # let megan = ApproverId::new("megan")?;
+    /// # let policy = TenantPolicy::new(tenant, vec![DesignatedApprover::new(megan.clone(), EmailAddress::new("megan@contoso.com")?)])?;
+    /// # let draft = Draft { id: RequestId::new(now), tenant, service_request: ServiceRequestNumber::new("2611240010001234")?, services: Services::one(Service::ExchangeOnline), access_duration: AccessDuration::from_hours(4)?, justification: Justification::new("CFO mailbox stopped syncing after migration")?, engineer: EngineerId::new("alex")? };
+    /// # let drafted = Request::draft(draft, &policy, now)?;
+    /// # let approved = drafted.approve(&SupportManagerId::new("sam")?, now)?;
+    /// # let (pending, _message) = approved.notify(&policy, now)?;
+    /// # let GrantOutcome::Granted(granted) = pending.grant(&megan, &policy, now)? else { return Err("granted before the deadline".into()) };
     ///
     /// let closed = granted.close(&EngineerId::new("alex")?, now + TimeDelta::minutes(30))?;
     /// let report = Notification::access_report(&closed, &policy).expect("access was granted");
@@ -509,9 +525,19 @@ requests. This message contains no links.\n",
     Some((subject, body))
 }
 
-/// Quotes free text with every link-forming character bracketed: `.` as `[.]`, `@` as `[at]`,
-/// `:` as `[:]`, `/` as `[/]`, `\` as `[\]`, including Unicode look-alikes that normalize
-/// (NFKC) to them.
+/// Quotes free text with every character that a mail client, a Markdown renderer or an HTML
+/// linkifier builds a link from bracketed: `.` as `[.]`, `@` as `[at]`, `:` as `[:]`, `/` as
+/// `[/]`, `\` as `[\]`; `<` and `>` (autolinks, raw HTML) as `[<]` and `[>]`; `&` (character
+/// references such as `&#58;`) as `[&]`; `%` (percent escapes) as `[%]`; `(` and `)` as `[(]` and
+/// `[)]`, so that no `](` ever follows a bracket (Markdown's inline links and images). Unicode
+/// look-alikes count as what they normalize to (NFKC), and the ideographic full stops count as
+/// `.` (IDNA treats them as dots).
+///
+/// Why that suffices for Markdown: every link form needs `](` (inline links, images), a `]:`
+/// at a line start (reference definitions, without which `[text]` and `[text][label]` stay
+/// text), a `<` (autolinks, HTML), a `&` (references that hide the rest), or a raw `.`, `@` or
+/// `:` (GFM's extended autolinks). Once bracketed, none of them is left in quoted text, and a
+/// bracket never closes next to an opening parenthesis.
 pub(crate) fn neutralize_links(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -523,23 +549,44 @@ pub(crate) fn neutralize_links(text: &str) -> String {
     out
 }
 
+/// What `c` is shown as when it can form a link.
 fn link_character(c: char) -> Option<&'static str> {
-    let bracket = |ascii: char| match ascii {
+    if c.is_ascii() {
+        return bracket(c);
+    }
+    // Either `c` itself or a character of its compatibility form (U+FE12, the vertical
+    // ideographic full stop, normalizes to U+3002, the ideographic full stop).
+    std::iter::once(c)
+        .chain(std::iter::once(c).nfkc())
+        .find_map(|d| {
+            if d.is_ascii() {
+                bracket(d)
+            } else {
+                ideographic_stop(d)
+            }
+        })
+}
+
+fn bracket(ascii: char) -> Option<&'static str> {
+    match ascii {
         '.' => Some("[.]"),
         '@' => Some("[at]"),
         ':' => Some("[:]"),
         '/' => Some("[/]"),
         '\\' => Some("[\\]"),
+        '<' => Some("[<]"),
+        '>' => Some("[>]"),
+        '&' => Some("[&]"),
+        '%' => Some("[%]"),
+        '(' => Some("[(]"),
+        ')' => Some("[)]"),
         _ => None,
-    };
-    if c.is_ascii() {
-        return bracket(c);
     }
-    // IDNA treats the ideographic full stops as label separators too, though NFKC keeps them.
-    if matches!(c, '\u{3002}' | '\u{FF61}') {
-        return Some("[.]");
-    }
-    std::iter::once(c).nfkc().find_map(bracket)
+}
+
+/// The full stops IDNA treats as dots, though NFKC keeps them apart from `.`.
+fn ideographic_stop(c: char) -> Option<&'static str> {
+    matches!(c, '\u{3002}' | '\u{FF61}').then_some("[.]")
 }
 
 #[cfg(test)]
@@ -557,5 +604,12 @@ mod tests {
         assert_eq!(neutralize_links("evil\u{3002}example"), "evil[.]example");
         assert_eq!(neutralize_links(r"\\server\share"), r"[\][\]server[\]share");
         assert_eq!(neutralize_links("plain text, 24h"), "plain text, 24h");
+        assert_eq!(
+            neutralize_links("[login](https&#58;&#47;&#47;evil&#46;com)"),
+            "[login][(]https[&]#58;[&]#47;[&]#47;evil[&]#46;com[)]"
+        );
+        assert_eq!(neutralize_links("<a href=x>"), "[<]a href=x[>]");
+        assert_eq!(neutralize_links("100%2F"), "100[%]2F");
+        assert_eq!(neutralize_links("evil\u{FE12}example"), "evil[.]example");
     }
 }

@@ -5,21 +5,32 @@
 mod common;
 
 use chrono::TimeDelta;
+use common::links::HOSTILE_TEXT;
 use common::*;
 use customer_lockbox::*;
 use proptest::prelude::*;
 
-fn assert_link_free(notification: &Notification) {
-    let finder = eager_finder();
-    for (part, text) in [
-        ("subject", notification.subject()),
-        ("body", notification.body()),
-    ] {
-        for line in text.lines() {
-            let links: Vec<_> = finder.links(line).map(|l| l.as_str().to_owned()).collect();
-            assert!(links.is_empty(), "{part} line {line:?} has links {links:?}");
-        }
-    }
+/// The notification's subject and body lines, labelled, for the link detectors.
+fn texts(label: &str, notification: &Notification) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("{label} subject"),
+            notification.subject().to_owned(),
+        ),
+        (format!("{label} body"), notification.body().to_owned()),
+    ]
+}
+
+/// No link detector finds a link in `notifications` (see `common::links`).
+fn assert_link_free<'a>(notifications: impl IntoIterator<Item = &'a Notification>) {
+    let texts: Vec<(String, String)> = notifications
+        .into_iter()
+        .enumerate()
+        .flat_map(|(n, notification)| {
+            texts(&format!("#{n} {:?}", notification.kind()), notification)
+        })
+        .collect();
+    links::assert_link_free(&texts);
 }
 
 fn notify_with(
@@ -64,12 +75,13 @@ fn the_contoso_notification_reads_as_expected() {
             notification.body()
         )
     );
-    assert_link_free(&notification);
+    assert_link_free([&notification]);
 }
 
-/// The detector is real: it finds the links the notification would otherwise carry.
+/// The detectors are real: they find the links the notification would otherwise carry.
 #[test]
-fn the_detector_finds_what_it_must() {
+fn the_detectors_find_what_they_must() {
+    links::assert_detectors_work();
     let finder = eager_finder();
     for text in [
         "https://evil.example/x",
@@ -86,39 +98,13 @@ fn the_detector_finds_what_it_must() {
     }
 }
 
-const HOSTILE_TEXT: &[&str] = &[
-    "see https://evil.example/reset?user=cfo",
-    "go to www.evil.example now",
-    "evil.example",
-    "mail bob@evil.example",
-    "mailto:bob@evil.example",
-    "ftp://files.evil.example",
-    "file:///etc/passwd",
-    r"\\fileserver\share\payroll.xlsx",
-    "javascript:alert(1)",
-    "data:text/html,<a href=x>",
-    "evil\u{FF0E}example and evil\u{3002}example and evil\u{FF61}example",
-    "bob\u{FF20}evil\u{FF0E}example",
-    "http\u{FF1A}//evil.example",
-    "xn--80ak6aa92e.com",
-    "192.168.0.1:8080/admin",
-    "[link](https://evil.example)",
-    "<https://evil.example>",
-    "https://evil.example.",
-    "(https://evil.example)",
-    "user:password@evil.example",
-    "tel:+15555550100",
-    "evil.example\u{200B}.com",
-    "ex\u{00AD}ample.com",
-    "https://\u{0435}vil.example",
-];
-
 #[test]
 fn hostile_justifications_never_become_links() {
-    for text in HOSTILE_TEXT {
-        let notification = notify_with("alex", "sam", text, "2611240010001234");
-        assert_link_free(&notification);
-    }
+    let notifications: Vec<Notification> = HOSTILE_TEXT
+        .iter()
+        .map(|text| notify_with("alex", "sam", text, "2611240010001234"))
+        .collect();
+    assert_link_free(&notifications);
 }
 
 #[test]
@@ -130,8 +116,10 @@ fn hostile_people_ids_never_become_links() {
         "a@b",
         "x.y@z.w+tag",
     ] {
-        assert_link_free(&notify_with(id, "sam", "needed", "2611240010001234"));
-        assert_link_free(&notify_with("alex", id, "needed", "2611240010001234"));
+        assert_link_free(&[
+            notify_with(id, "sam", "needed", "2611240010001234"),
+            notify_with("alex", id, "needed", "2611240010001234"),
+        ]);
     }
 }
 
@@ -147,30 +135,42 @@ fn hostile_text_is_still_legible() {
 
 const LINK_PIECES: &[&str] = &[
     "http", "https", "://", "www", ".", "@", "evil", "example", "com", "/", ":", " ", "\u{FF0E}",
-    "\u{FF20}", "\u{3002}", "mailto", "\\", "-", "1",
+    "\u{FF20}", "\u{3002}", "\u{FE12}", "mailto", "\\", "-", "1", "[", "]", "(", ")", "!", "<",
+    ">", "&#", "58;", "&#46;", "&commat;", "%2F", "a href=",
 ];
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
-    /// Any justification the crate accepts, built from link-prone pieces, renders link-free.
-    #[test]
-    fn any_accepted_justification_renders_link_free(
-        pieces in prop::collection::vec(
-            prop_oneof![
-                prop::sample::select(LINK_PIECES).prop_map(str::to_owned),
-                "[a-z]{1,6}",
-                "\\PC{1,3}",
-            ],
-            1..24,
-        )
-    ) {
-        let text: String = pieces.concat();
-        if let Ok(justification) = Justification::new(text.trim()) {
-            let notification = notify_with("alex", "sam", justification.as_str(), "2611240010001234");
-            assert_link_free(&notification);
-        }
-    }
+/// Any justification the crate accepts, built from link-prone pieces, renders link-free. (The
+/// cases are generated by proptest and checked in one batch, so bleach starts once.)
+#[test]
+fn any_accepted_justification_renders_link_free() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let strategy = prop::collection::vec(
+        prop_oneof![
+            prop::sample::select(LINK_PIECES).prop_map(str::to_owned),
+            "[a-z]{1,6}",
+            "\\PC{1,3}",
+        ],
+        1..24,
+    );
+    let mut runner = TestRunner::deterministic();
+    let notifications: Vec<Notification> = (0..256)
+        .filter_map(|_| {
+            let text: String = strategy.new_tree(&mut runner).unwrap().current().concat();
+            let justification = Justification::new(text.trim()).ok()?;
+            Some(notify_with(
+                "alex",
+                "sam",
+                justification.as_str(),
+                "2611240010001234",
+            ))
+        })
+        .collect();
+    assert!(
+        notifications.len() > 128,
+        "most generated texts are accepted"
+    );
+    assert_link_free(&notifications);
 }
 
 fn engineer_address() -> EmailAddress {
@@ -196,7 +196,7 @@ fn shown(notification: &Notification) -> String {
 fn the_engineer_hears_the_customers_decision() {
     let granted = granted();
     let message = Notification::access_granted(&granted, engineer_address());
-    assert_link_free(&message);
+    assert_link_free([&message]);
     insta::assert_snapshot!("engineer_access_granted", shown(&message));
 
     let DenyOutcome::Denied(denied) = pending()
@@ -207,7 +207,7 @@ fn the_engineer_hears_the_customers_decision() {
     };
     let message = Notification::no_access(&denied, engineer_address()).unwrap();
     assert_eq!(message.kind(), NotificationKind::NoAccess);
-    assert_link_free(&message);
+    assert_link_free([&message]);
     insta::assert_snapshot!("engineer_denied", shown(&message));
 
     let PendingStatus::Expired(expired) = pending().check_expiry(at(TimeDelta::hours(13))) else {
@@ -215,7 +215,7 @@ fn the_engineer_hears_the_customers_decision() {
     };
     let message = Notification::no_access(&expired, engineer_address()).unwrap();
     assert!(message.subject().ends_with("expired unanswered"));
-    assert_link_free(&message);
+    assert_link_free([&message]);
 
     let completed = granted.close(&alex(), at(TimeDelta::hours(2))).unwrap();
     assert_eq!(
@@ -272,7 +272,7 @@ fn the_post_access_report_lists_every_action_and_how_access_ended() {
     assert_eq!(report.kind(), NotificationKind::AccessEnded);
     assert!(report.body().contains("Actions recorded (3):"));
     assert!(report.body().contains("Attempts refused (1):"));
-    assert_link_free(&report);
+    assert_link_free([&report]);
     insta::assert_snapshot!("post_access_report", shown(&report));
 
     let Access::Ended(elapsed) = granted_again().access(at(TimeDelta::hours(5))) else {
@@ -321,5 +321,5 @@ fn every_hostile_action_stays_unlinked_in_the_report() {
             .body()
             .contains(&format!("Actions recorded ({}):", HOSTILE_TEXT.len()))
     );
-    assert_link_free(&report);
+    assert_link_free([&report]);
 }

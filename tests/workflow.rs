@@ -492,3 +492,117 @@ fn public_types_cross_threads() {
         send::<SqliteStore>();
     }
 }
+
+#[test]
+fn a_revocation_is_never_blocked_by_a_record_stamped_ahead() {
+    // The engineer's clock runs 10 minutes fast: the action is stamped after the true time.
+    let ActionOutcome::Recorded(acted) = granted()
+        .record_action(&alex(), mailbox_read(), at(hours(2) + minutes(10)))
+        .unwrap()
+    else {
+        panic!("inside the window")
+    };
+    let closed = acted.revoke(&megan(), &policy(), at(hours(2))).unwrap();
+    assert_eq!(closed.reason(), ClosureReason::RevokedByCustomer);
+    assert_eq!(closed.closed_at(), at(hours(2) + minutes(10)));
+    assert_eq!(kinds(&closed)[4..], [K::EngineerActed, K::Revoked]);
+    assert_trail_well_formed(&closed);
+    let loaded = closed.to_record().load().unwrap();
+    assert_eq!(loaded.audit_trail(), closed.audit_trail());
+}
+
+#[test]
+fn a_denial_is_never_blocked_by_a_record_stamped_ahead() {
+    // An outsider's refused grant, stamped an hour ahead of the approver's clock.
+    let refused = pending()
+        .grant(
+            &ApproverId::new("mallory").unwrap(),
+            &policy(),
+            at(hours(2)),
+        )
+        .unwrap_err();
+    let DenyOutcome::Denied(closed) = refused
+        .into_request()
+        .deny(&megan(), &policy(), at(hours(1)))
+        .unwrap()
+    else {
+        panic!("before the deadline")
+    };
+    assert_eq!(closed.reason(), ClosureReason::DeniedByCustomer);
+    assert_eq!(closed.closed_at(), at(hours(2)));
+    assert!(closed.to_record().load().is_ok());
+}
+
+#[test]
+fn an_action_reported_out_of_order_is_kept_not_lost() {
+    let ActionOutcome::Recorded(acted) = granted()
+        .record_action(&alex(), mailbox_read(), at(hours(3)))
+        .unwrap()
+    else {
+        panic!("inside the window")
+    };
+    // Reported later, taken earlier: recorded after the last record, not refused.
+    let ActionOutcome::Recorded(acted) = acted
+        .record_action(&alex(), mailbox_read(), at(hours(2)))
+        .unwrap()
+    else {
+        panic!("inside the window")
+    };
+    assert_eq!(kinds(&acted)[4..], [K::EngineerActed, K::EngineerActed]);
+    assert_eq!(acted.last_step_at(), at(hours(3)));
+    // After the close, an action is kept as a refused attempt, naming why.
+    let closed = acted.close(&alex(), at(hours(4))).unwrap();
+    let refused = closed.refuse_late_action(&alex(), mailbox_read(), at(hours(3) + minutes(59)));
+    assert_eq!(refused.refusal(), Refusal::RequestClosed);
+    assert!(refused.refusal().is_recorded());
+    let closed = refused.into_request();
+    assert_eq!(closed.last_step_at(), at(hours(4)));
+    let refused = closed.refuse_late_action(&outsider(), mailbox_read(), at(hours(5)));
+    assert_eq!(refused.refusal(), Refusal::NotTheEngineer);
+    let closed = refused.into_request();
+    assert_eq!(
+        kinds(&closed)[6..],
+        [K::Completed, K::ActionRefused, K::ActionRefused]
+    );
+    assert_eq!(closed.reason(), ClosureReason::Completed);
+    assert!(closed.to_record().load().is_ok());
+}
+
+fn outsider() -> EngineerId {
+    EngineerId::new("jordan@support.vendor.example").unwrap()
+}
+
+#[test]
+fn steps_whose_consequences_fall_beyond_the_storable_years_are_refused() {
+    let late = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let approved = Request::draft(draft(), &policy(), late("9999-12-31T10:00:00Z"))
+        .unwrap()
+        .approve(&sam(), late("9999-12-31T11:00:00Z"))
+        .unwrap();
+    // Notified at 13:00, the deadline would fall in year 10000.
+    let refused = approved
+        .notify(&policy(), late("9999-12-31T13:00:00Z"))
+        .unwrap_err();
+    assert_eq!(refused.refusal(), Refusal::InstantOutOfRange);
+    assert!(!refused.refusal().is_recorded());
+    let approved = refused.into_request();
+    assert_eq!(approved.audit_trail().len(), 2);
+    // Notified at 11:00 (deadline 23:00); granted at 22:00, 4 hours of access would end in 10000.
+    let (pending, _) = approved
+        .notify(&policy(), late("9999-12-31T11:00:00Z"))
+        .unwrap();
+    let refused = pending
+        .grant(&megan(), &policy(), late("9999-12-31T22:00:00Z"))
+        .unwrap_err();
+    assert_eq!(refused.refusal(), Refusal::InstantOutOfRange);
+    let pending = refused.into_request();
+    assert_eq!(pending.audit_trail().len(), 3);
+    // Granted at 19:00, access ends at 23:00 on the last storable day.
+    let GrantOutcome::Granted(granted) = pending
+        .grant(&megan(), &policy(), late("9999-12-31T19:00:00Z"))
+        .unwrap()
+    else {
+        panic!("before the deadline")
+    };
+    assert_eq!(granted.access_ends_at(), late("9999-12-31T23:00:00Z"));
+}

@@ -31,9 +31,9 @@
 //! access window of the wrong length, an action in a service not requested, a gap in the
 //! sequence numbers: each fails the replay, and the error names the record and the rule.
 //!
-//! One fact cannot be checked from a trail: whether an approver was designated by the tenant's
-//! policy on the day (the policy's history is not stored). Replay takes the recorded answer; the
-//! stores' hash chain is what protects it.
+//! Some facts cannot be checked from a trail, such as whether an approver was designated by the
+//! tenant's policy on the day (the policy's history is not stored): [`RequestRecord::load`]
+//! lists what replay takes on trust, and the stores' hash chain is what protects it.
 
 mod replay;
 
@@ -57,7 +57,15 @@ pub const RECORD_VERSION: u32 = 1;
 ///
 /// ```
 /// use customer_lockbox::*;
-/// # let (granted, _policy, _now) = customer_lockbox::doc_support::granted()?;
+/// # let now: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+/// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+/// # let megan = ApproverId::new("megan")?;
+/// # let policy = TenantPolicy::new(tenant, vec![DesignatedApprover::new(megan.clone(), EmailAddress::new("megan@contoso.com")?)])?;
+/// # let draft = Draft { id: RequestId::new(now), tenant, service_request: ServiceRequestNumber::new("2611240010001234")?, services: Services::one(Service::ExchangeOnline), access_duration: AccessDuration::from_hours(4)?, justification: Justification::new("CFO mailbox stopped syncing after migration")?, engineer: EngineerId::new("alex")? };
+/// # let drafted = Request::draft(draft, &policy, now)?;
+/// # let approved = drafted.approve(&SupportManagerId::new("sam")?, now)?;
+/// # let (pending, _message) = approved.notify(&policy, now)?;
+/// # let GrantOutcome::Granted(granted) = pending.grant(&megan, &policy, now)? else { return Err("granted before the deadline".into()) };
 ///
 /// let json = granted.to_record().to_json()?;
 /// let loaded = RequestRecord::from_json(&json)?.load()?;
@@ -167,6 +175,33 @@ impl RequestRecord {
     ///
     /// The loaded request counts its whole trail as saved
     /// ([`Request::unsaved_records`] is empty).
+    ///
+    /// # What it checks, and what it trusts
+    ///
+    /// Every step is run again through the workflow's own transitions and must produce exactly
+    /// the stored record: the order of steps, who may take each (the engineer, a support manager
+    /// who is not the engineer, an approver who is neither, compared by normalized identity),
+    /// every deadline and window, every refusal, every delivery's cause. A record the workflow
+    /// could not have produced is refused, naming the record and the rule.
+    ///
+    /// A trail cannot prove facts from outside it, so `load` trusts the record for these:
+    ///
+    /// - **Designation.** That an approver who granted, denied or revoked was designated by the
+    ///   tenant's policy at that moment, and that the approvers recorded as notified were the
+    ///   designated ones: the record holds the policy's answer, and replay takes it.
+    /// - **Identity.** That each id names the person who acted: an id is a sign-in name, and
+    ///   whoever called the workflow chose it.
+    /// - **Instants.** That each step happened when recorded, within the trail's order. (A store
+    ///   refuses a step stamped further ahead of its clock than
+    ///   [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW).)
+    /// - **Deliveries.** That the transport accepted the messages recorded as sent.
+    /// - **Provenance.** That this is the stored request. A request loaded here is a lawful run,
+    ///   not necessarily the one a store holds: a store refuses to save it unless the records
+    ///   it counts as saved are the stored ones ([`BrokenRule::SavedRecordsDiffer`]), and a
+    ///   store's hash chain is what shows that the stored ones were not rewritten.
+    ///
+    /// So a record is evidence only together with the store's chain (keep the
+    /// [`ChainHead`](crate::ChainHead) somewhere the database's writers cannot reach).
     ///
     /// # Errors
     ///

@@ -20,7 +20,12 @@ impl<S: State> Request<S> {
     ///
     /// ```
     /// use customer_lockbox::*;
-    /// # let (drafted, _policy, now) = customer_lockbox::doc_support::drafted()?;
+    /// # let now: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+    /// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// # let megan = ApproverId::new("megan")?;
+    /// # let policy = TenantPolicy::new(tenant, vec![DesignatedApprover::new(megan.clone(), EmailAddress::new("megan@contoso.com")?)])?;
+    /// # let draft = Draft { id: RequestId::new(now), tenant, service_request: ServiceRequestNumber::new("2611240010001234")?, services: Services::one(Service::ExchangeOnline), access_duration: AccessDuration::from_hours(4)?, justification: Justification::new("CFO mailbox stopped syncing after migration")?, engineer: EngineerId::new("alex")? };
+    /// # let drafted = Request::draft(draft, &policy, now)?;
     ///
     /// let engineer = drafted.engineer().clone();
     /// let closed = drafted.withdraw(&engineer, now)?;

@@ -1,9 +1,13 @@
 //! Fixed people, ids and instants for the integration tests: the Contoso case.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod links;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod runs;
+
+#[allow(unused_imports)]
+pub use links::eager_finder;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use customer_lockbox::*;
@@ -105,18 +109,6 @@ pub fn mailbox_read() -> EngineerAction {
         Operation::new("Get-MailboxFolderStatistics").unwrap(),
         Target::new("cfo@contoso.com").unwrap(),
     )
-}
-
-/// The most eager link detector linkify offers: URLs without a scheme (`evil.example`), IRIs,
-/// and email addresses whose domain has no dot.
-pub fn eager_finder() -> linkify::LinkFinder {
-    let mut finder = linkify::LinkFinder::new();
-    finder
-        .kinds(&[linkify::LinkKind::Url, linkify::LinkKind::Email])
-        .url_must_have_scheme(false)
-        .url_can_be_iri(true)
-        .email_domain_must_have_dot(false);
-    finder
 }
 
 /// The audit trail's invariants: sequences 1..=n without gaps, instants never decreasing, every

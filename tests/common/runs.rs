@@ -10,17 +10,41 @@ use super::*;
 /// What a random run may try next. `honest` picks the right person; otherwise an outsider.
 #[derive(Clone, Copy, Debug)]
 pub enum Try {
-    Approve { honest: bool },
-    Reject { honest: bool },
-    Withdraw { honest: bool },
-    Notify { honest: bool },
-    Grant { honest: bool },
-    Deny { honest: bool },
+    Approve {
+        honest: bool,
+    },
+    Reject {
+        honest: bool,
+    },
+    Withdraw {
+        honest: bool,
+    },
+    Notify {
+        honest: bool,
+    },
+    Grant {
+        honest: bool,
+    },
+    Deny {
+        honest: bool,
+    },
     CheckExpiry,
-    Act { honest: bool, service: usize },
+    Act {
+        honest: bool,
+        service: usize,
+    },
     CheckAccess,
-    Close { honest: bool },
-    Revoke { honest: bool },
+    Close {
+        honest: bool,
+    },
+    Revoke {
+        honest: bool,
+    },
+    /// The engineer (spelled in capitals) or the support manager decides for the customer:
+    /// grants, denies or revokes, whatever the state allows.
+    StaffDecides {
+        manager: bool,
+    },
 }
 
 pub fn try_strategy() -> impl Strategy<Value = Try> {
@@ -36,12 +60,15 @@ pub fn try_strategy() -> impl Strategy<Value = Try> {
         Just(Try::CheckAccess),
         any::<bool>().prop_map(|honest| Try::Close { honest }),
         any::<bool>().prop_map(|honest| Try::Revoke { honest }),
+        any::<bool>().prop_map(|manager| Try::StaffDecides { manager }),
     ]
 }
 
-/// A run: steps, each after a pause of up to 105 minutes (so deadlines and windows are reached).
+/// A run: steps, each after a pause of up to 105 minutes (so deadlines and windows are reached),
+/// or a clock that went back up to 20 minutes (which steps towards access refuse, and steps that
+/// end a request or keep evidence record at the last record's instant).
 pub fn run_strategy() -> impl Strategy<Value = Vec<(Try, i64)>> {
-    prop::collection::vec((try_strategy(), 0..105i64), 0..40)
+    prop::collection::vec((try_strategy(), -20..105i64), 0..40)
 }
 
 pub fn outsider_engineer() -> EngineerId {
@@ -71,6 +98,13 @@ pub fn apply(request: AnyRequest, step: Try, now: DateTime<Utc>) -> AnyRequest {
         }
     };
     let approver = |honest| if honest { megan() } else { outsider_approver() };
+    let staff = |manager| {
+        if manager {
+            ApproverId::new(sam().as_str()).unwrap()
+        } else {
+            ApproverId::new(alex().as_str().to_uppercase()).unwrap()
+        }
+    };
     let notify_policy = |honest| {
         if honest {
             policy()
@@ -138,8 +172,40 @@ pub fn apply(request: AnyRequest, step: Try, now: DateTime<Utc>) -> AnyRequest {
         (AnyRequest::Granted(r), Try::Revoke { honest }) => {
             settle(r.revoke(&approver(honest), &policy(), now), Into::into)
         }
+        (AnyRequest::Closed(r), Try::Act { honest, service }) => r
+            .refuse_late_action(&engineer(honest), action(service), now)
+            .into_request()
+            .into(),
+        (AnyRequest::PendingCustomer(r), Try::StaffDecides { manager }) => {
+            let staff = staff(manager);
+            if now.timestamp() % 2 == 0 {
+                settle(r.grant(&staff, &staff_policy(&staff), now), |o| match o {
+                    GrantOutcome::Granted(g) => g.into(),
+                    GrantOutcome::Expired(c) => c.into(),
+                })
+            } else {
+                settle(r.deny(&staff, &staff_policy(&staff), now), |o| match o {
+                    DenyOutcome::Denied(c) | DenyOutcome::Expired(c) => c.into(),
+                })
+            }
+        }
+        (AnyRequest::Granted(r), Try::StaffDecides { manager }) => {
+            let staff = staff(manager);
+            settle(r.revoke(&staff, &staff_policy(&staff), now), Into::into)
+        }
         (other, _) => other,
     }
+}
+
+/// The Contoso policy, naming `staff` as a designated approver too: separation of duties holds
+/// whatever a policy says.
+pub fn staff_policy(staff: &ApproverId) -> TenantPolicy {
+    let mut approvers = policy().approvers().to_vec();
+    approvers.push(DesignatedApprover::new(
+        staff.clone(),
+        EmailAddress::new("staff@vendor.example").unwrap(),
+    ));
+    TenantPolicy::new(contoso(), approvers).unwrap()
 }
 
 /// Plays `steps` from the Contoso draft.

@@ -5,7 +5,7 @@ use customer_lockbox::*;
 
 /// A throwaway database of one kind, and the store that runs on it.
 pub trait Db: Sized + 'static {
-    type Store: Store + std::fmt::Debug;
+    type Store: Store + std::fmt::Debug + Send;
     /// The name of the test module of this kind, for running one test in a child process.
     const NAME: &'static str;
     /// SQL that marks the database as written by a newer build (schema version 99).

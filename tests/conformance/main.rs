@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
+mod hostile;
 mod outbox;
 mod search;
 mod steps;
@@ -49,6 +50,21 @@ conformance!(
         actions_through_the_store_are_refused_outside_the_window,
         chains_are_per_tenant,
         nodes_taking_turns_on_one_tenant_keep_one_chain,
+    ],
+    hostile: [
+        an_action_stamped_far_ahead_is_refused_and_recorded_then_a_revocation_takes_effect,
+        an_action_stamped_ahead_within_the_bound_is_kept_and_a_revocation_follows_it,
+        a_delivery_run_on_a_fast_node_is_refused_and_a_revocation_follows,
+        a_delivery_run_on_a_node_fast_within_the_bound_does_not_block_a_revocation,
+        a_revocation_stamped_far_ahead_takes_effect_at_the_store_clock,
+        a_denial_stamped_far_ahead_takes_effect_at_the_store_clock,
+        a_grant_stamped_far_ahead_is_refused_and_recorded,
+        a_new_request_stamped_far_ahead_is_not_saved,
+        a_sweep_on_a_fast_node_moves_nothing,
+        an_action_that_loses_a_race_with_a_revocation_is_kept,
+        actions_racing_a_revocation_are_each_recorded_once,
+        a_request_built_from_an_edited_record_is_refused_unsaved,
+        a_request_loaded_from_another_store_is_refused_unsaved,
     ],
     search: [
         search_pages_match_the_in_memory_log,

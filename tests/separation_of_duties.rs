@@ -1,0 +1,180 @@
+//! Separation of duties on people, not on spellings: the engineer of a request is never its
+//! support manager, nor an approver who grants, denies or revokes it, and neither is its support
+//! manager an approver, however their sign-in names are spelled and whatever a tenant policy
+//! says. Each refusal is recorded, and loads back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::runs::staff_policy;
+use common::*;
+use customer_lockbox::*;
+
+/// Spellings of one sign-in name that a hostile caller might try: case, surrounding space, the
+/// fullwidth forms a Unicode keyboard produces.
+fn spellings(name: &str) -> Vec<String> {
+    let fullwidth: String = name
+        .chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(u32::from(c) - 0x21 + 0xFF01).unwrap(),
+            other => other,
+        })
+        .collect();
+    let mut capitalized = name.to_owned();
+    capitalized[..1].make_ascii_uppercase();
+    vec![
+        name.to_owned(),
+        name.to_uppercase(),
+        capitalized,
+        format!("  {name}\t"),
+        fullwidth,
+    ]
+}
+
+#[test]
+fn the_engineer_never_approves_their_own_draft_however_spelled() {
+    for spelling in spellings(alex().as_str()) {
+        let manager = SupportManagerId::new(&spelling).unwrap();
+        assert!(manager.is_same_person_as(&alex()), "{spelling:?}");
+        for step in [Step::Approve, Step::Reject] {
+            let refused = match step {
+                Step::Approve => drafted().approve(&manager, at(minutes(5))).map(|_| ()),
+                _ => drafted().reject(&manager, at(minutes(5))).map(|_| ()),
+            }
+            .unwrap_err();
+            assert_eq!(
+                refused.refusal(),
+                Refusal::ManagerIsEngineer,
+                "{spelling:?}"
+            );
+            let back = refused.into_request();
+            let last = back.audit_trail().last().unwrap();
+            assert_eq!(
+                last.event(),
+                &AuditEvent::Refused {
+                    step,
+                    refusal: Refusal::ManagerIsEngineer
+                }
+            );
+            assert_eq!(last.actor(), &Actor::SupportManager(manager.clone()));
+            assert!(back.to_record().load().is_ok());
+        }
+    }
+}
+
+/// Who of the vendor's staff tries to decide for the customer, and the rule that refuses them.
+fn vendor_staff() -> Vec<(String, Refusal)> {
+    let mut staff = Vec::new();
+    for spelling in spellings(alex().as_str()) {
+        staff.push((spelling, Refusal::ApproverIsEngineer));
+    }
+    for spelling in spellings(sam().as_str()) {
+        staff.push((spelling, Refusal::ApproverIsSupportManager));
+    }
+    staff
+}
+
+#[test]
+fn vendor_staff_never_grant_or_deny_even_when_a_policy_names_them() {
+    for (spelling, rule) in vendor_staff() {
+        let approver = ApproverId::new(&spelling).unwrap();
+        // The tenant's policy designates them: separation of duties holds regardless.
+        let policy = staff_policy(&approver);
+        assert!(policy.designates(&approver));
+        let actor = Actor::Approver(approver.clone());
+
+        let refused = pending()
+            .grant(&approver, &policy, at(minutes(30)))
+            .unwrap_err();
+        assert_eq!(
+            (refused.step(), refused.refusal()),
+            (Step::Grant, rule),
+            "{spelling:?}"
+        );
+        let back = refused.into_request();
+        assert_last_refusal(&back, Step::Grant, rule, &actor);
+
+        let refused = pending()
+            .deny(&approver, &policy, at(minutes(30)))
+            .unwrap_err();
+        assert_eq!(
+            (refused.step(), refused.refusal()),
+            (Step::Deny, rule),
+            "{spelling:?}"
+        );
+        assert_last_refusal(&refused.into_request(), Step::Deny, rule, &actor);
+    }
+}
+
+#[test]
+fn vendor_staff_never_revoke_for_the_customer_even_when_a_policy_names_them() {
+    for (spelling, rule) in vendor_staff() {
+        let approver = ApproverId::new(&spelling).unwrap();
+        let policy = staff_policy(&approver);
+        let refused = granted()
+            .revoke(&approver, &policy, at(hours(2)))
+            .unwrap_err();
+        assert_eq!(
+            (refused.step(), refused.refusal()),
+            (Step::Revoke, rule),
+            "{spelling:?}"
+        );
+        let back = refused.into_request();
+        assert_last_refusal(&back, Step::Revoke, rule, &Actor::Approver(approver));
+        // Still granted: a real designated approver can still revoke.
+        let closed = back.revoke(&megan(), &policy, at(hours(2))).unwrap();
+        assert_eq!(closed.reason(), ClosureReason::RevokedByCustomer);
+    }
+}
+
+fn assert_last_refusal<S: State>(
+    request: &Request<S>,
+    step: Step,
+    refusal: Refusal,
+    actor: &Actor,
+) {
+    let last = request.audit_trail().last().unwrap();
+    assert_eq!(last.event(), &AuditEvent::Refused { step, refusal });
+    assert_eq!(last.actor(), actor);
+    let loaded = request.to_record().load().unwrap();
+    assert_eq!(loaded.audit_trail(), request.audit_trail());
+}
+
+#[test]
+fn a_designated_approver_is_one_person_however_spelled() {
+    for spelling in spellings(megan().as_str()) {
+        let approver = ApproverId::new(&spelling).unwrap();
+        assert_eq!(approver, megan(), "{spelling:?}");
+        assert!(policy().designates(&approver));
+        match pending()
+            .grant(&approver, &policy(), at(minutes(30)))
+            .unwrap()
+        {
+            GrantOutcome::Granted(granted) => assert_eq!(granted.granted_by(), &megan()),
+            GrantOutcome::Expired(_) => panic!("granted before the deadline"),
+        }
+    }
+    // Two spellings of one person cannot be listed twice.
+    let twice = TenantPolicy::new(
+        contoso(),
+        vec![
+            DesignatedApprover::new(megan(), EmailAddress::new("megan@contoso.com").unwrap()),
+            DesignatedApprover::new(
+                ApproverId::new("Megan@Contoso.com").unwrap(),
+                EmailAddress::new("megan.smith@contoso.com").unwrap(),
+            ),
+        ],
+    );
+    assert!(twice.unwrap_err().is_duplicate_approver());
+}
+
+#[test]
+fn an_outsider_spelled_like_the_engineer_is_still_someone_else() {
+    // Look-alikes from other scripts are not folded into the alphabet: refused outright.
+    assert!(ApproverId::new("\u{430}lex@support.vendor.example").is_err());
+    assert!(
+        !ApproverId::new("alexa@support.vendor.example")
+            .unwrap()
+            .is_same_person_as(&alex())
+    );
+}
