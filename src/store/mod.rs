@@ -8,6 +8,13 @@
 //! [`RequestRecord::load`](crate::RequestRecord::load), so a stored request that breaks a
 //! workflow rule is refused, naming the rule.
 //!
+//! A save is checked as a load would check the result: the request's trail is replayed, and the
+//! records it counts as saved must be the stored ones ([`StoreError::SaveRefused`] otherwise,
+//! with nothing written). No new record may be further ahead of the store's own clock than
+//! [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW): such steps are recorded as refused attempts at
+//! the store's clock instead, a customer's revocation or denial among them taking effect there
+//! ([`StoreError::ClockAhead`]).
+//!
 //! `SqliteStore` is the embedded store (feature `sqlite`, on by default).
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

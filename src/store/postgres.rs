@@ -187,7 +187,8 @@ impl PostgresStore {
     /// # Errors
     ///
     /// [`StoreError::Conflict`] when another node saved the request since it was loaded;
-    /// [`StoreError::NotFound`]; [`StoreError::Database`].
+    /// [`StoreError::SaveRefused`] and [`StoreError::ClockAhead`] as for SQLite, against the
+    /// server's clock; [`StoreError::NotFound`]; [`StoreError::Database`].
     pub fn save<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError> {
         ops::save(self, request)
     }
@@ -240,7 +241,9 @@ impl PostgresStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::InvalidLease`]; [`StoreError::Database`] when messages cannot be claimed.
+    /// [`StoreError::InvalidLease`]; [`StoreError::ClockAhead`] (nothing claimed) when `now` is
+    /// more than [`MAX_CLOCK_SKEW`] ahead of the server's clock; [`StoreError::Database`] when
+    /// messages cannot be claimed.
     pub fn deliver(
         &mut self,
         directory: &(impl Directory + ?Sized),
@@ -274,7 +277,9 @@ impl PostgresStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Database`] when the due requests cannot be listed.
+    /// [`StoreError::ClockAhead`] (nothing moved) when `now` is more than [`MAX_CLOCK_SKEW`]
+    /// ahead of the server's clock; [`StoreError::Database`] when the due requests cannot be
+    /// listed.
     pub fn sweep(&mut self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
         ops::sweep(self, now)
     }

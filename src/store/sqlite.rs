@@ -154,8 +154,14 @@ impl SqliteStore {
     /// # Errors
     ///
     /// [`StoreError::Conflict`] when someone else saved the request since it was loaded (or a
-    /// new request's id is taken); nothing is written. [`StoreError::NotFound`] when a loaded
-    /// request is no longer stored. [`StoreError::Database`] when the write fails.
+    /// new request's id is taken); nothing is written. [`StoreError::SaveRefused`] when the
+    /// store would refuse to load the result (the trail breaks a rule, or the records the
+    /// request counts as saved are not the stored ones); nothing is written.
+    /// [`StoreError::ClockAhead`] when a step is stamped more than
+    /// [`MAX_CLOCK_SKEW`] ahead of the system clock: the steps were recorded as refused
+    /// attempts at the system clock instead (a customer's revocation or denial among them took
+    /// effect there), unless the request is new. [`StoreError::NotFound`] when a loaded request
+    /// is no longer stored. [`StoreError::Database`] when the write fails.
     pub fn save<S: State>(&mut self, request: &mut Request<S>) -> Result<(), StoreError> {
         ops::save(self, request)
     }
@@ -210,8 +216,10 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::InvalidLease`] for a lease of zero or less; [`StoreError::Database`] when
-    /// messages cannot be claimed. Failures on single messages are in the report instead.
+    /// [`StoreError::InvalidLease`] for a lease of zero or less; [`StoreError::ClockAhead`],
+    /// with nothing claimed or sent, when `now` is more than [`MAX_CLOCK_SKEW`] ahead of the
+    /// system clock; [`StoreError::Database`] when messages cannot be claimed. Failures on
+    /// single messages are in the report instead.
     pub fn deliver(
         &mut self,
         directory: &(impl Directory + ?Sized),
@@ -226,11 +234,14 @@ impl SqliteStore {
     ///
     /// Each action goes through [`Request::record_action`]: refused actions are recorded as
     /// refused and listed in the report; at or after the end of the window the request closes
-    /// and the remaining actions are not taken.
+    /// and the remaining actions are not taken. No action is lost: on a closed request (say,
+    /// one revoked meanwhile) each is recorded as a refused attempt
+    /// ([`Request::refuse_late_action`]), and a save that loses a race is retried on the
+    /// request as it now is.
     ///
     /// # Errors
     ///
-    /// [`StoreError::WrongState`] when the request is not granted; otherwise as
+    /// [`StoreError::WrongState`] when the request was never granted; otherwise as
     /// [`load`](Self::load) and [`save`](Self::save).
     pub fn append_actions(
         &mut self,
@@ -248,8 +259,10 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Database`] when the due requests cannot be listed. Failures on single
-    /// requests are in the report instead, so one bad request does not stop the sweep.
+    /// [`StoreError::ClockAhead`], with nothing moved, when `now` is more than
+    /// [`MAX_CLOCK_SKEW`] ahead of the system clock; [`StoreError::Database`] when the due
+    /// requests cannot be listed. Failures on single requests are in the report instead, so
+    /// one bad request does not stop the sweep.
     pub fn sweep(&mut self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
         ops::sweep(self, now)
     }

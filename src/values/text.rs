@@ -54,6 +54,11 @@ pub(crate) enum Normalization {
 /// folding again, then NFKC, so `ALEX@Support.Vendor.Example`, ` alex@support.vendor.example `
 /// and the fullwidth `ａｌｅｘ＠ｓｕｐｐｏｒｔ．ｖｅｎｄｏｒ．ｅｘａｍｐｌｅ` are one identity.
 pub(crate) fn identity(input: &str) -> String {
+    let trimmed = input.trim();
+    if trimmed.is_ascii() {
+        // For ASCII, NFD, NFKD and NFKC change nothing and full case folding is lowercasing.
+        return trimmed.to_ascii_lowercase();
+    }
     let folded: String = input
         .trim()
         .chars()
@@ -261,5 +266,18 @@ mod tests {
         assert_eq!(identity("\u{212A}elvin"), "kelvin");
         assert_eq!(identity("\u{17F}am"), "sam");
         assert_eq!(identity("STRAẞE"), "strasse");
+        // The ASCII shortcut agrees with the full algorithm.
+        for ascii in ["Alex@Vendor.Example", " x_Y-z+1 ", "\tMEGAN\n"] {
+            let full: String = ascii
+                .trim()
+                .chars()
+                .nfd()
+                .default_case_fold()
+                .nfkd()
+                .default_case_fold()
+                .nfkc()
+                .collect();
+            assert_eq!(identity(ascii), full);
+        }
     }
 }
