@@ -172,6 +172,18 @@ pub fn pending_as<S: Store>(store: &mut S, n: u128) -> RequestId {
     pending.id()
 }
 
+/// The last audit record of stored request `id`.
+#[cfg(feature = "sqlite")]
+pub fn last_record<S: Store>(store: &mut S, id: RequestId) -> AuditRecord {
+    store
+        .load(id)
+        .unwrap()
+        .audit_trail()
+        .last()
+        .cloned()
+        .unwrap()
+}
+
 /// [`pending_as`] with the fixtures' own id.
 #[cfg(feature = "sqlite")]
 pub fn pending_in(store: &mut SqliteStore) -> RequestId {

@@ -308,13 +308,7 @@ pub fn an_action_that_loses_a_race_with_a_revocation_is_kept<D: Db>() {
         .refuse_late_action(&alex(), mailbox_read(), acted_at)
         .into_request();
     engineer_node.save(&mut closed).unwrap();
-    let last = engineer_node
-        .load(id)
-        .unwrap()
-        .audit_trail()
-        .last()
-        .cloned()
-        .unwrap();
+    let last = last_record(&mut engineer_node, id);
     assert_eq!(
         last.event(),
         &AuditEvent::ActionRefused {

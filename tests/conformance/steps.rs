@@ -369,13 +369,7 @@ pub fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
         report.access_ended,
         Some(ClosureReason::AccessDurationElapsed)
     );
-    let last = store
-        .load(id)
-        .unwrap()
-        .audit_trail()
-        .last()
-        .cloned()
-        .unwrap();
+    let last = last_record(&mut store, id);
     assert_eq!(
         last.event(),
         &AuditEvent::ActionRefused {
