@@ -2,8 +2,10 @@
 #
 # Installs Debian's `postgresql` package if no server is installed, creates a cluster in a
 # temporary directory, starts it on a free port (as the `postgres` user when run as root, since
-# PostgreSQL refuses to run as root), exports LOCKBOX_POSTGRES_URL for the tests, and stops and
-# removes it when the calling script exits, whatever the outcome.
+# PostgreSQL refuses to run as root), exports LOCKBOX_POSTGRES_URL for the tests and
+# LOCKBOX_POSTGRES_RESTART (a script that restarts the server, cutting every open session, for
+# tests/postgres_restart.rs), and stops and removes it when the calling script exits, whatever
+# the outcome.
 
 postgres_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
@@ -56,5 +58,16 @@ start_postgres() {
     as_postgres "$bin/pg_ctl" -D "$LOCKBOX_PG_DIR/data" -l "$LOCKBOX_PG_DIR/server.log" -w \
         -o "-c listen_addresses=127.0.0.1 -p $port -k $LOCKBOX_PG_DIR -c max_connections=200" start >/dev/null
     export LOCKBOX_POSTGRES_URL="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+    local as_user=""
+    if [ "$(id -u)" = 0 ]; then
+        as_user="runuser -u postgres --"
+    fi
+    cat >"$LOCKBOX_PG_DIR/restart" <<EOF
+#!/usr/bin/env bash
+# Restarts the throwaway server in fast mode: open sessions are cut, the options kept.
+set -euo pipefail
+$as_user "$bin/pg_ctl" -D "$LOCKBOX_PG_DIR/data" -l "$LOCKBOX_PG_DIR/server.log" -m fast -w restart >/dev/null
+EOF
+    export LOCKBOX_POSTGRES_RESTART="$LOCKBOX_PG_DIR/restart"
     echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }

@@ -1,8 +1,8 @@
 //! The Contoso case through the store's outbox, printing every email as the transport gets it:
 //! RFC 5322 messages built with lettre (feature `email`).
 //!
-//! Each step is saved; the notifications it causes are written to the outbox in the same
-//! transaction. A delivery run hands them to a sender (here, one that prints the formatted
+//! Each step is one store call; the notifications it causes are written to the outbox in the
+//! same transaction. A delivery run hands them to a sender (here, one that prints the formatted
 //! message) and records each attempt in the request's audit trail. The first run fails, to
 //! show a retry.
 //!
@@ -25,7 +25,7 @@ struct PrintingSender {
 impl Sender for PrintingSender {
     type Error = String;
 
-    fn send(&mut self, delivery: &Delivery) -> std::result::Result<(), String> {
+    async fn send(&mut self, delivery: &Delivery) -> std::result::Result<(), String> {
         if self.relay_down {
             return Err("connection to relay.vendor.example:587 refused".to_owned());
         }
@@ -46,7 +46,8 @@ impl Sender for PrintingSender {
     }
 }
 
-fn main() -> Result<()> {
+#[tokio::main]
+async fn main() -> Result<()> {
     let clock = ManualClock::new("2026-11-24T08:00:00Z".parse()?);
     let lease = TimeDelta::minutes(5);
     let contoso = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
@@ -71,58 +72,44 @@ fn main() -> Result<()> {
         now: clock.now(),
         relay_down: true,
     };
-    let mut store = SqliteStore::open_in_memory()?;
-    let deliver = |store: &mut SqliteStore, sender: &mut PrintingSender, now| -> Result<()> {
+    let store = SqliteStore::open_in_memory().await?;
+    let deliver = async |sender: &mut PrintingSender, now| -> Result<()> {
         sender.now = now;
-        let report = store.deliver(&directory, sender, now, lease)?;
+        let report = store.deliver(&directory, sender, now, lease).await?;
         println!("\n[delivery run at {}: {report}]", now.format("%H:%M"));
         Ok(())
     };
 
-    let mut drafted = Request::draft(
-        Draft {
-            id: RequestId::new(clock.now()),
-            tenant: contoso,
-            service_request: ServiceRequestNumber::new("2611240010001234")?,
-            services: Services::one(Service::ExchangeOnline),
-            access_duration: AccessDuration::from_hours(4)?,
-            justification: Justification::new(
-                "CFO mailbox stopped syncing after migration; need folder statistics",
-            )?,
-            engineer: alex.clone(),
-        },
-        &policy,
-        clock.now(),
-    )?;
-    store.save(&mut drafted)?;
-    let id = drafted.id();
+    let draft = Draft {
+        id: RequestId::new(clock.now()),
+        tenant: contoso,
+        service_request: ServiceRequestNumber::new("2611240010001234")?,
+        services: Services::one(Service::ExchangeOnline),
+        access_duration: AccessDuration::from_hours(4)?,
+        justification: Justification::new(
+            "CFO mailbox stopped syncing after migration; need folder statistics",
+        )?,
+        engineer: alex.clone(),
+    };
+    let id = store.draft(draft, &policy, clock.now()).await?.id();
     clock.advance(TimeDelta::minutes(10));
-    let mut approved = drafted.approve(
-        &SupportManagerId::new("sam@support.vendor.example")?,
-        clock.now(),
-    )?;
-    store.save(&mut approved)?;
+    let sam = SupportManagerId::new("sam@support.vendor.example")?;
+    store.approve(id, &sam, clock.now()).await?;
 
-    // Saving the notified request writes the approvers' message to the outbox.
-    let (mut pending, _message) = approved.notify(&policy, clock.now())?;
-    store.save(&mut pending)?;
-    deliver(&mut store, &mut sender, clock.now())?; // the relay is down: kept for a retry
+    // Notifying writes the approvers' message to the outbox in the same transaction.
+    store.notify(id, &policy, clock.now()).await?;
+    deliver(&mut sender, clock.now()).await?; // the relay is down: kept for a retry
     sender.relay_down = false;
     clock.advance(lease);
-    deliver(&mut store, &mut sender, clock.now())?;
+    deliver(&mut sender, clock.now()).await?;
 
-    // Megan signs in to her admin center, which loads the request as stored now (the
-    // delivery records included), and grants it.
+    // Megan signs in to her admin center and grants the request.
     clock.advance(TimeDelta::minutes(35));
-    let AnyRequest::PendingCustomer(pending) = store.load(id)? else {
-        return Err("still pending".into());
-    };
-    let mut granted = match pending.grant(&megan, &policy, clock.now())? {
-        GrantOutcome::Granted(granted) => granted,
+    match store.grant(id, &megan, &policy, clock.now()).await? {
+        GrantOutcome::Granted(_) => {}
         GrantOutcome::Expired(_) => return Err("granted within 12 hours".into()),
-    };
-    store.save(&mut granted)?;
-    deliver(&mut store, &mut sender, clock.now())?;
+    }
+    deliver(&mut sender, clock.now()).await?;
 
     clock.advance(TimeDelta::minutes(5));
     let actions = [
@@ -137,18 +124,16 @@ fn main() -> Result<()> {
         ))
     });
     let actions = actions.into_iter().collect::<Result<Vec<_>>>()?;
-    store.append_actions(id, &alex, actions, clock.now())?;
+    store
+        .record_actions(id, &alex, actions, clock.now())
+        .await?;
 
     clock.advance(TimeDelta::minutes(30));
-    let AnyRequest::Granted(granted) = store.load(id)? else {
-        return Err("still granted".into());
-    };
-    let mut closed = granted.close(&alex, clock.now())?;
-    store.save(&mut closed)?;
-    deliver(&mut store, &mut sender, clock.now())?;
+    store.close(id, &alex, clock.now()).await?;
+    deliver(&mut sender, clock.now()).await?;
 
     println!("\n===== audit trail =====");
-    for record in store.load(id)?.audit_trail() {
+    for record in store.load(id).await?.audit_trail() {
         println!("{record}");
     }
     Ok(())

@@ -12,11 +12,14 @@ use customer_lockbox::*;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-fn main() -> Result<()> {
+#[tokio::main]
+async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.as_slice() {
-        [_, flag, path, id] if flag == "--reopen" => reopen(Path::new(path), RequestId::parse(id)?),
-        _ => first_process(),
+        [_, flag, path, id] if flag == "--reopen" => {
+            reopen(Path::new(path), RequestId::parse(id)?).await
+        }
+        _ => first_process().await,
     }
 }
 
@@ -24,17 +27,17 @@ fn contoso() -> Result<TenantId> {
     Ok(TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?)
 }
 
-/// Runs the workflow, saving each step, then hands the file to a second process.
-fn first_process() -> Result<()> {
+/// Runs the workflow through the store, then hands the file to a second process.
+async fn first_process() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("customer-lockbox-store-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path: PathBuf = dir.join("lockbox.db");
-    let result = run_and_reopen(&path);
+    let result = run_and_reopen(&path).await;
     std::fs::remove_dir_all(&dir)?;
     result
 }
 
-fn run_and_reopen(path: &Path) -> Result<()> {
+async fn run_and_reopen(path: &Path) -> Result<()> {
     let clock = ManualClock::new("2026-11-24T08:00:00Z".parse()?);
     let tenant = contoso()?;
     let megan = ApproverId::new("megan@contoso.com")?;
@@ -46,76 +49,66 @@ fn run_and_reopen(path: &Path) -> Result<()> {
         )],
     )?;
     let alex = EngineerId::new("alex@support.vendor.example")?;
-    let mut store = SqliteStore::open(path)?;
+    let store = SqliteStore::open(path).await?;
+    store.migrate().await?; // once per deployment: opening a store never changes the file
     println!("process 1: store at {}", path.display());
 
-    let mut drafted = Request::draft(
-        Draft {
-            id: RequestId::new(clock.now()),
-            tenant,
-            service_request: ServiceRequestNumber::new("2611240010001234")?,
-            services: Services::one(Service::ExchangeOnline),
-            access_duration: AccessDuration::from_hours(4)?,
-            justification: Justification::new("CFO mailbox stopped syncing after migration")?,
-            engineer: alex.clone(),
-        },
-        &policy,
-        clock.now(),
-    )?;
-    store.save(&mut drafted)?;
-    let id = drafted.id();
+    // Each step is one call: the store loads the request, applies the step, saves the result.
+    let draft = Draft {
+        id: RequestId::new(clock.now()),
+        tenant,
+        service_request: ServiceRequestNumber::new("2611240010001234")?,
+        services: Services::one(Service::ExchangeOnline),
+        access_duration: AccessDuration::from_hours(4)?,
+        justification: Justification::new("CFO mailbox stopped syncing after migration")?,
+        engineer: alex.clone(),
+    };
+    let id = store.draft(draft, &policy, clock.now()).await?.id();
 
     clock.advance(TimeDelta::minutes(10));
-    let mut approved = drafted.approve(
-        &SupportManagerId::new("sam@support.vendor.example")?,
-        clock.now(),
-    )?;
-    store.save(&mut approved)?;
+    let sam = SupportManagerId::new("sam@support.vendor.example")?;
+    let _approved = store.approve(id, &sam, clock.now()).await?;
 
-    // The notification goes into the outbox in the same transaction as the step.
-    // The store writes the approvers' message to its outbox in the same transaction as the
-    // step, so the message `notify` returns is not needed here.
-    let (mut pending, _message) = approved.notify(&policy, clock.now())?;
-    store.save(&mut pending)?;
+    // The approvers' message goes to the outbox in the same transaction as the notification.
+    let _pending = store.notify(id, &policy, clock.now()).await?;
     println!(
         "process 1: notified; {} message(s) in the outbox",
-        store.outbox(id)?.len()
+        store.outbox(id).await?.len()
     );
 
+    // An outsider's grant is refused, and the refusal is on record even though the error is
+    // simply propagated.
     clock.advance(TimeDelta::minutes(40));
-    let mut granted = match pending.grant(&megan, &policy, clock.now())? {
-        GrantOutcome::Granted(granted) => granted,
+    let mallory = ApproverId::new("mallory@evil.example")?;
+    if let Err(err) = store.grant(id, &mallory, &policy, clock.now()).await {
+        println!("process 1: {err}");
+    }
+    match store.grant(id, &megan, &policy, clock.now()).await? {
+        GrantOutcome::Granted(granted) => {
+            println!("process 1: granted until {}", granted.access_ends_at());
+        }
         GrantOutcome::Expired(_) => return Err("granted within the 12 hours".into()),
-    };
-    store.save(&mut granted)?;
+    }
 
-    // Engineer actions go through the store: each batch is one transaction.
+    // Engineer actions: each batch is one transaction.
     clock.advance(TimeDelta::minutes(5));
-    let actions = ["Get-MailboxFolderStatistics", "Test-MAPIConnectivity"].map(|operation| {
-        Operation::new(operation).and_then(|operation| {
-            Ok(EngineerAction::new(
+    let actions = ["Get-MailboxFolderStatistics", "Test-MAPIConnectivity"]
+        .map(|operation| {
+            Ok::<_, Error>(EngineerAction::new(
                 Service::ExchangeOnline,
-                operation,
+                Operation::new(operation)?,
                 Target::new("cfo mailbox")?,
             ))
         })
-    });
-    let report = store.append_actions(
-        id,
-        &alex,
-        actions
-            .into_iter()
-            .collect::<std::result::Result<Vec<_>, _>>()?,
-        clock.now(),
-    )?;
+        .into_iter()
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let report = store
+        .record_actions(id, &alex, actions, clock.now())
+        .await?;
     println!("process 1: {} action(s) recorded", report.recorded);
 
     clock.advance(TimeDelta::minutes(30));
-    let AnyRequest::Granted(granted) = store.load(id)? else {
-        return Err("still granted".into());
-    };
-    let mut closed = granted.close(&alex, clock.now())?;
-    store.save(&mut closed)?;
+    let closed = store.close(id, &alex, clock.now()).await?;
     println!(
         "process 1: closed ({}); handing over to a second process",
         closed.reason()
@@ -133,10 +126,11 @@ fn run_and_reopen(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Opens the file again, in a new process: load, search, export, verify.
-fn reopen(path: &Path, id: RequestId) -> Result<()> {
-    let mut store = SqliteStore::open(path)?;
-    let loaded = store.load(id)?;
+/// Opens the file again, in a new process and for reading only: load, list, search, export,
+/// verify.
+async fn reopen(path: &Path, id: RequestId) -> Result<()> {
+    let store = SqliteStore::open_read_only(path).await?;
+    let loaded = store.load(id).await?;
     let AnyRequest::Closed(closed) = &loaded else {
         return Err(format!("expected a closed request, found {}", loaded.state()).into());
     };
@@ -147,21 +141,33 @@ fn reopen(path: &Path, id: RequestId) -> Result<()> {
         closed.audit_trail().len()
     );
 
-    let actions = store.search(
-        &AuditQuery::new()
-            .tenant(contoso()?)
-            .kind(AuditEventKind::EngineerActed),
-    )?;
+    let page = store.requests(&RequestQuery::tenant(contoso()?)).await?;
+    for request in &page.requests {
+        println!(
+            "process 2: listed {} ({}, service request {}, drafted {})",
+            request.id, request.state, request.service_request, request.drafted_at
+        );
+    }
+
+    let actions = store
+        .search(
+            &AuditQuery::new()
+                .tenant(contoso()?)
+                .kind(AuditEventKind::EngineerActed),
+        )
+        .await?;
     println!("process 2: engineer actions on record:");
     for record in &actions.records {
         println!("  {record}");
     }
 
     println!("process 2: the request's trail as JSON Lines:");
-    let written = store.export_jsonl(&AuditQuery::new().request(id), std::io::stdout().lock())?;
+    let written = store
+        .export_jsonl(&AuditQuery::new().request(id), std::io::stdout())
+        .await?;
     println!("process 2: exported {written} records");
 
-    match store.verify_chain(contoso()?)? {
+    match store.verify_chain(contoso()?).await? {
         ChainVerdict::Intact { head: Some(head) } => {
             println!(
                 "process 2: chain intact: {} records, head {}",

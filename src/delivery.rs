@@ -136,7 +136,23 @@ impl Delivery {
 /// database transaction. Return `Ok` only once the transport has accepted the message: the store
 /// then marks it sent and never hands it out again. An error keeps it in the outbox for a later
 /// attempt, with the error's text recorded.
-pub trait Sender {
+///
+/// ```
+/// use customer_lockbox::{Delivery, Sender};
+///
+/// /// Hands each message to the platform's mail queue.
+/// struct Queue(Vec<String>);
+///
+/// impl Sender for Queue {
+///     type Error = std::convert::Infallible;
+///
+///     async fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
+///         self.0.push(delivery.key()); // the transport deduplicates on the key
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Sender: Send {
     /// Why a message could not be sent; its text is recorded in the audit trail.
     type Error: fmt::Display;
 
@@ -145,13 +161,19 @@ pub trait Sender {
     /// # Errors
     ///
     /// When the transport did not accept the message.
-    fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error>;
+    fn send(
+        &mut self,
+        delivery: &Delivery,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
 }
 
-impl<T: Sender + ?Sized> Sender for &mut T {
+impl<T: Sender> Sender for &mut T {
     type Error = T::Error;
 
-    fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
+    fn send(
+        &mut self,
+        delivery: &Delivery,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
         (**self).send(delivery)
     }
 }

@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind};
 use crate::notification::Notification;
 use crate::values::tenant::truncate_for_message;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "email")))]
 impl Notification {
     /// The notification as one RFC 5322 message per recipient, from `from`, dated `now`.
     ///

@@ -129,6 +129,9 @@ pub(crate) enum ErrorKind {
     MessageBuild { reason: String },
     #[error("page size {size} is out of range: use 1 to {max}")]
     PageSize { size: u32, max: u32 },
+    #[error("{input:?} is not a page cursor: pass back the `next` of the page before, unchanged")]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    InvalidCursor { input: String },
 }
 
 /// A duration as given by the caller in whole seconds, which may not be a valid
@@ -319,6 +322,17 @@ impl Error {
     /// ```
     pub fn is_invalid_page_size(&self) -> bool {
         matches!(*self.kind, ErrorKind::PageSize { .. })
+    }
+
+    /// True when a page cursor's text is not one a page gave.
+    ///
+    /// ```
+    /// use customer_lockbox::RequestCursor;
+    ///
+    /// assert!("page 2".parse::<RequestCursor>().unwrap_err().is_invalid_cursor());
+    /// ```
+    pub fn is_invalid_cursor(&self) -> bool {
+        matches!(*self.kind, ErrorKind::InvalidCursor { .. })
     }
 }
 

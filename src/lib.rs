@@ -91,20 +91,73 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Persistence
+//! # Persistence: the store
 //!
 //! A request's stored form is a versioned [`RequestRecord`]; loading it replays the trail
 //! through the same steps and refuses anything the workflow could not have produced, returning an
-//! [`AnyRequest`] to match back into the typed states. `SqliteStore` (feature `sqlite`, on by
-//! default) keeps requests in a SQLite file: one transaction per step, optimistic concurrency,
-//! a sweeper for deadlines, audit search over indexes, and a per-tenant hash chain. Each save
-//! writes the notifications its steps cause to an outbox in the same transaction;
-//! [`SqliteStore::deliver`] hands them to your [`Sender`], addressed through your [`Directory`],
-//! and records every attempt in the request's trail.
+//! [`AnyRequest`] to match back into the typed states.
+//!
+//! A [`Store`] owns the workflow's steps: one `async` call such as [`Store::grant`] loads the
+//! request, applies the typed step and saves the outcome in one transaction, a refused attempt's
+//! record included, so a caller that propagates the error with `?` loses no evidence. The
+//! handle is `Clone + Send + Sync` and its methods take `&self`, for tokio services. It also
+//! lists requests for a platform's pages ([`Store::requests`]), searches and exports the audit
+//! records, keeps a SHA-256 hash chain per tenant, expires overdue requests
+//! ([`Store::sweep`]) and delivers notifications through an outbox ([`Store::deliver`])
+//! to your [`Sender`], addressed through your [`Directory`]. Two backends:
+//!
+//! - `SqliteStore` (feature `sqlite`, on by default): one file, SQLite bundled, for a single
+//!   node; the connections run on their own threads, never on the async workers.
+//! - `PostgresStore` (feature `postgres`): several nodes over one database, through a pool
+//!   of `tokio-postgres` connections verified on checkout; a platform may hand it its own pool.
+//!
+//! Opening a store never writes: [`Store::migrate`] is an explicit, once-per-deployment call.
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use customer_lockbox::*;
+//! # let now: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+//! # let megan = ApproverId::new("megan")?;
+//! # let policy = TenantPolicy::new(
+//! #     TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?,
+//! #     vec![DesignatedApprover::new(megan.clone(), EmailAddress::new("megan@contoso.com")?)],
+//! # )?;
+//! # let draft = Draft {
+//! #     id: RequestId::new(now),
+//! #     tenant: policy.tenant(),
+//! #     service_request: ServiceRequestNumber::new("2611240010001234")?,
+//! #     services: Services::one(Service::ExchangeOnline),
+//! #     access_duration: AccessDuration::from_hours(4)?,
+//! #     justification: Justification::new("CFO mailbox stopped syncing after migration")?,
+//! #     engineer: EngineerId::new("alex")?,
+//! # };
+//! let store = SqliteStore::open_in_memory().await?;
+//! let id = store.draft(draft, &policy, now).await?.id();
+//! store.approve(id, &SupportManagerId::new("sam")?, now).await?;
+//! store.notify(id, &policy, now).await?; // the approvers' message joins the outbox
+//!
+//! // An outsider's grant is refused, and the refusal stays on record.
+//! let outsider = ApproverId::new("mallory")?;
+//! let refused = store.grant(id, &outsider, &policy, now).await.unwrap_err();
+//! assert!(matches!(refused.refusal(), Some(Refusal::NotDesignatedApprover)));
+//! assert_eq!(store.load(id).await?.audit_trail().len(), 4);
+//!
+//! match store.grant(id, &megan, &policy, now).await? {
+//!     GrantOutcome::Granted(granted) => println!("access until {}", granted.access_ends_at()),
+//!     GrantOutcome::Expired(closed) => println!("no access, ever: {}", closed.reason()),
+//! }
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
+//! ```
 //!
 //! See `DESIGN.md` for why the crate is built this way, and `examples/` for longer walks.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod audit;
@@ -120,6 +173,8 @@ pub mod record;
 pub mod refusal;
 mod request;
 pub mod state;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub mod store;
 pub mod values;
 
@@ -145,13 +200,16 @@ pub use state::{
     Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,
     Withdrawable,
 };
-#[cfg(feature = "postgres")]
-pub use store::PostgresStore;
-#[cfg(feature = "sqlite")]
-pub use store::SqliteStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use store::Store;
-pub use store::{AppendReport, DeliveryReport, OutboxEntry, OutboxStatus, StoreError, SweepReport};
+pub use store::{
+    AppendReport, Backend, DeliveryReport, Explain, OutboxCursor, OutboxEntry, OutboxPage,
+    OutboxQuery, OutboxStatus, OutboxView, RequestCursor, RequestPage, RequestQuery,
+    RequestSummary, Store, StoreError, SweepReport,
+};
+#[cfg(feature = "postgres")]
+pub use store::{Postgres, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use store::{Sqlite, SqliteStore};
 pub use values::{
     AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, Operation,
     Person, RequestId, Service, ServiceRequestNumber, Services, SupportManagerId, Target, TenantId,

@@ -116,6 +116,18 @@ impl NotificationKind {
         }
     }
 
+    /// The kind named by its stored text.
+    pub fn parse(text: &str) -> Option<NotificationKind> {
+        [
+            NotificationKind::DecisionNeeded,
+            NotificationKind::AccessGranted,
+            NotificationKind::NoAccess,
+            NotificationKind::AccessEnded,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+
     /// Whether it goes to the engineer (otherwise to the tenant's approvers).
     pub fn to_engineer(self) -> bool {
         matches!(

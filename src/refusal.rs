@@ -10,6 +10,8 @@ use crate::values::Service;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
+    /// An engineer drafts a request.
+    Draft,
     /// A support manager approves a draft.
     Approve,
     /// A support manager rejects a draft.
@@ -28,11 +30,34 @@ pub enum Step {
     Close,
     /// A designated approver revokes access early.
     Revoke,
+    /// Time moves a request on: an expiry, the end of an access window.
+    Sweep,
+}
+
+impl Step {
+    /// The step's name in the stored form (and in the store's `tracing` spans):
+    /// `"approve"`, `"record_action"`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Draft => "draft",
+            Step::Approve => "approve",
+            Step::Reject => "reject",
+            Step::Withdraw => "withdraw",
+            Step::Notify => "notify",
+            Step::Grant => "grant",
+            Step::Deny => "deny",
+            Step::RecordAction => "record_action",
+            Step::Close => "close",
+            Step::Revoke => "revoke",
+            Step::Sweep => "sweep",
+        }
+    }
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Step::Draft => "draft",
             Step::Approve => "approval",
             Step::Reject => "rejection",
             Step::Withdraw => "withdrawal",
@@ -42,6 +67,7 @@ impl fmt::Display for Step {
             Step::RecordAction => "engineer action",
             Step::Close => "closing",
             Step::Revoke => "revocation",
+            Step::Sweep => "time check",
         })
     }
 }
@@ -187,6 +213,16 @@ impl<R> Refused<R> {
         }
     }
 
+    /// The same refusal, holding `f(request)`.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn map<T>(self, f: impl FnOnce(R) -> T) -> Refused<T> {
+        Refused {
+            request: Box::new(f(*self.request)),
+            step: self.step,
+            refusal: self.refusal,
+        }
+    }
+
     /// The rule that refused the step.
     pub fn refusal(&self) -> Refusal {
         self.refusal
@@ -215,3 +251,28 @@ impl<R> fmt::Display for Refused<R> {
 }
 
 impl<R: fmt::Debug> std::error::Error for Refused<R> {}
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    #[test]
+    fn a_steps_name_is_its_stored_name() {
+        for step in [
+            Step::Draft,
+            Step::Approve,
+            Step::Reject,
+            Step::Withdraw,
+            Step::Notify,
+            Step::Grant,
+            Step::Deny,
+            Step::RecordAction,
+            Step::Close,
+            Step::Revoke,
+            Step::Sweep,
+        ] {
+            let stored = serde_json::to_string(&step).unwrap_or_default();
+            assert_eq!(stored, format!("\"{}\"", step.as_str()));
+        }
+    }
+}

@@ -39,7 +39,7 @@ pub(crate) mod sealed {
 /// This trait is sealed: it is implemented by the five state types of this module and cannot be
 /// implemented outside this crate, so a request can never be in a state the workflow does not
 /// know.
-pub trait State: sealed::Sealed + fmt::Debug + Send + Sync + 'static {
+pub trait State: sealed::Sealed + fmt::Debug + Clone + Send + Sync + 'static {
     /// The state's name, as in the workflow: "drafted", "manager approved", ...
     const NAME: &'static str;
     /// The state as a value, for code that handles requests of any state.
@@ -123,14 +123,14 @@ pub trait Withdrawable: State + sealed::Withdraw {}
 ///
 /// Legal steps: [`approve`](crate::Request::approve), [`reject`](crate::Request::reject),
 /// [`withdraw`](crate::Request::withdraw).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Drafted;
 
 /// A request a support manager approved; the customer's approvers have not been notified yet.
 ///
 /// Legal steps: [`notify`](crate::Request::notify), [`withdraw`](crate::Request::withdraw).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ManagerApproved {
     pub(crate) approved_by: SupportManagerId,
     pub(crate) approved_at: DateTime<Utc>,
@@ -141,7 +141,7 @@ pub struct ManagerApproved {
 ///
 /// Legal steps: [`grant`](crate::Request::grant), [`deny`](crate::Request::deny),
 /// [`check_expiry`](crate::Request::check_expiry), [`withdraw`](crate::Request::withdraw).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PendingCustomer {
     pub(crate) approved_by: SupportManagerId,
     pub(crate) notified_at: DateTime<Utc>,
@@ -154,7 +154,7 @@ pub struct PendingCustomer {
 /// Legal steps: [`access`](crate::Request::access),
 /// [`record_action`](crate::Request::record_action), [`close`](crate::Request::close),
 /// [`revoke`](crate::Request::revoke).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Granted {
     pub(crate) approved_by: SupportManagerId,
     pub(crate) granted_by: ApproverId,
@@ -163,7 +163,7 @@ pub struct Granted {
 }
 
 /// A request that is over, for the [`ClosureReason`] it records. No step leads out of it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Closed {
     pub(crate) reason: ClosureReason,
     pub(crate) closed_at: DateTime<Utc>,

@@ -31,13 +31,13 @@ fn acknowledge(id: RequestId, records: usize) {
 }
 
 /// The child: runs requests through the whole workflow until it is killed.
-#[test]
+#[tokio::test]
 #[ignore = "run by the_store_survives_being_killed_at_random_moments in a child process"]
-fn crash_child() {
+async fn crash_child() {
     let Ok(path) = std::env::var("LOCKBOX_CRASH_STORE") else {
         return;
     };
-    let mut store = SqliteStore::open(path).unwrap();
+    let store = SqliteStore::open(path).await.unwrap();
     let mut n: i64 = 0;
     loop {
         n += 1;
@@ -46,43 +46,39 @@ fn crash_child() {
             id: RequestId::new(start),
             ..draft()
         };
-        let mut drafted = Request::draft(fresh, &policy(), start).unwrap();
-        store.save(&mut drafted).unwrap();
-        acknowledge(drafted.id(), 1);
-        let mut approved = drafted.approve(&sam(), start + minutes(1)).unwrap();
-        store.save(&mut approved).unwrap();
-        acknowledge(approved.id(), 2);
-        let (mut pending, _message) = approved.notify(&policy(), start + minutes(2)).unwrap();
-        store.save(&mut pending).unwrap();
-        acknowledge(pending.id(), 3);
-        let GrantOutcome::Granted(mut granted) = pending
-            .grant(&megan(), &policy(), start + minutes(3))
+        let id = store.draft(fresh, &policy(), start).await.unwrap().id();
+        acknowledge(id, 1);
+        let _approved = store.approve(id, &sam(), start + minutes(1)).await.unwrap();
+        acknowledge(id, 2);
+        let _pending = store
+            .notify(id, &policy(), start + minutes(2))
+            .await
+            .unwrap();
+        acknowledge(id, 3);
+        let GrantOutcome::Granted(_) = store
+            .grant(id, &megan(), &policy(), start + minutes(3))
+            .await
             .unwrap()
         else {
             panic!("in time")
         };
-        store.save(&mut granted).unwrap();
-        let id = granted.id();
         acknowledge(id, 4);
         let mut records = 4;
         for batch in 0..3 {
             let report = store
-                .append_actions(
+                .record_actions(
                     id,
                     &alex(),
                     [mailbox_read(), mailbox_read()],
                     start + minutes(4 + batch),
                 )
+                .await
                 .unwrap();
             assert_eq!(report.recorded, 2);
             records += 2;
             acknowledge(id, records);
         }
-        let AnyRequest::Granted(granted) = store.load(id).unwrap() else {
-            panic!("granted")
-        };
-        let mut closed = granted.close(&alex(), start + minutes(10)).unwrap();
-        store.save(&mut closed).unwrap();
+        let _closed = store.close(id, &alex(), start + minutes(10)).await.unwrap();
         acknowledge(id, records + 1);
     }
 }
@@ -92,14 +88,19 @@ fn random(salt: u64) -> u64 {
     RandomState::new().hash_one(salt)
 }
 
-#[test]
-fn the_store_survives_being_killed_at_random_moments() {
+#[tokio::test]
+async fn the_store_survives_being_killed_at_random_moments() {
     let iterations = std::env::var("LOCKBOX_CRASH_ITERATIONS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(DEFAULT_ITERATIONS);
     let (_dir, path) = store_file();
-    drop(SqliteStore::open(&path).unwrap());
+    SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
     // Every acknowledged commit: the request's id, and the records it had saved by then.
     let mut acknowledged: BTreeMap<String, usize> = BTreeMap::new();
     let (mut acks, mut killed_mid_run) = (0u64, 0u64);
@@ -145,7 +146,7 @@ fn the_store_survives_being_killed_at_random_moments() {
             let known = acknowledged.entry(id).or_default();
             *known = (*known).max(records);
         }
-        check(&path, &acknowledged, iteration);
+        check(&path, &acknowledged, iteration).await;
     }
     eprintln!(
         "crash loop: {iterations} SIGKILLs ({killed_mid_run} after at least one commit), \
@@ -156,12 +157,13 @@ fn the_store_survives_being_killed_at_random_moments() {
 }
 
 /// Reopens the store after a kill and checks it whole.
-fn check(path: &std::path::Path, acknowledged: &BTreeMap<String, usize>, iteration: u64) {
-    let mut store = SqliteStore::open(path).unwrap();
+async fn check(path: &std::path::Path, acknowledged: &BTreeMap<String, usize>, iteration: u64) {
+    let store = SqliteStore::open(path).await.unwrap();
     // Every acknowledged commit is there.
     for (id, records) in acknowledged {
         let loaded = store
             .load(RequestId::parse(id).unwrap())
+            .await
             .unwrap_or_else(|err| panic!("iteration {iteration}: {id}: {err}"));
         assert!(
             loaded.audit_trail().len() >= *records,
@@ -206,11 +208,12 @@ fn check(path: &std::path::Path, acknowledged: &BTreeMap<String, usize>, iterati
     for id in &ids {
         let _loaded = store
             .load(RequestId::parse(id).unwrap())
+            .await
             .unwrap_or_else(|err| panic!("iteration {iteration}: {id} does not load: {err}"));
     }
-    for tenant in store.tenants().unwrap() {
+    for tenant in store.tenants().await.unwrap() {
         assert!(
-            store.verify_chain(tenant).unwrap().is_intact(),
+            store.verify_chain(tenant).await.unwrap().is_intact(),
             "iteration {iteration}: the chain of {tenant} is broken"
         );
     }

@@ -204,7 +204,7 @@ struct Checking(Vec<NotificationKind>);
 impl Sender for Checking {
     type Error = std::convert::Infallible;
 
-    fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
+    async fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
         check(delivery.notification());
         self.0.push(delivery.notification().kind());
         Ok(())
@@ -212,8 +212,8 @@ impl Sender for Checking {
 }
 
 #[cfg(feature = "sqlite")]
-#[test]
-fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs() {
+#[tokio::test]
+async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs() {
     let hostile = Draft {
         justification: Justification::new(
             "urgent: http://evil.example/login \u{FF0E} evil\u{3002}example",
@@ -223,41 +223,47 @@ fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs() {
         service_request: ServiceRequestNumber::new("evil-example-com").unwrap(),
         ..draft()
     };
-    let mut store = SqliteStore::open_in_memory().unwrap();
-    let mut drafted = Request::draft(hostile, &policy(), t0()).unwrap();
-    store.save(&mut drafted).unwrap();
-    let id = drafted.id();
-    let mut approved = drafted
-        .approve(&SupportManagerId::new("www.evil.example").unwrap(), t0())
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let id = store.draft(hostile, &policy(), t0()).await.unwrap().id();
+    let _approved = store
+        .approve(
+            id,
+            &SupportManagerId::new("www.evil.example").unwrap(),
+            t0(),
+        )
+        .await
         .unwrap();
-    store.save(&mut approved).unwrap();
-    let (mut pending, _message) = approved.notify(&policy(), t0()).unwrap();
-    store.save(&mut pending).unwrap();
-    let GrantOutcome::Granted(mut granted) = pending
+    let _pending = store.notify(id, &policy(), t0()).await.unwrap();
+    let GrantOutcome::Granted(_) = store
         .grant(
+            id,
             &ApproverId::new("lee@contoso.com").unwrap(),
             &policy(),
             at(hours(1)),
         )
+        .await
         .unwrap()
     else {
         panic!("in time")
     };
-    store.save(&mut granted).unwrap();
     let hostile_action = EngineerAction::new(
         Service::ExchangeOnline,
         Operation::new("GET https://evil.example/api?x=1").unwrap(),
         Target::new(r"\\fileserver\share and bob@evil.example").unwrap(),
     );
     store
-        .append_actions(
+        .record_actions(
             id,
             &EngineerId::new("bob@evil.example").unwrap(),
             [hostile_action],
             at(hours(2)),
         )
+        .await
         .unwrap();
-    assert_eq!(store.sweep(at(hours(6))).unwrap().access_ended, vec![id]);
+    assert_eq!(
+        store.sweep(at(hours(6))).await.unwrap().access_ended,
+        vec![id]
+    );
     let directory = AddressBook::new()
         .with_engineer(
             EngineerId::new("bob@evil.example").unwrap(),
@@ -267,6 +273,7 @@ fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs() {
     let mut sender = Checking(Vec::new());
     let report = store
         .deliver(&directory, &mut sender, at(hours(6)), TimeDelta::minutes(5))
+        .await
         .unwrap();
     assert_eq!(
         report.dropped.len(),

@@ -13,27 +13,29 @@ use rusqlite::Connection;
 
 const LEASE: TimeDelta = TimeDelta::minutes(5);
 
-#[test]
-fn a_version_1_outbox_is_migrated_and_delivered() {
-    // The requests and audit tables are the same in both versions: copy a request saved by
-    // this build into a database at schema version 1, with its outbox row as version 1 wrote
-    // it (addresses inside the message, no delivery columns).
+#[tokio::test]
+async fn a_version_1_outbox_is_migrated_and_delivered() {
+    // The audit table is the same in every version: copy a request saved by this build into a
+    // database at schema version 1, its request row and its outbox row as version 1 wrote them
+    // (addresses inside the message, no delivery columns, no listing columns).
     let (_dir, path) = store_file();
-    let mut source = SqliteStore::open(&path).unwrap();
-    let id = pending_in(&mut source);
+    let source = SqliteStore::open(&path).await.unwrap();
+    source.migrate().await.unwrap();
+    let id = pending_as(&source, 1).await;
     drop(source);
     let (_old_dir, old) = store_file();
     {
         let conn = Connection::open(&old).unwrap();
         conn.execute_batch(include_str!(
-            "../src/store/migrations/sqlite/0001_initial.sql"
+            "../src/store/sqlite/migrations/0001_initial.sql"
         ))
         .unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         conn.execute("ATTACH ?1 AS current", [path.to_str().unwrap()])
             .unwrap();
         conn.execute_batch(
-            "INSERT INTO requests SELECT * FROM current.requests;
+            "INSERT INTO requests SELECT id, tenant, state, revision, due_at, record_version
+                 FROM current.requests;
              INSERT INTO audit SELECT * FROM current.audit;
              INSERT INTO outbox (request_id, sequence, created_at, message)
                  SELECT request_id, sequence, created_at,
@@ -43,24 +45,36 @@ fn a_version_1_outbox_is_migrated_and_delivered() {
         )
         .unwrap();
     }
-    let mut store = SqliteStore::open(&old).unwrap();
-    let entries = store.outbox(id).unwrap();
+    let store = SqliteStore::open(&old).await.unwrap();
+    assert!(matches!(
+        store.outbox(id).await.unwrap_err(),
+        StoreError::SchemaBehind { found: 1, .. }
+    ));
+    store.migrate().await.unwrap();
+    let entries = store.outbox(id).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(
         (entries[0].kind, entries[0].status, entries[0].attempts),
         (NotificationKind::DecisionNeeded, OutboxStatus::Pending, 0)
     );
+    // The listing columns were filled in from the draft.
+    let page = store
+        .requests(&RequestQuery::tenant(contoso()))
+        .await
+        .unwrap();
+    assert_eq!(page.requests[0].engineer, alex());
     let mut sender = Recorder::default();
     let report = store
         .deliver(&directory(), &mut sender, at(minutes(21)), LEASE)
+        .await
         .unwrap();
     assert_eq!(report.sent, vec![(id, 3)], "{report}");
-    assert!(store.verify_chain(contoso()).unwrap().is_intact());
+    assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
     let version: i64 = Connection::open(&old)
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 /// Loads `record` after `edit`ing its JSON form, and returns the rule it was refused for.
@@ -82,16 +96,17 @@ fn renumbered(trail: &mut [serde_json::Value]) {
     }
 }
 
-#[test]
-fn forged_delivery_records_are_refused_with_their_rule() {
-    let mut store = SqliteStore::open_in_memory().unwrap();
-    let id = pending_in(&mut store);
+#[tokio::test]
+async fn forged_delivery_records_are_refused_with_their_rule() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let id = pending_as(&store, 1).await;
     let mut failing = Recorder {
         failing: Some("relay down".into()),
         ..Recorder::default()
     };
     store
         .deliver(&directory(), &mut failing, at(minutes(21)), LEASE)
+        .await
         .unwrap();
     store
         .deliver(
@@ -100,9 +115,10 @@ fn forged_delivery_records_are_refused_with_their_rule() {
             at(minutes(30)),
             LEASE,
         )
+        .await
         .unwrap();
     // Records: 1 drafted, 2 approved, 3 notified, 4 failed, 5 sent.
-    let record = store.load(id).unwrap().to_record();
+    let record = store.load(id).await.unwrap().to_record();
     assert!(record.load().is_ok());
     let event = |trail: &mut Vec<serde_json::Value>, i: usize| trail[i]["event"]["details"].clone();
 

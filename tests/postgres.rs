@@ -1,23 +1,32 @@
-//! Many nodes over one PostgreSQL database: each node a connection of its own, racing on the
-//! same requests and the same tenant's chain, against a real server (`LOCKBOX_POSTGRES_URL`).
+//! Many nodes over one PostgreSQL database: each node a store of its own (a pool of
+//! connections), racing on the same requests and the same tenant's chain, against a real
+//! server (`LOCKBOX_POSTGRES_URL`); and connections the server kills under the store.
 #![cfg(all(feature = "postgres", feature = "sqlite"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 
 use common::*;
 use customer_lockbox::*;
+use tokio::sync::Barrier;
 
 const NODES: usize = 8;
 const ROUNDS: u128 = 25;
 
-fn node(url: &str) -> PostgresStore {
-    PostgresStore::connect(url).unwrap()
+async fn node(url: &str) -> PostgresStore {
+    PostgresStore::connect(url).await.unwrap()
 }
 
-/// What one node tries on the pending request it loaded.
+async fn migrated() -> (String, PostgresStore) {
+    let url = pg::fresh_database().await;
+    let store = node(&url).await;
+    store.migrate().await.unwrap();
+    (url, store)
+}
+
+/// What one node tries on the pending request.
 #[derive(Clone, Copy, Debug)]
 enum Move {
     Grant,
@@ -25,10 +34,9 @@ enum Move {
     Expire,
 }
 
-#[test]
-fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
-    let url = pg::fresh_database();
-    let mut setup = node(&url);
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
+    let (url, setup) = migrated().await;
     let deadline = at(minutes(20)) + DECISION_WINDOW;
     let moves = [
         Move::Grant,
@@ -40,62 +48,60 @@ fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
         Move::Grant,
         Move::Deny,
     ];
-    let mut nodes: Vec<PostgresStore> = (0..NODES).map(|_| node(&url)).collect();
+    let mut nodes = Vec::new();
+    for _ in 0..NODES {
+        nodes.push(node(&url).await);
+    }
     let mut wins = [0usize; 3];
     for round in 0..ROUNDS {
-        let id = pending_as(&mut setup, 1000 + round);
+        let id = pending_as(&setup, 1000 + round).await;
         let barrier = Arc::new(Barrier::new(NODES));
-        let results: Vec<(Move, Result<(), StoreError>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = nodes
-                .iter_mut()
-                .zip(moves)
-                .map(|(store, step)| {
-                    let barrier = barrier.clone();
-                    scope.spawn(move || {
-                        let AnyRequest::PendingCustomer(pending) = store.load(id).unwrap() else {
-                            panic!("pending")
-                        };
-                        // Everyone has loaded the same revision before anyone saves.
-                        barrier.wait();
-                        let saved = match step {
-                            Move::Grant => match pending
-                                .grant(&megan(), &policy(), deadline - minutes(1))
-                                .unwrap()
-                            {
-                                GrantOutcome::Granted(mut granted) => store.save(&mut granted),
-                                GrantOutcome::Expired(_) => panic!("before the deadline"),
-                            },
-                            Move::Deny => match pending
-                                .deny(&megan(), &policy(), deadline - minutes(1))
-                                .unwrap()
-                            {
-                                DenyOutcome::Denied(mut closed) => store.save(&mut closed),
-                                DenyOutcome::Expired(_) => panic!("before the deadline"),
-                            },
-                            Move::Expire => match pending.check_expiry(deadline) {
-                                PendingStatus::Expired(mut closed) => store.save(&mut closed),
-                                PendingStatus::Pending(_) => panic!("at the deadline"),
-                            },
-                        };
-                        (step, saved)
-                    })
+        let tasks: Vec<_> = nodes
+            .iter()
+            .cloned()
+            .zip(moves)
+            .map(|(store, step)| {
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let won = match step {
+                        Move::Grant => store
+                            .grant(id, &megan(), &policy(), deadline - minutes(1))
+                            .await
+                            .map(|outcome| matches!(outcome, GrantOutcome::Granted(_))),
+                        Move::Deny => store
+                            .deny(id, &megan(), &policy(), deadline - minutes(1))
+                            .await
+                            .map(|outcome| matches!(outcome, DenyOutcome::Denied(_))),
+                        Move::Expire => store
+                            .sweep(deadline)
+                            .await
+                            .map(|report| report.expired.contains(&id)),
+                    };
+                    (step, won)
                 })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
         let winners: Vec<Move> = results
             .iter()
-            .filter(|(_, r)| r.is_ok())
+            .filter(|(_, r)| matches!(r, Ok(true)))
             .map(|(m, _)| *m)
             .collect();
         assert_eq!(winners.len(), 1, "round {round}: {results:?}");
         for (step, result) in &results {
             if let Err(err) = result {
-                assert!(err.is_conflict(), "round {round}: {step:?} lost with {err}");
+                assert!(
+                    err.is_wrong_state(),
+                    "round {round}: {step:?} lost with {err}"
+                );
             }
         }
         wins[winners[0] as usize] += 1;
-        let trail = setup.load(id).unwrap().audit_trail().to_vec();
+        let trail = setup.load(id).await.unwrap().audit_trail().to_vec();
         let decisions = trail
             .iter()
             .filter(|r| {
@@ -107,32 +113,33 @@ fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
             .count();
         assert_eq!(decisions, 1, "round {round}: one decision in the audit");
     }
-    assert!(setup.verify_chain(contoso()).unwrap().is_intact());
+    assert!(setup.verify_chain(contoso()).await.unwrap().is_intact());
     eprintln!(
         "{ROUNDS} rounds of {NODES} nodes: grant won {}, deny {}, expiry {}",
         wins[0], wins[1], wins[2]
     );
 }
 
-#[test]
-fn two_sweepers_on_two_nodes_handle_each_due_request_once() {
-    let url = pg::fresh_database();
-    let mut setup = node(&url);
-    let due: Vec<RequestId> = (0..40).map(|n| pending_as(&mut setup, 2000 + n)).collect();
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sweepers_on_two_nodes_handle_each_due_request_once() {
+    let (url, setup) = migrated().await;
+    let mut due = Vec::new();
+    for n in 0..40 {
+        due.push(pending_as(&setup, 2000 + n).await);
+    }
     let barrier = Arc::new(Barrier::new(2));
-    let reports: Vec<SweepReport> = (0..2)
-        .map(|_| {
-            let (url, barrier) = (url.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                let mut store = node(&url);
-                barrier.wait();
-                store.sweep(at(hours(13))).unwrap()
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .collect();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (store, barrier) = (node(&url).await, barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.sweep(at(hours(13))).await.unwrap()
+        }));
+    }
+    let mut reports = Vec::new();
+    for task in tasks {
+        reports.push(task.await.unwrap());
+    }
     let mut handled: Vec<RequestId> = reports.iter().flat_map(|r| r.expired.clone()).collect();
     handled.sort();
     let mut expected = due.clone();
@@ -145,6 +152,7 @@ fn two_sweepers_on_two_nodes_handle_each_due_request_once() {
     for id in due {
         let expiries = setup
             .load(id)
+            .await
             .unwrap()
             .audit_trail()
             .iter()
@@ -152,78 +160,59 @@ fn two_sweepers_on_two_nodes_handle_each_due_request_once() {
             .count();
         assert_eq!(expiries, 1);
     }
-    eprintln!(
-        "sweepers: {} and {} expired, {} and {} skipped",
-        reports[0].expired.len(),
-        reports[1].expired.len(),
-        reports[0].skipped.len(),
-        reports[1].skipped.len()
-    );
 }
 
-#[test]
-fn concurrent_appends_on_one_tenant_keep_its_chain_valid() {
-    let url = pg::fresh_database();
-    let mut setup = node(&url);
-    let ids: Vec<RequestId> = (0..NODES as u128)
-        .map(|n| {
-            let id = pending_as(&mut setup, 3000 + n);
-            let AnyRequest::PendingCustomer(pending) = setup.load(id).unwrap() else {
-                panic!()
-            };
-            let GrantOutcome::Granted(mut granted) =
-                pending.grant(&megan(), &policy(), at(hours(1))).unwrap()
-            else {
-                panic!()
-            };
-            setup.save(&mut granted).unwrap();
-            id
-        })
-        .collect();
-    let before = setup.chain_head(contoso()).unwrap().unwrap().position;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_on_one_tenant_keep_its_chain_valid() {
+    let (url, setup) = migrated().await;
+    let mut ids = Vec::new();
+    for n in 0..NODES as u128 {
+        ids.push(granted_as(&setup, 3000 + n).await);
+    }
+    let before = setup.chain_head(contoso()).await.unwrap().unwrap().position;
     let barrier = Arc::new(Barrier::new(NODES));
     let batches = 20usize;
-    let recorded: usize = ids
-        .iter()
-        .enumerate()
-        .map(|(i, &id)| {
-            let (url, barrier) = (url.clone(), barrier.clone());
-            // Two nodes share each request's work half the time: conflicts are retried.
-            let target = if i % 2 == 0 { id } else { ids[i - 1] };
-            std::thread::spawn(move || {
-                let mut store = node(&url);
-                barrier.wait();
-                let mut recorded = 0;
-                // One instant for every batch: nodes sharing a request never step back in time.
-                let now = at(hours(2));
-                for _ in 0..batches {
-                    loop {
-                        match store.append_actions(
+    let mut tasks = Vec::new();
+    for (i, &id) in ids.iter().enumerate() {
+        // Two nodes share each request's work half the time: the store retries their races.
+        let target = if i % 2 == 0 { id } else { ids[i - 1] };
+        let (store, barrier) = (node(&url).await, barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut recorded = 0;
+            // One instant for every batch: nodes sharing a request never step back in time.
+            for _ in 0..batches {
+                // A step that kept losing its race is reported, and taken again.
+                loop {
+                    match store
+                        .record_actions(
                             target,
                             &alex(),
                             [mailbox_read(), mailbox_read()],
-                            now,
-                        ) {
-                            Ok(report) => {
-                                recorded += report.recorded;
-                                break;
-                            }
-                            Err(err) if err.is_conflict() => continue,
-                            Err(err) => panic!("{err}"),
+                            at(hours(2)),
+                        )
+                        .await
+                    {
+                        Ok(report) => {
+                            recorded += report.recorded;
+                            break;
                         }
+                        Err(err) if err.is_conflict() => continue,
+                        Err(err) => panic!("{err}"),
                     }
                 }
-                recorded
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .sum();
+            }
+            recorded
+        }));
+    }
+    let mut recorded = 0;
+    for task in tasks {
+        recorded += task.await.unwrap();
+    }
     assert_eq!(recorded, NODES * batches * 2);
-    let verdict = setup.verify_chain(contoso()).unwrap();
+    let verdict = setup.verify_chain(contoso()).await.unwrap();
     assert!(verdict.is_intact(), "{verdict:?}");
-    let head = setup.chain_head(contoso()).unwrap().unwrap();
+    let head = setup.chain_head(contoso()).await.unwrap().unwrap();
     assert_eq!(
         head.position,
         before + recorded as u64,
@@ -231,61 +220,120 @@ fn concurrent_appends_on_one_tenant_keep_its_chain_valid() {
     );
 }
 
-#[test]
-fn a_newer_database_is_refused_and_left_untouched() {
-    let url = pg::fresh_database();
-    drop(node(&url));
-    let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+#[tokio::test]
+async fn a_newer_database_is_refused_and_left_untouched() {
+    let (url, _store) = migrated().await;
+    let raw = pg::client(&url).await;
     raw.execute("UPDATE lockbox_schema SET version = 99", &[])
+        .await
         .unwrap();
-    let err = PostgresStore::connect(&url).unwrap_err();
+    let err = PostgresStore::connect(&url).await.unwrap_err();
     assert!(
         matches!(
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
     );
     let version: i32 = raw
         .query_one("SELECT version FROM lockbox_schema", &[])
+        .await
         .unwrap()
         .get(0);
     assert_eq!(version, 99);
 }
 
-#[test]
-fn tampering_with_a_row_is_caught_by_the_chain() {
-    let url = pg::fresh_database();
-    let mut store = node(&url);
+#[tokio::test]
+async fn connecting_to_an_empty_database_creates_nothing() {
+    let url = pg::fresh_database().await;
+    let store = node(&url).await;
+    let raw = pg::client(&url).await;
+    let tables: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "connecting wrote nothing");
+    let err = store.load(request_id(1)).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaBehind { found: 0, .. }),
+        "{err}"
+    );
+    store.migrate().await.unwrap();
+    assert!(store.load(request_id(1)).await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
+async fn tampering_with_a_row_is_caught_by_the_chain() {
+    let (url, store) = migrated().await;
     for n in 0..3 {
-        pending_as(&mut store, 4000 + n);
+        pending_as(&store, 4000 + n).await;
     }
-    let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let raw = pg::client(&url).await;
     raw.execute(
         "UPDATE audit SET at = '2026-11-24T08:00:00.000000001Z' WHERE chain_position = 5",
         &[],
     )
+    .await
     .unwrap();
-    let ChainVerdict::Broken(broken) = store.verify_chain(contoso()).unwrap() else {
+    let ChainVerdict::Broken(broken) = store.verify_chain(contoso()).await.unwrap() else {
         panic!("an edited row must break the chain")
     };
     assert_eq!((broken.position, broken.tampering), (5, Tampering::Edited));
     // A removed tail record, on a fresh database: the request's revision says it is missing.
-    let url = pg::fresh_database();
-    let mut store = node(&url);
-    pending_as(&mut store, 4100);
-    let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    raw.batch_execute(
-        "DELETE FROM outbox; DELETE FROM audit WHERE chain_position = 3; \
-         UPDATE chains SET position = 2",
-    )
-    .unwrap();
-    let ChainVerdict::Broken(broken) = store.verify_chain(contoso()).unwrap() else {
+    let (url, store) = migrated().await;
+    pending_as(&store, 4100).await;
+    pg::client(&url)
+        .await
+        .batch_execute(
+            "DELETE FROM outbox; DELETE FROM audit WHERE chain_position = 3; \
+             UPDATE chains SET position = 2",
+        )
+        .await
+        .unwrap();
+    let ChainVerdict::Broken(broken) = store.verify_chain(contoso()).await.unwrap() else {
         panic!("a removed tail record must break the chain")
     };
     assert_eq!(broken.tampering, Tampering::Removed, "{broken:?}");
     assert_eq!(broken.record.map(|(_, sequence)| sequence), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_backends_cost_at_most_the_call_in_flight() {
+    let (url, store) = migrated().await;
+    let mut acknowledged = Vec::new();
+    for n in 0..6u128 {
+        acknowledged.push(pending_as(&store, 5000 + n).await);
+    }
+    // The server kills every connection of this database but the killer's.
+    let raw = pg::client(&url).await;
+    raw.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+    // Every later call succeeds: the pool finds the dead connections and opens new ones.
+    let mut failures = 0;
+    for n in 0..6u128 {
+        match store.load(acknowledged[n as usize]).await {
+            Ok(_) => {}
+            Err(_) => failures += 1,
+        }
+        let _ = pending_as(&store, 6000 + n).await;
+    }
+    assert_eq!(failures, 0, "a checked-out connection is verified first");
+    for id in &acknowledged {
+        assert_eq!(
+            store.load(*id).await.unwrap().state(),
+            StateKind::PendingCustomer
+        );
+    }
+    assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
 }

@@ -1,6 +1,8 @@
-//! What only the SQLite store has: a file left untouched when its schema is newer, its pragmas,
-//! and its query plans (snapshotted: a changed plan is reviewed). Every store behaviour is in
-//! the conformance suite (`tests/conformance/`), run against SQLite and PostgreSQL alike.
+//! What only the SQLite store has: a file left untouched when its schema is newer or when it is
+//! only opened, its pragmas, its query plans (snapshotted: a changed plan is reviewed), and its
+//! connections living on threads of their own, so a store is dropped anywhere without a panic.
+//! Every store behaviour is in the conformance suite (`tests/conformance/`), run against
+//! SQLite and PostgreSQL alike.
 #![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,8 +18,16 @@ fn raw(path: &Path) -> Connection {
     Connection::open(path).unwrap()
 }
 
-#[test]
-fn a_newer_database_is_refused_and_left_untouched() {
+/// The files in the store file's directory.
+fn files_beside(path: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_newer_database_is_refused_and_left_untouched() {
     let (_dir, path) = store_file();
     {
         let conn = raw(&path);
@@ -25,58 +35,63 @@ fn a_newer_database_is_refused_and_left_untouched() {
             .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
-    let err = SqliteStore::open(&path).unwrap_err();
+    let err = SqliteStore::open(&path).await.unwrap_err();
     assert!(
         matches!(
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
     );
     insta::assert_snapshot!("newer_schema", err.to_string());
     assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
-    let siblings: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
     assert_eq!(
-        siblings.len(),
+        files_beside(&path).len(),
         1,
-        "no WAL or journal was created: {siblings:?}"
+        "no WAL or journal was created: {:?}",
+        files_beside(&path)
     );
 }
 
-#[test]
-fn the_schema_is_migrated_once_and_pragmas_are_set() {
+#[tokio::test]
+async fn opening_writes_nothing_and_migrating_sets_the_schema_and_pragmas() {
     let (_dir, path) = store_file();
-    drop(SqliteStore::open(&path).unwrap());
-    drop(SqliteStore::open(&path).unwrap());
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "an empty file");
+    assert_eq!(store.schema_version().await.unwrap(), (0, 3));
+    let err = store.load(request_id(1)).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaBehind { found: 0, .. }),
+        "{err}"
+    );
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
     let conn = raw(&path);
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, SqliteStore::schema_version() as i64);
+    assert_eq!(version, 3);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    assert!(store.load(request_id(1)).await.unwrap_err().is_not_found());
 }
 
-#[test]
-fn every_search_shape_uses_an_index() {
-    let mut store = SqliteStore::open_in_memory().unwrap();
+#[tokio::test]
+async fn every_search_shape_uses_an_index() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
     let cursor = {
         let mut log = AuditLog::new();
         log.capture(&drafted());
         log.search(&AuditQuery::new()).records[0].cursor()
     };
-    let shapes = search_shapes(cursor);
     let mut plans = String::new();
-    for (name, query) in shapes {
-        let plan = store.search_plan(&query).unwrap();
+    for (name, query) in search_shapes(cursor) {
+        let plan = store.explain(Explain::Search(&query)).await.unwrap();
         for line in &plan {
             if line.contains("audit") && line.starts_with("SCAN") || line.starts_with("SEARCH") {
                 assert!(
@@ -92,4 +107,34 @@ fn every_search_shape_uses_an_index() {
         plans.push_str(&format!("{name}: {}\n", plan.join(" | ")));
     }
     insta::assert_snapshot!("search_plans", plans);
+}
+
+/// A store made in one runtime, used from another, and dropped where no runtime runs: its
+/// connections live on threads of their own, so nothing panics.
+#[test]
+fn a_store_outlives_its_runtime_and_drops_anywhere() {
+    let (_dir, path) = store_file();
+    let first = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = first.block_on(async {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        pending_as(&store, 1).await;
+        store
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let clone = store.clone();
+    second.block_on(async move {
+        assert_eq!(
+            clone.load(request_id(1)).await.unwrap().state(),
+            StateKind::PendingCustomer
+        );
+    });
+    drop(second);
+    drop(store);
 }

@@ -2,7 +2,7 @@
 //! states, so no foreign type can stand in for one, even one that claims to be `Granted`.
 use customer_lockbox::{State, StateKind};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct SecretlyGranted;
 
 impl State for SecretlyGranted {

@@ -46,6 +46,12 @@ pub fn compare(
     if std::env::args().any(|arg| arg == "--list") {
         return;
     }
+    // `cargo bench --bench store -- search` runs only the comparisons whose names contain
+    // "search", as criterion filters its own runs.
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    if filter.is_some_and(|f| ![label, ours_name, raw_name].iter().any(|n| n.contains(&f))) {
+        return;
+    }
     let flush = || {
         let _ = std::process::Command::new("sync").status();
     };
@@ -131,8 +137,9 @@ pub fn policy(tenant: TenantId) -> TenantPolicy {
     .unwrap()
 }
 
-pub fn draft(tenant: TenantId, now: DateTime<Utc>) -> Request<Drafted> {
-    let d = Draft {
+/// The Contoso draft for `tenant`, its id taken at `now`.
+pub fn draft_of(tenant: TenantId, now: DateTime<Utc>) -> Draft {
+    Draft {
         id: RequestId::new(now),
         tenant,
         service_request: ServiceRequestNumber::new("2611240010001234").unwrap(),
@@ -140,8 +147,54 @@ pub fn draft(tenant: TenantId, now: DateTime<Utc>) -> Request<Drafted> {
         access_duration: AccessDuration::from_hours(4).unwrap(),
         justification: Justification::new("CFO mailbox stopped syncing after migration").unwrap(),
         engineer: alex(),
-    };
-    Request::draft(d, &policy(tenant), now).unwrap()
+    }
+}
+
+/// A draft in memory (for the raw baselines' sample rows).
+pub fn draft(tenant: TenantId, now: DateTime<Utc>) -> Request<Drafted> {
+    Request::draft(draft_of(tenant, now), &policy(tenant), now).unwrap()
+}
+
+/// A request drafted in `store` at `now`.
+pub async fn drafted_in<B: Backend>(
+    store: &Store<B>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> RequestId {
+    store
+        .draft(draft_of(tenant, now), &policy(tenant), now)
+        .await
+        .unwrap()
+        .id()
+}
+
+/// A request drafted, approved, notified and granted in `store` at `now`.
+pub async fn granted_in<B: Backend>(
+    store: &Store<B>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> RequestId {
+    let id = drafted_in(store, tenant, now).await;
+    store.approve(id, &sam(), now).await.unwrap();
+    store.notify(id, &policy(tenant), now).await.unwrap();
+    match store
+        .grant(id, &megan(), &policy(tenant), now)
+        .await
+        .unwrap()
+    {
+        GrantOutcome::Granted(_) => id,
+        GrantOutcome::Expired(_) => panic!("granted at once"),
+    }
+}
+
+/// The runtime an operation drives its store from: tokio's multi-threaded scheduler on the
+/// machine's two cores, as a service would.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 pub fn granted(tenant: TenantId, now: DateTime<Utc>) -> Request<Granted> {

@@ -4,8 +4,6 @@
 //! returns exactly the log's pages.
 #![no_main]
 
-use std::cell::RefCell;
-
 use arbitrary::Arbitrary;
 use chrono::{DateTime, TimeDelta, Utc};
 use customer_lockbox::*;
@@ -50,9 +48,9 @@ fn instant(seconds: i64) -> DateTime<Utc> {
 }
 
 /// The same records in a SQLite store and an in-memory log: three requests of two tenants,
-/// through approval, notification, grant, actions and close.
-fn fixtures() -> (SqliteStore, AuditLog) {
-    let mut store = SqliteStore::open_in_memory().expect("an in-memory store");
+/// through approval, notification, grant, actions and close, each step one store call.
+async fn fixtures() -> (SqliteStore, AuditLog) {
+    let store = SqliteStore::open_in_memory().await.expect("an in-memory store");
     let mut log = AuditLog::new();
     for n in 0..3u8 {
         let Some(tenant) = tenant(n) else { continue };
@@ -76,15 +74,14 @@ fn fixtures() -> (SqliteStore, AuditLog) {
             justification: Justification::new("CFO mailbox").expect("valid"),
             engineer: alex.clone(),
         };
-        let drafted = Request::draft(draft, &policy, start).expect("valid");
-        let approved = drafted
-            .approve(&SupportManagerId::new("sam").expect("valid"), start)
-            .expect("valid");
-        let (pending, _) = approved.notify(&policy, start).expect("valid");
-        let GrantOutcome::Granted(mut granted) = pending
-            .grant(&megan, &policy, start + TimeDelta::minutes(1))
-            .expect("valid")
-        else {
+        let id = store.draft(draft, &policy, start).await.expect("drafted").id();
+        let sam = SupportManagerId::new("sam").expect("valid");
+        store.approve(id, &sam, start).await.expect("approved");
+        store.notify(id, &policy, start).await.expect("notified");
+        let granted = store
+            .grant(id, &megan, &policy, start + TimeDelta::minutes(1))
+            .await;
+        let Ok(GrantOutcome::Granted(_)) = granted else {
             continue;
         };
         for k in 0..4 {
@@ -93,25 +90,40 @@ fn fixtures() -> (SqliteStore, AuditLog) {
                 Operation::new("Get-Mailbox").expect("valid"),
                 Target::new(format!("mailbox {k}")).expect("valid"),
             );
-            if let Ok(ActionOutcome::Recorded(next)) =
-                granted.record_action(&alex, action, start + TimeDelta::minutes(2 + k))
-            {
-                granted = next;
-            } else {
-                return (store, log);
-            }
+            store
+                .record_actions(id, &alex, [action], start + TimeDelta::minutes(2 + k))
+                .await
+                .expect("recorded");
         }
-        let mut closed = granted
-            .close(&alex, start + TimeDelta::minutes(9))
-            .expect("valid");
-        store.save(&mut closed).expect("saved");
+        let closed = store
+            .close(id, &alex, start + TimeDelta::minutes(9))
+            .await
+            .expect("closed");
         log.capture(&closed);
     }
     (store, log)
 }
 
+struct Fixtures {
+    runtime: tokio::runtime::Runtime,
+    store: SqliteStore,
+    log: AuditLog,
+}
+
+fn setup() -> Fixtures {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let (store, log) = runtime.block_on(fixtures());
+    Fixtures {
+        runtime,
+        store,
+        log,
+    }
+}
+
 thread_local! {
-    static FIXTURES: RefCell<(SqliteStore, AuditLog)> = RefCell::new(fixtures());
+    static FIXTURES: Fixtures = setup();
 }
 
 fn query(params: &Params) -> Option<AuditQuery> {
@@ -155,13 +167,12 @@ fuzz_target!(|params: Params| {
     let Some(query) = query(&params) else {
         return;
     };
-    FIXTURES.with(|fixtures| {
-        let (store, log) = &mut *fixtures.borrow_mut();
+    FIXTURES.with(|Fixtures { runtime, store, log }| {
         let (mut sql, mut memory) = (query.clone(), query.clone());
         // Follow cursors for a few pages on each side, comparing page by page.
         for _ in 0..4 {
-            let from_store = store
-                .search(&sql)
+            let from_store = runtime
+                .block_on(store.search(&sql))
                 .expect("a search of valid records succeeds");
             let from_log = log.search(&memory);
             assert_eq!(from_store, from_log, "{query:?}");

@@ -37,6 +37,7 @@
 
 mod replay;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use replay::{decide_again, replay_trail};
 
 use std::fmt;
@@ -196,9 +197,9 @@ impl RequestRecord {
     ///   [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW).)
     /// - **Deliveries.** That the transport accepted the messages recorded as sent.
     /// - **Provenance.** That this is the stored request. A request loaded here is a lawful run,
-    ///   not necessarily the one a store holds: a store refuses to save it unless the records
-    ///   it counts as saved are the stored ones ([`BrokenRule::SavedRecordsDiffer`]), and a
-    ///   store's hash chain is what shows that the stored ones were not rewritten.
+    ///   not necessarily the one a store holds; it cannot be handed to a store either, since a
+    ///   store only moves requests it loaded itself (there is no `save`). A store's hash chain
+    ///   is what shows that the stored records were not rewritten.
     ///
     /// So a record is evidence only together with the store's chain (keep the
     /// [`ChainHead`](crate::ChainHead) somewhere the database's writers cannot reach).
@@ -313,9 +314,6 @@ pub enum BrokenRule {
     SentToNobody,
     /// A notification is recorded as dropped though it was still needed.
     NeededMessageDropped,
-    /// A request to save counts records as saved that are not the ones the store holds: it was
-    /// loaded from another store, or built from an edited record.
-    SavedRecordsDiffer,
     /// A store's column disagrees with the record it summarizes.
     StoredColumnDisagrees {
         /// The column.
@@ -385,9 +383,6 @@ impl fmt::Display for BrokenRule {
             BrokenRule::NeededMessageDropped => {
                 f.write_str("a notification is recorded as dropped though it was still needed")
             }
-            BrokenRule::SavedRecordsDiffer => f.write_str(
-                "the records the request counts as saved are not the ones the store holds (it was loaded from elsewhere, or built from an edited record)",
-            ),
             BrokenRule::StoredColumnDisagrees { column } => {
                 write!(f, "the stored column `{column}` disagrees with the record")
             }

@@ -324,6 +324,11 @@ fn apply(
             .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, at)
             .ok_or(BrokenRule::InstantOutOfRange);
     }
+    if let Some((actor, attempt, refusal)) = refused_after_a_lost_race(stored, current.state()) {
+        return current
+            .refuse_attempt(actor, attempt, refusal, at)
+            .ok_or(BrokenRule::InstantOutOfRange);
+    }
     let step_of = |event: &E| match event {
         E::Refused { step, .. } => Some(*step),
         _ => None,
@@ -528,6 +533,33 @@ fn apply(
             _ => Err(BrokenRule::RecordAfterClose),
         },
     }
+}
+
+/// The person, attempt and refusal behind `record`, if it is a refusal a store recorded after
+/// the attempt lost a race: the step was refused for who tried it, then someone else moved the
+/// request to a state where that step does not apply, and the store kept the refusal anyway.
+fn refused_after_a_lost_race(
+    record: &AuditRecord,
+    state: StateKind,
+) -> Option<(Actor, Attempt, Refusal)> {
+    let refusal = match record.event() {
+        AuditEvent::Refused { refusal, .. } | AuditEvent::ActionRefused { refusal, .. } => *refusal,
+        _ => return None,
+    };
+    let about_the_person = matches!(
+        refusal,
+        Refusal::ManagerIsEngineer
+            | Refusal::ApproverIsEngineer
+            | Refusal::ApproverIsSupportManager
+            | Refusal::NotTheEngineer
+            | Refusal::NotDesignatedApprover
+            | Refusal::PolicyForOtherTenant
+            | Refusal::NoDesignatedApprovers
+            | Refusal::ServiceNotRequested { .. }
+    );
+    let (actor, attempt) = Attempt::behind(record)?;
+    (about_the_person && attempt.fits(&actor) && !attempt.applies_in(state))
+        .then_some((actor, attempt, refusal))
 }
 
 /// The person and attempt behind `record`, if it is an attempt a store refused for being

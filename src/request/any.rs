@@ -27,7 +27,6 @@ use crate::values::{RequestId, TenantId};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-#[must_use = "a request carries its audit trail: dropping it loses the records of its steps"]
 pub enum AnyRequest {
     /// A [`Drafted`] request.
     Drafted(Request<Drafted>),
@@ -85,6 +84,11 @@ impl AnyRequest {
     /// The instant of the last record (see [`Request::last_step_at`]).
     pub fn last_step_at(&self) -> chrono::DateTime<chrono::Utc> {
         with_request!(self, r => r.last_step_at())
+    }
+
+    /// How many records a store has saved (see [`Request::saved_records`]).
+    pub fn saved_records(&self) -> usize {
+        with_request!(self, r => r.saved_records())
     }
 
     /// The request's audit trail.

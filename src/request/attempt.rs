@@ -13,7 +13,7 @@ use super::{AnyRequest, Request, instant_in_range, with_request};
 use crate::audit::{Actor, AuditEvent, AuditRecord};
 use crate::outcome::{Access, PendingStatus};
 use crate::refusal::{Refusal, Refused, Step};
-use crate::state::{Closed, State};
+use crate::state::{Closed, StateKind};
 use crate::values::{EngineerAction, EngineerId};
 
 /// What a person tried, as a refused record names it.
@@ -68,6 +68,26 @@ impl Attempt {
         }
     }
 
+    /// Whether the attempt is a step of a request in `state` (an action is, once granted, and
+    /// after the close as a late report).
+    pub(crate) fn applies_in(&self, state: StateKind) -> bool {
+        use StateKind as K;
+        match self {
+            Attempt::Action(_) => matches!(state, K::Granted | K::Closed),
+            Attempt::Step(step) => matches!(
+                (step, state),
+                (Step::Approve | Step::Reject, K::Drafted)
+                    | (Step::Notify, K::ManagerApproved)
+                    | (Step::Grant | Step::Deny, K::PendingCustomer)
+                    | (
+                        Step::Withdraw,
+                        K::Drafted | K::ManagerApproved | K::PendingCustomer
+                    )
+                    | (Step::RecordAction | Step::Close | Step::Revoke, K::Granted)
+            ),
+        }
+    }
+
     /// The record of this attempt refused for `refusal`.
     fn refused(self, refusal: Refusal) -> AuditEvent {
         match self {
@@ -111,13 +131,6 @@ impl AnyRequest {
         let mut request = self.settle(at);
         with_request!(&mut request, r => r.record(at, actor, attempt.refused(refusal)));
         Some(request)
-    }
-}
-
-impl<S: State> Request<S> {
-    /// The first of the unsaved records that is later than `limit`, if one is.
-    pub(crate) fn first_unsaved_after(&self, limit: DateTime<Utc>) -> Option<&AuditRecord> {
-        self.unsaved_records().iter().find(|r| r.at() > limit)
     }
 }
 

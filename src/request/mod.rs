@@ -52,7 +52,6 @@ pub use drafted::Draft;
 /// at that instant. A step refused by a workflow rule gives the request back inside
 /// [`Refused`], with the refusal recorded too.
 #[derive(Debug)]
-#[must_use = "a request carries its audit trail: dropping it loses the records of its steps"]
 pub struct Request<S: State> {
     id: RequestId,
     tenant: TenantId,
@@ -131,6 +130,25 @@ impl<S: State> Request<S> {
     /// saved the records.
     pub(crate) fn mark_saved(&mut self) {
         self.saved = self.trail.len();
+    }
+
+    /// A copy, for a store's cache of the requests it last saved: the crate never hands out a
+    /// second copy of a request, since one could then be moved on while the other is not.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn duplicate(&self) -> Self {
+        Request {
+            id: self.id,
+            tenant: self.tenant,
+            service_request: self.service_request.clone(),
+            services: self.services.clone(),
+            access_duration: self.access_duration,
+            justification: self.justification.clone(),
+            engineer: self.engineer.clone(),
+            drafted_at: self.drafted_at,
+            trail: self.trail.clone(),
+            saved: self.saved,
+            state: self.state.clone(),
+        }
     }
 
     /// Counts the first `saved` records of the trail as saved, and the rest as not: for a store

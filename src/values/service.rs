@@ -36,6 +36,23 @@ impl Service {
     }
 }
 
+impl Service {
+    /// The stable identifier used in stored records and SQL: `exchange_online`,
+    /// `share_point_online`, `one_drive_for_business` (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::ExchangeOnline => "exchange_online",
+            Service::SharePointOnline => "share_point_online",
+            Service::OneDriveForBusiness => "one_drive_for_business",
+        }
+    }
+
+    /// The service named by its stable identifier.
+    pub fn parse(text: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

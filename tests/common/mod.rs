@@ -155,51 +155,46 @@ pub fn store_file() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-/// Saves the Contoso request, under id `n`, step by step through notification (at t0 + 20 min;
-/// the store writes the approvers' message to its outbox itself) and returns its id.
-#[cfg(feature = "sqlite")]
-pub fn pending_as<S: Store>(store: &mut S, n: u128) -> RequestId {
+/// Drafts the Contoso request under id `n` in `store`, and has it approved (at t0 + 10 min)
+/// and notified (at t0 + 20 min; the store writes the approvers' message to its outbox). Returns
+/// its id.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn pending_as<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
     let fresh = Draft {
         id: request_id(n),
         ..draft()
     };
-    let mut drafted = Request::draft(fresh, &policy(), t0()).unwrap();
-    store.save(&mut drafted).unwrap();
-    let mut approved = drafted.approve(&sam(), at(minutes(10))).unwrap();
-    store.save(&mut approved).unwrap();
-    let (mut pending, _message) = approved.notify(&policy(), at(minutes(20))).unwrap();
-    store.save(&mut pending).unwrap();
-    pending.id()
+    let id = store.draft(fresh, &policy(), t0()).await.unwrap().id();
+    let _approved = store.approve(id, &sam(), at(minutes(10))).await.unwrap();
+    let _pending = store.notify(id, &policy(), at(minutes(20))).await.unwrap();
+    id
+}
+
+/// [`pending_as`], then granted by megan at t0 + 1 h (access until t0 + 5 h).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn granted_as<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
+    let id = pending_as(store, n).await;
+    match store
+        .grant(id, &megan(), &policy(), at(hours(1)))
+        .await
+        .unwrap()
+    {
+        GrantOutcome::Granted(_) => id,
+        GrantOutcome::Expired(_) => panic!("granted before the deadline"),
+    }
 }
 
 /// The last audit record of stored request `id`.
-#[cfg(feature = "sqlite")]
-pub fn last_record<S: Store>(store: &mut S, id: RequestId) -> AuditRecord {
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn last_record<B: Backend>(store: &Store<B>, id: RequestId) -> AuditRecord {
     store
         .load(id)
+        .await
         .unwrap()
         .audit_trail()
         .last()
         .cloned()
         .unwrap()
-}
-
-/// [`pending_as`] with the fixtures' own id.
-#[cfg(feature = "sqlite")]
-pub fn pending_in(store: &mut SqliteStore) -> RequestId {
-    pending_as(store, 1)
-}
-
-/// Saves a request in whatever state it is.
-#[cfg(feature = "sqlite")]
-pub fn save_any<S: Store>(store: &mut S, request: &mut AnyRequest) {
-    match request {
-        AnyRequest::Drafted(r) => store.save(r).unwrap(),
-        AnyRequest::ManagerApproved(r) => store.save(r).unwrap(),
-        AnyRequest::PendingCustomer(r) => store.save(r).unwrap(),
-        AnyRequest::Granted(r) => store.save(r).unwrap(),
-        AnyRequest::Closed(r) => store.save(r).unwrap(),
-    }
 }
 
 /// The engineer's mail address in the fixtures' directory.
@@ -224,7 +219,7 @@ pub struct Recorder {
 impl Sender for Recorder {
     type Error = String;
 
-    fn send(&mut self, delivery: &Delivery) -> Result<(), String> {
+    async fn send(&mut self, delivery: &Delivery) -> Result<(), String> {
         if let Some(reason) = &self.failing {
             return Err(reason.clone());
         }

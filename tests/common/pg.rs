@@ -11,13 +11,43 @@ pub fn server() -> String {
     })
 }
 
+/// A raw client on `url`, its connection driven by a task of the current runtime.
+pub async fn client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
 /// Creates an empty database on the server and returns parameters that connect to it.
-pub fn fresh_database() -> String {
+pub async fn fresh_database() -> String {
     let server = server();
     let name = format!("lockbox_{}", uuid::Uuid::now_v7().simple());
-    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
-    admin
+    client(&server)
+        .await
         .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
         .unwrap();
     format!("{server} dbname={name}")
+}
+
+/// Parameters for a role on the database at `url` that may only read the store's tables.
+pub async fn reader(url: &str) -> String {
+    let role = format!("reader_{}", uuid::Uuid::now_v7().simple());
+    client(url)
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
+        ))
+        .await
+        .unwrap();
+    let without_user: Vec<&str> = url
+        .split_whitespace()
+        .filter(|part| !part.starts_with("user="))
+        .collect();
+    format!("{} user={role}", without_user.join(" "))
 }

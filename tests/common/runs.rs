@@ -227,3 +227,110 @@ pub fn play_as(n: u128, steps: &[(Try, i64)]) -> AnyRequest {
     }
     request
 }
+
+/// Plays `steps` through `store` from the Contoso draft under request id `n`, each step a call
+/// of the store (a time check is a sweep); returns the request as stored. Refusals and steps
+/// the state does not allow are part of a random run; anything else fails the test.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn play_in<B: Backend>(store: &Store<B>, n: u128, steps: &[(Try, i64)]) -> AnyRequest {
+    let mut now = t0();
+    let fresh = Draft {
+        id: request_id(n),
+        ..draft()
+    };
+    let id = store.draft(fresh, &policy(), now).await.unwrap().id();
+    let engineer = |honest| if honest { alex() } else { outsider_engineer() };
+    let approver = |honest| if honest { megan() } else { outsider_approver() };
+    let staff = |manager| {
+        if manager {
+            ApproverId::new(sam().as_str()).unwrap()
+        } else {
+            ApproverId::new(alex().as_str().to_uppercase()).unwrap()
+        }
+    };
+    for &(step, minutes) in steps {
+        now += TimeDelta::minutes(minutes);
+        let state = store.load(id).await.unwrap().state();
+        let result: Result<(), StoreError> = match (state, step) {
+            (StateKind::Drafted, Try::Approve { honest }) => {
+                let manager = if honest {
+                    sam()
+                } else {
+                    SupportManagerId::new(alex().as_str()).unwrap()
+                };
+                store.approve(id, &manager, now).await.map(drop)
+            }
+            (StateKind::Drafted, Try::Reject { honest }) => {
+                let manager = if honest {
+                    sam()
+                } else {
+                    SupportManagerId::new(alex().as_str()).unwrap()
+                };
+                store.reject(id, &manager, now).await.map(drop)
+            }
+            (
+                StateKind::Drafted | StateKind::ManagerApproved | StateKind::PendingCustomer,
+                Try::Withdraw { honest },
+            ) => store.withdraw(id, &engineer(honest), now).await.map(drop),
+            (StateKind::ManagerApproved, Try::Notify { honest }) => {
+                let policy = if honest {
+                    policy()
+                } else {
+                    TenantPolicy::new(contoso(), vec![]).unwrap()
+                };
+                store.notify(id, &policy, now).await.map(drop)
+            }
+            (StateKind::PendingCustomer, Try::Grant { honest }) => store
+                .grant(id, &approver(honest), &policy(), now)
+                .await
+                .map(drop),
+            (StateKind::PendingCustomer, Try::Deny { honest }) => store
+                .deny(id, &approver(honest), &policy(), now)
+                .await
+                .map(drop),
+            (
+                StateKind::PendingCustomer | StateKind::Granted,
+                Try::CheckExpiry | Try::CheckAccess,
+            ) => store.sweep(now).await.map(drop),
+            (StateKind::Granted | StateKind::Closed, Try::Act { honest, service }) => store
+                .record_actions(id, &engineer(honest), [action(service)], now)
+                .await
+                .map(drop),
+            (StateKind::Granted, Try::Close { honest }) => {
+                store.close(id, &engineer(honest), now).await.map(drop)
+            }
+            (StateKind::Granted, Try::Revoke { honest }) => store
+                .revoke(id, &approver(honest), &policy(), now)
+                .await
+                .map(drop),
+            (StateKind::PendingCustomer, Try::StaffDecides { manager }) => {
+                let staff = staff(manager);
+                if now.timestamp() % 2 == 0 {
+                    store
+                        .grant(id, &staff, &staff_policy(&staff), now)
+                        .await
+                        .map(drop)
+                } else {
+                    store
+                        .deny(id, &staff, &staff_policy(&staff), now)
+                        .await
+                        .map(drop)
+                }
+            }
+            (StateKind::Granted, Try::StaffDecides { manager }) => {
+                let staff = staff(manager);
+                store
+                    .revoke(id, &staff, &staff_policy(&staff), now)
+                    .await
+                    .map(drop)
+            }
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => {}
+            Err(err) if err.is_refused() || err.is_wrong_state() => {}
+            Err(err) => panic!("step {step:?} at {now}: {err}"),
+        }
+    }
+    store.load(id).await.unwrap()
+}

@@ -1,35 +1,46 @@
 //! The databases the suite runs against, and what a test does behind a store's back: raw SQL
 //! edits (as an attacker with database access would make them), counts, and child processes.
+#![allow(async_fn_in_trait)]
 
 use customer_lockbox::*;
 
-/// A throwaway database of one kind, and the store that runs on it.
-pub trait Db: Sized + 'static {
-    type Store: Store + std::fmt::Debug + Send;
+/// A throwaway database of one kind, and the stores that run on it.
+pub trait Db: Sized + Send + Sync + 'static {
+    type Backend: Backend;
     /// The name of the test module of this kind, for running one test in a child process.
     const NAME: &'static str;
     /// SQL that marks the database as written by a newer build (schema version 99).
     const FUTURE_SCHEMA: &'static str;
-    /// A fresh, empty database.
-    fn create() -> Self;
+    /// SQL that marks the database as at schema version 1.
+    const PAST_SCHEMA: &'static str;
+    /// SQL that marks the database as at this build's schema version.
+    const CURRENT_SCHEMA: &'static str;
+    /// SQL that takes a database at this build's schema back to version 2, as the previous
+    /// build left it: no request summary columns, no listing indexes.
+    const VERSION_2: &'static str;
+    /// A fresh database, migrated.
+    async fn create() -> Self;
     /// A new store (another node, another process's connection) on the database.
-    fn open(&self) -> Self::Store {
-        Self::open_at(&self.place()).unwrap()
+    async fn open(&self) -> Store<Self::Backend> {
+        Self::open_at(&self.place()).await.unwrap()
     }
     /// Where the database is, for [`Db::open_at`] in another process.
     fn place(&self) -> String;
     /// A store on the database at `place`.
-    fn open_at(place: &str) -> Result<Self::Store, StoreError>;
+    async fn open_at(place: &str) -> Result<Store<Self::Backend>, StoreError>;
+    /// A store that may only read the database.
+    async fn open_read_only(&self) -> Result<Store<Self::Backend>, StoreError>;
     /// Runs `statements` behind the store's back, with foreign keys not enforced. `Err` when the
     /// database itself refuses the edit (a type or a constraint), with its message.
-    fn sql(&self, statements: &str) -> Result<(), String>;
+    async fn sql(&self, statements: &str) -> Result<(), String>;
     /// The integer `query` returns.
-    fn count(&self, query: &str) -> i64;
-    /// Adds filler rows (20,000 audit rows over 10 tenants) and refreshes the planner's
-    /// statistics, so a plan shows what the store does on a busy database.
-    fn fill_for_planner(&self);
-    /// Whether a query plan reads the audit table through an index only (never a full scan).
-    fn plan_uses_index(plan: &[String]) -> bool;
+    async fn count(&self, query: &str) -> i64;
+    /// Adds filler rows (20,000 audit rows over 10 tenants, 2,000 requests, 2,000 outbox rows)
+    /// and refreshes the planner's statistics, so a plan shows what the store does on a busy
+    /// database.
+    async fn fill_for_planner(&self);
+    /// Whether a query plan reads `table` through an index only (never a full scan).
+    fn plan_uses_index(plan: &[String], table: &str) -> bool;
 }
 
 /// A store file in a temporary directory, removed with it.
@@ -38,45 +49,67 @@ pub struct Sqlite {
     path: std::path::PathBuf,
 }
 
+impl Sqlite {
+    fn raw(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.path).unwrap()
+    }
+}
+
 impl Db for Sqlite {
-    type Store = SqliteStore;
+    type Backend = customer_lockbox::Sqlite;
     const NAME: &'static str = "sqlite";
     const FUTURE_SCHEMA: &'static str = "PRAGMA user_version = 99";
+    const PAST_SCHEMA: &'static str = "PRAGMA user_version = 1";
+    const CURRENT_SCHEMA: &'static str = "PRAGMA user_version = 3";
+    const VERSION_2: &'static str = "
+        DROP INDEX requests_by_tenant; DROP INDEX requests_by_tenant_state;
+        DROP INDEX requests_by_engineer; DROP INDEX requests_by_service_request;
+        DROP INDEX requests_by_due; DROP INDEX outbox_pending; DROP INDEX outbox_failed;
+        ALTER TABLE requests DROP COLUMN service_request;
+        ALTER TABLE requests DROP COLUMN services;
+        ALTER TABLE requests DROP COLUMN engineer;
+        ALTER TABLE requests DROP COLUMN drafted_at;
+        CREATE INDEX requests_by_tenant ON requests (tenant);
+        CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
+        PRAGMA user_version = 2;";
 
-    fn create() -> Self {
+    async fn create() -> Self {
         let (dir, path) = crate::common::store_file();
-        Sqlite { _dir: dir, path }
+        let db = Sqlite { _dir: dir, path };
+        db.open().await.migrate().await.unwrap();
+        db
     }
 
     fn place(&self) -> String {
         self.path.display().to_string()
     }
 
-    fn open_at(place: &str) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open(place)
+    async fn open_at(place: &str) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open(place).await
     }
 
-    fn sql(&self, statements: &str) -> Result<(), String> {
-        let conn = rusqlite::Connection::open(&self.path).unwrap();
+    async fn open_read_only(&self) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_read_only(&self.path).await
+    }
+
+    async fn sql(&self, statements: &str) -> Result<(), String> {
+        let conn = self.raw();
         conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
         conn.execute_batch(statements).map_err(|e| e.to_string())
     }
 
-    fn count(&self, query: &str) -> i64 {
-        rusqlite::Connection::open(&self.path)
-            .unwrap()
-            .query_row(query, [], |row| row.get(0))
-            .unwrap()
+    async fn count(&self, query: &str) -> i64 {
+        self.raw().query_row(query, [], |row| row.get(0)).unwrap()
     }
 
-    fn fill_for_planner(&self) {
-        self.sql(&filler("CAST(n AS TEXT)", "x'00'")).unwrap();
-        self.sql("ANALYZE").unwrap();
+    async fn fill_for_planner(&self) {
+        self.sql(&filler("CAST(n AS TEXT)", "x'00'")).await.unwrap();
+        self.sql("ANALYZE").await.unwrap();
     }
 
-    fn plan_uses_index(plan: &[String]) -> bool {
+    fn plan_uses_index(plan: &[String], table: &str) -> bool {
         plan.iter().any(|line| line.contains("USING"))
-            && !plan.iter().any(|line| line == "SCAN audit")
+            && !plan.iter().any(|line| line == &format!("SCAN {table}"))
     }
 }
 
@@ -87,64 +120,101 @@ pub struct Postgres {
 }
 
 #[cfg(feature = "postgres")]
+impl Postgres {
+    async fn raw(&self) -> tokio_postgres::Client {
+        crate::common::pg::client(&self.url).await
+    }
+}
+
+#[cfg(feature = "postgres")]
 impl Db for Postgres {
-    type Store = PostgresStore;
+    type Backend = customer_lockbox::Postgres;
     const NAME: &'static str = "postgres";
     const FUTURE_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 99";
+    const PAST_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 1";
+    const CURRENT_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 3";
+    const VERSION_2: &'static str = "
+        DROP INDEX requests_by_tenant, requests_by_tenant_state, requests_by_engineer,
+            requests_by_service_request, requests_by_due, outbox_pending, outbox_failed;
+        ALTER TABLE requests DROP COLUMN service_request, DROP COLUMN services,
+            DROP COLUMN engineer, DROP COLUMN drafted_at;
+        CREATE INDEX requests_by_tenant ON requests (tenant);
+        CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
+        DROP FUNCTION lockbox_save_step(JSONB, BIGINT, BIGINT, BYTEA, BIGINT, BYTEA, JSONB, JSONB,
+            TEXT, BIGINT);
+        CREATE FUNCTION lockbox_save_step(
+            TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT, INTEGER, BIGINT, BYTEA, BIGINT, BYTEA,
+            BIGINT[], BIGINT[], TEXT[], TEXT[], TEXT[], TEXT[], TEXT[], BYTEA[], BYTEA[],
+            BIGINT[], TEXT[], TEXT[], TEXT[], BYTEA, TEXT, BIGINT)
+            RETURNS BOOLEAN LANGUAGE sql AS 'SELECT false';
+        UPDATE lockbox_schema SET version = 2;";
 
-    fn create() -> Self {
-        Postgres {
-            url: crate::common::pg::fresh_database(),
-        }
+    async fn create() -> Self {
+        let db = Postgres {
+            url: crate::common::pg::fresh_database().await,
+        };
+        db.open().await.migrate().await.unwrap();
+        db
     }
 
     fn place(&self) -> String {
         self.url.clone()
     }
 
-    fn open_at(place: &str) -> Result<PostgresStore, StoreError> {
-        PostgresStore::connect(place)
+    async fn open_at(place: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect(place).await
     }
 
-    fn sql(&self, statements: &str) -> Result<(), String> {
-        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+    async fn open_read_only(&self) -> Result<PostgresStore, StoreError> {
+        let reader = crate::common::pg::reader(&self.url).await;
+        PostgresStore::connect(&reader).await
+    }
+
+    async fn sql(&self, statements: &str) -> Result<(), String> {
+        let client = self.raw().await;
         // Replica mode skips the triggers that enforce foreign keys.
         client
             .batch_execute("SET session_replication_role = replica")
+            .await
             .unwrap();
-        client.batch_execute(statements).map_err(|e| {
+        client.batch_execute(statements).await.map_err(|e| {
             e.as_db_error()
                 .map_or_else(|| e.to_string(), |db| db.message().to_owned())
         })
     }
 
-    fn count(&self, query: &str) -> i64 {
-        postgres::Client::connect(&self.url, postgres::NoTls)
-            .unwrap()
-            .query_one(query, &[])
-            .unwrap()
-            .get(0)
+    async fn count(&self, query: &str) -> i64 {
+        self.raw().await.query_one(query, &[]).await.unwrap().get(0)
     }
 
-    fn fill_for_planner(&self) {
+    async fn fill_for_planner(&self) {
         self.sql(&filler("CAST(n AS TEXT)", "'\\x00'::bytea"))
+            .await
             .unwrap();
-        self.sql("ANALYZE").unwrap();
+        self.sql("ANALYZE").await.unwrap();
     }
 
-    fn plan_uses_index(plan: &[String]) -> bool {
+    fn plan_uses_index(plan: &[String], table: &str) -> bool {
         plan.iter().any(|line| line.contains("Index"))
-            && !plan.iter().any(|line| line.contains("Seq Scan on audit"))
+            && !plan
+                .iter()
+                .any(|line| line.contains(&format!("Seq Scan on {table}")))
     }
 }
 
-/// 20,000 filler audit rows and their 200 requests, in SQL both databases run; `text` casts
-/// the row number `n` to text, `blob` is a one-byte binary literal.
+/// Filler rows in SQL both databases run: 20,000 audit rows and 2,000 requests over 10 tenants,
+/// and 2,000 outbox rows; `text` casts the row number `n` to text, `blob` is a one-byte binary
+/// literal.
 fn filler(text: &str, blob: &str) -> String {
     format!(
-        "INSERT INTO requests (id, tenant, state, revision, due_at, record_version) \
-         WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 200) \
-         SELECT 'filler-' || {text}, 'tenant-' || CAST(n % 10 AS TEXT), 'closed', 100, NULL, 1 FROM s; \
+        "INSERT INTO requests (id, tenant, state, revision, due_at, record_version, \
+                               service_request, services, engineer, drafted_at) \
+         WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 2000) \
+         SELECT 'filler-' || {text}, 'tenant-' || CAST(n % 10 AS TEXT), \
+                CASE n % 3 WHEN 0 THEN 'closed' WHEN 1 THEN 'pending_customer' ELSE 'granted' END, \
+                100, CASE n % 3 WHEN 0 THEN NULL ELSE '2026-10-02T00:00:00.' || {text} || 'Z' END, 1, \
+                'case-' || CAST(n % 500 AS TEXT), 'exchange_online', \
+                'engineer-' || CAST(n % 40 AS TEXT), '2026-10-01T00:00:00.' || {text} || 'Z' FROM s; \
          INSERT INTO audit (tenant, chain_position, request_id, sequence, at, actor_role, actor_id, \
                             kind, record, previous_hash, hash) \
          WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000) \
@@ -153,6 +223,13 @@ fn filler(text: &str, blob: &str) -> String {
                 CASE n % 3 WHEN 0 THEN 'engineer' WHEN 1 THEN 'system' ELSE 'approver' END, \
                 'someone-' || CAST(n % 50 AS TEXT), \
                 CASE WHEN n % 100 < 90 THEN 'engineer_acted' ELSE 'drafted' END, '{{}}', {blob}, {blob} \
+         FROM s; \
+         INSERT INTO outbox (request_id, sequence, kind, created_at, message, status, attempts, \
+                             lease_until, last_error) \
+         WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 2000) \
+         SELECT 'filler-' || {text}, 1, 'decision_needed', '2026-10-01T00:00:00Z', '{{}}', \
+                CASE WHEN n % 20 = 0 THEN 'pending' ELSE 'sent' END, 1, '2026-10-01T00:00:00Z', \
+                CASE WHEN n % 40 = 0 THEN 'relay refused' END \
          FROM s"
     )
 }

@@ -21,16 +21,18 @@ macro_rules! conformance {
     ($($group:ident: [$($(#[$meta:meta])* $behaviour:ident),* $(,)?]),* $(,)?) => {
         mod sqlite {
             $(mod $group {
-                $($(#[$meta])* #[test] fn $behaviour() {
-                    crate::$group::$behaviour::<crate::harness::Sqlite>()
+                $($(#[$meta])* #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    crate::$group::$behaviour::<crate::harness::Sqlite>().await
                 })*
             })*
         }
         #[cfg(feature = "postgres")]
         mod postgres {
             $(mod $group {
-                $($(#[$meta])* #[test] fn $behaviour() {
-                    crate::$group::$behaviour::<crate::harness::Postgres>()
+                $($(#[$meta])* #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    crate::$group::$behaviour::<crate::harness::Postgres>().await
                 })*
             })*
         }
@@ -40,11 +42,15 @@ macro_rules! conformance {
 conformance!(
     steps: [
         each_step_is_saved_and_loads_back,
-        saving_nothing_new_writes_nothing,
+        a_refusal_propagated_with_a_question_mark_is_on_record,
+        a_refusal_that_loses_a_race_is_still_recorded,
         a_taken_id_is_a_conflict_and_a_missing_one_not_found,
         grant_and_deny_at_once_exactly_one_wins,
-        racing_threads_on_separate_connections_exactly_one_wins,
+        many_tasks_on_one_store_handle_exactly_one_wins,
         a_newer_database_is_refused,
+        an_older_database_waits_for_its_migration,
+        a_version_2_database_is_backfilled_by_its_migration,
+        connecting_never_writes_and_a_read_only_store_reads,
         the_sweeper_moves_exactly_the_overdue_requests,
         two_sweepers_at_once_handle_each_request_once,
         actions_through_the_store_are_refused_outside_the_window,
@@ -63,14 +69,15 @@ conformance!(
         a_sweep_on_a_fast_node_moves_nothing,
         an_action_that_loses_a_race_with_a_revocation_is_kept,
         actions_racing_a_revocation_are_each_recorded_once,
-        a_request_built_from_an_edited_record_is_refused_unsaved,
-        a_request_loaded_from_another_store_is_refused_unsaved,
     ],
     search: [
         search_pages_match_the_in_memory_log,
         every_search_shape_uses_an_index,
         export_writes_every_matching_record_as_json_lines,
         bounds_outside_the_storable_years_match_the_log,
+        request_listings_page_through_each_filter,
+        outbox_views_list_pending_and_failed_messages,
+        every_listing_and_outbox_view_uses_an_index,
     ],
     tamper: [
         a_tampered_row_is_refused_on_load,

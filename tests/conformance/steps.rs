@@ -1,215 +1,320 @@
-//! Steps, loads, conflicts, the sweeper and engineer-action appends.
+//! Steps the store executes, loads, races, schemas, the sweeper and engineer actions.
+
+use std::sync::Arc;
 
 use customer_lockbox::AuditEventKind as K;
 use customer_lockbox::*;
+use tokio::sync::Barrier;
 
 use crate::common::*;
 use crate::harness::Db;
 
-pub fn load_pending<S: Store>(store: &mut S, id: RequestId) -> Request<PendingCustomer> {
-    match store.load(id).unwrap() {
-        AnyRequest::PendingCustomer(pending) => pending,
-        other => panic!("expected pending, got {}", other.state()),
-    }
-}
-
-pub fn load_granted<S: Store>(store: &mut S, id: RequestId) -> Request<Granted> {
-    match store.load(id).unwrap() {
-        AnyRequest::Granted(granted) => granted,
-        other => panic!("expected granted, got {}", other.state()),
-    }
-}
-
-pub fn each_step_is_saved_and_loads_back<D: Db>() {
-    let db = D::create();
-    let mut store = db.open();
-    let id = pending_in_any(&mut store);
-    let outbox = store.outbox(id).unwrap();
+pub async fn each_step_is_saved_and_loads_back<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = pending_as(&store, 1).await;
+    let outbox = store.outbox(id).await.unwrap();
     assert_eq!(outbox.len(), 1, "the notification is in the outbox");
     assert_eq!(outbox[0].kind, NotificationKind::DecisionNeeded);
     assert_eq!(outbox[0].status, OutboxStatus::Pending);
-    let pending = load_pending(&mut store, id);
-    assert!(pending.unsaved_records().is_empty());
-    let GrantOutcome::Granted(mut granted) =
-        pending.grant(&megan(), &policy(), at(hours(1))).unwrap()
+    let GrantOutcome::Granted(granted) = store
+        .grant(id, &megan(), &policy(), at(hours(1)))
+        .await
+        .unwrap()
     else {
         panic!("in time")
     };
-    assert_eq!(granted.unsaved_records().len(), 1);
-    store.save(&mut granted).unwrap();
-    assert!(granted.unsaved_records().is_empty());
+    assert!(granted.unsaved_records().is_empty(), "the store saved it");
     let report = store
-        .append_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(2)))
+        .record_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(2)))
+        .await
         .unwrap();
     assert_eq!(report.recorded, 2);
-    let mut closed = load_granted(&mut store, id)
-        .close(&alex(), at(hours(3)))
-        .unwrap();
-    store.save(&mut closed).unwrap();
+    let closed = store.close(id, &alex(), at(hours(3))).await.unwrap();
     // A second store on the same database (another node or process) sees the same request.
-    let mut other = db.open();
-    let AnyRequest::Closed(loaded) = other.load(id).unwrap() else {
+    let other = db.open().await;
+    let AnyRequest::Closed(loaded) = other.load(id).await.unwrap() else {
         panic!("closed")
     };
     assert_eq!(loaded.audit_trail(), closed.audit_trail());
     assert_eq!(loaded.reason(), ClosureReason::Completed);
-    assert!(other.verify_chain(contoso()).unwrap().is_intact());
-    assert_eq!(other.tenants().unwrap(), [contoso()]);
-    let head = other.chain_head(contoso()).unwrap().unwrap();
+    assert!(other.verify_chain(contoso()).await.unwrap().is_intact());
+    assert_eq!(other.tenants().await.unwrap(), [contoso()]);
+    let head = other.chain_head(contoso()).await.unwrap().unwrap();
     assert_eq!(
         head.position, 7,
         "drafted, approved, notified, granted, two actions, completed"
     );
 }
 
-/// The Contoso request, pending, under the fixtures' own id.
-pub fn pending_in_any<S: Store>(store: &mut S) -> RequestId {
-    pending_as(store, 1)
+/// A platform's request handler, as an axum handler would be written: the store's error goes
+/// up with `?`.
+async fn grant_handler<B: Backend>(
+    store: Store<B>,
+    id: RequestId,
+    approver: ApproverId,
+) -> Result<&'static str, StoreError> {
+    match store.grant(id, &approver, &policy(), at(hours(1))).await? {
+        GrantOutcome::Granted(_) => Ok("granted"),
+        GrantOutcome::Expired(_) => Ok("expired"),
+    }
 }
 
-pub fn saving_nothing_new_writes_nothing<D: Db>() {
-    let db = D::create();
-    let mut store = db.open();
-    let id = pending_in_any(&mut store);
-    let mut pending = load_pending(&mut store, id);
-    store.save(&mut pending).unwrap();
-    assert_eq!(store.load(id).unwrap().audit_trail().len(), 3);
-    assert_eq!(db.count("SELECT count(*) FROM audit"), 3);
-}
-
-pub fn a_taken_id_is_a_conflict_and_a_missing_one_not_found<D: Db>() {
-    let db = D::create();
-    let mut store = db.open();
-    let mut first = drafted();
-    store.save(&mut first).unwrap();
-    let mut again = drafted();
-    let err = store.save(&mut again).unwrap_err();
-    assert!(err.is_conflict(), "{err}");
+pub async fn a_refusal_propagated_with_a_question_mark_is_on_record<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = pending_as(&store, 1).await;
+    let mallory = ApproverId::new("mallory@evil.example").unwrap();
+    let err = grant_handler(store.clone(), id, mallory.clone())
+        .await
+        .unwrap_err();
+    assert!(err.is_refused(), "{err}");
+    assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover));
+    insta::assert_snapshot!("refused", err.to_string());
+    // The refusal is evidence, in the stored trail, seen by any other node.
+    let last = last_record(&db.open().await, id).await;
+    assert_eq!(last.actor(), &Actor::Approver(mallory));
     assert_eq!(
-        again.unsaved_records().len(),
-        1,
-        "the refused save left the request unsaved"
+        last.event(),
+        &AuditEvent::Refused {
+            step: Step::Grant,
+            refusal: Refusal::NotDesignatedApprover
+        }
     );
-    let err = store.load(request_id(99)).unwrap_err();
+    assert_eq!(grant_handler(store, id, megan()).await.unwrap(), "granted");
+}
+
+pub async fn a_refusal_that_loses_a_race_is_still_recorded<D: Db>() {
+    let db = D::create().await;
+    let (first, second) = (db.open().await, db.open().await);
+    // The first node notified the request, so it holds it as it saved it.
+    let id = pending_as(&first, 1).await;
+    // Another node grants it meanwhile.
+    let _granted = second
+        .grant(id, &megan(), &policy(), at(hours(1)))
+        .await
+        .unwrap();
+    // An outsider's grant on the first node is refused, and its save loses the race: the
+    // refusal is recorded anyway, on the request as it now is.
+    let mallory = ApproverId::new("mallory@evil.example").unwrap();
+    let err = first
+        .grant(id, &mallory, &policy(), at(hours(1) + minutes(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover), "{err}");
+    let loaded = second.load(id).await.unwrap();
+    assert_eq!(loaded.state(), StateKind::Granted);
+    let last = loaded.audit_trail().last().unwrap();
+    assert_eq!(last.actor(), &Actor::Approver(mallory));
+    assert_eq!(
+        last.event(),
+        &AuditEvent::Refused {
+            step: Step::Grant,
+            refusal: Refusal::NotDesignatedApprover
+        }
+    );
+    assert!(second.verify_chain(contoso()).await.unwrap().is_intact());
+}
+
+pub async fn a_taken_id_is_a_conflict_and_a_missing_one_not_found<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let _ = store.draft(draft(), &policy(), t0()).await.unwrap();
+    let err = store.draft(draft(), &policy(), t0()).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(db.count("SELECT count(*) FROM audit").await, 1);
+    let err = store.load(request_id(99)).await.unwrap_err();
     assert!(err.is_not_found());
     insta::assert_snapshot!("not_found", err.to_string());
+    let err = store
+        .approve(request_id(99), &sam(), at(minutes(1)))
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found());
 }
 
-pub fn grant_and_deny_at_once_exactly_one_wins<D: Db>() {
-    let db = D::create();
-    let (mut first, mut second) = (db.open(), db.open());
-    let id = pending_in_any(&mut first);
-    let for_grant = load_pending(&mut first, id);
-    let for_deny = load_pending(&mut second, id);
-    let GrantOutcome::Granted(mut granted) =
-        for_grant.grant(&megan(), &policy(), at(hours(1))).unwrap()
-    else {
-        panic!("in time")
+/// Grants and denials of one pending request, raced: exactly one decision lands, and the loser
+/// learns the request is decided.
+async fn race_decisions<B: Backend>(
+    stores: [Store<B>; 2],
+    id: RequestId,
+) -> [Result<(), StoreError>; 2] {
+    let barrier = Arc::new(Barrier::new(2));
+    let [first, second] = stores;
+    let grant = {
+        let barrier = barrier.clone();
+        tokio::spawn(async move {
+            barrier.wait().await;
+            first
+                .grant(id, &megan(), &policy(), at(hours(1)))
+                .await
+                .map(|_| ())
+        })
     };
-    let DenyOutcome::Denied(mut denied) = for_deny
-        .deny(
-            &ApproverId::new("lee@contoso.com").unwrap(),
-            &policy(),
-            at(hours(1)),
-        )
-        .unwrap()
-    else {
-        panic!("in time")
-    };
-    first.save(&mut granted).unwrap();
-    let err = second.save(&mut denied).unwrap_err();
-    let StoreError::Conflict {
-        expected, found, ..
-    } = err
-    else {
-        panic!("a conflict, got {err}")
-    };
-    assert_eq!((expected, found), (3, 4));
-    insta::assert_snapshot!("conflict", err.to_string());
-    // The loser wrote nothing: one decision in the audit, the request granted.
+    let deny = tokio::spawn(async move {
+        barrier.wait().await;
+        second
+            .deny(
+                id,
+                &ApproverId::new("lee@contoso.com").unwrap(),
+                &policy(),
+                at(hours(1)),
+            )
+            .await
+            .map(|_| ())
+    });
+    [grant.await.unwrap(), deny.await.unwrap()]
+}
+
+/// Exactly one of `results` won; the other found the request decided.
+fn assert_one_winner(results: &[Result<(), StoreError>], round: u128) {
     assert_eq!(
-        db.count("SELECT count(*) FROM audit WHERE kind IN ('granted', 'denied')"),
-        1
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "round {round}: {results:?}"
     );
-    assert_eq!(db.count("SELECT count(*) FROM audit"), 4);
-    assert!(matches!(second.load(id).unwrap(), AnyRequest::Granted(_)));
-    assert!(second.verify_chain(contoso()).unwrap().is_intact());
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(StoreError::is_wrong_state),
+        "round {round}: {results:?}"
+    );
 }
 
-pub fn racing_threads_on_separate_connections_exactly_one_wins<D: Db>() {
-    let db = D::create();
-    let place = db.place();
+pub async fn grant_and_deny_at_once_exactly_one_wins<D: Db>() {
+    let db = D::create().await;
+    let setup = db.open().await;
     for round in 0..5 {
-        let id = pending_as(&mut db.open(), 100 + round);
-        let barrier = std::sync::Barrier::new(2);
-        let results: Vec<Result<(), bool>> = std::thread::scope(|scope| {
-            let runs: Vec<_> = [true, false]
-                .into_iter()
-                .map(|grant| {
-                    let (place, barrier) = (&place, &barrier);
-                    scope.spawn(move || {
-                        let mut store = D::open_at(place).unwrap();
-                        let pending = load_pending(&mut store, id);
-                        barrier.wait();
-                        let result = if grant {
-                            match pending.grant(&megan(), &policy(), at(hours(1))).unwrap() {
-                                GrantOutcome::Granted(mut g) => store.save(&mut g),
-                                GrantOutcome::Expired(_) => panic!("in time"),
-                            }
-                        } else {
-                            match pending.deny(&megan(), &policy(), at(hours(1))).unwrap() {
-                                DenyOutcome::Denied(mut c) => store.save(&mut c),
-                                DenyOutcome::Expired(_) => panic!("in time"),
-                            }
-                        };
-                        result.map_err(|e| e.is_conflict())
-                    })
-                })
-                .collect();
-            runs.into_iter().map(|r| r.join().unwrap()).collect()
-        });
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {results:?}"
-        );
-        assert_eq!(
-            results.iter().filter(|r| **r == Err(true)).count(),
-            1,
-            "round {round}: {results:?}"
-        );
+        let id = pending_as(&setup, 100 + round).await;
+        let results = race_decisions([db.open().await, db.open().await], id).await;
+        assert_one_winner(&results, round);
         assert_eq!(
             db.count(&format!(
                 "SELECT count(*) FROM audit WHERE request_id = '{id}' AND kind IN ('granted', 'denied')"
-            )),
+            ))
+            .await,
             1
         );
     }
-    assert!(db.open().verify_chain(contoso()).unwrap().is_intact());
+    assert!(setup.verify_chain(contoso()).await.unwrap().is_intact());
 }
 
-pub fn a_newer_database_is_refused<D: Db>() {
-    let db = D::create();
-    let id = pending_in_any(&mut db.open());
-    db.sql(D::FUTURE_SCHEMA).unwrap();
-    let err = D::open_at(&db.place()).unwrap_err();
+pub async fn many_tasks_on_one_store_handle_exactly_one_wins<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    for round in 0..8 {
+        let id = pending_as(&store, 200 + round).await;
+        let results = race_decisions([store.clone(), store.clone()], id).await;
+        assert_one_winner(&results, round);
+    }
+    // Eight approvals of eight requests at once, from eight tasks sharing one handle.
+    let mut tasks = Vec::new();
+    for n in 0..8u128 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(
+            async move { pending_as(&store, 300 + n).await },
+        ));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM requests WHERE state = 'pending_customer'")
+            .await,
+        8
+    );
+    assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
+}
+
+pub async fn a_newer_database_is_refused<D: Db>() {
+    let db = D::create().await;
+    let id = pending_as(&db.open().await, 1).await;
+    db.sql(D::FUTURE_SCHEMA).await.unwrap();
+    let err = D::open_at(&db.place()).await.unwrap_err();
     assert!(
         matches!(err, StoreError::NewerSchema { found: 99, .. }),
         "{err}"
     );
     assert!(err.to_string().contains("version 99"), "{err}");
-    assert_eq!(db.count("SELECT count(*) FROM audit"), 3);
+    assert_eq!(db.count("SELECT count(*) FROM audit").await, 3);
     assert_eq!(
         db.count(&format!(
             "SELECT count(*) FROM requests WHERE id = '{id}' AND state = 'pending_customer'"
-        )),
+        ))
+        .await,
         1
     );
 }
 
+pub async fn connecting_never_writes_and_a_read_only_store_reads<D: Db>() {
+    let db = D::create().await;
+    let writer = db.open().await;
+    let id = granted_as(&writer, 1).await;
+    let before = db.count("SELECT count(*) FROM audit").await;
+    let reader = db.open_read_only().await.unwrap();
+    let AnyRequest::Granted(granted) = reader.load(id).await.unwrap() else {
+        panic!("granted")
+    };
+    assert_eq!(granted.granted_by(), &megan());
+    assert_eq!(
+        reader
+            .search(&AuditQuery::new())
+            .await
+            .unwrap()
+            .records
+            .len() as i64,
+        before
+    );
+    let page = reader
+        .requests(&RequestQuery::tenant(contoso()))
+        .await
+        .unwrap();
+    assert_eq!(page.requests.len(), 1);
+    assert!(reader.verify_chain(contoso()).await.unwrap().is_intact());
+    // Nothing it is asked to do writes.
+    assert!(reader.close(id, &alex(), at(hours(2))).await.is_err());
+    assert!(reader.migrate().await.is_err());
+    assert!(
+        reader
+            .sweep(at(hours(6)))
+            .await
+            .map_or(true, |report| report.access_ended.is_empty()
+                && !report.failed.is_empty())
+    );
+    assert_eq!(db.count("SELECT count(*) FROM audit").await, before);
+}
+
+pub async fn the_sweeper_moves_exactly_the_overdue_requests<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let (pending, granted) = due_requests(&store).await;
+    // At 5 h: the first window has ended (at 5 h exactly), nothing has expired.
+    let report = store.sweep(at(hours(5))).await.unwrap();
+    assert_eq!(report.access_ended, [granted[0]]);
+    assert!(report.expired.is_empty() && report.skipped.is_empty() && report.failed.is_empty());
+    // At the second deadline exactly: two expire, and the second window has ended too.
+    let report = store.sweep(at(hours(12) + minutes(30))).await.unwrap();
+    assert_eq!(report.expired, pending[..2]);
+    assert_eq!(report.access_ended, [granted[1]]);
+    insta::assert_snapshot!("sweep_report", report.to_string());
+    let AnyRequest::Closed(closed) = store.load(pending[0]).await.unwrap() else {
+        panic!("expired")
+    };
+    assert_eq!(closed.reason(), ClosureReason::ExpiredUnanswered);
+    assert_eq!(closed.closed_at(), at(hours(12) + minutes(20)));
+    assert!(matches!(
+        store.load(pending[2]).await.unwrap(),
+        AnyRequest::PendingCustomer(_)
+    ));
+    // Nothing is done twice.
+    let again = store.sweep(at(hours(12) + minutes(30))).await.unwrap();
+    assert!(again.expired.is_empty() && again.access_ended.is_empty());
+}
+
 /// Three pending requests (deadlines at 12 h 20, 12 h 30, 12 h 40) and two granted ones
-/// (windows ending at 5 h and 6 h).
-pub fn due_requests<S: Store>(store: &mut S) -> (Vec<RequestId>, Vec<RequestId>) {
+/// (windows ending at 5 h and 6 h), and five drafts time never moves.
+pub async fn due_requests<B: Backend>(store: &Store<B>) -> (Vec<RequestId>, Vec<RequestId>) {
     let mut pending_ids = Vec::new();
     let mut granted_ids = Vec::new();
     for n in 0..5i64 {
@@ -217,75 +322,46 @@ pub fn due_requests<S: Store>(store: &mut S) -> (Vec<RequestId>, Vec<RequestId>)
             id: request_id(200 + n as u128),
             ..draft()
         };
-        let drafted = Request::draft(fresh, &policy(), t0()).unwrap();
-        let approved = drafted.approve(&sam(), at(minutes(1))).unwrap();
-        let (pending, _notification) = approved
-            .notify(&policy(), at(minutes(20 + 10 * n.min(2))))
+        let id = store.draft(fresh, &policy(), t0()).await.unwrap().id();
+        let _ = store.approve(id, &sam(), at(minutes(1))).await.unwrap();
+        let _ = store
+            .notify(id, &policy(), at(minutes(20 + 10 * n.min(2))))
+            .await
             .unwrap();
         if n < 3 {
-            let mut pending = pending;
-            store.save(&mut pending).unwrap();
-            pending_ids.push(pending.id());
+            pending_ids.push(id);
         } else {
-            let GrantOutcome::Granted(mut granted) = pending
-                .grant(&megan(), &policy(), at(hours(n - 2)))
+            let GrantOutcome::Granted(_) = store
+                .grant(id, &megan(), &policy(), at(hours(n - 2)))
+                .await
                 .unwrap()
             else {
                 panic!("in time")
             };
-            store.save(&mut granted).unwrap();
-            granted_ids.push(granted.id());
+            granted_ids.push(id);
         }
-        // A request time alone never moves.
         let never_due = Draft {
             id: request_id(300 + n as u128),
             ..draft()
         };
-        store
-            .save(&mut Request::draft(never_due, &policy(), t0()).unwrap())
-            .unwrap();
+        let _ = store.draft(never_due, &policy(), t0()).await.unwrap();
     }
     (pending_ids, granted_ids)
 }
 
-pub fn the_sweeper_moves_exactly_the_overdue_requests<D: Db>() {
-    let db = D::create();
-    let mut store = db.open();
-    let (pending, granted) = due_requests(&mut store);
-    // At 5 h: the first window has ended (at 5 h exactly), nothing has expired.
-    let report = store.sweep(at(hours(5))).unwrap();
-    assert_eq!(report.access_ended, [granted[0]]);
-    assert!(report.expired.is_empty() && report.skipped.is_empty() && report.failed.is_empty());
-    // At the second deadline exactly: two expire, and the second window has ended too.
-    let report = store.sweep(at(hours(12) + minutes(30))).unwrap();
-    assert_eq!(report.expired, pending[..2]);
-    assert_eq!(report.access_ended, [granted[1]]);
-    insta::assert_snapshot!("sweep_report", report.to_string());
-    let AnyRequest::Closed(closed) = store.load(pending[0]).unwrap() else {
-        panic!("expired")
-    };
-    assert_eq!(closed.reason(), ClosureReason::ExpiredUnanswered);
-    assert_eq!(closed.closed_at(), at(hours(12) + minutes(20)));
-    assert!(matches!(
-        store.load(pending[2]).unwrap(),
-        AnyRequest::PendingCustomer(_)
-    ));
-    // Nothing is done twice.
-    let again = store.sweep(at(hours(12) + minutes(30))).unwrap();
-    assert!(again.expired.is_empty() && again.access_ended.is_empty());
-}
-
-pub fn two_sweepers_at_once_handle_each_request_once<D: Db>() {
-    let db = D::create();
-    let (pending, granted) = due_requests(&mut db.open());
+pub async fn two_sweepers_at_once_handle_each_request_once<D: Db>() {
+    let db = D::create().await;
+    let (pending, granted) = due_requests(&db.open().await).await;
     let now = at(hours(13));
-    let place = db.place();
-    let reports: Vec<SweepReport> = std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..2)
-            .map(|_| scope.spawn(|| D::open_at(&place).unwrap().sweep(now).unwrap()))
-            .collect();
-        runs.into_iter().map(|r| r.join().unwrap()).collect()
-    });
+    let sweepers = [db.open().await, db.open().await];
+    let tasks: Vec<_> = sweepers
+        .into_iter()
+        .map(|store| tokio::spawn(async move { store.sweep(now).await.unwrap() }))
+        .collect();
+    let mut reports = Vec::new();
+    for task in tasks {
+        reports.push(task.await.unwrap());
+    }
     let mut handled: Vec<RequestId> = reports
         .iter()
         .flat_map(|r| r.expired.iter().chain(&r.access_ended))
@@ -301,29 +377,29 @@ pub fn two_sweepers_at_once_handle_each_request_once<D: Db>() {
         reports.iter().map(|r| &r.failed).collect::<Vec<_>>()
     );
     assert_eq!(
-        db.count("SELECT count(*) FROM audit WHERE kind IN ('expired', 'access_elapsed')"),
+        db.count("SELECT count(*) FROM audit WHERE kind IN ('expired', 'access_elapsed')")
+            .await,
         5
     );
 }
 
-pub fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
-    let db = D::create();
-    let mut store = db.open();
-    let mut granted = granted();
-    store.save(&mut granted).unwrap();
-    let id = granted.id();
+pub async fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = granted_as(&store, 1).await;
     let sharepoint = EngineerAction::new(
         Service::SharePointOnline,
         Operation::new("read").unwrap(),
         Target::new("site").unwrap(),
     );
     let report = store
-        .append_actions(
+        .record_actions(
             id,
             &alex(),
             [mailbox_read(), sharepoint, mailbox_read()],
             at(hours(2)),
         )
+        .await
         .unwrap();
     assert_eq!(report.recorded, 2);
     assert_eq!(
@@ -336,14 +412,15 @@ pub fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
         )]
     );
     let report = store
-        .append_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(5)))
+        .record_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(5)))
+        .await
         .unwrap();
     assert_eq!(report.recorded, 0);
     assert_eq!(
         report.access_ended,
         Some(ClosureReason::AccessDurationElapsed)
     );
-    let closed = store.load(id).unwrap();
+    let closed = store.load(id).await.unwrap();
     let kinds: Vec<K> = closed
         .audit_trail()
         .iter()
@@ -361,7 +438,8 @@ pub fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
     );
     // Reported after the close: kept, as refused.
     let report = store
-        .append_actions(id, &alex(), [mailbox_read()], at(hours(6)))
+        .record_actions(id, &alex(), [mailbox_read()], at(hours(6)))
+        .await
         .unwrap();
     assert_eq!(report.recorded, 0);
     assert_eq!(report.refused, [(0, Refusal::RequestClosed)]);
@@ -369,7 +447,7 @@ pub fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
         report.access_ended,
         Some(ClosureReason::AccessDurationElapsed)
     );
-    let last = last_record(&mut store, id);
+    let last = last_record(&store, id).await;
     assert_eq!(
         last.event(),
         &AuditEvent::ActionRefused {
@@ -378,9 +456,10 @@ pub fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
         }
     );
     // Before the grant there was never access to act under.
-    let pending = pending_as(&mut store, 2);
+    let pending = pending_as(&store, 2).await;
     let err = store
-        .append_actions(pending, &alex(), [mailbox_read()], at(hours(1)))
+        .record_actions(pending, &alex(), [mailbox_read()], at(hours(1)))
+        .await
         .unwrap_err();
     assert!(
         matches!(
@@ -392,44 +471,131 @@ pub fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
         ),
         "{err}"
     );
+    insta::assert_snapshot!("wrong_state", err.to_string());
 }
 
-pub fn chains_are_per_tenant<D: Db>() {
-    let db = D::create();
-    let mut store = db.open();
-    let mut contoso_request = drafted();
-    store.save(&mut contoso_request).unwrap();
+pub async fn chains_are_per_tenant<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let _ = store.draft(draft(), &policy(), t0()).await.unwrap();
     let fabrikam_policy = TenantPolicy::new(fabrikam(), vec![]).unwrap();
-    let mut fabrikam_request = Request::draft(
-        Draft {
-            id: request_id(2),
-            tenant: fabrikam(),
-            ..draft()
-        },
-        &fabrikam_policy,
-        t0(),
-    )
-    .unwrap();
-    store.save(&mut fabrikam_request).unwrap();
-    let heads: Vec<u64> = store
-        .tenants()
-        .unwrap()
-        .into_iter()
-        .map(|t| store.chain_head(t).unwrap().unwrap().position)
-        .collect();
+    let _ = store
+        .draft(
+            Draft {
+                id: request_id(2),
+                tenant: fabrikam(),
+                ..draft()
+            },
+            &fabrikam_policy,
+            t0(),
+        )
+        .await
+        .unwrap();
+    let mut heads = Vec::new();
+    for tenant in store.tenants().await.unwrap() {
+        heads.push(store.chain_head(tenant).await.unwrap().unwrap().position);
+    }
     assert_eq!(heads, [1, 1]);
 }
 
 /// A node's next step after another node extended the same tenant's chain: the first node's
 /// idea of the chain's head is stale, and its step must still land on the real head.
-pub fn nodes_taking_turns_on_one_tenant_keep_one_chain<D: Db>() {
-    let db = D::create();
-    let (mut first, mut second) = (db.open(), db.open());
+pub async fn nodes_taking_turns_on_one_tenant_keep_one_chain<D: Db>() {
+    let db = D::create().await;
+    let (first, second) = (db.open().await, db.open().await);
     for n in 0..6u128 {
-        let store = if n % 2 == 0 { &mut first } else { &mut second };
-        pending_as(store, 10 + n);
+        let store = if n % 2 == 0 { &first } else { &second };
+        pending_as(store, 10 + n).await;
     }
-    let head = first.chain_head(contoso()).unwrap().unwrap();
+    let head = first.chain_head(contoso()).await.unwrap().unwrap();
     assert_eq!(head.position, 18, "six requests, three records each");
-    assert!(first.verify_chain(contoso()).unwrap().is_intact());
+    assert!(first.verify_chain(contoso()).await.unwrap().is_intact());
+}
+
+pub async fn an_older_database_waits_for_its_migration<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = pending_as(&store, 1).await;
+    // Back to version 1, as an older build left it: every call says so until migrated.
+    db.sql(D::PAST_SCHEMA).await.unwrap();
+    let stale = D::open_at(&db.place()).await.unwrap();
+    let err = stale.load(id).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaBehind { found: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("call `migrate`"), "{err}");
+    db.sql(D::CURRENT_SCHEMA).await.unwrap();
+    assert!(matches!(
+        stale.load(id).await.unwrap(),
+        AnyRequest::PendingCustomer(_)
+    ));
+}
+
+/// A database the previous build left (schema version 2: no request summaries) gains them from
+/// each request's draft record when migrated, and everything loads and lists as before.
+pub async fn a_version_2_database_is_backfilled_by_its_migration<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let pending = pending_as(&store, 1).await;
+    let granted = granted_as(&store, 2).await;
+    let fabrikam_policy = TenantPolicy::new(
+        fabrikam(),
+        vec![DesignatedApprover::new(
+            megan(),
+            EmailAddress::new("megan@fabrikam.com").unwrap(),
+        )],
+    )
+    .unwrap();
+    let other = Draft {
+        id: request_id(3),
+        tenant: fabrikam(),
+        services: Services::new(vec![
+            Service::SharePointOnline,
+            Service::OneDriveForBusiness,
+        ])
+        .unwrap(),
+        ..draft()
+    };
+    let drafted = store
+        .draft(other, &fabrikam_policy, t0())
+        .await
+        .unwrap()
+        .id();
+    let listing = async |store: &Store<D::Backend>| {
+        let mut all = Vec::new();
+        for tenant in [contoso(), fabrikam()] {
+            all.extend(
+                store
+                    .requests(&RequestQuery::tenant(tenant))
+                    .await
+                    .unwrap()
+                    .requests,
+            );
+        }
+        all
+    };
+    let before = listing(&store).await;
+    assert_eq!(before.len(), 3);
+
+    db.sql(D::VERSION_2).await.unwrap();
+    let old = D::open_at(&db.place()).await.unwrap();
+    assert!(matches!(
+        old.load(pending).await.unwrap_err(),
+        StoreError::SchemaBehind { found: 2, .. }
+    ));
+    old.migrate().await.unwrap();
+    assert_eq!(listing(&old).await, before);
+    for id in [pending, granted, drafted] {
+        old.load(id).await.unwrap();
+    }
+    // And steps go on on the migrated database.
+    match old
+        .grant(pending, &megan(), &policy(), at(hours(2)))
+        .await
+        .unwrap()
+    {
+        GrantOutcome::Granted(_) => {}
+        GrantOutcome::Expired(_) => panic!("granted before the deadline"),
+    }
 }

@@ -3,15 +3,13 @@
 
 use customer_lockbox::*;
 
-use crate::common::runs::play_as;
 use crate::common::*;
 use crate::harness::Db;
-use crate::search::contoso_steps;
 
-pub fn a_tampered_row_is_refused_on_load<D: Db>() {
-    let db = D::create();
-    let mut store = db.open();
-    let id = pending_as(&mut store, 1);
+pub async fn a_tampered_row_is_refused_on_load<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = pending_as(&store, 1).await;
     let (manager, engineer) = (sam(), alex());
     let (manager, engineer) = (manager.as_str(), engineer.as_str());
     // The approval rewritten as the engineer's own, JSON and columns alike.
@@ -23,9 +21,9 @@ pub fn a_tampered_row_is_refused_on_load<D: Db>() {
         "UPDATE audit SET record = replace(record, '\"{engineer}\"', '\"{manager}\"') \
          WHERE sequence = 2"
     );
-    db.sql(&forge).unwrap();
-    let err = store.load(id).unwrap_err();
-    let StoreError::Refused(refusal) = &err else {
+    db.sql(&forge).await.unwrap();
+    let err = store.load(id).await.unwrap_err();
+    let StoreError::InvalidRecord(refusal) = &err else {
         panic!("refused, got {err}")
     };
     assert_eq!(
@@ -34,7 +32,7 @@ pub fn a_tampered_row_is_refused_on_load<D: Db>() {
     );
     assert_eq!(refusal.sequence(), Some(2));
     // The chain sees the edit too.
-    let ChainVerdict::Broken(found) = store.verify_chain(contoso()).unwrap() else {
+    let ChainVerdict::Broken(found) = store.verify_chain(contoso()).await.unwrap() else {
         panic!("broken")
     };
     assert_eq!(
@@ -42,17 +40,17 @@ pub fn a_tampered_row_is_refused_on_load<D: Db>() {
         (2, Some((id, 2)), Tampering::Edited)
     );
     // Only a column changed: the row disagrees with its record.
-    db.sql(&undo).unwrap();
-    let err = store.load(id).unwrap_err();
+    db.sql(&undo).await.unwrap();
+    let err = store.load(id).await.unwrap_err();
     assert!(err.to_string().contains("`actor_id` disagrees"), "{err}");
     // The chain covers the columns, so it sees a column-only edit as well.
-    let ChainVerdict::Broken(found) = store.verify_chain(contoso()).unwrap() else {
+    let ChainVerdict::Broken(found) = store.verify_chain(contoso()).await.unwrap() else {
         panic!("broken")
     };
     assert_eq!((found.position, found.tampering), (2, Tampering::Edited));
 }
 
-pub fn garbage_in_any_column_is_refused_not_a_panic<D: Db>() {
+pub async fn garbage_in_any_column_is_refused_not_a_panic<D: Db>() {
     let edits = [
         "UPDATE requests SET tenant = 'not-a-guid'",
         "UPDATE requests SET state = 'granted'",
@@ -68,33 +66,40 @@ pub fn garbage_in_any_column_is_refused_not_a_panic<D: Db>() {
         "DELETE FROM audit WHERE sequence = 2",
     ];
     for edit in edits {
-        let db = D::create();
-        let mut store = db.open();
-        let id = pending_as(&mut store, 1);
-        db.sql(edit).unwrap();
-        let err = store.load(id).unwrap_err();
-        assert!(err.is_refused(), "{edit}: {err}");
+        let db = D::create().await;
+        let store = db.open().await;
+        let id = pending_as(&store, 1).await;
+        db.sql(edit).await.unwrap();
+        let err = store.load(id).await.unwrap_err();
+        assert!(err.is_invalid_record(), "{edit}: {err}");
     }
 }
 
 /// A store holding one granted request with five actions: nine records in Contoso's chain.
-fn chained<D: Db>() -> (D, D::Store) {
-    let db = D::create();
-    let mut store = db.open();
-    let mut request = play_as(1, &contoso_steps()[..8]);
-    let AnyRequest::Granted(granted) = &mut request else {
-        panic!("granted")
-    };
-    store.save(granted).unwrap();
+async fn chained<D: Db>() -> (D, Store<D::Backend>) {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = granted_as(&store, 1).await;
+    let actions = (1..=5).map(|_| {
+        EngineerAction::new(
+            Service::ExchangeOnline,
+            Operation::new("read").unwrap(),
+            Target::new("item 1").unwrap(),
+        )
+    });
+    store
+        .record_actions(id, &alex(), actions, at(hours(2)))
+        .await
+        .unwrap();
     (db, store)
 }
 
-pub fn chain_verification_names_each_kind_of_tampering<D: Db>() {
-    let (_db, mut store) = chained::<D>();
-    let head = store.chain_head(contoso()).unwrap().unwrap();
+pub async fn chain_verification_names_each_kind_of_tampering<D: Db>() {
+    let (_db, store) = chained::<D>().await;
+    let head = store.chain_head(contoso()).await.unwrap().unwrap();
     assert_eq!(head.position, 9);
     assert_eq!(
-        store.verify_chain(contoso()).unwrap(),
+        store.verify_chain(contoso()).await.unwrap(),
         ChainVerdict::Intact { head: Some(head) }
     );
     let id = request_id(1);
@@ -138,9 +143,9 @@ pub fn chain_verification_names_each_kind_of_tampering<D: Db>() {
         ),
     ];
     for (edit, position, record, tampering) in cases {
-        let (db, mut store) = chained::<D>();
-        db.sql(edit).unwrap();
-        let ChainVerdict::Broken(found) = store.verify_chain(contoso()).unwrap() else {
+        let (db, store) = chained::<D>().await;
+        db.sql(edit).await.unwrap();
+        let ChainVerdict::Broken(found) = store.verify_chain(contoso()).await.unwrap() else {
             panic!("{edit}: intact")
         };
         assert_eq!(
@@ -149,9 +154,11 @@ pub fn chain_verification_names_each_kind_of_tampering<D: Db>() {
             "{edit}"
         );
     }
-    let (db, mut store) = chained::<D>();
-    db.sql("DELETE FROM audit WHERE sequence = 5").unwrap();
-    let ChainVerdict::Broken(found) = store.verify_chain(contoso()).unwrap() else {
+    let (db, store) = chained::<D>().await;
+    db.sql("DELETE FROM audit WHERE sequence = 5")
+        .await
+        .unwrap();
+    let ChainVerdict::Broken(found) = store.verify_chain(contoso()).await.unwrap() else {
         panic!("broken")
     };
     insta::assert_snapshot!("chain_break", found.to_string());
@@ -170,29 +177,20 @@ enum Expect {
 
 /// A realistic run: request 1 granted, acted on, closed and its messages delivered; request 2
 /// pending with its decision message undelivered; request 3 denied. Returns the ids.
-fn realistic<D: Db>() -> (D, D::Store, [RequestId; 3]) {
-    let db = D::create();
-    let mut store = db.open();
-    let first = pending_as(&mut store, 1);
-    let GrantOutcome::Granted(mut granted) = crate::steps::load_pending(&mut store, first)
-        .grant(&megan(), &policy(), at(hours(1)))
-        .unwrap()
-    else {
-        panic!("in time")
-    };
-    store.save(&mut granted).unwrap();
+async fn realistic<D: Db>() -> (D, Store<D::Backend>, [RequestId; 3]) {
+    let db = D::create().await;
+    let store = db.open().await;
+    let first = granted_as(&store, 1).await;
     store
-        .append_actions(
+        .record_actions(
             first,
             &alex(),
             [mailbox_read(), mailbox_read()],
             at(hours(2)),
         )
+        .await
         .unwrap();
-    let mut closed = crate::steps::load_granted(&mut store, first)
-        .close(&alex(), at(hours(3)))
-        .unwrap();
-    store.save(&mut closed).unwrap();
+    let _ = store.close(first, &alex(), at(hours(3))).await.unwrap();
     let report = store
         .deliver(
             &directory(),
@@ -200,21 +198,22 @@ fn realistic<D: Db>() -> (D, D::Store, [RequestId; 3]) {
             at(hours(3)),
             chrono::TimeDelta::minutes(5),
         )
+        .await
         .unwrap();
     assert_eq!(
         (report.sent.len(), report.dropped.len()),
         (2, 1),
         "{report}"
     );
-    let second = pending_as(&mut store, 2);
-    let third = pending_as(&mut store, 3);
-    let DenyOutcome::Denied(mut denied) = crate::steps::load_pending(&mut store, third)
-        .deny(&megan(), &policy(), at(hours(1)))
+    let second = pending_as(&store, 2).await;
+    let third = pending_as(&store, 3).await;
+    let DenyOutcome::Denied(_) = store
+        .deny(third, &megan(), &policy(), at(hours(1)))
+        .await
         .unwrap()
     else {
         panic!("in time")
     };
-    store.save(&mut denied).unwrap();
     (db, store, [first, second, third])
 }
 
@@ -222,8 +221,8 @@ fn realistic<D: Db>() -> (D, D::Store, [RequestId; 3]) {
 /// shifted timestamp, each made with SQL on a fresh copy of a realistic run. Each edit is
 /// refused on load or caught by chain verification, naming the record, or refused at
 /// delivery, unless it is listed as legal, with the reason.
-pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
-    let (_, _, [r1, r2, _r3]) = realistic::<D>();
+pub async fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
+    let (_, _, [r1, r2, _r3]) = realistic::<D>().await;
     let other_tenant = fabrikam();
     // Request 1's records: 1 drafted, 2 approved, 3 notified, 4 granted, 5 and 6 acted,
     // 7 completed, 8 its decision message dropped, 9 and 10 its other messages sent.
@@ -260,6 +259,32 @@ pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
         (
             "requests.record_version".into(),
             format!("UPDATE requests SET record_version = 9 WHERE id = '{r1}'"),
+            Expect::Caught,
+        ),
+        (
+            "requests.service_request".into(),
+            format!("UPDATE requests SET service_request = '1' WHERE id = '{r1}'"),
+            Expect::Caught,
+        ),
+        (
+            "requests.services".into(),
+            format!(
+                "UPDATE requests SET services = 'exchange_online,share_point_online' WHERE id = '{r1}'"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "requests.engineer".into(),
+            format!(
+                "UPDATE requests SET engineer = 'jordan@support.vendor.example' WHERE id = '{r1}'"
+            ),
+            Expect::Caught,
+        ),
+        (
+            "requests.drafted_at".into(),
+            format!(
+                "UPDATE requests SET drafted_at = '2026-11-24T07:00:00.000000000Z' WHERE id = '{r1}'"
+            ),
             Expect::Caught,
         ),
         // audit: every column.
@@ -391,7 +416,7 @@ pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
         (
             "insert: a request row with no records".into(),
             format!(
-                "INSERT INTO requests (id, tenant, state, revision, due_at, record_version) SELECT '{r2}y', tenant, 'granted', 1, NULL, 1 FROM requests WHERE id = '{r1}'"
+                "INSERT INTO requests (id, tenant, state, revision, due_at, record_version, service_request, services, engineer, drafted_at) SELECT '{r2}y', tenant, 'granted', 1, NULL, 1, service_request, services, engineer, drafted_at FROM requests WHERE id = '{r1}'"
             ),
             Expect::Caught,
         ),
@@ -490,14 +515,14 @@ pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
     ];
     let (mut caught, mut at_delivery, mut legal) = (0, 0, 0);
     for (name, sql, expect) in &edits {
-        let (db, mut store, ids) = realistic::<D>();
-        if let Err(refused) = db.sql(sql) {
+        let (db, store, ids) = realistic::<D>().await;
+        if let Err(refused) = db.sql(sql).await {
             // The database's own types and constraints refused the edit: nothing changed.
             panic!("{name}: the database refused the edit ({refused}); make it one it takes");
         }
         match expect {
             Expect::Caught => {
-                let named = caught_and_named(&mut store, &ids);
+                let named = caught_and_named(&store, &ids).await;
                 assert!(
                     named.is_some(),
                     "{name}: loaded and verified as if untouched"
@@ -506,7 +531,7 @@ pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
             }
             Expect::RefusedAtDelivery => {
                 assert!(
-                    caught_and_named(&mut store, &ids).is_none(),
+                    caught_and_named(&store, &ids).await.is_none(),
                     "{name}: evidence changed"
                 );
                 let mut sender = Recorder::default();
@@ -517,6 +542,7 @@ pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
                         at(hours(4)),
                         chrono::TimeDelta::minutes(5),
                     )
+                    .await
                     .unwrap();
                 // Request 3's messages go out; the tampered entry (request 2's decision
                 // message, wherever the edit moved it) does not, and is reported.
@@ -531,7 +557,7 @@ pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
             }
             Expect::Legal(_) => {
                 assert!(
-                    caught_and_named(&mut store, &ids).is_none(),
+                    caught_and_named(&store, &ids).await.is_none(),
                     "{name}: listed as legal but refused"
                 );
                 legal += 1;
@@ -550,9 +576,9 @@ pub fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
 /// load (with the error, which names the request, and the record where it can), or the first
 /// tenant whose chain is broken (with the position and the record there). `None` when every
 /// request loads and every chain verifies.
-fn caught_and_named<S: Store>(store: &mut S, ids: &[RequestId]) -> Option<String> {
+async fn caught_and_named<B: Backend>(store: &Store<B>, ids: &[RequestId]) -> Option<String> {
     for id in ids {
-        match store.load(*id) {
+        match store.load(*id).await {
             Ok(_) => {}
             Err(err) => {
                 let text = err.to_string();
@@ -565,7 +591,7 @@ fn caught_and_named<S: Store>(store: &mut S, ids: &[RequestId]) -> Option<String
         }
     }
     for tenant in [contoso(), fabrikam()] {
-        if let ChainVerdict::Broken(found) = store.verify_chain(tenant).unwrap() {
+        if let ChainVerdict::Broken(found) = store.verify_chain(tenant).await.unwrap() {
             assert!(found.position > 0);
             return Some(found.to_string());
         }

@@ -1,0 +1,221 @@
+//! What a backend is: a small set of primitives, each one transaction of its database, and the
+//! rows that cross between them and the [`Store`](super::Store), which does everything else
+//! once for every backend.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use super::chain::ChainBatch;
+use super::columns::{AuditRow, RequestRow};
+use super::queries::Sql;
+use super::reports::OutboxStatus;
+use crate::audit::AuditRecord;
+use crate::values::RequestId;
+
+/// A request as stored: its row and its audit records, in sequence order, read in one snapshot,
+/// each decoded and checked against its columns ([`AuditColumns::decode`](super::columns::AuditColumns::decode)).
+#[derive(Debug)]
+pub struct StoredRequest {
+    pub(crate) row: RequestRow,
+    pub(crate) trail: Vec<AuditRecord>,
+}
+
+/// A notification a step causes, for the outbox.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub(crate) sequence: u64,
+    pub(crate) kind: &'static str,
+    pub(crate) created_at: String,
+    pub(crate) message: String,
+}
+
+/// What one step writes, in one transaction: the request's row as the step leaves it, the new
+/// audit rows (the backend links them into the tenant's chain), and the notifications they
+/// cause.
+#[derive(Debug)]
+pub struct StepWrite {
+    pub(crate) row: RequestRow,
+    /// The revision the step was taken at: the write happens only if it is still the stored
+    /// one. 0 for a new request, which is inserted only if its id is free.
+    pub(crate) expected: u64,
+    pub(crate) records: Vec<AuditRow>,
+    pub(crate) messages: Vec<NewMessage>,
+    /// The latest instant among the new records: refused when further ahead of the store's
+    /// clock than [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW).
+    pub(crate) latest_at: DateTime<Utc>,
+}
+
+/// How a step's write ended.
+#[derive(Debug)]
+pub enum Written {
+    /// Committed.
+    Saved,
+    /// The request is not at the expected revision (`found`, or not stored at all): nothing
+    /// was written.
+    Stale {
+        /// The revision found.
+        found: Option<u64>,
+    },
+    /// A record is further ahead of the store's clock than the skew allowed: nothing was
+    /// written.
+    Ahead {
+        /// The store's clock.
+        store_clock: DateTime<Utc>,
+    },
+}
+
+/// An outbox row, as a view or a request's outbox reads it.
+#[derive(Clone, Debug)]
+pub struct OutboxRow {
+    pub(crate) id: i64,
+    pub(crate) request_id: String,
+    pub(crate) sequence: u64,
+    pub(crate) kind: String,
+    pub(crate) status: String,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
+    pub(crate) lease_until: String,
+}
+
+/// A message claimed by a delivery run: held until the lease runs out, under the run's token.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub(crate) row: i64,
+    pub(crate) request: RequestId,
+    pub(crate) cause: u64,
+    pub(crate) message: String,
+    pub(crate) attempt: u32,
+    /// The stored kind, checked against the kind of message its cause calls for.
+    pub(crate) kind: String,
+}
+
+/// What an attempt leaves in the outbox.
+#[derive(Clone, Debug)]
+pub struct OutboxUpdate {
+    pub(crate) status: OutboxStatus,
+    pub(crate) last_error: Option<String>,
+    pub(crate) lease_until: String,
+    pub(crate) finished_at: Option<String>,
+}
+
+/// How recording an attempt ended.
+#[derive(Debug)]
+pub enum Finished {
+    /// Recorded.
+    Done,
+    /// The run no longer holds the message (its lease ran out and another run took it).
+    Lost,
+    /// The request moved on since it was read: nothing was written; read it again.
+    Stale,
+}
+
+/// A database a [`Store`](super::Store) runs on: [`Sqlite`](super::Sqlite) or
+/// [`Postgres`](super::Postgres).
+///
+/// Sealed: a backend is a small set of primitives, each one transaction of its database, and the
+/// store writes every operation once over them; the store's guarantees are proved for the
+/// backends this crate implements, by one conformance suite.
+pub trait Backend: Primitives {}
+
+impl<B: Primitives> Backend for B {}
+
+/// The primitives of a [`Backend`], each one transaction. Crate-private in all but name.
+pub trait Primitives: Send + Sync + 'static {
+    /// The backend's name, for spans and errors.
+    const NAME: &'static str;
+
+    /// The text of placeholder `n` (from 1) in this engine's SQL.
+    fn placeholder(n: usize) -> String;
+
+    /// The schema version the database has (0 for an empty one), and the newest this build
+    /// knows.
+    fn schema_version(&self) -> impl Future<Output = Result<(u32, u32), StoreError>> + Send;
+
+    /// Brings the schema up to this build's version; refuses a newer one, untouched.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The store's own clock: the database server's, or the system clock for SQLite.
+    fn store_clock(&self) -> impl Future<Output = Result<DateTime<Utc>, StoreError>> + Send;
+
+    /// A request's row and audit rows, from one snapshot.
+    fn read_request(
+        &self,
+        id: RequestId,
+    ) -> impl Future<Output = Result<Option<StoredRequest>, StoreError>> + Send;
+
+    /// Writes a step in one transaction (see [`StepWrite`]).
+    fn write(&self, step: StepWrite) -> impl Future<Output = Result<Written, StoreError>> + Send;
+
+    /// The pending requests past their deadline and the granted ones past their window.
+    fn due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<RequestId>, StoreError>> + Send;
+
+    /// The records a search selects, each decoded and checked against its columns.
+    fn audit_records(
+        &self,
+        sql: Sql,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+
+    /// Request rows a listing selects.
+    fn request_rows(
+        &self,
+        sql: Sql,
+    ) -> impl Future<Output = Result<Vec<RequestRow>, StoreError>> + Send;
+
+    /// Outbox rows a view selects.
+    fn outbox_rows(
+        &self,
+        sql: Sql,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send;
+
+    /// The engine's plan for a statement, one line per step.
+    fn plan(&self, sql: Sql) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Claims up to `limit` messages due at `now` until `lease_until`, under `token`, in one
+    /// transaction; no other run is handed them before then.
+    fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: String,
+        token: String,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Claimed>, StoreError>> + Send;
+
+    /// Records an attempt in one transaction, if `token` still holds the message: the delivery
+    /// step (if any, conditional on its revision) and the outbox row.
+    fn finish(
+        &self,
+        message: Claimed,
+        token: String,
+        step: Option<StepWrite>,
+        update: OutboxUpdate,
+    ) -> impl Future<Output = Result<Finished, StoreError>> + Send;
+
+    /// Streams a tenant's audit rows in chain order into `sink`, then reads every request's
+    /// revision of that tenant from the same snapshot (`None` for a row that does not decode).
+    fn chain(
+        &self,
+        tenant: String,
+        sink: tokio::sync::mpsc::Sender<ChainBatch>,
+    ) -> impl Future<Output = Result<Vec<Option<(RequestId, u64)>>, StoreError>> + Send;
+
+    /// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
+    fn link_target(
+        &self,
+        tenant: String,
+        hash: Vec<u8>,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// The last audit row of `tenant`'s chain: its position and hash.
+    fn chain_head(
+        &self,
+        tenant: String,
+    ) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>, StoreError>> + Send;
+
+    /// Every tenant with requests.
+    fn tenants(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}

@@ -1,0 +1,297 @@
+//! Verifying a tenant's hash chain, written once: a backend streams the tenant's audit rows in
+//! chain order as raw bytes; they are hashed on a blocking thread as they arrive, so reading
+//! never waits for hashing; then every request's revision must match the records the chain
+//! holds for it.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::StoreError;
+use super::columns::{AUDIT_COLUMNS, audit_at, hash_input};
+use crate::audit::{ChainBreak, ChainHash, ChainHead, ChainVerdict, Tampering};
+use crate::values::{RequestId, TenantId};
+
+/// Rows handed from the reading side to the hashing side per batch.
+pub(crate) const CHAIN_BATCH: usize = 512;
+
+/// A batch of audit rows for the chain walk: every column's bytes in one buffer, and per row
+/// where each lies. A value that did not read as bytes (of the wrong type) is `None`.
+#[derive(Debug, Default)]
+pub struct ChainBatch {
+    bytes: Vec<u8>,
+    rows: Vec<ChainRow>,
+}
+
+/// One row of a [`ChainBatch`]: its position and sequence (if they read as integers), and the
+/// byte ranges of its columns, in [`AUDIT_COLUMNS`] order.
+#[derive(Debug)]
+struct ChainRow {
+    position: Option<u64>,
+    sequence: Option<u64>,
+    fields: [Option<Range<usize>>; AUDIT_COLUMNS.len()],
+}
+
+impl ChainBatch {
+    /// Adds a row: its position and sequence, and its columns' bytes in [`AUDIT_COLUMNS`] order.
+    pub(crate) fn push(
+        &mut self,
+        position: Option<u64>,
+        sequence: Option<u64>,
+        values: [Option<&[u8]>; AUDIT_COLUMNS.len()],
+    ) {
+        let mut fields: [Option<Range<usize>>; AUDIT_COLUMNS.len()] = Default::default();
+        for (slot, value) in fields.iter_mut().zip(values) {
+            if let Some(value) = value {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(value);
+                *slot = Some(start..self.bytes.len());
+            }
+        }
+        self.rows.push(ChainRow {
+            position,
+            sequence,
+            fields,
+        });
+    }
+
+    /// Whether the batch is full.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn is_full(&self) -> bool {
+        self.rows.len() >= CHAIN_BATCH
+    }
+
+    /// Whether the batch holds no row.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// How a chain walk ended, as far as hashing can tell without the database.
+pub(crate) enum Walk {
+    /// Every row linked; the per-request counts are for the revision check.
+    Linked {
+        last: u64,
+        previous: ChainHash,
+        held: HashMap<Vec<u8>, u64>,
+    },
+    /// The chain breaks at `position`, at the row of `request`/`sequence` when known.
+    Broken {
+        position: u64,
+        request: Option<Vec<u8>>,
+        sequence: Option<u64>,
+        cause: BreakCause,
+    },
+}
+
+pub(crate) enum BreakCause {
+    Tampered(Tampering),
+    /// The row links to a hash other than its predecessor's; which one tells the kind.
+    Unlinked(Vec<u8>),
+}
+
+/// Hashes the rows in chain order as they arrive, stopping at the first break.
+pub(crate) fn walk(mut batches: tokio::sync::mpsc::Receiver<ChainBatch>) -> Walk {
+    use audit_at::*;
+    let mut expected: u64 = 1;
+    let mut previous = ChainHash::GENESIS;
+    let mut held: HashMap<Vec<u8>, u64> = HashMap::new();
+    // Consecutive records mostly belong to one request: count runs, and hash ids only per run.
+    let mut run: (Vec<u8>, u64) = (Vec::new(), 0);
+    while let Some(batch) = batches.blocking_recv() {
+        for row in &batch.rows {
+            let field = |i: usize| {
+                row.fields
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .and_then(|r| batch.bytes.get(r))
+            };
+            let broken = |position, cause| Walk::Broken {
+                position,
+                request: field(REQUEST_ID).map(<[u8]>::to_vec),
+                sequence: row.sequence,
+                cause,
+            };
+            let (
+                Some(position),
+                Some(sequence),
+                Some(request),
+                Some(tenant),
+                Some(at),
+                Some(actor_role),
+                Some(actor_id),
+                Some(kind),
+                Some(record),
+                Some(stored_previous),
+                Some(stored_hash),
+            ) = (
+                row.position,
+                row.sequence,
+                field(REQUEST_ID),
+                field(TENANT),
+                field(AT),
+                field(ACTOR_ROLE),
+                field(ACTOR_ID),
+                field(KIND),
+                field(RECORD),
+                field(PREVIOUS_HASH),
+                field(HASH),
+            )
+            else {
+                return broken(expected, BreakCause::Tampered(Tampering::Edited));
+            };
+            if position != expected {
+                return broken(expected, BreakCause::Tampered(Tampering::Removed));
+            }
+            if stored_previous != previous.as_bytes() {
+                return broken(position, BreakCause::Unlinked(stored_previous.to_vec()));
+            }
+            let sequence_bytes = sequence.to_be_bytes();
+            let input = hash_input(
+                request,
+                &sequence_bytes,
+                tenant,
+                at,
+                actor_role,
+                actor_id,
+                kind,
+                record,
+            );
+            let hash = ChainHash::link(&previous, position, &input);
+            if stored_hash != hash.as_bytes() {
+                return broken(position, BreakCause::Tampered(Tampering::Edited));
+            }
+            if run.0 != request {
+                count_run(&mut held, &mut run);
+                run.0.extend_from_slice(request);
+            }
+            run.1 += 1;
+            previous = hash;
+            expected += 1;
+        }
+    }
+    count_run(&mut held, &mut run);
+    Walk::Linked {
+        last: expected - 1,
+        previous,
+        held,
+    }
+}
+
+/// Adds a run of records of one request to the per-request counts, and empties the run.
+fn count_run(held: &mut HashMap<Vec<u8>, u64>, run: &mut (Vec<u8>, u64)) {
+    if run.1 > 0 {
+        *held.entry(std::mem::take(&mut run.0)).or_insert(0) += run.1;
+    }
+    run.0.clear();
+    run.1 = 0;
+}
+
+/// What a walk's break is, once the database has said where the broken link points.
+pub(crate) enum Conclusion {
+    /// The verdict.
+    Verdict(ChainVerdict),
+    /// The row at `position` links to `hash`: find which position has that hash, then
+    /// [`classify`].
+    Unlinked {
+        position: u64,
+        record: Option<(RequestId, u64)>,
+        hash: Vec<u8>,
+    },
+}
+
+/// Names the break, or checks every request's `revisions` against the records the chain holds.
+pub(crate) fn conclude(
+    tenant: TenantId,
+    walked: Walk,
+    revisions: Vec<Option<(RequestId, u64)>>,
+) -> Conclusion {
+    let broken = |position, record, tampering| {
+        Conclusion::Verdict(ChainVerdict::Broken(ChainBreak {
+            tenant,
+            position,
+            record,
+            tampering,
+        }))
+    };
+    let (last, previous, mut held) = match walked {
+        Walk::Linked {
+            last,
+            previous,
+            held,
+        } => (last, previous, held),
+        Walk::Broken {
+            position,
+            request,
+            sequence,
+            cause,
+        } => {
+            let here = request
+                .and_then(|r| String::from_utf8(r).ok())
+                .and_then(|r| RequestId::parse(&r).ok())
+                .zip(sequence);
+            return match cause {
+                BreakCause::Tampered(tampering) => broken(position, here, tampering),
+                BreakCause::Unlinked(hash) => Conclusion::Unlinked {
+                    position,
+                    record: here,
+                    hash,
+                },
+            };
+        }
+    };
+    // Every request of the tenant must find exactly its revision's worth of records in the
+    // chain: fewer means records were removed (the chain's tail included), more means inserted.
+    for request in revisions {
+        let Some((id, revision)) = request else {
+            return broken(last + 1, None, Tampering::Edited);
+        };
+        let count = held.remove(id.to_string().as_bytes()).unwrap_or(0);
+        if count < revision {
+            return broken(last + 1, Some((id, count + 1)), Tampering::Removed);
+        }
+        if count > revision {
+            return broken(last + 1, Some((id, revision + 1)), Tampering::Inserted);
+        }
+    }
+    if let Some(stray) = held.keys().next() {
+        let stray = std::str::from_utf8(stray)
+            .ok()
+            .and_then(|id| RequestId::parse(id).ok());
+        return broken(last + 1, stray.map(|id| (id, 1)), Tampering::Inserted);
+    }
+    Conclusion::Verdict(ChainVerdict::Intact {
+        head: (last > 0).then_some(ChainHead {
+            tenant,
+            position: last,
+            hash: previous,
+        }),
+    })
+}
+
+/// The kind of break at `position` whose link points at the record at `target` (if any has
+/// that hash): a later one means a reordering, an earlier one a removal, none an insertion.
+pub(crate) fn classify(
+    tenant: TenantId,
+    position: u64,
+    record: Option<(RequestId, u64)>,
+    target: Option<u64>,
+) -> ChainVerdict {
+    let tampering = match target {
+        Some(target) if target > position => Tampering::Reordered,
+        Some(_) => Tampering::Removed,
+        None => Tampering::Inserted,
+    };
+    ChainVerdict::Broken(ChainBreak {
+        tenant,
+        position,
+        record,
+        tampering,
+    })
+}
+
+/// A failed hashing task, as a store error.
+pub(crate) fn hashing_failed(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::db("hashing the audit chain")(err)
+}

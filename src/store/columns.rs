@@ -1,0 +1,370 @@
+//! The stored columns, defined once: every insert, select and chain link of either backend is
+//! built from these lists, so a column's name, position, text form and place in the hash input
+//! are written in one place.
+//!
+//! An audit row is a record's canonical JSON (`record`) and the columns searches use, each
+//! derived from the record and checked against it on every read, plus the tenant's hash chain
+//! (`chain_position`, `previous_hash`, `hash`). A request row summarizes its trail for the
+//! sweeper and for list pages; it too is checked against the trail on every load.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::audit::{AuditRecord, ChainHash};
+use crate::record::{BrokenRule, RecordError};
+use crate::request::{AnyRequest, Request, with_request};
+use crate::state::{State, StateKind};
+use crate::values::{RequestId, TenantId};
+
+/// The audit table's columns, in table order. Both schemas declare them in this order, and
+/// every statement that names them joins this list.
+pub(crate) const AUDIT_COLUMNS: [&str; 11] = [
+    "tenant",
+    "chain_position",
+    "request_id",
+    "sequence",
+    "at",
+    "actor_role",
+    "actor_id",
+    "kind",
+    "record",
+    "previous_hash",
+    "hash",
+];
+
+/// Where each column stands in [`AUDIT_COLUMNS`], for rows read in that order.
+pub(crate) mod audit_at {
+    pub(crate) const TENANT: usize = 0;
+    pub(crate) const CHAIN_POSITION: usize = 1;
+    pub(crate) const REQUEST_ID: usize = 2;
+    pub(crate) const SEQUENCE: usize = 3;
+    pub(crate) const AT: usize = 4;
+    pub(crate) const ACTOR_ROLE: usize = 5;
+    pub(crate) const ACTOR_ID: usize = 6;
+    pub(crate) const KIND: usize = 7;
+    pub(crate) const RECORD: usize = 8;
+    pub(crate) const PREVIOUS_HASH: usize = 9;
+    pub(crate) const HASH: usize = 10;
+}
+
+/// The request table's columns, in table order.
+pub(crate) const REQUEST_COLUMNS: [&str; 10] = [
+    "id",
+    "tenant",
+    "state",
+    "revision",
+    "due_at",
+    "record_version",
+    "service_request",
+    "services",
+    "engineer",
+    "drafted_at",
+];
+
+/// `columns` joined for a statement: `a, b, c`.
+pub(crate) fn list(columns: &[&str]) -> String {
+    columns.join(", ")
+}
+
+/// An instant as stored in indexed text columns: RFC 3339 in UTC with nine fractional digits,
+/// so that text order is time order for the years 1970 to 9999 the workflow accepts.
+pub(crate) fn instant_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// A UUID in its stored text form (lowercase, hyphenated).
+pub(crate) fn uuid_text(uuid: uuid::Uuid) -> String {
+    uuid.hyphenated().to_string()
+}
+
+/// One value bound to a statement, for either driver.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Value {
+    Text(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+    Null,
+}
+
+impl Value {
+    pub(crate) fn int(value: u64) -> Value {
+        Value::Int(i64::try_from(value).unwrap_or(i64::MAX))
+    }
+}
+
+/// An audit row, as written and as read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub(crate) tenant: String,
+    pub(crate) chain_position: u64,
+    pub(crate) request_id: String,
+    pub(crate) sequence: u64,
+    pub(crate) at: String,
+    pub(crate) actor_role: String,
+    pub(crate) actor_id: String,
+    pub(crate) kind: String,
+    pub(crate) record: String,
+    pub(crate) previous_hash: Vec<u8>,
+    pub(crate) hash: Vec<u8>,
+}
+
+impl AuditRow {
+    /// The row of `record`, not yet linked into its tenant's chain.
+    pub(crate) fn of(record: &AuditRecord) -> Result<AuditRow, serde_json::Error> {
+        Ok(AuditRow {
+            tenant: uuid_text(record.tenant().as_uuid()),
+            chain_position: 0,
+            request_id: uuid_text(record.request().as_uuid()),
+            sequence: record.sequence(),
+            at: instant_text(record.at()),
+            actor_role: record.actor().role().to_owned(),
+            actor_id: record.actor().id().to_owned(),
+            kind: record.event().kind().as_str().to_owned(),
+            record: serde_json::to_string(record)?,
+            previous_hash: Vec::new(),
+            hash: Vec::new(),
+        })
+    }
+
+    /// Links the row into its tenant's chain at `position`, after `previous`; returns its hash.
+    pub(crate) fn link(&mut self, previous: ChainHash, position: u64) -> ChainHash {
+        self.chain_position = position;
+        self.previous_hash = previous.as_bytes().to_vec();
+        let sequence = self.sequence.to_be_bytes();
+        let hash = ChainHash::link(
+            &previous,
+            position,
+            &hash_input(
+                self.request_id.as_bytes(),
+                &sequence,
+                self.tenant.as_bytes(),
+                self.at.as_bytes(),
+                self.actor_role.as_bytes(),
+                self.actor_id.as_bytes(),
+                self.kind.as_bytes(),
+                self.record.as_bytes(),
+            ),
+        );
+        self.hash = hash.as_bytes().to_vec();
+        hash
+    }
+
+    /// The values, in [`AUDIT_COLUMNS`] order.
+    pub(crate) fn values(&self) -> [Value; 11] {
+        [
+            Value::Text(self.tenant.clone()),
+            Value::int(self.chain_position),
+            Value::Text(self.request_id.clone()),
+            Value::int(self.sequence),
+            Value::Text(self.at.clone()),
+            Value::Text(self.actor_role.clone()),
+            Value::Text(self.actor_id.clone()),
+            Value::Text(self.kind.clone()),
+            Value::Text(self.record.clone()),
+            Value::Bytes(self.previous_hash.clone()),
+            Value::Bytes(self.hash.clone()),
+        ]
+    }
+}
+
+/// An audit row's record and the columns derived from it, borrowed from wherever the driver
+/// holds them: backends decode rows as they read them, without copying a column.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AuditColumns<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) request_id: &'a str,
+    pub(crate) sequence: u64,
+    pub(crate) at: &'a str,
+    pub(crate) actor_role: &'a str,
+    pub(crate) actor_id: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) record: &'a str,
+}
+
+impl AuditColumns<'_> {
+    /// The record, if its JSON decodes and every column agrees with it.
+    pub(crate) fn decode(&self) -> Result<AuditRecord, RecordError> {
+        let refuse = |rule| {
+            RecordError::new(
+                RequestId::parse(self.request_id).ok(),
+                Some(self.sequence),
+                rule,
+            )
+        };
+        let record: AuditRecord = serde_json::from_str(self.record).map_err(|err| {
+            refuse(BrokenRule::Malformed {
+                reason: err.to_string(),
+            })
+        })?;
+        let disagrees = [
+            (
+                "request_id",
+                uuid_text(record.request().as_uuid()) == self.request_id,
+            ),
+            ("sequence", record.sequence() == self.sequence),
+            (
+                "tenant",
+                uuid_text(record.tenant().as_uuid()) == self.tenant,
+            ),
+            ("at", instant_text(record.at()) == self.at),
+            ("actor_role", record.actor().role() == self.actor_role),
+            ("actor_id", record.actor().id() == self.actor_id),
+            ("kind", record.event().kind().as_str() == self.kind),
+        ]
+        .into_iter()
+        .find(|(_, agrees)| !agrees);
+        match disagrees {
+            Some((column, _)) => Err(refuse(BrokenRule::StoredColumnDisagrees { column })),
+            None => Ok(record),
+        }
+    }
+}
+
+/// The hash input of an audit row from its stored bytes, in the order a chain link takes them:
+/// request, sequence (8 bytes, big endian), tenant, at, actor role, actor id, kind, record:
+/// every stored column but the chain's own (see [`chain`](crate::audit::chain)). Writing a
+/// link and verifying one both hash exactly these bytes.
+#[allow(clippy::too_many_arguments)] // one argument per hashed column, in hash order
+pub(crate) fn hash_input<'a>(
+    request: &'a [u8],
+    sequence: &'a [u8; 8],
+    tenant: &'a [u8],
+    at: &'a [u8],
+    actor_role: &'a [u8],
+    actor_id: &'a [u8],
+    kind: &'a [u8],
+    record: &'a [u8],
+) -> [&'a [u8]; 8] {
+    [
+        request, sequence, tenant, at, actor_role, actor_id, kind, record,
+    ]
+}
+
+/// A request row, as written and as read back: the request's state and revision, the instant
+/// time alone moves it on, and the summary a list page shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRow {
+    pub(crate) id: String,
+    pub(crate) tenant: String,
+    pub(crate) state: String,
+    pub(crate) revision: u64,
+    pub(crate) due_at: Option<String>,
+    pub(crate) record_version: u32,
+    pub(crate) service_request: String,
+    pub(crate) services: String,
+    pub(crate) engineer: String,
+    pub(crate) drafted_at: String,
+}
+
+impl RequestRow {
+    /// The row `request` leaves.
+    pub(crate) fn of<S: State>(r: &Request<S>) -> RequestRow {
+        RequestRow {
+            id: uuid_text(r.id().as_uuid()),
+            tenant: uuid_text(r.tenant().as_uuid()),
+            state: S::KIND.as_str().to_owned(),
+            revision: r.audit_trail().len() as u64,
+            due_at: r.due_at().map(instant_text),
+            record_version: crate::record::RECORD_VERSION,
+            service_request: r.service_request().as_str().to_owned(),
+            services: services_text(r.services()),
+            engineer: r.engineer().as_str().to_owned(),
+            drafted_at: instant_text(r.drafted_at()),
+        }
+    }
+
+    /// The values, in [`REQUEST_COLUMNS`] order.
+    pub(crate) fn values(&self) -> [Value; 10] {
+        [
+            Value::Text(self.id.clone()),
+            Value::Text(self.tenant.clone()),
+            Value::Text(self.state.clone()),
+            Value::int(self.revision),
+            self.due_at.clone().map_or(Value::Null, Value::Text),
+            Value::Int(i64::from(self.record_version)),
+            Value::Text(self.service_request.clone()),
+            Value::Text(self.services.clone()),
+            Value::Text(self.engineer.clone()),
+            Value::Text(self.drafted_at.clone()),
+        ]
+    }
+
+    /// Refuses the row unless every column agrees with `loaded`, the request its trail replays
+    /// to.
+    pub(crate) fn check(&self, loaded: &AnyRequest) -> Result<(), RecordError> {
+        let expected = with_request!(loaded, r => RequestRow::of(r));
+        let column = REQUEST_COLUMNS
+            .iter()
+            .zip(self.values().iter().zip(expected.values().iter()))
+            .find(|(_, (stored, derived))| stored != derived)
+            .map(|(name, _)| *name);
+        match column {
+            Some(column) => Err(RecordError::new(
+                Some(loaded.id()),
+                None,
+                BrokenRule::StoredColumnDisagrees {
+                    column: stored_column_name(column),
+                },
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The request's id and tenant, parsed.
+    pub(crate) fn ids(&self) -> Option<(RequestId, TenantId)> {
+        Some((
+            RequestId::parse(&self.id).ok()?,
+            TenantId::parse(&self.tenant).ok()?,
+        ))
+    }
+
+    /// The state, parsed.
+    pub(crate) fn state_kind(&self) -> Option<StateKind> {
+        StateKind::parse(&self.state)
+    }
+}
+
+/// The names of columns as [`BrokenRule::StoredColumnDisagrees`] reports them (a `'static`
+/// name for any column of [`REQUEST_COLUMNS`]).
+fn stored_column_name(column: &str) -> &'static str {
+    REQUEST_COLUMNS
+        .iter()
+        .find(|name| **name == column)
+        .copied()
+        .unwrap_or("requests")
+}
+
+/// Services as stored in the `services` column: their stable names, comma-separated.
+pub(crate) fn services_text(services: &crate::values::Services) -> String {
+    services
+        .iter()
+        .map(crate::values::Service::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_positions_name_their_columns() {
+        use audit_at::*;
+        let named = [
+            (TENANT, "tenant"),
+            (CHAIN_POSITION, "chain_position"),
+            (REQUEST_ID, "request_id"),
+            (SEQUENCE, "sequence"),
+            (AT, "at"),
+            (ACTOR_ROLE, "actor_role"),
+            (ACTOR_ID, "actor_id"),
+            (KIND, "kind"),
+            (RECORD, "record"),
+            (PREVIOUS_HASH, "previous_hash"),
+            (HASH, "hash"),
+        ];
+        for (position, name) in named {
+            assert_eq!(AUDIT_COLUMNS.get(position), Some(&name));
+        }
+        assert_eq!(named.len(), AUDIT_COLUMNS.len());
+    }
+}

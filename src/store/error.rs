@@ -1,0 +1,235 @@
+//! The one error type of the store boundary.
+
+use chrono::{DateTime, Utc};
+
+use super::columns::instant_text;
+use crate::record::RecordError;
+use crate::refusal::{Refusal, Step};
+use crate::state::StateKind;
+use crate::values::RequestId;
+
+/// Why a store could not do what was asked.
+///
+/// Messages say what was wrong and what to do; an underlying error (the database's, the
+/// writer's) is never repeated in the message but is the [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The workflow refused the step. The refusal is in the request's trail (unless it is about
+    /// the instant itself: see [`Refusal::is_recorded`]), so a caller that propagates this
+    /// error with `?` loses no evidence.
+    #[error("the {step} of request {request} was refused: {refusal}")]
+    Refused {
+        /// The request.
+        request: RequestId,
+        /// The step refused.
+        step: Step,
+        /// The rule that refused it.
+        refusal: Refusal,
+    },
+    /// The request is not in a state the step applies to (say, a grant of a request that was
+    /// decided meanwhile). Nothing was written.
+    #[error("request {request} is {state}, so its {step} cannot be taken: {}", needs(.expected))]
+    WrongState {
+        /// The request.
+        request: RequestId,
+        /// The step asked for.
+        step: Step,
+        /// The request's state.
+        state: StateKind,
+        /// The states the step applies to.
+        expected: &'static [StateKind],
+    },
+    /// Other writers moved the request every time the step was about to be saved, as many
+    /// times as the store retries. Nothing was written for this step.
+    #[error(
+        "request {request} was moved by other writers on each of {attempts} attempts at its {step}: nothing was written for it; take the step again"
+    )]
+    Conflict {
+        /// The request.
+        request: RequestId,
+        /// The step.
+        step: Step,
+        /// How many times it was tried.
+        attempts: u32,
+    },
+    /// The draft breaks the tenant's policy, or its instant is out of range: nothing was
+    /// saved.
+    #[error(transparent)]
+    InvalidDraft(crate::Error),
+    /// No request with this id is stored.
+    #[error("no request {request} is stored: check the id, or draft the request first")]
+    NotFound {
+        /// The id asked for.
+        request: RequestId,
+    },
+    /// A stored request breaks a workflow rule, or its rows disagree with its records: the
+    /// workflow could not have produced it.
+    #[error(transparent)]
+    InvalidRecord(#[from] RecordError),
+    /// An instant given to the store is further ahead of its own clock than
+    /// [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW).
+    ///
+    /// For a step, the store recorded the attempt as refused at its own clock instead (a
+    /// customer's revocation or denial took effect there), unless the request was new, with
+    /// nowhere to record it. For a sweep or a delivery run, nothing was done.
+    #[error("{}", clock_ahead(*.request, *.given, *.store_clock, *.recorded))]
+    ClockAhead {
+        /// The request stepped, if this was a step.
+        request: Option<RequestId>,
+        /// The instant given (for a step, the first record's beyond the bound).
+        given: DateTime<Utc>,
+        /// The store's clock when it checked.
+        store_clock: DateTime<Utc>,
+        /// Whether the attempt was recorded in the request's trail.
+        recorded: bool,
+    },
+    /// The database was written by a newer version of this crate. It was left untouched.
+    #[error(
+        "the database schema is version {found}, newer than the {supported} this build knows: it was left untouched; use a newer build of customer-lockbox"
+    )]
+    NewerSchema {
+        /// The schema version found.
+        found: u32,
+        /// The newest schema version this build knows.
+        supported: u32,
+    },
+    /// The database's schema is older than this build's: nothing was read or written.
+    #[error(
+        "the database schema is version {found}, older than the {supported} this build needs: call `migrate` on a store that may write, then retry"
+    )]
+    SchemaBehind {
+        /// The schema version found (0 for an empty database).
+        found: u32,
+        /// The schema version this build needs.
+        supported: u32,
+    },
+    /// The store was opened read-only, and this would write.
+    #[error("this store is read-only, so it cannot {what}: open it for writing")]
+    ReadOnly {
+        /// What was asked.
+        what: &'static str,
+    },
+    /// The database failed; the source says how.
+    #[error("{context} failed")]
+    Database {
+        /// What the store was doing.
+        context: &'static str,
+        /// The database's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A delivery lease must be longer than zero.
+    #[error(
+        "a delivery lease of {lease} is too short: give a lease longer than zero, longer than a send takes"
+    )]
+    InvalidLease {
+        /// The lease given.
+        lease: chrono::TimeDelta,
+    },
+    /// Writing an export failed; the source says how.
+    #[error("writing the export failed: check where it was going, then export again")]
+    Export(#[source] std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the workflow refused the step ([`StoreError::Refused`]); see
+    /// [`refusal`](Self::refusal) for the rule.
+    ///
+    /// ```
+    /// use customer_lockbox::{Refusal, RequestId, Step, StoreError};
+    ///
+    /// let err = StoreError::Refused {
+    ///     request: RequestId::new("2026-11-24T08:00:00Z".parse()?),
+    ///     step: Step::Grant,
+    ///     refusal: Refusal::NotDesignatedApprover,
+    /// };
+    /// assert!(err.is_refused());
+    /// assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_refused(&self) -> bool {
+        matches!(self, StoreError::Refused { .. })
+    }
+
+    /// The workflow's refusal, for a [`StoreError::Refused`].
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            StoreError::Refused { refusal, .. } => Some(*refusal),
+            _ => None,
+        }
+    }
+
+    /// Whether other writers kept the step from being saved ([`StoreError::Conflict`]).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+
+    /// Whether no such request is stored ([`StoreError::NotFound`]).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+
+    /// Whether the request was not in a state the step applies to
+    /// ([`StoreError::WrongState`]).
+    pub fn is_wrong_state(&self) -> bool {
+        matches!(self, StoreError::WrongState { .. })
+    }
+
+    /// Whether a stored request could not have been produced by the workflow
+    /// ([`StoreError::InvalidRecord`]).
+    pub fn is_invalid_record(&self) -> bool {
+        matches!(self, StoreError::InvalidRecord(_))
+    }
+
+    /// Whether an instant was too far ahead of the store's clock ([`StoreError::ClockAhead`]).
+    pub fn is_clock_ahead(&self) -> bool {
+        matches!(self, StoreError::ClockAhead { .. })
+    }
+
+    /// A database failure while doing `context`.
+    pub(crate) fn database(
+        context: &'static str,
+    ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StoreError {
+        move |source| StoreError::Database { context, source }
+    }
+
+    /// A database failure while doing `context`, from any error type.
+    pub(crate) fn db<E: std::error::Error + Send + Sync + 'static>(
+        context: &'static str,
+    ) -> impl FnOnce(E) -> StoreError {
+        move |err| StoreError::Database {
+            context,
+            source: Box::new(err),
+        }
+    }
+}
+
+fn needs(states: &[StateKind]) -> String {
+    let names: Vec<&str> = states.iter().map(|s| s.name()).collect();
+    match names.as_slice() {
+        [] => "it applies to no stored request".to_owned(),
+        [one] => format!("it needs a {one} request"),
+        [init @ .., last] => format!("it needs a {} or {last} request", init.join(", ")),
+    }
+}
+
+fn clock_ahead(
+    request: Option<RequestId>,
+    given: DateTime<Utc>,
+    store_clock: DateTime<Utc>,
+    recorded: bool,
+) -> String {
+    let what = match (request, recorded) {
+        (Some(request), true) => format!(
+            "request {request} records the attempt as refused at the store's clock (a customer's revocation or denial took effect there)"
+        ),
+        (Some(request), false) => format!("request {request} was not saved"),
+        (None, _) => "nothing was done".to_owned(),
+    };
+    format!(
+        "the instant {} is more than {} minutes ahead of the store's clock ({}): {what}; synchronize this node's clock (NTP) and try again",
+        instant_text(given),
+        crate::clock::MAX_CLOCK_SKEW.num_minutes(),
+        instant_text(store_clock),
+    )
+}

@@ -1,0 +1,318 @@
+//! Delivering the outbox, written once for every backend: claims under a lease, each message
+//! rendered again from the request's verified trail and checked against what was stored,
+//! handed to the platform's sender outside any transaction, and every attempt recorded in the
+//! request's trail.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use super::StoreError;
+use super::backend::{Backend, Claimed, Finished, OutboxUpdate};
+use super::columns::instant_text;
+use super::handle::Store;
+use super::reports::{DeliveryReport, OutboxStatus};
+use super::steps::step_write;
+use crate::audit::AuditEvent;
+use crate::delivery::{Delivery, DeliveryFailure, Directory, Sender};
+use crate::notification::{Notification, NotificationKind};
+use crate::record::{BrokenRule, RecordError};
+use crate::request::{AnyRequest, DeliveryStep, with_request};
+use crate::state::StateKind;
+use crate::values::EmailAddress;
+
+/// How many messages one claim takes; a run claims again until nothing is due.
+const CLAIM_BATCH: usize = 32;
+
+/// How many times an attempt's outcome is recorded again after the request moved meanwhile.
+const FINISH_ATTEMPTS: u32 = 8;
+
+/// What to do with a claimed message.
+enum Plan {
+    Send(Delivery),
+    Fail(DeliveryFailure),
+    Drop,
+    /// The trail already records it as sent or dropped: only the outbox row lags behind.
+    AlreadyDone,
+}
+
+impl<B: Backend> Store<B> {
+    /// Hands every notification due at `now` to `sender`, addressed through `directory`, and
+    /// records each attempt in the request's audit trail.
+    ///
+    /// - **Claims and leases.** Messages are claimed in a write transaction and held for
+    ///   `lease`: no other delivery run (another task, process or node) is handed a message
+    ///   while an attempt holds it. An attempt that crashes is retried once its lease runs out,
+    ///   so a message can be sent twice if a crash falls between the transport accepting it and
+    ///   the outcome being recorded: [`Delivery::key`] lets a transport deduplicate.
+    /// - **Outcomes.** Accepted: marked sent, never handed out again. Failed: kept, with the
+    ///   attempt count and the error, for another attempt once `lease` has passed again. A
+    ///   decision message for a request that no longer awaits a decision is dropped unsent.
+    ///   Each outcome is an audit record ([`AuditEvent::NotificationSent`],
+    ///   [`AuditEvent::DeliveryFailed`], [`AuditEvent::NotificationDropped`]), written in one
+    ///   transaction with the outbox row. A request that time has moved on (an expiry, the end
+    ///   of access) is first moved on, as the sweeper would.
+    /// - **Checked messages.** Each message is rendered again from the request's verified trail;
+    ///   a stored message that differs is refused unsent.
+    ///
+    /// Sending happens outside any transaction, so a slow transport does not block the store.
+    /// A lease should be well longer than a send takes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidLease`] for a lease of zero or less; [`StoreError::ClockAhead`],
+    /// with nothing claimed or sent, when `now` is more than
+    /// [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW) ahead of the store's clock;
+    /// [`StoreError::Database`] when messages cannot be claimed. Failures on single messages
+    /// are in the report instead.
+    pub async fn deliver(
+        &self,
+        directory: &(impl Directory + Sync + ?Sized),
+        sender: &mut impl Sender,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+    ) -> Result<DeliveryReport, StoreError> {
+        let span = tracing::info_span!("lockbox.deliver", backend = B::NAME, outcome = Empty);
+        async move {
+            let lease_until = match now.checked_add_signed(lease) {
+                Some(until) if lease > TimeDelta::zero() => instant_text(until),
+                _ => return Err(StoreError::InvalidLease { lease }),
+            };
+            self.ready().await?;
+            self.check_clock(now).await?;
+            let token = uuid::Uuid::now_v7().to_string();
+            let mut report = DeliveryReport::default();
+            loop {
+                let claimed = self
+                    .backend()
+                    .claim(now, lease_until.clone(), token.clone(), CLAIM_BATCH)
+                    .await?;
+                if claimed.is_empty() {
+                    tracing::Span::current().record("outcome", tracing::field::display(&report));
+                    return Ok(report);
+                }
+                for message in claimed {
+                    let (request, cause) = (message.request, message.cause);
+                    let step = match self.plan(&message, directory, now).await {
+                        Ok(Plan::Send(delivery)) => match sender.send(&delivery).await {
+                            Ok(()) => Some(DeliveryStep::Sent(
+                                delivery.notification.recipients().to_vec(),
+                            )),
+                            Err(err) => {
+                                Some(DeliveryStep::Failed(DeliveryFailure::from_report(err)))
+                            }
+                        },
+                        Ok(Plan::Fail(failure)) => Some(DeliveryStep::Failed(failure)),
+                        Ok(Plan::Drop) => Some(DeliveryStep::Dropped),
+                        Ok(Plan::AlreadyDone) => None,
+                        Err(err) => {
+                            report.errors.push((request, cause, err));
+                            continue;
+                        }
+                    };
+                    match self
+                        .finish(message, &token, step.clone(), now, &lease_until)
+                        .await
+                    {
+                        Ok(Finished::Done) => match step {
+                            Some(DeliveryStep::Sent(_)) | None => {
+                                report.sent.push((request, cause))
+                            }
+                            Some(DeliveryStep::Failed(failure)) => {
+                                report.failed.push((request, cause, failure));
+                            }
+                            Some(DeliveryStep::Dropped) => report.dropped.push((request, cause)),
+                        },
+                        Ok(Finished::Lost) => report.lost.push((request, cause)),
+                        Ok(Finished::Stale) => report.errors.push((
+                            request,
+                            cause,
+                            StoreError::Conflict {
+                                request,
+                                step: crate::refusal::Step::Sweep,
+                                attempts: FINISH_ATTEMPTS,
+                            },
+                        )),
+                        Err(err) => report.errors.push((request, cause, err)),
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Records an attempt's outcome: the delivery record in the request's trail (moved on by
+    /// time first) and the outbox row, in one transaction, if the run still holds the message.
+    /// The request is read again if another writer moved it meanwhile.
+    async fn finish(
+        &self,
+        message: Claimed,
+        token: &str,
+        step: Option<DeliveryStep>,
+        now: DateTime<Utc>,
+        retry_at: &str,
+    ) -> Result<Finished, StoreError> {
+        let now_text = instant_text(now);
+        let update = match &step {
+            Some(DeliveryStep::Sent(_)) | None => OutboxUpdate {
+                status: OutboxStatus::Sent,
+                last_error: None,
+                lease_until: now_text.clone(),
+                finished_at: Some(now_text),
+            },
+            Some(DeliveryStep::Dropped) => OutboxUpdate {
+                status: OutboxStatus::Dropped,
+                last_error: None,
+                lease_until: now_text.clone(),
+                finished_at: Some(now_text),
+            },
+            Some(DeliveryStep::Failed(failure)) => OutboxUpdate {
+                status: OutboxStatus::Pending,
+                last_error: Some(failure.as_str().to_owned()),
+                lease_until: retry_at.to_owned(),
+                finished_at: None,
+            },
+        };
+        for _ in 0..FINISH_ATTEMPTS {
+            let write = match &step {
+                Some(step) => {
+                    let loaded = self.load_checked(message.request).await?;
+                    // Another run recorded an outcome meanwhile (this run's lease ran out):
+                    // there is nothing left to record, and the claim tells whether this run may
+                    // still touch the outbox row.
+                    if with_request!(&loaded, r => r.awaits_delivery(message.cause)) {
+                        let request = record_delivery(loaded, now, message.cause, step.clone())?;
+                        Some(with_request!(&request, r => step_write(r))?)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            };
+            match self
+                .backend()
+                .finish(message.clone(), token.to_owned(), write, update.clone())
+                .await?
+            {
+                Finished::Stale => continue,
+                finished => return Ok(finished),
+            }
+        }
+        Ok(Finished::Stale)
+    }
+
+    /// Decides what to do with a claimed message, from the request's verified trail: the stored
+    /// message must be the one the trail renders, or it is refused unsent.
+    async fn plan(
+        &self,
+        message: &Claimed,
+        directory: &(impl Directory + Sync + ?Sized),
+        now: DateTime<Utc>,
+    ) -> Result<Plan, StoreError> {
+        let refuse = |rule| {
+            StoreError::InvalidRecord(RecordError::new(
+                Some(message.request),
+                Some(message.cause),
+                rule,
+            ))
+        };
+        let request = self.load_checked(message.request).await?.settle(now);
+        let index = usize::try_from(message.cause.saturating_sub(1)).unwrap_or(usize::MAX);
+        let rendered = with_request!(&request, r => Notification::caused_by(r, index, Vec::new()))
+            .ok_or_else(|| refuse(BrokenRule::DeliveryWithoutCause))?;
+        let stored: Notification = serde_json::from_str(&message.message).map_err(|err| {
+            refuse(BrokenRule::Malformed {
+                reason: err.to_string(),
+            })
+        })?;
+        if !stored.same_message(&rendered) {
+            return Err(refuse(BrokenRule::StoredColumnDisagrees {
+                column: "outbox.message",
+            }));
+        }
+        if message.kind != rendered.kind().as_str() {
+            return Err(refuse(BrokenRule::StoredColumnDisagrees {
+                column: "outbox.kind",
+            }));
+        }
+        if !with_request!(&request, r => r.awaits_delivery(message.cause)) {
+            return Ok(Plan::AlreadyDone);
+        }
+        let kind = rendered.kind();
+        if kind == NotificationKind::DecisionNeeded && request.state() != StateKind::PendingCustomer
+        {
+            return Ok(Plan::Drop);
+        }
+        let recipients = match recipients(&request, index, kind, directory) {
+            Ok(recipients) => recipients,
+            Err(failure) => return Ok(Plan::Fail(failure)),
+        };
+        Ok(Plan::Send(Delivery {
+            request: message.request,
+            cause: message.cause,
+            attempt: message.attempt,
+            notification: rendered.addressed(recipients),
+        }))
+    }
+}
+
+/// The request with an attempt's outcome recorded: moved on by time first, then the delivery
+/// record at `now` (or at its last step, if a clock behind the others gave an earlier `now`).
+fn record_delivery(
+    request: AnyRequest,
+    now: DateTime<Utc>,
+    cause: u64,
+    step: DeliveryStep,
+) -> Result<AnyRequest, StoreError> {
+    let mut request = request.settle(now);
+    let id = request.id();
+    with_request!(&mut request, r => {
+        let at = now.max(r.last_step_at());
+        r.record_delivery(at, cause, step)
+            .map_err(|rule| StoreError::InvalidRecord(RecordError::new(Some(id), None, rule)))
+    })?;
+    Ok(request)
+}
+
+/// The addresses a notification goes to: the engineer's, or those of the approvers notified of
+/// the request. An approver the directory has no address for is left out; nobody at all is a
+/// failure.
+fn recipients(
+    request: &AnyRequest,
+    cause_index: usize,
+    kind: NotificationKind,
+    directory: &(impl Directory + ?Sized),
+) -> Result<Vec<EmailAddress>, DeliveryFailure> {
+    let trail = request.audit_trail();
+    if kind.to_engineer() {
+        let engineer = with_request!(request, r => r.engineer().clone());
+        return directory.engineer_address(&engineer).map(|a| vec![a]).ok_or_else(|| {
+            DeliveryFailure::from_report(format!(
+                "the directory has no address for engineer {engineer}: add it, and the next attempt uses it"
+            ))
+        });
+    }
+    let notified = trail
+        .get(..=cause_index)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .find_map(|record| match record.event() {
+            AuditEvent::ApproversNotified { approvers, .. } => Some(approvers.as_slice()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let addresses: Vec<EmailAddress> = notified
+        .iter()
+        .filter_map(|approver| directory.approver_address(request.tenant(), approver))
+        .collect();
+    if addresses.is_empty() {
+        return Err(DeliveryFailure::from_report(format!(
+            "the directory has no address for any of the {} notified approver(s) of tenant {}: add them, and the next attempt uses them",
+            notified.len(),
+            request.tenant()
+        )));
+    }
+    Ok(addresses)
+}

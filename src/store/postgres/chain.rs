@@ -1,0 +1,133 @@
+//! The hash chain on PostgreSQL: its head, and its rows streamed in order for verification.
+
+use deadpool_postgres::GenericClient;
+
+use super::read::snapshot;
+use super::unsigned;
+use crate::store::StoreError;
+use crate::store::chain::{CHAIN_BATCH, ChainBatch};
+use crate::store::columns::{AUDIT_COLUMNS, audit_at, list};
+use crate::values::RequestId;
+
+/// The last audit row of `tenant`'s chain: its position and hash.
+pub(super) async fn head(
+    client: &impl GenericClient,
+    tenant: &str,
+) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT chain_position, hash FROM audit WHERE tenant = $1 \
+             ORDER BY chain_position DESC LIMIT 1",
+            &[&tenant],
+        )
+        .await
+        .map_err(StoreError::db("reading the chain head"))?;
+    row.as_ref().map(head_row).transpose()
+}
+
+/// A chain head read as `(position, hash)`.
+pub(super) fn head_row(row: &tokio_postgres::Row) -> Result<(u64, Vec<u8>), StoreError> {
+    let position: i64 = row
+        .try_get(0)
+        .map_err(StoreError::db("reading the chain head"))?;
+    let hash: Vec<u8> = row
+        .try_get(1)
+        .map_err(StoreError::db("reading the chain head"))?;
+    Ok((unsigned(position, "chain_position")?, hash))
+}
+
+/// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
+pub(super) async fn link_target(
+    client: &impl GenericClient,
+    tenant: &str,
+    hash: &[u8],
+) -> Result<Option<u64>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT chain_position FROM audit WHERE tenant = $1 AND hash = $2",
+            &[&tenant, &hash],
+        )
+        .await
+        .map_err(StoreError::db("following a broken chain link"))?;
+    Ok(row
+        .and_then(|row| row.try_get::<_, i64>(0).ok())
+        .and_then(|p| u64::try_from(p).ok()))
+}
+
+/// Streams `tenant`'s audit rows in chain order into `sink`, a batch per fetch from a portal,
+/// then reads every request's revision, all from one snapshot.
+pub(super) async fn walk(
+    client: &mut deadpool_postgres::Object,
+    tenant: &str,
+    sink: &tokio::sync::mpsc::Sender<ChainBatch>,
+) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
+    let tx = snapshot(client).await?;
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM audit WHERE tenant = $1 ORDER BY chain_position",
+            list(&AUDIT_COLUMNS)
+        ))
+        .await
+        .map_err(StoreError::db("verifying the audit chain"))?;
+    let portal = tx
+        .bind(&stmt, &[&tenant])
+        .await
+        .map_err(StoreError::db("verifying the audit chain"))?;
+    loop {
+        let rows = tx
+            .query_portal(&portal, i32::try_from(CHAIN_BATCH).unwrap_or(i32::MAX))
+            .await
+            .map_err(StoreError::db("verifying the audit chain"))?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut batch = ChainBatch::default();
+        for row in &rows {
+            let int = |i: usize| {
+                row.try_get::<_, i64>(i)
+                    .ok()
+                    .and_then(|v| u64::try_from(v).ok())
+            };
+            let bytes = |i: usize| {
+                row.try_get::<_, &str>(i)
+                    .map(str::as_bytes)
+                    .or_else(|_| row.try_get::<_, &[u8]>(i))
+                    .ok()
+            };
+            batch.push(
+                int(audit_at::CHAIN_POSITION),
+                int(audit_at::SEQUENCE),
+                std::array::from_fn(bytes),
+            );
+        }
+        // A closed channel means the walk found a break: stop reading.
+        if sink.send(batch).await.is_err() {
+            break;
+        }
+    }
+    let rows = tx
+        .query(
+            "SELECT id, revision FROM requests WHERE tenant = $1 ORDER BY id",
+            &[&tenant],
+        )
+        .await
+        .map_err(StoreError::db("verifying the audit chain"))?;
+    let revisions = rows
+        .iter()
+        .map(|row| {
+            let id = row
+                .try_get::<_, &str>(0)
+                .ok()
+                .and_then(|id| RequestId::parse(id).ok());
+            let revision = row
+                .try_get::<_, i64>(1)
+                .ok()
+                .and_then(|r| u64::try_from(r).ok());
+            id.zip(revision)
+        })
+        .collect();
+    tx.commit()
+        .await
+        .map_err(StoreError::db("ending a read transaction"))?;
+    Ok(revisions)
+}

@@ -1,0 +1,76 @@
+//! The PostgreSQL schema: one migration per version, applied in order under an advisory lock
+//! (so two nodes starting at once migrate in turn) and recorded in `lockbox_schema`. Never edit
+//! or remove one: add the next.
+
+use deadpool_postgres::GenericClient;
+
+use crate::store::StoreError;
+
+/// The migrations, in order.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_checked_steps.sql"),
+    include_str!("migrations/0003_request_listings.sql"),
+];
+
+/// The advisory lock nodes take while migrating.
+const MIGRATION_LOCK: i64 = 0x006c_6f63_6b62_6f78;
+
+/// The schema version this build writes.
+fn supported() -> u32 {
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+}
+
+/// The version the database has (0 for none), and the one this build writes. Reads only.
+pub(super) async fn version(client: &impl GenericClient) -> Result<(u32, u32), StoreError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('lockbox_schema') IS NOT NULL", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(StoreError::db("reading the schema version"))?;
+    if !exists {
+        return Ok((0, supported()));
+    }
+    let found: i32 = client
+        .query_one("SELECT version FROM lockbox_schema", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(StoreError::db("reading the schema version"))?;
+    Ok((u32::try_from(found).unwrap_or(0), supported()))
+}
+
+/// Brings the schema up to date in one transaction; a newer one is refused, untouched.
+pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(StoreError::db("starting the migration"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(StoreError::db("locking for the migration"))?;
+    let (found, supported) = version(&tx).await?;
+    if found > supported {
+        return Err(StoreError::NewerSchema { found, supported });
+    }
+    if found == 0 {
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS lockbox_schema (version INTEGER NOT NULL); \
+             INSERT INTO lockbox_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM lockbox_schema);",
+        )
+        .await
+        .map_err(StoreError::db("creating the schema version table"))?;
+    }
+    let done = usize::try_from(found).unwrap_or(0);
+    for migration in MIGRATIONS.iter().skip(done) {
+        tx.batch_execute(migration)
+            .await
+            .map_err(StoreError::db("migrating the schema"))?;
+    }
+    let version = i32::try_from(supported).unwrap_or(i32::MAX);
+    tx.execute("UPDATE lockbox_schema SET version = $1", &[&version])
+        .await
+        .map_err(StoreError::db("recording the schema version"))?;
+    tx.commit()
+        .await
+        .map_err(StoreError::db("committing the migration"))
+}

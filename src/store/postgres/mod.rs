@@ -1,0 +1,276 @@
+//! The backend for many nodes: PostgreSQL through `tokio-postgres`, with a `deadpool` pool.
+//!
+//! Connections are checked out of the pool for each primitive and verified before reuse, so a
+//! restarted server or a terminated backend costs at most the call in flight: the next
+//! checkout finds the connection dead, drops it and opens another.
+
+mod chain;
+mod migrate;
+mod outbox;
+mod read;
+mod write;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::types::ToSql;
+
+use super::StoreError;
+use super::backend::{
+    Claimed, Finished, OutboxRow, OutboxUpdate, Primitives, StepWrite, StoredRequest, Written,
+};
+use super::chain::ChainBatch;
+use super::columns::{RequestRow, Value};
+use super::handle::Store;
+use super::queries::Sql;
+use crate::audit::AuditRecord;
+use crate::values::RequestId;
+
+/// How many connections the store's own pool opens at most.
+const POOL_SIZE: usize = 16;
+
+/// The PostgreSQL backend of a [`Store`]: a pool of connections to one database that any number
+/// of service nodes share.
+///
+/// - **Atomic steps in one round trip.** A step is one call of the schema's
+///   `lockbox_save_step` function: the request row (guarded by its revision), the audit rows
+///   linked into the tenant's chain from the head this node last wrote, and the outbox rows.
+///   If another node moved the chain meanwhile, nothing is written and the step is redone with
+///   the request row and the chain head locked.
+/// - **The store's clock** is the server's (`clock_timestamp()`), checked inside the same call.
+/// - **Consistent reads.** A load or a chain verification reads one repeatable-read snapshot.
+/// - **The pool** verifies a connection before handing it out again (deadpool's
+///   `RecyclingMethod::Verified`).
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub struct Postgres {
+    pool: Pool,
+    /// What this node knows of each tenant's chain: see [`write::Known`].
+    heads: Mutex<HashMap<String, write::Known>>,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+impl Store<Postgres> {
+    /// Connects with libpq-style `params` (such as `host=127.0.0.1 port=5432 user=lockbox
+    /// dbname=lockbox`, or a `postgresql://` URL) without TLS, through a pool of up to 16
+    /// connections verified before reuse. Nothing is written: a new or older database needs
+    /// [`migrate`](Store::migrate) once. For TLS or other pool settings, build a pool and use
+    /// [`from_pool`](Self::from_pool).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NewerSchema`] for a database written by a newer build (left untouched);
+    /// [`StoreError::Database`] when the parameters do not parse or the server cannot be
+    /// reached.
+    pub async fn connect(params: &str) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(params)
+            .map_err(StoreError::db("reading the connection parameters"))?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(StoreError::db("building the connection pool"))?;
+        Self::from_pool(pool).await
+    }
+
+    /// Uses a platform's own pool. Configure it with `RecyclingMethod::Verified` (or
+    /// `Clean`), so that a connection the server dropped is not handed out again.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect), but for the parameters.
+    pub async fn from_pool(pool: Pool) -> Result<Self, StoreError> {
+        Store::over(Postgres {
+            pool,
+            heads: Mutex::new(HashMap::new()),
+        })
+        .await
+    }
+}
+
+impl Postgres {
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(StoreError::db("getting a connection from the pool"))
+    }
+}
+
+/// Values as `tokio-postgres` parameters.
+pub(super) struct Params(Vec<Box<dyn ToSql + Sync + Send>>);
+
+impl Params {
+    pub(super) fn of(values: &[Value]) -> Params {
+        Params(
+            values
+                .iter()
+                .map(|value| -> Box<dyn ToSql + Sync + Send> {
+                    match value {
+                        Value::Text(text) => Box::new(text.clone()),
+                        Value::Int(int) => Box::new(*int),
+                        Value::Bytes(bytes) => Box::new(bytes.clone()),
+                        Value::Null => Box::new(Option::<String>::None),
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    pub(super) fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.0
+            .iter()
+            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// A value read from a column of the wrong type or range: the stored request is refused.
+pub(super) fn column_error(
+    request: Option<RequestId>,
+) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |err| {
+        StoreError::InvalidRecord(crate::record::RecordError::new(
+            request,
+            None,
+            crate::record::BrokenRule::Malformed {
+                reason: err.to_string(),
+            },
+        ))
+    }
+}
+
+/// An `i64` column read as the `u64` it stores.
+pub(super) fn unsigned(value: i64, column: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| {
+        StoreError::InvalidRecord(crate::record::RecordError::new(
+            None,
+            None,
+            crate::record::BrokenRule::StoredColumnDisagrees { column },
+        ))
+    })
+}
+
+impl Primitives for Postgres {
+    const NAME: &'static str = "postgres";
+
+    fn placeholder(n: usize) -> String {
+        format!("${n}")
+    }
+
+    async fn schema_version(&self) -> Result<(u32, u32), StoreError> {
+        migrate::version(&self.client().await?).await
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::migrate(&mut self.client().await?).await
+    }
+
+    async fn store_clock(&self) -> Result<DateTime<Utc>, StoreError> {
+        write::server_clock(&self.client().await?).await
+    }
+
+    async fn read_request(&self, id: RequestId) -> Result<Option<StoredRequest>, StoreError> {
+        read::request(&mut self.client().await?, id).await
+    }
+
+    async fn write(&self, step: StepWrite) -> Result<Written, StoreError> {
+        write::step(self, &mut self.client().await?, &step).await
+    }
+
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>, StoreError> {
+        read::due(&self.client().await?, now).await
+    }
+
+    async fn audit_records(&self, sql: Sql) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = read::rows(&self.client().await?, &sql, "searching audit records").await?;
+        rows.iter()
+            .map(|row| read::audit_record(row, None))
+            .collect()
+    }
+
+    async fn request_rows(&self, sql: Sql) -> Result<Vec<RequestRow>, StoreError> {
+        let rows = read::rows(&self.client().await?, &sql, "listing requests").await?;
+        rows.iter().map(read::request_row).collect()
+    }
+
+    async fn outbox_rows(&self, sql: Sql) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = read::rows(&self.client().await?, &sql, "reading the outbox").await?;
+        rows.iter().map(read::outbox_row).collect()
+    }
+
+    async fn plan(&self, sql: Sql) -> Result<Vec<String>, StoreError> {
+        let explain = Sql {
+            text: format!("EXPLAIN {}", sql.text),
+            args: sql.args,
+        };
+        let rows = read::rows(&self.client().await?, &explain, "planning a query").await?;
+        rows.iter()
+            .map(|row| row.try_get(0).map_err(StoreError::db("planning a query")))
+            .collect()
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: String,
+        token: String,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        outbox::claim(&self.client().await?, now, &lease_until, &token, limit).await
+    }
+
+    async fn finish(
+        &self,
+        message: Claimed,
+        token: String,
+        step: Option<StepWrite>,
+        update: OutboxUpdate,
+    ) -> Result<Finished, StoreError> {
+        outbox::finish(
+            self,
+            &mut self.client().await?,
+            &message,
+            &token,
+            step.as_ref(),
+            &update,
+        )
+        .await
+    }
+
+    async fn chain(
+        &self,
+        tenant: String,
+        sink: tokio::sync::mpsc::Sender<ChainBatch>,
+    ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
+        chain::walk(&mut self.client().await?, &tenant, &sink).await
+    }
+
+    async fn link_target(&self, tenant: String, hash: Vec<u8>) -> Result<Option<u64>, StoreError> {
+        chain::link_target(&self.client().await?, &tenant, &hash).await
+    }
+
+    async fn chain_head(&self, tenant: String) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        chain::head(&self.client().await?, &tenant).await
+    }
+
+    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
+        read::tenants(&self.client().await?).await
+    }
+}

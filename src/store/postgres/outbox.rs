@@ -1,0 +1,114 @@
+//! The outbox on PostgreSQL: claims with `FOR UPDATE SKIP LOCKED` under a lease, so runs on
+//! many nodes share the work, and outcomes recorded only by the run that still holds the
+//! message.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+
+use super::{Postgres, column_error, unsigned, write};
+use crate::store::StoreError;
+use crate::store::backend::{Claimed, Finished, OutboxUpdate, StepWrite};
+use crate::store::columns::instant_text;
+use crate::values::RequestId;
+
+/// Claims up to `limit` due messages for this run until `lease_until`.
+pub(super) async fn claim(
+    client: &impl GenericClient,
+    now: DateTime<Utc>,
+    lease_until: &str,
+    token: &str,
+    limit: usize,
+) -> Result<Vec<Claimed>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "UPDATE outbox SET attempts = attempts + 1, claim = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND lease_until <= $3 \
+                          ORDER BY lease_until, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, request_id, sequence, message, attempts, kind",
+            &[&token, &lease_until, &instant_text(now), &limit],
+        )
+        .await
+        .map_err(StoreError::db("claiming outbox messages"))?;
+    let read = column_error(None);
+    let mut claimed = rows
+        .iter()
+        .map(|row| {
+            let request: String = row.try_get(1).map_err(&read)?;
+            let attempts: i32 = row.try_get(4).map_err(&read)?;
+            Ok(Claimed {
+                row: row.try_get(0).map_err(&read)?,
+                request: RequestId::parse(&request).map_err(|_| {
+                    StoreError::InvalidRecord(crate::record::RecordError::new(
+                        None,
+                        None,
+                        crate::record::BrokenRule::StoredColumnDisagrees {
+                            column: "outbox.request_id",
+                        },
+                    ))
+                })?,
+                cause: unsigned(row.try_get(2).map_err(&read)?, "outbox.sequence")?,
+                message: row.try_get(3).map_err(&read)?,
+                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+                kind: row.try_get(5).map_err(&read)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    claimed.sort_by_key(|message| message.row);
+    Ok(claimed)
+}
+
+/// Records an attempt's outcome (the delivery step, if any, and the outbox row) in one
+/// transaction, if this run still holds the message and the request is still at the step's
+/// revision.
+pub(super) async fn finish(
+    backend: &Postgres,
+    client: &mut deadpool_postgres::Object,
+    message: &Claimed,
+    token: &str,
+    step: Option<&StepWrite>,
+    update: &OutboxUpdate,
+) -> Result<Finished, StoreError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(StoreError::db("starting a write transaction"))?;
+    let holder = tx
+        .query_opt(
+            "SELECT claim, status FROM outbox WHERE id = $1 FOR UPDATE",
+            &[&message.row],
+        )
+        .await
+        .map_err(StoreError::db("checking an outbox claim"))?;
+    let held = holder.is_some_and(|row| {
+        matches!(
+            (row.try_get::<_, Option<String>>(0), row.try_get::<_, String>(1)),
+            (Ok(Some(claim)), Ok(status)) if claim == token && status == "pending"
+        )
+    });
+    if !held {
+        return Ok(Finished::Lost);
+    }
+    if let Some(step) = step
+        && !write::step_in(backend, &tx, step).await?
+    {
+        return Ok(Finished::Stale);
+    }
+    tx.execute(
+        "UPDATE outbox SET status = $2, claim = NULL, last_error = coalesce($3, last_error), \
+         lease_until = $4, finished_at = $5 WHERE id = $1",
+        &[
+            &message.row,
+            &update.status.as_str(),
+            &update.last_error,
+            &update.lease_until,
+            &update.finished_at,
+        ],
+    )
+    .await
+    .map_err(StoreError::db("updating the outbox"))?;
+    tx.commit()
+        .await
+        .map_err(StoreError::db("committing a delivery"))?;
+    Ok(Finished::Done)
+}

@@ -1,0 +1,334 @@
+//! Writes on PostgreSQL: a step in one round trip (`lockbox_save_step`), linked from the chain
+//! head this node last wrote for the tenant, or redone under the chain's lock when another node
+//! moved it.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::error::SqlState;
+
+use super::{Postgres, unsigned};
+use crate::audit::ChainHash;
+use crate::clock::MAX_CLOCK_SKEW;
+use crate::store::StoreError;
+use crate::store::backend::{StepWrite, Written};
+use crate::store::columns::{AUDIT_COLUMNS, REQUEST_COLUMNS, Value, instant_text};
+
+/// A tenant's chain head: its position and hash.
+pub(super) type Head = (u64, ChainHash);
+
+/// A node's knowledge of a tenant's chain: the head it last wrote, where its next step's links
+/// start. If another node has moved the chain since, that step writes nothing and is redone
+/// under the chain's lock, and the next few steps of that tenant take the lock straight away
+/// (guessing is only worth it while the node writes the tenant alone, which is the common case:
+/// one node handles a tenant's case at a time).
+#[derive(Clone, Copy)]
+pub(super) struct Known {
+    head: Head,
+    /// Steps of this tenant left to take under the lock before guessing again.
+    locked_steps: u8,
+}
+
+/// How many steps of a tenant a node takes under the lock after a wrong guess.
+const LOCKED_AFTER_MISS: u8 = 16;
+
+/// How many tenants' chain heads a node remembers before it forgets them all (each a few dozen
+/// bytes; a forgotten head costs one locked step).
+const REMEMBERED_HEADS: usize = 4096;
+
+/// The SQLSTATE `lockbox_save_step` raises when the chain is not at the head the node expected.
+const CHAIN_MOVED: &str = "LB001";
+/// The SQLSTATE it raises when a record is later than the server's clock plus the skew allowed.
+const AHEAD_OF_CLOCK: &str = "LB002";
+
+/// How one call of `lockbox_save_step` ended.
+enum Outcome {
+    Saved(Head),
+    /// The request row was not at the expected revision: nothing was written.
+    Stale,
+    /// Another node moved the chain from the head the step started at: nothing was written.
+    ChainMoved,
+    /// A record is too far ahead of the server's clock: nothing was written.
+    Ahead,
+}
+
+impl Postgres {
+    fn known(&self, tenant: &str) -> Option<Known> {
+        self.heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tenant)
+            .copied()
+    }
+
+    fn remember(&self, tenant: &str, head: Head, locked_steps: u8) {
+        let mut heads = self
+            .heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if heads.len() >= REMEMBERED_HEADS {
+            heads.clear();
+        }
+        heads.insert(tenant.to_owned(), Known { head, locked_steps });
+    }
+}
+
+/// Writes `step`: first by guessing the chain head (one round trip), then, if the guess was
+/// wrong or the tenant is busy, under the request's and the chain's locks.
+pub(super) async fn step(
+    backend: &Postgres,
+    client: &mut deadpool_postgres::Object,
+    step: &StepWrite,
+) -> Result<Written, StoreError> {
+    let tenant = &step.row.tenant;
+    let mut locked_steps = 0;
+    match backend.known(tenant) {
+        Some(known) if known.locked_steps == 0 => match call(&*client, step, known.head).await? {
+            Outcome::Saved(head) => {
+                backend.remember(tenant, head, 0);
+                return Ok(Written::Saved);
+            }
+            Outcome::Stale => return stale(&*client, step).await,
+            Outcome::Ahead => return ahead(&*client).await,
+            Outcome::ChainMoved => locked_steps = LOCKED_AFTER_MISS,
+        },
+        Some(known) => locked_steps = known.locked_steps - 1,
+        None => {}
+    }
+    let tx = client
+        .transaction()
+        .await
+        .map_err(StoreError::db("starting a write transaction"))?;
+    match locked(&tx, step).await? {
+        Outcome::Saved(head) => {
+            tx.commit()
+                .await
+                .map_err(StoreError::db("committing a step"))?;
+            backend.remember(tenant, head, locked_steps);
+            Ok(Written::Saved)
+        }
+        Outcome::Stale => {
+            let written = stale(&tx, step).await;
+            drop(tx);
+            written
+        }
+        Outcome::Ahead => {
+            drop(tx);
+            ahead(&*client).await
+        }
+        Outcome::ChainMoved => Err(StoreError::database("saving a step")(
+            format!("the chain of tenant {tenant} moved while locked").into(),
+        )),
+    }
+}
+
+/// Writes `step` inside `tx` with the request row and then the tenant's chain head locked (the
+/// order every step takes them in), so the write cannot miss the head.
+async fn locked(
+    tx: &deadpool_postgres::Transaction<'_>,
+    step: &StepWrite,
+) -> Result<Outcome, StoreError> {
+    let head = lock_chain(tx, &step.row.id, &step.row.tenant).await?;
+    call(tx, step, head).await
+}
+
+/// Writes `step` inside `tx`, which the caller commits, after locking the chain; `Ok(false)`
+/// when the request moved since the step was computed (nothing is written). For delivery runs,
+/// which record their attempt in the same transaction as the outbox row.
+pub(super) async fn step_in(
+    backend: &Postgres,
+    tx: &deadpool_postgres::Transaction<'_>,
+    step: &StepWrite,
+) -> Result<bool, StoreError> {
+    match locked(tx, step).await? {
+        Outcome::Saved(head) => {
+            backend.remember(&step.row.tenant, head, 0);
+            Ok(true)
+        }
+        Outcome::Stale => Ok(false),
+        Outcome::Ahead => Err(StoreError::ClockAhead {
+            request: None,
+            given: step.latest_at,
+            store_clock: server_clock(tx).await?,
+            recorded: false,
+        }),
+        Outcome::ChainMoved => Err(StoreError::database("recording a delivery")(
+            format!("the chain of tenant {} moved while locked", step.row.tenant).into(),
+        )),
+    }
+}
+
+/// Locks the request's row (if it has one), then its tenant's chain head (starting the chain
+/// if the tenant has none), and reads the head.
+async fn lock_chain(
+    tx: &deadpool_postgres::Transaction<'_>,
+    request: &str,
+    tenant: &str,
+) -> Result<Head, StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "WITH locked AS (SELECT id FROM requests WHERE id = $1 FOR UPDATE) \
+             INSERT INTO chains (tenant, position, hash) \
+             SELECT $2, 0, $3 FROM (SELECT count(*) FROM locked) AS request \
+             ON CONFLICT (tenant) DO UPDATE SET tenant = EXCLUDED.tenant \
+             RETURNING position, hash",
+        )
+        .await
+        .map_err(StoreError::db("locking the tenant's chain"))?;
+    let genesis = ChainHash::GENESIS.as_bytes().to_vec();
+    let row = tx
+        .query_one(&stmt, &[&request, &tenant, &genesis])
+        .await
+        .map_err(StoreError::db("locking the tenant's chain"))?;
+    let (position, hash) = super::chain::head_row(&row)?;
+    let hash = ChainHash::from_slice(&hash).ok_or_else(|| {
+        StoreError::database("reading the chain head")(
+            format!("the chain head of tenant {tenant} is not a SHA-256 hash").into(),
+        )
+    })?;
+    Ok((position, hash))
+}
+
+/// Calls `lockbox_save_step` once: the request row, the audit rows linked onto the chain from
+/// `head`, the outbox rows, each row a JSON object keyed by its columns.
+async fn call(
+    client: &impl GenericClient,
+    step: &StepWrite,
+    head: Head,
+) -> Result<Outcome, StoreError> {
+    let (mut position, mut previous) = head;
+    let mut audit = Vec::with_capacity(step.records.len());
+    for record in &step.records {
+        let mut row = record.clone();
+        position += 1;
+        previous = row.link(previous, position);
+        audit.push(json_object(&AUDIT_COLUMNS, &row.values()));
+    }
+    let outbox: Vec<serde_json::Value> = step
+        .messages
+        .iter()
+        .map(|message| {
+            serde_json::json!({
+                "sequence": message.sequence,
+                "kind": message.kind,
+                "created_at": message.created_at,
+                "message": message.message,
+            })
+        })
+        .collect();
+    let request = json_object(&REQUEST_COLUMNS, &step.row.values()).to_string();
+    let audit = serde_json::Value::Array(audit).to_string();
+    let outbox = serde_json::Value::Array(outbox).to_string();
+    let expected = i64::try_from(step.expected).unwrap_or(i64::MAX);
+    let (from_position, from_hash) = (
+        i64::try_from(head.0).unwrap_or(i64::MAX),
+        head.1.as_bytes().to_vec(),
+    );
+    let to_position = i64::try_from(position).unwrap_or(i64::MAX);
+    let to_hash = previous.as_bytes().to_vec();
+    let latest_at = instant_text(step.latest_at);
+    let max_skew = MAX_CLOCK_SKEW.num_microseconds().unwrap_or(i64::MAX);
+    let stmt = client
+        .prepare_cached(
+            "SELECT lockbox_save_step($1::text::jsonb, $2, $3, $4, $5, $6, $7::text::jsonb, \
+             $8::text::jsonb, $9, $10)",
+        )
+        .await
+        .map_err(StoreError::db("preparing a step"))?;
+    let result = client
+        .query_one(
+            &stmt,
+            &[
+                &request,
+                &expected,
+                &from_position,
+                &from_hash,
+                &to_position,
+                &to_hash,
+                &audit,
+                &outbox,
+                &latest_at,
+                &max_skew,
+            ],
+        )
+        .await;
+    match result {
+        Ok(row) => match row.try_get::<_, bool>(0) {
+            Ok(true) => Ok(Outcome::Saved((position, previous))),
+            Ok(false) => Ok(Outcome::Stale),
+            Err(err) => Err(StoreError::db("saving a step")(err)),
+        },
+        Err(err) => match err.code().map(SqlState::code) {
+            Some(CHAIN_MOVED) => Ok(Outcome::ChainMoved),
+            Some(AHEAD_OF_CLOCK) => Ok(Outcome::Ahead),
+            _ => Err(StoreError::db("saving a step")(err)),
+        },
+    }
+}
+
+/// A row as a JSON object keyed by its column names; bytes in PostgreSQL's hex form, which
+/// `jsonb_populate_record` reads into `bytea`.
+fn json_object(columns: &[&str], values: &[Value]) -> serde_json::Value {
+    let object = columns
+        .iter()
+        .zip(values)
+        .map(|(name, value)| {
+            let value = match value {
+                Value::Text(text) => serde_json::Value::String(text.clone()),
+                Value::Int(int) => serde_json::Value::from(*int),
+                Value::Bytes(bytes) => {
+                    serde_json::Value::String(format!("\\x{}", hex::encode(bytes)))
+                }
+                Value::Null => serde_json::Value::Null,
+            };
+            ((*name).to_owned(), value)
+        })
+        .collect();
+    serde_json::Value::Object(object)
+}
+
+/// The outcome of a write whose request row was not where the step expected it.
+async fn stale(client: &impl GenericClient, step: &StepWrite) -> Result<Written, StoreError> {
+    let found = client
+        .query_opt(
+            "SELECT revision FROM requests WHERE id = $1",
+            &[&step.row.id],
+        )
+        .await
+        .map_err(StoreError::db("reading the request's revision"))?;
+    let found = match found {
+        Some(row) => Some(unsigned(
+            row.try_get::<_, i64>(0)
+                .map_err(StoreError::db("reading the request's revision"))?,
+            "revision",
+        )?),
+        None => None,
+    };
+    Ok(Written::Stale { found })
+}
+
+/// The outcome of a write the server found stamped too far ahead of its clock.
+async fn ahead(client: &impl GenericClient) -> Result<Written, StoreError> {
+    Ok(Written::Ahead {
+        store_clock: server_clock(client).await?,
+    })
+}
+
+/// The server's clock, to the microsecond.
+pub(super) async fn server_clock(client: &impl GenericClient) -> Result<DateTime<Utc>, StoreError> {
+    let micros: i64 = client
+        .query_one(
+            "SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000000) AS BIGINT)",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(StoreError::db("reading the server's clock"))?;
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+        StoreError::database("reading the server's clock")(
+            format!(
+                "the server's clock reads {micros} microseconds since 1970, which is no instant"
+            )
+            .into(),
+        )
+    })
+}

@@ -1,0 +1,380 @@
+//! What a store reads, written once for every backend: loads, listings, audit searches and
+//! exports, outbox views, and the tenant's chain.
+
+use std::io::Write;
+
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use super::StoreError;
+use super::backend::{Backend, OutboxRow, StoredRequest};
+use super::chain::{self, ChainBatch, Conclusion};
+use super::columns::uuid_text;
+use super::handle::Store;
+use super::queries;
+use super::reports::{OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus};
+use super::requests::{RequestPage, RequestQuery, RequestSummary};
+use crate::audit::{
+    AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict, PageSize,
+};
+use crate::delivery::DeliveryFailure;
+use crate::notification::NotificationKind;
+use crate::record::{BrokenRule, RecordError, RequestRecord};
+use crate::request::AnyRequest;
+use crate::values::{RequestId, TenantId};
+
+/// A read whose plan [`Store::explain`] shows.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Explain<'a> {
+    /// An audit search.
+    Search(&'a AuditQuery),
+    /// A request listing.
+    Requests(&'a RequestQuery),
+    /// An outbox view.
+    Outbox(&'a OutboxQuery),
+}
+
+impl<B: Backend> Store<B> {
+    /// Loads request `id`, checked by replaying its trail through the workflow and comparing
+    /// its row with what the trail leads to.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::InvalidRecord`] when the stored request breaks a
+    /// workflow rule or its rows disagree with its records (naming the record and the rule);
+    /// [`StoreError::Database`].
+    pub async fn load(&self, id: RequestId) -> Result<AnyRequest, StoreError> {
+        let span =
+            tracing::info_span!("lockbox.load", backend = B::NAME, request = %id, revision = Empty);
+        async move {
+            self.ready().await?;
+            let loaded = self.load_checked(id).await?;
+            tracing::Span::current().record("revision", loaded.saved_records());
+            Ok(loaded)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Loads and checks request `id` (without checking the schema first).
+    pub(super) async fn load_checked(&self, id: RequestId) -> Result<AnyRequest, StoreError> {
+        let stored = self
+            .backend()
+            .read_request(id)
+            .await?
+            .ok_or(StoreError::NotFound { request: id })?;
+        decode(stored)
+    }
+
+    /// One page of a request listing, each request as a list page shows it.
+    ///
+    /// ```no_run
+    /// # async fn page(store: customer_lockbox::SqliteStore, tenant: customer_lockbox::TenantId) -> Result<(), customer_lockbox::StoreError> {
+    /// use customer_lockbox::{RequestQuery, StateKind};
+    ///
+    /// let query = RequestQuery::tenant(tenant).state(StateKind::PendingCustomer);
+    /// let page = store.requests(&query).await?;
+    /// for request in &page.requests {
+    ///     println!("{} {} decide by {:?}", request.id, request.service_request, request.due_at);
+    /// }
+    /// if let Some(next) = page.next {
+    ///     let _second = store.requests(&query.after(next)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidRecord`] for a row the store never writes; [`StoreError::Database`].
+    #[tracing::instrument(name = "lockbox.requests", skip_all, fields(backend = B::NAME, returned = tracing::field::Empty))]
+    pub async fn requests(&self, query: &RequestQuery) -> Result<RequestPage, StoreError> {
+        self.ready().await?;
+        let rows = self
+            .backend()
+            .request_rows(queries::request_listing(query, &B::placeholder))
+            .await?;
+        let size = page_len(query.page_size);
+        let mut requests = Vec::with_capacity(size.min(rows.len()));
+        for row in rows.iter().take(size) {
+            requests.push(RequestSummary::of(row)?);
+        }
+        let next = (rows.len() > size)
+            .then(|| requests.last().map(|last| last.cursor(&query.filter)))
+            .flatten();
+        tracing::Span::current().record("returned", requests.len());
+        Ok(RequestPage { requests, next })
+    }
+
+    /// The notifications in the outbox for `request`, in the order of the steps that caused
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidRecord`] when a row holds a value the store never writes;
+    /// [`StoreError::Database`].
+    #[tracing::instrument(name = "lockbox.outbox", skip_all, fields(backend = B::NAME, request = %request))]
+    pub async fn outbox(&self, request: RequestId) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.ready().await?;
+        let rows = self
+            .backend()
+            .outbox_rows(queries::request_outbox(
+                &uuid_text(request.as_uuid()),
+                &B::placeholder,
+            ))
+            .await?;
+        rows.iter().map(outbox_entry).collect()
+    }
+
+    /// One page of an outbox view across all requests: the notifications not sent yet, or
+    /// those whose last attempt failed, with the error.
+    ///
+    /// # Errors
+    ///
+    /// As [`outbox`](Self::outbox).
+    #[tracing::instrument(name = "lockbox.outbox_view", skip_all, fields(backend = B::NAME, returned = tracing::field::Empty))]
+    pub async fn outbox_view(&self, query: &OutboxQuery) -> Result<OutboxPage, StoreError> {
+        self.ready().await?;
+        let rows = self
+            .backend()
+            .outbox_rows(queries::outbox_view(query, &B::placeholder))
+            .await?;
+        let size = page_len(query.page_size);
+        let entries = rows
+            .iter()
+            .take(size)
+            .map(outbox_entry)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = (rows.len() > size)
+            .then(|| rows.get(size - 1).map(|row| OutboxCursor(row.id)))
+            .flatten();
+        tracing::Span::current().record("returned", entries.len());
+        Ok(OutboxPage { entries, next })
+    }
+
+    /// One page of the audit records matching `query`, in search order, from the indexes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidRecord`] when a row disagrees with its record;
+    /// [`StoreError::Database`].
+    #[tracing::instrument(name = "lockbox.search", skip_all, fields(backend = B::NAME, returned = tracing::field::Empty))]
+    pub async fn search(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        self.ready().await?;
+        let mut records = self
+            .backend()
+            .audit_records(queries::audit_search(query, &B::placeholder))
+            .await?;
+        // The query asks for one more than a page: whether it came says whether there is a next.
+        let size = page_len(query.page_size_value());
+        let more = records.len() > size;
+        records.truncate(size);
+        let next = more
+            .then(|| records.last().map(AuditRecord::cursor))
+            .flatten();
+        tracing::Span::current().record("returned", records.len());
+        Ok(AuditPage { records, next })
+    }
+
+    /// Writes every record matching `query` (all pages, from its cursor on) as JSON Lines:
+    /// one record per line, in search order. Returns how many were written. `out` is written
+    /// from the calling task: give it a buffer or a file, not a slow network stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`search`](Self::search), and [`StoreError::Export`] when `out` fails.
+    #[tracing::instrument(name = "lockbox.export", skip_all, fields(backend = B::NAME, written = tracing::field::Empty))]
+    pub async fn export_jsonl(
+        &self,
+        query: &AuditQuery,
+        mut out: impl Write + Send,
+    ) -> Result<u64, StoreError> {
+        let mut query = query.clone().page_size(PageSize::MAX);
+        let mut written = 0;
+        loop {
+            let page = self.search(&query).await?;
+            for record in &page.records {
+                let line =
+                    serde_json::to_string(record).map_err(StoreError::db("encoding a record"))?;
+                writeln!(out, "{line}").map_err(StoreError::Export)?;
+                written += 1;
+            }
+            match page.next {
+                Some(cursor) => query = query.after(cursor),
+                None => break,
+            }
+        }
+        out.flush().map_err(StoreError::Export)?;
+        tracing::Span::current().record("written", written);
+        Ok(written)
+    }
+
+    /// The engine's plan for a read, one line per step: shows which index serves it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the engine cannot plan it.
+    #[tracing::instrument(name = "lockbox.explain", skip_all, fields(backend = B::NAME))]
+    pub async fn explain(&self, read: Explain<'_>) -> Result<Vec<String>, StoreError> {
+        let sql = match read {
+            Explain::Search(query) => queries::audit_search(query, &B::placeholder),
+            Explain::Requests(query) => queries::request_listing(query, &B::placeholder),
+            Explain::Outbox(query) => queries::outbox_view(query, &B::placeholder),
+        };
+        self.backend().plan(sql).await
+    }
+
+    /// The end of `tenant`'s hash chain, to keep a copy of somewhere the database's writers
+    /// cannot reach.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the read fails or the stored head is not a hash.
+    #[tracing::instrument(name = "lockbox.chain_head", skip_all, fields(backend = B::NAME, tenant = %tenant))]
+    pub async fn chain_head(&self, tenant: TenantId) -> Result<Option<ChainHead>, StoreError> {
+        self.ready().await?;
+        let head = self
+            .backend()
+            .chain_head(uuid_text(tenant.as_uuid()))
+            .await?;
+        head.map(|(position, hash)| match ChainHash::from_slice(&hash) {
+            Some(hash) => Ok(ChainHead {
+                tenant,
+                position,
+                hash,
+            }),
+            None => Err(StoreError::database("reading the chain head")(
+                format!(
+                    "the stored head of tenant {tenant} is {} bytes, not a SHA-256 hash",
+                    hash.len()
+                )
+                .into(),
+            )),
+        })
+        .transpose()
+    }
+
+    /// Walks `tenant`'s hash chain from the first record, in one snapshot, and reports the
+    /// first one that was edited, removed, reordered or inserted, or that the chain is intact.
+    /// Rows are hashed on a blocking thread as the backend reads them.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the read fails.
+    pub async fn verify_chain(&self, tenant: TenantId) -> Result<ChainVerdict, StoreError> {
+        let span = tracing::info_span!("lockbox.verify", backend = B::NAME, tenant = %tenant, outcome = Empty);
+        async move {
+            self.ready().await?;
+            let (sink, batches) = tokio::sync::mpsc::channel::<ChainBatch>(4);
+            let hashing = tokio::task::spawn_blocking(move || chain::walk(batches));
+            let read = self
+                .backend()
+                .chain(uuid_text(tenant.as_uuid()), sink)
+                .await;
+            let walked = hashing.await.map_err(chain::hashing_failed)?;
+            let revisions = read?;
+            let verdict = match chain::conclude(tenant, walked, revisions) {
+                Conclusion::Verdict(verdict) => verdict,
+                Conclusion::Unlinked {
+                    position,
+                    record,
+                    hash,
+                } => {
+                    let target = self
+                        .backend()
+                        .link_target(uuid_text(tenant.as_uuid()), hash)
+                        .await?;
+                    chain::classify(tenant, position, record, target)
+                }
+            };
+            tracing::Span::current().record(
+                "outcome",
+                if verdict.is_intact() {
+                    "intact"
+                } else {
+                    "broken"
+                },
+            );
+            Ok(verdict)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Every tenant with requests.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidRecord`] for a tenant column that is no tenant id;
+    /// [`StoreError::Database`].
+    #[tracing::instrument(name = "lockbox.tenants", skip_all, fields(backend = B::NAME))]
+    pub async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.ready().await?;
+        self.backend()
+            .tenants()
+            .await?
+            .iter()
+            .map(|text| {
+                TenantId::parse(text).map_err(|_| {
+                    StoreError::InvalidRecord(RecordError::new(
+                        None,
+                        None,
+                        BrokenRule::StoredColumnDisagrees { column: "tenant" },
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// A page's length as a count.
+fn page_len(size: PageSize) -> usize {
+    usize::try_from(size.get()).unwrap_or(usize::MAX)
+}
+
+/// A stored request, replayed and checked against its row.
+pub(super) fn decode(stored: StoredRequest) -> Result<AnyRequest, StoreError> {
+    let refuse = |column| {
+        StoreError::InvalidRecord(RecordError::new(
+            RequestId::parse(&stored.row.id).ok(),
+            None,
+            BrokenRule::StoredColumnDisagrees { column },
+        ))
+    };
+    let (id, tenant) = stored.row.ids().ok_or_else(|| refuse("id"))?;
+    let state = stored.row.state_kind().ok_or_else(|| refuse("state"))?;
+    let loaded =
+        RequestRecord::from_parts(stored.row.record_version, id, tenant, state, stored.trail)
+            .load()?;
+    stored.row.check(&loaded)?;
+    Ok(loaded)
+}
+
+/// An outbox entry from its row, each column checked.
+fn outbox_entry(row: &OutboxRow) -> Result<OutboxEntry, StoreError> {
+    let request = RequestId::parse(&row.request_id).ok();
+    let column = |column| {
+        StoreError::InvalidRecord(RecordError::new(
+            request,
+            Some(row.sequence),
+            BrokenRule::StoredColumnDisagrees { column },
+        ))
+    };
+    let kind = NotificationKind::parse(&row.kind).ok_or_else(|| column("outbox.kind"))?;
+    Ok(OutboxEntry {
+        request: request.ok_or_else(|| column("outbox.request_id"))?,
+        cause: row.sequence,
+        kind,
+        status: OutboxStatus::parse(&row.status).ok_or_else(|| column("outbox.status"))?,
+        attempts: row.attempts,
+        last_error: row
+            .last_error
+            .clone()
+            .map(DeliveryFailure::new)
+            .transpose()
+            .map_err(|_| column("outbox.last_error"))?,
+        next_attempt_at: chrono::DateTime::parse_from_rfc3339(&row.lease_until)
+            .map_err(|_| column("outbox.lease_until"))?
+            .with_timezone(&chrono::Utc),
+    })
+}

@@ -1,0 +1,229 @@
+//! What store operations report: sweeps, appends, delivery runs, and the outbox.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use crate::audit::PageSize;
+use crate::delivery::DeliveryFailure;
+use crate::notification::NotificationKind;
+use crate::refusal::Refusal;
+use crate::state::ClosureReason;
+use crate::values::RequestId;
+
+/// What a sweep did: each overdue request handled as its own audited step.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SweepReport {
+    /// Pending requests that expired unanswered.
+    pub expired: Vec<RequestId>,
+    /// Granted requests whose access window ended.
+    pub access_ended: Vec<RequestId>,
+    /// Requests someone else moved while the sweep ran (conflicts): left to them.
+    pub skipped: Vec<RequestId>,
+    /// Requests that could not be handled, with the reason (a refused record, a failed write).
+    pub failed: Vec<(RequestId, StoreError)>,
+}
+
+impl fmt::Display for SweepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} expired, {} access ended, {} skipped, {} failed",
+            self.expired.len(),
+            self.access_ended.len(),
+            self.skipped.len(),
+            self.failed.len()
+        )
+    }
+}
+
+/// What recording engineer actions did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppendReport {
+    /// How many actions were recorded as taken.
+    pub recorded: usize,
+    /// Actions refused (and recorded as refused), by their index in the batch.
+    pub refused: Vec<(usize, Refusal)>,
+    /// Set when access had ended: the request closed for this reason, and the actions from the
+    /// first late one on were not taken.
+    pub access_ended: Option<ClosureReason>,
+}
+
+/// Where a notification stands in a store's outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutboxStatus {
+    /// Not sent yet: waiting for its first attempt, for a retry, or held by an attempt.
+    Pending,
+    /// The sender accepted it.
+    Sent,
+    /// Not sent, and never will be: it asked for a decision the request no longer awaits.
+    Dropped,
+}
+
+impl OutboxStatus {
+    /// The status as stored: `pending`, `sent` or `dropped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Dropped => "dropped",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        [
+            OutboxStatus::Pending,
+            OutboxStatus::Sent,
+            OutboxStatus::Dropped,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+impl fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One notification in a store's outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboxEntry {
+    /// The request it is about.
+    pub request: RequestId,
+    /// The sequence of the audit record whose step caused it.
+    pub cause: u64,
+    /// What it is about.
+    pub kind: NotificationKind,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// How many attempts claimed it, including any that crashed before recording an outcome.
+    pub attempts: u32,
+    /// Why the last failed attempt failed.
+    pub last_error: Option<DeliveryFailure>,
+    /// A pending entry's earliest next attempt (the end of a lease or of the retry delay).
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// What a delivery run did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct DeliveryReport {
+    /// Notifications the sender accepted: (request, cause).
+    pub sent: Vec<(RequestId, u64)>,
+    /// Notifications whose attempt failed, kept for a retry after the lease: (request, cause,
+    /// why).
+    pub failed: Vec<(RequestId, u64, DeliveryFailure)>,
+    /// Decision messages dropped because the request no longer awaits a decision.
+    pub dropped: Vec<(RequestId, u64)>,
+    /// Attempts whose lease ran out before they finished, so another run took the message
+    /// over: their outcome was not recorded.
+    pub lost: Vec<(RequestId, u64)>,
+    /// Notifications that could not be handled (a refused record, a failed write), kept for a
+    /// retry after the lease.
+    pub errors: Vec<(RequestId, u64, StoreError)>,
+}
+
+impl fmt::Display for DeliveryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} sent, {} failed, {} dropped, {} lost lease, {} errors",
+            self.sent.len(),
+            self.failed.len(),
+            self.dropped.len(),
+            self.lost.len(),
+            self.errors.len()
+        )
+    }
+}
+
+/// Which notifications an outbox view lists, across all requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutboxView {
+    /// Every notification not sent yet: waiting for its first attempt, for a retry, or held.
+    Pending,
+    /// Those of the pending whose last attempt failed, with the error it gave.
+    Failed,
+}
+
+/// A page of an outbox view: which notifications, oldest first, from where.
+///
+/// ```
+/// use customer_lockbox::{OutboxQuery, OutboxView, PageSize};
+///
+/// let query = OutboxQuery::new(OutboxView::Failed).page_size(PageSize::new(20)?);
+/// # Ok::<(), customer_lockbox::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxQuery {
+    pub(crate) view: OutboxView,
+    pub(crate) after: Option<OutboxCursor>,
+    pub(crate) page_size: PageSize,
+}
+
+impl OutboxQuery {
+    /// The first page of `view`, of [`PageSize::DEFAULT`] entries.
+    pub fn new(view: OutboxView) -> Self {
+        OutboxQuery {
+            view,
+            after: None,
+            page_size: PageSize::DEFAULT,
+        }
+    }
+
+    /// The page after `cursor` (a previous page's [`OutboxPage::next`]).
+    pub fn after(mut self, cursor: OutboxCursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+
+    /// Pages of `size` entries.
+    pub fn page_size(mut self, size: PageSize) -> Self {
+        self.page_size = size;
+        self
+    }
+}
+
+/// Where the next page of an outbox view starts: opaque; hand it back to
+/// [`OutboxQuery::after`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutboxCursor(pub(crate) i64);
+
+impl fmt::Display for OutboxCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "o{}", self.0)
+    }
+}
+
+impl std::str::FromStr for OutboxCursor {
+    type Err = crate::Error;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.strip_prefix('o')
+            .and_then(|n| n.parse().ok())
+            .map(OutboxCursor)
+            .ok_or_else(|| {
+                crate::error::ErrorKind::InvalidCursor {
+                    input: text.chars().take(64).collect(),
+                }
+                .into()
+            })
+    }
+}
+
+/// One page of an outbox view.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct OutboxPage {
+    /// The entries, oldest first.
+    pub entries: Vec<OutboxEntry>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<OutboxCursor>,
+}

@@ -1,0 +1,84 @@
+//! The hash chain on SQLite: its head, and its rows streamed in order for verification.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::read::read_error;
+use crate::store::StoreError;
+use crate::store::chain::ChainBatch;
+use crate::store::columns::{AUDIT_COLUMNS, audit_at, list};
+use crate::values::RequestId;
+
+/// The last audit row of `tenant`'s chain: its position and hash.
+pub(super) fn head(conn: &Connection, tenant: &str) -> rusqlite::Result<Option<(u64, Vec<u8>)>> {
+    conn.prepare_cached(
+        "SELECT chain_position, hash FROM audit WHERE tenant = ?1 ORDER BY chain_position DESC LIMIT 1",
+    )?
+    .query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))
+    .optional()
+}
+
+/// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
+pub(super) fn link_target(
+    conn: &Connection,
+    tenant: &str,
+    hash: &[u8],
+) -> rusqlite::Result<Option<u64>> {
+    conn.query_row(
+        "SELECT chain_position FROM audit WHERE tenant = ?1 AND hash = ?2",
+        params![tenant, hash],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// Streams `tenant`'s audit rows in chain order into `sink`, as raw bytes, then reads every
+/// request's revision, all in one read transaction (one snapshot, whatever other connections
+/// write meanwhile).
+pub(super) fn walk(
+    conn: &mut Connection,
+    tenant: &str,
+    sink: &tokio::sync::mpsc::Sender<ChainBatch>,
+) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
+    let read = read_error(None, "verifying the audit chain");
+    let tx = conn.transaction().map_err(&read)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {} FROM audit WHERE tenant = ?1 ORDER BY chain_position",
+                list(&AUDIT_COLUMNS)
+            ))
+            .map_err(&read)?;
+        let mut rows = stmt.query([tenant]).map_err(&read)?;
+        let mut batch = ChainBatch::default();
+        while let Some(row) = rows.next().map_err(&read)? {
+            let bytes = |i: usize| row.get_ref(i).ok().and_then(|v| v.as_bytes().ok());
+            let int = |i: usize| row.get::<_, u64>(i).ok();
+            batch.push(
+                int(audit_at::CHAIN_POSITION),
+                int(audit_at::SEQUENCE),
+                std::array::from_fn(bytes),
+            );
+            // A closed channel means the walk found a break: stop reading.
+            if batch.is_full() && sink.blocking_send(std::mem::take(&mut batch)).is_err() {
+                break;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = sink.blocking_send(batch);
+        }
+    }
+    let mut stmt = tx
+        .prepare_cached("SELECT id, revision FROM requests WHERE tenant = ?1 ORDER BY id")
+        .map_err(&read)?;
+    let revisions = stmt
+        .query_map([tenant], |row| {
+            Ok(row
+                .get::<_, String>(0)
+                .ok()
+                .and_then(|id| RequestId::parse(&id).ok())
+                .zip(row.get::<_, u64>(1).ok()))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(&read)?;
+    Ok(revisions)
+}

@@ -1,0 +1,814 @@
+//! The workflow's steps, executed by the store, written once for every backend.
+//!
+//! Each step is one call: the store takes the request (from its cache, or loaded and checked),
+//! checks its state, applies the typed step, and saves what the step recorded in one
+//! transaction that happens only if nobody moved the request meanwhile. A write that loses that
+//! race is retried on the request as it now is, a bounded number of times. A refusal is saved
+//! like any step, and a refusal that loses its race is still recorded, on the request as it
+//! now is. The caller gets the typed outcome unchanged, or the refusal as
+//! [`StoreError::Refused`].
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use super::StoreError;
+use super::backend::Backend;
+use super::backend::{NewMessage, StepWrite, Written};
+use super::columns::{AuditRow, RequestRow, instant_text};
+use super::handle::Store;
+use super::reports::{AppendReport, SweepReport};
+use crate::audit::AuditRecord;
+use crate::clock::MAX_CLOCK_SKEW;
+use crate::notification::Notification;
+use crate::outcome::{ActionOutcome, DenyOutcome, GrantOutcome};
+use crate::policy::TenantPolicy;
+use crate::record::{BrokenRule, RecordError, decide_again, replay_trail};
+use crate::refusal::{Refusal, Refused, Step};
+use crate::request::{AnyRequest, Attempt, Draft, Request, with_request};
+use crate::state::{
+    Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,
+};
+use crate::values::{ApproverId, EngineerAction, EngineerId, RequestId, SupportManagerId};
+
+/// How many times a step is tried before a lost race is reported as a conflict.
+const ATTEMPTS: u32 = 16;
+
+/// What applying a step to the request gave.
+pub(crate) enum Applied<T> {
+    /// The step went ahead (or found nothing to do): `T` holds the request to save.
+    Done(T),
+    /// The workflow refused it; the request comes back with the refusal recorded (if it is
+    /// recorded at all).
+    Refused(Refused<AnyRequest>),
+    /// The request is in a state the step does not apply to.
+    WrongState(Box<AnyRequest>),
+}
+
+/// A step's outcome, holding the request the step moved: the store saves it through here
+/// before handing the outcome back.
+pub(crate) trait Outcome: Send {
+    /// The request inside.
+    fn request(&mut self) -> RequestMut<'_>;
+}
+
+/// A request inside an outcome, in whatever state.
+pub(crate) enum RequestMut<'a> {
+    Drafted(&'a mut Request<Drafted>),
+    ManagerApproved(&'a mut Request<ManagerApproved>),
+    PendingCustomer(&'a mut Request<PendingCustomer>),
+    Granted(&'a mut Request<Granted>),
+    Closed(&'a mut Request<Closed>),
+}
+
+impl RequestMut<'_> {
+    /// A copy of the request, for the store's cache.
+    fn duplicate(&self) -> AnyRequest {
+        match self {
+            RequestMut::Drafted(r) => AnyRequest::Drafted(r.duplicate()),
+            RequestMut::ManagerApproved(r) => AnyRequest::ManagerApproved(r.duplicate()),
+            RequestMut::PendingCustomer(r) => AnyRequest::PendingCustomer(r.duplicate()),
+            RequestMut::Granted(r) => AnyRequest::Granted(r.duplicate()),
+            RequestMut::Closed(r) => AnyRequest::Closed(r.duplicate()),
+        }
+    }
+}
+
+macro_rules! outcome_for_states {
+    ($($state:ident),*) => {$(
+        impl Outcome for Request<$state> {
+            fn request(&mut self) -> RequestMut<'_> {
+                RequestMut::$state(self)
+            }
+        }
+    )*};
+}
+
+outcome_for_states!(Drafted, ManagerApproved, PendingCustomer, Granted, Closed);
+
+impl Outcome for AnyRequest {
+    fn request(&mut self) -> RequestMut<'_> {
+        match self {
+            AnyRequest::Drafted(r) => RequestMut::Drafted(r),
+            AnyRequest::ManagerApproved(r) => RequestMut::ManagerApproved(r),
+            AnyRequest::PendingCustomer(r) => RequestMut::PendingCustomer(r),
+            AnyRequest::Granted(r) => RequestMut::Granted(r),
+            AnyRequest::Closed(r) => RequestMut::Closed(r),
+        }
+    }
+}
+
+impl Outcome for GrantOutcome {
+    fn request(&mut self) -> RequestMut<'_> {
+        match self {
+            GrantOutcome::Granted(r) => RequestMut::Granted(r),
+            GrantOutcome::Expired(r) => RequestMut::Closed(r),
+        }
+    }
+}
+
+impl Outcome for DenyOutcome {
+    fn request(&mut self) -> RequestMut<'_> {
+        match self {
+            DenyOutcome::Denied(r) | DenyOutcome::Expired(r) => RequestMut::Closed(r),
+        }
+    }
+}
+
+/// Engineer actions recorded on a request: the report, and the request to save.
+pub(crate) struct Appended {
+    report: AppendReport,
+    request: AnyRequest,
+}
+
+impl Outcome for Appended {
+    fn request(&mut self) -> RequestMut<'_> {
+        self.request.request()
+    }
+}
+
+/// A request as time left it: whether a sweep ended it, and why.
+pub(crate) struct Settled {
+    request: AnyRequest,
+    ended: Option<ClosureReason>,
+}
+
+impl Outcome for Settled {
+    fn request(&mut self) -> RequestMut<'_> {
+        self.request.request()
+    }
+}
+
+/// How a save ended.
+enum Saved {
+    Saved,
+    /// Someone moved the request since it was read (or took a new request's id).
+    Stale,
+}
+
+/// The step's outcome or refusal as its result.
+fn refused_step<R, T>(result: Result<T, Refused<Request<R>>>) -> Applied<T>
+where
+    R: State,
+    AnyRequest: From<Request<R>>,
+{
+    match result {
+        Ok(outcome) => Applied::Done(outcome),
+        Err(refused) => Applied::Refused(refused.map(AnyRequest::from)),
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// Executes a step on request `id`: see the [module documentation](self).
+    async fn execute<T: Outcome>(
+        &self,
+        id: RequestId,
+        step: Step,
+        now: DateTime<Utc>,
+        apply: impl Fn(AnyRequest) -> Applied<T> + Send + Sync,
+    ) -> Result<T, StoreError> {
+        let span = tracing::info_span!(
+            "lockbox.step",
+            backend = B::NAME,
+            step = step.as_str(),
+            request = %id,
+            tenant = Empty,
+            revision = Empty,
+            retries = Empty,
+            outcome = Empty,
+        );
+        async move {
+            self.ready().await?;
+            // The refusal of an attempt that lost a race, to record on the request as it is now.
+            let mut lost: Option<(crate::audit::Actor, Attempt, Refusal)> = None;
+            for attempt in 0..ATTEMPTS {
+                let span = tracing::Span::current();
+                span.record("retries", attempt);
+                // After a lost race, let the other writers of this runtime go first: the
+                // winner holds the request in its cache and would win again at once.
+                for _ in 0..attempt {
+                    tokio::task::yield_now().await;
+                }
+                let loaded = self.fetch(id).await?;
+                span.record("tenant", tracing::field::display(loaded.tenant()));
+                span.record("revision", loaded.saved_records());
+                match apply(loaded) {
+                    Applied::Done(mut outcome) => match self.persist(outcome.request()).await? {
+                        Saved::Saved => {
+                            let kept = outcome.request().duplicate();
+                            span.record("outcome", kept.state().as_str());
+                            self.keep(kept);
+                            return Ok(outcome);
+                        }
+                        Saved::Stale => continue,
+                    },
+                    Applied::Refused(refused) => {
+                        let refusal = refused.refusal();
+                        span.record("outcome", "refused");
+                        let mut request = refused.into_request();
+                        if refusal.is_recorded() {
+                            match self.persist(request.request()).await? {
+                                Saved::Saved => self.keep(request),
+                                Saved::Stale => {
+                                    lost = request
+                                        .audit_trail()
+                                        .last()
+                                        .and_then(Attempt::behind)
+                                        .map(|(actor, attempt)| (actor, attempt, refusal));
+                                    continue;
+                                }
+                            }
+                        }
+                        return Err(StoreError::Refused {
+                            request: id,
+                            step,
+                            refusal,
+                        });
+                    }
+                    Applied::WrongState(current) => {
+                        let current = *current;
+                        let Some((actor, attempt, refusal)) = lost.clone() else {
+                            let state = current.state();
+                            span.record("outcome", "wrong state");
+                            self.keep(current);
+                            return Err(StoreError::WrongState {
+                                request: id,
+                                step,
+                                state,
+                                expected: step_states(step),
+                            });
+                        };
+                        // A refusal that lost its race is still evidence: record it on the
+                        // request as it now is.
+                        let Some(mut request) =
+                            current.refuse_attempt(actor, attempt, refusal, now)
+                        else {
+                            return Err(StoreError::Refused {
+                                request: id,
+                                step,
+                                refusal: Refusal::InstantOutOfRange,
+                            });
+                        };
+                        match self.persist(request.request()).await? {
+                            Saved::Saved => {
+                                span.record("outcome", "refused");
+                                self.keep(request);
+                                return Err(StoreError::Refused {
+                                    request: id,
+                                    step,
+                                    refusal,
+                                });
+                            }
+                            Saved::Stale => continue,
+                        }
+                    }
+                }
+            }
+            tracing::Span::current().record("outcome", "conflict");
+            Err(StoreError::Conflict {
+                request: id,
+                step,
+                attempts: ATTEMPTS,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The request `id` as saved: the cached copy, or loaded and checked.
+    async fn fetch(&self, id: RequestId) -> Result<AnyRequest, StoreError> {
+        match self.take_cached(id) {
+            Some(request) => Ok(request),
+            None => self.load_checked(id).await,
+        }
+    }
+
+    /// Saves what `request` recorded since it was saved, if nobody moved it meanwhile.
+    async fn persist(&self, request: RequestMut<'_>) -> Result<Saved, StoreError> {
+        match request {
+            RequestMut::Drafted(r) => self.persist_request(r).await,
+            RequestMut::ManagerApproved(r) => self.persist_request(r).await,
+            RequestMut::PendingCustomer(r) => self.persist_request(r).await,
+            RequestMut::Granted(r) => self.persist_request(r).await,
+            RequestMut::Closed(r) => self.persist_request(r).await,
+        }
+    }
+
+    async fn persist_request<S: State>(
+        &self,
+        request: &mut Request<S>,
+    ) -> Result<Saved, StoreError> {
+        if request.unsaved_records().is_empty() {
+            return Ok(Saved::Saved);
+        }
+        match self.backend().write(step_write(request)?).await? {
+            Written::Saved => {
+                request.mark_saved();
+                Ok(Saved::Saved)
+            }
+            Written::Stale { .. } => Ok(Saved::Stale),
+            Written::Ahead { store_clock } => Err(self.record_ahead(request, store_clock).await),
+        }
+    }
+
+    /// Handles a step whose records are stamped further ahead of the store's clock than
+    /// [`MAX_CLOCK_SKEW`]: no party may move a request into the future, where every later step
+    /// would have to wait for it. Returns the error to report.
+    ///
+    /// The records within the bound are kept. Of those beyond it, a customer's revocation or
+    /// denial is taken again at the store's clock, so it takes effect; every other attempt by a
+    /// person is recorded as refused ([`Refusal::AheadOfStoreClock`]) at the store's clock; the
+    /// system's own records (an expiry or end of access the fast clock found early) are
+    /// dropped, since their time has not come. A new request has no stored trail to record in:
+    /// it is refused, unsaved.
+    async fn record_ahead<S: State>(
+        &self,
+        request: &Request<S>,
+        store_clock: DateTime<Utc>,
+    ) -> StoreError {
+        let limit = store_clock
+            .checked_add_signed(MAX_CLOCK_SKEW)
+            .unwrap_or(store_clock);
+        let given = request
+            .unsaved_records()
+            .iter()
+            .map(AuditRecord::at)
+            .find(|at| *at > limit)
+            .unwrap_or(store_clock);
+        let ahead = |recorded| StoreError::ClockAhead {
+            request: Some(request.id()),
+            given,
+            store_clock,
+            recorded,
+        };
+        let saved = request.saved_records();
+        if saved == 0 {
+            return ahead(false);
+        }
+        let trail = request.audit_trail();
+        let within = trail
+            .iter()
+            .skip(saved)
+            .take_while(|record| record.at() <= limit)
+            .count();
+        let kept = trail.get(..saved + within).unwrap_or(trail);
+        let mut current = match replay_trail(request.id(), request.tenant(), kept) {
+            Ok(current) => current,
+            Err(err) => return StoreError::InvalidRecord(err),
+        };
+        with_request!(&mut current, r => r.count_saved(saved));
+        for record in trail.get(saved + within..).unwrap_or_default() {
+            current = match at_store_clock(current, record, store_clock) {
+                Ok(current) => current,
+                Err(rule) => {
+                    return StoreError::InvalidRecord(RecordError::new(
+                        Some(request.id()),
+                        None,
+                        rule,
+                    ));
+                }
+            };
+        }
+        let write = match with_request!(&current, r => step_write(r)) {
+            Ok(write) => write,
+            Err(err) => return err,
+        };
+        match self.backend().write(write).await {
+            Ok(Written::Saved) => {
+                with_request!(&mut current, r => r.mark_saved());
+                self.keep(current);
+                ahead(true)
+            }
+            Ok(Written::Stale { .. }) => StoreError::Conflict {
+                request: request.id(),
+                step: Step::RecordAction,
+                attempts: 1,
+            },
+            Ok(Written::Ahead { .. }) => ahead(false),
+            Err(err) => err,
+        }
+    }
+
+    /// Refuses an operation given `now` further ahead of the store's clock than
+    /// [`MAX_CLOCK_SKEW`], before it touches anything.
+    pub(super) async fn check_clock(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let store_clock = self.backend().store_clock().await?;
+        if store_clock
+            .checked_add_signed(MAX_CLOCK_SKEW)
+            .is_some_and(|limit| now > limit)
+        {
+            return Err(StoreError::ClockAhead {
+                request: None,
+                given: now,
+                store_clock,
+                recorded: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// An engineer drafts a request at `now`, checked against the tenant's `policy`, and the
+    /// store saves it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidDraft`] when the draft breaks the policy or `now` is out of
+    /// range; [`StoreError::Conflict`] when the request's id is taken;
+    /// [`StoreError::ClockAhead`] (unsaved) when `now` is too far ahead of the store's clock;
+    /// [`StoreError::Database`].
+    pub async fn draft(
+        &self,
+        draft: Draft,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Drafted>, StoreError> {
+        let span = tracing::info_span!(
+            "lockbox.step",
+            backend = B::NAME,
+            step = "draft",
+            request = %draft.id,
+            tenant = %draft.tenant,
+            outcome = Empty,
+        );
+        async move {
+            self.ready().await?;
+            let id = draft.id;
+            let mut drafted =
+                Request::draft(draft, policy, now).map_err(StoreError::InvalidDraft)?;
+            match self.persist_request(&mut drafted).await? {
+                Saved::Saved => {
+                    tracing::Span::current().record("outcome", "drafted");
+                    self.keep(AnyRequest::Drafted(drafted.duplicate()));
+                    Ok(drafted)
+                }
+                Saved::Stale => Err(StoreError::Conflict {
+                    request: id,
+                    step: Step::Draft,
+                    attempts: 1,
+                }),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A support manager approves request `id`, a draft.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`], recorded, as [`Request::approve`]; [`StoreError::WrongState`]
+    /// when the request is no draft; otherwise as every step (see the
+    /// [store documentation](super#errors-of-every-step)).
+    pub async fn approve(
+        &self,
+        id: RequestId,
+        manager: &SupportManagerId,
+        now: DateTime<Utc>,
+    ) -> Result<Request<ManagerApproved>, StoreError> {
+        self.execute(id, Step::Approve, now, |request| match request {
+            AnyRequest::Drafted(r) => refused_step(r.approve(manager, now)),
+            other => Applied::WrongState(Box::new(other)),
+        })
+        .await
+    }
+
+    /// A support manager rejects request `id`, a draft.
+    ///
+    /// # Errors
+    ///
+    /// As [`approve`](Self::approve).
+    pub async fn reject(
+        &self,
+        id: RequestId,
+        manager: &SupportManagerId,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, StoreError> {
+        self.execute(id, Step::Reject, now, |request| match request {
+            AnyRequest::Drafted(r) => refused_step(r.reject(manager, now)),
+            other => Applied::WrongState(Box::new(other)),
+        })
+        .await
+    }
+
+    /// The engineer withdraws request `id` before the customer grants it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`], recorded, as [`Request::withdraw`];
+    /// [`StoreError::WrongState`] once granted or closed.
+    pub async fn withdraw(
+        &self,
+        id: RequestId,
+        engineer: &EngineerId,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, StoreError> {
+        self.execute(id, Step::Withdraw, now, |request| match request {
+            AnyRequest::Drafted(r) => refused_step(r.withdraw(engineer, now)),
+            AnyRequest::ManagerApproved(r) => refused_step(r.withdraw(engineer, now)),
+            AnyRequest::PendingCustomer(r) => refused_step(r.withdraw(engineer, now)),
+            other => Applied::WrongState(Box::new(other)),
+        })
+        .await
+    }
+
+    /// Notifies the tenant's designated approvers of request `id`, approved by a support
+    /// manager. The approvers' message goes to the store's outbox in the same transaction (see
+    /// [`deliver`](Self::deliver)).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`], recorded, as [`Request::notify`];
+    /// [`StoreError::WrongState`] when the request is not manager-approved.
+    pub async fn notify(
+        &self,
+        id: RequestId,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Request<PendingCustomer>, StoreError> {
+        self.execute(id, Step::Notify, now, |request| match request {
+            AnyRequest::ManagerApproved(r) => {
+                refused_step(r.notify(policy, now).map(|(pending, _message)| pending))
+            }
+            other => Applied::WrongState(Box::new(other)),
+        })
+        .await
+    }
+
+    /// A designated approver grants request `id`; the outcome says granted or expired.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`], recorded, as [`Request::grant`] (an outsider, the engineer
+    /// or the support manager, another tenant's policy); [`StoreError::WrongState`] when the
+    /// request is not pending (decided, withdrawn or expired meanwhile).
+    pub async fn grant(
+        &self,
+        id: RequestId,
+        approver: &ApproverId,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<GrantOutcome, StoreError> {
+        self.execute(id, Step::Grant, now, |request| match request {
+            AnyRequest::PendingCustomer(r) => refused_step(r.grant(approver, policy, now)),
+            other => Applied::WrongState(Box::new(other)),
+        })
+        .await
+    }
+
+    /// A designated approver denies request `id`; the outcome says denied or expired.
+    ///
+    /// # Errors
+    ///
+    /// As [`grant`](Self::grant).
+    pub async fn deny(
+        &self,
+        id: RequestId,
+        approver: &ApproverId,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<DenyOutcome, StoreError> {
+        self.execute(id, Step::Deny, now, |request| match request {
+            AnyRequest::PendingCustomer(r) => refused_step(r.deny(approver, policy, now)),
+            other => Applied::WrongState(Box::new(other)),
+        })
+        .await
+    }
+
+    /// A designated approver revokes access under request `id`: it ends at once.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`], recorded, as [`Request::revoke`];
+    /// [`StoreError::WrongState`] when the request is not granted.
+    pub async fn revoke(
+        &self,
+        id: RequestId,
+        approver: &ApproverId,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, StoreError> {
+        self.execute(id, Step::Revoke, now, |request| match request {
+            AnyRequest::Granted(r) => refused_step(r.revoke(approver, policy, now)),
+            other => Applied::WrongState(Box::new(other)),
+        })
+        .await
+    }
+
+    /// The engineer closes request `id` after the fix: access ends at once.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`], recorded, as [`Request::close`];
+    /// [`StoreError::WrongState`] when the request is not granted.
+    pub async fn close(
+        &self,
+        id: RequestId,
+        engineer: &EngineerId,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, StoreError> {
+        self.execute(id, Step::Close, now, |request| match request {
+            AnyRequest::Granted(r) => refused_step(r.close(engineer, now)),
+            other => Applied::WrongState(Box::new(other)),
+        })
+        .await
+    }
+
+    /// Records engineer actions on request `id` at `now`, in one transaction.
+    ///
+    /// On a granted request each goes through [`Request::record_action`]: refused actions are
+    /// recorded as refused and listed in the report; at or after the end of the window the
+    /// request closes and the rest are not taken. No action is lost: on a closed request (one
+    /// revoked or closed meanwhile) each is recorded as a refused attempt
+    /// ([`Request::refuse_late_action`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::WrongState`] when the request was never granted; otherwise as every step.
+    pub async fn record_actions(
+        &self,
+        id: RequestId,
+        engineer: &EngineerId,
+        actions: impl IntoIterator<Item = EngineerAction>,
+        now: DateTime<Utc>,
+    ) -> Result<AppendReport, StoreError> {
+        let actions: Vec<EngineerAction> = actions.into_iter().collect();
+        let appended = self
+            .execute(id, Step::RecordAction, now, |request| {
+                record_actions(request, engineer, &actions, now)
+            })
+            .await?;
+        Ok(appended.report)
+    }
+
+    /// Moves on every request that time alone moves at `now`: pending requests past their
+    /// decision deadline expire, granted requests past their window end. Each is its own
+    /// audited step; one that someone else moved meanwhile is left to them.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::ClockAhead`], with nothing moved, when `now` is more than
+    /// [`MAX_CLOCK_SKEW`] ahead of the store's clock; [`StoreError::Database`] when the due
+    /// requests cannot be listed. Failures on single requests are in the report instead, so
+    /// one bad request does not stop the sweep.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
+        let span = tracing::info_span!("lockbox.sweep", backend = B::NAME, due = Empty);
+        async move {
+            self.ready().await?;
+            self.check_clock(now).await?;
+            let due = self.backend().due(now).await?;
+            tracing::Span::current().record("due", due.len());
+            let mut report = SweepReport::default();
+            for id in due {
+                let settled = self
+                    .execute(id, Step::Sweep, now, |request| {
+                        let due = request.due_at().is_some_and(|due| due <= now);
+                        let request = request.settle(now);
+                        let ended = match &request {
+                            AnyRequest::Closed(closed) if due => Some(closed.reason()),
+                            _ => None,
+                        };
+                        Applied::Done(Settled { request, ended })
+                    })
+                    .await;
+                match settled.map(|settled| settled.ended) {
+                    Ok(Some(ClosureReason::ExpiredUnanswered)) => report.expired.push(id),
+                    Ok(Some(ClosureReason::AccessDurationElapsed)) => {
+                        report.access_ended.push(id);
+                    }
+                    // Not due any more: someone else moved it meanwhile.
+                    Ok(_) => {}
+                    Err(err) if err.is_conflict() => report.skipped.push(id),
+                    Err(err) => report.failed.push((id, err)),
+                }
+            }
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The states a step applies to, for [`StoreError::WrongState`].
+fn step_states(step: Step) -> &'static [StateKind] {
+    use StateKind as K;
+    match step {
+        Step::Approve | Step::Reject => &[K::Drafted],
+        Step::Withdraw => &[K::Drafted, K::ManagerApproved, K::PendingCustomer],
+        Step::Notify => &[K::ManagerApproved],
+        Step::Grant | Step::Deny => &[K::PendingCustomer],
+        Step::RecordAction => &[K::Granted, K::Closed],
+        Step::Close | Step::Revoke => &[K::Granted],
+        Step::Draft | Step::Sweep => &[],
+    }
+}
+
+/// Applies a batch of engineer actions to `request`.
+fn record_actions(
+    request: AnyRequest,
+    engineer: &EngineerId,
+    actions: &[EngineerAction],
+    now: DateTime<Utc>,
+) -> Applied<Appended> {
+    let mut report = AppendReport::default();
+    let mut granted = match request {
+        AnyRequest::Granted(granted) => granted,
+        AnyRequest::Closed(mut closed) => {
+            report.access_ended = Some(closed.reason());
+            for (index, action) in actions.iter().enumerate() {
+                let refused = closed.refuse_late_action(engineer, action.clone(), now);
+                report.refused.push((index, refused.refusal()));
+                closed = refused.into_request();
+            }
+            return Applied::Done(Appended {
+                report,
+                request: closed.into(),
+            });
+        }
+        other => return Applied::WrongState(Box::new(other)),
+    };
+    for (index, action) in actions.iter().enumerate() {
+        granted = match granted.record_action(engineer, action.clone(), now) {
+            Ok(ActionOutcome::Recorded(granted)) => {
+                report.recorded += 1;
+                granted
+            }
+            Ok(ActionOutcome::AccessEnded(closed)) => {
+                report.access_ended = Some(closed.reason());
+                return Applied::Done(Appended {
+                    report,
+                    request: closed.into(),
+                });
+            }
+            Err(refused) => {
+                report.refused.push((index, refused.refusal()));
+                refused.into_request()
+            }
+        };
+    }
+    Applied::Done(Appended {
+        report,
+        request: granted.into(),
+    })
+}
+
+/// What `record`, stamped too far ahead, becomes at the store's clock `at` (see
+/// [`Store::record_ahead`]).
+fn at_store_clock(
+    current: AnyRequest,
+    record: &AuditRecord,
+    at: DateTime<Utc>,
+) -> Result<AnyRequest, BrokenRule> {
+    let Some((actor, attempt)) = Attempt::behind(record) else {
+        return Ok(current);
+    };
+    match decide_again(current, record, at) {
+        Ok(decided) => decided,
+        Err(current) => (*current)
+            .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, at)
+            .ok_or(BrokenRule::InstantOutOfRange),
+    }
+}
+
+/// What saving `request` writes: its row as it now is, its unsaved records, and the
+/// notifications they cause.
+pub(crate) fn step_write<S: State>(request: &Request<S>) -> Result<StepWrite, StoreError> {
+    let unsaved = request.unsaved_records();
+    let records = unsaved
+        .iter()
+        .map(AuditRow::of)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::db("encoding an audit record"))?;
+    Ok(StepWrite {
+        row: RequestRow::of(request),
+        expected: request.saved_records() as u64,
+        records,
+        messages: new_messages(request)?,
+        latest_at: unsaved
+            .iter()
+            .map(AuditRecord::at)
+            .max()
+            .unwrap_or_else(|| request.last_step_at()),
+    })
+}
+
+/// The outbox entries the unsaved steps of `request` cause, rendered without addresses.
+fn new_messages<S: State>(request: &Request<S>) -> Result<Vec<NewMessage>, StoreError> {
+    let mut messages = Vec::new();
+    for index in request.saved_records()..request.audit_trail().len() {
+        let (Some(notification), Some(cause)) = (
+            Notification::caused_by(request, index, Vec::new()),
+            request.audit_trail().get(index),
+        ) else {
+            continue;
+        };
+        let message = serde_json::to_string(&notification)
+            .map_err(StoreError::db("encoding a notification"))?;
+        messages.push(NewMessage {
+            sequence: cause.sequence(),
+            kind: notification.kind().as_str(),
+            created_at: instant_text(cause.at()),
+            message,
+        });
+    }
+    Ok(messages)
+}
