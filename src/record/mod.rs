@@ -319,6 +319,9 @@ pub enum BrokenRule {
         /// The column.
         column: &'static str,
     },
+    /// A stored record's hash is not the hash of its columns after the hash before it: the
+    /// record was edited after it was written.
+    LinkDisagrees,
 }
 
 impl fmt::Display for BrokenRule {
@@ -386,6 +389,9 @@ impl fmt::Display for BrokenRule {
             BrokenRule::StoredColumnDisagrees { column } => {
                 write!(f, "the stored column `{column}` disagrees with the record")
             }
+            BrokenRule::LinkDisagrees => f.write_str(
+                "the record's stored hash is not the hash of its columns: it was edited after it was written; verify the tenant's chain to see what else was",
+            ),
         }
     }
 }

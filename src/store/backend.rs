@@ -20,6 +20,10 @@ use crate::values::RequestId;
 pub struct StoredRequest {
     pub(crate) row: RequestRow,
     pub(crate) trail: Vec<AuditRecord>,
+    /// The first record whose stored hash does not link its columns
+    /// ([`AuditColumns::check_link`](super::columns::AuditColumns::check_link)), reported after
+    /// replay, whose finding names the workflow rule an edit breaks when it breaks one.
+    pub(crate) unlinked: Option<crate::record::RecordError>,
 }
 
 /// A notification a step causes, for the outbox.

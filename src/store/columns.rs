@@ -181,6 +181,44 @@ pub(crate) struct AuditColumns<'a> {
 }
 
 impl AuditColumns<'_> {
+    /// Checks that the row's stored `hash` links these columns at `position` after
+    /// `previous_hash`, as the write did: an edited record (or column) whose hash was left
+    /// alone is refused on load, without walking the chain. An editor who recomputes the hash
+    /// breaks the next link instead, which [`verify_chain`](crate::store::Store::verify_chain)
+    /// reports.
+    pub(crate) fn check_link(
+        &self,
+        position: u64,
+        previous_hash: &[u8],
+        hash: &[u8],
+    ) -> Result<(), RecordError> {
+        let sequence = self.sequence.to_be_bytes();
+        let linked = ChainHash::from_slice(previous_hash).map(|previous| {
+            ChainHash::link(
+                &previous,
+                position,
+                &hash_input(
+                    self.request_id.as_bytes(),
+                    &sequence,
+                    self.tenant.as_bytes(),
+                    self.at.as_bytes(),
+                    self.actor_role.as_bytes(),
+                    self.actor_id.as_bytes(),
+                    self.kind.as_bytes(),
+                    self.record.as_bytes(),
+                ),
+            )
+        });
+        match linked {
+            Some(linked) if linked.as_bytes().as_slice() == hash => Ok(()),
+            _ => Err(RecordError::new(
+                RequestId::parse(self.request_id).ok(),
+                Some(self.sequence),
+                BrokenRule::LinkDisagrees,
+            )),
+        }
+    }
+
     /// The record, if its JSON decodes and every column agrees with it.
     pub(crate) fn decode(&self) -> Result<AuditRecord, RecordError> {
         let refuse = |rule| {

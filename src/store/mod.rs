@@ -8,9 +8,12 @@
 //!   (the typestate API is the only way a request moves) and save the outcome in one
 //!   transaction, a refusal's record included: a caller that propagates the error with `?`
 //!   loses no evidence. A write that loses a race is retried on the request as it now is.
-//! - **Loads check.** A stored request is replayed through the workflow on every load, and its
-//!   row is checked against its trail: anything the workflow could not have produced is refused,
-//!   naming the rule ([`StoreError::InvalidRecord`]).
+//! - **Loads check.** A stored request is replayed through the workflow on every load, its row
+//!   is checked against its trail, and each record against its columns and its own chain link:
+//!   anything the workflow could not have produced, and any record edited after it was written
+//!   without its hash being recomputed, is refused, naming the rule
+//!   ([`StoreError::InvalidRecord`]). An editor who recomputes hashes breaks the links after
+//!   the record instead, which [`Store::verify_chain`] reports.
 //! - **No clock moves a request into the future.** A step stamped further ahead of the store's
 //!   own clock than [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW) is recorded as a refused attempt
 //!   at the store's clock instead; a customer's revocation or denial takes effect there.

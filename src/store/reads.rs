@@ -347,6 +347,9 @@ pub(super) fn decode(stored: StoredRequest) -> Result<AnyRequest, StoreError> {
         RequestRecord::from_parts(stored.row.record_version, id, tenant, state, stored.trail)
             .load()?;
     stored.row.check(&loaded)?;
+    if let Some(unlinked) = stored.unlinked {
+        return Err(unlinked.into());
+    }
     Ok(loaded)
 }
 

@@ -386,3 +386,44 @@ pub async fn actions_racing_a_revocation_are_each_recorded_once<D: Db>() {
         assert_eq!(loaded.state(), StateKind::Closed);
     }
 }
+
+/// An insider widens a stored request's services (its draft record and its summary column):
+/// the store refuses to take any step on it, naming the rule, and writes nothing, so a step
+/// never lands on a trail its own load refuses.
+pub async fn a_request_edited_in_the_database_is_never_stepped<D: Db>() {
+    let db = D::create().await;
+    let id = live_granted(&db.open().await, 1).await;
+    db.sql(
+        "UPDATE audit SET record = replace(record, '[\"exchange_online\"]', \
+         '[\"exchange_online\",\"share_point_online\"]') WHERE sequence = 1; \
+         UPDATE requests SET services = 'exchange_online,share_point_online'",
+    )
+    .await
+    .unwrap();
+    let before = db.count("SELECT count(*) FROM audit").await;
+    // Another node, whose cache has never seen the request.
+    let node = db.open().await;
+    let action = EngineerAction::new(
+        Service::SharePointOnline,
+        Operation::new("Get-SPOSite").unwrap(),
+        Target::new("finance site").unwrap(),
+    );
+    let err = node
+        .record_actions(id, &alex(), [action], now())
+        .await
+        .unwrap_err();
+    // The widened draft is a lawful run on its own: its hash is what gives it away.
+    let StoreError::InvalidRecord(refusal) = &err else {
+        panic!("refused as edited, got {err}")
+    };
+    assert_eq!(
+        (refusal.rule(), refusal.sequence()),
+        (&BrokenRule::LinkDisagrees, Some(1))
+    );
+    let err = node
+        .revoke(id, &megan(), &policy(), now())
+        .await
+        .unwrap_err();
+    assert!(err.is_invalid_record(), "{err}");
+    assert_eq!(db.count("SELECT count(*) FROM audit").await, before);
+}

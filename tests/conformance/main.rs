@@ -69,6 +69,7 @@ conformance!(
         a_sweep_on_a_fast_node_moves_nothing,
         an_action_that_loses_a_race_with_a_revocation_is_kept,
         actions_racing_a_revocation_are_each_recorded_once,
+        a_request_edited_in_the_database_is_never_stepped,
     ],
     search: [
         search_pages_match_the_in_memory_log,

@@ -201,7 +201,7 @@ impl Primitives for Postgres {
     async fn audit_records(&self, sql: Sql) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = read::rows(&self.client().await?, &sql, "searching audit records").await?;
         rows.iter()
-            .map(|row| read::audit_record(row, None))
+            .map(|row| read::audit_record(row, None, None))
             .collect()
     }
 

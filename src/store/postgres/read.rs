@@ -6,6 +6,7 @@ use tokio_postgres::{IsolationLevel, Row};
 
 use super::{Params, column_error, unsigned};
 use crate::audit::AuditRecord;
+use crate::record::RecordError;
 use crate::store::StoreError;
 use crate::store::backend::{OutboxRow, StoredRequest};
 use crate::store::columns::{
@@ -29,10 +30,12 @@ pub(super) async fn snapshot(
 }
 
 /// The record of an audit row read in [`AUDIT_COLUMNS`] order, decoded from the borrowed
-/// columns and checked against them.
+/// columns and checked against them; with `unlinked`, its chain link too, the first failure
+/// kept there.
 pub(super) fn audit_record(
     row: &Row,
     request: Option<RequestId>,
+    unlinked: Option<&mut Option<RecordError>>,
 ) -> Result<AuditRecord, StoreError> {
     let read = column_error(request);
     let columns = AuditColumns {
@@ -45,7 +48,20 @@ pub(super) fn audit_record(
         kind: row.try_get(audit_at::KIND).map_err(&read)?,
         record: row.try_get(audit_at::RECORD).map_err(&read)?,
     };
-    Ok(columns.decode()?)
+    let record = columns.decode()?;
+    if let Some(unlinked @ None) = unlinked {
+        *unlinked = columns
+            .check_link(
+                unsigned(
+                    row.try_get(audit_at::CHAIN_POSITION).map_err(&read)?,
+                    "chain_position",
+                )?,
+                row.try_get(audit_at::PREVIOUS_HASH).map_err(&read)?,
+                row.try_get(audit_at::HASH).map_err(&read)?,
+            )
+            .err();
+    }
+    Ok(record)
 }
 
 /// A request row read in [`REQUEST_COLUMNS`] order.
@@ -123,14 +139,19 @@ pub(super) async fn request(
         .query(&trail, &[&id_text])
         .await
         .map_err(StoreError::db("reading a request's audit records"))?;
+    let mut unlinked = None;
     let trail = rows
         .iter()
-        .map(|row| audit_record(row, Some(id)))
+        .map(|row| audit_record(row, Some(id), Some(&mut unlinked)))
         .collect::<Result<Vec<_>, _>>()?;
     tx.commit()
         .await
         .map_err(StoreError::db("ending a read transaction"))?;
-    Ok(Some(StoredRequest { row, trail }))
+    Ok(Some(StoredRequest {
+        row,
+        trail,
+        unlinked,
+    }))
 }
 
 /// The requests past their due instant: pending ones past their deadline, granted ones past

@@ -43,8 +43,13 @@ fn text<'r>(row: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
 }
 
 /// The record of an audit row read in [`AUDIT_COLUMNS`] order, decoded from the borrowed
-/// columns and checked against them.
-fn audit_record(row: &Row<'_>, request: Option<RequestId>) -> Result<AuditRecord, StoreError> {
+/// columns and checked against them; with `unlinked`, its chain link too, the first failure
+/// kept there.
+fn audit_record(
+    row: &Row<'_>,
+    request: Option<RequestId>,
+    unlinked: Option<&mut Option<RecordError>>,
+) -> Result<AuditRecord, StoreError> {
     let read = read_error(request, "reading audit records");
     let columns = AuditColumns {
         tenant: text(row, audit_at::TENANT).map_err(&read)?,
@@ -56,7 +61,18 @@ fn audit_record(row: &Row<'_>, request: Option<RequestId>) -> Result<AuditRecord
         kind: text(row, audit_at::KIND).map_err(&read)?,
         record: text(row, audit_at::RECORD).map_err(&read)?,
     };
-    Ok(columns.decode()?)
+    let record = columns.decode()?;
+    if let Some(unlinked @ None) = unlinked {
+        let bytes = |i| row.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
+        *unlinked = columns
+            .check_link(
+                row.get(audit_at::CHAIN_POSITION).map_err(&read)?,
+                bytes(audit_at::PREVIOUS_HASH).map_err(&read)?,
+                bytes(audit_at::HASH).map_err(&read)?,
+            )
+            .err();
+    }
+    Ok(record)
 }
 
 /// A request row read in [`REQUEST_COLUMNS`] order.
@@ -101,11 +117,15 @@ pub(super) fn request(
         ))
         .map_err(&read)?;
     let mut rows = stmt.query([&id_text]).map_err(&read)?;
-    let mut trail = Vec::new();
+    let (mut trail, mut unlinked) = (Vec::new(), None);
     while let Some(row) = rows.next().map_err(&read)? {
-        trail.push(audit_record(row, Some(id))?);
+        trail.push(audit_record(row, Some(id), Some(&mut unlinked))?);
     }
-    Ok(Some(StoredRequest { row, trail }))
+    Ok(Some(StoredRequest {
+        row,
+        trail,
+        unlinked,
+    }))
 }
 
 /// The requests past their due instant: pending ones past their deadline, granted ones past
@@ -159,7 +179,7 @@ pub(super) fn audit_records(
         .map_err(&read)?;
     let mut records = Vec::new();
     while let Some(row) = rows.next().map_err(&read)? {
-        records.push(audit_record(row, None)?);
+        records.push(audit_record(row, None, None)?);
     }
     Ok(records)
 }
