@@ -127,23 +127,19 @@ impl AuditRow {
 
     /// Links the row into its tenant's chain at `position`, after `previous`; returns its hash.
     pub(crate) fn link(&mut self, previous: ChainHash, position: u64) -> ChainHash {
+        let hash = AuditColumns {
+            tenant: &self.tenant,
+            request_id: &self.request_id,
+            sequence: self.sequence,
+            at: &self.at,
+            actor_role: &self.actor_role,
+            actor_id: &self.actor_id,
+            kind: &self.kind,
+            record: &self.record,
+        }
+        .link_hash(&previous, position);
         self.chain_position = position;
         self.previous_hash = previous.as_bytes().to_vec();
-        let sequence = self.sequence.to_be_bytes();
-        let hash = ChainHash::link(
-            &previous,
-            position,
-            &hash_input(
-                self.request_id.as_bytes(),
-                &sequence,
-                self.tenant.as_bytes(),
-                self.at.as_bytes(),
-                self.actor_role.as_bytes(),
-                self.actor_id.as_bytes(),
-                self.kind.as_bytes(),
-                self.record.as_bytes(),
-            ),
-        );
         self.hash = hash.as_bytes().to_vec();
         hash
     }
@@ -181,6 +177,25 @@ pub(crate) struct AuditColumns<'a> {
 }
 
 impl AuditColumns<'_> {
+    /// The hash linking these columns into the chain at `position`, after `previous`.
+    fn link_hash(&self, previous: &ChainHash, position: u64) -> ChainHash {
+        let sequence = self.sequence.to_be_bytes();
+        ChainHash::link(
+            previous,
+            position,
+            &hash_input(
+                self.request_id.as_bytes(),
+                &sequence,
+                self.tenant.as_bytes(),
+                self.at.as_bytes(),
+                self.actor_role.as_bytes(),
+                self.actor_id.as_bytes(),
+                self.kind.as_bytes(),
+                self.record.as_bytes(),
+            ),
+        )
+    }
+
     /// Checks that the row's stored `hash` links these columns at `position` after
     /// `previous_hash`, as the write did: an edited record (or column) whose hash was left
     /// alone is refused on load, without walking the chain. An editor who recomputes the hash
@@ -192,23 +207,8 @@ impl AuditColumns<'_> {
         previous_hash: &[u8],
         hash: &[u8],
     ) -> Result<(), RecordError> {
-        let sequence = self.sequence.to_be_bytes();
-        let linked = ChainHash::from_slice(previous_hash).map(|previous| {
-            ChainHash::link(
-                &previous,
-                position,
-                &hash_input(
-                    self.request_id.as_bytes(),
-                    &sequence,
-                    self.tenant.as_bytes(),
-                    self.at.as_bytes(),
-                    self.actor_role.as_bytes(),
-                    self.actor_id.as_bytes(),
-                    self.kind.as_bytes(),
-                    self.record.as_bytes(),
-                ),
-            )
-        });
+        let linked = ChainHash::from_slice(previous_hash)
+            .map(|previous| self.link_hash(&previous, position));
         match linked {
             Some(linked) if linked.as_bytes().as_slice() == hash => Ok(()),
             _ => Err(RecordError::new(
