@@ -52,6 +52,31 @@ pub fn compare(
     if filter.is_some_and(|f| ![label, ours_name, raw_name].iter().any(|n| n.contains(&f))) {
         return;
     }
+    if measuring() {
+        paired(label, ours, raw, throughput, goal);
+    }
+    for (name, factory) in [(ours_name, ours), (raw_name, raw)] {
+        if first_time(name) {
+            let mut op = factory();
+            c.bench_function(name, |b| b.iter_custom(&mut op));
+        }
+    }
+}
+
+/// Whether this is `cargo bench` measuring, rather than `cargo test` checking that each
+/// benchmark runs (criterion then runs each operation once, and nothing is paired).
+pub fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// The paired measurement of [`compare`], its result added to [`RESULTS`].
+fn paired(
+    label: &'static str,
+    ours: Factory<'_>,
+    raw: Factory<'_>,
+    throughput: bool,
+    goal: &'static str,
+) {
     let flush = || {
         let _ = std::process::Command::new("sync").status();
     };
@@ -86,12 +111,6 @@ pub fn compare(
         throughput,
         goal,
     });
-    for (name, factory) in [(ours_name, ours), (raw_name, raw)] {
-        if first_time(name) {
-            let mut op = factory();
-            c.bench_function(name, |b| b.iter_custom(&mut op));
-        }
-    }
 }
 
 /// Benchmarks criterion has already run (an operation may take part in two comparisons).
@@ -249,6 +268,9 @@ pub fn criterion() -> Criterion {
 
 /// Prints the paired ratios measured by [`compare`] as a Markdown table.
 pub fn print_summary() {
+    if RESULTS.lock().unwrap().is_empty() {
+        return;
+    }
     println!();
     println!("| benchmark | ours (ms/op) | raw (ms/op) | ratio | goal |");
     println!("|---|---:|---:|---:|---|");
