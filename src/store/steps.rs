@@ -193,21 +193,23 @@ impl<B: Backend> Store<B> {
                 span.record("tenant", tracing::field::display(loaded.tenant()));
                 span.record("revision", loaded.saved_records());
                 match apply(loaded) {
-                    Applied::Done(mut outcome) => match self.persist(outcome.request()).await? {
-                        Saved::Saved => {
-                            let kept = outcome.request().duplicate();
-                            span.record("outcome", kept.state().as_str());
-                            self.keep(kept);
-                            return Ok(outcome);
+                    Applied::Done(mut outcome) => {
+                        match self.persist(step, outcome.request()).await? {
+                            Saved::Saved => {
+                                let kept = outcome.request().duplicate();
+                                span.record("outcome", kept.state().as_str());
+                                self.keep(kept);
+                                return Ok(outcome);
+                            }
+                            Saved::Stale => continue,
                         }
-                        Saved::Stale => continue,
-                    },
+                    }
                     Applied::Refused(refused) => {
                         let refusal = refused.refusal();
                         span.record("outcome", "refused");
                         let mut request = refused.into_request();
                         if refusal.is_recorded() {
-                            match self.persist(request.request()).await? {
+                            match self.persist(step, request.request()).await? {
                                 Saved::Saved => self.keep(request),
                                 Saved::Stale => {
                                     lost = request
@@ -249,7 +251,7 @@ impl<B: Backend> Store<B> {
                                 refusal: Refusal::InstantOutOfRange,
                             });
                         };
-                        match self.persist(request.request()).await? {
+                        match self.persist(step, request.request()).await? {
                             Saved::Saved => {
                                 span.record("outcome", "refused");
                                 self.keep(request);
@@ -284,18 +286,19 @@ impl<B: Backend> Store<B> {
     }
 
     /// Saves what `request` recorded since it was saved, if nobody moved it meanwhile.
-    async fn persist(&self, request: RequestMut<'_>) -> Result<Saved, StoreError> {
+    async fn persist(&self, step: Step, request: RequestMut<'_>) -> Result<Saved, StoreError> {
         match request {
-            RequestMut::Drafted(r) => self.persist_request(r).await,
-            RequestMut::ManagerApproved(r) => self.persist_request(r).await,
-            RequestMut::PendingCustomer(r) => self.persist_request(r).await,
-            RequestMut::Granted(r) => self.persist_request(r).await,
-            RequestMut::Closed(r) => self.persist_request(r).await,
+            RequestMut::Drafted(r) => self.persist_request(step, r).await,
+            RequestMut::ManagerApproved(r) => self.persist_request(step, r).await,
+            RequestMut::PendingCustomer(r) => self.persist_request(step, r).await,
+            RequestMut::Granted(r) => self.persist_request(step, r).await,
+            RequestMut::Closed(r) => self.persist_request(step, r).await,
         }
     }
 
     async fn persist_request<S: State>(
         &self,
+        step: Step,
         request: &mut Request<S>,
     ) -> Result<Saved, StoreError> {
         if request.unsaved_records().is_empty() {
@@ -307,7 +310,9 @@ impl<B: Backend> Store<B> {
                 Ok(Saved::Saved)
             }
             Written::Stale { .. } => Ok(Saved::Stale),
-            Written::Ahead { store_clock } => Err(self.record_ahead(request, store_clock).await),
+            Written::Ahead { store_clock } => {
+                Err(self.record_ahead(step, request, store_clock).await)
+            }
         }
     }
 
@@ -323,6 +328,7 @@ impl<B: Backend> Store<B> {
     /// it is refused, unsaved.
     async fn record_ahead<S: State>(
         &self,
+        step: Step,
         request: &Request<S>,
         store_clock: DateTime<Utc>,
     ) -> StoreError {
@@ -381,7 +387,7 @@ impl<B: Backend> Store<B> {
             }
             Ok(Written::Stale { .. }) => StoreError::Conflict {
                 request: request.id(),
-                step: Step::RecordAction,
+                step,
                 attempts: 1,
             },
             Ok(Written::Ahead { .. }) => ahead(false),
@@ -435,7 +441,7 @@ impl<B: Backend> Store<B> {
             let id = draft.id;
             let mut drafted =
                 Request::draft(draft, policy, now).map_err(StoreError::InvalidDraft)?;
-            match self.persist_request(&mut drafted).await? {
+            match self.persist_request(Step::Draft, &mut drafted).await? {
                 Saved::Saved => {
                     tracing::Span::current().record("outcome", "drafted");
                     self.keep(AnyRequest::Drafted(drafted.duplicate()));
