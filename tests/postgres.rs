@@ -337,3 +337,34 @@ async fn terminated_backends_cost_at_most_the_call_in_flight() {
     }
     assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
 }
+
+/// A store made in one runtime, used from another, and dropped where no runtime runs: the
+/// connections whose tasks died with the first runtime are found dead on checkout and
+/// replaced, and dropping the pool needs no runtime.
+#[test]
+fn a_store_outlives_its_runtime_and_drops_anywhere() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = first.block_on(async {
+        let (_url, store) = migrated().await;
+        pending_as(&store, 1).await;
+        store
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let clone = store.clone();
+    second.block_on(async move {
+        assert_eq!(
+            clone.load(request_id(1)).await.unwrap().state(),
+            StateKind::PendingCustomer
+        );
+    });
+    drop(second);
+    drop(store);
+}
