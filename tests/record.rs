@@ -581,3 +581,13 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// Every record the record-format-1 build wrote (committed in `tests/fixtures/record-v1/`)
+/// loads, in the state its file is named after.
+#[test]
+fn record_format_1_fixtures_load() {
+    for (name, record) in record_v1_fixtures() {
+        let loaded = record.load().unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert!(name.starts_with(loaded.state().as_str()), "{name}");
+    }
+}

@@ -197,6 +197,28 @@ pub async fn last_record<B: Backend>(store: &Store<B>, id: RequestId) -> AuditRe
         .unwrap()
 }
 
+/// A file under `tests/fixtures/`.
+pub fn fixture(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// The record-format-1 fixture records, by state name (the file's stem), read from JSON.
+pub fn record_v1_fixtures() -> Vec<(String, RequestRecord)> {
+    let mut records: Vec<_> = std::fs::read_dir(fixture("record-v1/records"))
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let json = std::fs::read_to_string(&path).unwrap();
+            (name, RequestRecord::from_json(&json).unwrap())
+        })
+        .collect();
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    records
+}
+
 /// The engineer's mail address in the fixtures' directory.
 pub fn alex_mail() -> EmailAddress {
     EmailAddress::new("alex.mail@support.vendor.example").unwrap()

@@ -20,6 +20,9 @@ pub trait Db: Sized + Send + Sync + 'static {
     const VERSION_2: &'static str;
     /// A fresh database, migrated.
     async fn create() -> Self;
+    /// A database as the record-format-1 build left it: the committed fixture in
+    /// `tests/fixtures/record-v1/`, not migrated.
+    async fn record_v1_fixture() -> Self;
     /// A new store (another node, another process's connection) on the database.
     async fn open(&self) -> Store<Self::Backend> {
         Self::open_at(&self.place()).await.unwrap()
@@ -78,6 +81,12 @@ impl Db for Sqlite {
         let db = Sqlite { _dir: dir, path };
         db.open().await.migrate().await.unwrap();
         db
+    }
+
+    async fn record_v1_fixture() -> Self {
+        let (dir, path) = crate::common::store_file();
+        std::fs::copy(crate::common::fixture("record-v1/store.sqlite3"), &path).unwrap();
+        Sqlite { _dir: dir, path }
     }
 
     fn place(&self) -> String {
@@ -154,6 +163,16 @@ impl Db for Postgres {
             url: crate::common::pg::fresh_database().await,
         };
         db.open().await.migrate().await.unwrap();
+        db
+    }
+
+    async fn record_v1_fixture() -> Self {
+        let db = Postgres {
+            url: crate::common::pg::fresh_database().await,
+        };
+        let dump =
+            std::fs::read_to_string(crate::common::fixture("record-v1/postgres.sql")).unwrap();
+        db.raw().await.batch_execute(&dump).await.unwrap();
         db
     }
 
