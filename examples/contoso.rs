@@ -66,6 +66,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     clock.advance(TimeDelta::minutes(40));
     let granted = match pending.grant(&megan, &policy, clock.now())? {
         GrantOutcome::Granted(granted) => granted,
+        GrantOutcome::AwaitingApprovals { remaining, .. } => {
+            return Err(format!("Contoso needs {remaining} more approval(s)").into());
+        }
         GrantOutcome::Expired(closed) => {
             return Err(format!("too late: {}", closed.reason()).into());
         }

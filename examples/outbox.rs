@@ -107,6 +107,7 @@ async fn main() -> Result<()> {
     clock.advance(TimeDelta::minutes(35));
     match store.grant(id, &megan, &policy, clock.now()).await? {
         GrantOutcome::Granted(_) => {}
+        GrantOutcome::AwaitingApprovals { .. } => return Err("one approval is enough".into()),
         GrantOutcome::Expired(_) => return Err("granted within 12 hours".into()),
     }
     deliver(&mut sender, clock.now()).await?;

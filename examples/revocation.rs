@@ -38,6 +38,7 @@ fn granted_request(
     let (pending, _email) = approved.notify(&case.policy, clock.now())?;
     match pending.grant(&case.megan, &case.policy, clock.now())? {
         GrantOutcome::Granted(granted) => Ok(granted),
+        GrantOutcome::AwaitingApprovals { .. } => Err("one approval is enough here".into()),
         GrantOutcome::Expired(_) => Err("granted at once, so it cannot have expired".into()),
     }
 }

@@ -87,6 +87,7 @@ async fn run_and_reopen(path: &Path) -> Result<()> {
         GrantOutcome::Granted(granted) => {
             println!("process 1: granted until {}", granted.access_ends_at());
         }
+        GrantOutcome::AwaitingApprovals { .. } => return Err("one approval is enough".into()),
         GrantOutcome::Expired(_) => return Err("granted within the 12 hours".into()),
     }
 

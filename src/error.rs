@@ -105,6 +105,18 @@ pub(crate) enum ErrorKind {
         requested: AccessDuration,
         maximum: AccessDuration,
     },
+    #[error(
+        "decision window of {requested} is outside {minimum} to {maximum}: give the customer's approvers at least an hour and at most 14 days, in whole minutes"
+    )]
+    DecisionWindowOutOfRange {
+        requested: DurationText,
+        minimum: crate::DecisionWindow,
+        maximum: crate::DecisionWindow,
+    },
+    #[error(
+        "{required} approvals required, but the policy designates {designated} approver(s): require 1 to {designated}, or designate more approvers"
+    )]
+    ApprovalsRequiredOutOfRange { required: u32, designated: usize },
     #[error("the set of services is empty: name at least one service the engineer needs")]
     NoServices,
     #[error(
@@ -246,6 +258,23 @@ impl Error {
     /// ```
     pub fn is_over_policy_maximum(&self) -> bool {
         matches!(*self.kind, ErrorKind::DurationOverPolicy { .. })
+    }
+
+    /// True when a decision window is outside [`DecisionWindow::MIN`](crate::DecisionWindow::MIN)
+    /// to [`DecisionWindow::MAX`](crate::DecisionWindow::MAX), or not whole minutes.
+    ///
+    /// ```
+    /// use customer_lockbox::DecisionWindow;
+    ///
+    /// assert!(DecisionWindow::from_hours(15 * 24).unwrap_err().is_invalid_decision_window());
+    /// ```
+    pub fn is_invalid_decision_window(&self) -> bool {
+        matches!(*self.kind, ErrorKind::DecisionWindowOutOfRange { .. })
+    }
+
+    /// True when a policy requires no approvals, or more approvals than it designates approvers.
+    pub fn is_invalid_approvals_required(&self) -> bool {
+        matches!(*self.kind, ErrorKind::ApprovalsRequiredOutOfRange { .. })
     }
 
     /// True when a set of services is empty.

@@ -9,8 +9,10 @@
 //!    [rejects](Request::reject) it. The customer sees nothing before approval.
 //! 3. The tenant's designated approvers are [notified](Request::notify) by a [`Notification`]
 //!    that contains no links.
-//! 4. A designated approver [grants](Request::grant) or [denies](Request::deny) it. A request not
-//!    granted within [`DECISION_WINDOW`] (12 hours) of the notification expires.
+//! 4. A designated approver [grants](Request::grant) or [denies](Request::deny) it; a tenant
+//!    may require two or more distinct approvers to grant (the two-person rule). A request not
+//!    granted within the tenant's [`DecisionWindow`] (12 hours unless the tenant set another)
+//!    of the notification expires.
 //! 5. Once granted, the engineer has access for exactly the requested duration, and each
 //!    [action](Request::record_action) is recorded. The engineer [closes](Request::close) the
 //!    request after the fix, an approver may [revoke](Request::revoke) access early, and it
@@ -65,6 +67,7 @@
 //! clock.advance(TimeDelta::hours(1));
 //! let granted = match pending.grant(&megan, &policy, clock.now())? {
 //!     GrantOutcome::Granted(granted) => granted,
+//!     GrantOutcome::AwaitingApprovals { .. } => unreachable!("Contoso needs one approval"),
 //!     GrantOutcome::Expired(_) => unreachable!("granted within 12 hours"),
 //! };
 //!
@@ -146,6 +149,7 @@
 //!
 //! match store.grant(id, &megan, &policy, now).await? {
 //!     GrantOutcome::Granted(granted) => println!("access until {}", granted.access_ends_at()),
+//!     GrantOutcome::AwaitingApprovals { remaining, .. } => println!("{remaining} more to grant"),
 //!     GrantOutcome::Expired(closed) => println!("no access, ever: {}", closed.reason()),
 //! }
 //! # Ok(())
@@ -195,7 +199,7 @@ pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatu
 pub use policy::{DesignatedApprover, TenantPolicy};
 pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 pub use refusal::{Refusal, Refused, Step};
-pub use request::{AnyRequest, DECISION_WINDOW, Draft, Request};
+pub use request::{AnyRequest, Draft, Request};
 pub use state::{
     Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,
     Withdrawable,
@@ -211,6 +215,7 @@ pub use store::{Postgres, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use store::{Sqlite, SqliteStore};
 pub use values::{
-    AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, Operation,
-    Person, RequestId, Service, ServiceRequestNumber, Services, SupportManagerId, Target, TenantId,
+    AccessDuration, ApproverId, DecisionWindow, EmailAddress, EngineerAction, EngineerId,
+    Justification, Operation, Person, RequestId, Service, ServiceRequestNumber, Services,
+    SupportManagerId, Target, TenantAdminId, TenantId,
 };

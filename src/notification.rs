@@ -206,6 +206,10 @@ impl Notification {
                 pending,
                 pending.approved_by().as_str(),
                 pending.decision_deadline(),
+                (
+                    pending.approvals_required(),
+                    pending.notified_approvers().len(),
+                ),
             );
             Notification {
                 kind: NotificationKind::DecisionNeeded,
@@ -344,28 +348,48 @@ fn decision_needed<S: State>(
     cause: &AuditRecord,
 ) -> Option<(String, String)> {
     let AuditEvent::ApproversNotified {
-        decision_deadline, ..
+        decision_deadline,
+        approvers,
+        approvals_required,
     } = cause.event()
     else {
         return None;
     };
     let (manager, _) = recorded(trail, |e| matches!(e, AuditEvent::ManagerApproved))?;
-    Some(decision_text(request, &manager, *decision_deadline))
+    Some(decision_text(
+        request,
+        &manager,
+        *decision_deadline,
+        (*approvals_required, approvers.len()),
+    ))
 }
 
+/// The approvers' message; `(required, notified)` are the approvals needed and the approvers
+/// notified.
 fn decision_text<S: State>(
     request: &Request<S>,
     manager: &str,
     deadline: DateTime<Utc>,
+    (required, notified): (u32, usize),
 ) -> (String, String) {
     let subject = format!(
         "Customer Lockbox request for service request {} awaits your decision",
         neutralize_links(request.service_request().as_str())
     );
-    let mut body = String::from(
+    let (starts, unless) = if required > 1 {
+        (
+            format!("only when {required} different designated approvers grant"),
+            format!("fewer than {required} approvers have granted it"),
+        )
+    } else {
+        (
+            String::from("only if a designated approver grants"),
+            String::from("nobody grants the request"),
+        )
+    };
+    let mut body = format!(
         "A support engineer asks for temporary access to your organization's data to resolve a \
-support case. Nothing has been accessed: access starts only if a designated approver grants \
-this request.\n\n",
+support case. Nothing has been accessed: access starts {starts} this request.\n\n",
     );
     request_lines(&mut body, request);
     // Writing to a String cannot fail.
@@ -374,9 +398,10 @@ this request.\n\n",
         "Approved by:       {manager} (support manager)\n\
 Access duration:   {duration}\n\
 Justification:     {justification}\n\
+Approvals needed:  {required} of the {notified} approvers notified\n\
 Decide by:         {deadline}\n\
 \n\
-If nobody grants the request by then, it expires and gives no access.\n\
+If {unless} by then, it expires and gives no access.\n\
 \n\
 To grant or deny it, sign in to your admin center and open Customer Lockbox requests. This \
 message contains no links; do not trust a message about this request that does.\n",

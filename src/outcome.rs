@@ -7,12 +7,22 @@
 use crate::request::Request;
 use crate::state::{Closed, Granted, PendingCustomer};
 
-/// The result of [`Request::grant`]: access granted, or the request had already expired.
-#[must_use = "a grant may have come too late: match on Granted and Expired"]
+/// The result of [`Request::grant`]: access granted, more approvals needed, or the request had
+/// already expired.
+#[must_use = "a grant may have come too late or need more approvals: match on Granted, AwaitingApprovals and Expired"]
 #[derive(Debug)]
 pub enum GrantOutcome {
-    /// Granted: the engineer has access until [`Request::access_ends_at`].
+    /// Granted: this was the last approval needed, and the engineer has access from its
+    /// instant until [`Request::access_ends_at`].
     Granted(Request<Granted>),
+    /// The approval is recorded, and the tenant's policy needs more from other designated
+    /// approvers before access starts: no access yet.
+    AwaitingApprovals {
+        /// The request, still waiting for the customer.
+        pending: Request<PendingCustomer>,
+        /// How many more distinct designated approvers must grant (at least 1).
+        remaining: u32,
+    },
     /// The grant came at or after the decision deadline: the request expired unanswered and
     /// gives no access, ever.
     Expired(Request<Closed>),

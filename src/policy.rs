@@ -1,10 +1,12 @@
-//! A tenant's Customer Lockbox policy: who may decide, and how long access may last.
+//! A tenant's Customer Lockbox policy: who may decide, how many must, how long they have, and
+//! how long access may last.
 
+use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
 use crate::refusal::Refusal;
-use crate::values::{AccessDuration, ApproverId, EmailAddress, TenantId};
+use crate::values::{AccessDuration, ApproverId, DecisionWindow, EmailAddress, TenantId};
 
 /// A person the tenant designates to grant, deny and revoke access, with the address their
 /// notifications go to.
@@ -31,25 +33,34 @@ impl DesignatedApprover {
     }
 }
 
-/// A tenant's policy: its designated approvers and the longest access it allows.
+/// A tenant's policy: who may decide for the customer, how many of them must grant, how long
+/// they have to decide, and the longest access they allow.
 ///
-/// Grants, denials and revocations are checked against the policy passed to them, so removing
-/// an approver from the policy takes effect at their next attempt. A policy may designate
-/// nobody (a tenant that has not set up Customer Lockbox yet); such a request cannot be
-/// notified, because nobody could decide it.
+/// The customer's to set: in a store, only a [`TenantAdminId`](crate::TenantAdminId) changes it,
+/// and each change is on record. Decisions are checked against the approvers designated at
+/// their instant, so removing an approver takes effect at their next attempt. A request keeps
+/// what it was notified under: its deadline (the decision window then) and how many approvals
+/// it needs. A policy may designate nobody (a tenant that has not set up Customer Lockbox yet);
+/// such a request cannot be notified, because nobody could decide it.
+///
+/// Presets for the two products this crate models: [`microsoft_365`](Self::microsoft_365) (the
+/// default) and [`azure`](Self::azure).
 ///
 /// ```
 /// use customer_lockbox::*;
 ///
 /// let policy = TenantPolicy::new(
 ///     TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?,
-///     vec![DesignatedApprover::new(
-///         ApproverId::new("megan")?,
-///         EmailAddress::new("megan@contoso.com")?,
-///     )],
+///     vec![
+///         DesignatedApprover::new(ApproverId::new("megan")?, EmailAddress::new("megan@contoso.com")?),
+///         DesignatedApprover::new(ApproverId::new("lee")?, EmailAddress::new("lee@contoso.com")?),
+///     ],
 /// )?
-/// .with_max_access_duration(AccessDuration::from_hours(8)?);
+/// .with_max_access_duration(AccessDuration::from_hours(8)?)
+/// .with_decision_window(DecisionWindow::from_hours(24)?)
+/// .with_approvals_required(2)?; // the two-person rule
 /// assert!(policy.designates(&ApproverId::new("megan")?));
+/// assert_eq!(policy.approvals_required(), 2);
 /// # Ok::<(), customer_lockbox::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,18 +68,36 @@ impl DesignatedApprover {
 pub struct TenantPolicy {
     tenant: TenantId,
     approvers: Vec<DesignatedApprover>,
+    approvals_required: u32,
     max_access_duration: AccessDuration,
+    decision_window: DecisionWindow,
 }
 
 impl TenantPolicy {
-    /// A policy for `tenant` designating `approvers`, allowing
-    /// [`AccessDuration::DEFAULT_POLICY_MAXIMUM`] (4 hours).
+    /// A policy for `tenant` designating `approvers`, with Microsoft 365's settings: one
+    /// approval, 12 hours to decide, at most 4 hours of access
+    /// ([`microsoft_365`](Self::microsoft_365)).
     ///
     /// # Errors
     ///
     /// Returns an error for which [`Error::is_duplicate_approver`] is true when an approver is
-    /// listed twice.
+    /// listed twice (as the same person: ids compare by normalized identity).
     pub fn new(tenant: TenantId, approvers: Vec<DesignatedApprover>) -> Result<Self, Error> {
+        Self::microsoft_365(tenant, approvers)
+    }
+
+    /// Microsoft 365's Customer Lockbox: a request not approved within 12 hours expires, and
+    /// approved access lasts at most 4 hours; one approver decides. Source: Microsoft Learn,
+    /// "Manage Customer Lockbox requests" ("If you take no action, the request expires after 12
+    /// hours") and "Microsoft Purview Customer Lockbox".
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn microsoft_365(
+        tenant: TenantId,
+        approvers: Vec<DesignatedApprover>,
+    ) -> Result<Self, Error> {
         for (i, approver) in approvers.iter().enumerate() {
             if approvers[..i].iter().any(|a| a.id == approver.id) {
                 return Err(ErrorKind::DuplicateApprover {
@@ -80,8 +109,23 @@ impl TenantPolicy {
         Ok(TenantPolicy {
             tenant,
             approvers,
+            approvals_required: 1,
             max_access_duration: AccessDuration::DEFAULT_POLICY_MAXIMUM,
+            decision_window: DecisionWindow::DEFAULT,
         })
+    }
+
+    /// Azure's Customer Lockbox: approvers have 4 days to decide, and approved access lasts at
+    /// most 8 hours; one approver decides. Source: Microsoft Learn, "Customer Lockbox for
+    /// Microsoft Azure" (requests expire after four days; access is granted for eight hours).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn azure(tenant: TenantId, approvers: Vec<DesignatedApprover>) -> Result<Self, Error> {
+        Ok(Self::microsoft_365(tenant, approvers)?
+            .with_max_access_duration(AccessDuration::AZURE_MAXIMUM)
+            .with_decision_window(DecisionWindow::AZURE))
     }
 
     /// The same policy allowing access of up to `maximum`. Any [`AccessDuration`] is within
@@ -89,6 +133,35 @@ impl TenantPolicy {
     pub fn with_max_access_duration(mut self, maximum: AccessDuration) -> Self {
         self.max_access_duration = maximum;
         self
+    }
+
+    /// The same policy giving approvers `window` to decide. Any [`DecisionWindow`] is within
+    /// its documented range, so this cannot fail.
+    pub fn with_decision_window(mut self, window: DecisionWindow) -> Self {
+        self.decision_window = window;
+        self
+    }
+
+    /// The same policy requiring `required` distinct designated approvers to grant before
+    /// access starts (2 for the two-person rule).
+    ///
+    /// # Errors
+    ///
+    /// Returns an error for which [`Error::is_invalid_approvals_required`] is true when
+    /// `required` is 0, or more than the approvers the policy designates (unless it designates
+    /// nobody yet, when only 1 is accepted).
+    pub fn with_approvals_required(mut self, required: u32) -> Result<Self, Error> {
+        let designated = self.approvers.len();
+        let enough = usize::try_from(required).is_ok_and(|n| n <= designated.max(1));
+        if required == 0 || !enough {
+            return Err(ErrorKind::ApprovalsRequiredOutOfRange {
+                required,
+                designated,
+            }
+            .into());
+        }
+        self.approvals_required = required;
+        Ok(self)
     }
 
     /// The tenant this policy belongs to.
@@ -101,9 +174,19 @@ impl TenantPolicy {
         &self.approvers
     }
 
+    /// How many distinct designated approvers must grant a request before access starts.
+    pub fn approvals_required(&self) -> u32 {
+        self.approvals_required
+    }
+
     /// The longest access a request of this tenant may ask for.
     pub fn max_access_duration(&self) -> AccessDuration {
         self.max_access_duration
+    }
+
+    /// How long approvers have to decide once notified.
+    pub fn decision_window(&self) -> DecisionWindow {
+        self.decision_window
     }
 
     /// Whether `approver` is designated by this policy.
@@ -112,16 +195,24 @@ impl TenantPolicy {
     }
 }
 
+/// What a notification takes from the policy in force: whom to notify, how many of them must
+/// grant, and how long they have. The request keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Notice {
+    pub(crate) approvers: Vec<ApproverId>,
+    pub(crate) approvals_required: u32,
+    pub(crate) window: TimeDelta,
+}
+
 /// The answers a step needs from a tenant's policy.
 ///
 /// The live workflow asks a [`TenantPolicy`]. Replaying a stored trail answers as the trail
-/// recorded, since the policy of the day is not stored: that is how a load runs the very same
-/// transition functions as the live workflow.
+/// recorded: that is how a load runs the very same transition functions as the live workflow.
 pub(crate) trait Authority {
     /// Why `approver` may not decide for a request of `tenant`, if they may not.
     fn decision_refusal(&self, tenant: TenantId, approver: &ApproverId) -> Option<Refusal>;
-    /// Whom to notify about a request of `tenant`, or why nobody can be.
-    fn approvers_to_notify(&self, tenant: TenantId) -> Result<Vec<ApproverId>, Refusal>;
+    /// What to notify about a request of `tenant`, or why nobody can be.
+    fn notice(&self, tenant: TenantId) -> Result<Notice, Refusal>;
 }
 
 impl Authority for TenantPolicy {
@@ -135,30 +226,46 @@ impl Authority for TenantPolicy {
         }
     }
 
-    fn approvers_to_notify(&self, tenant: TenantId) -> Result<Vec<ApproverId>, Refusal> {
+    fn notice(&self, tenant: TenantId) -> Result<Notice, Refusal> {
         if self.tenant != tenant {
             Err(Refusal::PolicyForOtherTenant)
         } else if self.approvers.is_empty() {
             Err(Refusal::NoDesignatedApprovers)
         } else {
-            Ok(self.approvers.iter().map(|a| a.id.clone()).collect())
+            Ok(Notice {
+                approvers: self.approvers.iter().map(|a| a.id.clone()).collect(),
+                approvals_required: self.approvals_required,
+                window: self.decision_window.as_time_delta(),
+            })
         }
     }
 }
 
 /// The serialized form of a [`TenantPolicy`], validated on the way in.
+/// Format 1 had no `approvals_required` and no `decision_window`: they read as 1 and 12 hours,
+/// what format 1 enforced.
 #[derive(Serialize, Deserialize)]
 struct PolicyFields {
     tenant: TenantId,
     approvers: Vec<DesignatedApprover>,
+    #[serde(default = "one")]
+    approvals_required: u32,
     max_access_duration: AccessDuration,
+    #[serde(default)]
+    decision_window: DecisionWindow,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl TryFrom<PolicyFields> for TenantPolicy {
     type Error = Error;
     fn try_from(fields: PolicyFields) -> Result<Self, Error> {
-        Ok(TenantPolicy::new(fields.tenant, fields.approvers)?
-            .with_max_access_duration(fields.max_access_duration))
+        TenantPolicy::new(fields.tenant, fields.approvers)?
+            .with_max_access_duration(fields.max_access_duration)
+            .with_decision_window(fields.decision_window)
+            .with_approvals_required(fields.approvals_required)
     }
 }
 
@@ -167,7 +274,9 @@ impl From<TenantPolicy> for PolicyFields {
         PolicyFields {
             tenant: policy.tenant,
             approvers: policy.approvers,
+            approvals_required: policy.approvals_required,
             max_access_duration: policy.max_access_duration,
+            decision_window: policy.decision_window,
         }
     }
 }

@@ -89,6 +89,9 @@ pub enum Refusal {
     NotTheEngineer,
     /// The approver is not designated by the request's tenant.
     NotDesignatedApprover,
+    /// The approver already granted this request: under a policy requiring several approvals,
+    /// each must come from a different designated approver.
+    AlreadyApproved,
     /// The tenant policy passed in belongs to another tenant.
     PolicyForOtherTenant,
     /// The tenant policy designates nobody, so nobody could decide.
@@ -145,6 +148,9 @@ impl fmt::Display for Refusal {
             ),
             Refusal::NotDesignatedApprover => f.write_str(
                 "the approver is not designated by the request's tenant: a designated approver of that tenant must decide",
+            ),
+            Refusal::AlreadyApproved => f.write_str(
+                "the approver already granted this request: another designated approver must grant it (each approval must come from a different person)",
             ),
             Refusal::PolicyForOtherTenant => f.write_str(
                 "the tenant policy belongs to another tenant: pass the policy of the request's tenant",

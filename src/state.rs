@@ -136,8 +136,9 @@ pub struct ManagerApproved {
     pub(crate) approved_at: DateTime<Utc>,
 }
 
-/// A request waiting for a designated approver of the tenant to decide, until its decision
-/// deadline (12 hours after the notification).
+/// A request waiting for the tenant's designated approvers to decide, until its decision
+/// deadline (the policy's decision window after the notification, 12 hours unless the tenant
+/// set another), with the approvals it has so far.
 ///
 /// Legal steps: [`grant`](crate::Request::grant), [`deny`](crate::Request::deny),
 /// [`check_expiry`](crate::Request::check_expiry), [`withdraw`](crate::Request::withdraw).
@@ -147,6 +148,8 @@ pub struct PendingCustomer {
     pub(crate) notified_at: DateTime<Utc>,
     pub(crate) decision_deadline: DateTime<Utc>,
     pub(crate) notified: Vec<ApproverId>,
+    pub(crate) approvals_required: u32,
+    pub(crate) approvals: Vec<ApproverId>,
 }
 
 /// A request the customer granted: the engineer has access until the window ends.
@@ -157,7 +160,10 @@ pub struct PendingCustomer {
 #[derive(Clone, Debug)]
 pub struct Granted {
     pub(crate) approved_by: SupportManagerId,
+    /// The approver whose approval started access: the last one the request needed.
     pub(crate) granted_by: ApproverId,
+    /// Everyone who granted, in order, ending with `granted_by`.
+    pub(crate) approvals: Vec<ApproverId>,
     pub(crate) granted_at: DateTime<Utc>,
     pub(crate) access_ends_at: DateTime<Utc>,
 }

@@ -37,7 +37,7 @@ enum Move {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
     let (url, setup) = migrated().await;
-    let deadline = at(minutes(20)) + DECISION_WINDOW;
+    let deadline = at(minutes(20)) + DecisionWindow::DEFAULT.as_time_delta();
     let moves = [
         Move::Grant,
         Move::Deny,

@@ -58,23 +58,13 @@ fn a_record_loads_back_into_its_state() {
     };
     assert_eq!(
         pending.decision_deadline(),
-        at(TimeDelta::minutes(20)) + DECISION_WINDOW
+        at(TimeDelta::minutes(20)) + DecisionWindow::DEFAULT.as_time_delta()
     );
     // The loaded request goes on through the workflow.
     assert!(matches!(
         pending.grant(&megan(), &policy(), at(TimeDelta::hours(1))),
         Ok(GrantOutcome::Granted(_))
     ));
-}
-
-/// Edits the JSON form of `record` and loads the result.
-fn load_edited(
-    record: &RequestRecord,
-    edit: impl FnOnce(&mut Value),
-) -> Result<AnyRequest, RecordError> {
-    let mut value = serde_json::to_value(record).unwrap();
-    edit(&mut value);
-    RequestRecord::from_json(&value.to_string())?.load()
 }
 
 fn trail_mut(value: &mut Value) -> &mut Vec<Value> {
@@ -128,7 +118,7 @@ fn a_manager_who_is_the_engineer_is_refused() {
 #[test]
 fn a_grant_at_the_deadline_is_refused() {
     let record = granted().to_record();
-    let deadline = at(TimeDelta::minutes(20)) + DECISION_WINDOW;
+    let deadline = at(TimeDelta::minutes(20)) + DecisionWindow::DEFAULT.as_time_delta();
     let result = load_edited(&record, |v| {
         v["trail"][3]["at"] = json!(deadline);
         v["trail"][3]["event"]["details"]["access_ends_at"] = json!(deadline + TimeDelta::hours(4));
@@ -152,15 +142,43 @@ fn an_access_window_of_another_length_is_refused() {
 }
 
 #[test]
-fn a_deadline_other_than_twelve_hours_is_refused() {
+fn a_deadline_no_policy_could_set_is_refused() {
+    // Notified at 08:20: a deadline must be a decision window (1 hour to 14 days, whole
+    // minutes) later. Which window the tenant's policy set at the time, a record alone cannot
+    // say: a store checks that against the policy history.
     let record = pending().to_record();
-    let result = load_edited(&record, |v| {
-        v["trail"][2]["event"]["details"]["decision_deadline"] = json!(at(TimeDelta::hours(48)));
-    });
-    assert_eq!(
-        refused_rule(result),
-        (Some(3), BrokenRule::DeadlineNotDecisionWindow)
-    );
+    let notified = at(TimeDelta::minutes(20));
+    for deadline in [
+        notified + TimeDelta::minutes(59),
+        notified + TimeDelta::days(14) + TimeDelta::minutes(1),
+        notified + TimeDelta::hours(12) + TimeDelta::seconds(1),
+        notified,
+        notified - TimeDelta::hours(12),
+    ] {
+        let result = load_edited(&record, |v| {
+            v["trail"][2]["event"]["details"]["decision_deadline"] = json!(deadline);
+        });
+        assert_eq!(
+            refused_rule(result),
+            (Some(3), BrokenRule::DeadlineNotDecisionWindow),
+            "{deadline}"
+        );
+    }
+}
+
+#[test]
+fn a_notification_requiring_no_approvals_or_more_than_it_notified_is_refused() {
+    let record = pending().to_record();
+    for required in [0, 3, u32::MAX] {
+        let result = load_edited(&record, |v| {
+            v["trail"][2]["event"]["details"]["approvals_required"] = json!(required);
+        });
+        assert_eq!(
+            refused_rule(result),
+            (Some(3), BrokenRule::InvalidApprovalsRequired),
+            "{required}"
+        );
+    }
 }
 
 #[test]
@@ -290,9 +308,12 @@ fn header_and_trail_must_agree() {
 #[test]
 fn unknown_versions_and_bad_json_are_refused() {
     let json = drafted().to_record().to_json().unwrap();
-    let v2 = json.replacen("\"version\":1", "\"version\":2", 1);
-    let err = RequestRecord::from_json(&v2).unwrap_err();
-    assert_eq!(err.rule(), &BrokenRule::UnsupportedVersion { found: 2 });
+    let v3 = json.replacen("\"version\":2", "\"version\":3", 1);
+    let err = RequestRecord::from_json(&v3).unwrap_err();
+    assert_eq!(err.rule(), &BrokenRule::UnsupportedVersion { found: 3 });
+    let v0 = json.replacen("\"version\":2", "\"version\":0", 1);
+    let err0 = RequestRecord::from_json(&v0).unwrap_err();
+    assert_eq!(err0.rule(), &BrokenRule::UnsupportedVersion { found: 0 });
     insta::assert_snapshot!("unsupported_version", err.to_string());
     for bad in [
         "",

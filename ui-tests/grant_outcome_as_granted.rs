@@ -1,6 +1,6 @@
 //! Forbidden: treating a grant as certain. `grant` returns a `GrantOutcome`, which is `Expired`
 //! when the decision came at or after the deadline; the caller must match on it.
-//! Legal path: `match pending.grant(..)? { GrantOutcome::Granted(g) => .., GrantOutcome::Expired(c) => .. }`
+//! Legal path: `match pending.grant(..)? { GrantOutcome::Granted(g) => .., GrantOutcome::AwaitingApprovals { .. } => .., GrantOutcome::Expired(c) => .. }`
 use chrono::{DateTime, Utc};
 use customer_lockbox::{ApproverId, Granted, PendingCustomer, Refused, Request, TenantPolicy};
 

@@ -202,6 +202,7 @@ pub async fn granted_in<B: Backend>(
         .unwrap()
     {
         GrantOutcome::Granted(_) => id,
+        GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted at once"),
     }
 }
@@ -223,6 +224,7 @@ pub fn granted(tenant: TenantId, now: DateTime<Utc>) -> Request<Granted> {
     let (pending, _notification) = approved.notify(&policy(tenant), now).unwrap();
     match pending.grant(&megan(), &policy(tenant), now).unwrap() {
         GrantOutcome::Granted(granted) => granted,
+        GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted at once"),
     }
 }

@@ -90,8 +90,17 @@ pub enum AuditEvent {
         approvers: Vec<ApproverId>,
         /// When the request expires unanswered.
         decision_deadline: DateTime<Utc>,
+        /// How many distinct designated approvers must grant before access starts (the
+        /// policy's, at the notification). Absent in format 1, which allowed only 1.
+        #[serde(default = "one_approval")]
+        approvals_required: u32,
     },
-    /// A designated approver granted access.
+    /// A designated approver granted, and more approvals are needed before access starts.
+    Approved {
+        /// How many more distinct designated approvers must grant.
+        remaining: u32,
+    },
+    /// A designated approver granted access: the last approval the request needed.
     Granted {
         /// When access ends.
         access_ends_at: DateTime<Utc>,
@@ -153,6 +162,10 @@ pub enum AuditEvent {
     },
 }
 
+fn one_approval() -> u32 {
+    1
+}
+
 /// The kind of an [`AuditEvent`], without its details: what audit searches filter on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -164,6 +177,7 @@ pub enum AuditEventKind {
     ManagerRejected,
     Withdrawn,
     ApproversNotified,
+    Approved,
     Granted,
     Denied,
     Expired,
@@ -180,12 +194,13 @@ pub enum AuditEventKind {
 
 impl AuditEventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [AuditEventKind; 17] = [
+    pub const ALL: [AuditEventKind; 18] = [
         AuditEventKind::Drafted,
         AuditEventKind::ManagerApproved,
         AuditEventKind::ManagerRejected,
         AuditEventKind::Withdrawn,
         AuditEventKind::ApproversNotified,
+        AuditEventKind::Approved,
         AuditEventKind::Granted,
         AuditEventKind::Denied,
         AuditEventKind::Expired,
@@ -208,6 +223,7 @@ impl AuditEventKind {
             AuditEventKind::ManagerRejected => "manager_rejected",
             AuditEventKind::Withdrawn => "withdrawn",
             AuditEventKind::ApproversNotified => "approvers_notified",
+            AuditEventKind::Approved => "approved",
             AuditEventKind::Granted => "granted",
             AuditEventKind::Denied => "denied",
             AuditEventKind::Expired => "expired",
@@ -233,6 +249,7 @@ impl AuditEvent {
             AuditEvent::ManagerRejected => AuditEventKind::ManagerRejected,
             AuditEvent::Withdrawn => AuditEventKind::Withdrawn,
             AuditEvent::ApproversNotified { .. } => AuditEventKind::ApproversNotified,
+            AuditEvent::Approved { .. } => AuditEventKind::Approved,
             AuditEvent::Granted { .. } => AuditEventKind::Granted,
             AuditEvent::Denied => AuditEventKind::Denied,
             AuditEvent::Expired => AuditEventKind::Expired,
@@ -267,6 +284,7 @@ impl fmt::Display for AuditEvent {
             AuditEvent::ApproversNotified {
                 approvers,
                 decision_deadline,
+                approvals_required,
             } => {
                 f.write_str("notified ")?;
                 for (i, approver) in approvers.iter().enumerate() {
@@ -279,7 +297,14 @@ impl fmt::Display for AuditEvent {
                     f,
                     "; decide by {}",
                     decision_deadline.format("%Y-%m-%d %H:%M UTC")
-                )
+                )?;
+                if *approvals_required > 1 {
+                    write!(f, "; {approvals_required} approvals needed")?;
+                }
+                Ok(())
+            }
+            AuditEvent::Approved { remaining } => {
+                write!(f, "approved; {remaining} more approval(s) needed")
             }
             AuditEvent::Granted { access_ends_at } => write!(
                 f,

@@ -1,13 +1,13 @@
 //! The stored form of a request, and the load that refuses anything the workflow could not have
 //! produced.
 //!
-//! # Format, version 1
+//! # Format, version 2
 //!
 //! A [`RequestRecord`] serializes (with serde, as JSON in the stores) to:
 //!
 //! ```json
 //! {
-//!   "version": 1,
+//!   "version": 2,
 //!   "id": "019ab5c0-0000-7000-8000-000000000001",
 //!   "tenant": "8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90",
 //!   "state": "granted",
@@ -19,9 +19,20 @@
 //!
 //! The trail is the request: its first record holds everything drafted, and each later record
 //! holds what its step decided. `state` is a summary for readers and indexes; it is checked, not
-//! trusted. The serde forms of [`AuditRecord`] and the value types *are* format version 1, pinned
+//! trusted. The serde forms of [`AuditRecord`] and the value types *are* format version 2, pinned
 //! by snapshot tests: changing any of them means a new version number and a tested upgrade from
 //! the old one, never a silent change.
+//!
+//! ## Version 1, and reading it
+//!
+//! Version 2 added what N-of-M approvals and configurable windows need: a notification says how
+//! many approvals it requires (`approvals_required`), a grant that is not yet the last approval
+//! is an `approved` record, and a decision deadline may be any decision window (1 hour to 14
+//! days) after the notification instead of exactly 12 hours. Version 1 could say none of this,
+//! so a version-1 record reads as the version-2 record with one approval required, and replays
+//! under the same rules. Stored bytes are never rewritten (a store's hash chain covers them);
+//! records are read as version 2 and written as version 2. The committed fixtures in
+//! `tests/fixtures/record-v1/`, written by the version-1 build, are loaded by the test suite.
 //!
 //! # Loading
 //!
@@ -50,8 +61,17 @@ use crate::request::{AnyRequest, Request, with_request};
 use crate::state::{State, StateKind};
 use crate::values::{RequestId, TenantId};
 
-/// The record format version this build writes and reads.
-pub const RECORD_VERSION: u32 = 1;
+/// The record format version this build writes. It reads this version and every earlier one
+/// (see [`RequestRecord::from_json`]).
+pub const RECORD_VERSION: u32 = 2;
+
+/// Whether this build reads records of format `version`: 1 and 2. Format 2 adds to format 1
+/// only what format 1 could not say, each with the value format 1 implied (one approval
+/// required), so a format-1 record reads as the format-2 record with those values, and its
+/// stored bytes, which a store's hash chain covers, are never rewritten.
+pub(crate) fn readable(version: u32) -> bool {
+    (1..=RECORD_VERSION).contains(&version)
+}
 
 /// A request in its stored form: versioned, self-contained, and loaded only through a replay
 /// that checks it.
@@ -121,12 +141,14 @@ impl RequestRecord {
         }
     }
 
-    /// Reads a record from JSON.
+    /// Reads a record from JSON, of format [`RECORD_VERSION`] or an earlier one, which is read
+    /// as the current format (see the [module docs](self)).
     ///
     /// # Errors
     ///
-    /// A [`RecordError`] when the text is not JSON, names a version other than
-    /// [`RECORD_VERSION`] ([`BrokenRule::UnsupportedVersion`]), or does not fit the format
+    /// A [`RecordError`] when the text is not JSON, names a version this build does not read
+    /// (0, or newer than [`RECORD_VERSION`]: [`BrokenRule::UnsupportedVersion`]), or does not fit
+    /// its format
     /// ([`BrokenRule::Malformed`], which includes every invalid value: an empty justification, a
     /// nil tenant id, ...).
     pub fn from_json(json: &str) -> Result<Self, RecordError> {
@@ -144,14 +166,16 @@ impl RequestRecord {
             )
         };
         let Version { version } = serde_json::from_str(json).map_err(malformed)?;
-        if version != RECORD_VERSION {
+        if !readable(version) {
             return Err(RecordError::new(
                 None,
                 None,
                 BrokenRule::UnsupportedVersion { found: version },
             ));
         }
-        serde_json::from_str(json).map_err(malformed)
+        let mut record: RequestRecord = serde_json::from_str(json).map_err(malformed)?;
+        record.version = RECORD_VERSION;
+        Ok(record)
     }
 
     /// The record as JSON, in format [`RECORD_VERSION`].
@@ -281,8 +305,11 @@ pub enum BrokenRule {
     StepRefused(Refusal),
     /// A grant or denial is recorded at or after the decision deadline.
     DecisionAtOrAfterDeadline,
-    /// A decision deadline is not 12 hours after the notification.
+    /// A decision deadline is not a decision window (1 hour to 14 days, whole minutes) after
+    /// the notification.
     DeadlineNotDecisionWindow,
+    /// A notification requires no approvals, or more than it notified approvers.
+    InvalidApprovalsRequired,
     /// An access window is not exactly the requested duration.
     AccessWindowNotRequestedDuration,
     /// An engineer action is recorded at or after the end of the access window.
@@ -329,7 +356,7 @@ impl fmt::Display for BrokenRule {
         match self {
             BrokenRule::UnsupportedVersion { found } => write!(
                 f,
-                "record format version {found} is not supported (this build reads version {RECORD_VERSION}): use a build of customer-lockbox that knows it"
+                "record format version {found} is not supported (this build reads versions 1 to {RECORD_VERSION}): use a build of customer-lockbox that knows it"
             ),
             BrokenRule::Malformed { reason } => {
                 write!(f, "the record does not fit format version {RECORD_VERSION}: {reason}")
@@ -351,7 +378,7 @@ impl fmt::Display for BrokenRule {
                 f.write_str("a decision is recorded at or after the decision deadline, when the request had expired")
             }
             BrokenRule::DeadlineNotDecisionWindow => {
-                f.write_str("the decision deadline is not 12 hours after the notification")
+                f.write_str("the decision deadline is not a decision window (1 hour to 14 days, whole minutes) after the notification")
             }
             BrokenRule::AccessWindowNotRequestedDuration => {
                 f.write_str("the access window is not exactly the requested duration")
@@ -365,6 +392,9 @@ impl fmt::Display for BrokenRule {
             BrokenRule::InvalidNotifiedApprovers => {
                 f.write_str("the notified approvers are none, or one is listed twice")
             }
+            BrokenRule::InvalidApprovalsRequired => f.write_str(
+                "the notification requires no approvals, or more than the approvers it notified",
+            ),
             BrokenRule::RecordAfterClose => f.write_str("a workflow step follows the close of the request"),
             BrokenRule::StateMismatch { stored, replayed } => write!(
                 f,

@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
+use super::{BrokenRule, RecordError, RequestRecord, readable};
 use crate::audit::{Actor, AuditEvent, AuditRecord};
 use crate::outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
-use crate::policy::Authority;
+use crate::policy::{Authority, Notice};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::request::{AnyRequest, Attempt, DeliveryStep, Draft, Request};
 use crate::state::{State, StateKind};
-use crate::values::{ApproverId, RequestId, TenantId};
+use crate::values::{ApproverId, DecisionWindow, RequestId, TenantId};
 
 /// The policy's answers, as the trail recorded them.
 enum Answer {
@@ -20,8 +20,8 @@ enum Answer {
     Designated,
     /// The policy refused, for this rule.
     Refused(Refusal),
-    /// These approvers were notified.
-    Notified(Vec<ApproverId>),
+    /// These approvers were notified, needing this many approvals, with this window.
+    Notified(Notice),
 }
 
 impl Authority for Answer {
@@ -32,9 +32,9 @@ impl Authority for Answer {
         }
     }
 
-    fn approvers_to_notify(&self, _tenant: TenantId) -> Result<Vec<ApproverId>, Refusal> {
+    fn notice(&self, _tenant: TenantId) -> Result<Notice, Refusal> {
         match self {
-            Answer::Notified(approvers) => Ok(approvers.clone()),
+            Answer::Notified(notice) => Ok(notice.clone()),
             Answer::Refused(refusal) => Err(*refusal),
             Answer::Designated => Err(Refusal::NoDesignatedApprovers),
         }
@@ -86,15 +86,33 @@ pub(crate) fn decide_again(
     }
 }
 
-/// The answer a notification got, as recorded.
-fn notify_answer(event: &AuditEvent) -> Result<Answer, BrokenRule> {
+/// The answer a notification at `at` got, as recorded: the approvers, the approvals needed and
+/// the window must be ones a policy could have given.
+fn notify_answer(event: &AuditEvent, at: DateTime<Utc>) -> Result<Answer, BrokenRule> {
     match event {
-        AuditEvent::ApproversNotified { approvers, .. } => {
+        AuditEvent::ApproversNotified {
+            approvers,
+            decision_deadline,
+            approvals_required,
+        } => {
             let distinct: BTreeSet<&ApproverId> = approvers.iter().collect();
             if approvers.is_empty() || distinct.len() != approvers.len() {
                 return Err(BrokenRule::InvalidNotifiedApprovers);
             }
-            Ok(Answer::Notified(approvers.clone()))
+            let window = decision_deadline.signed_duration_since(at);
+            if DecisionWindow::new(window).is_err() {
+                return Err(BrokenRule::DeadlineNotDecisionWindow);
+            }
+            if *approvals_required == 0
+                || usize::try_from(*approvals_required).map_or(true, |n| n > approvers.len())
+            {
+                return Err(BrokenRule::InvalidApprovalsRequired);
+            }
+            Ok(Answer::Notified(Notice {
+                approvers: approvers.clone(),
+                approvals_required: *approvals_required,
+                window,
+            }))
         }
         AuditEvent::Refused {
             refusal: refusal @ (Refusal::PolicyForOtherTenant | Refusal::NoDesignatedApprovers),
@@ -105,7 +123,7 @@ fn notify_answer(event: &AuditEvent) -> Result<Answer, BrokenRule> {
 }
 
 pub(super) fn replay(record: &RequestRecord) -> Result<AnyRequest, RecordError> {
-    if record.version != RECORD_VERSION {
+    if !readable(record.version) {
         return Err(RecordError::new(
             Some(record.id),
             None,
@@ -271,6 +289,7 @@ where
 fn grant_outcome(outcome: GrantOutcome) -> AnyRequest {
     match outcome {
         GrantOutcome::Granted(granted) => granted.into(),
+        GrantOutcome::AwaitingApprovals { pending, .. } => pending.into(),
         GrantOutcome::Expired(closed) => closed.into(),
     }
 }
@@ -372,7 +391,7 @@ fn apply(
                 },
                 Actor::System,
             ) => {
-                let answer = notify_answer(stored.event())?;
+                let answer = notify_answer(stored.event(), at)?;
                 settle(r.notify_under(&answer, at), AnyRequest::from)
             }
             (
@@ -388,6 +407,7 @@ fn apply(
         AnyRequest::PendingCustomer(r) => match (stored.event(), stored.actor()) {
             (
                 E::Granted { .. }
+                | E::Approved { .. }
                 | E::Refused {
                     step: Step::Grant, ..
                 },

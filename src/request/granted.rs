@@ -50,9 +50,16 @@ impl Request<Granted> {
         &self.state.approved_by
     }
 
-    /// The designated approver who granted access.
+    /// The designated approver whose approval started access: the last one the request
+    /// needed.
     pub fn granted_by(&self) -> &ApproverId {
         &self.state.granted_by
+    }
+
+    /// Every designated approver who granted, in order, ending with
+    /// [`granted_by`](Request::granted_by): one, unless the tenant requires more.
+    pub fn approvals(&self) -> &[ApproverId] {
+        &self.state.approvals
     }
 
     /// When access began.

@@ -1,4 +1,4 @@
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{Request, storable_after};
 use crate::audit::{Actor, AuditEvent};
@@ -7,10 +7,6 @@ use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::state::{ManagerApproved, PendingCustomer};
 use crate::values::SupportManagerId;
-
-/// How long the customer has to decide after the notification: 12 hours. At
-/// `notified_at + DECISION_WINDOW` exactly, the request has expired.
-pub const DECISION_WINDOW: TimeDelta = TimeDelta::hours(12);
 
 /// A request a support manager approved: next, the tenant's designated approvers are notified.
 ///
@@ -25,7 +21,7 @@ pub const DECISION_WINDOW: TimeDelta = TimeDelta::hours(12);
 /// # let approved = drafted.approve(&SupportManagerId::new("sam")?, now)?;
 ///
 /// let (pending, notification) = approved.notify(&policy, now)?;
-/// assert_eq!(pending.decision_deadline(), now + DECISION_WINDOW);
+/// assert_eq!(pending.decision_deadline(), now + policy.decision_window().as_time_delta());
 /// assert_eq!(notification.recipients().len(), policy.approvers().len());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -41,7 +37,9 @@ impl Request<ManagerApproved> {
     }
 
     /// Notifies the tenant's designated approvers: the request now waits for their decision
-    /// until `now +` [`DECISION_WINDOW`]. Returns the [`Notification`] to send; it contains no
+    /// until `now +` the policy's [`decision_window`](TenantPolicy::decision_window), and
+    /// needs the policy's [`approvals_required`](TenantPolicy::approvals_required); it keeps
+    /// both whatever the policy later says. Returns the [`Notification`] to send; it contains no
     /// links. With a store, drop it: saving the pending request writes the same message to the
     /// store's outbox, which delivers it.
     ///
@@ -68,19 +66,20 @@ impl Request<ManagerApproved> {
         now: DateTime<Utc>,
     ) -> Result<Request<PendingCustomer>, Refused<Self>> {
         let mut this = self.admit(Step::Notify, now)?;
-        let notified = match authority.approvers_to_notify(this.tenant) {
-            Ok(notified) => notified,
+        let notice = match authority.notice(this.tenant) {
+            Ok(notice) => notice,
             Err(refusal) => return Err(this.refuse(now, Actor::System, Step::Notify, refusal)),
         };
-        let Some(decision_deadline) = storable_after(now, DECISION_WINDOW) else {
+        let Some(decision_deadline) = storable_after(now, notice.window) else {
             return Err(Refused::new(this, Step::Notify, Refusal::InstantOutOfRange));
         };
         this.record(
             now,
             Actor::System,
             AuditEvent::ApproversNotified {
-                approvers: notified.clone(),
+                approvers: notice.approvers.clone(),
                 decision_deadline,
+                approvals_required: notice.approvals_required,
             },
         );
         let approved_by = this.state.approved_by.clone();
@@ -88,7 +87,9 @@ impl Request<ManagerApproved> {
             approved_by,
             notified_at: now,
             decision_deadline,
-            notified,
+            notified: notice.approvers,
+            approvals_required: notice.approvals_required,
+            approvals: Vec::new(),
         }))
     }
 }

@@ -14,8 +14,6 @@ mod manager_approved;
 mod pending_customer;
 mod withdraw;
 
-pub use manager_approved::DECISION_WINDOW;
-
 use chrono::{DateTime, Datelike, Utc};
 
 use crate::audit::{Actor, AuditEvent, AuditRecord};

@@ -29,6 +29,7 @@ use crate::values::{ApproverId, EngineerId, Person, SupportManagerId};
 ///
 /// match pending.grant(&megan, &policy, now + TimeDelta::hours(1))? {
 ///     GrantOutcome::Granted(granted) => println!("access until {}", granted.access_ends_at()),
+///     GrantOutcome::AwaitingApprovals { remaining, .. } => println!("{remaining} more to grant"),
 ///     GrantOutcome::Expired(closed) => println!("too late: {}", closed.reason()),
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -54,6 +55,22 @@ impl Request<PendingCustomer> {
         &self.state.notified
     }
 
+    /// How many distinct designated approvers must grant before access starts: the tenant
+    /// policy's at the notification, kept whatever the policy later says.
+    pub fn approvals_required(&self) -> u32 {
+        self.state.approvals_required
+    }
+
+    /// The approvers who have granted so far, in order.
+    pub fn approvals(&self) -> &[ApproverId] {
+        &self.state.approvals
+    }
+
+    /// How many more approvals are needed (at least 1: with none left it would be granted).
+    pub fn approvals_remaining(&self) -> u32 {
+        remaining(self.state.approvals_required, self.state.approvals.len())
+    }
+
     /// Whether the request is still pending at `now`, or has expired (at the deadline instant
     /// itself, it has). Expiry is recorded at the deadline, by the system.
     pub fn check_expiry(self, now: DateTime<Utc>) -> PendingStatus {
@@ -70,8 +87,11 @@ impl Request<PendingCustomer> {
         }
     }
 
-    /// A designated approver grants access: the engineer has it from `now` for exactly the
-    /// requested duration.
+    /// A designated approver grants access. When theirs is the last approval the request needs
+    /// ([`approvals_required`](Request::approvals_required), 1 unless the tenant requires
+    /// more), the engineer has access from `now` for exactly the requested duration
+    /// ([`GrantOutcome::Granted`]); before that, the approval is recorded and the request waits
+    /// for the others ([`GrantOutcome::AwaitingApprovals`]).
     ///
     /// At or after the deadline the outcome is [`GrantOutcome::Expired`], and the late grant is
     /// recorded as refused ([`Refusal::DecisionDeadlinePassed`]).
@@ -80,8 +100,9 @@ impl Request<PendingCustomer> {
     ///
     /// Refused, and recorded, when `approver` is the request's engineer or its support manager
     /// ([`Refusal::ApproverIsEngineer`], [`Refusal::ApproverIsSupportManager`]: people compare
-    /// by normalized identity, whatever the policy says), or when `policy` is another tenant's
-    /// or does not designate `approver`. Refused unrecorded when `now` is before the last step,
+    /// by normalized identity, whatever the policy says), when `policy` is another tenant's or
+    /// does not designate `approver`, or when `approver` already granted
+    /// ([`Refusal::AlreadyApproved`]). Refused unrecorded when `now` is before the last step,
     /// or when it or the end of the access window is outside the years 1970 to 9999.
     pub fn grant(
         self,
@@ -104,18 +125,33 @@ impl Request<PendingCustomer> {
             PendingStatus::Pending(this) => this,
             PendingStatus::Expired(closed) => return Ok(GrantOutcome::Expired(closed)),
         };
+        let actor = Actor::Approver(approver.clone());
+        if this.state.approvals.contains(approver) {
+            return Err(this.refuse(now, actor, Step::Grant, Refusal::AlreadyApproved));
+        }
+        let left = remaining(
+            this.state.approvals_required,
+            this.state.approvals.len() + 1,
+        );
+        if left > 0 {
+            this.state.approvals.push(approver.clone());
+            this.record(now, actor, AuditEvent::Approved { remaining: left });
+            return Ok(GrantOutcome::AwaitingApprovals {
+                pending: this,
+                remaining: left,
+            });
+        }
         let Some(access_ends_at) = storable_after(now, this.access_duration.as_time_delta()) else {
             return Err(Refused::new(this, Step::Grant, Refusal::InstantOutOfRange));
         };
-        this.record(
-            now,
-            Actor::Approver(approver.clone()),
-            AuditEvent::Granted { access_ends_at },
-        );
+        this.record(now, actor, AuditEvent::Granted { access_ends_at });
         let approved_by = this.state.approved_by.clone();
+        let mut approvals = std::mem::take(&mut this.state.approvals);
+        approvals.push(approver.clone());
         Ok(GrantOutcome::Granted(this.into_state(Granted {
             approved_by,
             granted_by: approver.clone(),
+            approvals,
             granted_at: now,
             access_ends_at,
         })))
@@ -185,6 +221,11 @@ impl Request<PendingCustomer> {
             }
         }
     }
+}
+
+/// How many of `required` approvals are still missing when `have` are given.
+fn remaining(required: u32, have: usize) -> u32 {
+    required.saturating_sub(u32::try_from(have).unwrap_or(u32::MAX))
 }
 
 /// Why `approver` may not act for the customer on a request drafted by `engineer` and approved

@@ -327,9 +327,13 @@ impl RequestRow {
     }
 
     /// Refuses the row unless every column agrees with `loaded`, the request its trail replays
-    /// to.
+    /// to. `record_version` is the format the row was last written in: any this build reads
+    /// (a request written by the format-1 build and not stepped since says 1).
     pub(crate) fn check(&self, loaded: &AnyRequest) -> Result<(), RecordError> {
-        let expected = with_request!(loaded, r => RequestRow::of(r));
+        let mut expected = with_request!(loaded, r => RequestRow::of(r));
+        if crate::record::readable(self.record_version) {
+            expected.record_version = self.record_version;
+        }
         let column = REQUEST_COLUMNS
             .iter()
             .zip(self.values().iter().zip(expected.values().iter()))

@@ -102,6 +102,7 @@ impl Outcome for GrantOutcome {
     fn request(&mut self) -> RequestMut<'_> {
         match self {
             GrantOutcome::Granted(r) => RequestMut::Granted(r),
+            GrantOutcome::AwaitingApprovals { pending, .. } => RequestMut::PendingCustomer(pending),
             GrantOutcome::Expired(r) => RequestMut::Closed(r),
         }
     }

@@ -13,9 +13,9 @@ pub(crate) mod tenant;
 pub(crate) mod text;
 
 pub use action::{EngineerAction, Operation, Target};
-pub use duration::AccessDuration;
+pub use duration::{AccessDuration, DecisionWindow};
 pub use justification::Justification;
-pub use people::{ApproverId, EmailAddress, EngineerId, Person, SupportManagerId};
+pub use people::{ApproverId, EmailAddress, EngineerId, Person, SupportManagerId, TenantAdminId};
 pub use request_id::RequestId;
 pub use service::{Service, ServiceRequestNumber, Services};
 pub use tenant::TenantId;

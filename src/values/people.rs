@@ -61,16 +61,29 @@ text_value! {
     person_rule("approver id", "give the approver's sign-in name")
 }
 
+text_value! {
+    /// A tenant administrator on the customer's side: the only person who may change the
+    /// tenant's [`TenantPolicy`](crate::TenantPolicy) in a store (who may approve, how many must,
+    /// how long access and decisions may take).
+    ///
+    /// Normalized and checked as [`EngineerId`]; a distinct type from every vendor role, so a
+    /// vendor id cannot be passed where a customer administrator's is required.
+    TenantAdminId,
+    person_rule("tenant administrator id", "give the tenant administrator's sign-in name")
+}
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::EngineerId {}
     impl Sealed for super::SupportManagerId {}
     impl Sealed for super::ApproverId {}
+    impl Sealed for super::TenantAdminId {}
 }
 
 /// A person in one of the workflow's roles, known by a normalized identity.
 ///
-/// Sealed: implemented by [`EngineerId`], [`SupportManagerId`] and [`ApproverId`] only.
+/// Sealed: implemented by [`EngineerId`], [`SupportManagerId`], [`ApproverId`] and
+/// [`TenantAdminId`] only.
 pub trait Person: sealed::Sealed {
     /// The person's normalized identity (see [`EngineerId`]).
     fn identity(&self) -> &str;
@@ -94,6 +107,12 @@ impl Person for SupportManagerId {
 }
 
 impl Person for ApproverId {
+    fn identity(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Person for TenantAdminId {
     fn identity(&self) -> &str {
         self.as_str()
     }

@@ -99,6 +99,7 @@ pub fn granted() -> Request<Granted> {
         .unwrap()
     {
         GrantOutcome::Granted(granted) => granted,
+        GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted before the deadline"),
     }
 }
@@ -180,6 +181,7 @@ pub async fn granted_as<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
         .unwrap()
     {
         GrantOutcome::Granted(_) => id,
+        GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted before the deadline"),
     }
 }
@@ -195,6 +197,17 @@ pub async fn last_record<B: Backend>(store: &Store<B>, id: RequestId) -> AuditRe
         .last()
         .cloned()
         .unwrap()
+}
+
+/// Edits the JSON form of `record` and loads the result, as an attacker editing a stored record
+/// would have it loaded.
+pub fn load_edited(
+    record: &RequestRecord,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<AnyRequest, RecordError> {
+    let mut value = serde_json::to_value(record).unwrap();
+    edit(&mut value);
+    RequestRecord::from_json(&value.to_string())?.load()
 }
 
 /// A file under `tests/fixtures/`.

@@ -140,6 +140,7 @@ pub fn apply(request: AnyRequest, step: Try, now: DateTime<Utc>) -> AnyRequest {
         (AnyRequest::PendingCustomer(r), Try::Grant { honest }) => {
             settle(r.grant(&approver(honest), &policy(), now), |o| match o {
                 GrantOutcome::Granted(g) => g.into(),
+                GrantOutcome::AwaitingApprovals { pending, .. } => pending.into(),
                 GrantOutcome::Expired(c) => c.into(),
             })
         }
@@ -181,6 +182,7 @@ pub fn apply(request: AnyRequest, step: Try, now: DateTime<Utc>) -> AnyRequest {
             if now.timestamp() % 2 == 0 {
                 settle(r.grant(&staff, &staff_policy(&staff), now), |o| match o {
                     GrantOutcome::Granted(g) => g.into(),
+                    GrantOutcome::AwaitingApprovals { pending, .. } => pending.into(),
                     GrantOutcome::Expired(c) => c.into(),
                 })
             } else {

@@ -51,6 +51,7 @@ conformance!(
         an_older_database_waits_for_its_migration,
         a_version_2_database_is_backfilled_by_its_migration,
         a_record_format_1_database_loads_and_migrates,
+        two_approvals_through_the_store,
         connecting_never_writes_and_a_read_only_store_reads,
         the_sweeper_moves_exactly_the_overdue_requests,
         two_sweepers_at_once_handle_each_request_once,

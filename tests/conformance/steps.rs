@@ -56,6 +56,7 @@ async fn grant_handler<B: Backend>(
 ) -> Result<&'static str, StoreError> {
     match store.grant(id, &approver, &policy(), at(hours(1))).await? {
         GrantOutcome::Granted(_) => Ok("granted"),
+        GrantOutcome::AwaitingApprovals { .. } => Ok("awaiting approvals"),
         GrantOutcome::Expired(_) => Ok("expired"),
     }
 }
@@ -596,6 +597,7 @@ pub async fn a_version_2_database_is_backfilled_by_its_migration<D: Db>() {
         .unwrap()
     {
         GrantOutcome::Granted(_) => {}
+        GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted before the deadline"),
     }
 }
@@ -644,6 +646,63 @@ pub async fn a_record_format_1_database_loads_and_migrates<D: Db>() {
         .unwrap()
     {
         GrantOutcome::Granted(_) => {}
+        GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted before the deadline"),
     }
+}
+
+/// The two-person rule through the store: the first approval is saved and the request waits,
+/// the same approver again is refused on record, the second starts access; everything loads
+/// back, and the approvers' message in the outbox says two must grant.
+pub async fn two_approvals_through_the_store<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let policy = policy().with_approvals_required(2).unwrap();
+    let lee = ApproverId::new("lee@contoso.com").unwrap();
+    let id = store.draft(draft(), &policy, t0()).await.unwrap().id();
+    store.approve(id, &sam(), at(minutes(10))).await.unwrap();
+    store.notify(id, &policy, at(minutes(20))).await.unwrap();
+    let mut sender = Recorder::default();
+    store
+        .deliver(&directory(), &mut sender, at(minutes(21)), minutes(5))
+        .await
+        .unwrap();
+    let body = sender.sent[0].notification().body();
+    assert!(body.contains("Approvals needed:  2 of the 2"), "{body}");
+    match store
+        .grant(id, &megan(), &policy, at(hours(1)))
+        .await
+        .unwrap()
+    {
+        GrantOutcome::AwaitingApprovals { pending, remaining } => {
+            assert_eq!(remaining, 1);
+            assert_eq!(pending.approvals(), [megan()]);
+        }
+        GrantOutcome::Granted(_) => panic!("one of two approved"),
+        GrantOutcome::Expired(_) => panic!("expired before the deadline"),
+    }
+    let err = store
+        .grant(id, &megan(), &policy, at(hours(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::AlreadyApproved));
+    let AnyRequest::PendingCustomer(pending) = store.load(id).await.unwrap() else {
+        panic!("still pending")
+    };
+    assert_eq!(pending.approvals(), [megan()]);
+    match store.grant(id, &lee, &policy, at(hours(2))).await.unwrap() {
+        GrantOutcome::Granted(granted) => {
+            assert_eq!(granted.access_ends_at(), at(hours(6)));
+            assert_eq!(granted.approvals(), [megan(), lee.clone()]);
+        }
+        GrantOutcome::AwaitingApprovals { .. } => panic!("two of two approved"),
+        GrantOutcome::Expired(_) => panic!("expired before the deadline"),
+    }
+    let AnyRequest::Granted(granted) = store.load(id).await.unwrap() else {
+        panic!("granted")
+    };
+    assert_eq!(
+        kinds(&granted)[3..],
+        [K::NotificationSent, K::Approved, K::Refused, K::Granted]
+    );
 }
