@@ -117,6 +117,13 @@ pub(crate) enum ErrorKind {
         "{required} approvals required, but the policy designates {designated} approver(s): require 1 to {designated}, or designate more approvers"
     )]
     ApprovalsRequiredOutOfRange { required: u32, designated: usize },
+    #[error(
+        "tenant {tenant}'s policy history does not follow at version {version}: versions must run 1, 2, 3, ... in time order, each replacing the one before; restore the history from a verified copy"
+    )]
+    BrokenPolicyHistory {
+        tenant: crate::TenantId,
+        version: u32,
+    },
     #[error("the set of services is empty: name at least one service the engineer needs")]
     NoServices,
     #[error(
@@ -275,6 +282,12 @@ impl Error {
     /// True when a policy requires no approvals, or more approvals than it designates approvers.
     pub fn is_invalid_approvals_required(&self) -> bool {
         matches!(*self.kind, ErrorKind::ApprovalsRequiredOutOfRange { .. })
+    }
+
+    /// True when a tenant's policy history does not follow: a version missing, repeated, out of
+    /// time order, or not replacing the one before.
+    pub fn is_broken_policy_history(&self) -> bool {
+        matches!(*self.kind, ErrorKind::BrokenPolicyHistory { .. })
     }
 
     /// True when a set of services is empty.

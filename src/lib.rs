@@ -196,7 +196,7 @@ pub use delivery::{AddressBook, Delivery, DeliveryFailure, Directory, Sender};
 pub use error::Error;
 pub use notification::{Notification, NotificationKind};
 pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
-pub use policy::{DesignatedApprover, TenantPolicy};
+pub use policy::{DesignatedApprover, PolicyChange, PolicyHistory, TenantPolicy};
 pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 pub use refusal::{Refusal, Refused, Step};
 pub use request::{AnyRequest, Draft, Request};

@@ -46,6 +46,7 @@
 //! tenant's policy on the day (the policy's history is not stored): [`RequestRecord::load`]
 //! lists what replay takes on trust, and the stores' hash chain is what protects it.
 
+mod designation;
 mod replay;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -56,6 +57,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEventKind, AuditRecord};
+use crate::policy::PolicyHistory;
 use crate::refusal::Refusal;
 use crate::request::{AnyRequest, Request, with_request};
 use crate::state::{State, StateKind};
@@ -236,6 +238,31 @@ impl RequestRecord {
         replay::replay(self)
     }
 
+    /// [`load`](Self::load), then checks every step that depended on the tenant's policy
+    /// against the version in force at its instant in `history`: that each approver who
+    /// granted, approved, denied or revoked was designated then (and notified, or designated
+    /// only since), and that each notification and draft followed that version's approvers,
+    /// approvals, window and maximum. A store loads this way.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load); and [`BrokenRule::NotDesignatedAtDecision`],
+    /// [`BrokenRule::NotificationDisagreesWithPolicy`], [`BrokenRule::DraftOverPolicyMaximum`]
+    /// naming the first record that breaks the policy, or [`BrokenRule::ForeignRecord`] for
+    /// another tenant's history.
+    pub fn load_under(&self, history: &PolicyHistory) -> Result<AnyRequest, RecordError> {
+        if history.tenant() != self.tenant {
+            return Err(RecordError::new(
+                Some(self.id),
+                None,
+                BrokenRule::ForeignRecord,
+            ));
+        }
+        let loaded = replay::replay(self)?;
+        designation::check(self.id, history, &self.trail)?;
+        Ok(loaded)
+    }
+
     /// The format version.
     pub fn version(&self) -> u32 {
         self.version
@@ -341,6 +368,14 @@ pub enum BrokenRule {
     SentToNobody,
     /// A notification is recorded as dropped though it was still needed.
     NeededMessageDropped,
+    /// An approver granted, approved, denied or revoked without being designated by the tenant's
+    /// policy at that instant, or without having been notified while designated.
+    NotDesignatedAtDecision,
+    /// A notification's approvers, approvals required or deadline are not what the tenant's
+    /// policy in force at that instant set, or the access asked for exceeded its maximum.
+    NotificationDisagreesWithPolicy,
+    /// The draft asks for more access than the tenant's policy at that instant allowed.
+    DraftOverPolicyMaximum,
     /// A store's column disagrees with the record it summarizes.
     StoredColumnDisagrees {
         /// The column.
@@ -392,6 +427,15 @@ impl fmt::Display for BrokenRule {
             BrokenRule::InvalidNotifiedApprovers => {
                 f.write_str("the notified approvers are none, or one is listed twice")
             }
+            BrokenRule::NotDesignatedAtDecision => f.write_str(
+                "the approver was not designated by the tenant's policy at that instant, or was not among those notified",
+            ),
+            BrokenRule::NotificationDisagreesWithPolicy => f.write_str(
+                "the notification's approvers, approvals required or deadline are not what the tenant's policy then set",
+            ),
+            BrokenRule::DraftOverPolicyMaximum => f.write_str(
+                "the draft asks for more access than the tenant's policy then allowed",
+            ),
             BrokenRule::InvalidApprovalsRequired => f.write_str(
                 "the notification requires no approvals, or more than the approvers it notified",
             ),

@@ -1,6 +1,10 @@
 //! A tenant's Customer Lockbox policy: who may decide, how many must, how long they have, and
 //! how long access may last.
 
+mod history;
+
+pub use history::{PolicyChange, PolicyHistory};
+
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 

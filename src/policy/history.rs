@@ -1,0 +1,196 @@
+//! A tenant's policy over time: each change a tenant administrator made, numbered, with who,
+//! when, and the policy before and after, so that any instant's policy can be shown.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::TenantPolicy;
+use crate::error::{Error, ErrorKind};
+use crate::values::{TenantAdminId, TenantId};
+
+/// One change of a tenant's policy: version `version` took effect at `at`, set by a tenant
+/// administrator. `before` is the policy it replaced (none for version 1).
+///
+/// Changes are made through a [`PolicyHistory`] (or a store), which numbers them and keeps them
+/// in time order; one read from storage is checked when its history is assembled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyChange {
+    version: u32,
+    at: DateTime<Utc>,
+    changed_by: TenantAdminId,
+    before: Option<TenantPolicy>,
+    after: TenantPolicy,
+}
+
+impl PolicyChange {
+    /// The version this change created: 1 for a tenant's first policy, then 2, 3, ...
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// When it took effect: steps at this instant or later are checked against `after`.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    /// The tenant administrator who made it.
+    pub fn changed_by(&self) -> &TenantAdminId {
+        &self.changed_by
+    }
+
+    /// The policy before the change; `None` for version 1.
+    pub fn before(&self) -> Option<&TenantPolicy> {
+        self.before.as_ref()
+    }
+
+    /// The policy from this change on.
+    pub fn after(&self) -> &TenantPolicy {
+        &self.after
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> TenantId {
+        self.after.tenant()
+    }
+}
+
+/// Every version of one tenant's policy, in order: what was in force at any instant, and who
+/// set it.
+///
+/// ```
+/// use customer_lockbox::*;
+/// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+/// # let t0: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+/// let admin = TenantAdminId::new("adele@contoso.com")?;
+/// let megan = DesignatedApprover::new(ApproverId::new("megan@contoso.com")?, EmailAddress::new("megan@contoso.com")?);
+/// let lee = DesignatedApprover::new(ApproverId::new("lee@contoso.com")?, EmailAddress::new("lee@contoso.com")?);
+///
+/// let mut history = PolicyHistory::new(tenant);
+/// history.change(&admin, TenantPolicy::new(tenant, vec![megan.clone()])?, t0)?;
+/// let later = t0 + chrono::TimeDelta::days(1);
+/// history.change(&admin, TenantPolicy::new(tenant, vec![megan, lee])?.with_approvals_required(2)?, later)?;
+///
+/// assert_eq!(history.in_force_at(t0).map(|c| c.version()), Some(1));
+/// assert_eq!(history.current().map(|p| p.approvals_required()), Some(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyHistory {
+    tenant: TenantId,
+    changes: Vec<PolicyChange>,
+}
+
+impl PolicyHistory {
+    /// A tenant with no policy yet: nobody may decide for it.
+    pub fn new(tenant: TenantId) -> Self {
+        PolicyHistory {
+            tenant,
+            changes: Vec::new(),
+        }
+    }
+
+    /// A history assembled from stored changes, checked: versions 1, 2, 3, ... in order, each
+    /// of `tenant`, none earlier than the one before, and each one's `before` the previous
+    /// one's `after`.
+    ///
+    /// # Errors
+    ///
+    /// An error for which [`Error::is_broken_policy_history`] is true, naming the first change
+    /// that does not follow.
+    pub fn from_changes(tenant: TenantId, changes: Vec<PolicyChange>) -> Result<Self, Error> {
+        let mut history = PolicyHistory::new(tenant);
+        for change in changes {
+            let expected = history.next_version();
+            let follows = change.version == expected
+                && change.tenant() == tenant
+                && change.before.as_ref().is_none_or(|b| b.tenant() == tenant)
+                && change.before.as_ref() == history.current()
+                && history
+                    .changes
+                    .last()
+                    .is_none_or(|last| last.at <= change.at);
+            if !follows {
+                return Err(ErrorKind::BrokenPolicyHistory {
+                    tenant,
+                    version: change.version,
+                }
+                .into());
+            }
+            history.changes.push(change);
+        }
+        Ok(history)
+    }
+
+    /// Makes `policy` the tenant's policy from `now` on, as `admin` decided, and returns the
+    /// change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_policy_for_other_tenant`] for another tenant's policy;
+    /// [`Error::is_broken_policy_history`] when `now` is earlier than the last change (a
+    /// history stays in time order).
+    pub fn change(
+        &mut self,
+        admin: &TenantAdminId,
+        policy: TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<&PolicyChange, Error> {
+        if policy.tenant() != self.tenant {
+            return Err(ErrorKind::PolicyForOtherTenant {
+                draft: self.tenant,
+                policy: policy.tenant(),
+            }
+            .into());
+        }
+        let version = self.next_version();
+        if self.changes.last().is_some_and(|last| last.at > now) {
+            return Err(ErrorKind::BrokenPolicyHistory {
+                tenant: self.tenant,
+                version,
+            }
+            .into());
+        }
+        self.changes.push(PolicyChange {
+            version,
+            at: now,
+            changed_by: admin.clone(),
+            before: self.current().cloned(),
+            after: policy,
+        });
+        // Just pushed, so never `None`; an empty history cannot be returned from here.
+        self.changes.last().ok_or_else(|| {
+            ErrorKind::BrokenPolicyHistory {
+                tenant: self.tenant,
+                version,
+            }
+            .into()
+        })
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Every change, oldest first.
+    pub fn changes(&self) -> &[PolicyChange] {
+        &self.changes
+    }
+
+    /// The policy in force now (the last change's), if there is any.
+    pub fn current(&self) -> Option<&TenantPolicy> {
+        self.changes.last().map(|c| &c.after)
+    }
+
+    /// The change in force at `at`: the last one made at or before it.
+    pub fn in_force_at(&self, at: DateTime<Utc>) -> Option<&PolicyChange> {
+        self.changes.iter().rev().find(|c| c.at <= at)
+    }
+
+    /// The version the next change will have.
+    fn next_version(&self) -> u32 {
+        u32::try_from(self.changes.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
+    }
+}
