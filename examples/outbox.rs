@@ -73,6 +73,8 @@ async fn main() -> Result<()> {
         relay_down: true,
     };
     let store = SqliteStore::open_in_memory().await?;
+    let adele = TenantAdminId::new("adele@contoso.com")?;
+    store.set_policy(&adele, policy, clock.now()).await?;
     let deliver = async |sender: &mut PrintingSender, now| -> Result<()> {
         sender.now = now;
         let report = store.deliver(&directory, sender, now, lease).await?;
@@ -91,13 +93,13 @@ async fn main() -> Result<()> {
         )?,
         engineer: alex.clone(),
     };
-    let id = store.draft(draft, &policy, clock.now()).await?.id();
+    let id = store.draft(draft, clock.now()).await?.id();
     clock.advance(TimeDelta::minutes(10));
     let sam = SupportManagerId::new("sam@support.vendor.example")?;
     store.approve(id, &sam, clock.now()).await?;
 
     // Notifying writes the approvers' message to the outbox in the same transaction.
-    store.notify(id, &policy, clock.now()).await?;
+    store.notify(id, clock.now()).await?;
     deliver(&mut sender, clock.now()).await?; // the relay is down: kept for a retry
     sender.relay_down = false;
     clock.advance(lease);
@@ -105,7 +107,7 @@ async fn main() -> Result<()> {
 
     // Megan signs in to her admin center and grants the request.
     clock.advance(TimeDelta::minutes(35));
-    match store.grant(id, &megan, &policy, clock.now()).await? {
+    match store.grant(id, &megan, clock.now()).await? {
         GrantOutcome::Granted(_) => {}
         GrantOutcome::AwaitingApprovals { .. } => return Err("one approval is enough".into()),
         GrantOutcome::Expired(_) => return Err("granted within 12 hours".into()),

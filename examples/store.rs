@@ -53,6 +53,12 @@ async fn run_and_reopen(path: &Path) -> Result<()> {
     store.migrate().await?; // once per deployment: opening a store never changes the file
     println!("process 1: store at {}", path.display());
 
+    // The tenant's policy is the customer's: its administrator sets it, and the store decides
+    // every step against it. A caller never passes a policy to a step.
+    let adele = TenantAdminId::new("adele@contoso.com")?;
+    let change = store.set_policy(&adele, policy, clock.now()).await?;
+    println!("process 1: Contoso's policy, version {}", change.version());
+
     // Each step is one call: the store loads the request, applies the step, saves the result.
     let draft = Draft {
         id: RequestId::new(clock.now()),
@@ -63,14 +69,14 @@ async fn run_and_reopen(path: &Path) -> Result<()> {
         justification: Justification::new("CFO mailbox stopped syncing after migration")?,
         engineer: alex.clone(),
     };
-    let id = store.draft(draft, &policy, clock.now()).await?.id();
+    let id = store.draft(draft, clock.now()).await?.id();
 
     clock.advance(TimeDelta::minutes(10));
     let sam = SupportManagerId::new("sam@support.vendor.example")?;
     let _approved = store.approve(id, &sam, clock.now()).await?;
 
     // The approvers' message goes to the outbox in the same transaction as the notification.
-    let _pending = store.notify(id, &policy, clock.now()).await?;
+    let _pending = store.notify(id, clock.now()).await?;
     println!(
         "process 1: notified; {} message(s) in the outbox",
         store.outbox(id).await?.len()
@@ -80,10 +86,10 @@ async fn run_and_reopen(path: &Path) -> Result<()> {
     // simply propagated.
     clock.advance(TimeDelta::minutes(40));
     let mallory = ApproverId::new("mallory@evil.example")?;
-    if let Err(err) = store.grant(id, &mallory, &policy, clock.now()).await {
+    if let Err(err) = store.grant(id, &mallory, clock.now()).await {
         println!("process 1: {err}");
     }
-    match store.grant(id, &megan, &policy, clock.now()).await? {
+    match store.grant(id, &megan, clock.now()).await? {
         GrantOutcome::Granted(granted) => {
             println!("process 1: granted until {}", granted.access_ends_at());
         }

@@ -137,17 +137,19 @@
 //! #     engineer: EngineerId::new("alex")?,
 //! # };
 //! let store = SqliteStore::open_in_memory().await?;
-//! let id = store.draft(draft, &policy, now).await?.id();
+//! // The tenant's administrator sets its policy; every step is decided against it.
+//! store.set_policy(&TenantAdminId::new("adele")?, policy, now).await?;
+//! let id = store.draft(draft, now).await?.id();
 //! store.approve(id, &SupportManagerId::new("sam")?, now).await?;
-//! store.notify(id, &policy, now).await?; // the approvers' message joins the outbox
+//! store.notify(id, now).await?; // the approvers' message joins the outbox
 //!
 //! // An outsider's grant is refused, and the refusal stays on record.
 //! let outsider = ApproverId::new("mallory")?;
-//! let refused = store.grant(id, &outsider, &policy, now).await.unwrap_err();
+//! let refused = store.grant(id, &outsider, now).await.unwrap_err();
 //! assert!(matches!(refused.refusal(), Some(Refusal::NotDesignatedApprover)));
 //! assert_eq!(store.load(id).await?.audit_trail().len(), 4);
 //!
-//! match store.grant(id, &megan, &policy, now).await? {
+//! match store.grant(id, &megan, now).await? {
 //!     GrantOutcome::Granted(granted) => println!("access until {}", granted.access_ends_at()),
 //!     GrantOutcome::AwaitingApprovals { remaining, .. } => println!("{remaining} more to grant"),
 //!     GrantOutcome::Expired(closed) => println!("no access, ever: {}", closed.reason()),

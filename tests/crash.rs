@@ -46,19 +46,13 @@ async fn crash_child() {
             id: RequestId::new(start),
             ..draft()
         };
-        let id = store.draft(fresh, &policy(), start).await.unwrap().id();
+        let id = store.draft(fresh, start).await.unwrap().id();
         acknowledge(id, 1);
         let _approved = store.approve(id, &sam(), start + minutes(1)).await.unwrap();
         acknowledge(id, 2);
-        let _pending = store
-            .notify(id, &policy(), start + minutes(2))
-            .await
-            .unwrap();
+        let _pending = store.notify(id, start + minutes(2)).await.unwrap();
         acknowledge(id, 3);
-        let GrantOutcome::Granted(_) = store
-            .grant(id, &megan(), &policy(), start + minutes(3))
-            .await
-            .unwrap()
+        let GrantOutcome::Granted(_) = store.grant(id, &megan(), start + minutes(3)).await.unwrap()
         else {
             panic!("in time")
         };

@@ -224,7 +224,8 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
         ..draft()
     };
     let store = SqliteStore::open_in_memory().await.unwrap();
-    let id = store.draft(hostile, &policy(), t0()).await.unwrap().id();
+    contoso_policy_in(&store).await;
+    let id = store.draft(hostile, t0()).await.unwrap().id();
     let _approved = store
         .approve(
             id,
@@ -233,12 +234,11 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
         )
         .await
         .unwrap();
-    let _pending = store.notify(id, &policy(), t0()).await.unwrap();
+    let _pending = store.notify(id, t0()).await.unwrap();
     let GrantOutcome::Granted(_) = store
         .grant(
             id,
             &ApproverId::new("lee@contoso.com").unwrap(),
-            &policy(),
             at(hours(1)),
         )
         .await

@@ -66,11 +66,11 @@ async fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
                     barrier.wait().await;
                     let won = match step {
                         Move::Grant => store
-                            .grant(id, &megan(), &policy(), deadline - minutes(1))
+                            .grant(id, &megan(), deadline - minutes(1))
                             .await
                             .map(|outcome| matches!(outcome, GrantOutcome::Granted(_))),
                         Move::Deny => store
-                            .deny(id, &megan(), &policy(), deadline - minutes(1))
+                            .deny(id, &megan(), deadline - minutes(1))
                             .await
                             .map(|outcome| matches!(outcome, DenyOutcome::Denied(_))),
                         Move::Expire => store
@@ -233,7 +233,7 @@ async fn a_newer_database_is_refused_and_left_untouched() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 3
+                supported: 4
             }
         ),
         "{err}"

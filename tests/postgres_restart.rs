@@ -51,23 +51,19 @@ fn last<S: State>(request: &Request<S>) -> AuditRecord {
 /// Walks request `id` from draft to close, one store call per step, noting each outcome.
 /// Stops at the first failure: the step may or may not have committed.
 async fn walk(store: &PostgresStore, id: RequestId, restarted: &AtomicBool, seen: &Mutex<Seen>) {
-    let policy = policy();
     for step in 0..5 {
         let begun_after_restart = restarted.load(Ordering::SeqCst);
         let outcome: Result<AuditRecord, StoreError> = match step {
             0 => {
                 let draft = Draft { id, ..draft() };
-                store.draft(draft, &policy, t0()).await.map(|r| last(&r))
+                store.draft(draft, t0()).await.map(|r| last(&r))
             }
             1 => store
                 .approve(id, &sam(), at(minutes(10)))
                 .await
                 .map(|r| last(&r)),
-            2 => store
-                .notify(id, &policy, at(minutes(20)))
-                .await
-                .map(|r| last(&r)),
-            3 => match store.grant(id, &megan(), &policy, at(hours(1))).await {
+            2 => store.notify(id, at(minutes(20))).await.map(|r| last(&r)),
+            3 => match store.grant(id, &megan(), at(hours(1))).await {
                 Ok(GrantOutcome::Granted(granted)) => Ok(last(&granted)),
                 Ok(GrantOutcome::AwaitingApprovals { .. }) => panic!("one approval is enough"),
                 Ok(GrantOutcome::Expired(_)) => panic!("granted before the deadline"),
@@ -102,6 +98,7 @@ async fn a_server_restart_costs_only_the_calls_it_interrupts_and_loses_no_acknow
     let url = pg::fresh_database().await;
     let store = PostgresStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
+    contoso_policy_in(&store).await;
 
     let restarted = Arc::new(AtomicBool::new(false));
     let walked = Arc::new(AtomicUsize::new(0));

@@ -81,14 +81,15 @@ async fn run<B: Backend>(store: &Store<B>) {
         justification: Justification::new(SECRET_JUSTIFICATION).unwrap(),
         ..draft()
     };
-    let id = store.draft(draft, &policy(), t0()).await.unwrap().id();
+    contoso_policy_in(store).await;
+    let id = store.draft(draft, t0()).await.unwrap().id();
     store.approve(id, &sam(), at(minutes(10))).await.unwrap();
-    store.notify(id, &policy(), at(minutes(20))).await.unwrap();
+    store.notify(id, at(minutes(20))).await.unwrap();
     // A refused grant, propagated: its span says so.
     let outsider = ApproverId::new("mallory@contoso.com").unwrap();
-    let refused = store.grant(id, &outsider, &policy(), at(minutes(30))).await;
+    let refused = store.grant(id, &outsider, at(minutes(30))).await;
     assert!(refused.unwrap_err().is_refused());
-    let granted = store.grant(id, &megan(), &policy(), at(hours(1))).await;
+    let granted = store.grant(id, &megan(), at(hours(1))).await;
     assert!(matches!(granted, Ok(GrantOutcome::Granted(_))));
     let action = EngineerAction::new(
         Service::ExchangeOnline,

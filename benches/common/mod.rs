@@ -174,17 +174,20 @@ pub fn draft(tenant: TenantId, now: DateTime<Utc>) -> Request<Drafted> {
     Request::draft(draft_of(tenant, now), &policy(tenant), now).unwrap()
 }
 
-/// A request drafted in `store` at `now`.
+/// A request drafted in `store` at `now`; the tenant's policy is set first if it has none.
 pub async fn drafted_in<B: Backend>(
     store: &Store<B>,
     tenant: TenantId,
     now: DateTime<Utc>,
 ) -> RequestId {
-    store
-        .draft(draft_of(tenant, now), &policy(tenant), now)
-        .await
-        .unwrap()
-        .id()
+    if store.policy(tenant).await.unwrap().is_none() {
+        let admin = TenantAdminId::new("adele@contoso.com").unwrap();
+        store
+            .set_policy(&admin, policy(tenant), t0() - chrono::TimeDelta::days(1))
+            .await
+            .unwrap();
+    }
+    store.draft(draft_of(tenant, now), now).await.unwrap().id()
 }
 
 /// A request drafted, approved, notified and granted in `store` at `now`.
@@ -195,12 +198,8 @@ pub async fn granted_in<B: Backend>(
 ) -> RequestId {
     let id = drafted_in(store, tenant, now).await;
     store.approve(id, &sam(), now).await.unwrap();
-    store.notify(id, &policy(tenant), now).await.unwrap();
-    match store
-        .grant(id, &megan(), &policy(tenant), now)
-        .await
-        .unwrap()
-    {
+    store.notify(id, now).await.unwrap();
+    match store.grant(id, &megan(), now).await.unwrap() {
         GrantOutcome::Granted(_) => id,
         GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted at once"),

@@ -65,6 +65,13 @@ async fn fixtures() -> (SqliteStore, AuditLog) {
         .expect("valid");
         let alex = EngineerId::new("alex@support.vendor.example").expect("valid");
         let start = t0() + TimeDelta::minutes(i64::from(n) * 7);
+        if store.policy(tenant).await.expect("read").is_none() {
+            let adele = TenantAdminId::new("adele@contoso.com").expect("valid");
+            store
+                .set_policy(&adele, policy, t0() - TimeDelta::days(1))
+                .await
+                .expect("policy set");
+        }
         let draft = Draft {
             id: request_id(n),
             tenant,
@@ -74,12 +81,12 @@ async fn fixtures() -> (SqliteStore, AuditLog) {
             justification: Justification::new("CFO mailbox").expect("valid"),
             engineer: alex.clone(),
         };
-        let id = store.draft(draft, &policy, start).await.expect("drafted").id();
+        let id = store.draft(draft, start).await.expect("drafted").id();
         let sam = SupportManagerId::new("sam").expect("valid");
         store.approve(id, &sam, start).await.expect("approved");
-        store.notify(id, &policy, start).await.expect("notified");
+        store.notify(id, start).await.expect("notified");
         let granted = store
-            .grant(id, &megan, &policy, start + TimeDelta::minutes(1))
+            .grant(id, &megan, start + TimeDelta::minutes(1))
             .await;
         let Ok(GrantOutcome::Granted(_)) = granted else {
             continue;

@@ -23,6 +23,25 @@ pub struct PolicyChange {
 }
 
 impl PolicyChange {
+    /// A change as a store assembles it inside its write transaction, where it learns the
+    /// version and the instant.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn assemble(
+        version: u32,
+        at: DateTime<Utc>,
+        changed_by: TenantAdminId,
+        before: Option<TenantPolicy>,
+        after: TenantPolicy,
+    ) -> Self {
+        PolicyChange {
+            version,
+            at,
+            changed_by,
+            before,
+            after,
+        }
+    }
+
     /// The version this change created: 1 for a tenant's first policy, then 2, 3, ...
     pub fn version(&self) -> u32 {
         self.version

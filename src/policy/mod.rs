@@ -90,6 +90,18 @@ impl TenantPolicy {
         Self::microsoft_365(tenant, approvers)
     }
 
+    /// The policy of a tenant that has set none: it designates nobody, so its requests cannot
+    /// be notified, and has Microsoft 365's other settings.
+    pub(crate) fn none(tenant: TenantId) -> Self {
+        TenantPolicy {
+            tenant,
+            approvers: Vec::new(),
+            approvals_required: 1,
+            max_access_duration: AccessDuration::DEFAULT_POLICY_MAXIMUM,
+            decision_window: DecisionWindow::DEFAULT,
+        }
+    }
+
     /// Microsoft 365's Customer Lockbox: a request not approved within 12 hours expires, and
     /// approved access lasts at most 4 hours; one approver decides. Source: Microsoft Learn,
     /// "Manage Customer Lockbox requests" ("If you take no action, the request expires after 12

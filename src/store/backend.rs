@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use super::chain::ChainBatch;
-use super::columns::{AuditRow, RequestRow};
+use super::columns::{AuditRow, PolicyRow, RequestRow};
 use super::queries::Sql;
 use super::reports::OutboxStatus;
 use crate::audit::AuditRecord;
@@ -24,6 +24,8 @@ pub struct StoredRequest {
     /// ([`AuditColumns::check_link`](super::columns::AuditColumns::check_link)), reported after
     /// replay, whose finding names the workflow rule an edit breaks when it breaks one.
     pub(crate) unlinked: Option<crate::record::RecordError>,
+    /// The tenant's policy history, from the same snapshot.
+    pub(crate) policies: Vec<PolicyRow>,
 }
 
 /// A notification a step causes, for the outbox.
@@ -49,6 +51,58 @@ pub struct StepWrite {
     /// The latest instant among the new records: refused when further ahead of the store's
     /// clock than [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW).
     pub(crate) latest_at: DateTime<Utc>,
+    /// The version of the tenant's policy the step was decided under (0: none stored yet), or
+    /// `None` for a step that does not depend on the policy. The write is refused
+    /// ([`Written::PolicyChanged`]) when the tenant's latest version is another one.
+    pub(crate) policy_version: Option<u32>,
+}
+
+/// A change of a tenant's policy, to write in one transaction: the store stamps it there, at
+/// `now` or just after the tenant's latest record and change, whichever is later, so that no
+/// record already in the tenant's log falls under it.
+#[derive(Debug)]
+pub struct PolicyWrite {
+    pub(crate) tenant: crate::values::TenantId,
+    /// The version the change replaces (0 for the first): written only if still the latest.
+    pub(crate) replaces: u32,
+    pub(crate) changed_by: crate::values::TenantAdminId,
+    pub(crate) before: Option<crate::policy::TenantPolicy>,
+    pub(crate) after: crate::policy::TenantPolicy,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl PolicyWrite {
+    /// The change, once the transaction knows the tenant's latest record instant and latest
+    /// change instant (as stored text).
+    pub(crate) fn stamp(
+        &self,
+        last_record_at: Option<&str>,
+        last_change_at: Option<&str>,
+    ) -> Result<PolicyRow, StoreError> {
+        let after_text = |text: Option<&str>| -> Result<Option<DateTime<Utc>>, StoreError> {
+            text.map(|t| {
+                DateTime::parse_from_rfc3339(t)
+                    .map(|at| at.with_timezone(&Utc) + chrono::TimeDelta::nanoseconds(1))
+                    .map_err(|err| {
+                        StoreError::database("reading the tenant's last instant")(err.into())
+                    })
+            })
+            .transpose()
+        };
+        let at = [after_text(last_record_at)?, after_text(last_change_at)?]
+            .into_iter()
+            .flatten()
+            .fold(self.now, DateTime::max);
+        let change = crate::policy::PolicyChange::assemble(
+            self.replaces.saturating_add(1),
+            at,
+            self.changed_by.clone(),
+            self.before.clone(),
+            self.after.clone(),
+        );
+        PolicyRow::of(&change)
+            .map_err(|err| StoreError::database("writing a policy change")(err.into()))
+    }
 }
 
 /// How a step's write ended.
@@ -68,6 +122,8 @@ pub enum Written {
         /// The store's clock.
         store_clock: DateTime<Utc>,
     },
+    /// The tenant's policy changed since the step read it: nothing was written.
+    PolicyChanged,
 }
 
 /// An outbox row, as a view or a request's outbox reads it.
@@ -148,6 +204,19 @@ pub trait Primitives: Send + Sync + 'static {
         &self,
         id: RequestId,
     ) -> impl Future<Output = Result<Option<StoredRequest>, StoreError>> + Send;
+
+    /// A tenant's policy history, oldest first.
+    fn policy_rows(
+        &self,
+        tenant: String,
+    ) -> impl Future<Output = Result<Vec<PolicyRow>, StoreError>> + Send;
+
+    /// Writes a policy change in one transaction (see [`PolicyWrite`]): `None` when the version
+    /// it replaces is no longer the latest (nothing was written).
+    fn write_policy(
+        &self,
+        change: PolicyWrite,
+    ) -> impl Future<Output = Result<Option<PolicyRow>, StoreError>> + Send;
 
     /// Writes a step in one transaction (see [`StepWrite`]).
     fn write(&self, step: StepWrite) -> impl Future<Output = Result<Written, StoreError>> + Send;

@@ -9,7 +9,9 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::StoreError;
 use crate::audit::{AuditRecord, ChainHash};
+use crate::policy::{PolicyChange, PolicyHistory};
 use crate::record::{BrokenRule, RecordError};
 use crate::request::{AnyRequest, Request, with_request};
 use crate::state::{State, StateKind};
@@ -275,6 +277,74 @@ pub(crate) fn hash_input<'a>(
     [
         request, sequence, tenant, at, actor_role, actor_id, kind, record,
     ]
+}
+
+/// The policy-change table's columns, in table order.
+pub(crate) const POLICY_COLUMNS: [&str; 5] = ["tenant", "version", "at", "changed_by", "record"];
+
+/// A row of a tenant's policy history: the change's canonical JSON (`record`) and the columns
+/// derived from it, checked against it on every read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRow {
+    pub(crate) tenant: String,
+    pub(crate) version: u64,
+    pub(crate) at: String,
+    pub(crate) changed_by: String,
+    pub(crate) record: String,
+}
+
+impl PolicyRow {
+    /// The row of `change`.
+    pub(crate) fn of(change: &PolicyChange) -> Result<PolicyRow, serde_json::Error> {
+        Ok(PolicyRow {
+            tenant: uuid_text(change.tenant().as_uuid()),
+            version: u64::from(change.version()),
+            at: instant_text(change.at()),
+            changed_by: change.changed_by().as_str().to_owned(),
+            record: serde_json::to_string(change)?,
+        })
+    }
+
+    /// The values, in [`POLICY_COLUMNS`] order.
+    pub(crate) fn values(&self) -> [Value; 5] {
+        [
+            Value::Text(self.tenant.clone()),
+            Value::int(self.version),
+            Value::Text(self.at.clone()),
+            Value::Text(self.changed_by.clone()),
+            Value::Text(self.record.clone()),
+        ]
+    }
+
+    /// The change, if its JSON decodes and every column agrees with it.
+    pub(crate) fn decode(&self, tenant: TenantId) -> Result<PolicyChange, StoreError> {
+        let broken = || {
+            StoreError::InvalidPolicy(
+                crate::error::ErrorKind::BrokenPolicyHistory {
+                    tenant,
+                    version: u32::try_from(self.version).unwrap_or(u32::MAX),
+                }
+                .into(),
+            )
+        };
+        let change: PolicyChange = serde_json::from_str(&self.record).map_err(|_| broken())?;
+        if PolicyRow::of(&change).map_err(|_| broken())? != *self {
+            return Err(broken());
+        }
+        Ok(change)
+    }
+}
+
+/// Assembles a tenant's history from its rows, oldest first, each decoded and checked.
+pub(crate) fn policy_history(
+    tenant: TenantId,
+    rows: &[PolicyRow],
+) -> Result<PolicyHistory, StoreError> {
+    let changes = rows
+        .iter()
+        .map(|row| row.decode(tenant))
+        .collect::<Result<Vec<_>, _>>()?;
+    PolicyHistory::from_changes(tenant, changes).map_err(StoreError::InvalidPolicy)
 }
 
 /// A request row, as written and as read back: the request's state and revision, the instant

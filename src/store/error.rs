@@ -57,6 +57,19 @@ pub enum StoreError {
     /// saved.
     #[error(transparent)]
     InvalidDraft(crate::Error),
+    /// A policy change is not allowed (another tenant's policy, an instant before the last
+    /// change), or a tenant's stored policy history does not follow: nothing was written.
+    #[error(transparent)]
+    InvalidPolicy(crate::Error),
+    /// Other writers changed the tenant's policy every time this change was about to be saved:
+    /// nothing was written; read the policy again and decide whether to change it.
+    #[error(
+        "tenant {tenant}'s policy was changed by someone else while this change was saved: nothing was written; read the policy again and decide again"
+    )]
+    PolicyConflict {
+        /// The tenant.
+        tenant: crate::TenantId,
+    },
     /// No request with this id is stored.
     #[error("no request {request} is stored: check the id, or draft the request first")]
     NotFound {

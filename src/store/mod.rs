@@ -45,6 +45,7 @@ mod reports;
 mod requests;
 
 mod outbox;
+mod policies;
 mod reads;
 mod steps;
 
@@ -87,8 +88,9 @@ mod handle {
 
     use super::StoreError;
     use super::backend::Backend;
+    use crate::policy::PolicyHistory;
     use crate::request::AnyRequest;
-    use crate::values::RequestId;
+    use crate::values::{RequestId, TenantId};
 
     /// How many audit records one generation of the cache holds (a few hundred bytes each):
     /// two generations keep the requests stepped on most recently, about 40 MB at most.
@@ -145,6 +147,10 @@ mod handle {
         /// written only if the stored revision is still the cached one, so a stale entry costs
         /// a reload, never a wrong write.
         cache: Mutex<Cache>,
+        /// Tenants' policy histories as last read. A step decided under a cached history is
+        /// written only if the tenant's policy is still at its version, so a stale entry costs
+        /// a reread, never a step under an old policy.
+        pub(super) policies: Mutex<HashMap<TenantId, Arc<PolicyHistory>>>,
     }
 
     impl<B: Backend> Clone for Store<B> {
@@ -178,6 +184,7 @@ mod handle {
                     backend,
                     schema_ready: AtomicBool::new(found == supported),
                     cache: Mutex::new(Cache::default()),
+                    policies: Mutex::new(HashMap::new()),
                 }),
             })
         }

@@ -343,9 +343,10 @@ pub(super) fn decode(stored: StoredRequest) -> Result<AnyRequest, StoreError> {
     };
     let (id, tenant) = stored.row.ids().ok_or_else(|| refuse("id"))?;
     let state = stored.row.state_kind().ok_or_else(|| refuse("state"))?;
+    let history = super::columns::policy_history(tenant, &stored.policies)?;
     let loaded =
         RequestRecord::from_parts(stored.row.record_version, id, tenant, state, stored.trail)
-            .load()?;
+            .load_under(&history)?;
     stored.row.check(&loaded)?;
     if let Some(unlinked) = stored.unlinked {
         return Err(unlinked.into());

@@ -22,7 +22,7 @@ use crate::audit::AuditRecord;
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::notification::Notification;
 use crate::outcome::{ActionOutcome, DenyOutcome, GrantOutcome};
-use crate::policy::TenantPolicy;
+use crate::policy::{PolicyHistory, TenantPolicy};
 use crate::record::{BrokenRule, RecordError, decide_again, replay_trail};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::request::{AnyRequest, Attempt, Draft, Request, with_request};
@@ -141,10 +141,33 @@ impl Outcome for Settled {
 }
 
 /// How a save ended.
-enum Saved {
+enum Persisted {
     Saved,
     /// Someone moved the request since it was read (or took a new request's id).
     Stale,
+    /// The tenant's policy changed since the step read it.
+    PolicyChanged,
+}
+
+/// Whether `step` is decided under the tenant's policy.
+fn uses_policy(step: Step) -> bool {
+    matches!(
+        step,
+        Step::Draft | Step::Notify | Step::Grant | Step::Deny | Step::Revoke
+    )
+}
+
+/// The policy in force at `at` in `history`; a tenant with none designates nobody.
+fn policy_at(history: &PolicyHistory, at: DateTime<Utc>) -> TenantPolicy {
+    history
+        .in_force_at(at)
+        .map(|change| change.after().clone())
+        .unwrap_or_else(|| TenantPolicy::none(history.tenant()))
+}
+
+/// The latest version in `history` (0 for none).
+fn version_of(history: &PolicyHistory) -> u32 {
+    u32::try_from(history.changes().len()).unwrap_or(u32::MAX)
 }
 
 /// The step's outcome or refusal as its result.
@@ -166,7 +189,7 @@ impl<B: Backend> Store<B> {
         id: RequestId,
         step: Step,
         now: DateTime<Utc>,
-        apply: impl Fn(AnyRequest) -> Applied<T> + Send + Sync,
+        apply: impl Fn(AnyRequest, &TenantPolicy) -> Applied<T> + Send + Sync,
     ) -> Result<T, StoreError> {
         let span = tracing::info_span!(
             "lockbox.step",
@@ -191,18 +214,32 @@ impl<B: Backend> Store<B> {
                     tokio::task::yield_now().await;
                 }
                 let loaded = self.fetch(id).await?;
-                span.record("tenant", tracing::field::display(loaded.tenant()));
+                let tenant = loaded.tenant();
+                span.record("tenant", tracing::field::display(tenant));
                 span.record("revision", loaded.saved_records());
-                match apply(loaded) {
+                // The policy in force at the instant the step's record will bear; the write is
+                // refused if the tenant's policy changes before it commits.
+                let (policy, version) = if uses_policy(step) {
+                    let history = self.history(tenant).await?;
+                    let at = now.max(loaded.last_step_at());
+                    (policy_at(&history, at), Some(version_of(&history)))
+                } else {
+                    (TenantPolicy::none(tenant), None)
+                };
+                match apply(loaded, &policy) {
                     Applied::Done(mut outcome) => {
-                        match self.persist(step, outcome.request()).await? {
-                            Saved::Saved => {
+                        match self.persist(step, outcome.request(), version).await? {
+                            Persisted::Saved => {
                                 let kept = outcome.request().duplicate();
                                 span.record("outcome", kept.state().as_str());
                                 self.keep(kept);
                                 return Ok(outcome);
                             }
-                            Saved::Stale => continue,
+                            Persisted::Stale => continue,
+                            Persisted::PolicyChanged => {
+                                self.forget_history(tenant);
+                                continue;
+                            }
                         }
                     }
                     Applied::Refused(refused) => {
@@ -210,9 +247,13 @@ impl<B: Backend> Store<B> {
                         span.record("outcome", "refused");
                         let mut request = refused.into_request();
                         if refusal.is_recorded() {
-                            match self.persist(step, request.request()).await? {
-                                Saved::Saved => self.keep(request),
-                                Saved::Stale => {
+                            match self.persist(step, request.request(), version).await? {
+                                Persisted::Saved => self.keep(request),
+                                Persisted::PolicyChanged => {
+                                    self.forget_history(tenant);
+                                    continue;
+                                }
+                                Persisted::Stale => {
                                     lost = request
                                         .audit_trail()
                                         .last()
@@ -252,8 +293,8 @@ impl<B: Backend> Store<B> {
                                 refusal: Refusal::InstantOutOfRange,
                             });
                         };
-                        match self.persist(step, request.request()).await? {
-                            Saved::Saved => {
+                        match self.persist(step, request.request(), None).await? {
+                            Persisted::Saved => {
                                 span.record("outcome", "refused");
                                 self.keep(request);
                                 return Err(StoreError::Refused {
@@ -262,7 +303,7 @@ impl<B: Backend> Store<B> {
                                     refusal,
                                 });
                             }
-                            Saved::Stale => continue,
+                            Persisted::Stale | Persisted::PolicyChanged => continue,
                         }
                     }
                 }
@@ -286,14 +327,20 @@ impl<B: Backend> Store<B> {
         }
     }
 
-    /// Saves what `request` recorded since it was saved, if nobody moved it meanwhile.
-    async fn persist(&self, step: Step, request: RequestMut<'_>) -> Result<Saved, StoreError> {
+    /// Saves what `request` recorded since it was saved, if nobody moved it meanwhile (and,
+    /// with `policy`, if the tenant's policy is still at that version).
+    async fn persist(
+        &self,
+        step: Step,
+        request: RequestMut<'_>,
+        policy: Option<u32>,
+    ) -> Result<Persisted, StoreError> {
         match request {
-            RequestMut::Drafted(r) => self.persist_request(step, r).await,
-            RequestMut::ManagerApproved(r) => self.persist_request(step, r).await,
-            RequestMut::PendingCustomer(r) => self.persist_request(step, r).await,
-            RequestMut::Granted(r) => self.persist_request(step, r).await,
-            RequestMut::Closed(r) => self.persist_request(step, r).await,
+            RequestMut::Drafted(r) => self.persist_request(step, r, policy).await,
+            RequestMut::ManagerApproved(r) => self.persist_request(step, r, policy).await,
+            RequestMut::PendingCustomer(r) => self.persist_request(step, r, policy).await,
+            RequestMut::Granted(r) => self.persist_request(step, r, policy).await,
+            RequestMut::Closed(r) => self.persist_request(step, r, policy).await,
         }
     }
 
@@ -301,16 +348,20 @@ impl<B: Backend> Store<B> {
         &self,
         step: Step,
         request: &mut Request<S>,
-    ) -> Result<Saved, StoreError> {
+        policy: Option<u32>,
+    ) -> Result<Persisted, StoreError> {
         if request.unsaved_records().is_empty() {
-            return Ok(Saved::Saved);
+            return Ok(Persisted::Saved);
         }
-        match self.backend().write(step_write(request)?).await? {
+        let mut write = step_write(request)?;
+        write.policy_version = policy;
+        match self.backend().write(write).await? {
             Written::Saved => {
                 request.mark_saved();
-                Ok(Saved::Saved)
+                Ok(Persisted::Saved)
             }
-            Written::Stale { .. } => Ok(Saved::Stale),
+            Written::Stale { .. } => Ok(Persisted::Stale),
+            Written::PolicyChanged => Ok(Persisted::PolicyChanged),
             Written::Ahead { store_clock } => {
                 Err(self.record_ahead(step, request, store_clock).await)
             }
@@ -386,7 +437,7 @@ impl<B: Backend> Store<B> {
                 self.keep(current);
                 ahead(true)
             }
-            Ok(Written::Stale { .. }) => StoreError::Conflict {
+            Ok(Written::Stale { .. } | Written::PolicyChanged) => StoreError::Conflict {
                 request: request.id(),
                 step,
                 attempts: 1,
@@ -426,7 +477,6 @@ impl<B: Backend> Store<B> {
     pub async fn draft(
         &self,
         draft: Draft,
-        policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<Request<Drafted>, StoreError> {
         let span = tracing::info_span!(
@@ -440,20 +490,29 @@ impl<B: Backend> Store<B> {
         async move {
             self.ready().await?;
             let id = draft.id;
-            let mut drafted =
-                Request::draft(draft, policy, now).map_err(StoreError::InvalidDraft)?;
-            match self.persist_request(Step::Draft, &mut drafted).await? {
-                Saved::Saved => {
-                    tracing::Span::current().record("outcome", "drafted");
-                    self.keep(AnyRequest::Drafted(drafted.duplicate()));
-                    Ok(drafted)
+            for _ in 0..ATTEMPTS {
+                let history = self.history(draft.tenant).await?;
+                let policy = policy_at(&history, now);
+                let mut drafted = Request::draft(draft.clone(), &policy, now)
+                    .map_err(StoreError::InvalidDraft)?;
+                match self
+                    .persist_request(Step::Draft, &mut drafted, Some(version_of(&history)))
+                    .await?
+                {
+                    Persisted::Saved => {
+                        tracing::Span::current().record("outcome", "drafted");
+                        self.keep(AnyRequest::Drafted(drafted.duplicate()));
+                        return Ok(drafted);
+                    }
+                    Persisted::PolicyChanged => self.forget_history(draft.tenant),
+                    Persisted::Stale => break,
                 }
-                Saved::Stale => Err(StoreError::Conflict {
-                    request: id,
-                    step: Step::Draft,
-                    attempts: 1,
-                }),
             }
+            Err(StoreError::Conflict {
+                request: id,
+                step: Step::Draft,
+                attempts: 1,
+            })
         }
         .instrument(span)
         .await
@@ -472,7 +531,7 @@ impl<B: Backend> Store<B> {
         manager: &SupportManagerId,
         now: DateTime<Utc>,
     ) -> Result<Request<ManagerApproved>, StoreError> {
-        self.execute(id, Step::Approve, now, |request| match request {
+        self.execute(id, Step::Approve, now, |request, _| match request {
             AnyRequest::Drafted(r) => refused_step(r.approve(manager, now)),
             other => Applied::WrongState(Box::new(other)),
         })
@@ -490,7 +549,7 @@ impl<B: Backend> Store<B> {
         manager: &SupportManagerId,
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, StoreError> {
-        self.execute(id, Step::Reject, now, |request| match request {
+        self.execute(id, Step::Reject, now, |request, _| match request {
             AnyRequest::Drafted(r) => refused_step(r.reject(manager, now)),
             other => Applied::WrongState(Box::new(other)),
         })
@@ -509,7 +568,7 @@ impl<B: Backend> Store<B> {
         engineer: &EngineerId,
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, StoreError> {
-        self.execute(id, Step::Withdraw, now, |request| match request {
+        self.execute(id, Step::Withdraw, now, |request, _| match request {
             AnyRequest::Drafted(r) => refused_step(r.withdraw(engineer, now)),
             AnyRequest::ManagerApproved(r) => refused_step(r.withdraw(engineer, now)),
             AnyRequest::PendingCustomer(r) => refused_step(r.withdraw(engineer, now)),
@@ -529,10 +588,9 @@ impl<B: Backend> Store<B> {
     pub async fn notify(
         &self,
         id: RequestId,
-        policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<Request<PendingCustomer>, StoreError> {
-        self.execute(id, Step::Notify, now, |request| match request {
+        self.execute(id, Step::Notify, now, |request, policy| match request {
             AnyRequest::ManagerApproved(r) => {
                 refused_step(r.notify(policy, now).map(|(pending, _message)| pending))
             }
@@ -552,10 +610,9 @@ impl<B: Backend> Store<B> {
         &self,
         id: RequestId,
         approver: &ApproverId,
-        policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<GrantOutcome, StoreError> {
-        self.execute(id, Step::Grant, now, |request| match request {
+        self.execute(id, Step::Grant, now, |request, policy| match request {
             AnyRequest::PendingCustomer(r) => refused_step(r.grant(approver, policy, now)),
             other => Applied::WrongState(Box::new(other)),
         })
@@ -571,10 +628,9 @@ impl<B: Backend> Store<B> {
         &self,
         id: RequestId,
         approver: &ApproverId,
-        policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<DenyOutcome, StoreError> {
-        self.execute(id, Step::Deny, now, |request| match request {
+        self.execute(id, Step::Deny, now, |request, policy| match request {
             AnyRequest::PendingCustomer(r) => refused_step(r.deny(approver, policy, now)),
             other => Applied::WrongState(Box::new(other)),
         })
@@ -591,10 +647,9 @@ impl<B: Backend> Store<B> {
         &self,
         id: RequestId,
         approver: &ApproverId,
-        policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, StoreError> {
-        self.execute(id, Step::Revoke, now, |request| match request {
+        self.execute(id, Step::Revoke, now, |request, policy| match request {
             AnyRequest::Granted(r) => refused_step(r.revoke(approver, policy, now)),
             other => Applied::WrongState(Box::new(other)),
         })
@@ -613,7 +668,7 @@ impl<B: Backend> Store<B> {
         engineer: &EngineerId,
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, StoreError> {
-        self.execute(id, Step::Close, now, |request| match request {
+        self.execute(id, Step::Close, now, |request, _| match request {
             AnyRequest::Granted(r) => refused_step(r.close(engineer, now)),
             other => Applied::WrongState(Box::new(other)),
         })
@@ -640,7 +695,7 @@ impl<B: Backend> Store<B> {
     ) -> Result<AppendReport, StoreError> {
         let actions: Vec<EngineerAction> = actions.into_iter().collect();
         let appended = self
-            .execute(id, Step::RecordAction, now, |request| {
+            .execute(id, Step::RecordAction, now, |request, _| {
                 record_actions(request, engineer, &actions, now)
             })
             .await?;
@@ -667,7 +722,7 @@ impl<B: Backend> Store<B> {
             let mut report = SweepReport::default();
             for id in due {
                 let settled = self
-                    .execute(id, Step::Sweep, now, |request| {
+                    .execute(id, Step::Sweep, now, |request, _| {
                         let due = request.due_at().is_some_and(|due| due <= now);
                         let request = request.settle(now);
                         let ended = match &request {
@@ -795,6 +850,7 @@ pub(crate) fn step_write<S: State>(request: &Request<S>) -> Result<StepWrite, St
             .map(AuditRecord::at)
             .max()
             .unwrap_or_else(|| request.last_step_at()),
+        policy_version: None,
     })
 }
 

@@ -240,7 +240,7 @@ pub async fn play_in<B: Backend>(store: &Store<B>, n: u128, steps: &[(Try, i64)]
         id: request_id(n),
         ..draft()
     };
-    let id = store.draft(fresh, &policy(), now).await.unwrap().id();
+    let id = store.draft(fresh, now).await.unwrap().id();
     let engineer = |honest| if honest { alex() } else { outsider_engineer() };
     let approver = |honest| if honest { megan() } else { outsider_approver() };
     let staff = |manager| {
@@ -274,22 +274,17 @@ pub async fn play_in<B: Backend>(store: &Store<B>, n: u128, steps: &[(Try, i64)]
                 StateKind::Drafted | StateKind::ManagerApproved | StateKind::PendingCustomer,
                 Try::Withdraw { honest },
             ) => store.withdraw(id, &engineer(honest), now).await.map(drop),
-            (StateKind::ManagerApproved, Try::Notify { honest }) => {
-                let policy = if honest {
-                    policy()
-                } else {
-                    TenantPolicy::new(contoso(), vec![]).unwrap()
-                };
-                store.notify(id, &policy, now).await.map(drop)
+            // A store decides under the tenant's stored policy: a caller has no policy to pass,
+            // honest or not.
+            (StateKind::ManagerApproved, Try::Notify { .. }) => {
+                store.notify(id, now).await.map(drop)
             }
-            (StateKind::PendingCustomer, Try::Grant { honest }) => store
-                .grant(id, &approver(honest), &policy(), now)
-                .await
-                .map(drop),
-            (StateKind::PendingCustomer, Try::Deny { honest }) => store
-                .deny(id, &approver(honest), &policy(), now)
-                .await
-                .map(drop),
+            (StateKind::PendingCustomer, Try::Grant { honest }) => {
+                store.grant(id, &approver(honest), now).await.map(drop)
+            }
+            (StateKind::PendingCustomer, Try::Deny { honest }) => {
+                store.deny(id, &approver(honest), now).await.map(drop)
+            }
             (
                 StateKind::PendingCustomer | StateKind::Granted,
                 Try::CheckExpiry | Try::CheckAccess,
@@ -301,30 +296,20 @@ pub async fn play_in<B: Backend>(store: &Store<B>, n: u128, steps: &[(Try, i64)]
             (StateKind::Granted, Try::Close { honest }) => {
                 store.close(id, &engineer(honest), now).await.map(drop)
             }
-            (StateKind::Granted, Try::Revoke { honest }) => store
-                .revoke(id, &approver(honest), &policy(), now)
-                .await
-                .map(drop),
+            (StateKind::Granted, Try::Revoke { honest }) => {
+                store.revoke(id, &approver(honest), now).await.map(drop)
+            }
             (StateKind::PendingCustomer, Try::StaffDecides { manager }) => {
                 let staff = staff(manager);
                 if now.timestamp() % 2 == 0 {
-                    store
-                        .grant(id, &staff, &staff_policy(&staff), now)
-                        .await
-                        .map(drop)
+                    store.grant(id, &staff, now).await.map(drop)
                 } else {
-                    store
-                        .deny(id, &staff, &staff_policy(&staff), now)
-                        .await
-                        .map(drop)
+                    store.deny(id, &staff, now).await.map(drop)
                 }
             }
             (StateKind::Granted, Try::StaffDecides { manager }) => {
                 let staff = staff(manager);
-                store
-                    .revoke(id, &staff, &staff_policy(&staff), now)
-                    .await
-                    .map(drop)
+                store.revoke(id, &staff, now).await.map(drop)
             }
             _ => Ok(()),
         };

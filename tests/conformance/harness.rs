@@ -46,6 +46,20 @@ pub trait Db: Sized + Send + Sync + 'static {
     fn plan_uses_index(plan: &[String], table: &str) -> bool;
 }
 
+/// Migrates a fresh database and gives Contoso its policy (`policy()`, set by Adele a day
+/// before t0). Fabrikam has none.
+async fn prepare<B: Backend>(store: &Store<B>) {
+    store.migrate().await.unwrap();
+    store
+        .set_policy(
+            &crate::common::adele(),
+            crate::common::policy(),
+            crate::common::at(crate::common::hours(-24)),
+        )
+        .await
+        .unwrap();
+}
+
 /// A store file in a temporary directory, removed with it.
 pub struct Sqlite {
     _dir: tempfile::TempDir,
@@ -63,7 +77,7 @@ impl Db for Sqlite {
     const NAME: &'static str = "sqlite";
     const FUTURE_SCHEMA: &'static str = "PRAGMA user_version = 99";
     const PAST_SCHEMA: &'static str = "PRAGMA user_version = 1";
-    const CURRENT_SCHEMA: &'static str = "PRAGMA user_version = 3";
+    const CURRENT_SCHEMA: &'static str = "PRAGMA user_version = 4";
     const VERSION_2: &'static str = "
         DROP INDEX requests_by_tenant; DROP INDEX requests_by_tenant_state;
         DROP INDEX requests_by_engineer; DROP INDEX requests_by_service_request;
@@ -74,12 +88,13 @@ impl Db for Sqlite {
         ALTER TABLE requests DROP COLUMN drafted_at;
         CREATE INDEX requests_by_tenant ON requests (tenant);
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
+        DROP TABLE policy_changes;
         PRAGMA user_version = 2;";
 
     async fn create() -> Self {
         let (dir, path) = crate::common::store_file();
         let db = Sqlite { _dir: dir, path };
-        db.open().await.migrate().await.unwrap();
+        crate::harness::prepare(&db.open().await).await;
         db
     }
 
@@ -141,7 +156,7 @@ impl Db for Postgres {
     const NAME: &'static str = "postgres";
     const FUTURE_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 99";
     const PAST_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 1";
-    const CURRENT_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 3";
+    const CURRENT_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 4";
     const VERSION_2: &'static str = "
         DROP INDEX requests_by_tenant, requests_by_tenant_state, requests_by_engineer,
             requests_by_service_request, requests_by_due, outbox_pending, outbox_failed;
@@ -150,7 +165,8 @@ impl Db for Postgres {
         CREATE INDEX requests_by_tenant ON requests (tenant);
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
         DROP FUNCTION lockbox_save_step(JSONB, BIGINT, BIGINT, BYTEA, BIGINT, BYTEA, JSONB, JSONB,
-            TEXT, BIGINT);
+            TEXT, BIGINT, BIGINT);
+        DROP TABLE policy_changes;
         CREATE FUNCTION lockbox_save_step(
             TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT, INTEGER, BIGINT, BYTEA, BIGINT, BYTEA,
             BIGINT[], BIGINT[], TEXT[], TEXT[], TEXT[], TEXT[], TEXT[], BYTEA[], BYTEA[],
@@ -162,7 +178,7 @@ impl Db for Postgres {
         let db = Postgres {
             url: crate::common::pg::fresh_database().await,
         };
-        db.open().await.migrate().await.unwrap();
+        crate::harness::prepare(&db.open().await).await;
         db
     }
 

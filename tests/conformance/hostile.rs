@@ -25,15 +25,12 @@ async fn live_pending<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
         id: request_id(n),
         ..draft()
     };
-    let id = store.draft(fresh, &policy(), start).await.unwrap().id();
+    let id = store.draft(fresh, start).await.unwrap().id();
     let _ = store
         .approve(id, &sam(), start + minutes(10))
         .await
         .unwrap();
-    let _ = store
-        .notify(id, &policy(), start + minutes(30))
-        .await
-        .unwrap();
+    let _ = store.notify(id, start + minutes(30)).await.unwrap();
     id
 }
 
@@ -41,7 +38,7 @@ async fn live_pending<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
 async fn live_granted<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
     let id = live_pending(store, n).await;
     let GrantOutcome::Granted(_) = store
-        .grant(id, &megan(), &policy(), now() - minutes(20))
+        .grant(id, &megan(), now() - minutes(20))
         .await
         .unwrap()
     else {
@@ -51,7 +48,7 @@ async fn live_granted<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
 }
 
 async fn revoke_now<B: Backend>(store: &Store<B>, id: RequestId) -> Request<Closed> {
-    store.revoke(id, &megan(), &policy(), now()).await.unwrap()
+    store.revoke(id, &megan(), now()).await.unwrap()
 }
 
 fn assert_clock_ahead(err: &StoreError, request: Option<RequestId>, recorded: bool) {
@@ -218,7 +215,7 @@ pub async fn a_revocation_stamped_far_ahead_takes_effect_at_the_store_clock<D: D
     let store = db.open().await;
     let id = live_granted(&store, 1).await;
     let err = store
-        .revoke(id, &megan(), &policy(), now() + minutes(10))
+        .revoke(id, &megan(), now() + minutes(10))
         .await
         .unwrap_err();
     assert_clock_ahead(&err, Some(id), true);
@@ -238,7 +235,7 @@ pub async fn a_denial_stamped_far_ahead_takes_effect_at_the_store_clock<D: Db>()
     let store = db.open().await;
     let id = live_pending(&store, 1).await;
     let err = store
-        .deny(id, &megan(), &policy(), now() + minutes(10))
+        .deny(id, &megan(), now() + minutes(10))
         .await
         .unwrap_err();
     assert_clock_ahead(&err, Some(id), true);
@@ -254,7 +251,7 @@ pub async fn a_grant_stamped_far_ahead_is_refused_and_recorded<D: Db>() {
     let store = db.open().await;
     let id = live_pending(&store, 1).await;
     let err = store
-        .grant(id, &megan(), &policy(), now() + minutes(10))
+        .grant(id, &megan(), now() + minutes(10))
         .await
         .unwrap_err();
     assert_clock_ahead(&err, Some(id), true);
@@ -286,10 +283,7 @@ pub async fn a_grant_stamped_far_ahead_is_refused_and_recorded<D: Db>() {
 pub async fn a_new_request_stamped_far_ahead_is_not_saved<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
-    let err = store
-        .draft(draft(), &policy(), now() + minutes(10))
-        .await
-        .unwrap_err();
+    let err = store.draft(draft(), now() + minutes(10)).await.unwrap_err();
     assert_clock_ahead(&err, Some(draft().id), false);
     assert!(store.load(draft().id).await.unwrap_err().is_not_found());
     assert_eq!(db.count("SELECT count(*) FROM audit").await, 0);
@@ -355,7 +349,7 @@ pub async fn actions_racing_a_revocation_are_each_recorded_once<D: Db>() {
             let store = approver_node.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
-                let _ = store.revoke(id, &megan(), &policy(), now()).await.unwrap();
+                let _ = store.revoke(id, &megan(), now()).await.unwrap();
             })
         };
         engineer.await.unwrap();
@@ -420,10 +414,7 @@ pub async fn a_request_edited_in_the_database_is_never_stepped<D: Db>() {
         (refusal.rule(), refusal.sequence()),
         (&BrokenRule::LinkDisagrees, Some(1))
     );
-    let err = node
-        .revoke(id, &megan(), &policy(), now())
-        .await
-        .unwrap_err();
+    let err = node.revoke(id, &megan(), now()).await.unwrap_err();
     assert!(err.is_invalid_record(), "{err}");
     assert_eq!(db.count("SELECT count(*) FROM audit").await, before);
 }

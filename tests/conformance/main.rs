@@ -12,6 +12,7 @@ mod common;
 mod harness;
 mod hostile;
 mod outbox;
+mod policy;
 mod search;
 mod steps;
 mod tamper;
@@ -72,6 +73,15 @@ conformance!(
         an_action_that_loses_a_race_with_a_revocation_is_kept,
         actions_racing_a_revocation_are_each_recorded_once,
         a_request_edited_in_the_database_is_never_stepped,
+    ],
+    policy: [
+        each_change_is_a_version_with_who_when_before_and_after,
+        a_change_never_reaches_back_over_recorded_steps,
+        a_pending_request_keeps_its_window_and_approvals,
+        a_grant_decided_under_a_replaced_policy_is_decided_again,
+        policy_changes_racing_grants_leave_lawful_requests,
+        an_edited_policy_history_is_refused,
+        a_grant_by_someone_never_designated_does_not_load,
     ],
     search: [
         search_pages_match_the_in_memory_log,

@@ -88,7 +88,7 @@ async fn delivery_records<B: Backend>(store: &Store<B>, id: RequestId) -> Vec<Au
 }
 
 async fn grant_in<B: Backend>(store: &Store<B>, id: RequestId, now: DateTime<Utc>) {
-    let GrantOutcome::Granted(_) = store.grant(id, &megan(), &policy(), now).await.unwrap() else {
+    let GrantOutcome::Granted(_) = store.grant(id, &megan(), now).await.unwrap() else {
         panic!("in time")
     };
 }
@@ -496,10 +496,7 @@ pub async fn every_step_that_notifies_writes_its_message_in_its_own_transaction<
     }
     // Denied.
     let id = pending_as(&store, 1).await;
-    let _ = store
-        .deny(id, &megan(), &policy(), at(hours(1)))
-        .await
-        .unwrap();
+    let _ = store.deny(id, &megan(), at(hours(1))).await.unwrap();
     assert_eq!(
         kinds(&store, id).await,
         [NotificationKind::DecisionNeeded, NotificationKind::NoAccess]
@@ -508,10 +505,7 @@ pub async fn every_step_that_notifies_writes_its_message_in_its_own_transaction<
     for (n, revoke) in [(2, true), (3, false)] {
         let id = granted_as(&store, n).await;
         if revoke {
-            let _ = store
-                .revoke(id, &megan(), &policy(), at(hours(2)))
-                .await
-                .unwrap();
+            let _ = store.revoke(id, &megan(), at(hours(2))).await.unwrap();
         } else {
             assert_eq!(
                 store.sweep(at(hours(5))).await.unwrap().access_ended,

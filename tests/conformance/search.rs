@@ -255,26 +255,22 @@ pub async fn request_listings_page_through_each_filter<D: Db>() {
             .unwrap(),
             ..draft()
         };
-        let _ = store
-            .draft(d, &policy(), at(minutes(n as i64)))
-            .await
-            .unwrap();
+        let _ = store.draft(d, at(minutes(n as i64))).await.unwrap();
         if n <= 3 {
             let _ = store
                 .approve(request_id(n), &sam(), at(minutes(10)))
                 .await
                 .unwrap();
             let _ = store
-                .notify(request_id(n), &policy(), at(minutes(10 + n as i64)))
+                .notify(request_id(n), at(minutes(10 + n as i64)))
                 .await
                 .unwrap();
         }
     }
     let _ = store
-        .grant(request_id(3), &megan(), &policy(), at(hours(1)))
+        .grant(request_id(3), &megan(), at(hours(1)))
         .await
         .unwrap();
-    let fabrikam_policy = TenantPolicy::new(fabrikam(), vec![]).unwrap();
     let _ = store
         .draft(
             Draft {
@@ -282,7 +278,6 @@ pub async fn request_listings_page_through_each_filter<D: Db>() {
                 tenant: fabrikam(),
                 ..draft()
             },
-            &fabrikam_policy,
             at(minutes(6)),
         )
         .await

@@ -17,10 +17,7 @@ pub async fn each_step_is_saved_and_loads_back<D: Db>() {
     assert_eq!(outbox.len(), 1, "the notification is in the outbox");
     assert_eq!(outbox[0].kind, NotificationKind::DecisionNeeded);
     assert_eq!(outbox[0].status, OutboxStatus::Pending);
-    let GrantOutcome::Granted(granted) = store
-        .grant(id, &megan(), &policy(), at(hours(1)))
-        .await
-        .unwrap()
+    let GrantOutcome::Granted(granted) = store.grant(id, &megan(), at(hours(1))).await.unwrap()
     else {
         panic!("in time")
     };
@@ -54,7 +51,7 @@ async fn grant_handler<B: Backend>(
     id: RequestId,
     approver: ApproverId,
 ) -> Result<&'static str, StoreError> {
-    match store.grant(id, &approver, &policy(), at(hours(1))).await? {
+    match store.grant(id, &approver, at(hours(1))).await? {
         GrantOutcome::Granted(_) => Ok("granted"),
         GrantOutcome::AwaitingApprovals { .. } => Ok("awaiting approvals"),
         GrantOutcome::Expired(_) => Ok("expired"),
@@ -91,15 +88,12 @@ pub async fn a_refusal_that_loses_a_race_is_still_recorded<D: Db>() {
     // The first node notified the request, so it holds it as it saved it.
     let id = pending_as(&first, 1).await;
     // Another node grants it meanwhile.
-    let _granted = second
-        .grant(id, &megan(), &policy(), at(hours(1)))
-        .await
-        .unwrap();
+    let _granted = second.grant(id, &megan(), at(hours(1))).await.unwrap();
     // An outsider's grant on the first node is refused, and its save loses the race: the
     // refusal is recorded anyway, on the request as it now is.
     let mallory = ApproverId::new("mallory@evil.example").unwrap();
     let err = first
-        .grant(id, &mallory, &policy(), at(hours(1) + minutes(1)))
+        .grant(id, &mallory, at(hours(1) + minutes(1)))
         .await
         .unwrap_err();
     assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover), "{err}");
@@ -120,8 +114,8 @@ pub async fn a_refusal_that_loses_a_race_is_still_recorded<D: Db>() {
 pub async fn a_taken_id_is_a_conflict_and_a_missing_one_not_found<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
-    let _ = store.draft(draft(), &policy(), t0()).await.unwrap();
-    let err = store.draft(draft(), &policy(), t0()).await.unwrap_err();
+    let _ = store.draft(draft(), t0()).await.unwrap();
+    let err = store.draft(draft(), t0()).await.unwrap_err();
     assert!(err.is_conflict(), "{err}");
     assert_eq!(db.count("SELECT count(*) FROM audit").await, 1);
     let err = store.load(request_id(99)).await.unwrap_err();
@@ -146,10 +140,7 @@ async fn race_decisions<B: Backend>(
         let barrier = barrier.clone();
         tokio::spawn(async move {
             barrier.wait().await;
-            first
-                .grant(id, &megan(), &policy(), at(hours(1)))
-                .await
-                .map(|_| ())
+            first.grant(id, &megan(), at(hours(1))).await.map(|_| ())
         })
     };
     let deny = tokio::spawn(async move {
@@ -158,7 +149,6 @@ async fn race_decisions<B: Backend>(
             .deny(
                 id,
                 &ApproverId::new("lee@contoso.com").unwrap(),
-                &policy(),
                 at(hours(1)),
             )
             .await
@@ -323,19 +313,17 @@ pub async fn due_requests<B: Backend>(store: &Store<B>) -> (Vec<RequestId>, Vec<
             id: request_id(200 + n as u128),
             ..draft()
         };
-        let id = store.draft(fresh, &policy(), t0()).await.unwrap().id();
+        let id = store.draft(fresh, t0()).await.unwrap().id();
         let _ = store.approve(id, &sam(), at(minutes(1))).await.unwrap();
         let _ = store
-            .notify(id, &policy(), at(minutes(20 + 10 * n.min(2))))
+            .notify(id, at(minutes(20 + 10 * n.min(2))))
             .await
             .unwrap();
         if n < 3 {
             pending_ids.push(id);
         } else {
-            let GrantOutcome::Granted(_) = store
-                .grant(id, &megan(), &policy(), at(hours(n - 2)))
-                .await
-                .unwrap()
+            let GrantOutcome::Granted(_) =
+                store.grant(id, &megan(), at(hours(n - 2))).await.unwrap()
             else {
                 panic!("in time")
             };
@@ -345,7 +333,7 @@ pub async fn due_requests<B: Backend>(store: &Store<B>) -> (Vec<RequestId>, Vec<
             id: request_id(300 + n as u128),
             ..draft()
         };
-        let _ = store.draft(never_due, &policy(), t0()).await.unwrap();
+        let _ = store.draft(never_due, t0()).await.unwrap();
     }
     (pending_ids, granted_ids)
 }
@@ -478,8 +466,7 @@ pub async fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
 pub async fn chains_are_per_tenant<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
-    let _ = store.draft(draft(), &policy(), t0()).await.unwrap();
-    let fabrikam_policy = TenantPolicy::new(fabrikam(), vec![]).unwrap();
+    let _ = store.draft(draft(), t0()).await.unwrap();
     let _ = store
         .draft(
             Draft {
@@ -487,7 +474,6 @@ pub async fn chains_are_per_tenant<D: Db>() {
                 tenant: fabrikam(),
                 ..draft()
             },
-            &fabrikam_policy,
             t0(),
         )
         .await
@@ -540,14 +526,6 @@ pub async fn a_version_2_database_is_backfilled_by_its_migration<D: Db>() {
     let store = db.open().await;
     let pending = pending_as(&store, 1).await;
     let granted = granted_as(&store, 2).await;
-    let fabrikam_policy = TenantPolicy::new(
-        fabrikam(),
-        vec![DesignatedApprover::new(
-            megan(),
-            EmailAddress::new("megan@fabrikam.com").unwrap(),
-        )],
-    )
-    .unwrap();
     let other = Draft {
         id: request_id(3),
         tenant: fabrikam(),
@@ -558,11 +536,7 @@ pub async fn a_version_2_database_is_backfilled_by_its_migration<D: Db>() {
         .unwrap(),
         ..draft()
     };
-    let drafted = store
-        .draft(other, &fabrikam_policy, t0())
-        .await
-        .unwrap()
-        .id();
+    let drafted = store.draft(other, t0()).await.unwrap().id();
     let listing = async |store: &Store<D::Backend>| {
         let mut all = Vec::new();
         for tenant in [contoso(), fabrikam()] {
@@ -586,16 +560,15 @@ pub async fn a_version_2_database_is_backfilled_by_its_migration<D: Db>() {
         StoreError::SchemaBehind { found: 2, .. }
     ));
     old.migrate().await.unwrap();
+    // Version 2 stored no policies: the requests load as they were decided, and the next
+    // steps need the tenant's administrator to set one.
+    contoso_policy_in(&old).await;
     assert_eq!(listing(&old).await, before);
     for id in [pending, granted, drafted] {
         old.load(id).await.unwrap();
     }
     // And steps go on on the migrated database.
-    match old
-        .grant(pending, &megan(), &policy(), at(hours(2)))
-        .await
-        .unwrap()
-    {
+    match old.grant(pending, &megan(), at(hours(2))).await.unwrap() {
         GrantOutcome::Granted(_) => {}
         GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted before the deadline"),
@@ -610,6 +583,7 @@ pub async fn a_record_format_1_database_loads_and_migrates<D: Db>() {
     let db = D::record_v1_fixture().await;
     let store = db.open().await;
     store.migrate().await.unwrap();
+    assert_eq!(store.policy(contoso()).await.unwrap(), None);
     let fixtures = record_v1_fixtures();
     assert_eq!(fixtures.len(), 12);
     for (name, record) in &fixtures {
@@ -640,11 +614,9 @@ pub async fn a_record_format_1_database_loads_and_migrates<D: Db>() {
         .unwrap()
         .1
         .id();
-    match store
-        .grant(pending, &megan(), &policy(), at(hours(15)))
-        .await
-        .unwrap()
-    {
+    // Format 1 stored no policies: once Contoso's administrator sets one, steps go on.
+    contoso_policy_in(&store).await;
+    match store.grant(pending, &megan(), at(hours(15))).await.unwrap() {
         GrantOutcome::Granted(_) => {}
         GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
         GrantOutcome::Expired(_) => panic!("granted before the deadline"),
@@ -657,11 +629,18 @@ pub async fn a_record_format_1_database_loads_and_migrates<D: Db>() {
 pub async fn two_approvals_through_the_store<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
-    let policy = policy().with_approvals_required(2).unwrap();
+    store
+        .set_policy(
+            &adele(),
+            policy().with_approvals_required(2).unwrap(),
+            at(hours(-1)),
+        )
+        .await
+        .unwrap();
     let lee = ApproverId::new("lee@contoso.com").unwrap();
-    let id = store.draft(draft(), &policy, t0()).await.unwrap().id();
+    let id = store.draft(draft(), t0()).await.unwrap().id();
     store.approve(id, &sam(), at(minutes(10))).await.unwrap();
-    store.notify(id, &policy, at(minutes(20))).await.unwrap();
+    store.notify(id, at(minutes(20))).await.unwrap();
     let mut sender = Recorder::default();
     store
         .deliver(&directory(), &mut sender, at(minutes(21)), minutes(5))
@@ -669,11 +648,7 @@ pub async fn two_approvals_through_the_store<D: Db>() {
         .unwrap();
     let body = sender.sent[0].notification().body();
     assert!(body.contains("Approvals needed:  2 of the 2"), "{body}");
-    match store
-        .grant(id, &megan(), &policy, at(hours(1)))
-        .await
-        .unwrap()
-    {
+    match store.grant(id, &megan(), at(hours(1))).await.unwrap() {
         GrantOutcome::AwaitingApprovals { pending, remaining } => {
             assert_eq!(remaining, 1);
             assert_eq!(pending.approvals(), [megan()]);
@@ -681,16 +656,13 @@ pub async fn two_approvals_through_the_store<D: Db>() {
         GrantOutcome::Granted(_) => panic!("one of two approved"),
         GrantOutcome::Expired(_) => panic!("expired before the deadline"),
     }
-    let err = store
-        .grant(id, &megan(), &policy, at(hours(1)))
-        .await
-        .unwrap_err();
+    let err = store.grant(id, &megan(), at(hours(1))).await.unwrap_err();
     assert_eq!(err.refusal(), Some(Refusal::AlreadyApproved));
     let AnyRequest::PendingCustomer(pending) = store.load(id).await.unwrap() else {
         panic!("still pending")
     };
     assert_eq!(pending.approvals(), [megan()]);
-    match store.grant(id, &lee, &policy, at(hours(2))).await.unwrap() {
+    match store.grant(id, &lee, at(hours(2))).await.unwrap() {
         GrantOutcome::Granted(granted) => {
             assert_eq!(granted.access_ends_at(), at(hours(6)));
             assert_eq!(granted.approvals(), [megan(), lee.clone()]);

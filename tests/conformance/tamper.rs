@@ -208,11 +208,7 @@ async fn realistic<D: Db>() -> (D, Store<D::Backend>, [RequestId; 3]) {
     );
     let second = pending_as(&store, 2).await;
     let third = pending_as(&store, 3).await;
-    let DenyOutcome::Denied(_) = store
-        .deny(third, &megan(), &policy(), at(hours(1)))
-        .await
-        .unwrap()
-    else {
+    let DenyOutcome::Denied(_) = store.deny(third, &megan(), at(hours(1))).await.unwrap() else {
         panic!("in time")
     };
     (db, store, [first, second, third])

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_checked_steps.sql"),
     include_str!("migrations/0003_request_listings.sql"),
+    include_str!("migrations/0004_tenant_policies.sql"),
 ];
 
 /// The advisory lock nodes take while migrating.

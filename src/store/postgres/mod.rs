@@ -20,10 +20,11 @@ use tokio_postgres::types::ToSql;
 
 use super::StoreError;
 use super::backend::{
-    Claimed, Finished, OutboxRow, OutboxUpdate, Primitives, StepWrite, StoredRequest, Written,
+    Claimed, Finished, OutboxRow, OutboxUpdate, PolicyWrite, Primitives, StepWrite, StoredRequest,
+    Written,
 };
 use super::chain::ChainBatch;
-use super::columns::{RequestRow, Value};
+use super::columns::{PolicyRow, RequestRow, Value};
 use super::handle::Store;
 use super::queries::Sql;
 use crate::audit::AuditRecord;
@@ -188,6 +189,14 @@ impl Primitives for Postgres {
 
     async fn read_request(&self, id: RequestId) -> Result<Option<StoredRequest>, StoreError> {
         read::request(&mut self.client().await?, id).await
+    }
+
+    async fn policy_rows(&self, tenant: String) -> Result<Vec<PolicyRow>, StoreError> {
+        read::policies(&self.client().await?, &tenant).await
+    }
+
+    async fn write_policy(&self, change: PolicyWrite) -> Result<Option<PolicyRow>, StoreError> {
+        write::policy(&mut self.client().await?, &change).await
     }
 
     async fn write(&self, step: StepWrite) -> Result<Written, StoreError> {

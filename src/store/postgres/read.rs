@@ -10,8 +10,8 @@ use crate::record::RecordError;
 use crate::store::StoreError;
 use crate::store::backend::{OutboxRow, StoredRequest};
 use crate::store::columns::{
-    AUDIT_COLUMNS, AuditColumns, REQUEST_COLUMNS, RequestRow, audit_at, instant_text, list,
-    uuid_text,
+    AUDIT_COLUMNS, AuditColumns, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, RequestRow, audit_at,
+    instant_text, list, uuid_text,
 };
 use crate::store::queries::Sql;
 use crate::values::RequestId;
@@ -144,6 +144,7 @@ pub(super) async fn request(
         .iter()
         .map(|row| audit_record(row, Some(id), Some(&mut unlinked)))
         .collect::<Result<Vec<_>, _>>()?;
+    let policies = policies(&tx, &row.tenant).await?;
     tx.commit()
         .await
         .map_err(StoreError::db("ending a read transaction"))?;
@@ -151,7 +152,35 @@ pub(super) async fn request(
         row,
         trail,
         unlinked,
+        policies,
     }))
+}
+
+/// A tenant's policy history, oldest first.
+pub(super) async fn policies(
+    client: &impl GenericClient,
+    tenant: &str,
+) -> Result<Vec<PolicyRow>, StoreError> {
+    let read = |err: tokio_postgres::Error| StoreError::db("reading the tenant's policy")(err);
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {} FROM policy_changes WHERE tenant = $1 ORDER BY version",
+            list(&POLICY_COLUMNS)
+        ))
+        .await
+        .map_err(&read)?;
+    let rows = client.query(&stmt, &[&tenant]).await.map_err(&read)?;
+    rows.iter()
+        .map(|row| {
+            Ok(PolicyRow {
+                tenant: row.try_get(0).map_err(&read)?,
+                version: unsigned(row.try_get(1).map_err(&read)?, "policy_changes.version")?,
+                at: row.try_get(2).map_err(&read)?,
+                changed_by: row.try_get(3).map_err(&read)?,
+                record: row.try_get(4).map_err(&read)?,
+            })
+        })
+        .collect()
 }
 
 /// The requests past their due instant: pending ones past their deadline, granted ones past

@@ -10,8 +10,10 @@ use super::{Postgres, unsigned};
 use crate::audit::ChainHash;
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::store::StoreError;
-use crate::store::backend::{StepWrite, Written};
-use crate::store::columns::{AUDIT_COLUMNS, REQUEST_COLUMNS, Value, instant_text};
+use crate::store::backend::{PolicyWrite, StepWrite, Written};
+use crate::store::columns::{
+    AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, instant_text, list, uuid_text,
+};
 
 /// A tenant's chain head: its position and hash.
 pub(super) type Head = (u64, ChainHash);
@@ -39,6 +41,8 @@ const REMEMBERED_HEADS: usize = 4096;
 const CHAIN_MOVED: &str = "LB001";
 /// The SQLSTATE it raises when a record is later than the server's clock plus the skew allowed.
 const AHEAD_OF_CLOCK: &str = "LB002";
+/// The SQLSTATE it raises when the tenant's policy changed since the step read it.
+const POLICY_CHANGED: &str = "LB004";
 
 /// How one call of `lockbox_save_step` ended.
 enum Outcome {
@@ -49,6 +53,8 @@ enum Outcome {
     ChainMoved,
     /// A record is too far ahead of the server's clock: nothing was written.
     Ahead,
+    /// The tenant's policy changed since the step read it: nothing was written.
+    PolicyChanged,
 }
 
 impl Postgres {
@@ -89,6 +95,7 @@ pub(super) async fn step(
             }
             Outcome::Stale => return stale(&*client, step).await,
             Outcome::Ahead => return ahead(&*client).await,
+            Outcome::PolicyChanged => return Ok(Written::PolicyChanged),
             Outcome::ChainMoved => locked_steps = LOCKED_AFTER_MISS,
         },
         Some(known) => locked_steps = known.locked_steps - 1,
@@ -115,6 +122,7 @@ pub(super) async fn step(
             drop(tx);
             ahead(&*client).await
         }
+        Outcome::PolicyChanged => Ok(Written::PolicyChanged),
         Outcome::ChainMoved => Err(StoreError::database("saving a step")(
             format!("the chain of tenant {tenant} moved while locked").into(),
         )),
@@ -144,7 +152,7 @@ pub(super) async fn step_in(
             backend.remember(&step.row.tenant, head, 0);
             Ok(true)
         }
-        Outcome::Stale => Ok(false),
+        Outcome::Stale | Outcome::PolicyChanged => Ok(false),
         Outcome::Ahead => Err(StoreError::ClockAhead {
             request: None,
             given: step.latest_at,
@@ -155,6 +163,54 @@ pub(super) async fn step_in(
             format!("the chain of tenant {} moved while locked", step.row.tenant).into(),
         )),
     }
+}
+
+/// Writes a policy change in one transaction under the tenant's chain lock, which steps take
+/// too, so no step commits under a version older than one committed before it: `None` when the
+/// version it replaces is no longer the latest.
+pub(super) async fn policy(
+    client: &mut deadpool_postgres::Object,
+    change: &PolicyWrite,
+) -> Result<Option<PolicyRow>, StoreError> {
+    let fail = |err: tokio_postgres::Error| StoreError::db("writing a policy change")(err);
+    let tenant = uuid_text(change.tenant.as_uuid());
+    let tx = client.transaction().await.map_err(&fail)?;
+    lock_chain(&tx, "", &tenant).await?;
+    let latest = tx
+        .query_opt(
+            "SELECT version, at FROM policy_changes WHERE tenant = $1 ORDER BY version DESC LIMIT 1",
+            &[&tenant],
+        )
+        .await
+        .map_err(&fail)?;
+    let (version, last_change_at): (i64, Option<String>) = match latest {
+        Some(row) => (
+            row.try_get(0).map_err(&fail)?,
+            Some(row.try_get(1).map_err(&fail)?),
+        ),
+        None => (0, None),
+    };
+    if version != i64::from(change.replaces) {
+        return Ok(None);
+    }
+    let last_record_at: Option<String> = tx
+        .query_one("SELECT max(at) FROM audit WHERE tenant = $1", &[&tenant])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(&fail)?;
+    let row = change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
+    let version = i64::try_from(row.version).unwrap_or(i64::MAX);
+    tx.execute(
+        &format!(
+            "INSERT INTO policy_changes ({}) VALUES ($1, $2, $3, $4, $5)",
+            list(&POLICY_COLUMNS)
+        ),
+        &[&row.tenant, &version, &row.at, &row.changed_by, &row.record],
+    )
+    .await
+    .map_err(&fail)?;
+    tx.commit().await.map_err(&fail)?;
+    Ok(Some(row))
 }
 
 /// Locks the request's row (if it has one), then its tenant's chain head (starting the chain
@@ -230,7 +286,7 @@ async fn call(
     let stmt = client
         .prepare_cached(
             "SELECT lockbox_save_step($1::text::jsonb, $2, $3, $4, $5, $6, $7::text::jsonb, \
-             $8::text::jsonb, $9, $10)",
+             $8::text::jsonb, $9, $10, $11)",
         )
         .await
         .map_err(StoreError::db("preparing a step"))?;
@@ -248,6 +304,7 @@ async fn call(
                 &outbox,
                 &latest_at,
                 &max_skew,
+                &step.policy_version.map(i64::from),
             ],
         )
         .await;
@@ -260,6 +317,7 @@ async fn call(
         Err(err) => match err.code().map(SqlState::code) {
             Some(CHAIN_MOVED) => Ok(Outcome::ChainMoved),
             Some(AHEAD_OF_CLOCK) => Ok(Outcome::Ahead),
+            Some(POLICY_CHANGED) => Ok(Outcome::PolicyChanged),
             _ => Err(StoreError::db("saving a step")(err)),
         },
     }

@@ -11,6 +11,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_outbox_delivery.sql")),
     M::up(include_str!("migrations/0003_request_listings.sql")),
+    M::up(include_str!("migrations/0004_tenant_policies.sql")),
 ];
 
 /// The schema version this build writes.

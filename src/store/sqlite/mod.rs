@@ -21,10 +21,11 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 
 use super::StoreError;
 use super::backend::{
-    Claimed, Finished, OutboxRow, OutboxUpdate, Primitives, StepWrite, StoredRequest, Written,
+    Claimed, Finished, OutboxRow, OutboxUpdate, PolicyWrite, Primitives, StepWrite, StoredRequest,
+    Written,
 };
 use super::chain::ChainBatch;
-use super::columns::{RequestRow, Value};
+use super::columns::{PolicyRow, RequestRow, Value};
 use super::handle::Store;
 use super::queries::Sql;
 use crate::audit::AuditRecord;
@@ -258,6 +259,22 @@ impl Primitives for Sqlite {
         try_call(self.reader()?, "reading a request", move |conn| {
             read::request(conn, id)
         })
+        .await
+    }
+
+    async fn policy_rows(&self, tenant: String) -> Result<Vec<PolicyRow>, StoreError> {
+        try_call(self.reader()?, "reading the tenant's policy", move |conn| {
+            read::policies(conn, &tenant)
+        })
+        .await
+    }
+
+    async fn write_policy(&self, change: PolicyWrite) -> Result<Option<PolicyRow>, StoreError> {
+        try_call(
+            self.writer("change a policy")?,
+            "writing a policy change",
+            move |conn| write::policy(conn, &change),
+        )
         .await
     }
 

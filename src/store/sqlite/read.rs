@@ -8,8 +8,8 @@ use crate::record::{BrokenRule, RecordError};
 use crate::store::StoreError;
 use crate::store::backend::{OutboxRow, StoredRequest};
 use crate::store::columns::{
-    AUDIT_COLUMNS, AuditColumns, REQUEST_COLUMNS, RequestRow, audit_at, instant_text, list,
-    uuid_text,
+    AUDIT_COLUMNS, AuditColumns, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, RequestRow, audit_at,
+    instant_text, list, uuid_text,
 };
 use crate::store::queries::Sql;
 use crate::values::RequestId;
@@ -121,11 +121,41 @@ pub(super) fn request(
     while let Some(row) = rows.next().map_err(&read)? {
         trail.push(audit_record(row, Some(id), Some(&mut unlinked))?);
     }
+    drop(rows);
+    drop(stmt);
+    let policies = policies_in(&tx, &row.tenant)?;
     Ok(Some(StoredRequest {
         row,
         trail,
         unlinked,
+        policies,
     }))
+}
+
+/// A tenant's policy history, oldest first.
+pub(super) fn policies(conn: &mut Connection, tenant: &str) -> Result<Vec<PolicyRow>, StoreError> {
+    policies_in(conn, tenant)
+}
+
+fn policies_in(conn: &Connection, tenant: &str) -> Result<Vec<PolicyRow>, StoreError> {
+    let read = read_error(None, "reading the tenant's policy");
+    conn.prepare_cached(&format!(
+        "SELECT {} FROM policy_changes WHERE tenant = ?1 ORDER BY version",
+        list(&POLICY_COLUMNS)
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_map([tenant], |row| {
+            Ok(PolicyRow {
+                tenant: row.get(0)?,
+                version: row.get(1)?,
+                at: row.get(2)?,
+                changed_by: row.get(3)?,
+                record: row.get(4)?,
+            })
+        })?
+        .collect()
+    })
+    .map_err(read)
 }
 
 /// The requests past their due instant: pending ones past their deadline, granted ones past

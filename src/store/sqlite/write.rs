@@ -6,8 +6,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::audit::ChainHash;
 use crate::clock::{Clock, MAX_CLOCK_SKEW, SystemClock};
 use crate::store::StoreError;
-use crate::store::backend::{NewMessage, StepWrite, Written};
-use crate::store::columns::{AUDIT_COLUMNS, REQUEST_COLUMNS, list};
+use crate::store::backend::{NewMessage, PolicyWrite, StepWrite, Written};
+use crate::store::columns::{
+    AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, list, uuid_text,
+};
 
 /// `count` placeholders, `?1, ?2, …`.
 fn placeholders(count: usize) -> String {
@@ -33,9 +35,61 @@ pub(super) fn step(conn: &mut Connection, step: &StepWrite) -> Result<Written, S
     if let Some(found) = move_request(&tx, step)? {
         return Ok(Written::Stale { found });
     }
+    if let Some(version) = step.policy_version
+        && latest_policy(&tx, &step.row.tenant)?.0 != version
+    {
+        return Ok(Written::PolicyChanged);
+    }
     write_in(&tx, step)?;
     tx.commit().map_err(StoreError::db("committing a step"))?;
     Ok(Written::Saved)
+}
+
+/// The tenant's latest policy version (0 for none) and when it took effect.
+fn latest_policy(tx: &Transaction<'_>, tenant: &str) -> Result<(u32, Option<String>), StoreError> {
+    tx.prepare_cached(
+        "SELECT version, at FROM policy_changes WHERE tenant = ?1 ORDER BY version DESC LIMIT 1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+    })
+    .map(|latest| latest.map_or((0, None), |(version, at)| (version, Some(at))))
+    .map_err(StoreError::db("reading the tenant's policy version"))
+}
+
+/// Writes a policy change in one immediate transaction, if the version it replaces is still
+/// the latest, stamped after the tenant's latest record and change.
+pub(super) fn policy(
+    conn: &mut Connection,
+    change: &PolicyWrite,
+) -> Result<Option<PolicyRow>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::db("starting a write transaction"))?;
+    let tenant = uuid_text(change.tenant.as_uuid());
+    let (version, last_change_at) = latest_policy(&tx, &tenant)?;
+    if version != change.replaces {
+        return Ok(None);
+    }
+    let last_record_at: Option<String> = tx
+        .query_row(
+            "SELECT max(at) FROM audit WHERE tenant = ?1",
+            [&tenant],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::db("reading the tenant's last record"))?;
+    let row = change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO policy_changes ({}) VALUES ({})",
+        list(&POLICY_COLUMNS),
+        placeholders(POLICY_COLUMNS.len())
+    ))
+    .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(row.values().iter())))
+    .map_err(StoreError::db("writing a policy change"))?;
+    tx.commit()
+        .map_err(StoreError::db("committing a policy change"))?;
+    Ok(Some(row))
 }
 
 /// Writes the audit rows and outbox rows of `step` inside `tx`, after its request row.

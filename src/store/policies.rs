@@ -1,0 +1,144 @@
+//! Tenants' policies, owned by the store: a tenant administrator changes them, each change a
+//! numbered version with who, when, before and after; every step that depends on a policy is
+//! decided against the version in force at its instant, read for the step and checked again
+//! when it commits.
+
+use std::sync::{Arc, PoisonError};
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use super::StoreError;
+use super::backend::{Backend, PolicyWrite};
+use super::columns::policy_history;
+use super::handle::Store;
+use crate::policy::{PolicyChange, PolicyHistory, TenantPolicy};
+use crate::values::{TenantAdminId, TenantId};
+
+/// How many tenants' histories a store keeps before forgetting them all (each a few policies).
+const REMEMBERED_TENANTS: usize = 4096;
+
+impl<B: Backend> Store<B> {
+    /// Makes `policy` its tenant's policy, as tenant administrator `admin` decided at `now`,
+    /// and returns the change: its version, when it took effect, and the policy before it.
+    ///
+    /// The change takes effect at `now`, or just after the tenant's latest record or change if
+    /// that is later (so it never reaches back over steps already taken). Steps decided under
+    /// the previous version that have not committed yet are decided again. Requests already
+    /// notified keep their deadline and the approvals they need; who may decide follows the new
+    /// version at once (see DESIGN.md).
+    ///
+    /// ```no_run
+    /// # async fn run(store: customer_lockbox::SqliteStore, tenant: customer_lockbox::TenantId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use customer_lockbox::*;
+    ///
+    /// let adele = TenantAdminId::new("adele@contoso.com")?;
+    /// let megan = DesignatedApprover::new(ApproverId::new("megan@contoso.com")?, EmailAddress::new("megan@contoso.com")?);
+    /// let lee = DesignatedApprover::new(ApproverId::new("lee@contoso.com")?, EmailAddress::new("lee@contoso.com")?);
+    /// let two_person = TenantPolicy::new(tenant, vec![megan, lee])?.with_approvals_required(2)?;
+    /// let change = store.set_policy(&adele, two_person, SystemClock.now()).await?;
+    /// println!("version {} in force from {}", change.version(), change.at());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::PolicyConflict`] when another change was saved meanwhile (nothing was
+    /// written: read the policy again and decide again); [`StoreError::ClockAhead`] when `now`
+    /// is too far ahead of the store's clock; [`StoreError::InvalidPolicy`] when the stored
+    /// history does not follow; [`StoreError::ReadOnly`], [`StoreError::Database`].
+    pub async fn set_policy(
+        &self,
+        admin: &TenantAdminId,
+        policy: TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyChange, StoreError> {
+        let tenant = policy.tenant();
+        let span = tracing::info_span!(
+            "lockbox.set_policy",
+            backend = B::NAME,
+            tenant = %tenant,
+            version = Empty,
+        );
+        async move {
+            self.ready().await?;
+            self.check_clock(now).await?;
+            self.forget_history(tenant);
+            let history = self.history(tenant).await?;
+            let write = PolicyWrite {
+                tenant,
+                replaces: u32::try_from(history.changes().len()).unwrap_or(u32::MAX),
+                changed_by: admin.clone(),
+                before: history.current().cloned(),
+                after: policy,
+                now,
+            };
+            self.forget_history(tenant);
+            let row = self
+                .backend()
+                .write_policy(write)
+                .await?
+                .ok_or(StoreError::PolicyConflict { tenant })?;
+            let change = row.decode(tenant)?;
+            tracing::Span::current().record("version", change.version());
+            Ok(change)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The tenant's policy in force now (its latest version), if it has one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidPolicy`] when the stored history does not follow;
+    /// [`StoreError::Database`].
+    #[tracing::instrument(name = "lockbox.policy", skip_all, fields(backend = B::NAME, tenant = %tenant))]
+    pub async fn policy(&self, tenant: TenantId) -> Result<Option<TenantPolicy>, StoreError> {
+        Ok(self.policy_history(tenant).await?.current().cloned())
+    }
+
+    /// Every version of the tenant's policy, oldest first: who changed what, and when.
+    ///
+    /// # Errors
+    ///
+    /// As [`policy`](Self::policy).
+    #[tracing::instrument(name = "lockbox.policy_history", skip_all, fields(backend = B::NAME, tenant = %tenant))]
+    pub async fn policy_history(&self, tenant: TenantId) -> Result<PolicyHistory, StoreError> {
+        self.ready().await?;
+        let rows = self
+            .backend()
+            .policy_rows(super::columns::uuid_text(tenant.as_uuid()))
+            .await?;
+        policy_history(tenant, &rows)
+    }
+
+    /// The tenant's history for deciding a step: the cached one, or read.
+    pub(super) async fn history(&self, tenant: TenantId) -> Result<Arc<PolicyHistory>, StoreError> {
+        if let Some(history) = self.policies().get(&tenant) {
+            return Ok(Arc::clone(history));
+        }
+        let history = Arc::new(self.policy_history(tenant).await?);
+        let mut policies = self.policies();
+        if policies.len() >= REMEMBERED_TENANTS {
+            policies.clear();
+        }
+        policies.insert(tenant, Arc::clone(&history));
+        Ok(history)
+    }
+
+    /// Forgets the cached history of `tenant`: its policy changed.
+    pub(super) fn forget_history(&self, tenant: TenantId) {
+        self.policies().remove(&tenant);
+    }
+
+    fn policies(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<TenantId, Arc<PolicyHistory>>> {
+        self.inner
+            .policies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,208 @@
+//! Tenants' policies in the store: set by a tenant administrator, versioned, and the only
+//! policy any step is decided against.
+
+use std::sync::Arc;
+
+use customer_lockbox::*;
+use tokio::sync::Barrier;
+
+use crate::common::*;
+use crate::harness::Db;
+
+fn lee() -> ApproverId {
+    ApproverId::new("lee@contoso.com").unwrap()
+}
+
+/// Contoso's policy designating one approver, reached at `email`.
+fn only(approver: ApproverId, email: &str) -> TenantPolicy {
+    TenantPolicy::new(
+        contoso(),
+        vec![DesignatedApprover::new(
+            approver,
+            EmailAddress::new(email).unwrap(),
+        )],
+    )
+    .unwrap()
+}
+
+fn megan_only() -> TenantPolicy {
+    only(megan(), "megan@contoso.com")
+}
+
+fn lee_only() -> TenantPolicy {
+    only(lee(), "lee.admin@contoso.com")
+}
+
+pub async fn each_change_is_a_version_with_who_when_before_and_after<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    // The harness set version 1 a day before t0.
+    let second = store
+        .set_policy(&adele(), megan_only(), at(hours(-2)))
+        .await
+        .unwrap();
+    assert_eq!(second.version(), 2);
+    assert_eq!(second.at(), at(hours(-2)));
+    assert_eq!(second.changed_by(), &adele());
+    assert_eq!(second.before(), Some(&policy()));
+    assert_eq!(second.after(), &megan_only());
+    let history = store.policy_history(contoso()).await.unwrap();
+    assert_eq!(history.changes().len(), 2);
+    assert_eq!(history.changes()[1], second);
+    assert_eq!(store.policy(contoso()).await.unwrap(), Some(megan_only()));
+    assert_eq!(store.policy(fabrikam()).await.unwrap(), None);
+    // Another store on the same database reads the same history.
+    assert_eq!(
+        db.open().await.policy_history(contoso()).await.unwrap(),
+        history
+    );
+}
+
+pub async fn a_change_never_reaches_back_over_recorded_steps<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = pending_as(&store, 1).await; // notified at t0 + 20 min
+    // Stamped at t0 - 1 h, it would cover the notification: it takes effect just after it.
+    let change = store
+        .set_policy(&adele(), lee_only(), at(hours(-1)))
+        .await
+        .unwrap();
+    assert!(change.at() > at(minutes(20)), "{}", change.at());
+    // The request notified under version 1 loads; who decides follows version 2.
+    store.load(id).await.unwrap();
+    let err = store.grant(id, &megan(), at(hours(1))).await.unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover));
+    assert!(matches!(
+        store.grant(id, &lee(), at(hours(1))).await.unwrap(),
+        GrantOutcome::Granted(_)
+    ));
+    store.load(id).await.unwrap();
+}
+
+pub async fn a_pending_request_keeps_its_window_and_approvals<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let two_person = policy()
+        .with_approvals_required(2)
+        .unwrap()
+        .with_decision_window(DecisionWindow::from_hours(24).unwrap());
+    store
+        .set_policy(&adele(), two_person, at(hours(-1)))
+        .await
+        .unwrap();
+    let id = pending_as(&store, 1).await;
+    store
+        .set_policy(&adele(), policy(), at(minutes(30)))
+        .await
+        .unwrap();
+    // Still two approvals, and the 24-hour deadline: a grant after 12 hours is in time.
+    match store.grant(id, &megan(), at(hours(13))).await.unwrap() {
+        GrantOutcome::AwaitingApprovals { pending, remaining } => {
+            assert_eq!(remaining, 1);
+            assert_eq!(pending.decision_deadline(), at(minutes(20) + hours(24)));
+        }
+        GrantOutcome::Granted(_) => panic!("two approvals were required at the notification"),
+        GrantOutcome::Expired(_) => panic!("the 24-hour window had not run out"),
+    }
+    store.load(id).await.unwrap();
+}
+
+/// The race an attacker would time: an administrator removes an approver (on one node) while
+/// that approver's grant is decided (on another, which read the policy before the change). The
+/// grant decided under the old version is not saved under it: the write sees the newer version,
+/// and the step is decided again, refused, and recorded.
+pub async fn a_grant_decided_under_a_replaced_policy_is_decided_again<D: Db>() {
+    let db = D::create().await;
+    let node_a = db.open().await;
+    let node_b = db.open().await;
+    let id = pending_as(&node_a, 1).await; // node A has read Contoso's version 1
+    node_b
+        .set_policy(&adele(), lee_only(), at(minutes(30)))
+        .await
+        .unwrap();
+    let err = node_a.grant(id, &megan(), at(hours(1))).await.unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover), "{err}");
+    let AnyRequest::PendingCustomer(pending) = db.open().await.load(id).await.unwrap() else {
+        panic!("still pending")
+    };
+    assert_eq!(
+        pending.audit_trail().last().unwrap().event(),
+        &AuditEvent::Refused {
+            step: Step::Grant,
+            refusal: Refusal::NotDesignatedApprover
+        }
+    );
+    // And the approver the new version designates decides on that node without further ado.
+    assert!(matches!(
+        node_a.grant(id, &lee(), at(hours(1))).await.unwrap(),
+        GrantOutcome::Granted(_)
+    ));
+}
+
+/// Many rounds of the same race with real concurrency: whichever commits first, the stored
+/// request is one its load accepts.
+pub async fn policy_changes_racing_grants_leave_lawful_requests<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let rounds = 12u128;
+    let mut ids = Vec::new();
+    for n in 1..=rounds {
+        ids.push(pending_as(&store, n).await);
+    }
+    for (round, id) in ids.into_iter().enumerate() {
+        let barrier = Arc::new(Barrier::new(2));
+        let (a, b) = (db.open().await, db.open().await);
+        let (ba, bb) = (Arc::clone(&barrier), Arc::clone(&barrier));
+        let next = if round % 2 == 0 { lee_only() } else { policy() };
+        let change = tokio::spawn(async move {
+            ba.wait().await;
+            a.set_policy(&adele(), next, at(minutes(30))).await
+        });
+        let grant = tokio::spawn(async move {
+            bb.wait().await;
+            b.grant(id, &megan(), at(hours(1))).await
+        });
+        change.await.unwrap().unwrap();
+        if let Err(err) = grant.await.unwrap() {
+            assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover), "{err}");
+        }
+        db.open().await.load(id).await.unwrap();
+    }
+}
+
+/// An insider edits the stored history (to designate someone, or to hide who was): the history
+/// no longer reads, and no request of that tenant loads or steps until it is restored.
+pub async fn an_edited_policy_history_is_refused<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = pending_as(&store, 1).await;
+    db.sql("UPDATE policy_changes SET changed_by = 'mallory@contoso.com'")
+        .await
+        .unwrap();
+    let fresh = db.open().await;
+    let err = fresh.policy_history(contoso()).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidPolicy(_)), "{err}");
+    assert!(fresh.load(id).await.is_err());
+    assert!(fresh.grant(id, &megan(), at(hours(1))).await.is_err());
+}
+
+/// A decision the stored history does not allow is refused on load by name, even if every
+/// other record is lawful: an insider who inserts mallory's grant into the database is caught
+/// by the history (and by the chain).
+pub async fn a_grant_by_someone_never_designated_does_not_load<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = granted_as(&store, 1).await;
+    db.sql(
+        "UPDATE audit SET actor_id = 'mallory@contoso.com', \
+         record = replace(record, 'megan@contoso.com', 'mallory@contoso.com') \
+         WHERE kind = 'granted'",
+    )
+    .await
+    .unwrap();
+    let err = db.open().await.load(id).await.unwrap_err();
+    let StoreError::InvalidRecord(err) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(err.rule(), &BrokenRule::NotDesignatedAtDecision, "{err}");
+}
