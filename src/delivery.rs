@@ -95,21 +95,46 @@ impl Directory for AddressBook {
 /// same on every attempt to send it.
 #[derive(Clone, Debug)]
 pub struct Delivery {
-    pub(crate) request: RequestId,
-    pub(crate) cause: u64,
+    pub(crate) topic: Topic,
     pub(crate) attempt: u32,
     pub(crate) notification: Notification,
 }
 
+/// What a delivered notification is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) enum Topic {
+    /// A step of a request: the sequence of the audit record that caused it.
+    Request { request: RequestId, cause: u64 },
+    /// A change of a tenant's policy: its version.
+    Policy { tenant: TenantId, version: u32 },
+}
+
 impl Delivery {
-    /// The request the notification is about.
-    pub fn request(&self) -> RequestId {
-        self.request
+    /// The request the notification is about; `None` for a policy change's message.
+    pub fn request(&self) -> Option<RequestId> {
+        match self.topic {
+            Topic::Request { request, .. } => Some(request),
+            Topic::Policy { .. } => None,
+        }
     }
 
-    /// The sequence of the audit record whose step caused the notification.
-    pub fn cause(&self) -> u64 {
-        self.cause
+    /// The sequence of the audit record whose step caused the notification; `None` for a
+    /// policy change's message.
+    pub fn cause(&self) -> Option<u64> {
+        match self.topic {
+            Topic::Request { cause, .. } => Some(cause),
+            Topic::Policy { .. } => None,
+        }
+    }
+
+    /// The tenant and version of the policy change the notification is about, if it is about
+    /// one.
+    pub fn policy_change(&self) -> Option<(TenantId, u32)> {
+        match self.topic {
+            Topic::Policy { tenant, version } => Some((tenant, version)),
+            Topic::Request { .. } => None,
+        }
     }
 
     /// Which attempt this is, from 1. An attempt that crashed before it was recorded counts.
@@ -125,8 +150,12 @@ impl Delivery {
     /// A key that is the same on every attempt to send this notification, such as
     /// `01a20c91-a000-7096-8a81-ad3efe772748.3`: give it to a transport that deduplicates, since
     /// an attempt that crashed after sending is sent again once its lease expires.
+    /// A policy change's message has the key `policy.<tenant>.<version>`.
     pub fn key(&self) -> String {
-        format!("{}.{}", self.request, self.cause)
+        match self.topic {
+            Topic::Request { request, cause } => format!("{request}.{cause}"),
+            Topic::Policy { tenant, version } => format!("policy.{tenant}.{version}"),
+        }
     }
 }
 

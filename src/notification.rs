@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::audit::{Actor, AuditEvent, AuditRecord};
-use crate::policy::TenantPolicy;
+use crate::policy::{PolicyChange, TenantPolicy};
 use crate::request::Request;
 use crate::state::{Closed, ClosureReason, Granted, PendingCustomer, State};
 use crate::values::EmailAddress;
@@ -32,6 +32,9 @@ pub enum NotificationKind {
     NoAccess,
     /// To the tenant's designated approvers: access has ended; the post-access report.
     AccessEnded,
+    /// To the approvers designated before and after a change of the tenant's policy: who
+    /// changed what, and when.
+    PolicyChanged,
 }
 
 /// A message to send: recipients, subject and plain-text body, rendered by this crate.
@@ -113,6 +116,7 @@ impl NotificationKind {
             NotificationKind::AccessGranted => "access_granted",
             NotificationKind::NoAccess => "no_access",
             NotificationKind::AccessEnded => "access_ended",
+            NotificationKind::PolicyChanged => "policy_changed",
         }
     }
 
@@ -123,6 +127,7 @@ impl NotificationKind {
             NotificationKind::AccessGranted,
             NotificationKind::NoAccess,
             NotificationKind::AccessEnded,
+            NotificationKind::PolicyChanged,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -144,6 +149,7 @@ impl fmt::Display for NotificationKind {
             NotificationKind::AccessGranted => "access granted",
             NotificationKind::NoAccess => "no access",
             NotificationKind::AccessEnded => "access ended",
+            NotificationKind::PolicyChanged => "policy changed",
         })
     }
 }
@@ -165,6 +171,8 @@ impl Notification {
             NotificationKind::AccessGranted => access_granted(request, cause)?,
             NotificationKind::NoAccess => no_access(request, cause)?,
             NotificationKind::AccessEnded => access_report(request, trail, cause)?,
+            // No step of a request changes a policy.
+            NotificationKind::PolicyChanged => return None,
         };
         Some(Notification {
             kind,
@@ -307,6 +315,43 @@ impl Notification {
         )
     }
 
+    /// The message telling the tenant's approvers, those designated before the change and
+    /// those designated after it, that `change` was made: by whom, when, and each setting
+    /// before and after. A tenant administrator who adds themselves (or an insider who does) is
+    /// seen by the approvers they would bypass.
+    ///
+    /// ```
+    /// use customer_lockbox::*;
+    /// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// # let t0: chrono::DateTime<chrono::Utc> = "2026-11-24T08:00:00Z".parse()?;
+    /// let megan = DesignatedApprover::new(ApproverId::new("megan@contoso.com")?, EmailAddress::new("megan@contoso.com")?);
+    /// let mallory = DesignatedApprover::new(ApproverId::new("mallory@contoso.com")?, EmailAddress::new("mallory@contoso.com")?);
+    /// let adele = TenantAdminId::new("adele@contoso.com")?;
+    /// let mut history = PolicyHistory::new(tenant);
+    /// history.change(&adele, TenantPolicy::new(tenant, vec![megan])?, t0)?;
+    /// let change = history.change(&adele, TenantPolicy::new(tenant, vec![mallory])?, t0)?;
+    ///
+    /// let message = Notification::policy_changed(change);
+    /// assert_eq!(message.recipients().len(), 2); // megan, who was removed, is told too
+    /// assert!(message.body().contains("Designated approvers"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn policy_changed(change: &PolicyChange) -> Self {
+        let mut recipients = change.before().map(approver_addresses).unwrap_or_default();
+        for address in approver_addresses(change.after()) {
+            if !recipients.contains(&address) {
+                recipients.push(address);
+            }
+        }
+        let (subject, body) = policy_text(change);
+        Notification {
+            kind: NotificationKind::PolicyChanged,
+            recipients,
+            subject,
+            body,
+        }
+    }
+
     /// The same message, addressed to `recipients`.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn addressed(mut self, recipients: Vec<EmailAddress>) -> Self {
@@ -409,6 +454,68 @@ message contains no links; do not trust a message about this request that does.\
         justification = neutralize_links(request.justification().as_str()),
         manager = neutralize_links(manager),
         deadline = instant(deadline),
+    );
+    (subject, body)
+}
+
+/// Subject and body of a policy change's message: each setting before and after, every free
+/// text neutralized.
+fn policy_text(change: &PolicyChange) -> (String, String) {
+    let subject = format!(
+        "Customer Lockbox: your organization's approval policy changed (version {})",
+        change.version()
+    );
+    let approvers = |policy: Option<&TenantPolicy>| match policy {
+        None => String::from("(no policy)"),
+        Some(p) if p.approvers().is_empty() => String::from("(nobody)"),
+        Some(p) => p
+            .approvers()
+            .iter()
+            .map(|a| neutralize_links(a.id().as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let setting = |f: fn(&TenantPolicy) -> String| {
+        let before = change
+            .before()
+            .map_or_else(|| String::from("(no policy)"), f);
+        let after = f(change.after());
+        if before == after {
+            format!("{after} (unchanged)")
+        } else {
+            format!("{before} -> {after}")
+        }
+    };
+    let mut body = String::from(
+        "The Customer Lockbox policy of your organization, which decides who may grant a support \
+engineer access to your data, was changed. You receive this because you are a designated \
+approver before or after the change.\n\n",
+    );
+    let _ = write!(
+        body,
+        "Tenant ID:         {tenant}\n\
+Version:           {version}\n\
+Changed by:        {admin} (tenant administrator)\n\
+Changed at:        {at}\n\
+Designated approvers before: {before}\n\
+Designated approvers after:  {after}\n\
+Approvals needed:  {needed}\n\
+Decision window:   {window}\n\
+Longest access:    {longest}\n\
+\n\
+If you did not expect this change, tell your organization's administrators at once: a \
+designated approver can grant access to your data. To review the policy, sign in to your admin \
+center and open Customer Lockbox. This message contains no links; do not trust a message about \
+this change that does.\n",
+        tenant = change.tenant(),
+        version = change.version(),
+        admin = neutralize_links(change.changed_by().as_str()),
+        at = instant(change.at()),
+        before = approvers(change.before()),
+        after = approvers(Some(change.after())),
+        needed = setting(|p| p.approvals_required().to_string()),
+        window = setting(|p| p.decision_window().to_string()),
+        longest = setting(|p| p.max_access_duration().to_string()),
     );
     (subject, body)
 }

@@ -92,6 +92,7 @@ impl TenantPolicy {
 
     /// The policy of a tenant that has set none: it designates nobody, so its requests cannot
     /// be notified, and has Microsoft 365's other settings.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn none(tenant: TenantId) -> Self {
         TenantPolicy {
             tenant,

@@ -213,9 +213,13 @@ impl RequestRecord {
     ///
     /// A trail cannot prove facts from outside it, so `load` trusts the record for these:
     ///
-    /// - **Designation.** That an approver who granted, denied or revoked was designated by the
-    ///   tenant's policy at that moment, and that the approvers recorded as notified were the
-    ///   designated ones: the record holds the policy's answer, and replay takes it.
+    /// - **The tenant's policy.** That an approver who granted, denied or revoked was designated
+    ///   by the tenant's policy at that moment, that the approvers recorded as notified were the
+    ///   designated ones, and that the decision window, the approvals required and the access
+    ///   maximum were the policy's (replay only checks that a policy could have set them: a
+    ///   window of 1 hour to 14 days, 1 to the notified approvals): the record holds the
+    ///   policy's answers, and replay takes them. [`load_under`](Self::load_under) checks them
+    ///   against the tenant's policy history, as every store load does.
     /// - **Identity.** That each id names the person who acted: an id is a sign-in name, and
     ///   whoever called the workflow chose it.
     /// - **Instants.** That each step happened when recorded, within the trail's order. (A store

@@ -78,7 +78,7 @@ impl PolicyWrite {
         &self,
         last_record_at: Option<&str>,
         last_change_at: Option<&str>,
-    ) -> Result<PolicyRow, StoreError> {
+    ) -> Result<Stamped, StoreError> {
         let after_text = |text: Option<&str>| -> Result<Option<DateTime<Utc>>, StoreError> {
             text.map(|t| {
                 DateTime::parse_from_rfc3339(t)
@@ -100,9 +100,33 @@ impl PolicyWrite {
             self.before.clone(),
             self.after.clone(),
         );
-        PolicyRow::of(&change)
-            .map_err(|err| StoreError::database("writing a policy change")(err.into()))
+        let encode =
+            |err: serde_json::Error| StoreError::database("writing a policy change")(err.into());
+        let message =
+            serde_json::to_string(&crate::notification::Notification::policy_changed(&change))
+                .map_err(encode)?;
+        Ok(Stamped {
+            row: PolicyRow::of(&change).map_err(encode)?,
+            message,
+        })
     }
+}
+
+/// A policy change as its transaction writes it: the row, and its message for the outbox
+/// (available at once: `lease_until` is the change's instant).
+#[derive(Debug)]
+pub struct Stamped {
+    pub(crate) row: PolicyRow,
+    pub(crate) message: String,
+}
+
+/// A policy change's message claimed by a delivery run.
+#[derive(Clone, Debug)]
+pub struct ClaimedPolicy {
+    pub(crate) tenant: String,
+    pub(crate) version: u64,
+    pub(crate) message: String,
+    pub(crate) attempt: u32,
 }
 
 /// How a step's write ended.
@@ -217,6 +241,24 @@ pub trait Primitives: Send + Sync + 'static {
         &self,
         change: PolicyWrite,
     ) -> impl Future<Output = Result<Option<PolicyRow>, StoreError>> + Send;
+
+    /// Claims up to `limit` policy-change messages due at `now` until `lease_until`, under
+    /// `token`, in one transaction.
+    fn claim_policy(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: String,
+        token: String,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ClaimedPolicy>, StoreError>> + Send;
+
+    /// Records a policy-change message's attempt, if `token` still holds it.
+    fn finish_policy(
+        &self,
+        message: ClaimedPolicy,
+        token: String,
+        update: OutboxUpdate,
+    ) -> impl Future<Output = Result<Finished, StoreError>> + Send;
 
     /// Writes a step in one transaction (see [`StepWrite`]).
     fn write(&self, step: StepWrite) -> impl Future<Output = Result<Written, StoreError>> + Send;

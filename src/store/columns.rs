@@ -306,6 +306,7 @@ impl PolicyRow {
     }
 
     /// The values, in [`POLICY_COLUMNS`] order.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn values(&self) -> [Value; 5] {
         [
             Value::Text(self.tenant.clone()),

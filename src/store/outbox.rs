@@ -8,18 +8,18 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use super::StoreError;
-use super::backend::{Backend, Claimed, Finished, OutboxUpdate};
+use super::backend::{Backend, Claimed, ClaimedPolicy, Finished, OutboxUpdate};
 use super::columns::instant_text;
 use super::handle::Store;
 use super::reports::{DeliveryReport, OutboxStatus};
 use super::steps::step_write;
 use crate::audit::AuditEvent;
-use crate::delivery::{Delivery, DeliveryFailure, Directory, Sender};
+use crate::delivery::{Delivery, DeliveryFailure, Directory, Sender, Topic};
 use crate::notification::{Notification, NotificationKind};
 use crate::record::{BrokenRule, RecordError};
 use crate::request::{AnyRequest, DeliveryStep, with_request};
 use crate::state::StateKind;
-use crate::values::EmailAddress;
+use crate::values::{EmailAddress, TenantId};
 
 /// How many messages one claim takes; a run claims again until nothing is due.
 const CLAIM_BATCH: usize = 32;
@@ -88,6 +88,8 @@ impl<B: Backend> Store<B> {
                     .claim(now, lease_until.clone(), token.clone(), CLAIM_BATCH)
                     .await?;
                 if claimed.is_empty() {
+                    self.deliver_policy_messages(sender, now, &lease_until, &token, &mut report)
+                        .await?;
                     tracing::Span::current().record("outcome", tracing::field::display(&report));
                     return Ok(report);
                 }
@@ -140,6 +142,109 @@ impl<B: Backend> Store<B> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Hands every policy change's message due at `now` to `sender`: each rendered again from
+    /// the stored change and checked against what was stored, then sent to the approvers
+    /// designated before and after the change. The outcome is kept on the message's outbox
+    /// row (the change itself is the record).
+    async fn deliver_policy_messages(
+        &self,
+        sender: &mut impl Sender,
+        now: DateTime<Utc>,
+        lease_until: &str,
+        token: &str,
+        report: &mut DeliveryReport,
+    ) -> Result<(), StoreError> {
+        let now_text = instant_text(now);
+        loop {
+            let claimed = self
+                .backend()
+                .claim_policy(now, lease_until.to_owned(), token.to_owned(), CLAIM_BATCH)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(());
+            }
+            for message in claimed {
+                let (tenant, version) = match policy_topic(&message) {
+                    Ok(topic) => topic,
+                    Err(err) => return Err(err),
+                };
+                let delivery = match self.plan_policy(&message, tenant, version).await {
+                    Ok(delivery) => delivery,
+                    Err(err) => {
+                        report.policy_errors.push((tenant, version, err));
+                        continue;
+                    }
+                };
+                let (update, failure) = match sender.send(&delivery).await {
+                    Ok(()) => (
+                        OutboxUpdate {
+                            status: OutboxStatus::Sent,
+                            last_error: None,
+                            lease_until: now_text.clone(),
+                            finished_at: Some(now_text.clone()),
+                        },
+                        None,
+                    ),
+                    Err(err) => {
+                        let failure = DeliveryFailure::from_report(err);
+                        (
+                            OutboxUpdate {
+                                status: OutboxStatus::Pending,
+                                last_error: Some(failure.as_str().to_owned()),
+                                lease_until: lease_until.to_owned(),
+                                finished_at: None,
+                            },
+                            Some(failure),
+                        )
+                    }
+                };
+                match self
+                    .backend()
+                    .finish_policy(message, token.to_owned(), update)
+                    .await
+                {
+                    Ok(Finished::Done) => match failure {
+                        None => report.policies_sent.push((tenant, version)),
+                        Some(failure) => report.policies_failed.push((tenant, version, failure)),
+                    },
+                    Ok(Finished::Lost | Finished::Stale) => {}
+                    Err(err) => report.policy_errors.push((tenant, version, err)),
+                }
+            }
+        }
+    }
+
+    /// The delivery of a claimed policy message: the stored message must be the one the
+    /// stored change renders, or it is refused unsent.
+    async fn plan_policy(
+        &self,
+        message: &ClaimedPolicy,
+        tenant: TenantId,
+        version: u32,
+    ) -> Result<Delivery, StoreError> {
+        let history = self.policy_history(tenant).await?;
+        let broken = || {
+            StoreError::InvalidPolicy(
+                crate::error::ErrorKind::BrokenPolicyHistory { tenant, version }.into(),
+            )
+        };
+        let change = history
+            .changes()
+            .iter()
+            .find(|change| change.version() == version)
+            .ok_or_else(broken)?;
+        let rendered = Notification::policy_changed(change);
+        let stored: Notification = serde_json::from_str(&message.message).map_err(|_| broken())?;
+        if stored != rendered {
+            return Err(broken());
+        }
+        Ok(Delivery {
+            topic: Topic::Policy { tenant, version },
+            attempt: message.attempt,
+            notification: rendered,
+        })
     }
 
     /// Records an attempt's outcome: the delivery record in the request's trail (moved on by
@@ -249,11 +354,29 @@ impl<B: Backend> Store<B> {
             Err(failure) => return Ok(Plan::Fail(failure)),
         };
         Ok(Plan::Send(Delivery {
-            request: message.request,
-            cause: message.cause,
+            topic: Topic::Request {
+                request: message.request,
+                cause: message.cause,
+            },
             attempt: message.attempt,
             notification: rendered.addressed(recipients),
         }))
+    }
+}
+
+/// The tenant and version a claimed policy message names.
+fn policy_topic(message: &ClaimedPolicy) -> Result<(TenantId, u32), StoreError> {
+    let tenant = TenantId::parse(&message.tenant);
+    let version = u32::try_from(message.version);
+    match (tenant, version) {
+        (Ok(tenant), Ok(version)) => Ok((tenant, version)),
+        _ => Err(StoreError::database("claiming policy messages")(
+            format!(
+                "policy message {}.{} names no tenant and version",
+                message.tenant, message.version
+            )
+            .into(),
+        )),
     }
 }
 

@@ -128,6 +128,13 @@ pub struct DeliveryReport {
     /// Notifications that could not be handled (a refused record, a failed write), kept for a
     /// retry after the lease.
     pub errors: Vec<(RequestId, u64, StoreError)>,
+    /// Policy changes' messages the sender accepted: (tenant, version).
+    pub policies_sent: Vec<(crate::values::TenantId, u32)>,
+    /// Policy changes' messages whose attempt failed, kept for a retry after the lease.
+    pub policies_failed: Vec<(crate::values::TenantId, u32, DeliveryFailure)>,
+    /// Policy changes' messages that could not be handled (a stored message that is not the
+    /// change's, a history that does not read), kept unsent.
+    pub policy_errors: Vec<(crate::values::TenantId, u32, StoreError)>,
 }
 
 impl fmt::Display for DeliveryReport {
@@ -135,11 +142,11 @@ impl fmt::Display for DeliveryReport {
         write!(
             f,
             "{} sent, {} failed, {} dropped, {} lost lease, {} errors",
-            self.sent.len(),
-            self.failed.len(),
+            self.sent.len() + self.policies_sent.len(),
+            self.failed.len() + self.policies_failed.len(),
             self.dropped.len(),
             self.lost.len(),
-            self.errors.len()
+            self.errors.len() + self.policy_errors.len()
         )
     }
 }

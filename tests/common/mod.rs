@@ -178,12 +178,25 @@ pub async fn pending_as<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
 }
 
 /// Gives Contoso its policy (`policy()`, set by Adele a day before t0) in `store`, unless it
-/// has one; another task setting it at the same time is as good.
+/// has one (another task setting it at the same time is as good), and delivers the change's
+/// message to the approvers, so that a test starts with nothing in the outbox.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub async fn contoso_policy_in<B: Backend>(store: &Store<B>) {
     if store.policy(contoso()).await.unwrap().is_none() {
         match store.set_policy(&adele(), policy(), at(hours(-24))).await {
-            Ok(_) | Err(StoreError::PolicyConflict { .. }) => {}
+            Ok(change) => {
+                let report = store
+                    .deliver(
+                        &directory(),
+                        &mut Recorder::default(),
+                        change.at(),
+                        TimeDelta::minutes(5),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(report.policies_sent.len(), 1, "{report}");
+            }
+            Err(StoreError::PolicyConflict { .. }) => {}
             Err(err) => panic!("setting Contoso's policy: {err}"),
         }
     }

@@ -47,17 +47,10 @@ pub trait Db: Sized + Send + Sync + 'static {
 }
 
 /// Migrates a fresh database and gives Contoso its policy (`policy()`, set by Adele a day
-/// before t0). Fabrikam has none.
+/// before t0, its message to the approvers delivered). Fabrikam has none.
 async fn prepare<B: Backend>(store: &Store<B>) {
     store.migrate().await.unwrap();
-    store
-        .set_policy(
-            &crate::common::adele(),
-            crate::common::policy(),
-            crate::common::at(crate::common::hours(-24)),
-        )
-        .await
-        .unwrap();
+    crate::common::contoso_policy_in(store).await;
 }
 
 /// A store file in a temporary directory, removed with it.
@@ -88,7 +81,7 @@ impl Db for Sqlite {
         ALTER TABLE requests DROP COLUMN drafted_at;
         CREATE INDEX requests_by_tenant ON requests (tenant);
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
-        DROP TABLE policy_changes;
+        DROP TABLE policy_outbox; DROP TABLE policy_changes;
         PRAGMA user_version = 2;";
 
     async fn create() -> Self {
@@ -166,7 +159,7 @@ impl Db for Postgres {
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
         DROP FUNCTION lockbox_save_step(JSONB, BIGINT, BIGINT, BYTEA, BIGINT, BYTEA, JSONB, JSONB,
             TEXT, BIGINT, BIGINT);
-        DROP TABLE policy_changes;
+        DROP TABLE policy_outbox, policy_changes;
         CREATE FUNCTION lockbox_save_step(
             TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT, INTEGER, BIGINT, BYTEA, BIGINT, BYTEA,
             BIGINT[], BIGINT[], TEXT[], TEXT[], TEXT[], TEXT[], TEXT[], BYTEA[], BYTEA[],

@@ -82,6 +82,8 @@ conformance!(
         policy_changes_racing_grants_leave_lawful_requests,
         an_edited_policy_history_is_refused,
         a_grant_by_someone_never_designated_does_not_load,
+        a_policy_change_reaches_the_approvers_before_and_after,
+        policy_messages_are_retried_and_checked_before_sending,
     ],
     search: [
         search_pages_match_the_in_memory_log,

@@ -206,3 +206,143 @@ pub async fn a_grant_by_someone_never_designated_does_not_load<D: Db>() {
     };
     assert_eq!(err.rule(), &BrokenRule::NotDesignatedAtDecision, "{err}");
 }
+
+/// An insider with administrator rights swaps an approver for themselves: the approvers
+/// designated before the change (the one removed included) and after it are told, in a
+/// link-free message naming who changed what and when.
+pub async fn a_policy_change_reaches_the_approvers_before_and_after<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let mallory = ApproverId::new("mallory@contoso.com").unwrap();
+    let insider = TenantPolicy::new(
+        contoso(),
+        vec![
+            DesignatedApprover::new(lee(), EmailAddress::new("lee.admin@contoso.com").unwrap()),
+            DesignatedApprover::new(
+                mallory.clone(),
+                EmailAddress::new("mallory@contoso.com").unwrap(),
+            ),
+        ],
+    )
+    .unwrap()
+    .with_max_access_duration(AccessDuration::CEILING);
+    let change = store
+        .set_policy(&adele(), insider, at(hours(-1)))
+        .await
+        .unwrap();
+    let mut sender = Recorder::default();
+    let report = store
+        .deliver(&directory(), &mut sender, at(hours(-1)), minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(report.policies_sent, vec![(contoso(), 2)], "{report}");
+    let [delivery] = sender.sent.as_slice() else {
+        panic!("one message: {:?}", sender.sent)
+    };
+    assert_eq!(delivery.policy_change(), Some((contoso(), 2)));
+    assert_eq!(delivery.request(), None);
+    assert_eq!(delivery.key(), format!("policy.{}.2", contoso()));
+    let message = delivery.notification();
+    assert_eq!(message.kind(), NotificationKind::PolicyChanged);
+    let to: Vec<&str> = message
+        .recipients()
+        .iter()
+        .map(EmailAddress::as_str)
+        .collect();
+    assert_eq!(
+        to,
+        [
+            "megan@contoso.com",
+            "lee.admin@contoso.com",
+            "mallory@contoso.com"
+        ]
+    );
+    let body = message.body();
+    for line in [
+        "Version:           2",
+        "Changed by:        adele[at]contoso[.]com (tenant administrator)",
+        &format!(
+            "Changed at:        {}",
+            change.at().format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        "Designated approvers before: megan[at]contoso[.]com, lee[at]contoso[.]com",
+        "Designated approvers after:  lee[at]contoso[.]com, mallory[at]contoso[.]com",
+        "Longest access:    4 hours -> 24 hours",
+        "Approvals needed:  1 (unchanged)",
+    ] {
+        assert!(body.contains(line), "{line:?} not in:\n{body}");
+    }
+    crate::common::links::assert_link_free(&[
+        ("subject".into(), message.subject().to_owned()),
+        ("body".into(), body.to_owned()),
+    ]);
+    // Sent once: the next run has nothing to send.
+    let again = store
+        .deliver(&directory(), &mut sender, at(hours(1)), minutes(5))
+        .await
+        .unwrap();
+    assert!(again.policies_sent.is_empty(), "{again}");
+}
+
+/// A failed attempt is kept and retried after the lease; a stored message an insider edited
+/// (to hide who was added) is refused unsent.
+pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    store
+        .set_policy(&adele(), lee_only(), at(hours(-1)))
+        .await
+        .unwrap();
+    let mut sender = Recorder {
+        failing: Some("421 4.3.2 relay busy".into()),
+        ..Recorder::default()
+    };
+    let report = store
+        .deliver(&directory(), &mut sender, at(hours(-1)), minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(report.policies_failed.len(), 1, "{report}");
+    assert!(report.policies_failed[0].2.as_str().contains("relay busy"));
+    sender.failing = None;
+    // Within the lease, nothing is handed out again; after it, the message goes.
+    let early = store
+        .deliver(
+            &directory(),
+            &mut sender,
+            at(hours(-1) + minutes(1)),
+            minutes(5),
+        )
+        .await
+        .unwrap();
+    assert!(early.policies_sent.is_empty(), "{early}");
+    let later = store
+        .deliver(
+            &directory(),
+            &mut sender,
+            at(hours(-1) + minutes(6)),
+            minutes(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(later.policies_sent, vec![(contoso(), 2)], "{later}");
+
+    store
+        .set_policy(&adele(), megan_only(), at(hours(-1) + minutes(7)))
+        .await
+        .unwrap();
+    db.sql("UPDATE policy_outbox SET message = replace(message, 'megan', 'meg') WHERE version = 3")
+        .await
+        .unwrap();
+    let mut watcher = Recorder::default();
+    let refused = store
+        .deliver(
+            &directory(),
+            &mut watcher,
+            at(hours(-1) + minutes(8)),
+            minutes(5),
+        )
+        .await
+        .unwrap();
+    assert!(watcher.sent.is_empty(), "{:?}", watcher.sent);
+    assert_eq!(refused.policy_errors.len(), 1, "{refused}");
+}

@@ -20,8 +20,8 @@ use tokio_postgres::types::ToSql;
 
 use super::StoreError;
 use super::backend::{
-    Claimed, Finished, OutboxRow, OutboxUpdate, PolicyWrite, Primitives, StepWrite, StoredRequest,
-    Written,
+    Claimed, ClaimedPolicy, Finished, OutboxRow, OutboxUpdate, PolicyWrite, Primitives, StepWrite,
+    StoredRequest, Written,
 };
 use super::chain::ChainBatch;
 use super::columns::{PolicyRow, RequestRow, Value};
@@ -233,6 +233,25 @@ impl Primitives for Postgres {
         rows.iter()
             .map(|row| row.try_get(0).map_err(StoreError::db("planning a query")))
             .collect()
+    }
+
+    async fn claim_policy(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: String,
+        token: String,
+        limit: usize,
+    ) -> Result<Vec<ClaimedPolicy>, StoreError> {
+        outbox::claim_policy(&self.client().await?, now, &lease_until, &token, limit).await
+    }
+
+    async fn finish_policy(
+        &self,
+        message: ClaimedPolicy,
+        token: String,
+        update: OutboxUpdate,
+    ) -> Result<Finished, StoreError> {
+        outbox::finish_policy(&self.client().await?, &message, &token, &update).await
     }
 
     async fn claim(

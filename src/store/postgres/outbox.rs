@@ -7,7 +7,7 @@ use deadpool_postgres::GenericClient;
 
 use super::{Postgres, column_error, unsigned, write};
 use crate::store::StoreError;
-use crate::store::backend::{Claimed, Finished, OutboxUpdate, StepWrite};
+use crate::store::backend::{Claimed, ClaimedPolicy, Finished, OutboxUpdate, StepWrite};
 use crate::store::columns::instant_text;
 use crate::values::RequestId;
 
@@ -111,4 +111,70 @@ pub(super) async fn finish(
         .await
         .map_err(StoreError::db("committing a delivery"))?;
     Ok(Finished::Done)
+}
+
+/// Claims up to `limit` due policy-change messages for this run until `lease_until`.
+pub(super) async fn claim_policy(
+    client: &impl GenericClient,
+    now: DateTime<Utc>,
+    lease_until: &str,
+    token: &str,
+    limit: usize,
+) -> Result<Vec<ClaimedPolicy>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "UPDATE policy_outbox SET attempts = attempts + 1, claim = $1, lease_until = $2 \
+             WHERE (tenant, version) IN (SELECT tenant, version FROM policy_outbox \
+                 WHERE status = 'pending' AND lease_until <= $3 \
+                 ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING tenant, version, message, attempts",
+            &[&token, &lease_until, &instant_text(now), &limit],
+        )
+        .await
+        .map_err(StoreError::db("claiming policy messages"))?;
+    let read = column_error(None);
+    rows.iter()
+        .map(|row| {
+            let attempts: i64 = row.try_get(3).map_err(&read)?;
+            Ok(ClaimedPolicy {
+                tenant: row.try_get(0).map_err(&read)?,
+                version: unsigned(row.try_get(1).map_err(&read)?, "policy_outbox.version")?,
+                message: row.try_get(2).map_err(&read)?,
+                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+            })
+        })
+        .collect()
+}
+
+/// Records a policy-change message's attempt, if this run still holds it.
+pub(super) async fn finish_policy(
+    client: &impl GenericClient,
+    message: &ClaimedPolicy,
+    token: &str,
+    update: &OutboxUpdate,
+) -> Result<Finished, StoreError> {
+    let version = i64::try_from(message.version).unwrap_or(i64::MAX);
+    let changed = client
+        .execute(
+            "UPDATE policy_outbox SET status = $4, claim = NULL, \
+             last_error = coalesce($5, last_error), lease_until = $6, finished_at = $7 \
+             WHERE tenant = $1 AND version = $2 AND claim = $3 AND status = 'pending'",
+            &[
+                &message.tenant,
+                &version,
+                &token,
+                &update.status.as_str(),
+                &update.last_error,
+                &update.lease_until,
+                &update.finished_at,
+            ],
+        )
+        .await
+        .map_err(StoreError::db("recording a policy message"))?;
+    Ok(if changed == 1 {
+        Finished::Done
+    } else {
+        Finished::Lost
+    })
 }

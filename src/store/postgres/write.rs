@@ -10,7 +10,7 @@ use super::{Postgres, unsigned};
 use crate::audit::ChainHash;
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::store::StoreError;
-use crate::store::backend::{PolicyWrite, StepWrite, Written};
+use crate::store::backend::{PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, instant_text, list, uuid_text,
 };
@@ -198,7 +198,8 @@ pub(super) async fn policy(
         .await
         .and_then(|row| row.try_get(0))
         .map_err(&fail)?;
-    let row = change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
+    let Stamped { row, message } =
+        change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
     let version = i64::try_from(row.version).unwrap_or(i64::MAX);
     tx.execute(
         &format!(
@@ -206,6 +207,13 @@ pub(super) async fn policy(
             list(&POLICY_COLUMNS)
         ),
         &[&row.tenant, &version, &row.at, &row.changed_by, &row.record],
+    )
+    .await
+    .map_err(&fail)?;
+    tx.execute(
+        "INSERT INTO policy_outbox (tenant, version, message, status, attempts, lease_until) \
+         VALUES ($1, $2, $3, 'pending', 0, $4)",
+        &[&row.tenant, &version, &message, &row.at],
     )
     .await
     .map_err(&fail)?;

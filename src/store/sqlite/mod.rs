@@ -21,8 +21,8 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 
 use super::StoreError;
 use super::backend::{
-    Claimed, Finished, OutboxRow, OutboxUpdate, PolicyWrite, Primitives, StepWrite, StoredRequest,
-    Written,
+    Claimed, ClaimedPolicy, Finished, OutboxRow, OutboxUpdate, PolicyWrite, Primitives, StepWrite,
+    StoredRequest, Written,
 };
 use super::chain::ChainBatch;
 use super::columns::{PolicyRow, RequestRow, Value};
@@ -346,6 +346,35 @@ impl Primitives for Sqlite {
             self.writer("deliver")?,
             "recording a delivery",
             move |conn| outbox::finish(conn, &message, &token, step.as_ref(), &update),
+        )
+        .await
+    }
+
+    async fn claim_policy(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: String,
+        token: String,
+        limit: usize,
+    ) -> Result<Vec<ClaimedPolicy>, StoreError> {
+        try_call(
+            self.writer("deliver")?,
+            "claiming policy messages",
+            move |conn| outbox::claim_policy(conn, now, &lease_until, &token, limit),
+        )
+        .await
+    }
+
+    async fn finish_policy(
+        &self,
+        message: ClaimedPolicy,
+        token: String,
+        update: OutboxUpdate,
+    ) -> Result<Finished, StoreError> {
+        try_call(
+            self.writer("deliver")?,
+            "recording a policy message",
+            move |conn| outbox::finish_policy(conn, &message, &token, &update),
         )
         .await
     }

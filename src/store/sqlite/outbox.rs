@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::read::read_error;
 use super::write::{move_request, write_in};
 use crate::store::StoreError;
-use crate::store::backend::{Claimed, Finished, OutboxUpdate, StepWrite};
+use crate::store::backend::{Claimed, ClaimedPolicy, Finished, OutboxUpdate, StepWrite};
 use crate::store::columns::instant_text;
 use crate::values::RequestId;
 
@@ -128,4 +128,89 @@ pub(super) fn finish(
     tx.commit()
         .map_err(StoreError::db("committing a delivery"))?;
     Ok(Finished::Done)
+}
+
+/// Claims up to `limit` due policy-change messages for this run, in one write transaction.
+pub(super) fn claim_policy(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    lease_until: &str,
+    token: &str,
+    limit: usize,
+) -> Result<Vec<ClaimedPolicy>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::db("starting a write transaction"))?;
+    let read = read_error(None, "claiming policy messages");
+    let claimed: Vec<ClaimedPolicy> = tx
+        .prepare_cached(
+            "SELECT tenant, version, message, attempts FROM policy_outbox \
+             WHERE status = 'pending' AND lease_until <= ?1 ORDER BY lease_until LIMIT ?2",
+        )
+        .and_then(|mut select| {
+            select
+                .query_map(
+                    params![instant_text(now), i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |row| {
+                        Ok(ClaimedPolicy {
+                            tenant: row.get(0)?,
+                            version: row.get(1)?,
+                            message: row.get(2)?,
+                            attempt: row.get::<_, u32>(3)?.saturating_add(1),
+                        })
+                    },
+                )?
+                .collect()
+        })
+        .map_err(&read)?;
+    for message in &claimed {
+        tx.prepare_cached(
+            "UPDATE policy_outbox SET attempts = ?3, claim = ?4, lease_until = ?5 \
+             WHERE tenant = ?1 AND version = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                message.tenant,
+                message.version,
+                message.attempt,
+                token,
+                lease_until
+            ])
+        })
+        .map_err(StoreError::db("claiming policy messages"))?;
+    }
+    tx.commit().map_err(StoreError::db("committing a claim"))?;
+    Ok(claimed)
+}
+
+/// Records a policy-change message's attempt, if this run still holds it.
+pub(super) fn finish_policy(
+    conn: &mut Connection,
+    message: &ClaimedPolicy,
+    token: &str,
+    update: &OutboxUpdate,
+) -> Result<Finished, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE policy_outbox SET status = ?4, claim = NULL, \
+             last_error = coalesce(?5, last_error), lease_until = ?6, finished_at = ?7 \
+             WHERE tenant = ?1 AND version = ?2 AND claim = ?3 AND status = 'pending'",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                message.tenant,
+                message.version,
+                token,
+                update.status.as_str(),
+                update.last_error,
+                update.lease_until,
+                update.finished_at
+            ])
+        })
+        .map_err(StoreError::db("recording a policy message"))?;
+    Ok(if changed == 1 {
+        Finished::Done
+    } else {
+        Finished::Lost
+    })
 }

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::audit::ChainHash;
 use crate::clock::{Clock, MAX_CLOCK_SKEW, SystemClock};
 use crate::store::StoreError;
-use crate::store::backend::{NewMessage, PolicyWrite, StepWrite, Written};
+use crate::store::backend::{NewMessage, PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, list, uuid_text,
 };
@@ -79,13 +79,21 @@ pub(super) fn policy(
             |row| row.get(0),
         )
         .map_err(StoreError::db("reading the tenant's last record"))?;
-    let row = change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
+    let Stamped { row, message } =
+        change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
     tx.prepare_cached(&format!(
         "INSERT INTO policy_changes ({}) VALUES ({})",
         list(&POLICY_COLUMNS),
         placeholders(POLICY_COLUMNS.len())
     ))
     .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(row.values().iter())))
+    .and_then(|_| {
+        tx.prepare_cached(
+            "INSERT INTO policy_outbox (tenant, version, message, status, attempts, lease_until) \
+             VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
+        )?
+        .execute(params![row.tenant, row.version, message, row.at])
+    })
     .map_err(StoreError::db("writing a policy change"))?;
     tx.commit()
         .map_err(StoreError::db("committing a policy change"))?;

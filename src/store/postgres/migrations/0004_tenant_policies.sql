@@ -21,6 +21,25 @@ CREATE TABLE policy_changes (
     PRIMARY KEY (tenant, version)
 );
 
+-- Each change's message to the approvers designated before and after it, written in the same
+-- transaction as the change and delivered like the requests' messages: claimed under a lease,
+-- rendered again from the stored change and checked before it is sent.
+CREATE TABLE policy_outbox (
+    tenant            TEXT COLLATE "C" NOT NULL,
+    version           BIGINT NOT NULL,
+    message           TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('pending', 'sent')),
+    attempts          BIGINT NOT NULL CHECK (attempts >= 0),
+    claim             TEXT,
+    lease_until       TEXT NOT NULL,
+    last_error        TEXT,
+    finished_at       TEXT,
+    PRIMARY KEY (tenant, version),
+    FOREIGN KEY (tenant, version) REFERENCES policy_changes (tenant, version)
+);
+
+CREATE INDEX policy_outbox_due ON policy_outbox (lease_until) WHERE status = 'pending';
+
 DROP FUNCTION lockbox_save_step(JSONB, BIGINT, BIGINT, BYTEA, BIGINT, BYTEA, JSONB, JSONB, TEXT,
                                 BIGINT);
 

@@ -15,3 +15,22 @@ CREATE TABLE policy_changes (
     record            TEXT NOT NULL,
     PRIMARY KEY (tenant, version)
 ) STRICT, WITHOUT ROWID;
+
+-- Each change's message to the approvers designated before and after it, written in the same
+-- transaction as the change and delivered like the requests' messages: claimed under a lease,
+-- rendered again from the stored change and checked before it is sent.
+CREATE TABLE policy_outbox (
+    tenant            TEXT NOT NULL,
+    version           INTEGER NOT NULL,
+    message           TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('pending', 'sent')),
+    attempts          INTEGER NOT NULL CHECK (attempts >= 0),
+    claim             TEXT,
+    lease_until       TEXT NOT NULL,
+    last_error        TEXT,
+    finished_at       TEXT,
+    PRIMARY KEY (tenant, version),
+    FOREIGN KEY (tenant, version) REFERENCES policy_changes (tenant, version)
+) STRICT;
+
+CREATE INDEX policy_outbox_due ON policy_outbox (lease_until) WHERE status = 'pending';
