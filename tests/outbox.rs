@@ -51,6 +51,17 @@ async fn a_version_1_outbox_is_migrated_and_delivered() {
         StoreError::SchemaBehind { found: 1, .. }
     ));
     store.migrate().await.unwrap();
+    // The source store's chain starts with Contoso's policy change (position 1); once the
+    // migration has made its table, the copy takes it too, so the chain is whole.
+    {
+        let conn = Connection::open(&old).unwrap();
+        conn.execute("ATTACH ?1 AS current", [path.to_str().unwrap()])
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO policy_changes SELECT * FROM current.policy_changes; DETACH current;",
+        )
+        .unwrap();
+    }
     let entries = store.outbox(id).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(

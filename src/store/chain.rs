@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::StoreError;
-use super::columns::{AUDIT_COLUMNS, audit_at, hash_input};
+use super::columns::{AUDIT_COLUMNS, PolicyRow, audit_at, hash_input};
 use crate::audit::{ChainBreak, ChainHash, ChainHead, ChainVerdict, Tampering};
 use crate::values::{RequestId, TenantId};
 
@@ -52,6 +52,28 @@ impl ChainBatch {
             sequence,
             fields,
         });
+    }
+
+    /// Adds a policy change's row, in the chain's audit-row shape.
+    pub(crate) fn push_policy(&mut self, row: &PolicyRow) {
+        let columns = row.chain_columns();
+        let mut values: [Option<&[u8]>; AUDIT_COLUMNS.len()] = [None; AUDIT_COLUMNS.len()];
+        for (i, value) in [
+            (audit_at::TENANT, columns.tenant.as_bytes()),
+            (audit_at::REQUEST_ID, columns.request_id.as_bytes()),
+            (audit_at::AT, columns.at.as_bytes()),
+            (audit_at::ACTOR_ROLE, columns.actor_role.as_bytes()),
+            (audit_at::ACTOR_ID, columns.actor_id.as_bytes()),
+            (audit_at::KIND, columns.kind.as_bytes()),
+            (audit_at::RECORD, columns.record.as_bytes()),
+            (audit_at::PREVIOUS_HASH, row.previous_hash.as_slice()),
+            (audit_at::HASH, row.hash.as_slice()),
+        ] {
+            if let Some(slot) = values.get_mut(i) {
+                *slot = Some(value);
+            }
+        }
+        self.push(Some(row.chain_position), Some(row.version), values);
     }
 
     /// Whether the batch is full.
@@ -241,6 +263,9 @@ pub(crate) fn conclude(
             };
         }
     };
+    // Policy changes are in the chain too; their count has no row to check it against here
+    // (their history is checked on every read of it).
+    held.remove(super::columns::policy_link::REQUEST_ID.as_bytes());
     // Every request of the tenant must find exactly its revision's worth of records in the
     // chain: fewer means records were removed (the chain's tail included), more means inserted.
     for request in revisions {

@@ -180,7 +180,7 @@ pub(crate) struct AuditColumns<'a> {
 
 impl AuditColumns<'_> {
     /// The hash linking these columns into the chain at `position`, after `previous`.
-    fn link_hash(&self, previous: &ChainHash, position: u64) -> ChainHash {
+    pub(crate) fn link_hash(&self, previous: &ChainHash, position: u64) -> ChainHash {
         let sequence = self.sequence.to_be_bytes();
         ChainHash::link(
             previous,
@@ -280,10 +280,30 @@ pub(crate) fn hash_input<'a>(
 }
 
 /// The policy-change table's columns, in table order.
-pub(crate) const POLICY_COLUMNS: [&str; 5] = ["tenant", "version", "at", "changed_by", "record"];
+pub(crate) const POLICY_COLUMNS: [&str; 8] = [
+    "tenant",
+    "version",
+    "at",
+    "changed_by",
+    "record",
+    "chain_position",
+    "previous_hash",
+    "hash",
+];
+
+/// How a policy change stands in the tenant's hash chain, in an audit row's shape: no request,
+/// its version as the sequence, the tenant administrator as the actor, this kind.
+pub(crate) mod policy_link {
+    /// The request id column of a policy change: none.
+    pub(crate) const REQUEST_ID: &str = "";
+    /// Its actor role.
+    pub(crate) const ACTOR_ROLE: &str = "tenant_admin";
+    /// Its kind.
+    pub(crate) const KIND: &str = "policy_changed";
+}
 
 /// A row of a tenant's policy history: the change's canonical JSON (`record`) and the columns
-/// derived from it, checked against it on every read.
+/// derived from it, checked against it on every read, and its link in the tenant's chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyRow {
     pub(crate) tenant: String,
@@ -291,10 +311,13 @@ pub struct PolicyRow {
     pub(crate) at: String,
     pub(crate) changed_by: String,
     pub(crate) record: String,
+    pub(crate) chain_position: u64,
+    pub(crate) previous_hash: Vec<u8>,
+    pub(crate) hash: Vec<u8>,
 }
 
 impl PolicyRow {
-    /// The row of `change`.
+    /// The row of `change`, not yet linked into its tenant's chain.
     pub(crate) fn of(change: &PolicyChange) -> Result<PolicyRow, serde_json::Error> {
         Ok(PolicyRow {
             tenant: uuid_text(change.tenant().as_uuid()),
@@ -302,18 +325,47 @@ impl PolicyRow {
             at: instant_text(change.at()),
             changed_by: change.changed_by().as_str().to_owned(),
             record: serde_json::to_string(change)?,
+            chain_position: 0,
+            previous_hash: Vec::new(),
+            hash: Vec::new(),
         })
+    }
+
+    /// The row in the chain's audit-row shape (see [`policy_link`]).
+    pub(crate) fn chain_columns(&self) -> AuditColumns<'_> {
+        AuditColumns {
+            tenant: &self.tenant,
+            request_id: policy_link::REQUEST_ID,
+            sequence: self.version,
+            at: &self.at,
+            actor_role: policy_link::ACTOR_ROLE,
+            actor_id: &self.changed_by,
+            kind: policy_link::KIND,
+            record: &self.record,
+        }
+    }
+
+    /// Links the row into its tenant's chain at `position`, after `previous`; returns its hash.
+    pub(crate) fn link(&mut self, previous: ChainHash, position: u64) -> ChainHash {
+        let hash = self.chain_columns().link_hash(&previous, position);
+        self.chain_position = position;
+        self.previous_hash = previous.as_bytes().to_vec();
+        self.hash = hash.as_bytes().to_vec();
+        hash
     }
 
     /// The values, in [`POLICY_COLUMNS`] order.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn values(&self) -> [Value; 5] {
+    pub(crate) fn values(&self) -> [Value; 8] {
         [
             Value::Text(self.tenant.clone()),
             Value::int(self.version),
             Value::Text(self.at.clone()),
             Value::Text(self.changed_by.clone()),
             Value::Text(self.record.clone()),
+            Value::int(self.chain_position),
+            Value::Bytes(self.previous_hash.clone()),
+            Value::Bytes(self.hash.clone()),
         ]
     }
 
@@ -329,7 +381,19 @@ impl PolicyRow {
             )
         };
         let change: PolicyChange = serde_json::from_str(&self.record).map_err(|_| broken())?;
-        if PolicyRow::of(&change).map_err(|_| broken())? != *self {
+        let derived = PolicyRow::of(&change).map_err(|_| broken())?;
+        let agrees = derived.tenant == self.tenant
+            && derived.version == self.version
+            && derived.at == self.at
+            && derived.changed_by == self.changed_by
+            && derived.record == self.record;
+        let linked = ChainHash::from_slice(&self.previous_hash)
+            .map(|previous| {
+                self.chain_columns()
+                    .link_hash(&previous, self.chain_position)
+            })
+            .is_some_and(|hash| hash.as_bytes().as_slice() == self.hash.as_slice());
+        if !agrees || !linked {
             return Err(broken());
         }
         Ok(change)

@@ -84,6 +84,7 @@ conformance!(
         a_grant_by_someone_never_designated_does_not_load,
         a_policy_change_reaches_the_approvers_before_and_after,
         policy_messages_are_retried_and_checked_before_sending,
+        a_removed_policy_change_breaks_the_tenants_chain,
     ],
     search: [
         search_pages_match_the_in_memory_log,

@@ -346,3 +346,41 @@ pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
     assert!(watcher.sent.is_empty(), "{:?}", watcher.sent);
     assert_eq!(refused.policy_errors.len(), 1, "{refused}");
 }
+
+/// Policy changes are records of the tenant's log: an insider who deletes the change that
+/// designated someone breaks the tenant's chain at that change's position.
+pub async fn a_removed_policy_change_breaks_the_tenants_chain<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let change = store
+        .set_policy(&adele(), lee_only(), at(hours(-2)))
+        .await
+        .unwrap();
+    let _id = pending_as(&store, 1).await;
+    let before = store.verify_chain(contoso()).await.unwrap();
+    assert!(before.is_intact(), "{before:?}");
+    // Version 2 took the chain's next position, after version 1.
+    assert_eq!(
+        store
+            .policy_history(contoso())
+            .await
+            .unwrap()
+            .changes()
+            .len(),
+        2
+    );
+    db.sql(
+        "DELETE FROM policy_outbox WHERE version = 2; DELETE FROM policy_changes WHERE version = 2",
+    )
+    .await
+    .unwrap();
+    let ChainVerdict::Broken(found) = db.open().await.verify_chain(contoso()).await.unwrap() else {
+        panic!("intact after a policy change was removed")
+    };
+    assert_eq!(
+        (found.position, found.tampering),
+        (2, Tampering::Removed),
+        "{found}"
+    );
+    assert_eq!(change.version(), 2);
+}

@@ -37,7 +37,7 @@ pub async fn a_tampered_row_is_refused_on_load<D: Db>() {
     };
     assert_eq!(
         (found.position, found.record, found.tampering),
-        (2, Some((id, 2)), Tampering::Edited)
+        (3, Some((id, 2)), Tampering::Edited)
     );
     // Only a column changed: the row disagrees with its record.
     db.sql(&undo).await.unwrap();
@@ -47,7 +47,7 @@ pub async fn a_tampered_row_is_refused_on_load<D: Db>() {
     let ChainVerdict::Broken(found) = store.verify_chain(contoso()).await.unwrap() else {
         panic!("broken")
     };
-    assert_eq!((found.position, found.tampering), (2, Tampering::Edited));
+    assert_eq!((found.position, found.tampering), (3, Tampering::Edited));
 }
 
 pub async fn garbage_in_any_column_is_refused_not_a_panic<D: Db>() {
@@ -98,7 +98,8 @@ async fn chained<D: Db>() -> (D, Store<D::Backend>) {
 pub async fn chain_verification_names_each_kind_of_tampering<D: Db>() {
     let (_db, store) = chained::<D>().await;
     let head = store.chain_head(contoso()).await.unwrap().unwrap();
-    assert_eq!(head.position, 9);
+    // Contoso's policy at position 1, then the request's nine records.
+    assert_eq!(head.position, 10);
     assert_eq!(
         store.verify_chain(contoso()).await.unwrap(),
         ChainVerdict::Intact { head: Some(head) }
@@ -108,37 +109,37 @@ pub async fn chain_verification_names_each_kind_of_tampering<D: Db>() {
     let cases: [Case; 5] = [
         (
             "UPDATE audit SET record = replace(record, 'item 1', 'item 2') WHERE sequence = 6",
-            6,
+            7,
             Some((id, 6)),
             Tampering::Edited,
         ),
         (
             "DELETE FROM audit WHERE sequence = 5",
-            5,
+            6,
             Some((id, 6)),
             Tampering::Removed,
         ),
         (
             "UPDATE audit SET chain_position = chain_position + 1000 WHERE sequence IN (5, 6); \
-             UPDATE audit SET chain_position = 6 WHERE chain_position = 1005; \
-             UPDATE audit SET chain_position = 5 WHERE chain_position = 1006",
-            5,
+             UPDATE audit SET chain_position = 7 WHERE chain_position = 1006; \
+             UPDATE audit SET chain_position = 6 WHERE chain_position = 1007",
+            6,
             Some((id, 6)),
             Tampering::Reordered,
         ),
         (
-            "UPDATE audit SET chain_position = chain_position + 100 WHERE chain_position >= 7; \
-             UPDATE audit SET chain_position = chain_position - 99 WHERE chain_position >= 107; \
+            "UPDATE audit SET chain_position = chain_position + 100 WHERE chain_position >= 8; \
+             UPDATE audit SET chain_position = chain_position - 99 WHERE chain_position >= 108; \
              INSERT INTO audit (tenant, chain_position, request_id, sequence, at, actor_role, actor_id, kind, \
-             record, previous_hash, hash) SELECT tenant, 7, request_id, 100, at, actor_role, actor_id, kind, \
+             record, previous_hash, hash) SELECT tenant, 8, request_id, 100, at, actor_role, actor_id, kind, \
              record, substr(hash, 1, 1), hash FROM audit WHERE sequence = 6;",
-            7,
+            8,
             Some((id, 100)),
             Tampering::Inserted,
         ),
         (
             "DELETE FROM audit WHERE sequence = 9",
-            9,
+            10,
             Some((id, 9)),
             Tampering::Removed,
         ),

@@ -9,14 +9,20 @@ use crate::store::chain::{CHAIN_BATCH, ChainBatch};
 use crate::store::columns::{AUDIT_COLUMNS, audit_at, list};
 use crate::values::RequestId;
 
-/// The last audit row of `tenant`'s chain: its position and hash.
+/// The last record of `tenant`'s chain (an audit row or a policy change): its position and
+/// hash.
 pub(super) async fn head(
     client: &impl GenericClient,
     tenant: &str,
 ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
     let row = client
         .query_opt(
-            "SELECT chain_position, hash FROM audit WHERE tenant = $1 \
+            "SELECT chain_position, hash FROM ( \
+                 (SELECT chain_position, hash FROM audit WHERE tenant = $1 \
+                  ORDER BY chain_position DESC LIMIT 1) \
+                 UNION ALL \
+                 (SELECT chain_position, hash FROM policy_changes WHERE tenant = $1 \
+                  ORDER BY chain_position DESC LIMIT 1)) AS last \
              ORDER BY chain_position DESC LIMIT 1",
             &[&tenant],
         )
@@ -44,7 +50,9 @@ pub(super) async fn link_target(
 ) -> Result<Option<u64>, StoreError> {
     let row = client
         .query_opt(
-            "SELECT chain_position FROM audit WHERE tenant = $1 AND hash = $2",
+            "SELECT chain_position FROM audit WHERE tenant = $1 AND hash = $2 \
+             UNION ALL SELECT chain_position FROM policy_changes WHERE tenant = $1 AND hash = $2 \
+             LIMIT 1",
             &[&tenant, &hash],
         )
         .await
@@ -62,6 +70,8 @@ pub(super) async fn walk(
     sink: &tokio::sync::mpsc::Sender<ChainBatch>,
 ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
     let tx = snapshot(client).await?;
+    let policies = super::read::policies(&tx, tenant).await?;
+    let mut policies = policies.iter().peekable();
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {} FROM audit WHERE tenant = $1 ORDER BY chain_position",
@@ -94,6 +104,12 @@ pub(super) async fn walk(
                     .or_else(|_| row.try_get::<_, &[u8]>(i))
                     .ok()
             };
+            // The policy changes that come before this row in the chain.
+            while let Some(policy) = policies
+                .next_if(|p| int(audit_at::CHAIN_POSITION).is_none_or(|at| p.chain_position < at))
+            {
+                batch.push_policy(policy);
+            }
             batch.push(
                 int(audit_at::CHAIN_POSITION),
                 int(audit_at::SEQUENCE),
@@ -104,6 +120,14 @@ pub(super) async fn walk(
         if sink.send(batch).await.is_err() {
             break;
         }
+    }
+    let rest: Vec<_> = policies.collect();
+    if !rest.is_empty() {
+        let mut batch = ChainBatch::default();
+        for policy in rest {
+            batch.push_policy(policy);
+        }
+        let _ = sink.send(batch).await;
     }
     let rows = tx
         .query(

@@ -178,6 +178,12 @@ pub(super) async fn policies(
                 at: row.try_get(2).map_err(&read)?,
                 changed_by: row.try_get(3).map_err(&read)?,
                 record: row.try_get(4).map_err(&read)?,
+                chain_position: unsigned(
+                    row.try_get(5).map_err(&read)?,
+                    "policy_changes.chain_position",
+                )?,
+                previous_hash: row.try_get(6).map_err(&read)?,
+                hash: row.try_get(7).map_err(&read)?,
             })
         })
         .collect()

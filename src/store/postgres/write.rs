@@ -175,7 +175,7 @@ pub(super) async fn policy(
     let fail = |err: tokio_postgres::Error| StoreError::db("writing a policy change")(err);
     let tenant = uuid_text(change.tenant.as_uuid());
     let tx = client.transaction().await.map_err(&fail)?;
-    lock_chain(&tx, "", &tenant).await?;
+    let (position, previous) = lock_chain(&tx, "", &tenant).await?;
     let latest = tx
         .query_opt(
             "SELECT version, at FROM policy_changes WHERE tenant = $1 ORDER BY version DESC LIMIT 1",
@@ -198,15 +198,35 @@ pub(super) async fn policy(
         .await
         .and_then(|row| row.try_get(0))
         .map_err(&fail)?;
-    let Stamped { row, message } =
+    let Stamped { mut row, message } =
         change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
+    let head = row.link(previous, position + 1);
     let version = i64::try_from(row.version).unwrap_or(i64::MAX);
     tx.execute(
         &format!(
-            "INSERT INTO policy_changes ({}) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO policy_changes ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             list(&POLICY_COLUMNS)
         ),
-        &[&row.tenant, &version, &row.at, &row.changed_by, &row.record],
+        &[
+            &row.tenant,
+            &version,
+            &row.at,
+            &row.changed_by,
+            &row.record,
+            &i64::try_from(row.chain_position).unwrap_or(i64::MAX),
+            &row.previous_hash,
+            &row.hash,
+        ],
+    )
+    .await
+    .map_err(&fail)?;
+    tx.execute(
+        "UPDATE chains SET position = $2, hash = $3 WHERE tenant = $1",
+        &[
+            &tenant,
+            &i64::try_from(row.chain_position).unwrap_or(i64::MAX),
+            &head.as_bytes().to_vec(),
+        ],
     )
     .await
     .map_err(&fail)?;

@@ -8,13 +8,22 @@ use crate::store::chain::ChainBatch;
 use crate::store::columns::{AUDIT_COLUMNS, audit_at, list};
 use crate::values::RequestId;
 
-/// The last audit row of `tenant`'s chain: its position and hash.
+/// The last record of `tenant`'s chain (an audit row or a policy change): its position and
+/// hash.
 pub(super) fn head(conn: &Connection, tenant: &str) -> rusqlite::Result<Option<(u64, Vec<u8>)>> {
-    conn.prepare_cached(
-        "SELECT chain_position, hash FROM audit WHERE tenant = ?1 ORDER BY chain_position DESC LIMIT 1",
-    )?
-    .query_row([tenant], |row| Ok((row.get(0)?, row.get(1)?)))
-    .optional()
+    let last = |table: &str| {
+        conn.prepare_cached(&format!(
+            "SELECT chain_position, hash FROM {table} WHERE tenant = ?1 \
+             ORDER BY chain_position DESC LIMIT 1"
+        ))?
+        .query_row([tenant], |row| Ok((row.get::<_, u64>(0)?, row.get(1)?)))
+        .optional()
+    };
+    let (audit, policy) = (last("audit")?, last("policy_changes")?);
+    Ok(match (audit, policy) {
+        (Some(a), Some(p)) => Some(if a.0 >= p.0 { a } else { p }),
+        (a, p) => a.or(p),
+    })
 }
 
 /// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
@@ -24,7 +33,8 @@ pub(super) fn link_target(
     hash: &[u8],
 ) -> rusqlite::Result<Option<u64>> {
     conn.query_row(
-        "SELECT chain_position FROM audit WHERE tenant = ?1 AND hash = ?2",
+        "SELECT chain_position FROM audit WHERE tenant = ?1 AND hash = ?2 \
+         UNION ALL SELECT chain_position FROM policy_changes WHERE tenant = ?1 AND hash = ?2",
         params![tenant, hash],
         |row| row.get(0),
     )
@@ -41,6 +51,8 @@ pub(super) fn walk(
 ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
     let read = read_error(None, "verifying the audit chain");
     let tx = conn.transaction().map_err(&read)?;
+    let policies = super::read::policies_in(&tx, tenant)?;
+    let mut policies = policies.iter().peekable();
     {
         let mut stmt = tx
             .prepare_cached(&format!(
@@ -53,6 +65,12 @@ pub(super) fn walk(
         while let Some(row) = rows.next().map_err(&read)? {
             let bytes = |i: usize| row.get_ref(i).ok().and_then(|v| v.as_bytes().ok());
             let int = |i: usize| row.get::<_, u64>(i).ok();
+            // The policy changes that come before this row in the chain.
+            while let Some(policy) = policies
+                .next_if(|p| int(audit_at::CHAIN_POSITION).is_none_or(|at| p.chain_position < at))
+            {
+                batch.push_policy(policy);
+            }
             batch.push(
                 int(audit_at::CHAIN_POSITION),
                 int(audit_at::SEQUENCE),
@@ -62,6 +80,9 @@ pub(super) fn walk(
             if batch.is_full() && sink.blocking_send(std::mem::take(&mut batch)).is_err() {
                 break;
             }
+        }
+        for policy in policies {
+            batch.push_policy(policy);
         }
         if !batch.is_empty() {
             let _ = sink.blocking_send(batch);

@@ -137,7 +137,8 @@ pub(super) fn policies(conn: &mut Connection, tenant: &str) -> Result<Vec<Policy
     policies_in(conn, tenant)
 }
 
-fn policies_in(conn: &Connection, tenant: &str) -> Result<Vec<PolicyRow>, StoreError> {
+/// A tenant's policy history, oldest first (chain order too), inside `conn`'s transaction.
+pub(super) fn policies_in(conn: &Connection, tenant: &str) -> Result<Vec<PolicyRow>, StoreError> {
     let read = read_error(None, "reading the tenant's policy");
     conn.prepare_cached(&format!(
         "SELECT {} FROM policy_changes WHERE tenant = ?1 ORDER BY version",
@@ -151,6 +152,9 @@ fn policies_in(conn: &Connection, tenant: &str) -> Result<Vec<PolicyRow>, StoreE
                 at: row.get(2)?,
                 changed_by: row.get(3)?,
                 record: row.get(4)?,
+                chain_position: row.get(5)?,
+                previous_hash: row.get(6)?,
+                hash: row.get(7)?,
             })
         })?
         .collect()

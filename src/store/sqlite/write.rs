@@ -79,8 +79,10 @@ pub(super) fn policy(
             |row| row.get(0),
         )
         .map_err(StoreError::db("reading the tenant's last record"))?;
-    let Stamped { row, message } =
+    let Stamped { mut row, message } =
         change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
+    let (position, previous) = chain_head(&tx, &tenant)?;
+    row.link(previous, position + 1);
     tx.prepare_cached(&format!(
         "INSERT INTO policy_changes ({}) VALUES ({})",
         list(&POLICY_COLUMNS),
@@ -146,26 +148,28 @@ pub(super) fn move_request(
     Ok(Some(found))
 }
 
-/// Appends the step's records to the audit table, linked onto its tenant's chain.
-fn append_records(tx: &Transaction<'_>, step: &StepWrite) -> Result<(), StoreError> {
-    let (mut position, mut previous) = match super::chain::head(tx, &step.row.tenant)
-        .map_err(StoreError::db("reading the chain head"))?
-    {
-        Some((position, hash)) => (
+/// The head of `tenant`'s chain: its last position and hash (0 and the genesis hash for none).
+fn chain_head(tx: &Transaction<'_>, tenant: &str) -> Result<(u64, ChainHash), StoreError> {
+    match super::chain::head(tx, tenant).map_err(StoreError::db("reading the chain head"))? {
+        Some((position, hash)) => Ok((
             position,
             ChainHash::from_slice(&hash).ok_or_else(|| {
                 StoreError::database("reading the chain head")(
                     format!(
-                        "the stored head of tenant {} is {} bytes, not a SHA-256 hash",
-                        step.row.tenant,
+                        "the stored head of tenant {tenant} is {} bytes, not a SHA-256 hash",
                         hash.len()
                     )
                     .into(),
                 )
             })?,
-        ),
-        None => (0, ChainHash::GENESIS),
-    };
+        )),
+        None => Ok((0, ChainHash::GENESIS)),
+    }
+}
+
+/// Appends the step's records to the audit table, linked onto its tenant's chain.
+fn append_records(tx: &Transaction<'_>, step: &StepWrite) -> Result<(), StoreError> {
+    let (mut position, mut previous) = chain_head(tx, &step.row.tenant)?;
     let mut insert = tx
         .prepare_cached(&format!(
             "INSERT INTO audit ({}) VALUES ({})",

@@ -4,7 +4,10 @@
 -- Each change of a tenant's policy, numbered from 1: when it took effect, the tenant
 -- administrator who made it, and the change's canonical JSON (format 2: who, when, the policy
 -- before and after); the other columns are derived from it and checked against it on every
--- read. A policy change is written under the tenant's chain lock, as steps are.
+-- read. Each change is a record of the tenant's log: it takes the next position of the
+-- tenant's hash chain, shared with the audit rows (under the chain's lock, as steps do), and
+-- its hash covers every column the way an audit row's does (request id empty, sequence its
+-- version, actor `tenant_admin`, kind `policy_changed`).
 --
 -- `lockbox_save_step` gains `p_policy_version`: the version of the tenant's policy the step was
 -- decided under (NULL for a step that does not depend on the policy). After taking the chain
@@ -18,7 +21,11 @@ CREATE TABLE policy_changes (
     at                TEXT COLLATE "C" NOT NULL,
     changed_by        TEXT COLLATE "C" NOT NULL,
     record            TEXT NOT NULL,
-    PRIMARY KEY (tenant, version)
+    chain_position    BIGINT NOT NULL CHECK (chain_position > 0),
+    previous_hash     BYTEA NOT NULL,
+    hash              BYTEA NOT NULL,
+    PRIMARY KEY (tenant, version),
+    UNIQUE (tenant, chain_position)
 );
 
 -- Each change's message to the approvers designated before and after it, written in the same

@@ -3,7 +3,10 @@
 -- Each change of a tenant's policy, numbered from 1: when it took effect, the tenant
 -- administrator who made it, and the change's canonical JSON (format 2: who, when, the policy
 -- before and after); the other columns are derived from it and checked against it on every
--- read. A store decides every step against the version in force at the step's instant, and a
+-- read. Each change is a record of the tenant's log: it takes the next position of the
+-- tenant's hash chain, shared with the audit rows, and its hash covers every column the way an
+-- audit row's does (request id empty, sequence its version, actor `tenant_admin`, kind
+-- `policy_changed`). A store decides every step against the version in force at the step's instant, and a
 -- step's write is refused when a newer version was saved since the step read the policy.
 -- Requests keep their format-1 rows (the chain covers their bytes); they read as format 2.
 
@@ -13,7 +16,11 @@ CREATE TABLE policy_changes (
     at                TEXT NOT NULL,
     changed_by        TEXT NOT NULL,
     record            TEXT NOT NULL,
-    PRIMARY KEY (tenant, version)
+    chain_position    INTEGER NOT NULL CHECK (chain_position > 0),
+    previous_hash     BLOB NOT NULL,
+    hash              BLOB NOT NULL,
+    PRIMARY KEY (tenant, version),
+    UNIQUE (tenant, chain_position)
 ) STRICT, WITHOUT ROWID;
 
 -- Each change's message to the approvers designated before and after it, written in the same
