@@ -590,6 +590,12 @@ pub async fn a_record_format_1_database_loads_and_migrates<D: Db>() {
     assert_eq!(store.policy(contoso()).await.unwrap(), None);
     let fixtures = record_v1_fixtures();
     assert_eq!(fixtures.len(), 12);
+    // Every request is format 2 now; no row is left at format 1.
+    assert_eq!(
+        db.count("SELECT count(*) FROM requests WHERE record_version <> 2")
+            .await,
+        0
+    );
     for (name, record) in &fixtures {
         let loaded = store.load(record.id()).await.unwrap();
         assert!(

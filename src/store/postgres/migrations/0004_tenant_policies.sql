@@ -47,6 +47,10 @@ CREATE TABLE policy_outbox (
 
 CREATE INDEX policy_outbox_due ON policy_outbox (lease_until) WHERE status = 'pending';
 
+-- Record format 2: every stored request reads as format 2 (a format-1 trail is the format-2
+-- trail with one approval required; its bytes, which the chain covers, stay as written).
+UPDATE requests SET record_version = 2 WHERE record_version = 1;
+
 DROP FUNCTION lockbox_save_step(JSONB, BIGINT, BIGINT, BYTEA, BIGINT, BYTEA, JSONB, JSONB, TEXT,
                                 BIGINT);
 
