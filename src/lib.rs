@@ -172,6 +172,7 @@ pub mod delivery;
 #[cfg(feature = "email")]
 mod email;
 mod error;
+pub mod evidence;
 pub mod notification;
 pub mod outcome;
 pub mod policy;
