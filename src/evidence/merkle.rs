@@ -168,6 +168,15 @@ fn subproof(m: usize, leaves: &[TreeHash], whole: bool, proof: &mut Vec<TreeHash
     }
 }
 
+/// RFC 9162's step after hashing a proof node on the left: right-shift the node index `f` and
+/// the last index `s` together until `f` is odd or 0.
+fn climb(f: &mut u64, s: &mut u64) {
+    while *f & 1 == 0 && *f != 0 {
+        *f >>= 1;
+        *s >>= 1;
+    }
+}
+
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose root is `root`, by the
 /// algorithm of RFC 9162 §2.1.3.2.
 ///
@@ -193,12 +202,7 @@ pub fn verify_inclusion(
         }
         if f & 1 == 1 || f == s {
             r = TreeHash::node(p, &r);
-            if f & 1 == 0 {
-                while f & 1 == 0 && f != 0 {
-                    f >>= 1;
-                    s >>= 1;
-                }
-            }
+            climb(&mut f, &mut s);
         } else {
             r = TreeHash::node(&r, p);
         }
@@ -266,12 +270,7 @@ pub fn verify_consistency(
         if f & 1 == 1 || f == s {
             fr = TreeHash::node(c, &fr);
             sr = TreeHash::node(c, &sr);
-            if f & 1 == 0 {
-                while f & 1 == 0 && f != 0 {
-                    f >>= 1;
-                    s >>= 1;
-                }
-            }
+            climb(&mut f, &mut s);
         } else {
             sr = TreeHash::node(&sr, c);
         }
