@@ -1,6 +1,7 @@
-//! The Merkle tree code against an outside implementation: every RFC 6962 inclusion and
-//! consistency vector of transparency-dev/merkle (happy paths and mangled proofs) and the roots
-//! of its reference tree, byte for byte (`tests/vectors/`).
+//! The evidence code against outside implementations, byte for byte (`tests/vectors/`): every
+//! RFC 6962 inclusion and consistency vector of transparency-dev/merkle (happy paths and mangled
+//! proofs) and the roots of its reference tree; Go's signed-note vectors (exact signed bytes for
+//! a fixed key, malformed notes, bad keys, an invalid signature).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use customer_lockbox::evidence::merkle::{
     consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
 };
-use customer_lockbox::evidence::{ProofError, TreeHash};
+use customer_lockbox::evidence::{NoteError, ProofError, SignerKey, TreeHash, VerifierKey, note};
 use serde::Deserialize;
 
 fn vectors(kind: &str) -> PathBuf {
@@ -214,6 +215,112 @@ fn every_proof_of_every_reference_tree_verifies_and_no_other_does() {
                     ),
                     Err(ProofError::RootMismatch)
                 );
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GoNote {
+    signer_key: String,
+    verifier_key: String,
+    second_verifier_key: String,
+    text: String,
+    signed_by_signer_key: String,
+    signed_by_both: String,
+    bad_verifier_keys: Vec<String>,
+    malformed_notes_for_verifier_key: Vec<String>,
+    invalid_signature_for_verifier_key: String,
+}
+
+fn go_note() -> GoNote {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/signed-note/golang-note.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_note_signed_here_is_gos_byte_for_byte() {
+    let v = go_note();
+    let signer = SignerKey::parse(&v.signer_key).unwrap();
+    assert_eq!(signer.verifier().to_string(), v.verifier_key);
+    assert_eq!(signer.sign(&v.text).unwrap(), v.signed_by_signer_key);
+    let key = VerifierKey::parse(&v.verifier_key).unwrap();
+    assert_eq!(key, signer.verifier());
+    assert_eq!(key.name(), "PeterNeumann");
+    assert_eq!(key.hash(), 0xc74f20a3);
+}
+
+#[test]
+fn gos_notes_open_with_the_keys_that_signed_them() {
+    let v = go_note();
+    let peter = VerifierKey::parse(&v.verifier_key).unwrap();
+    let enoch = VerifierKey::parse(&v.second_verifier_key).unwrap();
+    let one = note::open(&v.signed_by_signer_key, std::slice::from_ref(&peter)).unwrap();
+    assert_eq!(one.text(), v.text);
+    assert_eq!(one.signed_by(), ["PeterNeumann"]);
+    let both = note::open(&v.signed_by_both, std::slice::from_ref(&peter)).unwrap();
+    assert_eq!((both.signed_by().len(), both.unverified()), (1, 1));
+    let both = note::open(&v.signed_by_both, &[peter.clone(), enoch.clone()]).unwrap();
+    assert_eq!(both.signed_by(), ["PeterNeumann", "EnochRoot"]);
+    // Signed only by a key the reader does not trust: unverified, not malformed.
+    assert_eq!(
+        note::open(&v.signed_by_signer_key, &[enoch]),
+        Err(NoteError::Unverified)
+    );
+}
+
+#[test]
+fn gos_malformed_notes_bad_keys_and_invalid_signature_are_refused() {
+    let v = go_note();
+    let peter = VerifierKey::parse(&v.verifier_key).unwrap();
+    for bad in &v.bad_verifier_keys {
+        assert_eq!(VerifierKey::parse(bad), Err(NoteError::InvalidKey), "{bad}");
+    }
+    for (i, malformed) in v.malformed_notes_for_verifier_key.iter().enumerate() {
+        assert_eq!(
+            note::open(malformed, std::slice::from_ref(&peter)),
+            Err(NoteError::Malformed),
+            "malformed note {i}"
+        );
+    }
+    assert_eq!(
+        note::open(
+            &v.invalid_signature_for_verifier_key,
+            std::slice::from_ref(&peter)
+        ),
+        Err(NoteError::InvalidSignature {
+            name: "PeterNeumann".into()
+        })
+    );
+}
+
+#[test]
+fn every_mangling_of_the_keys_is_refused() {
+    let v = go_note();
+    // One of each kind of character a key holds, and each original character's other case.
+    let kinds = ['A', 'z', '0', '9', '+', '/', '=', ' ', 'x'];
+    for (original, signer) in [(&v.verifier_key, false), (&v.signer_key, true)] {
+        let chars: Vec<char> = original.chars().collect();
+        for i in 0..chars.len() {
+            let flipped = if chars[i].is_ascii_uppercase() {
+                chars[i].to_ascii_lowercase()
+            } else {
+                chars[i].to_ascii_uppercase()
+            };
+            for c in kinds.into_iter().chain([flipped]) {
+                if c == chars[i] {
+                    continue;
+                }
+                let mut mangled = chars.clone();
+                mangled[i] = c;
+                let mangled: String = mangled.into_iter().collect();
+                let parsed = if signer {
+                    SignerKey::parse(&mangled).map(|k| k.verifier())
+                } else {
+                    VerifierKey::parse(&mangled)
+                };
+                assert!(parsed.is_err(), "{mangled} was accepted");
             }
         }
     }

@@ -1,10 +1,13 @@
 //! Evidence the customer can check without trusting the vendor: each tenant's audit records as
 //! the leaves of an RFC 6962 Merkle tree, with proofs that a record is in the tree and that a
-//! later tree extends an earlier one.
+//! later tree extends an earlier one, and notes signed with Ed25519 in the C2SP signed-note form
+//! that checkpoints of the tree are published in.
 //!
 //! Pure code: building and checking proofs needs no store, so a customer's auditor can run it on
 //! an export with nothing else.
 
 pub mod merkle;
+pub mod note;
 
 pub use merkle::{ProofError, TreeHash};
+pub use note::{NoteError, SignerKey, VerifiedNote, VerifierKey};
