@@ -11,7 +11,10 @@ use base64::engine::general_purpose::STANDARD;
 use customer_lockbox::evidence::merkle::{
     consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
 };
-use customer_lockbox::evidence::{NoteError, ProofError, SignerKey, TreeHash, VerifierKey, note};
+use customer_lockbox::evidence::{
+    Checkpoint, CheckpointError, NoteError, ProofError, SignerKey, TlogProof, TreeHash,
+    VerifierKey, note,
+};
 use serde::Deserialize;
 
 fn vectors(kind: &str) -> PathBuf {
@@ -323,5 +326,126 @@ fn every_mangling_of_the_keys_is_refused() {
                 assert!(parsed.is_err(), "{mangled} was accepted");
             }
         }
+    }
+}
+
+/// The example of C2SP tlog-proof (its signatures shortened there, so the checkpoint is kept
+/// verbatim, not opened): it reads, and writes back byte for byte.
+#[test]
+fn the_c2sp_tlog_proof_example_reads_and_writes_back() {
+    let example = "c2sp.org/tlog-proof@v1\n\
+extra YWdlLXYxLjIuMS1kYXJ3aW4tYXJtNjQudGFyLmd6kYXJ3aW4tYXJ\n\
+index 73894\n\
+gSKyXoYZUgZ6jduWYrkDOARinOMGJveXjgMkBTcdPlQ=\n\
+B95lDa8R83lS8n0eG+o0buTxRKQTYFi//1U8anccXmA=\n\
+EKNzoDWG8LGC0Yp9o+sv3qllpMP9uHQ9B20KNL+Q1zs=\n\
+RoopEkOdqkYqMB4MJXrbt/hMjOxsVn0IrWjpz1ZMMes=\n\
+AHCioX9nLjsrse6YhjRRmk1WUEirVOLLRoOQ6vfO5vk=\n\
+\n\
+example.com/fancylog\n\
+109482\n\
+sFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08=\n\
+\n\
+\u{2014} example.com/fancylog hI2DJw[...]1roloI=\n";
+    let proof = TlogProof::parse(example).unwrap();
+    assert_eq!(proof.index(), 73894);
+    assert_eq!(proof.to_text(), example);
+}
+
+#[test]
+fn a_tlog_proof_for_every_entry_of_the_reference_tree_verifies_offline() {
+    let v = go_note();
+    let key = SignerKey::parse(&v.signer_key).unwrap();
+    let trusted = [key.verifier()];
+    let (leaves, roots) = reference_leaves();
+    let checkpoint = Checkpoint::new("PeterNeumann", 8, roots[8]).unwrap();
+    let signed = checkpoint.sign(&key).unwrap();
+    assert_eq!(
+        Checkpoint::open(&signed, "PeterNeumann", &trusted).unwrap(),
+        checkpoint
+    );
+    for (index, leaf) in leaves.iter().enumerate() {
+        let proof = TlogProof::new(
+            index as u64,
+            inclusion_proof(index, &leaves).unwrap(),
+            signed.clone(),
+        );
+        let text = proof.to_text();
+        let read = TlogProof::parse(&text).unwrap();
+        assert_eq!(read, proof);
+        assert_eq!(
+            read.verify(leaf, "PeterNeumann", &trusted).unwrap(),
+            checkpoint
+        );
+        // Another entry's hash is not at this index.
+        let other = &leaves[(index + 1) % leaves.len()];
+        assert!(matches!(
+            read.verify(other, "PeterNeumann", &trusted),
+            Err(CheckpointError::Proof(ProofError::RootMismatch))
+        ));
+    }
+    let proof = TlogProof::new(3, inclusion_proof(3, &leaves).unwrap(), signed.clone());
+    // Another log's name, an untrusted key, an altered root: each refused by name.
+    assert!(matches!(
+        proof.verify(&leaves[3], "example.com/otherlog", &trusted),
+        Err(CheckpointError::OtherLog { .. })
+    ));
+    let enoch = VerifierKey::parse(&v.second_verifier_key).unwrap();
+    assert!(matches!(
+        proof.verify(&leaves[3], "PeterNeumann", &[enoch]),
+        Err(CheckpointError::Note(NoteError::Unverified))
+    ));
+    let forged_root = signed.replacen(
+        &base64::engine::general_purpose::STANDARD.encode(roots[8].as_bytes()),
+        &base64::engine::general_purpose::STANDARD.encode(roots[7].as_bytes()),
+        1,
+    );
+    let forged = TlogProof::new(3, inclusion_proof(3, &leaves).unwrap(), forged_root);
+    assert!(matches!(
+        forged.verify(&leaves[3], "PeterNeumann", &trusted),
+        Err(CheckpointError::Note(NoteError::InvalidSignature { .. }))
+    ));
+}
+
+#[test]
+fn checkpoints_and_proofs_that_are_not_c2sp_text_are_refused() {
+    let root = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    for bad in [
+        format!("log\n08\n{root}\n"),
+        format!("log\n-1\n{root}\n"),
+        format!("log\n8\n{root}"),
+        "log\n8\nnot-base64\n".to_owned(),
+        format!("log\n8\n{root}\n\n"),
+        format!("\n8\n{root}\n"),
+        "log\n8\n".to_owned(),
+    ] {
+        assert!(
+            matches!(
+                Checkpoint::parse(&bad),
+                Err(CheckpointError::Malformed { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        Checkpoint::parse(&format!("log\n8\n{root}\nextension line\n"))
+            .unwrap()
+            .size(),
+        8
+    );
+    for bad in [
+        "c2sp.org/tlog-proof@v2\nindex 1\n\nlog\n",
+        "c2sp.org/tlog-proof@v1\nindex 01\n\nlog\n",
+        "c2sp.org/tlog-proof@v1\n\nlog\n",
+        "c2sp.org/tlog-proof@v1\nindex 1\nAAAA\n\nlog\n",
+        "c2sp.org/tlog-proof@v1\nindex 1\n",
+    ] {
+        assert!(
+            matches!(
+                TlogProof::parse(bad),
+                Err(CheckpointError::Malformed { .. })
+            ),
+            "{bad:?}"
+        );
     }
 }

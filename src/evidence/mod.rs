@@ -6,8 +6,10 @@
 //! Pure code: building and checking proofs needs no store, so a customer's auditor can run it on
 //! an export with nothing else.
 
+pub mod checkpoint;
 pub mod merkle;
 pub mod note;
 
+pub use checkpoint::{Checkpoint, CheckpointError, TlogProof};
 pub use merkle::{ProofError, TreeHash};
 pub use note::{NoteError, SignerKey, VerifiedNote, VerifierKey};
