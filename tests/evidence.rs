@@ -12,8 +12,8 @@ use customer_lockbox::evidence::merkle::{
     consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
 };
 use customer_lockbox::evidence::{
-    Checkpoint, CheckpointError, NoteError, ProofError, SignerKey, TlogProof, TreeHash,
-    VerifierKey, note,
+    Checkpoint, CheckpointError, ConsistencyProof, NoteError, ProofError, SignerKey, TlogProof,
+    TreeHash, VerifierKey, note,
 };
 use serde::Deserialize;
 
@@ -448,4 +448,50 @@ fn checkpoints_and_proofs_that_are_not_c2sp_text_are_refused() {
             "{bad:?}"
         );
     }
+}
+
+#[test]
+fn consistency_proofs_join_held_checkpoints_and_a_forked_log_is_caught() {
+    let v = go_note();
+    let key = SignerKey::parse(&v.signer_key).unwrap();
+    let trusted = [key.verifier()];
+    let (leaves, roots) = reference_leaves();
+    let latest = Checkpoint::new("PeterNeumann", 8, roots[8]).unwrap();
+    let signed_latest = latest.sign(&key).unwrap();
+    for (size, held_root) in roots.iter().enumerate().skip(1) {
+        let held = Checkpoint::new("PeterNeumann", size as u64, *held_root).unwrap();
+        let proof = ConsistencyProof::new(
+            size as u64,
+            consistency_proof(size, &leaves).unwrap(),
+            signed_latest.clone(),
+        );
+        let read = ConsistencyProof::parse(&proof.to_text()).unwrap();
+        assert_eq!(read, proof);
+        assert_eq!(read.verify(&held, &trusted).unwrap(), latest);
+    }
+    // The log shows another reader a history where entry 2 differs, signed with the same key.
+    let mut forked = leaves.clone();
+    forked[2] = TreeHash::leaf(b"rewritten");
+    let held_fork = Checkpoint::new("PeterNeumann", 4, root(&forked[..4])).unwrap();
+    let proof = ConsistencyProof::new(4, consistency_proof(4, &leaves).unwrap(), signed_latest);
+    assert!(matches!(
+        proof.verify(&held_fork, &trusted),
+        Err(CheckpointError::Forked {
+            size1: 4,
+            size2: 8,
+            ..
+        })
+    ));
+    // Same size, different roots: both signed, so the log equivocated.
+    let other = Checkpoint::new("PeterNeumann", 8, root(&forked)).unwrap();
+    assert!(matches!(
+        customer_lockbox::evidence::checkpoint::check_same_size(&latest, &other),
+        Err(CheckpointError::Forked { .. })
+    ));
+    let same_size = ConsistencyProof::new(8, Vec::new(), other.sign(&key).unwrap());
+    assert!(matches!(
+        same_size.verify(&latest, &trusted),
+        Err(CheckpointError::Forked { .. })
+    ));
+    customer_lockbox::evidence::checkpoint::check_same_size(&latest, &latest).unwrap();
 }

@@ -16,6 +16,10 @@ use super::note::{self, NoteError, SignerKey, VerifierKey};
 
 /// The first line of a tlog-proof.
 const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
+/// The first line of a consistency proof. C2SP's tlog-proof defines inclusion proofs only; a
+/// consistency proof uses the same grammar under a header of its own, so that no reader takes
+/// one for the other.
+const CONSISTENCY_HEADER: &str = "customer-lockbox/consistency-proof@v1";
 
 /// Why a checkpoint or a proof was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +47,21 @@ pub enum CheckpointError {
     /// The proof does not prove the entry's inclusion in the checkpointed tree.
     #[error(transparent)]
     Proof(#[from] ProofError),
+    /// Two checkpoints signed by the log cannot both be true: the same size with different
+    /// roots, or a later tree the log cannot prove extends the earlier one. Keep both: together
+    /// they are evidence that the log was forked (shown to different readers as different
+    /// histories) or rewritten.
+    #[error(
+        "the log {origin:?} signed two checkpoints that cannot both be true (size {size1} and size {size2}): it was forked or rewritten; keep both checkpoints as evidence"
+    )]
+    Forked {
+        /// The log.
+        origin: String,
+        /// The earlier checkpoint's size.
+        size1: u64,
+        /// The later checkpoint's size.
+        size2: u64,
+    },
 }
 
 fn malformed(what: &'static str, why: &'static str) -> CheckpointError {
@@ -168,6 +187,56 @@ impl Checkpoint {
     }
 }
 
+/// A proof's text split into its lines after the `header` line, and the checkpoint after the
+/// blank line.
+fn proof_parts<'a>(
+    text: &'a str,
+    what: &'static str,
+    header: &'static str,
+) -> Result<(std::str::Split<'a, char>, &'a str), CheckpointError> {
+    let (head, checkpoint) = text
+        .split_once("\n\n")
+        .ok_or(malformed(what, "a blank line must precede the checkpoint"))?;
+    let mut lines = head.split('\n');
+    if lines.next() != Some(header) {
+        return Err(malformed(
+            what,
+            "the first line must name the format and its version",
+        ));
+    }
+    Ok((lines, checkpoint))
+}
+
+/// A proof's text after its header lines: the hashes one per line, a blank line, the signed
+/// checkpoint.
+fn with_hashes_and_checkpoint(mut text: String, proof: &[TreeHash], checkpoint: &str) -> String {
+    for hash in proof {
+        let _ = writeln!(text, "{}", STANDARD.encode(hash.as_bytes()));
+    }
+    text.push('\n');
+    text.push_str(checkpoint);
+    text
+}
+
+/// A proof's hash lines, each a base64 SHA-256 hash.
+fn hash_lines<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    what: &'static str,
+) -> Result<Vec<TreeHash>, CheckpointError> {
+    lines
+        .map(|line| {
+            STANDARD
+                .decode(line)
+                .ok()
+                .and_then(|bytes| TreeHash::from_slice(&bytes))
+                .ok_or(malformed(
+                    what,
+                    "each proof line must be a base64 SHA-256 hash",
+                ))
+        })
+        .collect()
+}
+
 /// A decimal number as C2SP writes it: ASCII digits, no sign, no leading zero but in `0`.
 fn decimal(text: &str) -> Option<u64> {
     let canonical = !text.is_empty()
@@ -214,12 +283,7 @@ impl TlogProof {
             let _ = writeln!(text, "extra {}", STANDARD.encode(extra));
         }
         let _ = writeln!(text, "index {}", self.index);
-        for hash in &self.proof {
-            let _ = writeln!(text, "{}", STANDARD.encode(hash.as_bytes()));
-        }
-        text.push('\n');
-        text.push_str(&self.checkpoint);
-        text
+        with_hashes_and_checkpoint(text, &self.proof, &self.checkpoint)
     }
 
     /// Reads a proof in its text form.
@@ -229,16 +293,7 @@ impl TlogProof {
     /// [`CheckpointError::Malformed`] for anything else.
     pub fn parse(text: &str) -> Result<Self, CheckpointError> {
         let what = "tlog-proof";
-        let (head, checkpoint) = text
-            .split_once("\n\n")
-            .ok_or(malformed(what, "a blank line must precede the checkpoint"))?;
-        let mut lines = head.split('\n');
-        if lines.next() != Some(TLOG_PROOF_HEADER) {
-            return Err(malformed(
-                what,
-                "the first line must be c2sp.org/tlog-proof@v1",
-            ));
-        }
+        let (mut lines, checkpoint) = proof_parts(text, what, TLOG_PROOF_HEADER)?;
         let mut line = lines.next();
         let mut extra = None;
         if let Some(encoded) = line.and_then(|l| l.strip_prefix("extra ")) {
@@ -253,18 +308,7 @@ impl TlogProof {
             .and_then(|l| l.strip_prefix("index "))
             .and_then(decimal)
             .ok_or(malformed(what, "an index line must follow"))?;
-        let proof = lines
-            .map(|l| {
-                STANDARD
-                    .decode(l)
-                    .ok()
-                    .and_then(|bytes| TreeHash::from_slice(&bytes))
-                    .ok_or(malformed(
-                        what,
-                        "each proof line must be a base64 SHA-256 hash",
-                    ))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let proof = hash_lines(lines, what)?;
         Ok(TlogProof {
             extra,
             index,
@@ -296,4 +340,104 @@ impl TlogProof {
         )?;
         Ok(checkpoint)
     }
+}
+
+/// A proof that a log's later tree extends an earlier one: the earlier size, the consistency
+/// proof's hashes, and the later tree's signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    old_size: u64,
+    proof: Vec<TreeHash>,
+    checkpoint: String,
+}
+
+impl ConsistencyProof {
+    /// The proof that the tree of the signed `checkpoint` extends the tree of `old_size`
+    /// entries.
+    pub fn new(old_size: u64, proof: Vec<TreeHash>, checkpoint: String) -> Self {
+        ConsistencyProof {
+            old_size,
+            proof,
+            checkpoint,
+        }
+    }
+
+    /// The proof in its text form: `customer-lockbox/consistency-proof@v1`, `old <size>`, the
+    /// hashes one per line, a blank line, the later tree's signed checkpoint.
+    pub fn to_text(&self) -> String {
+        let text = format!("{CONSISTENCY_HEADER}\nold {}\n", self.old_size);
+        with_hashes_and_checkpoint(text, &self.proof, &self.checkpoint)
+    }
+
+    /// Reads a proof in its text form.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Malformed`] for anything else.
+    pub fn parse(text: &str) -> Result<Self, CheckpointError> {
+        let what = "consistency proof";
+        let (mut lines, checkpoint) = proof_parts(text, what, CONSISTENCY_HEADER)?;
+        let old_size = lines
+            .next()
+            .and_then(|l| l.strip_prefix("old "))
+            .and_then(decimal)
+            .ok_or(malformed(what, "an old line must follow"))?;
+        let proof = hash_lines(lines, what)?;
+        Ok(ConsistencyProof {
+            old_size,
+            proof,
+            checkpoint: checkpoint.to_owned(),
+        })
+    }
+
+    /// Checks that the later checkpoint (signed by a `trusted` key) extends `held`, a
+    /// checkpoint of the same log the reader kept; returns the later checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// As [`Checkpoint::open`]; [`CheckpointError::Forked`] when the two checkpoints cannot
+    /// both be true (equal sizes with different roots, or a proof of the right form that does
+    /// not join them); [`CheckpointError::Proof`] for a proof that is not for these sizes.
+    pub fn verify(
+        &self,
+        held: &Checkpoint,
+        trusted: &[VerifierKey],
+    ) -> Result<Checkpoint, CheckpointError> {
+        let later = Checkpoint::open(&self.checkpoint, &held.origin, trusted)?;
+        if self.old_size != held.size {
+            return Err(ProofError::WrongLength.into());
+        }
+        match super::merkle::verify_consistency(
+            held.size,
+            later.size,
+            &self.proof,
+            &held.root,
+            &later.root,
+        ) {
+            Ok(()) => Ok(later),
+            Err(ProofError::RootMismatch) => Err(CheckpointError::Forked {
+                origin: held.origin.clone(),
+                size1: held.size,
+                size2: later.size,
+            }),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// Two checkpoints of one log with the same size must have the same root: `Err` with the
+/// evidence of a fork when they do not.
+///
+/// # Errors
+///
+/// [`CheckpointError::Forked`].
+pub fn check_same_size(a: &Checkpoint, b: &Checkpoint) -> Result<(), CheckpointError> {
+    if a.origin == b.origin && a.size == b.size && a.root != b.root {
+        return Err(CheckpointError::Forked {
+            origin: a.origin.clone(),
+            size1: a.size,
+            size2: b.size,
+        });
+    }
+    Ok(())
 }

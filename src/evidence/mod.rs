@@ -10,6 +10,6 @@ pub mod checkpoint;
 pub mod merkle;
 pub mod note;
 
-pub use checkpoint::{Checkpoint, CheckpointError, TlogProof};
+pub use checkpoint::{Checkpoint, CheckpointError, ConsistencyProof, TlogProof};
 pub use merkle::{ProofError, TreeHash};
 pub use note::{NoteError, SignerKey, VerifiedNote, VerifierKey};
