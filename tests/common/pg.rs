@@ -34,6 +34,40 @@ pub async fn fresh_database() -> String {
     format!("{server} dbname={name}")
 }
 
+/// Drops the database `url` names, closing its sessions: a suite run creates one database per
+/// test, and without this a run's databases (7 to 8 MB each) would fill a small disk. Runs on a
+/// thread of its own, so it can be called from `Drop` inside a test's runtime.
+pub fn drop_database(url: &str) {
+    let Some(name) = url
+        .split_whitespace()
+        .filter_map(|part| part.strip_prefix("dbname="))
+        .next_back()
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    let server = server();
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            if let Ok((client, connection)) =
+                tokio_postgres::connect(&server, tokio_postgres::NoTls).await
+            {
+                tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        });
+    })
+    .join();
+}
+
 /// Parameters for a role on the database at `url` that may only read the store's tables.
 pub async fn reader(url: &str) -> String {
     let role = format!("reader_{}", uuid::Uuid::now_v7().simple());

@@ -137,6 +137,13 @@ pub struct Postgres {
 }
 
 #[cfg(feature = "postgres")]
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        crate::common::pg::drop_database(&self.url);
+    }
+}
+
+#[cfg(feature = "postgres")]
 impl Postgres {
     async fn raw(&self) -> tokio_postgres::Client {
         crate::common::pg::client(&self.url).await
