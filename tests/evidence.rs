@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use customer_lockbox::evidence::merkle::{
-    consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
+    self, consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
 };
 use customer_lockbox::evidence::{
-    Checkpoint, CheckpointError, ConsistencyProof, NoteError, ProofError, SignerKey, TlogProof,
-    TreeHash, VerifierKey, note,
+    Checkpoint, CheckpointError, ConsistencyProof, Frontier, NodeId, NoteError, ProofError,
+    SignerKey, TlogProof, TreeHash, VerifierKey, note,
 };
 use serde::Deserialize;
 
@@ -494,4 +494,66 @@ fn consistency_proofs_join_held_checkpoints_and_a_forked_log_is_caught() {
         Err(CheckpointError::Forked { .. })
     ));
     customer_lockbox::evidence::checkpoint::check_same_size(&latest, &latest).unwrap();
+}
+
+/// A log that stores only perfect subtrees (as the stores do) gives the proofs and roots the
+/// reference code computes from all the leaves, for every size, index and pair of sizes; and the
+/// frontier read back from the stored subtrees is the one appending built.
+#[test]
+fn stored_subtrees_give_the_proofs_all_the_leaves_give() {
+    let leaves: Vec<TreeHash> = (0u32..70)
+        .map(|n| TreeHash::leaf(&n.to_be_bytes()))
+        .collect();
+    let mut frontier = Frontier::empty();
+    let mut stored = std::collections::HashMap::new();
+    for (size, leaf) in (1u64..).zip(&leaves) {
+        let mut completed = Vec::new();
+        frontier.push(*leaf, &mut completed);
+        assert_eq!(
+            completed.first(),
+            Some(&(
+                NodeId {
+                    level: 0,
+                    index: size - 1
+                },
+                *leaf
+            ))
+        );
+        for (id, hash) in completed {
+            assert!(stored.insert(id, hash).is_none(), "{id:?} stored twice");
+        }
+        let prefix = &leaves[..usize::try_from(size).unwrap()];
+        assert_eq!(frontier.root(), merkle::root(prefix), "size {size}");
+        let node = |id: NodeId| stored.get(&id).copied();
+        assert_eq!(merkle::root_from(size, node), Some(frontier.root()));
+        let read_back: Option<Vec<TreeHash>> = Frontier::ids(size).into_iter().map(node).collect();
+        assert_eq!(
+            Frontier::from_nodes(size, read_back.unwrap()),
+            Some(frontier.clone())
+        );
+        for index in 0..size {
+            let expected = merkle::inclusion_proof(usize::try_from(index).unwrap(), prefix);
+            assert_eq!(merkle::inclusion_proof_from(index, size, node), expected);
+            let wanted = merkle::nodes_read(|node| merkle::inclusion_proof_from(index, size, node));
+            let fetched: std::collections::HashMap<_, _> =
+                wanted.iter().map(|id| (*id, stored[id])).collect();
+            assert_eq!(
+                merkle::inclusion_proof_from(index, size, |id| fetched.get(&id).copied()),
+                expected,
+                "the nodes a proof reads are all it needs"
+            );
+            assert!(wanted.len() <= 2 * 64, "{} nodes read", wanted.len());
+        }
+        for size1 in 1..=size {
+            let expected = merkle::consistency_proof(usize::try_from(size1).unwrap(), prefix);
+            assert_eq!(merkle::consistency_proof_from(size1, size, node), expected);
+        }
+    }
+    // Every perfect subtree is stored once: 2n - popcount(n) of them.
+    assert_eq!(stored.len(), 2 * 70 - 3);
+    assert_eq!(
+        merkle::inclusion_proof_from(70, 70, |id| stored.get(&id).copied()),
+        None
+    );
+    assert_eq!(Frontier::from_nodes(70, Vec::new()), None);
 }

@@ -52,13 +52,17 @@ async fn a_version_1_outbox_is_migrated_and_delivered() {
     ));
     store.migrate().await.unwrap();
     // The source store's chain starts with Contoso's policy change (position 1); once the
-    // migration has made its table, the copy takes it too, so the chain is whole.
+    // migration has made its table, the copy takes it too, so the chain is whole, and the
+    // source's tree, which the migration built without that first entry.
     {
         let conn = Connection::open(&old).unwrap();
         conn.execute("ATTACH ?1 AS current", [path.to_str().unwrap()])
             .unwrap();
         conn.execute_batch(
-            "INSERT INTO policy_changes SELECT * FROM current.policy_changes; DETACH current;",
+            "INSERT INTO policy_changes SELECT * FROM current.policy_changes;
+             DELETE FROM log_nodes;
+             INSERT INTO log_nodes SELECT * FROM current.log_nodes;
+             DETACH current;",
         )
         .unwrap();
     }
@@ -85,7 +89,7 @@ async fn a_version_1_outbox_is_migrated_and_delivered() {
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 /// Loads `record` after `edit`ing its JSON form, and returns the rule it was refused for.

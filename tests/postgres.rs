@@ -233,7 +233,7 @@ async fn a_newer_database_is_refused_and_left_untouched() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 4
+                supported: 5
             }
         ),
         "{err}"

@@ -104,67 +104,266 @@ pub fn root(leaves: &[TreeHash]) -> TreeHash {
 }
 
 /// The largest power of two smaller than `n` (n > 1): where RFC 6962 splits a tree.
-fn split(n: usize) -> usize {
-    let mut k = 1;
-    while k << 1 < n {
-        k <<= 1;
+fn split<N>(n: N) -> N
+where
+    N: Copy + PartialOrd + std::ops::Shl<u32, Output = N> + From<u8>,
+{
+    let mut k = N::from(1);
+    while (k << 1) < n {
+        k = k << 1;
     }
     k
+}
+
+/// A perfect subtree, as a log stores it: the `2^level` leaves from leaf `index << level`.
+/// Every hash a proof or a root needs is one of these, or a node over them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    /// The subtree's height: 0 for a leaf.
+    pub level: u8,
+    /// Its place among the subtrees of its level, from 0.
+    pub index: u64,
+}
+
+impl NodeId {
+    /// The subtree `[lo, lo + n)` when `n` is a power of two (and `lo` a multiple of it).
+    fn of_range(lo: u64, n: u64) -> NodeId {
+        let level = n.trailing_zeros();
+        NodeId {
+            level: u8::try_from(level).unwrap_or(u8::MAX),
+            index: lo >> level,
+        }
+    }
+
+    /// The first leaf and the number of leaves it covers.
+    fn range(self) -> (u64, u64) {
+        let width = 1u64.checked_shl(u32::from(self.level)).unwrap_or(0);
+        (self.index.saturating_mul(width), width)
+    }
+}
+
+/// The hash of the RFC 6962 subtree over leaves `[lo, hi)` (`lo < hi`, as the tree splits),
+/// from the perfect subtrees `node` gives: `None` when it lacks one.
+fn range_hash(
+    lo: u64,
+    hi: u64,
+    node: &mut impl FnMut(NodeId) -> Option<TreeHash>,
+) -> Option<TreeHash> {
+    let n = hi - lo;
+    if n.is_power_of_two() {
+        return node(NodeId::of_range(lo, n));
+    }
+    let k = split(n);
+    let left = range_hash(lo, lo + k, node)?;
+    let right = range_hash(lo + k, hi, node)?;
+    Some(TreeHash::node(&left, &right))
+}
+
+/// PATH of RFC 6962 §2.1.1 for leaf `index` of the subtree `[lo, hi)`.
+fn path(
+    index: u64,
+    lo: u64,
+    hi: u64,
+    node: &mut impl FnMut(NodeId) -> Option<TreeHash>,
+    proof: &mut Vec<TreeHash>,
+) -> Option<()> {
+    if hi - lo <= 1 {
+        return Some(());
+    }
+    let mid = lo + split(hi - lo);
+    if index < mid {
+        path(index, lo, mid, node, proof)?;
+        proof.push(range_hash(mid, hi, node)?);
+    } else {
+        path(index, mid, hi, node, proof)?;
+        proof.push(range_hash(lo, mid, node)?);
+    }
+    Some(())
+}
+
+/// SUBPROOF of RFC 6962 §2.1.2 for the first `m` leaves of the subtree `[lo, hi)`.
+fn subproof(
+    m: u64,
+    lo: u64,
+    hi: u64,
+    whole: bool,
+    node: &mut impl FnMut(NodeId) -> Option<TreeHash>,
+    proof: &mut Vec<TreeHash>,
+) -> Option<()> {
+    if lo + m == hi {
+        if !whole {
+            proof.push(range_hash(lo, hi, node)?);
+        }
+        return Some(());
+    }
+    let k = split(hi - lo);
+    if m <= k {
+        subproof(m, lo, lo + k, whole, node, proof)?;
+        proof.push(range_hash(lo + k, hi, node)?);
+    } else {
+        subproof(m - k, lo + k, hi, false, node, proof)?;
+        proof.push(range_hash(lo, lo + k, node)?);
+    }
+    Some(())
+}
+
+/// The root of the tree of `size` leaves, from its perfect subtrees.
+pub fn root_from(size: u64, mut node: impl FnMut(NodeId) -> Option<TreeHash>) -> Option<TreeHash> {
+    if size == 0 {
+        return Some(TreeHash::empty());
+    }
+    range_hash(0, size, &mut node)
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size` leaves, from its perfect subtrees
+/// (`None` when `index` is not a leaf of it, or `node` lacks a subtree the proof needs).
+pub fn inclusion_proof_from(
+    index: u64,
+    size: u64,
+    mut node: impl FnMut(NodeId) -> Option<TreeHash>,
+) -> Option<Vec<TreeHash>> {
+    if index >= size {
+        return None;
+    }
+    let mut proof = Vec::new();
+    path(index, 0, size, &mut node, &mut proof)?;
+    Some(proof)
+}
+
+/// The consistency proof between the trees of `size1` and `size2` leaves, from the larger
+/// one's perfect subtrees (`None` unless `0 < size1 <= size2`, or when `node` lacks one).
+pub fn consistency_proof_from(
+    size1: u64,
+    size2: u64,
+    mut node: impl FnMut(NodeId) -> Option<TreeHash>,
+) -> Option<Vec<TreeHash>> {
+    if size1 == 0 || size1 > size2 {
+        return None;
+    }
+    let mut proof = Vec::new();
+    subproof(size1, 0, size2, true, &mut node, &mut proof)?;
+    Some(proof)
+}
+
+/// The perfect subtrees a computation over them reads, in the order it reads them: run it once
+/// with this, fetch them all at once, and run it again over what was fetched.
+pub fn nodes_read<T>(
+    compute: impl FnOnce(&mut dyn FnMut(NodeId) -> Option<TreeHash>) -> T,
+) -> Vec<NodeId> {
+    let mut read = Vec::new();
+    let mut record = |id: NodeId| {
+        read.push(id);
+        Some(TreeHash([0; 32]))
+    };
+    compute(&mut record);
+    read
 }
 
 /// The inclusion proof of leaf `index` in the tree whose leaf hashes are `leaves` (RFC 6962
 /// §2.1.1, PATH); `None` when `index` is not a leaf of it.
 pub fn inclusion_proof(index: usize, leaves: &[TreeHash]) -> Option<Vec<TreeHash>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    path(index, leaves, &mut proof);
-    Some(proof)
-}
-
-fn path(index: usize, leaves: &[TreeHash], proof: &mut Vec<TreeHash>) {
-    if leaves.len() <= 1 {
-        return;
-    }
-    let k = split(leaves.len());
-    let (left, right) = leaves.split_at(k);
-    if index < k {
-        path(index, left, proof);
-        proof.push(root(right));
-    } else {
-        path(index - k, right, proof);
-        proof.push(root(left));
-    }
+    let size = u64::try_from(leaves.len()).ok()?;
+    inclusion_proof_from(u64::try_from(index).ok()?, size, |id| subtree(leaves, id))
 }
 
 /// The consistency proof between the first `size1` leaves of `leaves` and all of them (RFC 6962
 /// §2.1.2, PROOF); `None` unless `0 < size1 <= leaves.len()`.
 pub fn consistency_proof(size1: usize, leaves: &[TreeHash]) -> Option<Vec<TreeHash>> {
-    if size1 == 0 || size1 > leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    subproof(size1, leaves, true, &mut proof);
-    Some(proof)
+    let size2 = u64::try_from(leaves.len()).ok()?;
+    consistency_proof_from(u64::try_from(size1).ok()?, size2, |id| subtree(leaves, id))
 }
 
-fn subproof(m: usize, leaves: &[TreeHash], whole: bool, proof: &mut Vec<TreeHash>) {
-    let n = leaves.len();
-    if m == n {
-        if !whole {
-            proof.push(root(leaves));
-        }
-        return;
+/// The root of a perfect subtree of `leaves`.
+fn subtree(leaves: &[TreeHash], id: NodeId) -> Option<TreeHash> {
+    let (lo, width) = id.range();
+    let lo = usize::try_from(lo).ok()?;
+    let hi = lo.checked_add(usize::try_from(width).ok()?)?;
+    leaves.get(lo..hi).map(root)
+}
+
+/// The right edge of a tree: the roots of the perfect subtrees its leaves decompose into,
+/// largest first (one per bit set in its size). It is all a log needs to append leaves and
+/// compute the new root; each leaf appended completes the subtrees it closes, which the log
+/// stores for proofs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    nodes: Vec<TreeHash>,
+}
+
+impl Default for Frontier {
+    fn default() -> Self {
+        Frontier::empty()
     }
-    let k = split(n);
-    let (left, right) = leaves.split_at(k);
-    if m <= k {
-        subproof(m, left, whole, proof);
-        proof.push(root(right));
-    } else {
-        subproof(m - k, right, false, proof);
-        proof.push(root(left));
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    pub fn empty() -> Frontier {
+        Frontier {
+            size: 0,
+            nodes: Vec::new(),
+        }
+    }
+
+    /// The subtrees the frontier of a tree of `size` leaves is made of, largest first.
+    pub fn ids(size: u64) -> Vec<NodeId> {
+        (0..64u8)
+            .rev()
+            .filter(|level| (size >> level) & 1 == 1)
+            .map(|level| NodeId {
+                level,
+                index: (size >> level) - 1,
+            })
+            .collect()
+    }
+
+    /// The frontier of a tree of `size` leaves from the hashes of [`Frontier::ids`]`(size)`,
+    /// in that order; `None` for another number of hashes.
+    pub fn from_nodes(size: u64, nodes: Vec<TreeHash>) -> Option<Frontier> {
+        (nodes.len() == usize::try_from(size.count_ones()).ok()?)
+            .then_some(Frontier { size, nodes })
+    }
+
+    /// The number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The hashes, largest subtree first.
+    pub fn nodes(&self) -> &[TreeHash] {
+        &self.nodes
+    }
+
+    /// The tree's root (RFC 6962's MTH).
+    pub fn root(&self) -> TreeHash {
+        let mut nodes = self.nodes.iter().rev();
+        match nodes.next() {
+            None => TreeHash::empty(),
+            Some(last) => nodes.fold(*last, |right, left| TreeHash::node(left, &right)),
+        }
+    }
+
+    /// Appends a leaf: pushes onto `completed` the subtrees it completes, the leaf first.
+    pub fn push(&mut self, leaf: TreeHash, completed: &mut Vec<(NodeId, TreeHash)>) {
+        let size = self.size;
+        let mut hash = leaf;
+        let mut level = 0u8;
+        completed.push((NodeId { level, index: size }, hash));
+        while (size >> level) & 1 == 1 {
+            let Some(left) = self.nodes.pop() else { break };
+            hash = TreeHash::node(&left, &hash);
+            level += 1;
+            completed.push((
+                NodeId {
+                    level,
+                    index: size >> level,
+                },
+                hash,
+            ));
+        }
+        self.nodes.push(hash);
+        self.size = size + 1;
     }
 }
 

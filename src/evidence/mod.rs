@@ -7,9 +7,15 @@
 //! an export with nothing else.
 
 pub mod checkpoint;
+pub mod entry;
 pub mod merkle;
 pub mod note;
+pub mod signer;
+pub mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointError, ConsistencyProof, TlogProof};
-pub use merkle::{ProofError, TreeHash};
+pub use entry::LogEntry;
+pub use merkle::{Frontier, NodeId, ProofError, TreeHash};
 pub use note::{NoteError, SignerKey, VerifiedNote, VerifierKey};
+pub use signer::{CheckpointSigner, SignFuture, SignerError};
+pub use verify::{LogBreak, LogVerdict, LogVerifier};

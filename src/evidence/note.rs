@@ -199,6 +199,31 @@ impl SignerKey {
         }
     }
 
+    /// A key named `name` from its 32-byte Ed25519 seed. Keep the seed secret: whoever has it
+    /// can sign checkpoints of the logs named `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`NoteError::InvalidKey`] for a name a note cannot carry (empty, or with a space or `+`).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, NoteError> {
+        if !valid_name(name) {
+            return Err(NoteError::InvalidKey);
+        }
+        let key = SigningKey::from_bytes(seed);
+        let mut public = vec![ALG_ED25519];
+        public.extend_from_slice(key.verifying_key().as_bytes());
+        Ok(SignerKey {
+            name: name.to_owned(),
+            hash: key_hash(name, &public),
+            key,
+        })
+    }
+
+    /// The Ed25519 signature of `message`.
+    pub(crate) fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     /// Signs `text` as a note: the text, a blank line, this key's signature line.
     ///
     /// # Errors
@@ -218,6 +243,13 @@ impl fmt::Debug for SignerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SignerKey({}+{:08x}, ..)", self.name, self.hash)
     }
+}
+
+/// The note of `text` signed by `key` with `signature`: the text, a blank line, the signature
+/// line. The signature is not checked here: open the note to check it.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn signed(text: &str, key: &VerifierKey, signature: &[u8; 64]) -> String {
+    format!("{text}\n{}", signature_line(&key.name, key.hash, signature))
 }
 
 /// A signature line: `— name base64(hash || signature)` and a newline.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use super::chain::ChainBatch;
-use super::columns::{AuditRow, PolicyRow, RequestRow};
+use super::columns::{AuditRow, CheckpointRow, PolicyRow, RequestRow};
 use super::queries::Sql;
 use super::reports::OutboxStatus;
 use crate::audit::AuditRecord;
@@ -333,4 +333,25 @@ pub trait Primitives: Send + Sync + 'static {
 
     /// Every tenant with requests.
     fn tenants(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Stored subtrees of `tenant`'s tree, in the order of `ids` (`None` where none is stored).
+    fn log_nodes(
+        &self,
+        tenant: String,
+        ids: Vec<crate::evidence::NodeId>,
+    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, StoreError>> + Send;
+
+    /// `tenant`'s checkpoints in size order: every one, or the latest only.
+    fn checkpoint_rows(
+        &self,
+        tenant: String,
+        latest_only: bool,
+    ) -> impl Future<Output = Result<Vec<CheckpointRow>, StoreError>> + Send;
+
+    /// Keeps a checkpoint, unless one of its tenant and size is kept already: whether it was
+    /// added.
+    fn add_checkpoint(
+        &self,
+        row: CheckpointRow,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

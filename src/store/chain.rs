@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::StoreError;
-use super::columns::{AUDIT_COLUMNS, PolicyRow, audit_at, hash_input};
+use super::columns::{AUDIT_COLUMNS, PolicyRow, audit_at};
 use crate::audit::{ChainBreak, ChainHash, ChainHead, ChainVerdict, Tampering};
+use crate::evidence::entry::entry_fields;
 use crate::values::{RequestId, TenantId};
 
 /// Rows handed from the reading side to the hashing side per batch.
@@ -86,6 +87,41 @@ impl ChainBatch {
     #[cfg(feature = "sqlite")]
     pub(crate) fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+}
+
+impl ChainBatch {
+    /// Its rows as log entries, appended to `entries`. A column that is not text (or a hash not
+    /// 32 bytes) reads as empty (or zeros): the entry then fails verification where it stands.
+    pub(crate) fn entries(&self, entries: &mut Vec<crate::evidence::LogEntry>) {
+        use audit_at::*;
+        for row in &self.rows {
+            let field = |i: usize| {
+                row.fields
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .and_then(|r| self.bytes.get(r))
+                    .unwrap_or_default()
+            };
+            let text = |i: usize| std::str::from_utf8(field(i)).unwrap_or_default();
+            let hash = |i: usize| ChainHash::from_slice(field(i)).unwrap_or(ChainHash::GENESIS);
+            let columns = super::columns::AuditColumns {
+                tenant: text(TENANT),
+                request_id: text(REQUEST_ID),
+                sequence: row.sequence.unwrap_or_default(),
+                at: text(AT),
+                actor_role: text(ACTOR_ROLE),
+                actor_id: text(ACTOR_ID),
+                kind: text(KIND),
+                record: text(RECORD),
+            };
+            entries.push(columns.entry(
+                row.position.unwrap_or_default(),
+                hash(PREVIOUS_HASH),
+                hash(HASH),
+            ));
+        }
     }
 }
 
@@ -170,7 +206,7 @@ pub(crate) fn walk(mut batches: tokio::sync::mpsc::Receiver<ChainBatch>) -> Walk
                 return broken(position, BreakCause::Unlinked(stored_previous.to_vec()));
             }
             let sequence_bytes = sequence.to_be_bytes();
-            let input = hash_input(
+            let input = entry_fields(
                 request,
                 &sequence_bytes,
                 tenant,

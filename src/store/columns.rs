@@ -11,6 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::StoreError;
 use crate::audit::{AuditRecord, ChainHash};
+use crate::evidence::TreeHash;
 use crate::policy::{PolicyChange, PolicyHistory};
 use crate::record::{BrokenRule, RecordError};
 use crate::request::{AnyRequest, Request, with_request};
@@ -127,9 +128,9 @@ impl AuditRow {
         })
     }
 
-    /// Links the row into its tenant's chain at `position`, after `previous`; returns its hash.
-    pub(crate) fn link(&mut self, previous: ChainHash, position: u64) -> ChainHash {
-        let hash = AuditColumns {
+    /// The row's record and derived columns.
+    pub(crate) fn columns(&self) -> AuditColumns<'_> {
+        AuditColumns {
             tenant: &self.tenant,
             request_id: &self.request_id,
             sequence: self.sequence,
@@ -139,7 +140,16 @@ impl AuditRow {
             kind: &self.kind,
             record: &self.record,
         }
-        .link_hash(&previous, position);
+    }
+
+    /// The row's leaf in its tenant's tree, once linked.
+    pub(crate) fn leaf_hash(&self) -> TreeHash {
+        TreeHash::leaf(&self.hash)
+    }
+
+    /// Links the row into its tenant's chain at `position`, after `previous`; returns its hash.
+    pub(crate) fn link(&mut self, previous: ChainHash, position: u64) -> ChainHash {
+        let hash = self.columns().link_hash(&previous, position);
         self.chain_position = position;
         self.previous_hash = previous.as_bytes().to_vec();
         self.hash = hash.as_bytes().to_vec();
@@ -181,20 +191,51 @@ pub(crate) struct AuditColumns<'a> {
 impl AuditColumns<'_> {
     /// The hash linking these columns into the chain at `position`, after `previous`.
     pub(crate) fn link_hash(&self, previous: &ChainHash, position: u64) -> ChainHash {
-        let sequence = self.sequence.to_be_bytes();
-        ChainHash::link(
+        crate::evidence::entry::link_of(
             previous,
             position,
-            &hash_input(
-                self.request_id.as_bytes(),
-                &sequence,
-                self.tenant.as_bytes(),
-                self.at.as_bytes(),
-                self.actor_role.as_bytes(),
-                self.actor_id.as_bytes(),
-                self.kind.as_bytes(),
-                self.record.as_bytes(),
-            ),
+            self.request_id,
+            self.sequence,
+            self.tenant,
+            self.at,
+            (self.actor_role, self.actor_id),
+            self.kind,
+            self.record,
+        )
+    }
+
+    /// The leaf these columns make at `position` after `previous` (the stored bytes: a
+    /// previous hash that is not 32 bytes links nothing, and makes the leaf of no link) in the
+    /// tenant's Merkle tree.
+    pub(crate) fn leaf_hash(&self, previous: &[u8], position: u64) -> TreeHash {
+        match ChainHash::from_slice(previous) {
+            Some(previous) => {
+                crate::evidence::entry::leaf_hash(&self.link_hash(&previous, position))
+            }
+            None => TreeHash::leaf(previous),
+        }
+    }
+
+    /// The entry these columns make at `position`, linked by `previous_hash` and `hash`: what
+    /// an export writes.
+    pub(crate) fn entry(
+        &self,
+        position: u64,
+        previous_hash: ChainHash,
+        hash: ChainHash,
+    ) -> crate::evidence::LogEntry {
+        crate::evidence::LogEntry::from_columns(
+            position,
+            self.tenant,
+            self.request_id,
+            self.sequence,
+            self.at,
+            self.actor_role,
+            self.actor_id,
+            self.kind,
+            self.record,
+            previous_hash,
+            hash,
         )
     }
 
@@ -257,26 +298,6 @@ impl AuditColumns<'_> {
             None => Ok(record),
         }
     }
-}
-
-/// The hash input of an audit row from its stored bytes, in the order a chain link takes them:
-/// request, sequence (8 bytes, big endian), tenant, at, actor role, actor id, kind, record:
-/// every stored column but the chain's own (see [`chain`](crate::audit::chain)). Writing a
-/// link and verifying one both hash exactly these bytes.
-#[allow(clippy::too_many_arguments)] // one argument per hashed column, in hash order
-pub(crate) fn hash_input<'a>(
-    request: &'a [u8],
-    sequence: &'a [u8; 8],
-    tenant: &'a [u8],
-    at: &'a [u8],
-    actor_role: &'a [u8],
-    actor_id: &'a [u8],
-    kind: &'a [u8],
-    record: &'a [u8],
-) -> [&'a [u8]; 8] {
-    [
-        request, sequence, tenant, at, actor_role, actor_id, kind, record,
-    ]
 }
 
 /// The policy-change table's columns, in table order.
@@ -343,6 +364,11 @@ impl PolicyRow {
             kind: policy_link::KIND,
             record: &self.record,
         }
+    }
+
+    /// The row's leaf in its tenant's tree, once linked.
+    pub(crate) fn leaf_hash(&self) -> TreeHash {
+        TreeHash::leaf(&self.hash)
     }
 
     /// Links the row into its tenant's chain at `position`, after `previous`; returns its hash.
@@ -543,5 +569,33 @@ mod tests {
             assert_eq!(AUDIT_COLUMNS.get(position), Some(&name));
         }
         assert_eq!(named.len(), AUDIT_COLUMNS.len());
+    }
+}
+
+/// The checkpoint table's columns, in table order.
+pub(crate) const CHECKPOINT_COLUMNS: [&str; 5] = ["tenant", "size", "root", "note", "signed_at"];
+
+/// A signed checkpoint as kept: the tenant, the tree's size and root, the signed note as the
+/// customer receives it, and when the store signed it. Checked against its note on every read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub(crate) tenant: String,
+    pub(crate) size: u64,
+    pub(crate) root: Vec<u8>,
+    pub(crate) note: String,
+    pub(crate) signed_at: String,
+}
+
+impl CheckpointRow {
+    /// The values, in [`CHECKPOINT_COLUMNS`] order.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn values(&self) -> [Value; 5] {
+        [
+            Value::Text(self.tenant.clone()),
+            Value::int(self.size),
+            Value::Bytes(self.root.clone()),
+            Value::Text(self.note.clone()),
+            Value::Text(self.signed_at.clone()),
+        ]
     }
 }

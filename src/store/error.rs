@@ -139,6 +139,37 @@ pub enum StoreError {
         /// The lease given.
         lease: chrono::TimeDelta,
     },
+    /// A tenant's log is not what the store wrote: its Merkle tree lacks a subtree, disagrees
+    /// with its records, or does not extend a checkpoint the store signed. Nothing was written
+    /// or signed: the store never extends or signs over a log it cannot prove.
+    #[error(
+        "the log of tenant {tenant} is broken: {reason}; nothing was written or signed: verify the log (Store::verify_log) and restore the store from a verified backup"
+    )]
+    LogBroken {
+        /// The tenant, as stored.
+        tenant: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store has no checkpoint signer ([`Store::set_checkpoint_signer`](crate::store::Store::set_checkpoint_signer)).
+    #[error(
+        "this store has no checkpoint signer: give it one (Store::set_checkpoint_signer) before signing checkpoints"
+    )]
+    NoSigner,
+    /// The checkpoint signer failed: nothing was signed or kept.
+    #[error(transparent)]
+    Signer(crate::evidence::SignerError),
+    /// No checkpoint covers the entry or size asked for yet.
+    #[error(
+        "no checkpoint covers entry {position} of this log yet: sign one (Store::sign_checkpoint), then ask again"
+    )]
+    NoCheckpoint {
+        /// The entry's position, or the size asked for.
+        position: u64,
+    },
+    /// A checkpoint does not open for the log with the key given, or two disagree.
+    #[error(transparent)]
+    Checkpoint(crate::evidence::CheckpointError),
     /// Writing an export failed; the source says how.
     #[error("writing the export failed: check where it was going, then export again")]
     Export(#[source] std::io::Error),

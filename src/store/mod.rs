@@ -40,6 +40,7 @@ mod backend;
 mod chain;
 mod columns;
 mod error;
+mod log;
 mod queries;
 mod reports;
 mod requests;
@@ -68,6 +69,7 @@ pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 pub use handle::Store;
+pub use log::{StoredCheckpoint, log_origin};
 pub use reads::Explain;
 
 /// The embedded store: [`Store`] on [`Sqlite`].
@@ -151,6 +153,8 @@ mod handle {
         /// written only if the tenant's policy is still at its version, so a stale entry costs
         /// a reread, never a step under an old policy.
         pub(super) policies: Mutex<HashMap<TenantId, Arc<PolicyHistory>>>,
+        /// The signer of the tenants' checkpoints, if the store was given one.
+        pub(super) signer: std::sync::RwLock<Option<Arc<dyn crate::evidence::CheckpointSigner>>>,
     }
 
     impl<B: Backend> Clone for Store<B> {
@@ -185,6 +189,7 @@ mod handle {
                     schema_ready: AtomicBool::new(found == supported),
                     cache: Mutex::new(Cache::default()),
                     policies: Mutex::new(HashMap::new()),
+                    signer: std::sync::RwLock::new(None),
                 }),
             })
         }

@@ -82,6 +82,8 @@ impl<B: Backend> Store<B> {
                 .ok_or(StoreError::PolicyConflict { tenant })?;
             let change = row.decode(tenant)?;
             tracing::Span::current().record("version", change.version());
+            // The change's message to the approvers carries a checkpoint that covers it.
+            self.sign_after_step(tenant, change.at()).await;
             Ok(change)
         }
         .instrument(span)

@@ -355,9 +355,14 @@ impl<B: Backend> Store<B> {
         }
         let mut write = step_write(request)?;
         write.policy_version = policy;
+        // A step that sends a message is followed by a checkpoint, which the message carries.
+        let sends = (!write.messages.is_empty()).then_some(write.latest_at);
         match self.backend().write(write).await? {
             Written::Saved => {
                 request.mark_saved();
+                if let Some(at) = sends {
+                    self.sign_after_step(request.tenant(), at).await;
+                }
                 Ok(Persisted::Saved)
             }
             Written::Stale { .. } => Ok(Persisted::Stale),

@@ -246,7 +246,12 @@ pub fn fixture(path: &str) -> std::path::PathBuf {
 
 /// The record-format-1 fixture records, by state name (the file's stem), read from JSON.
 pub fn record_v1_fixtures() -> Vec<(String, RequestRecord)> {
-    let mut records: Vec<_> = std::fs::read_dir(fixture("record-v1/records"))
+    fixture_records("record-v1")
+}
+
+/// The records of the fixture in `tests/fixtures/<dir>/records`, by state name.
+pub fn fixture_records(dir: &str) -> Vec<(String, RequestRecord)> {
+    let mut records: Vec<_> = std::fs::read_dir(fixture(&format!("{dir}/records")))
         .unwrap()
         .map(|entry| {
             let path = entry.unwrap().path();

@@ -20,9 +20,9 @@ pub trait Db: Sized + Send + Sync + 'static {
     const VERSION_2: &'static str;
     /// A fresh database, migrated.
     async fn create() -> Self;
-    /// A database as the record-format-1 build left it: the committed fixture in
-    /// `tests/fixtures/record-v1/`, not migrated.
-    async fn record_v1_fixture() -> Self;
+    /// A database as an earlier build left it: the committed fixture in `tests/fixtures/<dir>/`
+    /// (`record-v1`: record format 1, schema 3; `record-v2`: format 2, schema 4), not migrated.
+    async fn fixture_database(dir: &str) -> Self;
     /// A new store (another node, another process's connection) on the database.
     async fn open(&self) -> Store<Self::Backend> {
         Self::open_at(&self.place()).await.unwrap()
@@ -70,7 +70,7 @@ impl Db for Sqlite {
     const NAME: &'static str = "sqlite";
     const FUTURE_SCHEMA: &'static str = "PRAGMA user_version = 99";
     const PAST_SCHEMA: &'static str = "PRAGMA user_version = 1";
-    const CURRENT_SCHEMA: &'static str = "PRAGMA user_version = 4";
+    const CURRENT_SCHEMA: &'static str = "PRAGMA user_version = 5";
     const VERSION_2: &'static str = "
         DROP INDEX requests_by_tenant; DROP INDEX requests_by_tenant_state;
         DROP INDEX requests_by_engineer; DROP INDEX requests_by_service_request;
@@ -82,6 +82,7 @@ impl Db for Sqlite {
         CREATE INDEX requests_by_tenant ON requests (tenant);
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
         DROP TABLE policy_outbox; DROP TABLE policy_changes;
+        DROP TABLE log_nodes; DROP TABLE checkpoints;
         PRAGMA user_version = 2;";
 
     async fn create() -> Self {
@@ -91,9 +92,13 @@ impl Db for Sqlite {
         db
     }
 
-    async fn record_v1_fixture() -> Self {
+    async fn fixture_database(fixture: &str) -> Self {
         let (dir, path) = crate::common::store_file();
-        std::fs::copy(crate::common::fixture("record-v1/store.sqlite3"), &path).unwrap();
+        std::fs::copy(
+            crate::common::fixture(&format!("{fixture}/store.sqlite3")),
+            &path,
+        )
+        .unwrap();
         Sqlite { _dir: dir, path }
     }
 
@@ -156,7 +161,7 @@ impl Db for Postgres {
     const NAME: &'static str = "postgres";
     const FUTURE_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 99";
     const PAST_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 1";
-    const CURRENT_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 4";
+    const CURRENT_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 5";
     const VERSION_2: &'static str = "
         DROP INDEX requests_by_tenant, requests_by_tenant_state, requests_by_engineer,
             requests_by_service_request, requests_by_due, outbox_pending, outbox_failed;
@@ -165,8 +170,9 @@ impl Db for Postgres {
         CREATE INDEX requests_by_tenant ON requests (tenant);
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
         DROP FUNCTION lockbox_save_step(JSONB, BIGINT, BIGINT, BYTEA, BIGINT, BYTEA, JSONB, JSONB,
-            TEXT, BIGINT, BIGINT);
-        DROP TABLE policy_outbox, policy_changes;
+            TEXT, BIGINT, BIGINT, JSONB, BYTEA);
+        DROP TABLE policy_outbox, policy_changes, log_nodes, checkpoints;
+        ALTER TABLE chains DROP COLUMN frontier;
         CREATE FUNCTION lockbox_save_step(
             TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT, INTEGER, BIGINT, BYTEA, BIGINT, BYTEA,
             BIGINT[], BIGINT[], TEXT[], TEXT[], TEXT[], TEXT[], TEXT[], BYTEA[], BYTEA[],
@@ -182,12 +188,13 @@ impl Db for Postgres {
         db
     }
 
-    async fn record_v1_fixture() -> Self {
+    async fn fixture_database(fixture: &str) -> Self {
         let db = Postgres {
             url: crate::common::pg::fresh_database().await,
         };
         let dump =
-            std::fs::read_to_string(crate::common::fixture("record-v1/postgres.sql")).unwrap();
+            std::fs::read_to_string(crate::common::fixture(&format!("{fixture}/postgres.sql")))
+                .unwrap();
         db.raw().await.batch_execute(&dump).await.unwrap();
         db
     }

@@ -11,6 +11,7 @@
 mod common;
 mod harness;
 mod hostile;
+mod log;
 mod outbox;
 mod policy;
 mod search;
@@ -41,6 +42,12 @@ macro_rules! conformance {
 }
 
 conformance!(
+    log: [
+        every_entry_is_proved_in_a_signed_checkpoint,
+        a_store_without_a_signer_signs_nothing_until_given_one,
+        an_insiders_rewrite_is_caught_by_a_held_checkpoint,
+        a_record_format_2_database_builds_its_trees_when_migrated,
+    ],
     steps: [
         each_step_is_saved_and_loads_back,
         a_refusal_propagated_with_a_question_mark_is_on_record,

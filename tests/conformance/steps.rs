@@ -564,19 +564,21 @@ pub async fn a_version_2_database_is_backfilled_by_its_migration<D: Db>() {
         StoreError::SchemaBehind { found: 2, .. }
     ));
     old.migrate().await.unwrap();
-    // Version 2 stored no policies: the requests load as they were decided, and the next
-    // steps need the tenant's administrator to set one.
-    contoso_policy_in(&old).await;
     assert_eq!(listing(&old).await, before);
     for id in [pending, granted, drafted] {
         old.load(id).await.unwrap();
     }
-    // And steps go on on the migrated database.
-    match old.grant(pending, &megan(), at(hours(2))).await.unwrap() {
-        GrantOutcome::Granted(_) => {}
-        GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
-        GrantOutcome::Expired(_) => panic!("granted before the deadline"),
-    }
+    // And steps go on on the migrated database, on Fabrikam's log.
+    old.approve(drafted, &sam(), at(hours(2))).await.unwrap();
+    // Contoso's log began with a policy change, which this simulation of version 2 dropped: a
+    // log with an entry missing, which no version-2 database has. Its tree is built over the
+    // entries there are, so it does not reach the chain's head, and the store refuses to
+    // extend it (as it would any log an entry was removed from) rather than sign over a gap.
+    let err = old
+        .set_policy(&adele(), policy(), at(hours(2)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("lacks its subtree"), "{err}");
 }
 
 /// A database the record-format-1 build wrote (the committed fixture: 12 requests in every
@@ -584,7 +586,7 @@ pub async fn a_version_2_database_is_backfilled_by_its_migration<D: Db>() {
 /// loads as its committed record does, every chain verifies, the failed messages are still
 /// listed with their error, and steps go on.
 pub async fn a_record_format_1_database_loads_and_migrates<D: Db>() {
-    let db = D::record_v1_fixture().await;
+    let db = D::fixture_database("record-v1").await;
     let store = db.open().await;
     store.migrate().await.unwrap();
     assert_eq!(store.policy(contoso()).await.unwrap(), None);

@@ -12,7 +12,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_checked_steps.sql"),
     include_str!("migrations/0003_request_listings.sql"),
     include_str!("migrations/0004_tenant_policies.sql"),
+    include_str!("migrations/0005_merkle_log.sql"),
 ];
+
+/// The version whose migration builds the tenants' Merkle trees, in Rust, after its SQL.
+const MERKLE_LOG: usize = 5;
 
 /// The advisory lock nodes take while migrating.
 const MIGRATION_LOCK: i64 = 0x006c_6f63_6b62_6f78;
@@ -62,10 +66,15 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         .map_err(StoreError::db("creating the schema version table"))?;
     }
     let done = usize::try_from(found).unwrap_or(0);
-    for migration in MIGRATIONS.iter().skip(done) {
+    for (version, migration) in (1..).zip(MIGRATIONS).skip(done) {
         tx.batch_execute(migration)
             .await
             .map_err(StoreError::db("migrating the schema"))?;
+        if version == MERKLE_LOG {
+            super::log::build_trees(&tx)
+                .await
+                .map_err(StoreError::db("building the tenants' Merkle trees"))?;
+        }
     }
     let version = i32::try_from(supported).unwrap_or(i32::MAX);
     tx.execute("UPDATE lockbox_schema SET version = $1", &[&version])

@@ -5,6 +5,7 @@
 //! checkout finds the connection dead, drops it and opens another.
 
 mod chain;
+mod log;
 mod migrate;
 mod outbox;
 mod read;
@@ -24,7 +25,7 @@ use super::backend::{
     StoredRequest, Written,
 };
 use super::chain::ChainBatch;
-use super::columns::{PolicyRow, RequestRow, Value};
+use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
 use super::handle::Store;
 use super::queries::Sql;
 use crate::audit::AuditRecord;
@@ -300,5 +301,25 @@ impl Primitives for Postgres {
 
     async fn tenants(&self) -> Result<Vec<String>, StoreError> {
         read::tenants(&self.client().await?).await
+    }
+
+    async fn log_nodes(
+        &self,
+        tenant: String,
+        ids: Vec<crate::evidence::NodeId>,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        log::nodes(&self.client().await?, &tenant, &ids).await
+    }
+
+    async fn checkpoint_rows(
+        &self,
+        tenant: String,
+        latest_only: bool,
+    ) -> Result<Vec<CheckpointRow>, StoreError> {
+        log::checkpoints(&self.client().await?, &tenant, latest_only).await
+    }
+
+    async fn add_checkpoint(&self, row: CheckpointRow) -> Result<bool, StoreError> {
+        log::add_checkpoint(&self.client().await?, &row).await
     }
 }

@@ -9,21 +9,27 @@ use tokio_postgres::error::SqlState;
 use super::{Postgres, unsigned};
 use crate::audit::ChainHash;
 use crate::clock::MAX_CLOCK_SKEW;
+use crate::evidence::Frontier;
 use crate::store::StoreError;
 use crate::store::backend::{PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, instant_text, list, uuid_text,
 };
 
-/// A tenant's chain head: its position and hash.
-pub(super) type Head = (u64, ChainHash);
+/// A tenant's chain head: its position and hash, and the edge of its tree at that size.
+#[derive(Clone)]
+pub(super) struct Head {
+    position: u64,
+    hash: ChainHash,
+    frontier: Frontier,
+}
 
 /// A node's knowledge of a tenant's chain: the head it last wrote, where its next step's links
 /// start. If another node has moved the chain since, that step writes nothing and is redone
 /// under the chain's lock, and the next few steps of that tenant take the lock straight away
 /// (guessing is only worth it while the node writes the tenant alone, which is the common case:
 /// one node handles a tenant's case at a time).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct Known {
     head: Head,
     /// Steps of this tenant left to take under the lock before guessing again.
@@ -63,7 +69,7 @@ impl Postgres {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(tenant)
-            .copied()
+            .cloned()
     }
 
     fn remember(&self, tenant: &str, head: Head, locked_steps: u8) {
@@ -88,7 +94,7 @@ pub(super) async fn step(
     let tenant = &step.row.tenant;
     let mut locked_steps = 0;
     match backend.known(tenant) {
-        Some(known) if known.locked_steps == 0 => match call(&*client, step, known.head).await? {
+        Some(known) if known.locked_steps == 0 => match call(&*client, step, &known.head).await? {
             Outcome::Saved(head) => {
                 backend.remember(tenant, head, 0);
                 return Ok(Written::Saved);
@@ -136,7 +142,7 @@ async fn locked(
     step: &StepWrite,
 ) -> Result<Outcome, StoreError> {
     let head = lock_chain(tx, &step.row.id, &step.row.tenant).await?;
-    call(tx, step, head).await
+    call(tx, step, &head).await
 }
 
 /// Writes `step` inside `tx`, which the caller commits, after locking the chain; `Ok(false)`
@@ -175,7 +181,11 @@ pub(super) async fn policy(
     let fail = |err: tokio_postgres::Error| StoreError::db("writing a policy change")(err);
     let tenant = uuid_text(change.tenant.as_uuid());
     let tx = client.transaction().await.map_err(&fail)?;
-    let (position, previous) = lock_chain(&tx, "", &tenant).await?;
+    let Head {
+        position,
+        hash: previous,
+        mut frontier,
+    } = lock_chain(&tx, "", &tenant).await?;
     let latest = tx
         .query_opt(
             "SELECT version, at FROM policy_changes WHERE tenant = $1 ORDER BY version DESC LIMIT 1",
@@ -201,6 +211,11 @@ pub(super) async fn policy(
     let Stamped { mut row, message } =
         change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
     let head = row.link(previous, position + 1);
+    let mut nodes = Vec::new();
+    frontier.push(row.leaf_hash(), &mut nodes);
+    super::log::insert_nodes(&tx, &tenant, &nodes)
+        .await
+        .map_err(&fail)?;
     let version = i64::try_from(row.version).unwrap_or(i64::MAX);
     tx.execute(
         &format!(
@@ -221,11 +236,12 @@ pub(super) async fn policy(
     .await
     .map_err(&fail)?;
     tx.execute(
-        "UPDATE chains SET position = $2, hash = $3 WHERE tenant = $1",
+        "UPDATE chains SET position = $2, hash = $3, frontier = $4 WHERE tenant = $1",
         &[
             &tenant,
             &i64::try_from(row.chain_position).unwrap_or(i64::MAX),
             &head.as_bytes().to_vec(),
+            &super::log::frontier_bytes(&frontier),
         ],
     )
     .await
@@ -251,10 +267,10 @@ async fn lock_chain(
     let stmt = tx
         .prepare_cached(
             "WITH locked AS (SELECT id FROM requests WHERE id = $1 FOR UPDATE) \
-             INSERT INTO chains (tenant, position, hash) \
-             SELECT $2, 0, $3 FROM (SELECT count(*) FROM locked) AS request \
+             INSERT INTO chains (tenant, position, hash, frontier) \
+             SELECT $2, 0, $3, '' FROM (SELECT count(*) FROM locked) AS request \
              ON CONFLICT (tenant) DO UPDATE SET tenant = EXCLUDED.tenant \
-             RETURNING position, hash",
+             RETURNING position, hash, frontier",
         )
         .await
         .map_err(StoreError::db("locking the tenant's chain"))?;
@@ -269,7 +285,14 @@ async fn lock_chain(
             format!("the chain head of tenant {tenant} is not a SHA-256 hash").into(),
         )
     })?;
-    Ok((position, hash))
+    let frontier: &[u8] = row
+        .try_get(2)
+        .map_err(StoreError::db("reading the chain head"))?;
+    Ok(Head {
+        position,
+        hash,
+        frontier: super::log::frontier(tenant, position, frontier)?,
+    })
 }
 
 /// Calls `lockbox_save_step` once: the request row, the audit rows linked onto the chain from
@@ -277,14 +300,17 @@ async fn lock_chain(
 async fn call(
     client: &impl GenericClient,
     step: &StepWrite,
-    head: Head,
+    head: &Head,
 ) -> Result<Outcome, StoreError> {
-    let (mut position, mut previous) = head;
+    let (mut position, mut previous) = (head.position, head.hash);
+    let mut frontier = head.frontier.clone();
+    let mut nodes = Vec::with_capacity(2 * step.records.len() + 8);
     let mut audit = Vec::with_capacity(step.records.len());
     for record in &step.records {
         let mut row = record.clone();
         position += 1;
         previous = row.link(previous, position);
+        frontier.push(row.leaf_hash(), &mut nodes);
         audit.push(json_object(&AUDIT_COLUMNS, &row.values()));
     }
     let outbox: Vec<serde_json::Value> = step
@@ -304,9 +330,11 @@ async fn call(
     let outbox = serde_json::Value::Array(outbox).to_string();
     let expected = i64::try_from(step.expected).unwrap_or(i64::MAX);
     let (from_position, from_hash) = (
-        i64::try_from(head.0).unwrap_or(i64::MAX),
-        head.1.as_bytes().to_vec(),
+        i64::try_from(head.position).unwrap_or(i64::MAX),
+        head.hash.as_bytes().to_vec(),
     );
+    let nodes = super::log::nodes_json(&nodes);
+    let to_frontier = super::log::frontier_bytes(&frontier);
     let to_position = i64::try_from(position).unwrap_or(i64::MAX);
     let to_hash = previous.as_bytes().to_vec();
     let latest_at = instant_text(step.latest_at);
@@ -314,7 +342,7 @@ async fn call(
     let stmt = client
         .prepare_cached(
             "SELECT lockbox_save_step($1::text::jsonb, $2, $3, $4, $5, $6, $7::text::jsonb, \
-             $8::text::jsonb, $9, $10, $11)",
+             $8::text::jsonb, $9, $10, $11, $12::text::jsonb, $13)",
         )
         .await
         .map_err(StoreError::db("preparing a step"))?;
@@ -333,12 +361,18 @@ async fn call(
                 &latest_at,
                 &max_skew,
                 &step.policy_version.map(i64::from),
+                &nodes,
+                &to_frontier,
             ],
         )
         .await;
     match result {
         Ok(row) => match row.try_get::<_, bool>(0) {
-            Ok(true) => Ok(Outcome::Saved((position, previous))),
+            Ok(true) => Ok(Outcome::Saved(Head {
+                position,
+                hash: previous,
+                frontier,
+            })),
             Ok(false) => Ok(Outcome::Stale),
             Err(err) => Err(StoreError::db("saving a step")(err)),
         },

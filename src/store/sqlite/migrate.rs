@@ -7,16 +7,21 @@ use rusqlite_migration::{M, Migrations};
 use crate::store::StoreError;
 
 /// The migrations, in order.
-const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("migrations/0001_initial.sql")),
-    M::up(include_str!("migrations/0002_outbox_delivery.sql")),
-    M::up(include_str!("migrations/0003_request_listings.sql")),
-    M::up(include_str!("migrations/0004_tenant_policies.sql")),
-];
+fn migrations() -> [M<'static>; 5] {
+    [
+        M::up(include_str!("migrations/0001_initial.sql")),
+        M::up(include_str!("migrations/0002_outbox_delivery.sql")),
+        M::up(include_str!("migrations/0003_request_listings.sql")),
+        M::up(include_str!("migrations/0004_tenant_policies.sql")),
+        M::up_with_hook(include_str!("migrations/0005_merkle_log.sql"), |tx| {
+            Ok(super::log::build_trees(tx)?)
+        }),
+    ]
+}
 
 /// The schema version this build writes.
 fn supported() -> u32 {
-    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+    u32::try_from(migrations().len()).unwrap_or(u32::MAX)
 }
 
 /// The version the database has, and the one this build writes.
@@ -35,7 +40,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let _mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(StoreError::db("switching to the WAL journal"))?;
-    Migrations::from_slice(MIGRATIONS)
+    Migrations::from_iter(migrations())
         .to_latest(conn)
         .map_err(StoreError::db("migrating the schema"))
 }

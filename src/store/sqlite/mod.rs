@@ -6,6 +6,7 @@
 //! without a runtime, so nothing panics wherever it is dropped.
 
 mod chain;
+mod log;
 mod migrate;
 mod outbox;
 mod read;
@@ -25,7 +26,7 @@ use super::backend::{
     StoredRequest, Written,
 };
 use super::chain::ChainBatch;
-use super::columns::{PolicyRow, RequestRow, Value};
+use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
 use super::handle::Store;
 use super::queries::Sql;
 use crate::audit::AuditRecord;
@@ -408,5 +409,40 @@ impl Primitives for Sqlite {
 
     async fn tenants(&self) -> Result<Vec<String>, StoreError> {
         call(self.reader()?, "listing tenants", read::tenants).await
+    }
+
+    async fn log_nodes(
+        &self,
+        tenant: String,
+        ids: Vec<crate::evidence::NodeId>,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        call(self.reader()?, "reading the tenant's tree", move |conn| {
+            ids.into_iter()
+                .map(|id| log::node(conn, &tenant, id))
+                .collect()
+        })
+        .await
+    }
+
+    async fn checkpoint_rows(
+        &self,
+        tenant: String,
+        latest_only: bool,
+    ) -> Result<Vec<CheckpointRow>, StoreError> {
+        try_call(
+            self.reader()?,
+            "reading the tenant's checkpoints",
+            move |conn| log::checkpoints(conn, &tenant, latest_only),
+        )
+        .await
+    }
+
+    async fn add_checkpoint(&self, row: CheckpointRow) -> Result<bool, StoreError> {
+        call(
+            self.writer("keep a checkpoint")?,
+            "keeping a checkpoint",
+            move |conn| log::add_checkpoint(conn, &row),
+        )
+        .await
     }
 }

@@ -83,6 +83,11 @@ pub(super) fn policy(
         change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
     let (position, previous) = chain_head(&tx, &tenant)?;
     row.link(previous, position + 1);
+    let mut frontier = super::log::frontier(&tx, &tenant, position)?;
+    let mut nodes = Vec::new();
+    frontier.push(row.leaf_hash(), &mut nodes);
+    super::log::insert_nodes(&tx, &tenant, &nodes)
+        .map_err(StoreError::db("writing a policy change"))?;
     tx.prepare_cached(&format!(
         "INSERT INTO policy_changes ({}) VALUES ({})",
         list(&POLICY_COLUMNS),
@@ -169,7 +174,10 @@ fn chain_head(tx: &Transaction<'_>, tenant: &str) -> Result<(u64, ChainHash), St
 
 /// Appends the step's records to the audit table, linked onto its tenant's chain.
 fn append_records(tx: &Transaction<'_>, step: &StepWrite) -> Result<(), StoreError> {
-    let (mut position, mut previous) = chain_head(tx, &step.row.tenant)?;
+    let tenant = &step.row.tenant;
+    let (mut position, mut previous) = chain_head(tx, tenant)?;
+    let mut frontier = super::log::frontier(tx, tenant, position)?;
+    let mut nodes = Vec::with_capacity(2 * step.records.len() + 8);
     let mut insert = tx
         .prepare_cached(&format!(
             "INSERT INTO audit ({}) VALUES ({})",
@@ -181,11 +189,12 @@ fn append_records(tx: &Transaction<'_>, step: &StepWrite) -> Result<(), StoreErr
         let mut row = record.clone();
         position += 1;
         previous = row.link(previous, position);
+        frontier.push(row.leaf_hash(), &mut nodes);
         insert
             .execute(rusqlite::params_from_iter(row.values().iter()))
             .map_err(StoreError::db("appending audit records"))?;
     }
-    Ok(())
+    super::log::insert_nodes(tx, tenant, &nodes).map_err(StoreError::db("appending audit records"))
 }
 
 /// Adds a notification to the outbox, available from the instant of its cause.

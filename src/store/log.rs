@@ -1,0 +1,435 @@
+//! Each tenant's verifiable log: the Merkle tree over its entries that both backends keep, the
+//! checkpoints of it the store has signed, proofs from it, and its verification.
+
+use crate::evidence::{Frontier, NodeId, TreeHash};
+use crate::store::StoreError;
+
+/// The edge of `tenant`'s tree of `size` leaves from its subtrees [`Frontier::ids`] names, as
+/// stored (`None` for one missing).
+pub(crate) fn frontier_of(
+    tenant: &str,
+    size: u64,
+    nodes: impl IntoIterator<Item = Option<Vec<u8>>>,
+) -> Result<Frontier, StoreError> {
+    let ids = Frontier::ids(size);
+    let mut hashes = Vec::with_capacity(ids.len());
+    let mut nodes = nodes.into_iter();
+    for id in ids {
+        let hash = nodes
+            .next()
+            .flatten()
+            .and_then(|bytes| TreeHash::from_slice(&bytes))
+            .ok_or_else(|| missing_node(tenant, size, id))?;
+        hashes.push(hash);
+    }
+    Frontier::from_nodes(size, hashes).ok_or_else(|| {
+        missing_node(
+            tenant,
+            size,
+            NodeId {
+                level: 0,
+                index: size,
+            },
+        )
+    })
+}
+
+/// The error for a tree that lacks a subtree it must have: the database was edited (or a
+/// migration is missing).
+pub(crate) fn missing_node(tenant: &str, size: u64, id: NodeId) -> StoreError {
+    StoreError::LogBroken {
+        tenant: tenant.to_owned(),
+        reason: format!(
+            "its tree of {size} entries lacks its subtree at level {} index {}",
+            id.level, id.index
+        ),
+    }
+}
+
+use std::sync::{Arc, PoisonError};
+
+use chrono::{DateTime, Utc};
+
+use super::backend::Backend;
+use super::columns::{CheckpointRow, instant_text, uuid_text};
+use super::handle::Store;
+use crate::evidence::{
+    Checkpoint, CheckpointSigner, ConsistencyProof, LogEntry, LogVerdict, LogVerifier, SignerError,
+    TlogProof, VerifierKey, merkle, note,
+};
+use crate::values::TenantId;
+
+/// A checkpoint the store signed and keeps: the checkpoint, the signed note as the customer
+/// receives it, and when it was signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    checkpoint: Checkpoint,
+    note: String,
+    signed_at: String,
+}
+
+impl StoredCheckpoint {
+    /// The checkpoint: origin, size, root.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// The signed note, verbatim: what messages carry and customers keep.
+    pub fn note(&self) -> &str {
+        &self.note
+    }
+
+    /// When the store signed it (RFC 3339, UTC).
+    pub fn signed_at(&self) -> &str {
+        &self.signed_at
+    }
+
+    /// A kept row, if its note's checkpoint is the row's size and root (the signature is
+    /// checked by verification, against the key the reader trusts).
+    fn read(row: CheckpointRow) -> Result<StoredCheckpoint, StoreError> {
+        let broken = |reason: &str| StoreError::LogBroken {
+            tenant: row.tenant.clone(),
+            reason: format!("its checkpoint of {} entries {reason}", row.size),
+        };
+        let body = row
+            .note
+            .split_once("\n\n")
+            .map(|(text, _)| format!("{text}\n"))
+            .ok_or_else(|| broken("is not a signed note"))?;
+        let checkpoint = Checkpoint::parse(&body).map_err(|_| broken("is not a checkpoint"))?;
+        if checkpoint.size() != row.size || checkpoint.root().as_bytes().as_slice() != row.root {
+            return Err(broken("signs another size or root than its row holds"));
+        }
+        Ok(StoredCheckpoint {
+            checkpoint,
+            note: row.note,
+            signed_at: row.signed_at,
+        })
+    }
+}
+
+/// The origin of `tenant`'s log under the log name `name`: `<name>/<tenant id>`.
+pub fn log_origin(name: &str, tenant: TenantId) -> String {
+    format!("{name}/{tenant}")
+}
+
+impl<B: Backend> Store<B> {
+    /// Gives the store the signer of its checkpoints (every clone of the store shares it). The
+    /// store signs a checkpoint of a tenant's log after each step that sends a message (see
+    /// [`sign_checkpoint`](Self::sign_checkpoint)); without a signer it signs none.
+    pub fn set_checkpoint_signer(&self, signer: impl CheckpointSigner + 'static) {
+        *self
+            .inner
+            .signer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(signer));
+    }
+
+    fn signer(&self) -> Option<Arc<dyn CheckpointSigner>> {
+        self.inner
+            .signer
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Signs a checkpoint of `tenant`'s log as it stands, and keeps it; returns the latest
+    /// checkpoint (the one just signed, or the one already kept at this size). `None` for a
+    /// tenant with no entries.
+    ///
+    /// The store signs only a tree that extends the last one it signed: it proves that from the
+    /// stored subtrees (a consistency proof, checked against the signed root) before it asks the
+    /// signer, so a rewritten log is never signed over.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoSigner`] without a signer, [`StoreError::Signer`] when it fails or signs
+    /// with another key, and [`StoreError::LogBroken`] for a tree that lacks a subtree or does
+    /// not extend the last checkpoint (nothing is signed).
+    pub async fn sign_checkpoint(
+        &self,
+        tenant: TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.ready().await?;
+        let signer = self.signer().ok_or(StoreError::NoSigner)?;
+        let verifier = signer.verifier();
+        let stored = uuid_text(tenant.as_uuid());
+        let Some((size, _)) = self.backend().chain_head(stored.clone()).await? else {
+            return Ok(None);
+        };
+        let root = self.tree_root(&stored, size).await?;
+        let broken = |reason: String| StoreError::LogBroken {
+            tenant: stored.clone(),
+            reason,
+        };
+        if let Some(latest) = self.latest_checkpoint(tenant).await? {
+            let signed = latest.checkpoint();
+            note::open(latest.note(), std::slice::from_ref(&verifier)).map_err(|err| {
+                broken(format!(
+                    "its checkpoint of {} entries does not open with the signer's key ({err})",
+                    signed.size()
+                ))
+            })?;
+            if signed.size() > size {
+                return Err(broken(format!(
+                    "it holds {size} entries, fewer than the {} its last checkpoint signs",
+                    signed.size()
+                )));
+            }
+            if signed.size() == size {
+                return if signed.root() == &root {
+                    Ok(Some(latest))
+                } else {
+                    Err(broken(format!(
+                        "its tree of {size} entries is not the one its checkpoint signs"
+                    )))
+                };
+            }
+            let proof = self
+                .proof_from_nodes(&stored, size, |node| {
+                    merkle::consistency_proof_from(signed.size(), size, node)
+                })
+                .await?;
+            merkle::verify_consistency(signed.size(), size, &proof, signed.root(), &root)
+                .map_err(|err| {
+                    broken(format!(
+                        "its tree of {size} entries does not extend the checkpoint of {} entries signed before ({err})",
+                        signed.size()
+                    ))
+                })?;
+        }
+        let checkpoint = Checkpoint::new(&log_origin(verifier.name(), tenant), size, root)
+            .map_err(|err| broken(err.to_string()))?;
+        let text = checkpoint.to_text();
+        let signature = signer
+            .sign(text.as_bytes())
+            .await
+            .map_err(StoreError::Signer)?;
+        let signed = note::signed(&text, &verifier, &signature);
+        note::open(&signed, std::slice::from_ref(&verifier)).map_err(|_| {
+            StoreError::Signer(SignerError::new(
+                "its signature does not verify with its own public key",
+            ))
+        })?;
+        self.backend()
+            .add_checkpoint(CheckpointRow {
+                tenant: stored,
+                size,
+                root: root.as_bytes().to_vec(),
+                note: signed,
+                signed_at: instant_text(now),
+            })
+            .await?;
+        self.latest_checkpoint(tenant).await
+    }
+
+    /// Signs after a step that sends a message: a failure is logged, not returned, since the
+    /// step is committed; the next signing covers it.
+    pub(super) async fn sign_after_step(&self, tenant: TenantId, now: DateTime<Utc>) {
+        if self.signer().is_none() {
+            return;
+        }
+        if let Err(err) = self.sign_checkpoint(tenant, now).await {
+            tracing::warn!(tenant = %tenant, error = %err, "signing a checkpoint failed");
+        }
+    }
+
+    /// Every checkpoint kept of `tenant`'s log, in size order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LogBroken`] for a kept checkpoint whose note disagrees with its row.
+    pub async fn checkpoints(&self, tenant: TenantId) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.ready().await?;
+        self.backend()
+            .checkpoint_rows(uuid_text(tenant.as_uuid()), false)
+            .await?
+            .into_iter()
+            .map(StoredCheckpoint::read)
+            .collect()
+    }
+
+    /// The latest checkpoint kept of `tenant`'s log.
+    ///
+    /// # Errors
+    ///
+    /// As [`checkpoints`](Self::checkpoints).
+    pub async fn latest_checkpoint(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.ready().await?;
+        self.backend()
+            .checkpoint_rows(uuid_text(tenant.as_uuid()), true)
+            .await?
+            .into_iter()
+            .next()
+            .map(StoredCheckpoint::read)
+            .transpose()
+    }
+
+    /// The root of `tenant`'s tree of `size` entries, from its stored edge.
+    async fn tree_root(&self, tenant: &str, size: u64) -> Result<TreeHash, StoreError> {
+        let nodes = self
+            .backend()
+            .log_nodes(tenant.to_owned(), Frontier::ids(size))
+            .await?;
+        Ok(frontier_of(tenant, size, nodes)?.root())
+    }
+
+    /// A proof built by `build` from the stored subtrees it reads, fetched in one read.
+    async fn proof_from_nodes(
+        &self,
+        tenant: &str,
+        size: u64,
+        build: impl Fn(&mut dyn FnMut(NodeId) -> Option<TreeHash>) -> Option<Vec<TreeHash>>,
+    ) -> Result<Vec<TreeHash>, StoreError> {
+        let ids = merkle::nodes_read(|node| build(node));
+        let fetched = self
+            .backend()
+            .log_nodes(tenant.to_owned(), ids.clone())
+            .await?;
+        let nodes: std::collections::HashMap<NodeId, TreeHash> = ids
+            .iter()
+            .zip(fetched)
+            .filter_map(|(id, node)| Some((*id, TreeHash::from_slice(node.as_deref()?)?)))
+            .collect();
+        let missing = ids.iter().find(|id| !nodes.contains_key(id)).copied();
+        build(&mut |id| nodes.get(&id).copied()).ok_or_else(|| {
+            missing_node(
+                tenant,
+                size,
+                missing.unwrap_or(NodeId {
+                    level: 0,
+                    index: size,
+                }),
+            )
+        })
+    }
+
+    /// The inclusion proof of the entry at `position` (from 1) of `tenant`'s log in the tree
+    /// of its latest checkpoint, in the C2SP tlog-proof form, with that checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoCheckpoint`] when no checkpoint covers the entry yet (sign one), and
+    /// [`StoreError::LogBroken`] when the stored tree lacks a subtree the proof needs.
+    pub async fn inclusion_proof(
+        &self,
+        tenant: TenantId,
+        position: u64,
+    ) -> Result<TlogProof, StoreError> {
+        let stored = uuid_text(tenant.as_uuid());
+        let latest = self
+            .latest_checkpoint(tenant)
+            .await?
+            .filter(|latest| position >= 1 && position <= latest.checkpoint().size())
+            .ok_or(StoreError::NoCheckpoint { position })?;
+        let size = latest.checkpoint().size();
+        let index = position - 1;
+        let proof = self
+            .proof_from_nodes(&stored, size, |node| {
+                merkle::inclusion_proof_from(index, size, node)
+            })
+            .await?;
+        Ok(TlogProof::new(index, proof, latest.note().to_owned()))
+    }
+
+    /// The consistency proof from `tenant`'s log at `old_size` entries (a checkpoint the reader
+    /// holds) to its latest checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoCheckpoint`] when the latest checkpoint is smaller than `old_size` (or
+    /// there is none), and [`StoreError::LogBroken`] when the stored tree lacks a subtree.
+    pub async fn consistency_proof(
+        &self,
+        tenant: TenantId,
+        old_size: u64,
+    ) -> Result<ConsistencyProof, StoreError> {
+        let stored = uuid_text(tenant.as_uuid());
+        let latest = self
+            .latest_checkpoint(tenant)
+            .await?
+            .filter(|latest| old_size >= 1 && old_size <= latest.checkpoint().size())
+            .ok_or(StoreError::NoCheckpoint { position: old_size })?;
+        let size = latest.checkpoint().size();
+        let proof = self
+            .proof_from_nodes(&stored, size, |node| {
+                merkle::consistency_proof_from(old_size, size, node)
+            })
+            .await?;
+        Ok(ConsistencyProof::new(
+            old_size,
+            proof,
+            latest.note().to_owned(),
+        ))
+    }
+
+    /// `tenant`'s log entries, in order, each with every stored column.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when reading fails.
+    pub async fn log_entries(&self, tenant: TenantId) -> Result<Vec<LogEntry>, StoreError> {
+        self.ready().await?;
+        let (sink, mut batches) = tokio::sync::mpsc::channel::<super::chain::ChainBatch>(4);
+        let collect = tokio::spawn(async move {
+            let mut entries = Vec::new();
+            while let Some(batch) = batches.recv().await {
+                batch.entries(&mut entries);
+            }
+            entries
+        });
+        let read = self
+            .backend()
+            .chain(uuid_text(tenant.as_uuid()), sink)
+            .await;
+        let entries = collect.await.map_err(super::chain::hashing_failed)?;
+        read?;
+        Ok(entries)
+    }
+
+    /// Verifies `tenant`'s log against the checkpoints `key` signed: the ones the store kept
+    /// and the ones the caller gives (the customer's). See [`LogVerifier`] for what is checked
+    /// and how a break is named. The stored tree must also be the tree of the entries (it is
+    /// what proofs are made from).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Checkpoint`] when a checkpoint (kept or given) does not open with `key`
+    /// for this log, or two of one size disagree (a fork: keep both);
+    /// [`StoreError::LogBroken`] when the stored tree is not the entries' tree.
+    pub async fn verify_log(
+        &self,
+        tenant: TenantId,
+        key: &VerifierKey,
+        held: &[&str],
+    ) -> Result<LogVerdict, StoreError> {
+        let mut verifier =
+            LogVerifier::new(&log_origin(key.name(), tenant), std::slice::from_ref(key));
+        for kept in self.checkpoints(tenant).await? {
+            verifier.hold(kept.note()).map_err(StoreError::Checkpoint)?;
+        }
+        for note in held {
+            verifier.hold(note).map_err(StoreError::Checkpoint)?;
+        }
+        for entry in self.log_entries(tenant).await? {
+            verifier.push(&entry);
+        }
+        let verdict = verifier.finish();
+        if let LogVerdict::Verified { size, root, .. } = &verdict
+            && *size > 0
+        {
+            let stored = uuid_text(tenant.as_uuid());
+            if self.tree_root(&stored, *size).await? != *root {
+                return Err(StoreError::LogBroken {
+                    tenant: stored,
+                    reason: "its stored tree is not the tree of its entries".to_owned(),
+                });
+            }
+        }
+        Ok(verdict)
+    }
+}

@@ -1,0 +1,139 @@
+//! Each tenant's Merkle tree on SQLite: the perfect subtrees a step completes, written in its
+//! transaction; the tree's edge read back for the next one; the trees of a version-4 store built
+//! by its migration.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::evidence::{Frontier, NodeId, TreeHash};
+use crate::store::StoreError;
+use crate::store::columns::{AuditColumns, CHECKPOINT_COLUMNS, CheckpointRow, list};
+
+/// The stored subtree `id` of `tenant`'s tree, if stored.
+pub(super) fn node(
+    conn: &Connection,
+    tenant: &str,
+    id: NodeId,
+) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT hash FROM log_nodes WHERE tenant = ?1 AND level = ?2 AND idx = ?3")?
+        .query_row(params![tenant, id.level, id.index], |row| row.get(0))
+        .optional()
+}
+
+/// The edge of `tenant`'s tree of `size` leaves, from its stored subtrees.
+pub(super) fn frontier(conn: &Connection, tenant: &str, size: u64) -> Result<Frontier, StoreError> {
+    let nodes: Vec<Option<Vec<u8>>> = Frontier::ids(size)
+        .into_iter()
+        .map(|id| node(conn, tenant, id))
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::db("reading the tenant's tree"))?;
+    crate::store::log::frontier_of(tenant, size, nodes)
+}
+
+/// Stores subtrees of `tenant`'s tree.
+pub(super) fn insert_nodes(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    nodes: &[(NodeId, TreeHash)],
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO log_nodes (tenant, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (id, hash) in nodes {
+        insert.execute(params![
+            tenant,
+            id.level,
+            id.index,
+            hash.as_bytes().as_slice()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Builds the tree of every tenant's stored entries, in chain order (the migration to schema
+/// version 5). A tree is built over the entries as stored, whatever they are: verification,
+/// not the migration, judges them.
+pub(super) fn build_trees(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let tenants: Vec<String> = tx
+        .prepare("SELECT tenant FROM audit UNION SELECT tenant FROM policy_changes ORDER BY 1")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    for tenant in tenants {
+        let mut frontier = Frontier::empty();
+        let mut nodes = Vec::new();
+        let mut stmt = tx.prepare(
+            "SELECT chain_position, previous_hash, request_id, sequence, at, actor_role, actor_id, \
+                    kind, record FROM audit WHERE tenant = ?1 \
+             UNION ALL \
+             SELECT chain_position, previous_hash, '', version, at, 'tenant_admin', changed_by, \
+                    'policy_changed', record FROM policy_changes WHERE tenant = ?1 \
+             ORDER BY 1",
+        )?;
+        let mut rows = stmt.query([&tenant])?;
+        while let Some(row) = rows.next()? {
+            let text = |i: usize| {
+                row.get_ref(i)
+                    .ok()
+                    .and_then(|v| v.as_str().ok())
+                    .unwrap_or("")
+            };
+            let columns = AuditColumns {
+                tenant: &tenant,
+                request_id: text(2),
+                sequence: row.get(3)?,
+                at: text(4),
+                actor_role: text(5),
+                actor_id: text(6),
+                kind: text(7),
+                record: text(8),
+            };
+            let previous = row.get_ref(1)?.as_bytes().unwrap_or_default();
+            frontier.push(columns.leaf_hash(previous, row.get(0)?), &mut nodes);
+        }
+        insert_nodes(tx, &tenant, &nodes)?;
+    }
+    Ok(())
+}
+
+/// `tenant`'s checkpoints in size order: every one, or the latest only.
+pub(super) fn checkpoints(
+    conn: &Connection,
+    tenant: &str,
+    latest_only: bool,
+) -> Result<Vec<CheckpointRow>, StoreError> {
+    let read = super::read::read_error(None, "reading the tenant's checkpoints");
+    let sql = if latest_only {
+        format!(
+            "SELECT {} FROM checkpoints WHERE tenant = ?1 ORDER BY size DESC LIMIT 1",
+            list(&CHECKPOINT_COLUMNS)
+        )
+    } else {
+        format!(
+            "SELECT {} FROM checkpoints WHERE tenant = ?1 ORDER BY size",
+            list(&CHECKPOINT_COLUMNS)
+        )
+    };
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map([tenant], |row| {
+                Ok(CheckpointRow {
+                    tenant: row.get(0)?,
+                    size: row.get(1)?,
+                    root: row.get(2)?,
+                    note: row.get(3)?,
+                    signed_at: row.get(4)?,
+                })
+            })?
+            .collect()
+        })
+        .map_err(read)
+}
+
+/// Keeps a checkpoint unless one of its size is kept: whether it was added.
+pub(super) fn add_checkpoint(conn: &Connection, row: &CheckpointRow) -> rusqlite::Result<bool> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO checkpoints ({}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        list(&CHECKPOINT_COLUMNS)
+    ))?
+    .execute(rusqlite::params_from_iter(row.values().iter()))
+    .map(|added| added == 1)
+}
