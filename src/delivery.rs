@@ -98,6 +98,7 @@ pub struct Delivery {
     pub(crate) topic: Topic,
     pub(crate) attempt: u32,
     pub(crate) notification: Notification,
+    pub(crate) evidence: Option<crate::evidence::Evidence>,
 }
 
 /// What a delivered notification is about.
@@ -142,9 +143,17 @@ impl Delivery {
         self.attempt
     }
 
-    /// The message, addressed.
+    /// The message, addressed. A message to a tenant's approvers from a store with a
+    /// checkpoint signer ends with its [`evidence`](Self::evidence).
     pub fn notification(&self) -> &Notification {
         &self.notification
+    }
+
+    /// The evidence the message carries (already at the end of its body): the tenant's latest
+    /// signed checkpoint, and a report's proofs of its actions. `None` for a message to the
+    /// engineer, or from a store without a checkpoint signer.
+    pub fn evidence(&self) -> Option<&crate::evidence::Evidence> {
+        self.evidence.as_ref()
     }
 
     /// A key that is the same on every attempt to send this notification, such as

@@ -359,6 +359,13 @@ impl Notification {
         self
     }
 
+    /// The same message, its body ending with `evidence`.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn with_evidence(mut self, evidence: &crate::evidence::Evidence) -> Self {
+        self.body.push_str(&evidence.to_text());
+        self
+    }
+
     /// Whether two notifications say the same (kind, subject and body), whoever they go to.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn same_message(&self, other: &Notification) -> bool {

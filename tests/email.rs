@@ -288,3 +288,112 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
         ]
     );
 }
+
+/// Every kind of message to a tenant's approvers, delivered by a store with a checkpoint
+/// signer, ends with the tenant's latest signed checkpoint, and the post-access report with a
+/// proof of each action it lists: read back from the message as received, each proof verifies
+/// against the log's entry with nothing but the log's public key, and every message stays free
+/// of links for every detector (the log is named like a domain, and base64 has `/` and `+`).
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn approvers_messages_carry_the_checkpoint_and_the_report_its_proofs_link_free() {
+    use customer_lockbox::evidence::{Evidence, SignerKey, TlogProof};
+    use customer_lockbox::store::log_origin;
+
+    #[derive(Default)]
+    struct Keeping(Vec<Delivery>);
+    impl Sender for Keeping {
+        type Error = std::convert::Infallible;
+        async fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
+            check(delivery.notification());
+            self.0.push(delivery.clone());
+            Ok(())
+        }
+    }
+
+    let signer = SignerKey::from_seed("lockbox.evil.example", &[7; 32]).unwrap();
+    let key = signer.verifier();
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    store.migrate().await.unwrap();
+    store.set_checkpoint_signer(signer);
+    contoso_policy_in(&store).await;
+    let id = pending_as(&store, 1).await;
+    let directory = directory();
+    let mut sender = Keeping::default();
+    let lease = TimeDelta::minutes(5);
+    store
+        .deliver(&directory, &mut sender, at(minutes(20)), lease)
+        .await
+        .unwrap();
+    let GrantOutcome::Granted(_) = store.grant(id, &megan(), at(hours(1))).await.unwrap() else {
+        panic!("in time")
+    };
+    let hostile = EngineerAction::new(
+        Service::ExchangeOnline,
+        Operation::new("GET https://evil.example/api?x=1").unwrap(),
+        Target::new("www.evil.example and bob@evil.example").unwrap(),
+    );
+    store
+        .record_actions(id, &alex(), [mailbox_read(), hostile], at(hours(2)))
+        .await
+        .unwrap();
+    store.revoke(id, &megan(), at(hours(3))).await.unwrap();
+    store
+        .deliver(&directory, &mut sender, at(hours(3)), lease)
+        .await
+        .unwrap();
+
+    let origin = log_origin("lockbox.evil.example", contoso());
+    let entries = store.log_entries(contoso()).await.unwrap();
+    let to_approvers: Vec<&Delivery> = sender
+        .0
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.notification().kind(),
+                NotificationKind::DecisionNeeded | NotificationKind::AccessEnded
+            )
+        })
+        .collect();
+    assert_eq!(to_approvers.len(), 2, "the decision message and the report");
+    for delivery in &to_approvers {
+        let evidence = delivery.evidence().expect("a message to the approvers");
+        let read = Evidence::from_message(delivery.notification().body()).unwrap();
+        assert_eq!(&read, evidence, "the evidence reads back from the message");
+        customer_lockbox::evidence::Checkpoint::open(
+            read.checkpoint(),
+            &origin,
+            std::slice::from_ref(&key),
+        )
+        .unwrap();
+    }
+    let report = to_approvers
+        .iter()
+        .find(|d| d.notification().kind() == NotificationKind::AccessEnded)
+        .unwrap();
+    let proofs = Evidence::from_message(report.notification().body())
+        .unwrap()
+        .proofs()
+        .to_vec();
+    assert_eq!(proofs.len(), 2, "one proof per action listed");
+    for action in &proofs {
+        assert_eq!(action.record.0, id);
+        let entry = &entries[usize::try_from(action.proof.index()).unwrap()];
+        assert_eq!(entry.request(), Some(id));
+        assert_eq!(entry.sequence(), action.record.1);
+        assert_eq!(entry.kind(), "engineer_acted");
+        TlogProof::parse(&action.proof.to_text())
+            .unwrap()
+            .verify(&entry.leaf_hash(), &origin, std::slice::from_ref(&key))
+            .unwrap();
+    }
+    // The engineer's messages carry none.
+    assert!(
+        sender
+            .0
+            .iter()
+            .filter(|d| d.notification().kind() == NotificationKind::AccessGranted)
+            .all(|d| d.evidence().is_none())
+    );
+    insta::assert_snapshot!("report_with_evidence", report.notification().body());
+}

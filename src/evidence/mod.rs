@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
+pub mod message;
 pub mod note;
 pub mod signer;
 pub mod verify;
@@ -16,6 +17,7 @@ pub mod verify;
 pub use checkpoint::{Checkpoint, CheckpointError, ConsistencyProof, TlogProof};
 pub use entry::LogEntry;
 pub use merkle::{Frontier, NodeId, ProofError, TreeHash};
+pub use message::{ActionProof, Evidence, EvidenceError};
 pub use note::{NoteError, SignerKey, VerifiedNote, VerifierKey};
 pub use signer::{CheckpointSigner, SignFuture, SignerError};
-pub use verify::{LogBreak, LogVerdict, LogVerifier};
+pub use verify::{ExportError, ExportLine, LogBreak, LogVerdict, LogVerifier, verify_export};

@@ -222,3 +222,96 @@ impl LogVerifier {
         }
     }
 }
+
+/// One line of a log's export (JSON Lines): a checkpoint the log kept, as its signed note, or
+/// an entry with every stored column. An export lists the checkpoints first, then the entries
+/// in log order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExportLine {
+    /// A signed checkpoint the log kept.
+    Checkpoint(String),
+    /// An entry.
+    Entry(Box<LogEntry>),
+}
+
+/// Why an export could not be verified at all (as opposed to a [`LogVerdict::Broken`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Reading the export failed.
+    #[error("reading the export failed: {0}")]
+    Read(#[from] std::io::Error),
+    /// A line is not an export line.
+    #[error(
+        "line {line} of the export is not a checkpoint or an entry ({reason}): use an export written by Store::export_log"
+    )]
+    Line {
+        /// The line's number, from 1.
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A checkpoint (the export's, at `line`, or a held one, at line 0) does not open for the
+    /// log with the trusted keys, or two of one size disagree: a forked log.
+    #[error("checkpoint {} does not hold: {source}", if *.line == 0 { "held by the verifier".to_owned() } else { format!("at line {line}") })]
+    Checkpoint {
+        /// The line of the export's checkpoint, or 0 for a held one.
+        line: usize,
+        /// Why.
+        source: CheckpointError,
+    },
+    /// No held checkpoint was given: without one, anybody who can write the export can write a
+    /// log that verifies.
+    #[error(
+        "no checkpoint was given to hold the log to: give the latest one you received in a message"
+    )]
+    NothingHeld,
+}
+
+/// Verifies a log's export offline, with no database and no vendor: `held` are the checkpoints
+/// the reader kept (at least one), `trusted` the log's public keys, `origin` the tenant's log
+/// ([`log_origin`](crate::store::log_origin)-style: `<log name>/<tenant id>`). The export's own
+/// checkpoints are held too, once their signatures check.
+///
+/// # Errors
+///
+/// [`ExportError`] when the export cannot be read, or a checkpoint does not hold.
+pub fn verify_export(
+    export: impl std::io::BufRead,
+    origin: &str,
+    trusted: &[VerifierKey],
+    held: &[&str],
+) -> Result<LogVerdict, ExportError> {
+    if held.is_empty() {
+        return Err(ExportError::NothingHeld);
+    }
+    let mut verifier = LogVerifier::new(origin, trusted);
+    for note in held {
+        verifier
+            .hold(note)
+            .map_err(|source| ExportError::Checkpoint { line: 0, source })?;
+    }
+    for (n, line) in export.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: ExportLine = serde_json::from_str(&line).map_err(|err| ExportError::Line {
+            line: n + 1,
+            reason: err.to_string(),
+        })?;
+        match parsed {
+            ExportLine::Checkpoint(note) => {
+                verifier
+                    .hold(&note)
+                    .map_err(|source| ExportError::Checkpoint {
+                        line: n + 1,
+                        source,
+                    })?;
+            }
+            ExportLine::Entry(entry) => verifier.push(&entry),
+        }
+    }
+    Ok(verifier.finish())
+}

@@ -341,6 +341,12 @@ pub trait Primitives: Send + Sync + 'static {
         ids: Vec<crate::evidence::NodeId>,
     ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, StoreError>> + Send;
 
+    /// The sequence and log position of each of `request`'s audit records.
+    fn record_positions(
+        &self,
+        request: RequestId,
+    ) -> impl Future<Output = Result<Vec<(u64, u64)>, StoreError>> + Send;
+
     /// `tenant`'s checkpoints in size order: every one, or the latest only.
     fn checkpoint_rows(
         &self,

@@ -320,13 +320,26 @@ impl<B: Backend> Store<B> {
         tenant: TenantId,
         position: u64,
     ) -> Result<TlogProof, StoreError> {
-        let stored = uuid_text(tenant.as_uuid());
         let latest = self
             .latest_checkpoint(tenant)
             .await?
-            .filter(|latest| position >= 1 && position <= latest.checkpoint().size())
             .ok_or(StoreError::NoCheckpoint { position })?;
-        let size = latest.checkpoint().size();
+        self.inclusion_proof_in(tenant, position, &latest).await
+    }
+
+    /// The inclusion proof of the entry at `position` in the tree of `checkpoint`.
+    async fn inclusion_proof_in(
+        &self,
+        tenant: TenantId,
+        position: u64,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<TlogProof, StoreError> {
+        let stored = uuid_text(tenant.as_uuid());
+        let size = checkpoint.checkpoint().size();
+        if position == 0 || position > size {
+            return Err(StoreError::NoCheckpoint { position });
+        }
+        let latest = checkpoint;
         let index = position - 1;
         let proof = self
             .proof_from_nodes(&stored, size, |node| {
@@ -367,6 +380,41 @@ impl<B: Backend> Store<B> {
         ))
     }
 
+    /// The evidence a message to `tenant`'s approvers carries: the latest checkpoint, and with
+    /// `actions` (a request and the sequences of its actions) each action's inclusion proof in
+    /// it. `None` without a signer or a checkpoint (the message goes without).
+    pub(super) async fn message_evidence(
+        &self,
+        tenant: TenantId,
+        actions: Option<(crate::values::RequestId, Vec<u64>)>,
+    ) -> Result<Option<crate::evidence::Evidence>, StoreError> {
+        if self.signer().is_none() {
+            return Ok(None);
+        }
+        let Some(latest) = self.latest_checkpoint(tenant).await? else {
+            return Ok(None);
+        };
+        let mut proofs = Vec::new();
+        if let Some((request, sequences)) = actions
+            && !sequences.is_empty()
+        {
+            let positions = self.backend().record_positions(request).await?;
+            for sequence in sequences {
+                let Some(&(_, position)) = positions.iter().find(|(s, _)| *s == sequence) else {
+                    continue;
+                };
+                proofs.push(crate::evidence::ActionProof {
+                    record: (request, sequence),
+                    proof: self.inclusion_proof_in(tenant, position, &latest).await?,
+                });
+            }
+        }
+        Ok(Some(crate::evidence::Evidence::new(
+            latest.note().to_owned(),
+            proofs,
+        )))
+    }
+
     /// `tenant`'s log entries, in order, each with every stored column.
     ///
     /// # Errors
@@ -389,6 +437,37 @@ impl<B: Backend> Store<B> {
         let entries = collect.await.map_err(super::chain::hashing_failed)?;
         read?;
         Ok(entries)
+    }
+
+    /// Writes `tenant`'s log as JSON Lines ([`ExportLine`](crate::evidence::ExportLine)): every
+    /// checkpoint kept, then every entry in log order, with every stored column. What
+    /// [`verify_export`](crate::evidence::verify_export) checks offline. Returns how many lines
+    /// were written.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Export`] when `out` fails; [`StoreError::Database`] when reading fails.
+    pub async fn export_log(
+        &self,
+        tenant: TenantId,
+        mut out: impl std::io::Write,
+    ) -> Result<u64, StoreError> {
+        use crate::evidence::ExportLine;
+        let mut written = 0;
+        let mut line = |item: &ExportLine| -> Result<(), StoreError> {
+            serde_json::to_writer(&mut out, item).map_err(|err| StoreError::Export(err.into()))?;
+            out.write_all(b"\n").map_err(StoreError::Export)?;
+            written += 1;
+            Ok(())
+        };
+        for kept in self.checkpoints(tenant).await? {
+            line(&ExportLine::Checkpoint(kept.note))?;
+        }
+        for entry in self.log_entries(tenant).await? {
+            line(&ExportLine::Entry(Box::new(entry)))?;
+        }
+        out.flush().map_err(StoreError::Export)?;
+        Ok(written)
     }
 
     /// Verifies `tenant`'s log against the checkpoints `key` signed: the ones the store kept

@@ -240,10 +240,16 @@ impl<B: Backend> Store<B> {
         if stored != rendered {
             return Err(broken());
         }
+        let evidence = self.message_evidence(tenant, None).await?;
+        let notification = match &evidence {
+            Some(evidence) => rendered.with_evidence(evidence),
+            None => rendered,
+        };
         Ok(Delivery {
             topic: Topic::Policy { tenant, version },
             attempt: message.attempt,
-            notification: rendered,
+            notification,
+            evidence,
         })
     }
 
@@ -353,13 +359,34 @@ impl<B: Backend> Store<B> {
             Ok(recipients) => recipients,
             Err(failure) => return Ok(Plan::Fail(failure)),
         };
+        let evidence = match kind {
+            NotificationKind::DecisionNeeded => {
+                self.message_evidence(request.tenant(), None).await?
+            }
+            NotificationKind::AccessEnded => {
+                let actions: Vec<u64> = request
+                    .audit_trail()
+                    .iter()
+                    .filter(|record| record.event().kind() == crate::AuditEventKind::EngineerActed)
+                    .map(crate::AuditRecord::sequence)
+                    .collect();
+                self.message_evidence(request.tenant(), Some((message.request, actions)))
+                    .await?
+            }
+            _ => None,
+        };
+        let mut notification = rendered.addressed(recipients);
+        if let Some(evidence) = &evidence {
+            notification = notification.with_evidence(evidence);
+        }
         Ok(Plan::Send(Delivery {
             topic: Topic::Request {
                 request: message.request,
                 cause: message.cause,
             },
             attempt: message.attempt,
-            notification: rendered.addressed(recipients),
+            notification,
+            evidence,
         }))
     }
 }

@@ -311,6 +311,29 @@ impl Primitives for Postgres {
         log::nodes(&self.client().await?, &tenant, &ids).await
     }
 
+    async fn record_positions(&self, request: RequestId) -> Result<Vec<(u64, u64)>, StoreError> {
+        let fail = || StoreError::db("reading the request's log positions");
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT sequence, chain_position FROM audit WHERE request_id = $1 ORDER BY sequence",
+                &[&request.to_string()],
+            )
+            .await
+            .map_err(fail())?;
+        rows.iter()
+            .map(|row| {
+                let sequence: i64 = row.try_get(0).map_err(fail())?;
+                let position: i64 = row.try_get(1).map_err(fail())?;
+                Ok((
+                    unsigned(sequence, "sequence")?,
+                    unsigned(position, "chain_position")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn checkpoint_rows(
         &self,
         tenant: String,

@@ -424,6 +424,17 @@ impl Primitives for Sqlite {
         .await
     }
 
+    async fn record_positions(&self, request: RequestId) -> Result<Vec<(u64, u64)>, StoreError> {
+        call(self.reader()?, "reading the request's log positions", move |conn| {
+            conn.prepare_cached(
+                "SELECT sequence, chain_position FROM audit WHERE request_id = ?1 ORDER BY sequence",
+            )?
+            .query_map([request.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect()
+        })
+        .await
+    }
+
     async fn checkpoint_rows(
         &self,
         tenant: String,
