@@ -291,7 +291,7 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
 
 /// Every kind of message to a tenant's approvers, delivered by a store with a checkpoint
 /// signer, ends with the tenant's latest signed checkpoint, and the post-access report with a
-/// proof of each action it lists: read back from the message as received, each proof verifies
+/// proof of each record of the request it states, every action it lists included: read back from the message as received, each proof verifies
 /// against the log's entry with nothing but the log's public key, and every message stays free
 /// of links for every detector (the log is named like a domain, and base64 has `/` and `+`).
 #[cfg(feature = "sqlite")]
@@ -375,13 +375,31 @@ async fn approvers_messages_carry_the_checkpoint_and_the_report_its_proofs_link_
         .unwrap()
         .proofs()
         .to_vec();
-    assert_eq!(proofs.len(), 2, "one proof per action listed");
+    // Every record of the request up to the revocation: both actions, and the grant.
+    let revoked = entries.iter().find(|e| e.kind() == "revoked").unwrap();
+    assert_eq!(
+        proofs.len() as u64,
+        revoked.sequence(),
+        "one proof per record"
+    );
+    let kinds: Vec<&str> = proofs
+        .iter()
+        .map(|p| entries[usize::try_from(p.proof.index()).unwrap()].kind())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "engineer_acted").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"granted") && kinds.contains(&"revoked"),
+        "{kinds:?}"
+    );
     for action in &proofs {
         assert_eq!(action.record.0, id);
         let entry = &entries[usize::try_from(action.proof.index()).unwrap()];
         assert_eq!(entry.request(), Some(id));
         assert_eq!(entry.sequence(), action.record.1);
-        assert_eq!(entry.kind(), "engineer_acted");
         TlogProof::parse(&action.proof.to_text())
             .unwrap()
             .verify(&entry.leaf_hash(), &origin, std::slice::from_ref(&key))

@@ -276,6 +276,11 @@ impl TlogProof {
         &self.checkpoint
     }
 
+    /// The proof's hashes, leaf to root (RFC 9162's inclusion path).
+    pub fn hashes(&self) -> &[TreeHash] {
+        &self.proof
+    }
+
     /// The proof in its text form.
     pub fn to_text(&self) -> String {
         let mut text = format!("{TLOG_PROOF_HEADER}\n");

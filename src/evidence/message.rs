@@ -1,5 +1,7 @@
 //! The evidence a message to a tenant's approvers carries: the tenant's latest signed
-//! checkpoint, and in a post-access report an inclusion proof for each action it lists.
+//! checkpoint, and in a post-access report an inclusion proof for each record of the request up
+//! to the end of access: every action it lists, and the draft, approvals, grants and the
+//! record that ended access it states.
 //!
 //! Each is written as an armored block of base64 (the signed note, the C2SP tlog-proof text),
 //! so that the message stays free of links: a checkpoint's origin and a proof's header are
@@ -20,10 +22,10 @@ const PROOF_END: &str = "-----END CUSTOMER LOCKBOX PROOF-----";
 /// The width of a base64 line in a block.
 const LINE: usize = 64;
 
-/// The inclusion proof of one action a report lists.
+/// The inclusion proof of one record a report states.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActionProof {
-    /// The action's record: its request and sequence.
+pub struct RecordProof {
+    /// The record: its request and sequence.
     pub record: (RequestId, u64),
     /// The proof, in the tree of the report's checkpoint.
     pub proof: TlogProof,
@@ -34,7 +36,7 @@ pub struct ActionProof {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Evidence {
     checkpoint: String,
-    proofs: Vec<ActionProof>,
+    proofs: Vec<RecordProof>,
 }
 
 /// A message's evidence block could not be read.
@@ -67,9 +69,9 @@ fn armor(begin: &str, end: &str, text: &str) -> String {
 }
 
 impl Evidence {
-    /// A checkpoint's evidence, with the proofs of the actions a report lists (each in the
+    /// A checkpoint's evidence, with the proofs of the records a report states (each in the
     /// tree of that checkpoint).
-    pub fn new(checkpoint: String, proofs: Vec<ActionProof>) -> Self {
+    pub fn new(checkpoint: String, proofs: Vec<RecordProof>) -> Self {
         Evidence { checkpoint, proofs }
     }
 
@@ -78,8 +80,8 @@ impl Evidence {
         &self.checkpoint
     }
 
-    /// The actions' proofs.
-    pub fn proofs(&self) -> &[ActionProof] {
+    /// The records' proofs.
+    pub fn proofs(&self) -> &[RecordProof] {
         &self.proofs
     }
 
@@ -105,16 +107,17 @@ impl Evidence {
         text.push_str(&armor(CHECKPOINT_BEGIN, CHECKPOINT_END, &self.checkpoint));
         if !self.proofs.is_empty() {
             text.push_str(
-                "\nEach action above is in that log: the blocks below prove it, one per action.\n",
+                "\nEach record of this request up to the end of access, every action above \
+                 included, is in that log: the blocks below prove it, one per record.\n",
             );
         }
-        for action in &self.proofs {
-            let (request, sequence) = action.record;
+        for record in &self.proofs {
+            let (request, sequence) = record.record;
             text.push_str(&format!(
-                "\nAction #{sequence} of request {request}, entry {} of the log:\n",
-                action.proof.index() + 1
+                "\nRecord #{sequence} of request {request}, entry {} of the log:\n",
+                record.proof.index() + 1
             ));
-            text.push_str(&armor(PROOF_BEGIN, PROOF_END, &action.proof.to_text()));
+            text.push_str(&armor(PROOF_BEGIN, PROOF_END, &record.proof.to_text()));
         }
         text
     }
@@ -160,7 +163,7 @@ impl Evidence {
             let proof = TlogProof::parse(&text).map_err(|_| EvidenceError::Damaged {
                 what: "a proof is not a tlog-proof",
             })?;
-            proofs.push(ActionProof {
+            proofs.push(RecordProof {
                 record: label,
                 proof,
             });
@@ -170,10 +173,10 @@ impl Evidence {
     }
 }
 
-/// The record a proof's label line names: `Action #<sequence> of request <id>, entry <n> of
+/// The record a proof's label line names: `Record #<sequence> of request <id>, entry <n> of
 /// the log:`.
 fn parse_label(line: &str) -> Option<(RequestId, u64)> {
-    let rest = line.strip_prefix("Action #")?;
+    let rest = line.strip_prefix("Record #")?;
     let (sequence, rest) = rest.split_once(" of request ")?;
     let (request, _) = rest.split_once(", entry ")?;
     Some((RequestId::parse(request).ok()?, sequence.parse().ok()?))

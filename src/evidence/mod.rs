@@ -17,7 +17,7 @@ pub mod verify;
 pub use checkpoint::{Checkpoint, CheckpointError, ConsistencyProof, TlogProof};
 pub use entry::LogEntry;
 pub use merkle::{Frontier, NodeId, ProofError, TreeHash};
-pub use message::{ActionProof, Evidence, EvidenceError};
+pub use message::{Evidence, EvidenceError, RecordProof};
 pub use note::{NoteError, SignerKey, VerifiedNote, VerifierKey};
 pub use signer::{CheckpointSigner, SignFuture, SignerError};
 pub use verify::{ExportError, ExportLine, LogBreak, LogVerdict, LogVerifier, verify_export};

@@ -11,15 +11,20 @@
 //! - an entry whose columns no longer hash to its link was **edited** (its link left alone);
 //! - an entry out of place (a position missing, or one that does not follow its predecessor's
 //!   link) marks a **removed**, **reordered** or **inserted** one;
+//! - an entry a held inclusion proof names (a post-access report proves each record of its
+//!   request) must be the entry proved there: if not, the record is named exactly, as
+//!   **edited** (the same record, other bytes), **removed** (another record the reader holds
+//!   from later in the log stands in its place), **reordered** (one from earlier does) or
+//!   **inserted** (one the reader never saw does);
 //! - when every link holds (an insider recomputed them all) the signed roots still disagree:
 //!   the first entry after the last checkpoint that still matches is named. Checkpoints are
 //!   signed once per step that sends a message, so this is the first entry of the step whose
 //!   checkpoint the rewrite broke;
 //! - a log that ends before a signed size was **truncated**.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::{Checkpoint, CheckpointError, Frontier, LogEntry, TreeHash, VerifierKey};
+use super::{Checkpoint, CheckpointError, Evidence, Frontier, LogEntry, TreeHash, VerifierKey};
 use crate::audit::{ChainHash, Tampering};
 use crate::values::RequestId;
 
@@ -82,7 +87,21 @@ pub struct LogVerifier {
     previous: ChainHash,
     /// The first entry after the last checkpoint that matched.
     unconfirmed: Option<(u64, Option<(RequestId, u64)>)>,
+    /// Held inclusion proofs, by leaf index: the record proved, the tree's size and root, the
+    /// path.
+    proofs: BTreeMap<u64, Vec<HeldProof>>,
+    /// The leaf index each held record was proved at.
+    proved_at: HashMap<(RequestId, u64), u64>,
     broken: Option<LogBreak>,
+}
+
+/// An inclusion proof the reader holds.
+#[derive(Debug)]
+struct HeldProof {
+    record: (RequestId, u64),
+    size: u64,
+    root: TreeHash,
+    path: Vec<TreeHash>,
 }
 
 impl LogVerifier {
@@ -96,8 +115,33 @@ impl LogVerifier {
             scratch: Vec::new(),
             previous: ChainHash::GENESIS,
             unconfirmed: None,
+            proofs: BTreeMap::new(),
+            proved_at: HashMap::new(),
             broken: None,
         }
+    }
+
+    /// Holds the log to what a message carried: its checkpoint, and each record proof in it
+    /// (the entry at the proof's index must be the one proved). Give all evidence before the
+    /// first entry.
+    ///
+    /// # Errors
+    ///
+    /// As [`hold`](Self::hold), for the checkpoint and each proof's.
+    pub fn hold_evidence(&mut self, evidence: &Evidence) -> Result<(), CheckpointError> {
+        self.hold(evidence.checkpoint())?;
+        for proved in evidence.proofs() {
+            let checkpoint = self.hold(proved.proof.checkpoint())?;
+            let index = proved.proof.index();
+            self.proved_at.insert(proved.record, index);
+            self.proofs.entry(index).or_default().push(HeldProof {
+                record: proved.record,
+                size: checkpoint.size(),
+                root: *checkpoint.root(),
+                path: proved.proof.hashes().to_vec(),
+            });
+        }
+        Ok(())
     }
 
     /// Holds the log to the signed checkpoint `signed` (a customer's, or one the log kept).
@@ -179,9 +223,42 @@ impl LogVerifier {
             );
         }
         self.previous = link;
+        let leaf = super::entry::leaf_hash(&link);
+        if let Some(held) = self.proofs.get(&(expected - 1)) {
+            let failed = held.iter().find(|proof| {
+                super::merkle::verify_inclusion(
+                    expected - 1,
+                    proof.size,
+                    &leaf,
+                    &proof.path,
+                    &proof.root,
+                )
+                .is_err()
+            });
+            if let Some(proof) = failed {
+                let claimed = proof.record;
+                let (tampering, named) = match record
+                    .and_then(|found| self.proved_at.get(&found).map(|at| (found, *at)))
+                {
+                    _ if record == Some(claimed) => (Tampering::Edited, claimed),
+                    Some((_, at)) if at > expected - 1 => (Tampering::Removed, claimed),
+                    Some((found, _)) => (Tampering::Reordered, found),
+                    None => (Tampering::Inserted, record.unwrap_or(claimed)),
+                };
+                let (request, sequence) = claimed;
+                return self.fail(
+                    expected,
+                    Some(named),
+                    tampering,
+                    format!(
+                        "a proof the reader holds puts record #{sequence} of request {request} here, signed in the checkpoint of {} entries, and this entry is not it",
+                        proof.size
+                    ),
+                );
+            }
+        }
         self.scratch.clear();
-        self.frontier
-            .push(super::entry::leaf_hash(&link), &mut self.scratch);
+        self.frontier.push(leaf, &mut self.scratch);
         self.unconfirmed.get_or_insert((expected, record));
         if let Some(signed) = self.roots.get(&expected) {
             if *signed == self.frontier.root() {
@@ -206,9 +283,14 @@ impl LogVerifier {
         }
         let size = self.frontier.size();
         if let Some((&signed, _)) = self.roots.range(size + 1..).next() {
+            // The first record the reader holds a proof of past the end is the one named.
+            let record = self
+                .proofs
+                .range(size..)
+                .find_map(|(_, held)| held.first().map(|proof| proof.record));
             return LogVerdict::Broken(LogBreak {
                 position: size + 1,
-                record: None,
+                record,
                 tampering: Tampering::Removed,
                 reason: format!(
                     "the log ends after {size} entries, but a checkpoint of {signed} entries was signed: its tail was removed"
@@ -269,8 +351,9 @@ pub enum ExportError {
     NothingHeld,
 }
 
-/// Verifies a log's export offline, with no database and no vendor: `held` are the checkpoints
-/// the reader kept (at least one), `trusted` the log's public keys, `origin` the tenant's log
+/// Verifies a log's export offline, with no database and no vendor: `held` is the evidence the
+/// reader kept from messages (at least one checkpoint; [`Evidence::new`] for a checkpoint kept
+/// alone), `trusted` the log's public keys, `origin` the tenant's log
 /// ([`log_origin`](crate::store::log_origin)-style: `<log name>/<tenant id>`). The export's own
 /// checkpoints are held too, once their signatures check.
 ///
@@ -281,15 +364,15 @@ pub fn verify_export(
     export: impl std::io::BufRead,
     origin: &str,
     trusted: &[VerifierKey],
-    held: &[&str],
+    held: &[Evidence],
 ) -> Result<LogVerdict, ExportError> {
     if held.is_empty() {
         return Err(ExportError::NothingHeld);
     }
     let mut verifier = LogVerifier::new(origin, trusted);
-    for note in held {
+    for evidence in held {
         verifier
-            .hold(note)
+            .hold_evidence(evidence)
             .map_err(|source| ExportError::Checkpoint { line: 0, source })?;
     }
     for (n, line) in export.lines().enumerate() {

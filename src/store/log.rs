@@ -381,12 +381,12 @@ impl<B: Backend> Store<B> {
     }
 
     /// The evidence a message to `tenant`'s approvers carries: the latest checkpoint, and with
-    /// `actions` (a request and the sequences of its actions) each action's inclusion proof in
-    /// it. `None` without a signer or a checkpoint (the message goes without).
+    /// `records` (a request and the sequences of some of its records) each record's inclusion
+    /// proof in it. `None` without a signer or a checkpoint (the message goes without).
     pub(super) async fn message_evidence(
         &self,
         tenant: TenantId,
-        actions: Option<(crate::values::RequestId, Vec<u64>)>,
+        records: Option<(crate::values::RequestId, Vec<u64>)>,
     ) -> Result<Option<crate::evidence::Evidence>, StoreError> {
         if self.signer().is_none() {
             return Ok(None);
@@ -395,7 +395,7 @@ impl<B: Backend> Store<B> {
             return Ok(None);
         };
         let mut proofs = Vec::new();
-        if let Some((request, sequences)) = actions
+        if let Some((request, sequences)) = records
             && !sequences.is_empty()
         {
             let positions = self.backend().record_positions(request).await?;
@@ -403,7 +403,7 @@ impl<B: Backend> Store<B> {
                 let Some(&(_, position)) = positions.iter().find(|(s, _)| *s == sequence) else {
                     continue;
                 };
-                proofs.push(crate::evidence::ActionProof {
+                proofs.push(crate::evidence::RecordProof {
                     record: (request, sequence),
                     proof: self.inclusion_proof_in(tenant, position, &latest).await?,
                 });
@@ -471,7 +471,8 @@ impl<B: Backend> Store<B> {
     }
 
     /// Verifies `tenant`'s log against the checkpoints `key` signed: the ones the store kept
-    /// and the ones the caller gives (the customer's). See [`LogVerifier`] for what is checked
+    /// and the evidence the caller gives (what the customer's messages carried: checkpoints and
+    /// the reports' record proofs). See [`LogVerifier`] for what is checked
     /// and how a break is named. The stored tree must also be the tree of the entries (it is
     /// what proofs are made from).
     ///
@@ -484,15 +485,17 @@ impl<B: Backend> Store<B> {
         &self,
         tenant: TenantId,
         key: &VerifierKey,
-        held: &[&str],
+        held: &[crate::evidence::Evidence],
     ) -> Result<LogVerdict, StoreError> {
         let mut verifier =
             LogVerifier::new(&log_origin(key.name(), tenant), std::slice::from_ref(key));
         for kept in self.checkpoints(tenant).await? {
             verifier.hold(kept.note()).map_err(StoreError::Checkpoint)?;
         }
-        for note in held {
-            verifier.hold(note).map_err(StoreError::Checkpoint)?;
+        for evidence in held {
+            verifier
+                .hold_evidence(evidence)
+                .map_err(StoreError::Checkpoint)?;
         }
         for entry in self.log_entries(tenant).await? {
             verifier.push(&entry);

@@ -364,13 +364,14 @@ impl<B: Backend> Store<B> {
                 self.message_evidence(request.tenant(), None).await?
             }
             NotificationKind::AccessEnded => {
-                let actions: Vec<u64> = request
+                // Every record up to the one that ended access: what the report states.
+                let stated: Vec<u64> = request
                     .audit_trail()
                     .iter()
-                    .filter(|record| record.event().kind() == crate::AuditEventKind::EngineerActed)
                     .map(crate::AuditRecord::sequence)
+                    .take_while(|sequence| *sequence <= message.cause)
                     .collect();
-                self.message_evidence(request.tenant(), Some((message.request, actions)))
+                self.message_evidence(request.tenant(), Some((message.request, stated)))
                     .await?
             }
             _ => None,

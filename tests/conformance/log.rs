@@ -3,7 +3,8 @@
 //! key alone, and the insider who rewrites the database without the key caught by a checkpoint
 //! the customer holds.
 
-use customer_lockbox::evidence::{LogVerdict, SignerKey, TlogProof, VerifierKey, merkle};
+use chrono::TimeDelta;
+use customer_lockbox::evidence::{Evidence, LogVerdict, SignerKey, TlogProof, VerifierKey, merkle};
 use customer_lockbox::store::log_origin;
 use customer_lockbox::*;
 
@@ -79,7 +80,7 @@ pub async fn every_entry_is_proved_in_a_signed_checkpoint<D: Db>() {
     // The roots are RFC 6962's over the entries' leaves.
     let leaves: Vec<_> = entries.iter().map(|e| e.leaf_hash()).collect();
     assert_eq!(latest.checkpoint().root(), &merkle::root(&leaves));
-    let held = [latest.note()];
+    let held = [Evidence::new(latest.note().to_owned(), Vec::new())];
     match store.verify_log(contoso(), &key(), &held).await.unwrap() {
         LogVerdict::Verified {
             size,
@@ -150,7 +151,11 @@ pub async fn an_insiders_rewrite_is_caught_by_a_held_checkpoint<D: Db>() {
     .unwrap();
     let fresh = db.open().await;
     match fresh
-        .verify_log(contoso(), &key(), &[held.note()])
+        .verify_log(
+            contoso(),
+            &key(),
+            &[Evidence::new(held.note().to_owned(), Vec::new())],
+        )
         .await
         .unwrap()
     {
@@ -176,7 +181,11 @@ pub async fn an_insiders_rewrite_is_caught_by_a_held_checkpoint<D: Db>() {
     .await
     .unwrap();
     let verdict = fresh
-        .verify_log(contoso(), &key(), &[held.note()])
+        .verify_log(
+            contoso(),
+            &key(),
+            &[Evidence::new(held.note().to_owned(), Vec::new())],
+        )
         .await
         .unwrap();
     match verdict {
@@ -221,7 +230,11 @@ pub async fn a_record_format_2_database_builds_its_trees_when_migrated<D: Db>() 
         assert_eq!(signed.checkpoint().root(), &merkle::root(&leaves));
         assert!(
             store
-                .verify_log(tenant, &key(), &[signed.note()])
+                .verify_log(
+                    tenant,
+                    &key(),
+                    &[Evidence::new(signed.note().to_owned(), Vec::new())]
+                )
                 .await
                 .unwrap()
                 .is_verified()
@@ -235,4 +248,365 @@ pub async fn a_record_format_2_database_builds_its_trees_when_migrated<D: Db>() 
         latest.checkpoint().size(),
         store.log_entries(contoso()).await.unwrap().len() as u64
     );
+}
+
+/// Keeps every message's evidence, as the customer's mailbox does.
+#[derive(Default)]
+struct Mailbox(Vec<Evidence>);
+
+impl Sender for Mailbox {
+    type Error = std::convert::Infallible;
+    async fn send(&mut self, delivery: &Delivery) -> Result<(), Self::Error> {
+        if let Some(evidence) = delivery.evidence() {
+            self.0.push(evidence.clone());
+        }
+        Ok(())
+    }
+}
+
+/// The customer's side of a request: Contoso's approvers get the decision message, grant,
+/// the engineer records three actions, the approver revokes, and the report arrives. Returns
+/// the request and the evidence the approvers hold.
+async fn customer_holds<D: Db>() -> (D, Store<D::Backend>, RequestId, Vec<Evidence>) {
+    let db = D::create().await;
+    let store = db.open().await;
+    store.set_checkpoint_signer(signer());
+    let mut mailbox = Mailbox::default();
+    let lease = TimeDelta::minutes(5);
+    let id = pending_as(&store, 1).await;
+    store
+        .deliver(&directory(), &mut mailbox, at(minutes(25)), lease)
+        .await
+        .unwrap();
+    let GrantOutcome::Granted(_) = store.grant(id, &megan(), at(hours(1))).await.unwrap() else {
+        panic!("in time")
+    };
+    let target = |name: &str| {
+        EngineerAction::new(
+            Service::ExchangeOnline,
+            Operation::new("Get-MailboxFolderStatistics").unwrap(),
+            Target::new(format!("{name}@contoso.com")).unwrap(),
+        )
+    };
+    store
+        .record_actions(
+            id,
+            &alex(),
+            [target("cfo"), target("ceo"), target("cto")],
+            at(hours(2)),
+        )
+        .await
+        .unwrap();
+    store.revoke(id, &megan(), at(hours(3))).await.unwrap();
+    store
+        .deliver(&directory(), &mut mailbox, at(hours(3)), lease)
+        .await
+        .unwrap();
+    assert_eq!(mailbox.0.len(), 2, "the decision message and the report");
+    (db, store, id, mailbox.0)
+}
+
+/// An SQL literal of `bytes` for the backend `D`.
+fn bytes_sql<D: Db>(bytes: &[u8]) -> String {
+    if D::NAME == "postgres" {
+        format!("'\\x{}'::bytea", hex::encode(bytes))
+    } else {
+        format!("X'{}'", hex::encode(bytes))
+    }
+}
+
+fn text_sql(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// What an insider with write access and no key does: rewrites `tenant`'s entries with `edit`
+/// (as JSON objects, every column), relinks the whole chain, rebuilds the tree, fixes each
+/// request's revision, and deletes the checkpoints the rewrite broke (the ones it cannot sign
+/// again), leaving a log that is consistent in itself.
+async fn rewrite<D: Db>(
+    db: &D,
+    store: &Store<D::Backend>,
+    edit: impl FnOnce(&mut Vec<serde_json::Value>),
+) {
+    let tenant = contoso();
+    let before = store.log_entries(tenant).await.unwrap();
+    let mut values: Vec<serde_json::Value> = before
+        .iter()
+        .map(|entry| serde_json::to_value(entry).unwrap())
+        .collect();
+    edit(&mut values);
+    let mut previous = customer_lockbox::ChainHash::GENESIS;
+    let mut entries = Vec::new();
+    for (n, value) in values.iter_mut().enumerate() {
+        value["position"] = serde_json::json!(n + 1);
+        value["previous_hash"] = serde_json::json!(previous.to_string());
+        let entry: customer_lockbox::evidence::LogEntry =
+            serde_json::from_value(value.clone()).unwrap();
+        previous = entry.link_hash();
+        value["hash"] = serde_json::json!(previous.to_string());
+        entries.push(
+            serde_json::from_value::<customer_lockbox::evidence::LogEntry>(value.clone()).unwrap(),
+        );
+    }
+    let changed = before
+        .iter()
+        .zip(&entries)
+        .position(|(a, b)| a.hash() != b.hash())
+        .unwrap_or(before.len().min(entries.len())) as u64
+        + 1;
+    let mut sql = format!(
+        "DELETE FROM audit WHERE tenant = '{tenant}';
+         DELETE FROM policy_changes WHERE tenant = '{tenant}';
+         DELETE FROM log_nodes WHERE tenant = '{tenant}';
+         DELETE FROM checkpoints WHERE tenant = '{tenant}' AND size >= {changed};"
+    );
+    let mut frontier = customer_lockbox::evidence::Frontier::empty();
+    let mut nodes = Vec::new();
+    let mut revisions: std::collections::BTreeMap<String, u64> = Default::default();
+    for entry in &entries {
+        let (role, actor) = entry.actor();
+        let (previous, hash) = (
+            bytes_sql::<D>(entry.previous_hash().as_bytes()),
+            bytes_sql::<D>(entry.hash().as_bytes()),
+        );
+        match entry.request() {
+            None => sql.push_str(&format!(
+                "INSERT INTO policy_changes (tenant, version, at, changed_by, record, \
+                 chain_position, previous_hash, hash) VALUES ({}, {}, {}, {}, {}, {}, {previous}, {hash});\n",
+                text_sql(entry.tenant()),
+                entry.sequence(),
+                text_sql(entry.at()),
+                text_sql(actor),
+                text_sql(entry.record()),
+                entry.position(),
+            )),
+            Some(request) => {
+                *revisions.entry(request.to_string()).or_default() += 1;
+                sql.push_str(&format!(
+                    "INSERT INTO audit (tenant, chain_position, request_id, sequence, at, \
+                     actor_role, actor_id, kind, record, previous_hash, hash) VALUES \
+                     ({}, {}, '{request}', {}, {}, {}, {}, {}, {}, {previous}, {hash});\n",
+                    text_sql(entry.tenant()),
+                    entry.position(),
+                    entry.sequence(),
+                    text_sql(entry.at()),
+                    text_sql(role),
+                    text_sql(actor),
+                    text_sql(entry.kind()),
+                    text_sql(entry.record()),
+                ))
+            }
+        }
+        frontier.push(entry.leaf_hash(), &mut nodes);
+    }
+    for (id, hash) in &nodes {
+        sql.push_str(&format!(
+            "INSERT INTO log_nodes (tenant, level, idx, hash) VALUES ('{tenant}', {}, {}, {});\n",
+            id.level,
+            id.index,
+            bytes_sql::<D>(hash.as_bytes())
+        ));
+    }
+    for (request, revision) in &revisions {
+        sql.push_str(&format!(
+            "UPDATE requests SET revision = {revision} WHERE id = '{request}';\n"
+        ));
+    }
+    if D::NAME == "postgres" {
+        let edge: Vec<u8> = frontier
+            .nodes()
+            .iter()
+            .flat_map(|hash| hash.as_bytes().to_vec())
+            .collect();
+        sql.push_str(&format!(
+            "UPDATE chains SET position = {}, hash = {}, frontier = {} WHERE tenant = '{tenant}';",
+            entries.len(),
+            bytes_sql::<D>(previous.as_bytes()),
+            bytes_sql::<D>(&edge)
+        ));
+    }
+    db.sql(&sql).await.unwrap();
+}
+
+/// The index of the entry of record `sequence` of `id` among `values`.
+fn index_of(values: &[serde_json::Value], id: RequestId, sequence: u64) -> usize {
+    values
+        .iter()
+        .position(|v| v["request_id"] == id.to_string() && v["sequence"] == sequence)
+        .unwrap()
+}
+
+/// The sequence of `id`'s first record of `kind` in the store's log.
+async fn sequence_of<B: Backend>(store: &Store<B>, id: RequestId, kind: &str, nth: usize) -> u64 {
+    store
+        .log_entries(contoso())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.request() == Some(id) && e.kind() == kind)
+        .nth(nth)
+        .unwrap()
+        .sequence()
+}
+
+/// Verifies Contoso's log, on a fresh store and offline from its export, against what the
+/// customer holds: both must name `record` as one of `tampering`.
+async fn caught<D: Db>(
+    db: &D,
+    held: &[Evidence],
+    record: (RequestId, u64),
+    tampering: &[Tampering],
+) {
+    let fresh = db.open().await;
+    let verdicts = [fresh.verify_log(contoso(), &key(), held).await.unwrap(), {
+        let mut export = Vec::new();
+        fresh.export_log(contoso(), &mut export).await.unwrap();
+        customer_lockbox::evidence::verify_export(
+            export.as_slice(),
+            &log_origin("lockbox.vendor.example", contoso()),
+            &[key()],
+            held,
+        )
+        .unwrap()
+    }];
+    for verdict in verdicts {
+        match verdict {
+            LogVerdict::Broken(broken) => {
+                assert_eq!(broken.record, Some(record), "{broken}");
+                assert!(tampering.contains(&broken.tampering), "{broken}");
+            }
+            LogVerdict::Verified { .. } => panic!("the rewritten log verified"),
+        }
+    }
+}
+
+/// Deleting one engineer action (the second of three), and relinking everything after it.
+pub async fn an_insider_deleting_an_action_is_named<D: Db>() {
+    let (db, store, id, held) = customer_holds::<D>().await;
+    let second = sequence_of(&store, id, "engineer_acted", 1).await;
+    rewrite(&db, &store, |values| {
+        values.remove(index_of(values, id, second));
+        for v in values
+            .iter_mut()
+            .filter(|v| v["request_id"] == id.to_string())
+        {
+            if v["sequence"].as_u64().unwrap() > second {
+                let sequence = v["sequence"].as_u64().unwrap() - 1;
+                let record = v["record"].as_str().unwrap().replacen(
+                    &format!("\"sequence\":{}", sequence + 1),
+                    &format!("\"sequence\":{sequence}"),
+                    1,
+                );
+                v["sequence"] = serde_json::json!(sequence);
+                v["record"] = serde_json::json!(record);
+            }
+        }
+    })
+    .await;
+    // The insider renumbered the later records to keep the request whole, so the record now
+    // numbered #`second` is another one: removed and edited are the same bytes here.
+    caught(
+        &db,
+        &held,
+        (id, second),
+        &[Tampering::Removed, Tampering::Edited],
+    )
+    .await;
+}
+
+/// Editing one action's target (the engineer read the CEO's mailbox, not the CFO's).
+pub async fn an_insider_editing_an_action_is_named<D: Db>() {
+    let (db, store, id, held) = customer_holds::<D>().await;
+    let second = sequence_of(&store, id, "engineer_acted", 1).await;
+    rewrite(&db, &store, |values| {
+        let at = index_of(values, id, second);
+        let v = &mut values[at];
+        let record = v["record"].as_str().unwrap().replace("ceo@", "cfo@");
+        v["record"] = serde_json::json!(record);
+    })
+    .await;
+    caught(&db, &held, (id, second), &[Tampering::Edited]).await;
+}
+
+/// Changing who granted (Megan's grant made Lee's).
+pub async fn an_insider_changing_the_granter_is_named<D: Db>() {
+    let (db, store, id, held) = customer_holds::<D>().await;
+    let granted = sequence_of(&store, id, "granted", 0).await;
+    rewrite(&db, &store, |values| {
+        let at = index_of(values, id, granted);
+        let v = &mut values[at];
+        for column in ["record", "actor_id"] {
+            let text = v[column].as_str().unwrap().replace("megan@", "lee@");
+            v[column] = serde_json::json!(text);
+        }
+    })
+    .await;
+    caught(&db, &held, (id, granted), &[Tampering::Edited]).await;
+}
+
+/// Moving the grant earlier (to before the decision message went out).
+pub async fn an_insider_moving_the_grant_earlier_is_named<D: Db>() {
+    let (db, store, id, held) = customer_holds::<D>().await;
+    let granted = sequence_of(&store, id, "granted", 0).await;
+    rewrite(&db, &store, |values| {
+        let at = index_of(values, id, granted);
+        let v = &mut values[at];
+        for column in ["record", "at"] {
+            let text = v[column]
+                .as_str()
+                .unwrap()
+                .replace("2026-11-24T09:00:00", "2026-11-24T08:21:00");
+            v[column] = serde_json::json!(text);
+        }
+    })
+    .await;
+    caught(&db, &held, (id, granted), &[Tampering::Edited]).await;
+}
+
+/// Fabricating a whole granted request (a copy of this one under another id) and slipping it
+/// into the history before the real grant.
+pub async fn an_insider_fabricating_a_request_is_named<D: Db>() {
+    let (db, store, id, held) = customer_holds::<D>().await;
+    let fake = request_id(66);
+    db.sql(&format!(
+        "INSERT INTO requests SELECT '{fake}', tenant, state, revision, due_at, record_version, \
+         service_request, services, engineer, drafted_at FROM requests WHERE id = '{id}'"
+    ))
+    .await
+    .unwrap();
+    let granted = sequence_of(&store, id, "granted", 0).await;
+    rewrite(&db, &store, |values| {
+        let at = index_of(values, id, granted);
+        let copies: Vec<serde_json::Value> = values
+            .iter()
+            .filter(|v| v["request_id"] == id.to_string())
+            .map(|v| {
+                let mut copy = v.clone();
+                for column in ["request_id", "record"] {
+                    let text = copy[column]
+                        .as_str()
+                        .unwrap()
+                        .replace(&id.to_string(), &fake.to_string());
+                    copy[column] = serde_json::json!(text);
+                }
+                copy
+            })
+            .collect();
+        for (n, copy) in copies.into_iter().enumerate() {
+            values.insert(at + n, copy);
+        }
+    })
+    .await;
+    caught(&db, &held, (fake, 1), &[Tampering::Inserted]).await;
+}
+
+/// Truncating the log's tail: the revocation and everything after it.
+pub async fn an_insider_truncating_the_tail_is_named<D: Db>() {
+    let (db, store, id, held) = customer_holds::<D>().await;
+    let revoked = sequence_of(&store, id, "revoked", 0).await;
+    rewrite(&db, &store, |values| {
+        values.truncate(index_of(values, id, revoked));
+    })
+    .await;
+    caught(&db, &held, (id, revoked), &[Tampering::Removed]).await;
 }

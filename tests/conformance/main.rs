@@ -47,6 +47,12 @@ conformance!(
         a_store_without_a_signer_signs_nothing_until_given_one,
         an_insiders_rewrite_is_caught_by_a_held_checkpoint,
         a_record_format_2_database_builds_its_trees_when_migrated,
+        an_insider_deleting_an_action_is_named,
+        an_insider_editing_an_action_is_named,
+        an_insider_changing_the_granter_is_named,
+        an_insider_moving_the_grant_earlier_is_named,
+        an_insider_fabricating_a_request_is_named,
+        an_insider_truncating_the_tail_is_named,
     ],
     steps: [
         each_step_is_saved_and_loads_back,
