@@ -526,6 +526,33 @@ pub async fn an_insider_editing_an_action_is_named<D: Db>() {
     })
     .await;
     caught(&db, &held, (id, second), &[Tampering::Edited]).await;
+    // The insider deleted the checkpoints the rewrite broke, so the store, finding the last
+    // kept one extended, signs the rewritten log at its next signing: that checkpoint and the
+    // one the customer holds cannot both be true, and the log's own proof shows it.
+    let fresh = db.open().await;
+    fresh.set_checkpoint_signer(signer());
+    fresh
+        .sign_checkpoint(contoso(), at(hours(4)))
+        .await
+        .unwrap();
+    let report = held.last().unwrap();
+    let customers = customer_lockbox::evidence::Checkpoint::open(
+        report.checkpoint(),
+        &log_origin("lockbox.vendor.example", contoso()),
+        &[key()],
+    )
+    .unwrap();
+    let proof = fresh
+        .consistency_proof(contoso(), customers.size())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            proof.verify(&customers, &[key()]),
+            Err(customer_lockbox::evidence::CheckpointError::Forked { .. })
+        ),
+        "the rewritten log's checkpoint extends the customer's"
+    );
 }
 
 /// Changing who granted (Megan's grant made Lee's).
