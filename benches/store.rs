@@ -1,8 +1,8 @@
 //! The SQLite store against raw rusqlite and raw sha2 doing the equivalent minimal work, in the
 //! same run, printed as ratios. See BENCHMARKS.md for how to read them.
 //!
-//! `cargo bench --bench store`. The 1,000,000-record database is built once under
-//! `target/bench-data/` and reused.
+//! `cargo bench --bench store`. The 1,000,000-record databases (ten tenants; one tenant) are
+//! built once under `target/bench-data/` and reused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -329,10 +329,48 @@ const CHECK: Scale = Scale {
     actions_per_call: 96,
 };
 
+/// One tenant of 1,000,000 records (1,000 granted requests of 1,000 records), for inclusion
+/// proofs; its log is signed once built.
+const ONE_TENANT: Scale = Scale {
+    name: "tenant-1m",
+    tenants: 1,
+    requests_per_tenant: 1000,
+    action_calls: 12,
+    actions_per_call: 83,
+};
+
+/// [`ONE_TENANT`]'s shape under `cargo test`: 10,000 records.
+const ONE_TENANT_CHECK: Scale = Scale {
+    name: "tenant-check",
+    tenants: 1,
+    requests_per_tenant: 100,
+    action_calls: 1,
+    actions_per_call: 96,
+};
+
+/// The signer of the benchmark stores' checkpoints.
+fn signer() -> customer_lockbox::evidence::SignerKey {
+    customer_lockbox::evidence::SignerKey::from_seed("lockbox.bench.example", &[9; 32]).unwrap()
+}
+
 /// The audit store for searches and verification ([`MILLION`] when measuring), built once
 /// under `target/bench-data/` through the store's own steps and reused.
 fn million() -> PathBuf {
-    let scale = if measuring() { MILLION } else { CHECK };
+    built(if measuring() { MILLION } else { CHECK })
+}
+
+/// The one-tenant store for inclusion proofs ([`ONE_TENANT`] when measuring).
+fn one_tenant() -> PathBuf {
+    built(if measuring() {
+        ONE_TENANT
+    } else {
+        ONE_TENANT_CHECK
+    })
+}
+
+/// A store of `scale`, built once under `target/bench-data/` through the store's own steps (and
+/// each tenant's log signed at the end), and reused.
+fn built(scale: Scale) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let rt = runtime();
@@ -369,6 +407,13 @@ fn million() -> PathBuf {
                         .unwrap();
                 }
             }
+        }
+        store.set_checkpoint_signer(signer());
+        for t in 0..scale.tenants {
+            store
+                .sign_checkpoint(tenant(t), t0() + TimeDelta::days(1))
+                .await
+                .unwrap();
         }
     });
     eprintln!("built in {:.0?}", started.elapsed());
@@ -535,6 +580,131 @@ fn raw_sha2() -> Op {
     })
 }
 
+/// The store verifies tenant 3's log: 100,000 entries read, each hashed into its link and its
+/// leaf, the tree's roots checked against the signed checkpoint and the stored tree.
+fn verify_log() -> Op {
+    let rt = runtime();
+    let store = rt.block_on(SqliteStore::open(million())).unwrap();
+    let key = signer().verifier();
+    Box::new(move |iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                assert!(
+                    store
+                        .verify_log(tenant(3), &key, &[])
+                        .await
+                        .unwrap()
+                        .is_verified()
+                );
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// The store's inclusion proof of a record of the one-tenant store, at positions spread over
+/// the log, in the tree of its checkpoint.
+fn inclusion_proof() -> Op {
+    let rt = runtime();
+    let store = rt.block_on(SqliteStore::open(one_tenant())).unwrap();
+    let size = rt
+        .block_on(store.latest_checkpoint(tenant(0)))
+        .unwrap()
+        .unwrap()
+        .checkpoint()
+        .size();
+    let mut position = 0u64;
+    Box::new(move |iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                position = (position + 7_919) % size + 1;
+                std::hint::black_box(store.inclusion_proof(tenant(0), position).await.unwrap());
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// One audit row of the same store read by its (tenant, position) key through rusqlite.
+fn raw_row_read() -> Op {
+    let conn = Connection::open(one_tenant()).unwrap();
+    let size: u64 = conn
+        .query_row("SELECT count(*) FROM audit", [], |row| row.get(0))
+        .unwrap();
+    let tenant_text = tenant(0).to_string();
+    let mut position = 0u64;
+    Box::new(move |iters| {
+        let mut stmt = conn
+            .prepare_cached("SELECT record FROM audit WHERE tenant = ?1 AND chain_position = ?2")
+            .unwrap();
+        let start = Instant::now();
+        for _ in 0..iters {
+            position = (position + 7_919) % size + 1;
+            let record: String = stmt
+                .query_row(params![tenant_text, position], |row| row.get(0))
+                .unwrap();
+            std::hint::black_box(record);
+        }
+        start.elapsed()
+    })
+}
+
+fn verifiable_log(c: &mut Criterion) {
+    compare(
+        c,
+        "durable transition incl. checkpoint signing",
+        ("transition: store.notify, signed", &|| {
+            signed_transition(true)
+        }),
+        ("the same, no signer", &|| signed_transition(false)),
+        true,
+        ">= 0.8x",
+    );
+    compare(
+        c,
+        "inclusion proof, 1,000,000-record tenant",
+        ("proof: store.inclusion_proof", &inclusion_proof),
+        ("raw: one indexed row read", &raw_row_read),
+        false,
+        "<= 20x",
+    );
+    compare(
+        c,
+        "log verification, 100,000 entries",
+        ("verify: store.verify_log, 100k", &verify_log),
+        ("raw: sha2 over the same bytes", &raw_sha2),
+        true,
+        ">= 0.5x",
+    );
+}
+
+/// `store.notify` on manager-approved requests: a step that sends a message, so with a signer
+/// the store signs a checkpoint of the tenant's log after it commits.
+fn signed_transition(signed: bool) -> Op {
+    let (rt, store, _) = fresh_store("signed-transitions.db");
+    if signed {
+        store.set_checkpoint_signer(signer());
+    }
+    let mut clock = Ticking(t0());
+    Box::new(move |iters| {
+        rt.block_on(async {
+            let mut approved = Vec::new();
+            for _ in 0..iters {
+                let id = drafted_in(&store, tenant(1), clock.next()).await;
+                store.approve(id, &sam(), clock.next()).await.unwrap();
+                approved.push(id);
+            }
+            let start = Instant::now();
+            for id in approved {
+                store.notify(id, clock.next()).await.unwrap();
+            }
+            start.elapsed()
+        })
+    })
+}
+
 fn search_and_verify(c: &mut Criterion) {
     compare(
         c,
@@ -563,6 +733,7 @@ fn main() {
     transitions(&mut c);
     appends(&mut c);
     search_and_verify(&mut c);
+    verifiable_log(&mut c);
     c.final_summary();
     print_summary();
 }

@@ -135,6 +135,13 @@ impl NodeId {
         }
     }
 
+    /// The index of the last leaf it covers: the key stores keep it under, so that the
+    /// subtrees a new leaf completes are neighbours.
+    pub fn last_leaf(&self) -> u64 {
+        let (first, width) = self.range();
+        first.saturating_add(width).saturating_sub(1)
+    }
+
     /// The first leaf and the number of leaves it covers.
     fn range(self) -> (u64, u64) {
         let width = 1u64.checked_shl(u32::from(self.level)).unwrap_or(0);

@@ -184,40 +184,54 @@ impl LogVerifier {
 
     /// The next entry, in log order. Verification stops at the first break.
     pub fn push(&mut self, entry: &LogEntry) {
+        self.push_linked(
+            entry.position(),
+            entry.previous_hash().as_bytes(),
+            entry.hash().as_bytes(),
+            entry.link_hash(),
+            || entry.request().map(|request| (request, entry.sequence())),
+        );
+    }
+
+    /// The next entry, from its stored position, previous and own hashes (as stored bytes), the
+    /// link its columns hash to, and its record (asked for only when named or proved).
+    pub(crate) fn push_linked(
+        &mut self,
+        position: u64,
+        previous: &[u8],
+        stored_hash: &[u8],
+        link: ChainHash,
+        record: impl Fn() -> Option<(RequestId, u64)>,
+    ) {
         if self.broken.is_some() {
             return;
         }
         let expected = self.frontier.size() + 1;
-        let record = entry.request().map(|request| (request, entry.sequence()));
-        if entry.position() != expected {
-            let tampering = if entry.position() > expected {
+        if position != expected {
+            let tampering = if position > expected {
                 Tampering::Removed
             } else {
                 Tampering::Inserted
             };
             return self.fail(
                 expected,
-                record,
+                record(),
                 tampering,
-                format!(
-                    "the entry at position {expected} is missing (found {} there)",
-                    entry.position()
-                ),
+                format!("the entry at position {expected} is missing (found {position} there)"),
             );
         }
-        if *entry.previous_hash() != self.previous {
+        if previous != self.previous.as_bytes().as_slice() {
             return self.fail(
                 expected,
-                record,
+                record(),
                 Tampering::Removed,
                 "it does not follow the entry before it: an entry between them was removed, or this one moved or inserted".to_owned(),
             );
         }
-        let link = entry.link_hash();
-        if link != *entry.hash() {
+        if stored_hash != link.as_bytes().as_slice() {
             return self.fail(
                 expected,
-                record,
+                record(),
                 Tampering::Edited,
                 "its columns no longer hash to its link".to_owned(),
             );
@@ -225,6 +239,7 @@ impl LogVerifier {
         self.previous = link;
         let leaf = super::entry::leaf_hash(&link);
         if let Some(held) = self.proofs.get(&(expected - 1)) {
+            let record = record();
             let failed = held.iter().find(|proof| {
                 super::merkle::verify_inclusion(
                     expected - 1,
@@ -259,7 +274,9 @@ impl LogVerifier {
         }
         self.scratch.clear();
         self.frontier.push(leaf, &mut self.scratch);
-        self.unconfirmed.get_or_insert((expected, record));
+        if self.unconfirmed.is_none() {
+            self.unconfirmed = Some((expected, record()));
+        }
         if let Some(signed) = self.roots.get(&expected) {
             if *signed == self.frontier.root() {
                 self.unconfirmed = None;

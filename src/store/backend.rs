@@ -28,6 +28,16 @@ pub struct StoredRequest {
     pub(crate) policies: Vec<PolicyRow>,
 }
 
+/// A tenant's log as signing reads it, from one snapshot: its size, the stored subtrees of its
+/// edge (in [`Frontier::ids`](crate::evidence::Frontier::ids) order, `None` for one missing),
+/// and its latest checkpoint.
+#[derive(Debug, Default)]
+pub struct LogHead {
+    pub(crate) size: u64,
+    pub(crate) frontier: Vec<Option<Vec<u8>>>,
+    pub(crate) latest: Option<CheckpointRow>,
+}
+
 /// A notification a step causes, for the outbox.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
@@ -341,6 +351,9 @@ pub trait Primitives: Send + Sync + 'static {
         ids: Vec<crate::evidence::NodeId>,
     ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, StoreError>> + Send;
 
+    /// `tenant`'s log head (see [`LogHead`]), in one read.
+    fn log_head(&self, tenant: String) -> impl Future<Output = Result<LogHead, StoreError>> + Send;
+
     /// The sequence and log position of each of `request`'s audit records.
     fn record_positions(
         &self,
@@ -355,7 +368,11 @@ pub trait Primitives: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<CheckpointRow>, StoreError>> + Send;
 
     /// Keeps a checkpoint, unless one of its tenant and size is kept already: whether it was
-    /// added.
+    /// added. Its commit does not wait for the disk (SQLite `synchronous = NORMAL`, PostgreSQL
+    /// `synchronous_commit = off`): a checkpoint is a deterministic signature over a tree that
+    /// is durable already, so one lost to a power cut is signed again, byte for byte, and the
+    /// next durable commit (the delivery run's claim, before any message carries it) makes it
+    /// durable.
     fn add_checkpoint(
         &self,
         row: CheckpointRow,

@@ -91,6 +91,48 @@ impl ChainBatch {
 }
 
 impl ChainBatch {
+    /// Hands its rows to `verifier`, hashing each row's stored bytes once into its link.
+    pub(crate) fn verify_into(&self, verifier: &mut crate::evidence::LogVerifier) {
+        use audit_at::*;
+        for row in &self.rows {
+            let field = |i: usize| {
+                row.fields
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .and_then(|r| self.bytes.get(r))
+                    .unwrap_or_default()
+            };
+            let (position, sequence) = (
+                row.position.unwrap_or_default(),
+                row.sequence.unwrap_or_default(),
+            );
+            let previous = field(PREVIOUS_HASH);
+            let sequence_bytes = sequence.to_be_bytes();
+            let link = ChainHash::link(
+                &ChainHash::from_slice(previous).unwrap_or(ChainHash::GENESIS),
+                position,
+                &entry_fields(
+                    field(REQUEST_ID),
+                    &sequence_bytes,
+                    field(TENANT),
+                    field(AT),
+                    field(ACTOR_ROLE),
+                    field(ACTOR_ID),
+                    field(KIND),
+                    field(RECORD),
+                ),
+            );
+            let record = || {
+                std::str::from_utf8(field(REQUEST_ID))
+                    .ok()
+                    .and_then(|id| RequestId::parse(id).ok())
+                    .map(|id| (id, sequence))
+            };
+            verifier.push_linked(position, previous, field(HASH), link, record);
+        }
+    }
+
     /// Its rows as log entries, appended to `entries`. A column that is not text (or a hash not
     /// 32 bytes) reads as empty (or zeros): the entry then fails verification where it stands.
     pub(crate) fn entries(&self, entries: &mut Vec<crate::evidence::LogEntry>) {

@@ -155,15 +155,17 @@ impl<B: Backend> Store<B> {
         let signer = self.signer().ok_or(StoreError::NoSigner)?;
         let verifier = signer.verifier();
         let stored = uuid_text(tenant.as_uuid());
-        let Some((size, _)) = self.backend().chain_head(stored.clone()).await? else {
+        let head = self.backend().log_head(stored.clone()).await?;
+        let size = head.size;
+        if size == 0 {
             return Ok(None);
-        };
-        let root = self.tree_root(&stored, size).await?;
+        }
+        let root = frontier_of(&stored, size, head.frontier)?.root();
         let broken = |reason: String| StoreError::LogBroken {
             tenant: stored.clone(),
             reason,
         };
-        if let Some(latest) = self.latest_checkpoint(tenant).await? {
+        if let Some(latest) = head.latest.map(StoredCheckpoint::read).transpose()? {
             let signed = latest.checkpoint();
             note::open(latest.note(), std::slice::from_ref(&verifier)).map_err(|err| {
                 broken(format!(
@@ -212,16 +214,27 @@ impl<B: Backend> Store<B> {
                 "its signature does not verify with its own public key",
             ))
         })?;
-        self.backend()
+        let kept = StoredCheckpoint {
+            checkpoint,
+            note: signed,
+            signed_at: instant_text(now),
+        };
+        let added = self
+            .backend()
             .add_checkpoint(CheckpointRow {
                 tenant: stored,
                 size,
                 root: root.as_bytes().to_vec(),
-                note: signed,
-                signed_at: instant_text(now),
+                note: kept.note.clone(),
+                signed_at: kept.signed_at.clone(),
             })
             .await?;
-        self.latest_checkpoint(tenant).await
+        if added {
+            Ok(Some(kept))
+        } else {
+            // Another node signed this size meanwhile: the kept one is the checkpoint.
+            self.latest_checkpoint(tenant).await
+        }
     }
 
     /// Signs after a step that sends a message: a failure is logged, not returned, since the
@@ -497,10 +510,21 @@ impl<B: Backend> Store<B> {
                 .hold_evidence(evidence)
                 .map_err(StoreError::Checkpoint)?;
         }
-        for entry in self.log_entries(tenant).await? {
-            verifier.push(&entry);
-        }
-        let verdict = verifier.finish();
+        self.ready().await?;
+        // Read on the backend's side, hashed on a blocking thread as batches arrive.
+        let (sink, mut batches) = tokio::sync::mpsc::channel::<super::chain::ChainBatch>(4);
+        let hashing = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = batches.blocking_recv() {
+                batch.verify_into(&mut verifier);
+            }
+            verifier.finish()
+        });
+        let read = self
+            .backend()
+            .chain(uuid_text(tenant.as_uuid()), sink)
+            .await;
+        let verdict = hashing.await.map_err(super::chain::hashing_failed)?;
+        read?;
         if let LogVerdict::Verified { size, root, .. } = &verdict
             && *size > 0
         {

@@ -401,9 +401,9 @@ async fn rewrite<D: Db>(
     }
     for (id, hash) in &nodes {
         sql.push_str(&format!(
-            "INSERT INTO log_nodes (tenant, level, idx, hash) VALUES ('{tenant}', {}, {}, {});\n",
+            "INSERT INTO log_nodes (tenant, last, level, hash) VALUES ('{tenant}', {}, {}, {});\n",
+            id.last_leaf(),
             id.level,
-            id.index,
             bytes_sql::<D>(hash.as_bytes())
         ));
     }

@@ -10,9 +10,17 @@ use crate::store::columns::{AuditColumns, CHECKPOINT_COLUMNS, CheckpointRow, lis
 
 /// The edge of `tenant`'s tree of `size` leaves from its stored bytes (`chains.frontier`).
 pub(super) fn frontier(tenant: &str, size: u64, bytes: &[u8]) -> Result<Frontier, StoreError> {
+    crate::store::log::frontier_of(tenant, size, edge_chunks(size, bytes))
+}
+
+/// `chains.frontier`'s bytes as the subtrees of the edge of a tree of `size` leaves: `None` for
+/// each when their length is not that of the edge.
+fn edge_chunks(size: u64, bytes: &[u8]) -> Vec<Option<Vec<u8>>> {
     let whole = bytes.len() == 32 * Frontier::ids(size).len();
-    let nodes = bytes.chunks(32).map(|chunk| whole.then(|| chunk.to_vec()));
-    crate::store::log::frontier_of(tenant, size, nodes)
+    bytes
+        .chunks(32)
+        .map(|chunk| whole.then(|| chunk.to_vec()))
+        .collect()
 }
 
 /// A frontier as `chains.frontier` stores it: its hashes, largest subtree first.
@@ -24,15 +32,15 @@ pub(super) fn frontier_bytes(frontier: &Frontier) -> Vec<u8> {
         .collect()
 }
 
-/// Subtrees as `lockbox_save_step` takes them: JSON objects with `level`, `idx` and `hash`.
+/// Subtrees as `lockbox_save_step` takes them: JSON objects with `last`, `level` and `hash`.
 pub(super) fn nodes_json(nodes: &[(NodeId, TreeHash)]) -> String {
     serde_json::Value::Array(
         nodes
             .iter()
             .map(|(id, hash)| {
                 serde_json::json!({
+                    "last": id.last_leaf(),
                     "level": id.level,
-                    "idx": id.index,
                     "hash": hex::encode(hash.as_bytes()),
                 })
             })
@@ -48,16 +56,16 @@ pub(super) async fn insert_nodes(
     nodes: &[(NodeId, TreeHash)],
 ) -> Result<(), tokio_postgres::Error> {
     let levels: Vec<i16> = nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
-    let indexes: Vec<i64> = nodes
+    let lasts: Vec<i64> = nodes
         .iter()
-        .map(|(id, _)| i64::try_from(id.index).unwrap_or(i64::MAX))
+        .map(|(id, _)| i64::try_from(id.last_leaf()).unwrap_or(i64::MAX))
         .collect();
     let hashes: Vec<Vec<u8>> = nodes.iter().map(|(_, h)| h.as_bytes().to_vec()).collect();
     client
         .execute(
-            "INSERT INTO log_nodes (tenant, level, idx, hash) \
-             SELECT $1, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[])",
-            &[&tenant, &levels, &indexes, &hashes],
+            "INSERT INTO log_nodes (tenant, last, level, hash) \
+             SELECT $1, * FROM unnest($2::bigint[], $3::smallint[], $4::bytea[])",
+            &[&tenant, &lasts, &levels, &hashes],
         )
         .await
         .map(|_| ())
@@ -124,20 +132,20 @@ pub(super) async fn nodes(
 ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
     let fail = StoreError::db("reading the tenant's tree");
     let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
-    let indexes: Vec<i64> = ids
+    let lasts: Vec<i64> = ids
         .iter()
-        .map(|id| i64::try_from(id.index).unwrap_or(i64::MAX))
+        .map(|id| i64::try_from(id.last_leaf()).unwrap_or(i64::MAX))
         .collect();
     let stmt = client
         .prepare_cached(
-            "SELECT w.n, l.hash FROM unnest($2::smallint[], $3::bigint[]) WITH ORDINALITY \
-                 AS w(level, idx, n) \
-             JOIN log_nodes l ON l.tenant = $1 AND l.level = w.level AND l.idx = w.idx",
+            "SELECT w.n, l.hash FROM unnest($2::bigint[], $3::smallint[]) WITH ORDINALITY \
+                 AS w(last, level, n) \
+             JOIN log_nodes l ON l.tenant = $1 AND l.last = w.last AND l.level = w.level",
         )
         .await
         .map_err(fail)?;
     let rows = client
-        .query(&stmt, &[&tenant, &levels, &indexes])
+        .query(&stmt, &[&tenant, &lasts, &levels])
         .await
         .map_err(StoreError::db("reading the tenant's tree"))?;
     let mut found = vec![None; ids.len()];
@@ -191,13 +199,19 @@ pub(super) async fn checkpoints(
         .collect()
 }
 
-/// Keeps a checkpoint unless one of its size is kept: whether it was added.
+/// Keeps a checkpoint unless one of its size is kept: whether it was added. Committed without
+/// waiting for the WAL flush (see [`Primitives::add_checkpoint`](crate::store::backend::Primitives::add_checkpoint)).
 pub(super) async fn add_checkpoint(
-    client: &impl GenericClient,
+    client: &mut deadpool_postgres::Object,
     row: &CheckpointRow,
 ) -> Result<bool, StoreError> {
+    let fail = || StoreError::db("keeping a checkpoint");
     let size = i64::try_from(row.size).unwrap_or(i64::MAX);
-    client
+    let tx = client.transaction().await.map_err(fail())?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await
+        .map_err(fail())?;
+    let added = tx
         .execute(
             &format!(
                 "INSERT INTO checkpoints ({}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -206,6 +220,26 @@ pub(super) async fn add_checkpoint(
             &[&row.tenant, &size, &row.root, &row.note, &row.signed_at],
         )
         .await
-        .map(|added| added == 1)
-        .map_err(StoreError::db("keeping a checkpoint"))
+        .map_err(fail())?;
+    tx.commit().await.map_err(fail())?;
+    Ok(added == 1)
+}
+
+/// `tenant`'s log head: its size from the entries themselves (not the chain head's cached row,
+/// which an edit of the entries leaves behind), its edge's stored subtrees, and its latest
+/// checkpoint.
+pub(super) async fn head(
+    client: &impl GenericClient,
+    tenant: &str,
+) -> Result<crate::store::backend::LogHead, StoreError> {
+    let size = super::chain::head(client, tenant)
+        .await?
+        .map_or(0, |(position, _)| position);
+    let frontier = nodes(client, tenant, &Frontier::ids(size)).await?;
+    let latest = checkpoints(client, tenant, true).await?.into_iter().next();
+    Ok(crate::store::backend::LogHead {
+        size,
+        frontier,
+        latest,
+    })
 }

@@ -311,6 +311,10 @@ impl Primitives for Postgres {
         log::nodes(&self.client().await?, &tenant, &ids).await
     }
 
+    async fn log_head(&self, tenant: String) -> Result<super::backend::LogHead, StoreError> {
+        log::head(&self.client().await?, &tenant).await
+    }
+
     async fn record_positions(&self, request: RequestId) -> Result<Vec<(u64, u64)>, StoreError> {
         let fail = || StoreError::db("reading the request's log positions");
         let rows = self
@@ -343,6 +347,6 @@ impl Primitives for Postgres {
     }
 
     async fn add_checkpoint(&self, row: CheckpointRow) -> Result<bool, StoreError> {
-        log::add_checkpoint(&self.client().await?, &row).await
+        log::add_checkpoint(&mut self.client().await?, &row).await
     }
 }

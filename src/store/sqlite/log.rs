@@ -14,9 +14,11 @@ pub(super) fn node(
     tenant: &str,
     id: NodeId,
 ) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.prepare_cached("SELECT hash FROM log_nodes WHERE tenant = ?1 AND level = ?2 AND idx = ?3")?
-        .query_row(params![tenant, id.level, id.index], |row| row.get(0))
-        .optional()
+    conn.prepare_cached(
+        "SELECT hash FROM log_nodes WHERE tenant = ?1 AND last = ?2 AND level = ?3",
+    )?
+    .query_row(params![tenant, id.last_leaf(), id.level], |row| row.get(0))
+    .optional()
 }
 
 /// The edge of `tenant`'s tree of `size` leaves, from its stored subtrees.
@@ -36,13 +38,13 @@ pub(super) fn insert_nodes(
     nodes: &[(NodeId, TreeHash)],
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO log_nodes (tenant, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO log_nodes (tenant, last, level, hash) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for (id, hash) in nodes {
         insert.execute(params![
             tenant,
+            id.last_leaf(),
             id.level,
-            id.index,
             hash.as_bytes().as_slice()
         ])?;
     }
@@ -128,12 +130,41 @@ pub(super) fn checkpoints(
         .map_err(read)
 }
 
-/// Keeps a checkpoint unless one of its size is kept: whether it was added.
+/// Keeps a checkpoint unless one of its size is kept: whether it was added. Committed without
+/// waiting for the disk (see [`Primitives::add_checkpoint`](crate::store::backend::Primitives::add_checkpoint)).
 pub(super) fn add_checkpoint(conn: &Connection, row: &CheckpointRow) -> rusqlite::Result<bool> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO checkpoints ({}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-        list(&CHECKPOINT_COLUMNS)
-    ))?
-    .execute(rusqlite::params_from_iter(row.values().iter()))
-    .map(|added| added == 1)
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let added = conn
+        .prepare_cached(&format!(
+            "INSERT INTO checkpoints ({}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            list(&CHECKPOINT_COLUMNS)
+        ))
+        .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(row.values().iter())));
+    // Back to FULL whatever happened: every other write waits for the disk.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    added.map(|added| added == 1)
+}
+
+/// `tenant`'s log head in one read transaction: its size, its edge's subtrees, its latest
+/// checkpoint.
+pub(super) fn head(
+    conn: &mut Connection,
+    tenant: &str,
+) -> Result<crate::store::backend::LogHead, StoreError> {
+    let read = super::read::read_error(None, "reading the tenant's log");
+    let tx = conn.transaction().map_err(&read)?;
+    let size = super::chain::head(&tx, tenant)
+        .map_err(&read)?
+        .map_or(0, |(position, _)| position);
+    let frontier = Frontier::ids(size)
+        .into_iter()
+        .map(|id| node(&tx, tenant, id))
+        .collect::<Result<_, _>>()
+        .map_err(&read)?;
+    let latest = checkpoints(&tx, tenant, true)?.into_iter().next();
+    Ok(crate::store::backend::LogHead {
+        size,
+        frontier,
+        latest,
+    })
 }

@@ -22,8 +22,8 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, Finished, OutboxRow, OutboxUpdate, PolicyWrite, Primitives, StepWrite,
-    StoredRequest, Written,
+    Claimed, ClaimedPolicy, Finished, LogHead, OutboxRow, OutboxUpdate, PolicyWrite, Primitives,
+    StepWrite, StoredRequest, Written,
 };
 use super::chain::ChainBatch;
 use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
@@ -420,6 +420,13 @@ impl Primitives for Sqlite {
             ids.into_iter()
                 .map(|id| log::node(conn, &tenant, id))
                 .collect()
+        })
+        .await
+    }
+
+    async fn log_head(&self, tenant: String) -> Result<LogHead, StoreError> {
+        try_call(self.reader()?, "reading the tenant's log", move |conn| {
+            log::head(conn, &tenant)
         })
         .await
     }

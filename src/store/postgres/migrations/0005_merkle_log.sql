@@ -3,9 +3,9 @@
 --
 -- Leaf n - 1 of a tenant's tree is the entry at chain position n (an audit row or a policy
 -- change): SHA-256 of 0x00 and the bytes its chain link hashes, so the leaf covers every stored
--- column. The store keeps every perfect subtree (level 0 the leaves; `2^level` leaves from
--- `idx << level`), which is what an inclusion or consistency proof of any size reads: O(log n)
--- rows. `chains.frontier` holds the tree's right edge at the chain head (the roots of the
+-- column. The store keeps every perfect subtree (level 0 the leaves; `2^level` leaves ending at
+-- leaf `last`), which is what an inclusion or consistency proof of any size reads: O(log n)
+-- rows; keyed by their last leaf, a step's new nodes are neighbours at the end of the index. `chains.frontier` holds the tree's right edge at the chain head (the roots of the
 -- perfect subtrees its leaves decompose into, largest first, 32 bytes each), read with the head
 -- under the chain's lock, so a step appends its leaves without reading nodes.
 --
@@ -15,14 +15,14 @@
 -- by the migration, in Rust, in the same transaction; it signs nothing.
 --
 -- `lockbox_save_step` gains `p_nodes` (the subtrees the step's records complete, as JSON
--- objects with `level`, `idx` and `hash` in hex) and `p_to_frontier`, the tree's edge after them.
+-- objects with `last`, `level` and `hash` in hex) and `p_to_frontier`, the tree's edge after them.
 
 CREATE TABLE log_nodes (
     tenant            TEXT COLLATE "C" NOT NULL,
+    last              BIGINT NOT NULL CHECK (last >= 0),
     level             SMALLINT NOT NULL CHECK (level BETWEEN 0 AND 63),
-    idx               BIGINT NOT NULL CHECK (idx >= 0),
     hash              BYTEA NOT NULL CHECK (length(hash) = 32),
-    PRIMARY KEY (tenant, level, idx)
+    PRIMARY KEY (tenant, last, level)
 );
 
 CREATE TABLE checkpoints (
@@ -76,9 +76,9 @@ BEGIN
             USING ERRCODE = 'LB004';
     END IF;
     INSERT INTO audit SELECT * FROM jsonb_populate_recordset(NULL::audit, p_audit);
-    INSERT INTO log_nodes (tenant, level, idx, hash)
-    SELECT n.tenant, m.level, m.idx, decode(m.hash, 'hex')
-    FROM jsonb_to_recordset(p_nodes) AS m(level SMALLINT, idx BIGINT, hash TEXT);
+    INSERT INTO log_nodes (tenant, last, level, hash)
+    SELECT n.tenant, m.last, m.level, decode(m.hash, 'hex')
+    FROM jsonb_to_recordset(p_nodes) AS m(last BIGINT, level SMALLINT, hash TEXT);
     INSERT INTO outbox (request_id, sequence, kind, created_at, message, status, attempts,
                         lease_until)
     SELECT n.id, m.sequence, m.kind, m.created_at, m.message, 'pending', 0, m.created_at

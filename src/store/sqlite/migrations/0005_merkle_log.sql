@@ -3,9 +3,11 @@
 --
 -- Leaf n - 1 of a tenant's tree is the entry at chain position n (an audit row or a policy
 -- change): SHA-256 of 0x00 and the bytes its chain link hashes, so the leaf covers every stored
--- column. The store keeps every perfect subtree (level 0 the leaves; `2^level` leaves from
--- `idx << level`), which is what an inclusion or consistency proof of any size reads: O(log n)
--- rows. Each step writes the subtrees its records complete, in its own transaction.
+-- column. The store keeps every perfect subtree (level 0 the leaves; `2^level` leaves ending at
+-- leaf `last`), which is what an inclusion or consistency proof of any size reads: O(log n)
+-- rows. Each step writes the subtrees its records complete, in its own transaction; keyed by
+-- their last leaf, they are all at the end of the tenant's range, so a step's nodes fill a page
+-- or two instead of touching one page per level.
 --
 -- Checkpoints (C2SP tlog-checkpoint: origin, size, root) are signed outside the database, by a
 -- signer the store is given and never holds the key of, and kept, every one: `note` is the
@@ -14,10 +16,10 @@
 
 CREATE TABLE log_nodes (
     tenant            TEXT NOT NULL,
+    last              INTEGER NOT NULL CHECK (last >= 0),
     level             INTEGER NOT NULL CHECK (level BETWEEN 0 AND 63),
-    idx               INTEGER NOT NULL CHECK (idx >= 0),
     hash              BLOB NOT NULL CHECK (length(hash) = 32),
-    PRIMARY KEY (tenant, level, idx)
+    PRIMARY KEY (tenant, last, level)
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE checkpoints (
