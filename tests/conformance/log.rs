@@ -637,3 +637,78 @@ pub async fn an_insider_truncating_the_tail_is_named<D: Db>() {
     .await;
     caught(&db, &held, (id, revoked), &[Tampering::Removed]).await;
 }
+
+/// A signer that is down, and one that signs with a key other than the one it publishes: the
+/// steps go on (a revocation never waits for a signer), nothing is kept from either, and the
+/// store says which failed.
+pub async fn a_failing_or_lying_signer_never_blocks_a_step_or_gets_a_checkpoint_kept<D: Db>() {
+    use customer_lockbox::evidence::{CheckpointSigner, SignFuture, SignerError};
+
+    struct Down;
+    impl CheckpointSigner for Down {
+        fn verifier(&self) -> VerifierKey {
+            key()
+        }
+        fn sign<'a>(&'a self, _message: &'a [u8]) -> SignFuture<'a> {
+            Box::pin(async { Err(SignerError::new("the KMS did not answer in 2 s")) })
+        }
+    }
+    struct Lying(SignerKey);
+    impl CheckpointSigner for Lying {
+        fn verifier(&self) -> VerifierKey {
+            key()
+        }
+        fn sign<'a>(&'a self, message: &'a [u8]) -> SignFuture<'a> {
+            CheckpointSigner::sign(&self.0, message)
+        }
+    }
+
+    let db = D::create().await;
+    let store = db.open().await;
+    store.set_checkpoint_signer(Down);
+    let id = granted_as(&store, 1).await;
+    store.revoke(id, &megan(), at(hours(2))).await.unwrap();
+    assert!(store.checkpoints(contoso()).await.unwrap().is_empty());
+    match store.sign_checkpoint(contoso(), at(hours(2))).await {
+        Err(err @ StoreError::Signer(_)) => {
+            assert!(err.to_string().contains("did not answer"), "{err}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let other = SignerKey::from_seed("lockbox.vendor.example", &[8; 32]).unwrap();
+    store.set_checkpoint_signer(Lying(other));
+    assert!(matches!(
+        store.sign_checkpoint(contoso(), at(hours(2))).await,
+        Err(StoreError::Signer(_))
+    ));
+    assert!(store.checkpoints(contoso()).await.unwrap().is_empty());
+    // A checkpoint an insider plants (signed by another key) is not taken for the log's: the
+    // store refuses to extend what it cannot verify, and says so.
+    store.set_checkpoint_signer(signer());
+    let signed = store
+        .sign_checkpoint(contoso(), at(hours(2)))
+        .await
+        .unwrap()
+        .unwrap();
+    let forged = signed.note().replace(
+        signed.note().lines().last().unwrap(),
+        "— lockbox.vendor.example AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    db.sql(&format!(
+        "UPDATE checkpoints SET note = {} WHERE size = {}",
+        text_sql(&forged),
+        signed.checkpoint().size()
+    ))
+    .await
+    .unwrap();
+    store
+        .record_actions(id, &alex(), [mailbox_read()], at(hours(2)))
+        .await
+        .ok();
+    match store.sign_checkpoint(contoso(), at(hours(3))).await {
+        Err(StoreError::LogBroken { reason, .. }) => {
+            assert!(reason.contains("does not open"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
