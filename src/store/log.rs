@@ -411,9 +411,14 @@ impl<B: Backend> Store<B> {
         if let Some((request, sequences)) = records
             && !sequences.is_empty()
         {
-            let positions = self.backend().record_positions(request).await?;
+            let positions: std::collections::HashMap<u64, u64> = self
+                .backend()
+                .record_positions(request)
+                .await?
+                .into_iter()
+                .collect();
             for sequence in sequences {
-                let Some(&(_, position)) = positions.iter().find(|(s, _)| *s == sequence) else {
+                let Some(&position) = positions.get(&sequence) else {
                     continue;
                 };
                 proofs.push(crate::evidence::RecordProof {

@@ -436,10 +436,17 @@ impl<B: Backend> Store<B> {
             Ok(write) => write,
             Err(err) => return err,
         };
+        // A revocation or denial taking effect here sends a message: sign after it, as
+        // `persist_request` does.
+        let sends = (!write.messages.is_empty()).then_some(write.latest_at);
         match self.backend().write(write).await {
             Ok(Written::Saved) => {
+                let tenant = current.tenant();
                 with_request!(&mut current, r => r.mark_saved());
                 self.keep(current);
+                if let Some(at) = sends {
+                    self.sign_after_step(tenant, at).await;
+                }
                 ahead(true)
             }
             Ok(Written::Stale { .. } | Written::PolicyChanged) => StoreError::Conflict {

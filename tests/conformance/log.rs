@@ -712,3 +712,21 @@ pub async fn a_failing_or_lying_signer_never_blocks_a_step_or_gets_a_checkpoint_
         other => panic!("{other:?}"),
     }
 }
+
+/// A revocation stamped far ahead of the store's clock takes effect at the store's clock (the
+/// clock-skew rule) and sends its report: that path signs a checkpoint after it too.
+pub async fn a_revocation_taking_effect_at_the_store_clock_is_signed<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    store.set_checkpoint_signer(signer());
+    let id = granted_as(&store, 1).await;
+    let far_ahead = chrono::Utc::now() + TimeDelta::days(1);
+    let err = store.revoke(id, &megan(), far_ahead).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::ClockAhead { recorded: true, .. }),
+        "{err}"
+    );
+    let entries = store.log_entries(contoso()).await.unwrap();
+    let latest = store.latest_checkpoint(contoso()).await.unwrap().unwrap();
+    assert_eq!(latest.checkpoint().size(), entries.len() as u64);
+}

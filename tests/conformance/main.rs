@@ -54,6 +54,7 @@ conformance!(
         an_insider_fabricating_a_request_is_named,
         an_insider_truncating_the_tail_is_named,
         a_failing_or_lying_signer_never_blocks_a_step_or_gets_a_checkpoint_kept,
+        a_revocation_taking_effect_at_the_store_clock_is_signed,
     ],
     steps: [
         each_step_is_saved_and_loads_back,
