@@ -25,6 +25,18 @@ pub trait CheckpointSigner: Send + Sync {
 
     /// The Ed25519 signature of `message` (a checkpoint's text, as signed notes sign it).
     fn sign<'a>(&'a self, message: &'a [u8]) -> SignFuture<'a>;
+
+    /// The signature at once, without waiting on anything, for a signer that can (a key in
+    /// this process): the store then signs inside the step's own transaction, one commit for
+    /// both. `None`, the default, for a signer that must be awaited: the store signs after the
+    /// step commits. The store checks every awaited signature against
+    /// [`verifier`](Self::verifier), and the first signature given at once (a signer set up
+    /// with another key than it publishes fails there); implement this only for a signer
+    /// whose later signatures are made the same way, as [`SignerKey`]'s are.
+    fn sign_at_once(&self, message: &[u8]) -> Option<Result<[u8; 64], SignerError>> {
+        let _ = message;
+        None
+    }
 }
 
 /// A signer failed (the service was unreachable, refused, timed out): the source says how.
@@ -47,5 +59,9 @@ impl CheckpointSigner for SignerKey {
     fn sign<'a>(&'a self, message: &'a [u8]) -> SignFuture<'a> {
         let signature = self.sign_bytes(message);
         Box::pin(std::future::ready(Ok(signature)))
+    }
+
+    fn sign_at_once(&self, message: &[u8]) -> Option<Result<[u8; 64], SignerError>> {
+        Some(Ok(self.sign_bytes(message)))
     }
 }

@@ -65,6 +65,10 @@ pub struct StepWrite {
     /// `None` for a step that does not depend on the policy. The write is refused
     /// ([`Written::PolicyChanged`]) when the tenant's latest version is another one.
     pub(crate) policy_version: Option<u32>,
+    /// For a step that sends a message, on a store whose signer signs at once: sign the
+    /// tenant's checkpoint inside the step's transaction (see [`StepSigning`]). A backend that
+    /// does not (PostgreSQL) leaves it to the store, after the commit.
+    pub(crate) signing: Option<super::log::StepSigning>,
 }
 
 /// A change of a tenant's policy, to write in one transaction: the store stamps it there, at
@@ -144,6 +148,9 @@ pub struct ClaimedPolicy {
 pub enum Written {
     /// Committed.
     Saved,
+    /// Committed, with the checkpoint [`StepWrite::signing`] asked for, kept in the same
+    /// transaction: its signed note.
+    SavedAndSigned(String),
     /// The request is not at the expected revision (`found`, or not stored at all): nothing
     /// was written.
     Stale {

@@ -46,6 +46,7 @@ pub(crate) fn missing_node(tenant: &str, size: u64, id: NodeId) -> StoreError {
     }
 }
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -118,6 +119,7 @@ impl<B: Backend> Store<B> {
     /// store signs a checkpoint of a tenant's log after each step that sends a message (see
     /// [`sign_checkpoint`](Self::sign_checkpoint)); without a signer it signs none.
     pub fn set_checkpoint_signer(&self, signer: impl CheckpointSigner + 'static) {
+        self.inner.signer_checked.store(false, Ordering::Release);
         *self
             .inner
             .signer
@@ -230,11 +232,50 @@ impl<B: Backend> Store<B> {
             })
             .await?;
         if added {
+            self.remember_checkpoint(tenant, kept.note.clone());
             Ok(Some(kept))
         } else {
             // Another node signed this size meanwhile: the kept one is the checkpoint.
             self.latest_checkpoint(tenant).await
         }
+    }
+
+    /// What a backend needs to sign `tenant`'s checkpoint inside a step's transaction, when
+    /// the store's signer signs at once.
+    pub(super) fn step_signing(&self, tenant: TenantId, at: DateTime<Utc>) -> Option<StepSigning> {
+        let signer = self.signer()?;
+        Some(StepSigning {
+            verifier: signer.verifier(),
+            signer,
+            tenant,
+            signed_at: instant_text(at),
+            known: self.known_checkpoint(tenant),
+            check_signature: !self.inner.signer_checked.load(Ordering::Acquire),
+        })
+    }
+
+    fn known_checkpoint(&self, tenant: TenantId) -> Option<String> {
+        self.inner
+            .known_checkpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .cloned()
+    }
+
+    /// Remembers the note of the checkpoint this store kept or checked last for `tenant`: its
+    /// signature was checked, so the signer's at-once signatures need no further check.
+    pub(super) fn remember_checkpoint(&self, tenant: TenantId, note: String) {
+        self.inner.signer_checked.store(true, Ordering::Release);
+        let mut known = self
+            .inner
+            .known_checkpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= 4096 {
+            known.clear();
+        }
+        known.insert(tenant, note);
     }
 
     /// Signs after a step that sends a message: a failure is logged, not returned, since the
@@ -542,5 +583,75 @@ impl<B: Backend> Store<B> {
             }
         }
         Ok(verdict)
+    }
+}
+
+/// What a backend needs to sign a tenant's checkpoint inside a step's transaction, with a
+/// signer that signs at once.
+#[derive(Clone)]
+pub(crate) struct StepSigning {
+    pub(crate) signer: Arc<dyn CheckpointSigner>,
+    pub(crate) verifier: VerifierKey,
+    pub(crate) tenant: TenantId,
+    pub(crate) signed_at: String,
+    /// The note of the checkpoint this store last kept or checked for the tenant: a kept
+    /// latest checkpoint with these very bytes needs no second signature check.
+    pub(crate) known: Option<String>,
+    /// Whether to check the new signature against the signer's public key: the first one of
+    /// each signer given to the store is checked (a signer set up with another key than it
+    /// publishes fails there, at once); later ones of the same signer are not.
+    pub(crate) check_signature: bool,
+}
+
+impl std::fmt::Debug for StepSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepSigning")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StepSigning {
+    /// The checkpoint to keep with the step, for the tree of `size` leaves with `root` whose
+    /// latest kept checkpoint is `latest`, reading the stored subtrees through `node`. `None`
+    /// whenever anything is not as it should be (a kept checkpoint that does not open, a tree
+    /// that does not extend it, a signer that cannot sign at once or signs wrongly): the store
+    /// then signs after the commit, where the same checks fail by name.
+    pub(crate) fn checkpoint(
+        &self,
+        size: u64,
+        root: TreeHash,
+        latest: Option<CheckpointRow>,
+        mut node: impl FnMut(NodeId) -> Option<TreeHash>,
+    ) -> Option<CheckpointRow> {
+        // A signer that must be awaited says so at once; nothing signed here leaves this
+        // function unless every check below passes.
+        let checkpoint =
+            Checkpoint::new(&log_origin(self.verifier.name(), self.tenant), size, root).ok()?;
+        let text = checkpoint.to_text();
+        let signature = self.signer.sign_at_once(text.as_bytes())?.ok()?;
+        if let Some(row) = latest {
+            if self.known.as_deref() != Some(row.note.as_str()) {
+                note::open(&row.note, std::slice::from_ref(&self.verifier)).ok()?;
+            }
+            let kept = StoredCheckpoint::read(row).ok()?;
+            let signed = kept.checkpoint();
+            if signed.size() >= size {
+                return None;
+            }
+            let proof = merkle::consistency_proof_from(signed.size(), size, &mut node)?;
+            merkle::verify_consistency(signed.size(), size, &proof, signed.root(), &root).ok()?;
+        }
+        let signed = note::signed(&text, &self.verifier, &signature);
+        if self.check_signature {
+            note::open(&signed, std::slice::from_ref(&self.verifier)).ok()?;
+        }
+        Some(CheckpointRow {
+            tenant: uuid_text(self.tenant.as_uuid()),
+            size,
+            root: root.as_bytes().to_vec(),
+            note: signed,
+            signed_at: self.signed_at.clone(),
+        })
     }
 }

@@ -155,6 +155,10 @@ mod handle {
         pub(super) policies: Mutex<HashMap<TenantId, Arc<PolicyHistory>>>,
         /// The signer of the tenants' checkpoints, if the store was given one.
         pub(super) signer: std::sync::RwLock<Option<Arc<dyn crate::evidence::CheckpointSigner>>>,
+        /// The note of the checkpoint this store last kept for each tenant (at most 4,096).
+        pub(super) known_checkpoints: Mutex<HashMap<TenantId, String>>,
+        /// Whether a signature of the current signer was checked against its public key.
+        pub(super) signer_checked: AtomicBool,
     }
 
     impl<B: Backend> Clone for Store<B> {
@@ -190,6 +194,8 @@ mod handle {
                     cache: Mutex::new(Cache::default()),
                     policies: Mutex::new(HashMap::new()),
                     signer: std::sync::RwLock::new(None),
+                    known_checkpoints: Mutex::new(HashMap::new()),
+                    signer_checked: AtomicBool::new(false),
                 }),
             })
         }

@@ -355,9 +355,16 @@ impl<B: Backend> Store<B> {
         }
         let mut write = step_write(request)?;
         write.policy_version = policy;
-        // A step that sends a message is followed by a checkpoint, which the message carries.
+        // A step that sends a message is followed by a checkpoint, which the message carries:
+        // in the step's own transaction when the signer signs at once and the backend can.
         let sends = (!write.messages.is_empty()).then_some(write.latest_at);
+        write.signing = sends.and_then(|at| self.step_signing(request.tenant(), at));
         match self.backend().write(write).await? {
+            Written::SavedAndSigned(note) => {
+                request.mark_saved();
+                self.remember_checkpoint(request.tenant(), note);
+                Ok(Persisted::Saved)
+            }
             Written::Saved => {
                 request.mark_saved();
                 if let Some(at) = sends {
@@ -440,7 +447,7 @@ impl<B: Backend> Store<B> {
         // `persist_request` does.
         let sends = (!write.messages.is_empty()).then_some(write.latest_at);
         match self.backend().write(write).await {
-            Ok(Written::Saved) => {
+            Ok(Written::Saved | Written::SavedAndSigned(_)) => {
                 let tenant = current.tenant();
                 with_request!(&mut current, r => r.mark_saved());
                 self.keep(current);
@@ -863,6 +870,7 @@ pub(crate) fn step_write<S: State>(request: &Request<S>) -> Result<StepWrite, St
             .max()
             .unwrap_or_else(|| request.last_step_at()),
         policy_version: None,
+        signing: None,
     })
 }
 

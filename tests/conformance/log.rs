@@ -653,6 +653,8 @@ pub async fn a_failing_or_lying_signer_never_blocks_a_step_or_gets_a_checkpoint_
             Box::pin(async { Err(SignerError::new("the KMS did not answer in 2 s")) })
         }
     }
+    /// Publishes the log's key, signs with another; at once too (the first at-once signature
+    /// is checked).
     struct Lying(SignerKey);
     impl CheckpointSigner for Lying {
         fn verifier(&self) -> VerifierKey {
@@ -660,6 +662,9 @@ pub async fn a_failing_or_lying_signer_never_blocks_a_step_or_gets_a_checkpoint_
         }
         fn sign<'a>(&'a self, message: &'a [u8]) -> SignFuture<'a> {
             CheckpointSigner::sign(&self.0, message)
+        }
+        fn sign_at_once(&self, message: &[u8]) -> Option<Result<[u8; 64], SignerError>> {
+            self.0.sign_at_once(message)
         }
     }
 
@@ -677,6 +682,10 @@ pub async fn a_failing_or_lying_signer_never_blocks_a_step_or_gets_a_checkpoint_
     }
     let other = SignerKey::from_seed("lockbox.vendor.example", &[8; 32]).unwrap();
     store.set_checkpoint_signer(Lying(other));
+    // A step that sends a message, signed at once inside its transaction: refused there, and
+    // after the commit.
+    pending_as(&store, 3).await;
+    assert!(store.checkpoints(contoso()).await.unwrap().is_empty());
     assert!(matches!(
         store.sign_checkpoint(contoso(), at(hours(2))).await,
         Err(StoreError::Signer(_))
@@ -705,6 +714,19 @@ pub async fn a_failing_or_lying_signer_never_blocks_a_step_or_gets_a_checkpoint_
         .record_actions(id, &alex(), [mailbox_read()], at(hours(2)))
         .await
         .ok();
+    // A step that sends a message goes on, and signs nothing over the planted checkpoint,
+    // inside its transaction or after it.
+    let next = pending_as(&store, 2).await;
+    assert_eq!(
+        store
+            .latest_checkpoint(contoso())
+            .await
+            .unwrap()
+            .unwrap()
+            .note(),
+        forged
+    );
+    store.load(next).await.unwrap();
     match store.sign_checkpoint(contoso(), at(hours(3))).await {
         Err(StoreError::LogBroken { reason, .. }) => {
             assert!(reason.contains("does not open"), "{reason}")

@@ -168,3 +168,31 @@ pub(super) fn head(
         latest,
     })
 }
+
+/// Signs `tenant`'s checkpoint inside a step's transaction `tx` (see
+/// [`StepSigning`](crate::store::log::StepSigning)) and keeps it there: its note, or `None` when
+/// the store is to sign after the commit instead.
+pub(super) fn sign_in(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    frontier: &Frontier,
+    signing: &crate::store::log::StepSigning,
+) -> Result<Option<String>, StoreError> {
+    let latest = checkpoints(tx, tenant, true)?.into_iter().next();
+    let row = signing.checkpoint(frontier.size(), frontier.root(), latest, |id| {
+        node(tx, tenant, id)
+            .ok()
+            .flatten()
+            .and_then(|bytes| TreeHash::from_slice(&bytes))
+    });
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    tx.prepare_cached(&format!(
+        "INSERT INTO checkpoints ({}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        list(&CHECKPOINT_COLUMNS)
+    ))
+    .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(row.values().iter())))
+    .map_err(StoreError::db("keeping a checkpoint"))?;
+    Ok(Some(row.note))
+}

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::audit::ChainHash;
 use crate::clock::{Clock, MAX_CLOCK_SKEW, SystemClock};
+use crate::evidence::Frontier;
 use crate::store::StoreError;
 use crate::store::backend::{NewMessage, PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
@@ -40,9 +41,16 @@ pub(super) fn step(conn: &mut Connection, step: &StepWrite) -> Result<Written, S
     {
         return Ok(Written::PolicyChanged);
     }
-    write_in(&tx, step)?;
+    let frontier = write_in(&tx, step)?;
+    let signed = match &step.signing {
+        Some(signing) => super::log::sign_in(&tx, &step.row.tenant, &frontier, signing)?,
+        None => None,
+    };
     tx.commit().map_err(StoreError::db("committing a step"))?;
-    Ok(Written::Saved)
+    Ok(match signed {
+        Some(note) => Written::SavedAndSigned(note),
+        None => Written::Saved,
+    })
 }
 
 /// The tenant's latest policy version (0 for none) and when it took effect.
@@ -107,13 +115,14 @@ pub(super) fn policy(
     Ok(Some(row))
 }
 
-/// Writes the audit rows and outbox rows of `step` inside `tx`, after its request row.
-pub(super) fn write_in(tx: &Transaction<'_>, step: &StepWrite) -> Result<(), StoreError> {
-    append_records(tx, step)?;
+/// Writes the audit rows and outbox rows of `step` inside `tx`, after its request row; returns
+/// the edge of the tenant's tree after them.
+pub(super) fn write_in(tx: &Transaction<'_>, step: &StepWrite) -> Result<Frontier, StoreError> {
+    let frontier = append_records(tx, step)?;
     for message in &step.messages {
         add_message(tx, &step.row.id, message)?;
     }
-    Ok(())
+    Ok(frontier)
 }
 
 /// Inserts a new request's row, or moves a stored one to the step's state if its revision is
@@ -172,8 +181,9 @@ fn chain_head(tx: &Transaction<'_>, tenant: &str) -> Result<(u64, ChainHash), St
     }
 }
 
-/// Appends the step's records to the audit table, linked onto its tenant's chain.
-fn append_records(tx: &Transaction<'_>, step: &StepWrite) -> Result<(), StoreError> {
+/// Appends the step's records to the audit table, linked onto its tenant's chain, and their
+/// leaves to its tree; returns the tree's edge after them.
+fn append_records(tx: &Transaction<'_>, step: &StepWrite) -> Result<Frontier, StoreError> {
     let tenant = &step.row.tenant;
     let (mut position, mut previous) = chain_head(tx, tenant)?;
     let mut frontier = super::log::frontier(tx, tenant, position)?;
@@ -194,7 +204,9 @@ fn append_records(tx: &Transaction<'_>, step: &StepWrite) -> Result<(), StoreErr
             .execute(rusqlite::params_from_iter(row.values().iter()))
             .map_err(StoreError::db("appending audit records"))?;
     }
-    super::log::insert_nodes(tx, tenant, &nodes).map_err(StoreError::db("appending audit records"))
+    super::log::insert_nodes(tx, tenant, &nodes)
+        .map_err(StoreError::db("appending audit records"))?;
+    Ok(frontier)
 }
 
 /// Adds a notification to the outbox, available from the instant of its cause.
