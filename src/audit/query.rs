@@ -90,6 +90,42 @@ impl AuditCursor {
     }
 }
 
+impl std::fmt::Display for AuditCursor {
+    /// An opaque text form, for handing the cursor to a client (or a command line) and taking
+    /// it back with [`FromStr`](std::str::FromStr).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a{}.{}.{}",
+            self.at.timestamp_nanos_opt().unwrap_or_default(),
+            self.request.as_uuid().simple(),
+            self.sequence
+        )
+    }
+}
+
+impl std::str::FromStr for AuditCursor {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let parsed = (|| {
+            let mut parts = text.strip_prefix('a')?.split('.');
+            let at = DateTime::from_timestamp_nanos(parts.next()?.parse().ok()?);
+            let request = RequestId::from_uuid(uuid::Uuid::try_parse(parts.next()?).ok()?).ok()?;
+            let sequence = parts.next()?.parse().ok()?;
+            parts
+                .next()
+                .is_none()
+                .then_some(AuditCursor::new(at, request, sequence))
+        })();
+        parsed.ok_or_else(|| {
+            ErrorKind::InvalidCursor {
+                input: text.chars().take(64).collect(),
+            }
+            .into()
+        })
+    }
+}
+
 /// A search over audit records: every filter set must match; unset filters match anything.
 ///
 /// Results come ordered by instant, then request id, then sequence, one page at a time

@@ -65,6 +65,36 @@ impl AnyRequest {
         with_request!(self, r => r.tenant())
     }
 
+    /// The support case (see [`Request::service_request`]).
+    pub fn service_request(&self) -> &crate::values::ServiceRequestNumber {
+        with_request!(self, r => r.service_request())
+    }
+
+    /// The services requested (see [`Request::services`]).
+    pub fn services(&self) -> &crate::values::Services {
+        with_request!(self, r => r.services())
+    }
+
+    /// How long access was asked for (see [`Request::access_duration`]).
+    pub fn access_duration(&self) -> crate::values::AccessDuration {
+        with_request!(self, r => r.access_duration())
+    }
+
+    /// Why the engineer needs access (see [`Request::justification`]).
+    pub fn justification(&self) -> &crate::values::Justification {
+        with_request!(self, r => r.justification())
+    }
+
+    /// The engineer who drafted it (see [`Request::engineer`]).
+    pub fn engineer(&self) -> &crate::values::EngineerId {
+        with_request!(self, r => r.engineer())
+    }
+
+    /// When it was drafted (see [`Request::drafted_at`]).
+    pub fn drafted_at(&self) -> chrono::DateTime<chrono::Utc> {
+        with_request!(self, r => r.drafted_at())
+    }
+
     /// Which state the request is in.
     pub fn state(&self) -> StateKind {
         match self {

@@ -381,6 +381,21 @@ impl<B: Backend> Store<B> {
         self.inclusion_proof_in(tenant, position, &latest).await
     }
 
+    /// Where each record of `request` stands in its tenant's log: (sequence, position from 1),
+    /// in sequence order; empty for an unknown request. A record's position is what
+    /// [`inclusion_proof`](Self::inclusion_proof) takes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when it cannot be read.
+    pub async fn log_positions(
+        &self,
+        request: crate::values::RequestId,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.ready().await?;
+        self.backend().record_positions(request).await
+    }
+
     /// The inclusion proof of the entry at `position` in the tree of `checkpoint`.
     async fn inclusion_proof_in(
         &self,

@@ -87,7 +87,9 @@ async fn store_pages<B: Backend>(store: &Store<B>, query: &AuditQuery) -> Vec<Ve
         let page = store.search(&query).await.unwrap();
         pages.push(page.records);
         match page.next {
-            Some(cursor) => query = query.after(cursor),
+            // Through the cursor's text form, as a client (or `lockbox audit search`) hands
+            // it back: it must resume exactly where the page ended.
+            Some(cursor) => query = query.after(cursor.to_string().parse().unwrap()),
             None => return pages,
         }
     }
@@ -359,6 +361,21 @@ pub async fn request_listings_page_through_each_filter<D: Db>() {
             .unwrap_err()
             .is_invalid_cursor()
     );
+    for garbage in [
+        "not a cursor",
+        "a1.019ab5c000007000800000000000000a",
+        "a1.019ab5c000007000800000000000000a.1.2",
+        "ax.019ab5c000007000800000000000000a.1",
+        "a1.00000000000000000000000000000000.1",
+    ] {
+        assert!(
+            garbage
+                .parse::<AuditCursor>()
+                .unwrap_err()
+                .is_invalid_cursor(),
+            "{garbage}"
+        );
+    }
 }
 
 pub async fn outbox_views_list_pending_and_failed_messages<D: Db>() {

@@ -1,0 +1,535 @@
+//! The command line: every command, argument and help text (clap derive).
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use customer_lockbox::{
+    Actor, ApproverId, AuditEventKind, EmailAddress, EngineerId, RequestId, ServiceRequestNumber,
+    StateKind, SupportManagerId, TenantAdminId, TenantId,
+};
+
+const ABOUT: &str = "Look after a Customer Lockbox store, and check its evidence";
+
+const LONG_ABOUT: &str = "\
+Look after a Customer Lockbox store, and check its evidence.
+
+An operator lists requests and their trails, searches and exports the audit log, looks after \
+tenants' approval policies, expires overdue requests and delivers the outbox. A customer's \
+auditor verifies the tenant's log offline, from an export, the log's public key and a \
+checkpoint the customer received by email: no database, no trust in the vendor.
+
+The store is a SQLite file's path (or sqlite://PATH) or a PostgreSQL URL (postgres://...), \
+given with --store or in LOCKBOX_STORE. Output is a table for people; --json prints one JSON \
+document for scripts.";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done: the command did what it says (for verify: the evidence holds)
+  1  the store, a file or the mail transport failed; the message says what to do
+  2  usage: an argument is missing, unknown or not a valid value
+  3  evidence refused: a log or chain that does not verify, a tampered export,
+     a checkpoint that does not open with the key, a record the workflow could not produce
+  4  not found: no store at the path, or no such request, tenant policy or checkpoint
+
+Examples:
+  lockbox --store lockbox.db requests --tenant 8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90
+  lockbox --store lockbox.db show 019ab5c0-0000-7000-8000-000000000001
+  lockbox --store postgres://lockbox@db/lockbox audit export --tenant 8b5a... --format csv
+  lockbox verify-offline --export log.jsonl --key vendor.vkey --held message.eml";
+
+/// The `lockbox` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lockbox",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = "Exit codes: 0 done, 1 failure, 2 usage, 3 evidence refused, 4 not found (--help: more)",
+    after_long_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The store: a SQLite file's path, sqlite://PATH, or postgres://USER@HOST/DATABASE.
+    #[arg(
+        long,
+        short = 's',
+        env = "LOCKBOX_STORE",
+        global = true,
+        value_name = "URL"
+    )]
+    pub store: Option<String>,
+
+    /// Print one JSON document instead of tables (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List requests: a tenant's (optionally in one state), an engineer's, a support case's,
+    /// or those due before an instant. Newest first, one page at a time.
+    Requests(RequestsArgs),
+
+    /// Show one request: its state, its deadline or access window, and its whole audit trail
+    /// with each record's place in the tenant's log.
+    Show {
+        /// The request's id (a UUID).
+        request: RequestId,
+    },
+
+    /// Search the audit log, or export it as JSON Lines or CSV.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+
+    /// Show a tenant's approval policy and its history, or change it (as a tenant
+    /// administrator).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
+    /// Verify the store's tenant logs: every hash chain and, with the log's public key, every
+    /// Merkle log against its signed checkpoints and the checkpoints customers hold.
+    Verify(VerifyArgs),
+
+    /// Verify an exported log with no database: the export, the log's public key and a
+    /// checkpoint (or a whole message) the customer received.
+    VerifyOffline(VerifyOfflineArgs),
+
+    /// Print a proof from a tenant's log in the C2SP tlog-proof text form: a record's
+    /// inclusion, or the consistency of a smaller checkpoint with the latest.
+    #[command(subcommand)]
+    Proof(ProofCommand),
+
+    /// Move on the requests time has moved on: expire unanswered ones, end access whose
+    /// window is over.
+    Sweep(SweepArgs),
+
+    /// Send the outbox's due notifications (through a pickup directory or sendmail), recording
+    /// each attempt in the request's trail.
+    Deliver(DeliverArgs),
+
+    /// Bring the store's schema up to this build's version (creates a new SQLite store).
+    Migrate,
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    /// Whether the command writes to the store (so opens it for writing).
+    pub fn writes(&self) -> bool {
+        match self {
+            Command::Policy(PolicyCommand::Set(_)) | Command::Migrate => true,
+            Command::Sweep(args) => !args.dry_run,
+            Command::Deliver(args) => !args.dry_run,
+            _ => false,
+        }
+    }
+}
+
+/// Which requests to list.
+#[derive(Debug, Args)]
+#[group(skip)]
+#[command(group(ArgGroup::new("listing").required(true).multiple(false)
+    .args(["tenant", "engineer", "service_request", "due_before"])))]
+pub struct RequestsArgs {
+    /// A tenant's requests.
+    #[arg(long, value_name = "TENANT_ID")]
+    pub tenant: Option<TenantId>,
+
+    /// Only those in this state (with --tenant).
+    #[arg(long, requires = "tenant", value_parser = parse_state)]
+    pub state: Option<StateKind>,
+
+    /// The requests an engineer drafted.
+    #[arg(long, value_name = "ENGINEER_ID")]
+    pub engineer: Option<EngineerId>,
+
+    /// The requests of one support case.
+    #[arg(long, value_name = "NUMBER")]
+    pub service_request: Option<ServiceRequestNumber>,
+
+    /// Pending and granted requests due strictly before this instant (RFC 3339), soonest
+    /// first.
+    #[arg(long, value_name = "INSTANT")]
+    pub due_before: Option<DateTime<Utc>>,
+
+    /// Where to go on from: the cursor the previous page printed.
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<customer_lockbox::RequestCursor>,
+
+    #[command(flatten)]
+    pub pages: Pages,
+}
+
+/// Paging of a listing.
+#[derive(Debug, Args)]
+pub struct Pages {
+    /// Rows per page (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: u32,
+
+    /// Every page, following the cursors, instead of one.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `lockbox audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Search audit records, ordered by instant, request and sequence; one page at a time.
+    Search {
+        #[command(flatten)]
+        filters: AuditFilters,
+
+        /// Where to go on from: the cursor the previous page printed.
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<customer_lockbox::AuditCursor>,
+
+        #[command(flatten)]
+        pages: Pages,
+    },
+
+    /// Export every matching audit record, as JSON Lines (each line a record, as the library
+    /// serializes it) or CSV (one row per record, its record as JSON in the last column).
+    Export {
+        #[command(flatten)]
+        filters: AuditFilters,
+
+        /// The format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+
+        /// Write here instead of to standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Every filter of the audit query; unset filters match anything.
+#[derive(Debug, Args)]
+pub struct AuditFilters {
+    /// Only this tenant's records.
+    #[arg(long, value_name = "TENANT_ID")]
+    pub tenant: Option<TenantId>,
+
+    /// Only this request's records.
+    #[arg(long, value_name = "REQUEST_ID")]
+    pub request: Option<RequestId>,
+
+    /// Only this actor's: engineer:ID, support_manager:ID, approver:ID or system.
+    #[arg(long, value_parser = parse_actor)]
+    pub actor: Option<Actor>,
+
+    /// Only records of this kind (repeat for more kinds): drafted, granted, engineer_acted...
+    #[arg(long, value_parser = parse_kind, value_name = "KIND")]
+    pub kind: Vec<AuditEventKind>,
+
+    /// Only records at or after this instant (RFC 3339).
+    #[arg(long, value_name = "INSTANT")]
+    pub since: Option<DateTime<Utc>>,
+
+    /// Only records strictly before this instant (RFC 3339).
+    #[arg(long, value_name = "INSTANT")]
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// The formats of `audit export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON Lines: one record per line.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// `lockbox policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The policy in force: who may grant, how many must, how long they have, the longest
+    /// access.
+    Show {
+        /// The tenant.
+        tenant: TenantId,
+    },
+
+    /// Every version of the tenant's policy, who changed it and when.
+    History {
+        /// The tenant.
+        tenant: TenantId,
+    },
+
+    /// Set a new version of the tenant's policy, as a tenant administrator. The approvers
+    /// before and after are told by email (through the outbox: run `deliver`).
+    Set(PolicySetArgs),
+}
+
+/// A new policy version.
+#[derive(Debug, Args)]
+pub struct PolicySetArgs {
+    /// The tenant.
+    pub tenant: TenantId,
+
+    /// The tenant administrator making the change (recorded in the log).
+    #[arg(long, value_name = "ADMIN_ID")]
+    pub admin: TenantAdminId,
+
+    /// A designated approver, as ID=EMAIL (repeat for each; the new list replaces the old).
+    #[arg(long = "approver", value_name = "ID=EMAIL", required = true, value_parser = parse_approver)]
+    pub approvers: Vec<(ApproverId, EmailAddress)>,
+
+    /// How many different approvers must grant a request.
+    #[arg(long, default_value_t = 1)]
+    pub approvals: u32,
+
+    /// How long approvers have to decide before a request expires: 1h to 96h (e.g. 12h,
+    /// 90m, 1h30m).
+    #[arg(long, value_parser = parse_duration, default_value = "12h", value_name = "DURATION")]
+    pub decision_window: TimeDelta,
+
+    /// The longest access a request may ask for (e.g. 8h); the workflow's own maximum if
+    /// unset.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub max_access: Option<TimeDelta>,
+
+    /// The instant of the change (RFC 3339); now if unset.
+    #[arg(long, value_name = "INSTANT")]
+    pub now: Option<DateTime<Utc>>,
+
+    /// The log's signing key (a note signer key, PRIVATE+KEY+NAME+HASH+KEY), in a file: the
+    /// steps taken sign a checkpoint, and messages carry it. Without it none is signed.
+    #[arg(long, value_name = "FILE")]
+    pub signer_key: Option<PathBuf>,
+}
+
+/// Which logs to verify, and against what.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this tenant (repeat for more); every tenant of the store if unset.
+    #[arg(long, value_name = "TENANT_ID")]
+    pub tenant: Vec<TenantId>,
+
+    /// The log's public key (a note verifier key, NAME+HASH+KEY), or a file holding it.
+    /// Without it only the hash chains are checked, not the Merkle logs or their checkpoints.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub key: Option<String>,
+
+    /// Evidence a customer holds: a message they received (with its checkpoint and proofs),
+    /// or a signed checkpoint on its own. Repeat for more; each is held to its tenant's log.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub held: Vec<PathBuf>,
+}
+
+/// An offline verification.
+#[derive(Debug, Args)]
+pub struct VerifyOfflineArgs {
+    /// The export (JSON Lines, from the vendor's `Store::export_log`); - for standard input.
+    #[arg(long, value_name = "FILE")]
+    pub export: PathBuf,
+
+    /// The log's public key (NAME+HASH+KEY), or a file holding it: from the vendor, kept
+    /// apart from the export.
+    #[arg(long, value_name = "KEY|FILE")]
+    pub key: String,
+
+    /// Evidence you hold: a message you received (with its checkpoint and proofs), or a
+    /// signed checkpoint on its own. Repeat for more; at least one.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub held: Vec<PathBuf>,
+
+    /// The log's origin (KEY_NAME/TENANT_ID); taken from the first held checkpoint if unset.
+    #[arg(long)]
+    pub origin: Option<String>,
+}
+
+/// `lockbox proof ...`
+#[derive(Debug, Subcommand)]
+pub enum ProofCommand {
+    /// A record's inclusion in its tenant's log, in the tree of the latest checkpoint.
+    Inclusion(InclusionArgs),
+
+    /// The consistency of a smaller checkpoint (a size) with the tenant's latest checkpoint.
+    Consistency {
+        /// The tenant.
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: TenantId,
+
+        /// The size of the checkpoint you hold.
+        #[arg(long, value_name = "SIZE")]
+        from: u64,
+    },
+}
+
+/// Which record to prove.
+#[derive(Debug, Args)]
+#[group(skip)]
+#[command(group(ArgGroup::new("record").required(true).multiple(false)
+    .args(["position", "request"])))]
+pub struct InclusionArgs {
+    /// The tenant (with --position).
+    #[arg(long, value_name = "TENANT_ID", requires = "position")]
+    pub tenant: Option<TenantId>,
+
+    /// The entry's position in the tenant's log, from 1.
+    #[arg(long, requires = "tenant")]
+    pub position: Option<u64>,
+
+    /// The request whose record to prove (with --sequence).
+    #[arg(long, value_name = "REQUEST_ID", requires = "sequence")]
+    pub request: Option<RequestId>,
+
+    /// The record's number in the request's trail, from 1.
+    #[arg(long, requires = "request")]
+    pub sequence: Option<u64>,
+}
+
+/// A sweep.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// List what would be moved on, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The instant to sweep at (RFC 3339); now if unset.
+    #[arg(long, value_name = "INSTANT")]
+    pub now: Option<DateTime<Utc>>,
+
+    /// The log's signing key (a note signer key, PRIVATE+KEY+NAME+HASH+KEY), in a file: the
+    /// steps taken sign a checkpoint, and messages carry it. Without it none is signed.
+    #[arg(long, value_name = "FILE")]
+    pub signer_key: Option<PathBuf>,
+}
+
+/// A delivery run.
+#[derive(Debug, Args)]
+#[group(skip)]
+pub struct DeliverArgs {
+    /// List the notifications not sent yet, and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The sender's address on every message.
+    #[arg(long, value_name = "ADDRESS", required_unless_present = "dry_run")]
+    pub from: Option<String>,
+
+    /// Write each message as an .eml file into this directory (a mail server's pickup
+    /// directory).
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["dry_run", "sendmail"])]
+    pub pickup_dir: Option<PathBuf>,
+
+    /// Hand each message to this sendmail program.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "/usr/sbin/sendmail", conflicts_with = "pickup_dir")]
+    pub sendmail: Option<PathBuf>,
+
+    /// Engineers' addresses: a CSV file of ENGINEER_ID,ADDRESS lines (approvers' addresses
+    /// come from the tenants' policies).
+    #[arg(long, value_name = "FILE")]
+    pub engineers: Option<PathBuf>,
+
+    /// How long a run holds each message it claims (e.g. 5m): well longer than a send takes.
+    #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
+    pub lease: TimeDelta,
+
+    /// The instant to deliver at (RFC 3339); now if unset.
+    #[arg(long, value_name = "INSTANT")]
+    pub now: Option<DateTime<Utc>>,
+
+    /// The log's signing key (a note signer key, PRIVATE+KEY+NAME+HASH+KEY), in a file: the
+    /// steps taken sign a checkpoint, and messages carry it. Without it none is signed.
+    #[arg(long, value_name = "FILE")]
+    pub signer_key: Option<PathBuf>,
+}
+
+/// A state by its stored name.
+fn parse_state(text: &str) -> Result<StateKind, String> {
+    const ALL: [StateKind; 5] = [
+        StateKind::Drafted,
+        StateKind::ManagerApproved,
+        StateKind::PendingCustomer,
+        StateKind::Granted,
+        StateKind::Closed,
+    ];
+    ALL.into_iter()
+        .find(|state| state.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<_> = ALL.iter().map(|state| state.as_str()).collect();
+            format!("not a state; one of: {}", names.join(", "))
+        })
+}
+
+/// An event kind by its stored name.
+fn parse_kind(text: &str) -> Result<AuditEventKind, String> {
+    AuditEventKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<_> = AuditEventKind::ALL
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect();
+            format!("not an event kind; one of: {}", names.join(", "))
+        })
+}
+
+/// An actor as ROLE:ID, or `system`.
+fn parse_actor(text: &str) -> Result<Actor, String> {
+    let wrong = |err: customer_lockbox::Error| err.to_string();
+    match text.split_once(':') {
+        None if text == "system" => Ok(Actor::System),
+        Some(("engineer", id)) => EngineerId::new(id).map(Actor::Engineer).map_err(wrong),
+        Some(("support_manager", id)) => SupportManagerId::new(id)
+            .map(Actor::SupportManager)
+            .map_err(wrong),
+        Some(("approver", id)) => ApproverId::new(id).map(Actor::Approver).map_err(wrong),
+        _ => Err(
+            "not an actor; give engineer:ID, support_manager:ID, approver:ID or system".to_owned(),
+        ),
+    }
+}
+
+/// A designated approver as ID=EMAIL.
+fn parse_approver(text: &str) -> Result<(ApproverId, EmailAddress), String> {
+    let (id, email) = text
+        .split_once('=')
+        .ok_or("give the approver as ID=EMAIL, e.g. megan@contoso.com=megan@contoso.com")?;
+    Ok((
+        ApproverId::new(id).map_err(|err| err.to_string())?,
+        EmailAddress::new(email).map_err(|err| err.to_string())?,
+    ))
+}
+
+/// A length such as `12h`, `90m` or `1h30m`.
+pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
+    let wrong =
+        || format!("{text:?} is not a length: give hours and minutes, as 12h, 90m or 1h30m");
+    let (mut minutes, mut digits, mut any) = (0i64, String::new(), false);
+    for c in text.trim().chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            'h' | 'm' => {
+                let n: i64 = digits.parse().map_err(|_| wrong())?;
+                let scale = if c == 'h' { 60 } else { 1 };
+                minutes = n
+                    .checked_mul(scale)
+                    .and_then(|n| minutes.checked_add(n))
+                    .filter(|m| *m <= 100_000_000)
+                    .ok_or_else(wrong)?;
+                digits.clear();
+                any = true;
+            }
+            _ => return Err(wrong()),
+        }
+    }
+    if !any || !digits.is_empty() {
+        return Err(wrong());
+    }
+    Ok(TimeDelta::minutes(minutes))
+}

@@ -1,0 +1,352 @@
+//! `lockbox verify`, `lockbox verify-offline` and `lockbox proof`: the evidence commands.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::ExitCode;
+
+use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, VerifierKey, verify_export};
+use customer_lockbox::store::{Backend, Store, StoreError, log_origin};
+use customer_lockbox::{ChainVerdict, TenantId};
+use serde_json::{Value, json};
+
+use crate::cli::{InclusionArgs, ProofCommand, VerifyArgs, VerifyOfflineArgs};
+use crate::failure::{Code, Failure};
+use crate::print::Output;
+
+/// The log's public key, given as its text or as a file holding it.
+fn load_key(given: &str) -> Result<VerifierKey, Failure> {
+    let text = if Path::new(given).is_file() {
+        std::fs::read_to_string(given)
+            .map_err(|err| Failure::io(&format!("reading the key file {given}"), err))?
+    } else {
+        given.to_owned()
+    };
+    VerifierKey::parse(text.trim()).map_err(|err| {
+        Failure::usage(format!(
+            "--key is not a note verifier key (NAME+HASH+KEY, as the vendor publishes it), nor a file holding one: {err}"
+        ))
+    })
+}
+
+/// Evidence a customer holds, from a file: a message they received (its text, or the .eml
+/// as saved, when its body is plain text), or a signed checkpoint on its own.
+fn load_held(path: &Path) -> Result<Evidence, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|err| Failure::io(&format!("reading {}", path.display()), err))?;
+    // A saved message (.eml) carries its body in a transfer encoding (quoted-printable):
+    // the evidence is in the decoded text.
+    let decoded = mail_parser::MessageParser::default()
+        .parse(&bytes)
+        .and_then(|message| message.body_text(0).map(|body| body.into_owned()));
+    let text = String::from_utf8_lossy(&bytes);
+    match decoded
+        .as_deref()
+        .and_then(|body| Evidence::from_message(body).ok())
+        .map_or_else(|| Evidence::from_message(&text), Ok)
+    {
+        Ok(evidence) => Ok(evidence),
+        // A checkpoint on its own: a signed note (origin, size, root, blank line, signature).
+        Err(_) if text.lines().any(|line| line.starts_with("\u{2014} ")) => {
+            Ok(Evidence::new(format!("{}\n", text.trim_end()), Vec::new()))
+        }
+        Err(err) => Err(Failure::new(
+            Code::Refused,
+            format!(
+                "{} holds no evidence: {err} (give a message from the store as received, or a signed checkpoint)",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// The origin a held checkpoint names: its first line.
+fn origin_of(evidence: &Evidence) -> &str {
+    evidence.checkpoint().lines().next().unwrap_or_default()
+}
+
+/// Verifies the store's tenant logs.
+pub async fn verify<B: Backend>(
+    store: &Store<B>,
+    args: VerifyArgs,
+    out: &Output,
+) -> Result<ExitCode, Failure> {
+    let key = args.key.as_deref().map(load_key).transpose()?;
+    let mut held: HashMap<String, Vec<Evidence>> = HashMap::new();
+    for path in &args.held {
+        let evidence = load_held(path)?;
+        held.entry(origin_of(&evidence).to_owned())
+            .or_default()
+            .push(evidence);
+    }
+    let tenants = if args.tenant.is_empty() {
+        store.tenants().await?
+    } else {
+        args.tenant
+    };
+    // Each held message must be for one of the logs verified here.
+    if let Some(key) = &key {
+        let origins: Vec<String> = tenants.iter().map(|t| log_origin(key.name(), *t)).collect();
+        if let Some(stray) = held.keys().find(|origin| !origins.contains(origin)) {
+            return Err(Failure::usage(format!(
+                "a held checkpoint is for the log {stray}, which is not among those verified (logs here are named {}/TENANT_ID): give its tenant with --tenant, or the key it was signed with",
+                key.name()
+            )));
+        }
+    }
+    let mut sizes = Vec::with_capacity(tenants.len());
+    for tenant in &tenants {
+        sizes.push(
+            store
+                .chain_head(*tenant)
+                .await?
+                .map_or(0, |head| head.position),
+        );
+    }
+    let bar = out.progress(sizes.iter().sum(), "verifying");
+    let mut rows = Vec::new();
+    let mut all_hold = true;
+    for (tenant, size) in tenants.iter().zip(sizes) {
+        bar.set_message(tenant.to_string());
+        let row = verify_tenant(store, *tenant, key.as_ref(), &held).await?;
+        all_hold &= row.holds;
+        rows.push(row);
+        bar.inc(size);
+    }
+    bar.finish_and_clear();
+    if out.json() {
+        out.json_value(&json!({
+            "verified": all_hold,
+            "logs_checked": key.is_some(),
+            "tenants": rows.iter().map(|row| row.json.clone()).collect::<Vec<_>>(),
+        }));
+    } else {
+        out.table(
+            &["TENANT", "ENTRIES", "CHAIN", "LOG"],
+            rows.iter().map(|row| row.cells.clone()),
+            "no tenants in this store",
+        );
+        for row in rows.iter().filter(|row| !row.holds) {
+            for problem in &row.problems {
+                out.line(&format!("tenant {}: {problem}", row.tenant));
+            }
+        }
+        if key.is_none() {
+            eprintln!(
+                "only the hash chains were checked: give the log's public key with --key to check the Merkle logs and their signed checkpoints"
+            );
+        }
+    }
+    Ok(if all_hold {
+        ExitCode::SUCCESS
+    } else {
+        Code::Refused.into()
+    })
+}
+
+/// One tenant's verification, as printed.
+struct TenantRow {
+    tenant: TenantId,
+    holds: bool,
+    cells: [String; 4],
+    problems: Vec<String>,
+    json: Value,
+}
+
+async fn verify_tenant<B: Backend>(
+    store: &Store<B>,
+    tenant: TenantId,
+    key: Option<&VerifierKey>,
+    held: &HashMap<String, Vec<Evidence>>,
+) -> Result<TenantRow, Failure> {
+    let mut problems = Vec::new();
+    let (entries, chain) = match store.verify_chain(tenant).await {
+        Ok(ChainVerdict::Intact { head }) => (head.map_or(0, |h| h.position), "intact".to_owned()),
+        Ok(ChainVerdict::Broken(at)) => {
+            problems.push(format!("chain: {at}"));
+            (0, format!("BROKEN at {}", at.position))
+        }
+        Err(err) if err.is_invalid_record() => {
+            problems.push(format!("chain: {err}"));
+            (0, "REFUSED".to_owned())
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let log = match key {
+        None => "not checked".to_owned(),
+        Some(key) => {
+            let kept = held
+                .get(&log_origin(key.name(), tenant))
+                .map_or(&[][..], Vec::as_slice);
+            match store.verify_log(tenant, key, kept).await {
+                Ok(LogVerdict::Verified {
+                    size, checkpoints, ..
+                }) => format!("verified ({size} entries, {checkpoints} checkpoints)"),
+                Ok(LogVerdict::Broken(at)) => {
+                    let text = format!("BROKEN at {}", at.position);
+                    problems.push(format!("log: {at}"));
+                    text
+                }
+                Err(
+                    err @ (StoreError::Checkpoint(_)
+                    | StoreError::LogBroken { .. }
+                    | StoreError::InvalidRecord(_)),
+                ) => {
+                    problems.push(format!("log: {err}"));
+                    "REFUSED".to_owned()
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    };
+    let holds = problems.is_empty();
+    Ok(TenantRow {
+        tenant,
+        holds,
+        json: json!({
+            "tenant": tenant.to_string(),
+            "entries": entries,
+            "chain": chain,
+            "log": log,
+            "problems": problems,
+        }),
+        cells: [tenant.to_string(), entries.to_string(), chain, log],
+        problems,
+    })
+}
+
+/// Verifies an export with no database.
+pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let key = load_key(&args.key)?;
+    let held = args
+        .held
+        .iter()
+        .map(|path| load_held(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let origin = match (&args.origin, held.first()) {
+        (Some(origin), _) => origin.clone(),
+        (None, Some(first)) => origin_of(first).to_owned(),
+        (None, None) => return Err(Failure::usage("give at least one --held checkpoint")),
+    };
+    let reader: Box<dyn BufRead> = if args.export.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        let file = std::fs::File::open(&args.export).map_err(|err| {
+            Failure::new(
+                if err.kind() == std::io::ErrorKind::NotFound {
+                    Code::NotFound
+                } else {
+                    Code::Failed
+                },
+                format!("opening the export {}: {err}", args.export.display()),
+            )
+        })?;
+        let length = file.metadata().map_or(0, |m| m.len());
+        let bar = out.progress(length, "reading the export");
+        Box::new(BufReader::new(bar.wrap_read(file)))
+    };
+    let verdict = verify_export(reader, &origin, std::slice::from_ref(&key), &held);
+    let (code, value, text) = match verdict {
+        Ok(LogVerdict::Verified {
+            size,
+            root,
+            checkpoints,
+        }) => {
+            let root = base64::engine::general_purpose::STANDARD.encode(root.as_bytes());
+            (
+                ExitCode::SUCCESS,
+                json!({ "verified": true, "origin": origin, "size": size, "root": root, "checkpoints": checkpoints }),
+                format!(
+                    "verified: the log {origin} holds: {size} entries, root {root}, {checkpoints} signed checkpoints checked (yours among them)"
+                ),
+            )
+        }
+        Ok(LogVerdict::Broken(at)) => (
+            Code::Refused.into(),
+            json!({
+                "verified": false,
+                "origin": origin,
+                "position": at.position,
+                "request": at.record.map(|(request, _)| request.to_string()),
+                "sequence": at.record.map(|(_, sequence)| sequence),
+                "tampering": at.tampering,
+                "reason": at.to_string(),
+            }),
+            format!("REFUSED: {at}"),
+        ),
+        Err(ExportError::Read(err)) => return Err(Failure::io("reading the export", err)),
+        Err(err) => (
+            Code::Refused.into(),
+            json!({ "verified": false, "origin": origin, "reason": err.to_string() }),
+            format!("REFUSED: {err}"),
+        ),
+    };
+    if out.json() {
+        out.json_value(&value);
+    } else {
+        out.line(&text);
+    }
+    Ok(code)
+}
+
+/// Prints a proof.
+pub async fn proof<B: Backend>(
+    store: &Store<B>,
+    command: ProofCommand,
+    out: &Output,
+) -> Result<ExitCode, Failure> {
+    let (value, text) = match command {
+        ProofCommand::Inclusion(InclusionArgs {
+            tenant,
+            position,
+            request,
+            sequence,
+        }) => {
+            let (tenant, position) = match (tenant, position, request, sequence) {
+                (Some(tenant), Some(position), _, _) => (tenant, position),
+                (_, _, Some(request), Some(sequence)) => {
+                    let tenant = store.load(request).await?.tenant();
+                    let position = store
+                        .log_positions(request)
+                        .await?
+                        .into_iter()
+                        .find_map(|(s, position)| (s == sequence).then_some(position))
+                        .ok_or_else(|| {
+                            Failure::new(
+                                Code::NotFound,
+                                format!("request {request} has no record #{sequence}"),
+                            )
+                        })?;
+                    (tenant, position)
+                }
+                _ => {
+                    return Err(Failure::usage(
+                        "say which record: --tenant and --position, or --request and --sequence",
+                    ));
+                }
+            };
+            let proof = store.inclusion_proof(tenant, position).await?;
+            let text = proof.to_text();
+            (
+                json!({ "tenant": tenant.to_string(), "position": position, "proof": text }),
+                text,
+            )
+        }
+        ProofCommand::Consistency { tenant, from } => {
+            let proof = store.consistency_proof(tenant, from).await?;
+            let text = proof.to_text();
+            (
+                json!({ "tenant": tenant.to_string(), "from": from, "proof": text }),
+                text,
+            )
+        }
+    };
+    if out.json() {
+        out.json_value(&value);
+    } else {
+        print!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,424 @@
+//! `lockbox sweep`, `lockbox deliver` and `lockbox migrate`: the operator's scheduled work.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use customer_lockbox::evidence::SignerKey;
+use customer_lockbox::store::{Backend, Store};
+use customer_lockbox::{
+    AddressBook, Clock, Delivery, EmailAddress, EngineerId, OutboxQuery, OutboxView, PageSize,
+    RequestQuery, Sender, StateKind, SystemClock,
+};
+use lettre::Transport;
+use lettre::message::Mailbox;
+use serde_json::json;
+
+use crate::cli::{DeliverArgs, SweepArgs};
+use crate::failure::{Code, Failure};
+use crate::print::{Output, instant, rfc3339};
+
+/// Gives the store the log's signing key from `path`, if one is given, so the steps it takes
+/// sign checkpoints and its messages carry them.
+pub fn use_signer<B: Backend>(store: &Store<B>, path: Option<&Path>) -> Result<(), Failure> {
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            Failure::io(&format!("reading the signer key {}", path.display()), err)
+        })?;
+        let key = SignerKey::parse(text.trim()).map_err(|err| {
+            Failure::usage(format!(
+                "{} is not a note signer key (PRIVATE+KEY+NAME+HASH+KEY): {err}",
+                path.display()
+            ))
+        })?;
+        store.set_checkpoint_signer(key);
+    }
+    Ok(())
+}
+
+/// Moves on overdue requests, or lists them.
+pub async fn sweep<B: Backend>(
+    store: &Store<B>,
+    args: SweepArgs,
+    out: &Output,
+) -> Result<ExitCode, Failure> {
+    let now = args.now.unwrap_or_else(|| SystemClock.now());
+    if args.dry_run {
+        // What `sweep` moves on: due at or before `now` (a listing's bound is strict).
+        let bound = now + chrono::TimeDelta::nanoseconds(1);
+        let mut query = RequestQuery::due_before(bound).page_size(PageSize::MAX);
+        let mut due = Vec::new();
+        loop {
+            let page = store.requests(&query).await?;
+            due.extend(page.requests);
+            match page.next {
+                Some(cursor) => query = query.after(cursor),
+                None => break,
+            }
+        }
+        let would = |state: StateKind| match state {
+            StateKind::PendingCustomer => "expire",
+            StateKind::Granted => "end access",
+            _ => "move on",
+        };
+        if out.json() {
+            out.json_value(&json!({
+                "dry_run": true,
+                "at": rfc3339(now),
+                "due": due.iter().map(|r| json!({
+                    "request": r.id.to_string(),
+                    "tenant": r.tenant.to_string(),
+                    "state": r.state.as_str(),
+                    "due_at": r.due_at.map(rfc3339),
+                    "would": would(r.state),
+                })).collect::<Vec<_>>(),
+            }));
+        } else {
+            out.table(
+                &["REQUEST", "TENANT", "STATE", "DUE", "WOULD"],
+                due.iter().map(|r| {
+                    [
+                        r.id.to_string(),
+                        r.tenant.to_string(),
+                        r.state.to_string(),
+                        r.due_at.map(instant).unwrap_or_default(),
+                        would(r.state).to_owned(),
+                    ]
+                }),
+                &format!("nothing is due at {}", instant(now)),
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    use_signer(store, args.signer_key.as_deref())?;
+    let report = store.sweep(now).await?;
+    let ids = |ids: &[customer_lockbox::RequestId]| {
+        ids.iter().map(|id| id.to_string()).collect::<Vec<_>>()
+    };
+    if out.json() {
+        out.json_value(&json!({
+            "at": rfc3339(now),
+            "expired": ids(&report.expired),
+            "access_ended": ids(&report.access_ended),
+            "skipped": ids(&report.skipped),
+            "failed": report.failed.iter().map(|(id, err)| json!({
+                "request": id.to_string(), "error": err.to_string(),
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        let rows = report
+            .expired
+            .iter()
+            .map(|id| [id.to_string(), "expired".to_owned()])
+            .chain(
+                report
+                    .access_ended
+                    .iter()
+                    .map(|id| [id.to_string(), "access ended".to_owned()]),
+            )
+            .chain(report.skipped.iter().map(|id| {
+                [
+                    id.to_string(),
+                    "skipped: another writer moved it".to_owned(),
+                ]
+            }))
+            .chain(
+                report
+                    .failed
+                    .iter()
+                    .map(|(id, err)| [id.to_string(), format!("FAILED: {err}")]),
+            );
+        out.table(
+            &["REQUEST", "OUTCOME"],
+            rows,
+            &format!("nothing was due at {}", instant(now)),
+        );
+        eprintln!("sweep at {}: {report}", instant(now));
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        Code::Failed.into()
+    })
+}
+
+/// Hands each message to a mail transport.
+struct MailSender {
+    from: Mailbox,
+    now: DateTime<Utc>,
+    transport: MailTransport,
+}
+
+enum MailTransport {
+    Pickup(lettre::FileTransport),
+    Sendmail(lettre::SendmailTransport),
+}
+
+impl Sender for MailSender {
+    type Error = String;
+
+    fn send(
+        &mut self,
+        delivery: &Delivery,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send {
+        let sent = (|| {
+            let messages = delivery
+                .notification()
+                .to_messages(&self.from, self.now)
+                .map_err(|err| err.to_string())?;
+            for message in messages {
+                match &self.transport {
+                    MailTransport::Pickup(transport) => transport
+                        .send(&message)
+                        .map(drop)
+                        .map_err(|err| format!("writing to the pickup directory: {err}"))?,
+                    MailTransport::Sendmail(transport) => transport
+                        .send(&message)
+                        .map_err(|err| format!("sendmail: {err}"))?,
+                }
+            }
+            Ok(())
+        })();
+        std::future::ready(sent)
+    }
+}
+
+/// The engineers' addresses in a CSV file of `ENGINEER_ID,ADDRESS` lines (`#` comments).
+fn engineers(path: &Path, book: AddressBook) -> Result<AddressBook, Failure> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|err| Failure::io(&format!("reading {}", path.display()), err))?;
+    let mut book = book;
+    for (n, row) in reader.records().enumerate() {
+        let row = row.map_err(|err| Failure::io(&format!("reading {}", path.display()), err))?;
+        let wrong = |what: String| {
+            Failure::usage(format!(
+                "line {} of {}: {what}: give ENGINEER_ID,ADDRESS",
+                n + 1,
+                path.display()
+            ))
+        };
+        let (Some(id), Some(address), None) = (row.get(0), row.get(1), row.get(2)) else {
+            return Err(wrong("not two fields".to_owned()));
+        };
+        let id = EngineerId::new(id).map_err(|err| wrong(err.to_string()))?;
+        let address = EmailAddress::new(address).map_err(|err| wrong(err.to_string()))?;
+        book = book.with_engineer(id, address);
+    }
+    Ok(book)
+}
+
+/// Delivers the outbox, or lists it.
+pub async fn deliver<B: Backend>(
+    store: &Store<B>,
+    args: DeliverArgs,
+    out: &Output,
+) -> Result<ExitCode, Failure> {
+    let now = args.now.unwrap_or_else(|| SystemClock.now());
+    if args.dry_run {
+        let mut query = OutboxQuery::new(OutboxView::Pending).page_size(PageSize::MAX);
+        let mut pending = Vec::new();
+        loop {
+            let page = store.outbox_view(&query).await?;
+            pending.extend(page.entries);
+            match page.next {
+                Some(cursor) => query = query.after(cursor),
+                None => break,
+            }
+        }
+        if out.json() {
+            out.json_value(&json!({
+                "dry_run": true,
+                "pending": pending.iter().map(|e| json!({
+                    "request": e.request.to_string(),
+                    "cause": e.cause,
+                    "kind": e.kind.to_string(),
+                    "attempts": e.attempts,
+                    "next_attempt_at": rfc3339(e.next_attempt_at),
+                    "last_error": e.last_error.as_ref().map(ToString::to_string),
+                })).collect::<Vec<_>>(),
+            }));
+        } else {
+            out.table(
+                &[
+                    "REQUEST",
+                    "CAUSE",
+                    "MESSAGE",
+                    "ATTEMPTS",
+                    "NEXT ATTEMPT",
+                    "LAST ERROR",
+                ],
+                pending.iter().map(|e| {
+                    [
+                        e.request.to_string(),
+                        format!("#{}", e.cause),
+                        e.kind.to_string(),
+                        e.attempts.to_string(),
+                        instant(e.next_attempt_at),
+                        e.last_error
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                    ]
+                }),
+                "the outbox is empty",
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let from: Mailbox = args
+        .from
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|err| Failure::usage(format!("--from is not a mail address: {err}")))?;
+    let transport = match (&args.pickup_dir, &args.sendmail) {
+        (Some(dir), _) => {
+            if !dir.is_dir() {
+                return Err(Failure::new(
+                    Code::NotFound,
+                    format!("the pickup directory {} does not exist", dir.display()),
+                ));
+            }
+            MailTransport::Pickup(lettre::FileTransport::new(dir))
+        }
+        (None, Some(program)) => MailTransport::Sendmail(
+            lettre::SendmailTransport::new_with_command(program.as_os_str()),
+        ),
+        (None, None) => {
+            return Err(Failure::usage(
+                "say how to send: --pickup-dir DIR or --sendmail [PATH]",
+            ));
+        }
+    };
+    use_signer(store, args.signer_key.as_deref())?;
+    // Approvers' addresses from the tenants' policies, engineers' from the file.
+    let mut book = AddressBook::new();
+    for tenant in store.tenants().await? {
+        if let Some(policy) = store.policy(tenant).await? {
+            book = book.with_policy(&policy);
+        }
+    }
+    if let Some(path) = &args.engineers {
+        book = engineers(path, book)?;
+    }
+    let mut sender = MailSender {
+        from,
+        now,
+        transport,
+    };
+    let report = store.deliver(&book, &mut sender, now, args.lease).await?;
+    let pairs = |list: &[(customer_lockbox::RequestId, u64)]| {
+        list.iter()
+            .map(|(id, cause)| json!({ "request": id.to_string(), "cause": cause }))
+            .collect::<Vec<_>>()
+    };
+    let trouble = !report.failed.is_empty()
+        || !report.errors.is_empty()
+        || !report.policies_failed.is_empty()
+        || !report.policy_errors.is_empty();
+    if out.json() {
+        out.json_value(&json!({
+            "sent": pairs(&report.sent),
+            "dropped": pairs(&report.dropped),
+            "lost": pairs(&report.lost),
+            "failed": report.failed.iter().map(|(id, cause, why)| json!({
+                "request": id.to_string(), "cause": cause, "error": why.to_string(),
+            })).collect::<Vec<_>>(),
+            "errors": report.errors.iter().map(|(id, cause, err)| json!({
+                "request": id.to_string(), "cause": cause, "error": err.to_string(),
+            })).collect::<Vec<_>>(),
+            "policies_sent": report.policies_sent.iter().map(|(tenant, version)| json!({
+                "tenant": tenant.to_string(), "version": version,
+            })).collect::<Vec<_>>(),
+            "policies_failed": report.policies_failed.iter().map(|(tenant, version, why)| json!({
+                "tenant": tenant.to_string(), "version": version, "error": why.to_string(),
+            })).collect::<Vec<_>>(),
+            "policy_errors": report.policy_errors.iter().map(|(tenant, version, err)| json!({
+                "tenant": tenant.to_string(), "version": version, "error": err.to_string(),
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        let request_rows = report
+            .sent
+            .iter()
+            .map(|(id, cause)| [id.to_string(), format!("#{cause}"), "sent".to_owned()])
+            .chain(report.dropped.iter().map(|(id, cause)| {
+                [
+                    id.to_string(),
+                    format!("#{cause}"),
+                    "dropped: no longer awaits a decision".to_owned(),
+                ]
+            }))
+            .chain(report.lost.iter().map(|(id, cause)| {
+                [
+                    id.to_string(),
+                    format!("#{cause}"),
+                    "lost: its lease ran out".to_owned(),
+                ]
+            }))
+            .chain(report.failed.iter().map(|(id, cause, why)| {
+                [
+                    id.to_string(),
+                    format!("#{cause}"),
+                    format!("FAILED: {why}"),
+                ]
+            }))
+            .chain(report.errors.iter().map(|(id, cause, err)| {
+                [id.to_string(), format!("#{cause}"), format!("ERROR: {err}")]
+            }));
+        let policy_rows = report
+            .policies_sent
+            .iter()
+            .map(|(tenant, version)| {
+                [
+                    format!("policy of {tenant}"),
+                    format!("v{version}"),
+                    "sent".to_owned(),
+                ]
+            })
+            .chain(report.policies_failed.iter().map(|(tenant, version, why)| {
+                [
+                    format!("policy of {tenant}"),
+                    format!("v{version}"),
+                    format!("FAILED: {why}"),
+                ]
+            }))
+            .chain(report.policy_errors.iter().map(|(tenant, version, err)| {
+                [
+                    format!("policy of {tenant}"),
+                    format!("v{version}"),
+                    format!("ERROR: {err}"),
+                ]
+            }));
+        out.table(
+            &["MESSAGE OF", "CAUSE", "OUTCOME"],
+            request_rows.chain(policy_rows),
+            "nothing was due",
+        );
+        eprintln!("delivery at {}: {report}", instant(now));
+    }
+    Ok(if trouble {
+        Code::Failed.into()
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Brings the schema up to date.
+pub async fn migrate<B: Backend>(store: &Store<B>, out: &Output) -> Result<ExitCode, Failure> {
+    let (before, supported) = store.schema_version().await?;
+    store.migrate().await?;
+    let (after, _) = store.schema_version().await?;
+    if out.json() {
+        out.json_value(&json!({ "before": before, "after": after, "supported": supported }));
+    } else if before == after {
+        out.line(&format!("schema already at version {after}: nothing to do"));
+    } else {
+        out.line(&format!("schema migrated from version {before} to {after}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}

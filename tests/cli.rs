@@ -1,0 +1,740 @@
+//! The `lockbox` binary, driven as an operator and an auditor drive it, against real stores:
+//! a SQLite file, and a database on the suite's throwaway PostgreSQL server. Outputs and
+//! `--help` texts are snapshots (tests/snapshots/cli__*.snap).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use base64::Engine as _;
+use customer_lockbox::evidence::{LogEntry, SignerKey, TlogProof, VerifierKey};
+use customer_lockbox::store::log_origin;
+use customer_lockbox::*;
+
+use common::*;
+
+const SEED: [u8; 32] = [7; 32];
+
+/// The log's signer, in process.
+fn signer() -> SignerKey {
+    SignerKey::from_seed("lockbox.vendor.example", &SEED).unwrap()
+}
+
+fn key() -> VerifierKey {
+    signer().verifier()
+}
+
+/// The signer's key in its text form, as a deployment would keep it in a file.
+fn signer_text() -> String {
+    let public = key().to_string();
+    let mut parts = public.splitn(3, '+');
+    let (name, hash) = (parts.next().unwrap(), parts.next().unwrap());
+    let mut seed = vec![1u8];
+    seed.extend_from_slice(&SEED);
+    format!(
+        "PRIVATE+KEY+{name}+{hash}+{}",
+        base64::engine::general_purpose::STANDARD.encode(seed)
+    )
+}
+
+/// Contoso's history in `store`: request 1 granted, two actions, revoked (its report in the
+/// outbox); request 2 pending (its deadline t0 + 12 h 20 min). With the signer, so checkpoints
+/// are kept.
+async fn history<B: store::Backend>(store: &Store<B>) {
+    store.set_checkpoint_signer(signer());
+    let id = granted_as(store, 1).await;
+    store
+        .record_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(2)))
+        .await
+        .unwrap();
+    store.revoke(id, &megan(), at(hours(3))).await.unwrap();
+    let other = Draft {
+        id: request_id(2),
+        ..draft()
+    };
+    store.draft(other, at(hours(4))).await.unwrap();
+    store
+        .approve(request_id(2), &sam(), at(hours(4)))
+        .await
+        .unwrap();
+    store.notify(request_id(2), at(hours(4))).await.unwrap();
+}
+
+/// A SQLite store with [`history`], in a temporary directory.
+fn sqlite_store() -> (tempfile::TempDir, PathBuf) {
+    let (dir, path) = store_file();
+    runtime().block_on(async {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        history(&store).await;
+    });
+    (dir, path)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `lockbox` with `args` on the store at `url`.
+fn lockbox(url: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lockbox"));
+    command
+        .env_remove("LOCKBOX_STORE")
+        .arg("--store")
+        .arg(url)
+        .args(args);
+    command
+}
+
+/// Runs `lockbox` and returns its exit code and standard output, with standard error shown
+/// on failure of the expectation.
+fn run(url: &str, args: &[&str]) -> (i32, String, String) {
+    let output = lockbox(url, args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// Runs `lockbox`, which must succeed, and returns its standard output.
+fn ok(url: &str, args: &[&str]) -> String {
+    let (code, out, err) = run(url, args);
+    assert_eq!(code, 0, "lockbox {args:?} failed:\n{err}\n{out}");
+    out
+}
+
+fn path_text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn tenant() -> String {
+    contoso().to_string()
+}
+
+#[test]
+fn help_teaches_every_command_and_the_exit_codes() {
+    let help = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args(args)
+            .env_remove("LOCKBOX_STORE")
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    insta::assert_snapshot!("help", help(&["--help"]));
+    for command in [
+        "requests",
+        "show",
+        "audit search",
+        "audit export",
+        "policy set",
+        "verify",
+        "verify-offline",
+        "proof inclusion",
+        "proof consistency",
+        "sweep",
+        "deliver",
+        "migrate",
+    ] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        insta::assert_snapshot!(format!("help_{}", command.replace(' ', "_")), help(&args));
+    }
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains("verify-offline"), "{shell}");
+    }
+}
+
+#[test]
+fn requests_are_listed_and_one_is_shown_with_its_trail() {
+    let (_dir, path) = sqlite_store();
+    let url = path_text(&path);
+    insta::assert_snapshot!("requests", ok(url, &["requests", "--tenant", &tenant()]));
+    insta::assert_snapshot!(
+        "requests_pending",
+        ok(
+            url,
+            &[
+                "requests",
+                "--tenant",
+                &tenant(),
+                "--state",
+                "pending_customer"
+            ]
+        )
+    );
+    // One page of one, then the next through the cursor the first printed.
+    let engineer = alex().to_string();
+    let (code, first, err) = run(
+        url,
+        &["requests", "--engineer", &engineer, "--page-size", "1"],
+    );
+    assert_eq!(code, 0);
+    let cursor = err
+        .split_whitespace()
+        .skip_while(|word| *word != "--after")
+        .nth(1)
+        .unwrap();
+    let second = ok(
+        url,
+        &[
+            "requests",
+            "--engineer",
+            &engineer,
+            "--page-size",
+            "1",
+            "--after",
+            cursor,
+        ],
+    );
+    assert!(first.contains(&request_id(2).to_string()), "{first}");
+    assert!(second.contains(&request_id(1).to_string()), "{second}");
+    let all: serde_json::Value = serde_json::from_str(&ok(
+        url,
+        &[
+            "--json",
+            "requests",
+            "--engineer",
+            &engineer,
+            "--page-size",
+            "1",
+            "--all",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(all["requests"].as_array().unwrap().len(), 2);
+    assert!(all["next"].is_null());
+
+    insta::assert_snapshot!("show", ok(url, &["show", &request_id(1).to_string()]));
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(url, &["--json", "show", &request_id(2).to_string()])).unwrap();
+    assert_eq!(shown["state"], "pending_customer");
+    assert_eq!(shown["decide_by"], "2026-11-25T00:00:00Z");
+}
+
+#[test]
+fn audit_search_pages_and_exports_as_json_lines_and_csv() {
+    let (dir, path) = sqlite_store();
+    let url = path_text(&path);
+    let acted = [
+        "audit",
+        "search",
+        "--tenant",
+        &tenant(),
+        "--kind",
+        "engineer_acted",
+    ];
+    insta::assert_snapshot!("audit_search", ok(url, &acted));
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        url,
+        &[
+            "--json",
+            "audit",
+            "search",
+            "--request",
+            &request_id(1).to_string(),
+            "--page-size",
+            "3",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(json["records"].as_array().unwrap().len(), 3);
+    let cursor = json["next"].as_str().unwrap();
+    let rest: serde_json::Value = serde_json::from_str(&ok(
+        url,
+        &[
+            "--json",
+            "audit",
+            "search",
+            "--request",
+            &request_id(1).to_string(),
+            "--after",
+            cursor,
+            "--all",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(rest["records"][0]["sequence"], 4);
+
+    // JSON Lines: every record, each as the library reads it back.
+    let lines = ok(url, &["audit", "export", "--tenant", &tenant()]);
+    let records: Vec<AuditRecord> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let searched: serde_json::Value = serde_json::from_str(&ok(
+        url,
+        &["--json", "audit", "search", "--tenant", &tenant(), "--all"],
+    ))
+    .unwrap();
+    assert_eq!(records.len(), searched["records"].as_array().unwrap().len());
+    // CSV, to a file, with the actor filter.
+    let csv = dir.path().join("acted.csv");
+    ok(
+        url,
+        &[
+            "audit",
+            "export",
+            "--actor",
+            &format!("engineer:{}", alex()),
+            "--format",
+            "csv",
+            "--output",
+            path_text(&csv),
+        ],
+    );
+    insta::assert_snapshot!("audit_export_csv", std::fs::read_to_string(&csv).unwrap());
+}
+
+#[test]
+fn policies_are_shown_with_their_history_and_set_by_an_administrator() {
+    let (_dir, path) = sqlite_store();
+    let url = path_text(&path);
+    insta::assert_snapshot!("policy_show", ok(url, &["policy", "show", &tenant()]));
+    let set = ok(
+        url,
+        &[
+            "policy",
+            "set",
+            &tenant(),
+            "--admin",
+            "adele",
+            "--approver",
+            "megan=megan@contoso.com",
+            "--approver",
+            "lee=lee@contoso.com",
+            "--approvals",
+            "2",
+            "--decision-window",
+            "8h",
+            "--max-access",
+            "4h",
+            "--now",
+            "2026-11-24T12:00:00Z",
+        ],
+    );
+    assert!(set.contains("policy version 2"), "{set}");
+    insta::assert_snapshot!("policy_history", ok(url, &["policy", "history", &tenant()]));
+    // A policy the library refuses is a usage error, and nothing is written.
+    let (code, _, err) = run(
+        url,
+        &[
+            "policy",
+            "set",
+            &tenant(),
+            "--admin",
+            "adele",
+            "--approver",
+            "megan=megan@contoso.com",
+            "--approvals",
+            "2",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(url, &["policy", "show", &fabrikam().to_string()]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("has no policy"), "{err}");
+}
+
+#[test]
+fn verify_checks_every_tenant_and_proofs_verify_with_the_public_key_alone() {
+    let (_dir, path) = sqlite_store();
+    let url = path_text(&path);
+    let public = key().to_string();
+    let (code, out, err) = run(url, &["verify", "--key", &public]);
+    assert_eq!(code, 0, "{err}");
+    // Piped, the progress bar stays quiet.
+    assert_eq!(err, "");
+    insta::assert_snapshot!("verify", out);
+    let (code, out, err) = run(url, &["verify"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("not checked"), "{out}");
+    assert!(err.contains("--key"), "{err}");
+
+    // The inclusion proof of request 1's grant, by record, verifies offline.
+    let proof = ok(
+        url,
+        &[
+            "proof",
+            "inclusion",
+            "--request",
+            &request_id(1).to_string(),
+            "--sequence",
+            "5",
+        ],
+    );
+    let entries = runtime().block_on(async {
+        let store = SqliteStore::open_read_only(&path).await.unwrap();
+        store.log_entries(contoso()).await.unwrap()
+    });
+    let proof = TlogProof::parse(&proof).unwrap();
+    let entry = &entries[proof.index() as usize];
+    assert_eq!(entry.request(), Some(request_id(1)));
+    assert_eq!(entry.sequence(), 5);
+    proof
+        .verify(
+            &entry.leaf_hash(),
+            &log_origin(key().name(), contoso()),
+            &[key()],
+        )
+        .unwrap();
+    // The same entry by position; consistency from the first checkpoint to the latest.
+    let by_position = ok(
+        url,
+        &[
+            "proof",
+            "inclusion",
+            "--tenant",
+            &tenant(),
+            "--position",
+            &(proof.index() + 1).to_string(),
+        ],
+    );
+    assert_eq!(by_position, proof.to_text());
+    let consistency = ok(
+        url,
+        &["proof", "consistency", "--tenant", &tenant(), "--from", "3"],
+    );
+    assert!(
+        consistency.starts_with("customer-lockbox/consistency-proof@v1\nold 3\n"),
+        "{consistency}"
+    );
+    // An entry no checkpoint covers, and a record that does not exist: not found.
+    let (code, _, err) = run(
+        url,
+        &[
+            "proof",
+            "inclusion",
+            "--tenant",
+            &tenant(),
+            "--position",
+            "999",
+        ],
+    );
+    assert_eq!(code, 4, "{err}");
+    let (code, _, err) = run(
+        url,
+        &[
+            "proof",
+            "inclusion",
+            "--request",
+            &request_id(1).to_string(),
+            "--sequence",
+            "99",
+        ],
+    );
+    assert_eq!(code, 4, "{err}");
+}
+
+/// An insider with write access to the database, and no key, edits an engineer action in
+/// place: `verify` names the record and exits 3.
+#[test]
+fn verify_names_a_record_an_insider_edited_in_the_database() {
+    let (_dir, path) = sqlite_store();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let edited = conn
+        .execute(
+            "UPDATE audit SET record = replace(record, 'Get-MailboxFolderStatistics', 'Get-Mailbox') \
+             WHERE request_id = ?1 AND sequence = 6",
+            [request_id(1).to_string()],
+        )
+        .unwrap();
+    assert_eq!(edited, 1);
+    drop(conn);
+    let (code, out, err) = run(path_text(&path), &["verify", "--key", &key().to_string()]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(out.contains(&format!("request {}", request_id(1))), "{out}");
+    assert!(out.contains("record #6"), "{out}");
+}
+
+/// The customer's auditor: the report as delivered (an .eml in a pickup directory), the
+/// vendor's export and public key; then the export an insider rewrote, relinking every hash.
+#[test]
+fn verify_offline_accepts_the_export_and_refuses_the_insiders_rewrite() {
+    let (dir, path) = sqlite_store();
+    let url = path_text(&path);
+    let signer_key = dir.path().join("signer.key");
+    std::fs::write(&signer_key, signer_text()).unwrap();
+    let pickup = dir.path().join("outgoing");
+    std::fs::create_dir(&pickup).unwrap();
+    let engineers = dir.path().join("engineers.csv");
+    std::fs::write(
+        &engineers,
+        format!(
+            "# id,address\n{},alex.mail@support.vendor.example\n",
+            alex()
+        ),
+    )
+    .unwrap();
+    let delivered = ok(
+        url,
+        &[
+            "deliver",
+            "--from",
+            "lockbox@vendor.example",
+            "--pickup-dir",
+            path_text(&pickup),
+            "--engineers",
+            path_text(&engineers),
+            "--signer-key",
+            path_text(&signer_key),
+            "--now",
+            "2026-11-24T12:30:00Z",
+        ],
+    );
+    assert!(delivered.contains("sent"), "{delivered}");
+    let report = std::fs::read_dir(&pickup)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .find(|message| message.contains("BEGIN CUSTOMER LOCKBOX PROOF"))
+        .expect("the report was delivered with its proofs");
+    let report_file = dir.path().join("report.eml");
+    std::fs::write(&report_file, &report).unwrap();
+
+    let export = dir.path().join("log.jsonl");
+    runtime().block_on(async {
+        let store = SqliteStore::open_read_only(&path).await.unwrap();
+        let mut file = std::fs::File::create(&export).unwrap();
+        store.export_log(contoso(), &mut file).await.unwrap();
+    });
+    let key_file = dir.path().join("vendor.vkey");
+    std::fs::write(&key_file, format!("{}\n", key())).unwrap();
+    let offline = |export: &Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .env_remove("LOCKBOX_STORE")
+            .args(["verify-offline", "--export", path_text(export), "--key"])
+            .arg(&key_file)
+            .arg("--held")
+            .arg(&report_file)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, out) = offline(&export);
+    assert_eq!(code, 0, "{out}\n{report}");
+    assert!(
+        out.starts_with("verified: the log lockbox.vendor.example/"),
+        "{out}"
+    );
+
+    // The insider turns the first mailbox read into another, relinks the whole chain and
+    // drops the checkpoints they cannot sign again.
+    let rewritten = dir.path().join("rewritten.jsonl");
+    let mut previous = ChainHash::GENESIS;
+    let mut text = String::new();
+    let mut done = false;
+    for line in std::fs::read_to_string(&export).unwrap().lines() {
+        let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Some(entry) = value.get_mut("entry") else {
+            continue;
+        };
+        if let Some(record) = entry["record"]
+            .as_str()
+            .filter(|r| !done && r.contains("cfo@"))
+        {
+            entry["record"] = serde_json::json!(record.replace("cfo@", "ceo@"));
+            done = true;
+        }
+        entry["previous_hash"] = serde_json::json!(previous.to_string());
+        let relinked: LogEntry = serde_json::from_value(entry.clone()).unwrap();
+        previous = relinked.link_hash();
+        entry["hash"] = serde_json::json!(previous.to_string());
+        text.push_str(&value.to_string());
+        text.push('\n');
+    }
+    assert!(done, "the export has the action to rewrite");
+    std::fs::write(&rewritten, text).unwrap();
+    let (code, out) = offline(&rewritten);
+    assert_eq!(code, 3, "{out}");
+    insta::assert_snapshot!("verify_offline_refused", out.replace(&tenant(), "TENANT"));
+}
+
+#[test]
+fn sweep_and_deliver_dry_runs_change_nothing() {
+    let (dir, path) = sqlite_store();
+    let url = path_text(&path);
+    let late = "2026-11-25T00:00:00Z";
+    insta::assert_snapshot!(
+        "sweep_dry_run",
+        ok(url, &["sweep", "--dry-run", "--now", late])
+    );
+    insta::assert_snapshot!("deliver_dry_run", ok(url, &["deliver", "--dry-run"]));
+    // Nothing moved: the same again.
+    assert_eq!(
+        ok(url, &["sweep", "--dry-run", "--now", late]),
+        ok(url, &["sweep", "--dry-run", "--now", late])
+    );
+    let swept = ok(url, &["sweep", "--now", late]);
+    assert!(
+        swept.contains(&format!("{}  expired", request_id(2))),
+        "{swept}"
+    );
+    insta::assert_snapshot!(
+        "sweep_after",
+        ok(url, &["sweep", "--dry-run", "--now", late])
+    );
+    // A pickup directory that is not there: not found, nothing claimed.
+    let (code, _, err) = run(
+        url,
+        &[
+            "deliver",
+            "--from",
+            "lockbox@vendor.example",
+            "--pickup-dir",
+            path_text(&dir.path().join("missing")),
+        ],
+    );
+    assert_eq!(code, 4, "{err}");
+}
+
+#[test]
+fn migrate_creates_a_store_and_reports_the_version() {
+    let (dir, _) = store_file();
+    let fresh = dir.path().join("new.db");
+    let url = path_text(&fresh);
+    let first = ok(url, &["migrate"]);
+    assert!(
+        first.starts_with("schema migrated from version 0 to "),
+        "{first}"
+    );
+    let again = ok(url, &["migrate"]);
+    assert!(again.starts_with("schema already at version"), "{again}");
+    assert_eq!(
+        ok(url, &["requests", "--tenant", &tenant()]),
+        "no requests\n"
+    );
+}
+
+/// Usage errors exit 2, missing things 4, each saying what to do.
+#[test]
+fn errors_say_what_was_wrong_with_distinct_exit_codes() {
+    let (dir, path) = sqlite_store();
+    let url = path_text(&path);
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["requests"], 2, "required"),
+        (&["show", "not-a-request"], 2, "request"),
+        (
+            &["audit", "search", "--kind", "hacked"],
+            2,
+            "one of: drafted",
+        ),
+        (&["audit", "search", "--actor", "root"], 2, "engineer:ID"),
+        (&["show", &request_id(9).to_string()], 4, "no request"),
+        (&["verify", "--key", "not a key"], 2, "NAME+HASH+KEY"),
+    ];
+    for (args, expected, says) in cases {
+        let (code, _, err) = run(url, args);
+        assert_eq!(code, expected, "{args:?}: {err}");
+        assert!(
+            err.to_lowercase().contains(&says.to_lowercase()),
+            "{args:?}: {err}"
+        );
+    }
+    let missing = dir.path().join("nowhere.db");
+    let (code, _, err) = run(path_text(&missing), &["requests", "--tenant", &tenant()]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("lockbox migrate"), "{err}");
+    assert!(!missing.exists(), "a read never creates a store");
+    let output = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .env_remove("LOCKBOX_STORE")
+        .args(["requests", "--tenant", &tenant()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    // With --json, the error is a JSON document too.
+    let (code, out, _) = run(url, &["--json", "show", &request_id(9).to_string()]);
+    assert_eq!(code, 4);
+    let error: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(error["exit_code"], 4);
+}
+
+/// The same commands on PostgreSQL print what they print on SQLite.
+#[test]
+fn a_postgres_store_by_url_prints_what_a_sqlite_store_prints() {
+    let Ok(server) = std::env::var("LOCKBOX_POSTGRES_URL") else {
+        eprintln!("LOCKBOX_POSTGRES_URL is not set: `bash .ci/test` sets it");
+        return;
+    };
+    let rt = runtime();
+    let params = rt.block_on(pg::fresh_database());
+    let url = postgres_url(&params);
+    let _drop = DropDatabase(params.clone());
+    assert!(ok(&url, &["migrate"]).starts_with("schema migrated"));
+    rt.block_on(async {
+        let store = PostgresStore::connect(&params).await.unwrap();
+        history(&store).await;
+    });
+    let (_dir, path) = sqlite_store();
+    let sqlite = path_text(&path);
+    let key = key().to_string();
+    let request = request_id(1).to_string();
+    for args in [
+        vec!["requests", "--tenant", &tenant()],
+        vec!["show", &request],
+        vec!["audit", "search", "--tenant", &tenant()],
+        vec!["audit", "export", "--tenant", &tenant(), "--format", "csv"],
+        vec!["policy", "history", &tenant()],
+        vec!["verify", "--key", &key],
+        vec![
+            "proof",
+            "inclusion",
+            "--request",
+            &request,
+            "--sequence",
+            "5",
+        ],
+        vec!["sweep", "--dry-run", "--now", "2026-11-25T00:00:00Z"],
+        vec!["deliver", "--dry-run"],
+    ] {
+        assert_eq!(ok(&url, &args), ok(sqlite, &args), "{args:?} on {server}");
+    }
+    let swept = ok(&url, &["sweep", "--now", "2026-11-25T00:00:00Z"]);
+    assert!(swept.contains("expired"), "{swept}");
+}
+
+/// A libpq key=value string as a postgres:// URL.
+fn postgres_url(params: &str) -> String {
+    let field = |name: &str| {
+        params
+            .split_whitespace()
+            .filter_map(|part| part.strip_prefix(&format!("{name}=")))
+            .next_back()
+            .map(str::to_owned)
+    };
+    format!(
+        "postgres://{}@{}:{}/{}",
+        field("user").unwrap_or_else(|| "postgres".into()),
+        field("host").unwrap_or_else(|| "127.0.0.1".into()),
+        field("port").unwrap_or_else(|| "5432".into()),
+        field("dbname").unwrap()
+    )
+}
+
+struct DropDatabase(String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        pg::drop_database(&self.0);
+    }
+}
