@@ -137,6 +137,7 @@ fn help_teaches_every_command_and_the_exit_codes() {
         "audit export",
         "policy set",
         "verify",
+        "export-log",
         "verify-offline",
         "proof inclusion",
         "proof consistency",
@@ -511,11 +512,18 @@ fn verify_offline_accepts_the_export_and_refuses_the_insiders_rewrite() {
     std::fs::write(&report_file, &report).unwrap();
 
     let export = dir.path().join("log.jsonl");
-    runtime().block_on(async {
-        let store = SqliteStore::open_read_only(&path).await.unwrap();
-        let mut file = std::fs::File::create(&export).unwrap();
-        store.export_log(contoso(), &mut file).await.unwrap();
-    });
+    ok(
+        url,
+        &[
+            "export-log",
+            "--tenant",
+            &tenant(),
+            "-o",
+            path_text(&export),
+        ],
+    );
+    let (code, _, err) = run(url, &["export-log", "--tenant", &fabrikam().to_string()]);
+    assert_eq!(code, 4, "{err}");
     let key_file = dir.path().join("vendor.vkey");
     std::fs::write(&key_file, format!("{}\n", key())).unwrap();
     let offline = |export: &Path| {
@@ -688,6 +696,7 @@ fn a_postgres_store_by_url_prints_what_a_sqlite_store_prints() {
         vec!["audit", "export", "--tenant", &tenant(), "--format", "csv"],
         vec!["policy", "history", &tenant()],
         vec!["verify", "--key", &key],
+        vec!["export-log", "--tenant", &tenant()],
         vec![
             "proof",
             "inclusion",

@@ -96,6 +96,18 @@ pub enum Command {
     /// Merkle log against its signed checkpoints and the checkpoints customers hold.
     Verify(VerifyArgs),
 
+    /// Export a tenant's log for its customer's auditor (JSON Lines: the signed checkpoints,
+    /// then every entry with every stored column): what `verify-offline` checks.
+    ExportLog {
+        /// The tenant.
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: TenantId,
+
+        /// Write here instead of to standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+
     /// Verify an exported log with no database: the export, the log's public key and a
     /// checkpoint (or a whole message) the customer received.
     VerifyOffline(VerifyOfflineArgs),

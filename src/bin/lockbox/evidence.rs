@@ -217,6 +217,43 @@ async fn verify_tenant<B: Backend>(
     })
 }
 
+/// Writes a tenant's log export.
+pub async fn export_log<B: Backend>(
+    store: &Store<B>,
+    tenant: TenantId,
+    output: Option<std::path::PathBuf>,
+) -> Result<ExitCode, Failure> {
+    use std::io::Write as _;
+    let written = match &output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|err| Failure::io(&format!("creating {}", path.display()), err))?;
+            let mut file = std::io::BufWriter::new(file);
+            let written = store.export_log(tenant, &mut file).await?;
+            file.flush()
+                .map_err(|err| Failure::io(&format!("writing {}", path.display()), err))?;
+            written
+        }
+        None => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout());
+            let written = store.export_log(tenant, &mut stdout).await?;
+            stdout
+                .flush()
+                .map_err(|err| Failure::io("writing the export", err))?;
+            written
+        }
+    };
+    if written == 0 {
+        return Err(Failure::new(
+            Code::NotFound,
+            format!("tenant {tenant} has no log in this store: check the tenant id"),
+        ));
+    }
+    let to = output.map_or("standard output".to_owned(), |p| p.display().to_string());
+    eprintln!("exported {written} lines of the log of tenant {tenant} to {to}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Verifies an export with no database.
 pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode, Failure> {
     let key = load_key(&args.key)?;

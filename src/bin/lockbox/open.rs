@@ -80,6 +80,9 @@ async fn on_store<B: Backend>(
         Command::Audit(command) => crate::audit::run(store, command, out).await,
         Command::Policy(command) => crate::policy::run(store, command, out).await,
         Command::Verify(args) => crate::evidence::verify(store, args, out).await,
+        Command::ExportLog { tenant, output } => {
+            crate::evidence::export_log(store, tenant, output).await
+        }
         Command::Proof(command) => crate::evidence::proof(store, command, out).await,
         Command::Sweep(args) => crate::operate::sweep(store, args, out).await,
         Command::Deliver(args) => crate::operate::deliver(store, args, out).await,
