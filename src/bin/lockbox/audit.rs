@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::{AuditCommand, AuditFilters, ExportFormat};
 use crate::failure::Failure;
-use crate::print::{Output, instant};
+use crate::print::{CountingLines, Output, instant};
 
 /// Runs an audit command.
 pub async fn run<B: Backend>(
@@ -72,14 +72,16 @@ pub async fn run<B: Backend>(
                 Some(path) => {
                     let file = std::fs::File::create(path)
                         .map_err(|err| Failure::io(&format!("creating {}", path.display()), err))?;
-                    export(store, &query, format, std::io::BufWriter::new(file)).await?
+                    let to = CountingLines::new(std::io::BufWriter::new(file), out, "exporting");
+                    export(store, &query, format, to).await?
                 }
                 None => {
+                    let to = std::io::BufWriter::new(std::io::stdout());
                     export(
                         store,
                         &query,
                         format,
-                        std::io::BufWriter::new(std::io::stdout()),
+                        CountingLines::new(to, out, "exporting"),
                     )
                     .await?
                 }

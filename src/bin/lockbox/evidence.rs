@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{InclusionArgs, ProofCommand, VerifyArgs, VerifyOfflineArgs};
 use crate::failure::{Code, Failure};
-use crate::print::Output;
+use crate::print::{CountingLines, Output};
 
 /// The log's public key, given as its text or as a file holding it.
 fn load_key(given: &str) -> Result<VerifierKey, Failure> {
@@ -222,20 +222,22 @@ pub async fn export_log<B: Backend>(
     store: &Store<B>,
     tenant: TenantId,
     output: Option<std::path::PathBuf>,
+    out: &Output,
 ) -> Result<ExitCode, Failure> {
     use std::io::Write as _;
     let written = match &output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|err| Failure::io(&format!("creating {}", path.display()), err))?;
-            let mut file = std::io::BufWriter::new(file);
+            let mut file = CountingLines::new(std::io::BufWriter::new(file), out, "exporting");
             let written = store.export_log(tenant, &mut file).await?;
             file.flush()
                 .map_err(|err| Failure::io(&format!("writing {}", path.display()), err))?;
             written
         }
         None => {
-            let mut stdout = std::io::BufWriter::new(std::io::stdout());
+            let to = std::io::BufWriter::new(std::io::stdout());
+            let mut stdout = CountingLines::new(to, out, "exporting");
             let written = store.export_log(tenant, &mut stdout).await?;
             stdout
                 .flush()

@@ -81,7 +81,7 @@ async fn on_store<B: Backend>(
         Command::Policy(command) => crate::policy::run(store, command, out).await,
         Command::Verify(args) => crate::evidence::verify(store, args, out).await,
         Command::ExportLog { tenant, output } => {
-            crate::evidence::export_log(store, tenant, output).await
+            crate::evidence::export_log(store, tenant, output, out).await
         }
         Command::Proof(command) => crate::evidence::proof(store, command, out).await,
         Command::Sweep(args) => crate::operate::sweep(store, args, out).await,

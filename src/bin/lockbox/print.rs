@@ -92,6 +92,50 @@ impl Output {
     }
 }
 
+/// A writer that ticks a progress bar for each line written through it: exports show how far
+/// they are on a terminal (a spinner: their length is not known before the end).
+pub struct CountingLines<W> {
+    inner: W,
+    bar: ProgressBar,
+}
+
+impl<W: Write> CountingLines<W> {
+    pub fn new(inner: W, out: &Output, what: &str) -> Self {
+        let bar = if out.json || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::new_spinner();
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix}: {human_pos} lines")
+            {
+                bar.set_style(style);
+            }
+            bar.set_prefix(what.to_owned());
+            bar
+        };
+        CountingLines { inner, bar }
+    }
+}
+
+impl<W: Write> Write for CountingLines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        let lines = buf.iter().take(written).filter(|b| **b == b'\n').count();
+        self.bar.inc(lines as u64);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W> Drop for CountingLines<W> {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 /// An instant as people read it: `2026-11-24 08:00 UTC` (seconds when there are some).
 pub fn instant(at: DateTime<Utc>) -> String {
     if at.timestamp_subsec_nanos() == 0 && at.timestamp() % 60 == 0 {
