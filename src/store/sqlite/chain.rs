@@ -61,7 +61,8 @@ pub(super) fn walk(
             ))
             .map_err(&read)?;
         let mut rows = stmt.query([tenant]).map_err(&read)?;
-        let mut batch = ChainBatch::default();
+        let (home, spares) = std::sync::mpsc::channel();
+        let mut batch = ChainBatch::recycled(&spares, &home);
         while let Some(row) = rows.next().map_err(&read)? {
             let bytes = |i: usize| row.get_ref(i).ok().and_then(|v| v.as_bytes().ok());
             let int = |i: usize| row.get::<_, u64>(i).ok();
@@ -77,7 +78,14 @@ pub(super) fn walk(
                 std::array::from_fn(bytes),
             );
             // A closed channel means the walk found a break: stop reading.
-            if batch.is_full() && sink.blocking_send(std::mem::take(&mut batch)).is_err() {
+            if batch.is_full()
+                && sink
+                    .blocking_send(std::mem::replace(
+                        &mut batch,
+                        ChainBatch::recycled(&spares, &home),
+                    ))
+                    .is_err()
+            {
                 break;
             }
         }
