@@ -574,6 +574,42 @@ fn verify_offline_accepts_the_export_and_refuses_the_insiders_rewrite() {
     let (code, out) = offline(&rewritten);
     assert_eq!(code, 3, "{out}");
     insta::assert_snapshot!("verify_offline_refused", out.replace(&tenant(), "TENANT"));
+
+    // What else a hostile vendor might hand the auditor: a line that is not an export line,
+    // and a checkpoint signed with another key of the same name (the report's held checkpoint
+    // is the one the export must match). Both refused, exit 3, saying where.
+    let broken = dir.path().join("broken.jsonl");
+    let mut lines: Vec<String> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.insert(2, r#"{"entry":"not an entry"}"#.to_owned());
+    std::fs::write(&broken, lines.join("\n") + "\n").unwrap();
+    let (code, out) = offline(&broken);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("line 3 of the export"), "{out}");
+    let forger = SignerKey::from_seed("lockbox.vendor.example", &[8; 32]).unwrap();
+    let forged = dir.path().join("forged.jsonl");
+    let size = runtime().block_on(async {
+        let store = SqliteStore::open_read_only(&path).await.unwrap();
+        store
+            .latest_checkpoint(contoso())
+            .await
+            .unwrap()
+            .unwrap()
+            .checkpoint()
+            .clone()
+    });
+    let note = serde_json::json!({ "checkpoint": size.sign(&forger).unwrap() }).to_string();
+    std::fs::write(
+        &forged,
+        format!("{note}\n{}", std::fs::read_to_string(&export).unwrap()),
+    )
+    .unwrap();
+    let (code, out) = offline(&forged);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("checkpoint at line 1 does not hold"), "{out}");
 }
 
 #[test]
