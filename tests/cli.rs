@@ -543,6 +543,24 @@ fn verify_offline_accepts_the_export_and_refuses_the_insiders_rewrite() {
     let (code, out) = offline(&export);
     assert_eq!(code, 0, "{out}\n{report}");
     insta::assert_snapshot!("verify_offline", out);
+    // A checkpoint kept on its own (not a whole message) serves as well.
+    let note = runtime().block_on(async {
+        let store = SqliteStore::open_read_only(&path).await.unwrap();
+        store.checkpoints(contoso()).await.unwrap()[1]
+            .note()
+            .to_owned()
+    });
+    let held_note = dir.path().join("checkpoint.txt");
+    std::fs::write(&held_note, &note).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .env_remove("LOCKBOX_STORE")
+        .args(["verify-offline", "--export", path_text(&export), "--key"])
+        .arg(&key_file)
+        .arg("--held")
+        .arg(&held_note)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
 
     // The insider turns the first mailbox read into another, relinks the whole chain and
     // drops the checkpoints they cannot sign again.

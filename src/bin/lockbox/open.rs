@@ -87,7 +87,10 @@ async fn on_store<B: Backend>(
         Command::Sweep(args) => crate::operate::sweep(store, args, out).await,
         Command::Deliver(args) => crate::operate::deliver(store, args, out).await,
         Command::Migrate => crate::operate::migrate(store, out).await,
-        Command::Completions { .. } | Command::VerifyOffline(_) => Ok(ExitCode::SUCCESS),
+        // Run before any store is opened (main.rs); never routed here.
+        Command::Completions { .. } | Command::VerifyOffline(_) => Err(Failure::usage(
+            "this command needs no store: run it without --store",
+        )),
     }
 }
 
