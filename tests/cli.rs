@@ -333,7 +333,8 @@ fn policies_are_shown_with_their_history_and_set_by_an_administrator() {
         ],
     );
     insta::assert_snapshot!("policy_set", set);
-    insta::assert_snapshot!("policy_history", ok(url, &["policy", "history", &tenant()]));
+    let history = ok(url, &["policy", "history", &tenant()]);
+    insta::assert_snapshot!("policy_history", history);
     // A policy the library refuses is a usage error, and nothing is written.
     let (code, _, err) = run(
         url,
@@ -350,6 +351,25 @@ fn policies_are_shown_with_their_history_and_set_by_an_administrator() {
         ],
     );
     assert_eq!(code, 2, "{err}");
+    // A node with a clock far ahead: the store refuses the change (exit 1, saying why).
+    let (code, _, err) = run(
+        url,
+        &[
+            "policy",
+            "set",
+            &tenant(),
+            "--admin",
+            "adele",
+            "--approver",
+            "megan=megan@contoso.com",
+            "--now",
+            "2100-01-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("ahead"), "{err}");
+    // Neither refused change was written.
+    assert_eq!(ok(url, &["policy", "history", &tenant()]), history);
     let (code, _, err) = run(url, &["policy", "show", &fabrikam().to_string()]);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("has no policy"), "{err}");
