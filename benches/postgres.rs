@@ -226,6 +226,60 @@ fn durable_transitions(c: &mut Criterion) {
     );
 }
 
+/// Requests walked from draft to close (see [`walk`]) on `nodes` store handles of one
+/// database (each its own pool), in turn, each with its request cache on or off.
+fn walks(nodes: usize, cache: RequestCache) -> Op {
+    let rt = runtime();
+    let handles: Vec<PostgresStore> = rt.block_on(async {
+        let url = fresh_database().await;
+        let mut handles = Vec::new();
+        for _ in 0..nodes {
+            let store = PostgresStore::connect(&url).await.unwrap();
+            store.migrate().await.unwrap();
+            store.set_request_cache(cache);
+            handles.push(store);
+        }
+        handles
+    });
+    let mut clock = Ticking(t0());
+    Box::new(move |iters| {
+        rt.block_on(async {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                elapsed += walk(&handles, tenant(1), &mut clock).await;
+            }
+            elapsed
+        })
+    })
+}
+
+fn request_cache(c: &mut Criterion) {
+    compare(
+        c,
+        "request cache: workflow on one node, cache on vs off",
+        ("pg walk: one node, cache on", &|| {
+            walks(1, RequestCache::On)
+        }),
+        ("pg walk: one node, cache off", &|| {
+            walks(1, RequestCache::Off)
+        }),
+        true,
+        "(decides the cache)",
+    );
+    compare(
+        c,
+        "request cache: steps alternating over two nodes, cache on vs off",
+        ("pg walk: two nodes in turn, cache on", &|| {
+            walks(2, RequestCache::On)
+        }),
+        ("pg walk: two nodes in turn, cache off", &|| {
+            walks(2, RequestCache::Off)
+        }),
+        true,
+        "(decides the cache)",
+    );
+}
+
 // ---- 2. concurrent writers -------------------------------------------------------------------
 
 const WRITERS: usize = 8;
@@ -293,6 +347,7 @@ fn main() {
     }
     let mut c = criterion();
     durable_transitions(&mut c);
+    request_cache(&mut c);
     concurrent_writers(&mut c);
     c.final_summary();
     print_summary();

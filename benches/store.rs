@@ -214,6 +214,52 @@ fn transitions(c: &mut Criterion) {
     );
 }
 
+/// Requests walked from draft to close (see [`walk`]) on `nodes` store handles of one file, in
+/// turn, each with its request cache on or off.
+fn walks(nodes: usize, cache: RequestCache) -> Op {
+    let (rt, store, path) = fresh_store(&format!("walks-{nodes}-{cache:?}.db"));
+    let mut handles = vec![store];
+    for _ in 1..nodes {
+        handles.push(rt.block_on(SqliteStore::open(&path)).unwrap());
+    }
+    for handle in &handles {
+        handle.set_request_cache(cache);
+    }
+    let mut clock = Ticking(t0());
+    Box::new(move |iters| {
+        rt.block_on(async {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                elapsed += walk(&handles, tenant(1), &mut clock).await;
+            }
+            elapsed
+        })
+    })
+}
+
+fn request_cache(c: &mut Criterion) {
+    compare(
+        c,
+        "request cache: workflow on one node, cache on vs off",
+        ("walk: one node, cache on", &|| walks(1, RequestCache::On)),
+        ("walk: one node, cache off", &|| walks(1, RequestCache::Off)),
+        true,
+        "(decides the cache)",
+    );
+    compare(
+        c,
+        "request cache: steps alternating over two nodes, cache on vs off",
+        ("walk: two nodes in turn, cache on", &|| {
+            walks(2, RequestCache::On)
+        }),
+        ("walk: two nodes in turn, cache off", &|| {
+            walks(2, RequestCache::Off)
+        }),
+        true,
+        "(decides the cache)",
+    );
+}
+
 // ---- 2. batched engineer-action appends ------------------------------------------------------
 
 const BATCH: u64 = 100;
@@ -731,6 +777,7 @@ fn main() {
     );
     let mut c = criterion();
     transitions(&mut c);
+    request_cache(&mut c);
     appends(&mut c);
     search_and_verify(&mut c);
     verifiable_log(&mut c);

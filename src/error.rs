@@ -124,6 +124,10 @@ pub(crate) enum ErrorKind {
         tenant: crate::TenantId,
         version: u32,
     },
+    #[error(
+        "tenant {tenant} has no policy in this store, so nobody could decide a request: its administrator sets one first (Store::set_policy)"
+    )]
+    NoPolicy { tenant: crate::TenantId },
     #[error("the set of services is empty: name at least one service the engineer needs")]
     NoServices,
     #[error(
@@ -288,6 +292,35 @@ impl Error {
     /// time order, or not replacing the one before.
     pub fn is_broken_policy_history(&self) -> bool {
         matches!(*self.kind, ErrorKind::BrokenPolicyHistory { .. })
+    }
+
+    /// True when a store was asked to draft a request for a tenant that has no policy yet:
+    /// nobody is designated to decide it, so the store refuses it before anyone is asked.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use customer_lockbox::*;
+    ///
+    /// let store = SqliteStore::open_in_memory().await?;
+    /// let now = "2026-11-24T08:00:00Z".parse()?;
+    /// let draft = Draft {
+    ///     id: RequestId::new(now),
+    ///     tenant: TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?,
+    ///     service_request: ServiceRequestNumber::new("2611240010001234")?,
+    ///     services: Services::one(Service::ExchangeOnline),
+    ///     access_duration: AccessDuration::from_hours(4)?,
+    ///     justification: Justification::new("CFO mailbox stopped syncing after migration")?,
+    ///     engineer: EngineerId::new("alex@support.vendor.example")?,
+    /// };
+    /// let Err(StoreError::InvalidDraft(err)) = store.draft(draft, now).await else {
+    ///     panic!("a tenant without a policy")
+    /// };
+    /// assert!(err.is_no_policy());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_no_policy(&self) -> bool {
+        matches!(*self.kind, ErrorKind::NoPolicy { .. })
     }
 
     /// True when a set of services is empty.

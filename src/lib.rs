@@ -210,7 +210,7 @@ pub use state::{
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::{
     AppendReport, Backend, DeliveryReport, Explain, OutboxCursor, OutboxEntry, OutboxPage,
-    OutboxQuery, OutboxStatus, OutboxView, RequestCursor, RequestPage, RequestQuery,
+    OutboxQuery, OutboxStatus, OutboxView, RequestCache, RequestCursor, RequestPage, RequestQuery,
     RequestSummary, Store, StoreError, SweepReport,
 };
 #[cfg(feature = "postgres")]

@@ -206,6 +206,39 @@ pub async fn granted_in<B: Backend>(
     }
 }
 
+/// Walks a request of `tenant` from draft to close (draft, approve, notify, grant, one batch
+/// of actions, close) with step k taken on `nodes[k % nodes.len()]`, as a platform that routes
+/// each call to a node of its own choosing would; returns the time the six steps took.
+pub async fn walk<B: Backend>(
+    nodes: &[Store<B>],
+    tenant: TenantId,
+    clock: &mut Ticking,
+) -> Duration {
+    if nodes[0].policy(tenant).await.unwrap().is_none() {
+        drafted_in(&nodes[0], tenant, clock.next()).await;
+    }
+    let node = |k: usize| &nodes[k % nodes.len()];
+    let now = clock.next();
+    let start = Instant::now();
+    let id = node(0)
+        .draft(draft_of(tenant, now), now)
+        .await
+        .unwrap()
+        .id();
+    node(1).approve(id, &sam(), now).await.unwrap();
+    node(2).notify(id, now).await.unwrap();
+    let GrantOutcome::Granted(_) = node(3).grant(id, &megan(), now).await.unwrap() else {
+        panic!("granted at once")
+    };
+    let report = node(4)
+        .record_actions(id, &alex(), [action(1), action(2)], now)
+        .await
+        .unwrap();
+    assert_eq!(report.recorded, 2);
+    node(5).close(id, &alex(), now).await.unwrap();
+    start.elapsed()
+}
+
 /// The runtime an operation drives its store from: tokio's multi-threaded scheduler on the
 /// machine's two cores, as a service would.
 pub fn runtime() -> tokio::runtime::Runtime {

@@ -151,12 +151,9 @@ pub enum Written {
     /// Committed, with the checkpoint [`StepWrite::signing`] asked for, kept in the same
     /// transaction: its signed note.
     SavedAndSigned(String),
-    /// The request is not at the expected revision (`found`, or not stored at all): nothing
-    /// was written.
-    Stale {
-        /// The revision found.
-        found: Option<u64>,
-    },
+    /// The request is not at the expected revision (or, for a new one, its id is taken):
+    /// nothing was written.
+    Stale,
     /// A record is further ahead of the store's clock than the skew allowed: nothing was
     /// written.
     Ahead {

@@ -53,8 +53,18 @@ pub enum StoreError {
         /// How many times it was tried.
         attempts: u32,
     },
-    /// The draft breaks the tenant's policy, or its instant is out of range: nothing was
-    /// saved.
+    /// Another request already has the draft's id: nothing was saved. A platform that retries
+    /// a draft gives it the same id, so this also answers a retry whose first try was saved:
+    /// load the request to see whether it is the one meant.
+    #[error(
+        "request id {request} is taken by another request: nothing was saved; draft with a new id (RequestId::new), or load {request} if this was a retry"
+    )]
+    IdTaken {
+        /// The id asked for.
+        request: RequestId,
+    },
+    /// The draft breaks the tenant's policy, the tenant has no policy yet, or its instant is out
+    /// of range: nothing was saved.
     #[error(transparent)]
     InvalidDraft(crate::Error),
     /// A policy change is not allowed (another tenant's policy, an instant before the last

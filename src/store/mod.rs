@@ -68,7 +68,7 @@ pub use postgres::Postgres;
 #[cfg(feature = "sqlite")]
 pub use sqlite::Sqlite;
 
-pub use handle::Store;
+pub use handle::{RequestCache, Store};
 pub use log::{StoredCheckpoint, log_origin};
 pub use reads::Explain;
 
@@ -107,6 +107,8 @@ mod handle {
         young: HashMap<RequestId, AnyRequest>,
         young_records: usize,
         old: HashMap<RequestId, AnyRequest>,
+        /// Off: nothing is kept.
+        off: bool,
     }
 
     impl Cache {
@@ -120,16 +122,47 @@ mod handle {
             }
         }
 
+        /// Keeps `request`, unless a newer copy of it (more records saved) is held already:
+        /// two tasks of one node may finish steps on one request in either order, and the one
+        /// that loses the race must not put back the request as it was before the winner's step.
         fn keep(&mut self, request: AnyRequest) {
+            if self.off {
+                return;
+            }
+            let id = request.id();
+            let newer_held = [&self.young, &self.old].into_iter().any(|generation| {
+                generation
+                    .get(&id)
+                    .is_some_and(|held| held.saved_records() > request.saved_records())
+            });
+            if newer_held {
+                return;
+            }
+            // An older copy left in the old generation would be found once the young one is
+            // taken.
+            self.old.remove(&id);
             if self.young_records >= GENERATION_RECORDS {
                 self.old = std::mem::take(&mut self.young);
                 self.young_records = 0;
             }
             self.young_records += request.saved_records();
-            if let Some(replaced) = self.young.insert(request.id(), request) {
+            if let Some(replaced) = self.young.insert(id, request) {
                 self.young_records -= replaced.saved_records().min(self.young_records);
             }
         }
+    }
+
+    /// Whether a store keeps the requests it wrote in memory: see
+    /// [`Store::set_request_cache`].
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum RequestCache {
+        /// Keep the requests written last, up to two generations of 65,536 audit records
+        /// (about 40 MB).
+        #[default]
+        On,
+        /// Keep nothing: every step loads its request.
+        Off,
     }
 
     /// The store: requests, their audit trails and their notifications, in the database of
@@ -257,6 +290,23 @@ mod handle {
             self.cache().keep(request);
         }
 
+        /// Turns the request cache on (the default) or off, for every clone of this store.
+        ///
+        /// With it on, a step on a request this store wrote last takes the request from memory
+        /// instead of loading and replaying it. A copy another node has moved on since costs
+        /// a write that finds the request moved, then the load it would have taken anyway:
+        /// a platform that routes every step of a request to whichever node is free (not to
+        /// the node that took the last one) gains nothing from the cache, and may turn it off.
+        /// Either way, no answer is given from a cached copy (see DESIGN.md, "What is the
+        /// request cache for?"). Turning it off forgets what it holds.
+        pub fn set_request_cache(&self, cache: RequestCache) {
+            let mut held = self.cache();
+            *held = Cache {
+                off: cache == RequestCache::Off,
+                ..Cache::default()
+            };
+        }
+
         fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
             // A panic elsewhere while holding the lock leaves a map that is still a map.
             self.inner
@@ -291,6 +341,48 @@ mod handle {
             let mut drafted = Request::draft(draft, &policy.unwrap(), now).unwrap();
             drafted.mark_saved();
             AnyRequest::Drafted(drafted)
+        }
+
+        /// The copy of request `n` after its manager's approval (two records saved).
+        fn approved(n: u128) -> AnyRequest {
+            let AnyRequest::Drafted(drafted) = drafted(n) else {
+                unreachable!("a draft")
+            };
+            let sam = SupportManagerId::new("sam").unwrap();
+            let mut approved = drafted
+                .approve(&sam, "2026-11-24T08:10:00Z".parse().unwrap())
+                .unwrap();
+            approved.mark_saved();
+            AnyRequest::ManagerApproved(approved)
+        }
+
+        #[test]
+        fn an_older_copy_never_replaces_a_newer_one() {
+            let mut cache = Cache::default();
+            cache.keep(approved(1));
+            cache.keep(drafted(1));
+            let taken = cache.take(drafted(1).id()).unwrap();
+            assert_eq!(taken.state(), StateKind::ManagerApproved);
+            // Nor when the newer copy has moved to the old generation.
+            cache.keep(approved(1));
+            for n in 2..=GENERATION_RECORDS as u128 + 1 {
+                cache.keep(drafted(n));
+            }
+            assert!(cache.old.contains_key(&drafted(1).id()));
+            cache.keep(drafted(1));
+            let taken = cache.take(drafted(1).id()).unwrap();
+            assert_eq!(taken.state(), StateKind::ManagerApproved);
+            // A newer copy kept after an older one replaces it, in either generation.
+            cache.keep(drafted(1));
+            cache.keep(approved(1));
+            assert_eq!(
+                cache.take(drafted(1).id()).unwrap().state(),
+                StateKind::ManagerApproved
+            );
+            assert!(
+                cache.take(drafted(1).id()).is_none(),
+                "no older copy left behind"
+            );
         }
 
         #[test]

@@ -62,6 +62,28 @@ pub(crate) enum RequestMut<'a> {
 }
 
 impl RequestMut<'_> {
+    /// Whether every record of the request is saved: the step has nothing to write.
+    fn is_saved(&self) -> bool {
+        match self {
+            RequestMut::Drafted(r) => r.unsaved_records().is_empty(),
+            RequestMut::ManagerApproved(r) => r.unsaved_records().is_empty(),
+            RequestMut::PendingCustomer(r) => r.unsaved_records().is_empty(),
+            RequestMut::Granted(r) => r.unsaved_records().is_empty(),
+            RequestMut::Closed(r) => r.unsaved_records().is_empty(),
+        }
+    }
+
+    /// The request's state.
+    fn state(&self) -> StateKind {
+        match self {
+            RequestMut::Drafted(_) => StateKind::Drafted,
+            RequestMut::ManagerApproved(_) => StateKind::ManagerApproved,
+            RequestMut::PendingCustomer(_) => StateKind::PendingCustomer,
+            RequestMut::Granted(_) => StateKind::Granted,
+            RequestMut::Closed(_) => StateKind::Closed,
+        }
+    }
+
     /// A copy of the request, for the store's cache.
     fn duplicate(&self) -> AnyRequest {
         match self {
@@ -140,6 +162,35 @@ impl Outcome for Settled {
     }
 }
 
+/// Where a step's copy of the request came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// The store's cache: what this store wrote last, possibly moved on since by another node.
+    Cache,
+    /// The database, read for this attempt.
+    Store,
+}
+
+/// Reports a write that found the request moved since it was read.
+fn lost_race(step: Step, id: RequestId, attempt: u32) {
+    tracing::debug!(
+        request = %id,
+        step = step.as_str(),
+        attempt,
+        "another writer moved the request first: retrying on the request as it now is"
+    );
+}
+
+/// Reports a write that found the tenant's policy changed since the step read it.
+fn policy_changed(step: Step, id: RequestId, tenant: crate::values::TenantId) {
+    tracing::debug!(
+        request = %id,
+        step = step.as_str(),
+        tenant = %tenant,
+        "the tenant's policy changed while the step was decided: deciding it again"
+    );
+}
+
 /// How a save ended.
 enum Persisted {
     Saved,
@@ -205,15 +256,24 @@ impl<B: Backend> Store<B> {
             self.ready().await?;
             // The refusal of an attempt that lost a race, to record on the request as it is now.
             let mut lost: Option<(crate::audit::Actor, Attempt, Refusal)> = None;
+            // Whether the next attempt must read the stored request, not the cache.
+            let mut confirm = false;
             for attempt in 0..ATTEMPTS {
                 let span = tracing::Span::current();
                 span.record("retries", attempt);
                 // After a lost race, let the other writers of this runtime go first: the
                 // winner holds the request in its cache and would win again at once.
-                for _ in 0..attempt {
-                    tokio::task::yield_now().await;
+                if !confirm {
+                    for _ in 0..attempt {
+                        tokio::task::yield_now().await;
+                    }
                 }
-                let loaded = self.fetch(id).await?;
+                let (loaded, source) = self.fetch(id, confirm).await?;
+                confirm = false;
+                // A write is checked against the stored revision, so a stale copy costs a
+                // retry; an answer that writes nothing is checked by nothing, so one decided on
+                // the cache is decided again on the stored request before it is given.
+                let unconfirmed = source == Source::Cache;
                 let tenant = loaded.tenant();
                 span.record("tenant", tracing::field::display(tenant));
                 span.record("revision", loaded.saved_records());
@@ -228,6 +288,15 @@ impl<B: Backend> Store<B> {
                 };
                 match apply(loaded, &policy) {
                     Applied::Done(mut outcome) => {
+                        if outcome.request().is_saved() {
+                            // Nothing to write: the step found nothing to do.
+                            if unconfirmed {
+                                confirm = true;
+                                continue;
+                            }
+                            span.record("outcome", outcome.request().state().as_str());
+                            return Ok(outcome);
+                        }
                         match self.persist(step, outcome.request(), version).await? {
                             Persisted::Saved => {
                                 let kept = outcome.request().duplicate();
@@ -235,25 +304,30 @@ impl<B: Backend> Store<B> {
                                 self.keep(kept);
                                 return Ok(outcome);
                             }
-                            Persisted::Stale => continue,
+                            Persisted::Stale => lost_race(step, id, attempt),
                             Persisted::PolicyChanged => {
+                                policy_changed(step, id, tenant);
                                 self.forget_history(tenant);
-                                continue;
                             }
                         }
                     }
                     Applied::Refused(refused) => {
                         let refusal = refused.refusal();
-                        span.record("outcome", "refused");
                         let mut request = refused.into_request();
+                        if !refusal.is_recorded() && unconfirmed {
+                            confirm = true;
+                            continue;
+                        }
                         if refusal.is_recorded() {
                             match self.persist(step, request.request(), version).await? {
                                 Persisted::Saved => self.keep(request),
                                 Persisted::PolicyChanged => {
+                                    policy_changed(step, id, tenant);
                                     self.forget_history(tenant);
                                     continue;
                                 }
                                 Persisted::Stale => {
+                                    lost_race(step, id, attempt);
                                     lost = request
                                         .audit_trail()
                                         .last()
@@ -263,6 +337,14 @@ impl<B: Backend> Store<B> {
                                 }
                             }
                         }
+                        span.record("outcome", "refused");
+                        tracing::info!(
+                            request = %id,
+                            step = step.as_str(),
+                            refusal = %refusal,
+                            recorded = refusal.is_recorded(),
+                            "step refused"
+                        );
                         return Err(StoreError::Refused {
                             request: id,
                             step,
@@ -270,11 +352,20 @@ impl<B: Backend> Store<B> {
                         });
                     }
                     Applied::WrongState(current) => {
+                        if unconfirmed {
+                            confirm = true;
+                            continue;
+                        }
                         let current = *current;
                         let Some((actor, attempt, refusal)) = lost.clone() else {
                             let state = current.state();
                             span.record("outcome", "wrong state");
-                            self.keep(current);
+                            tracing::info!(
+                                request = %id,
+                                step = step.as_str(),
+                                state = state.as_str(),
+                                "step does not apply to the stored request"
+                            );
                             return Err(StoreError::WrongState {
                                 request: id,
                                 step,
@@ -309,6 +400,12 @@ impl<B: Backend> Store<B> {
                 }
             }
             tracing::Span::current().record("outcome", "conflict");
+            tracing::warn!(
+                request = %id,
+                step = step.as_str(),
+                attempts = ATTEMPTS,
+                "step gave up: other writers moved the request on every attempt"
+            );
             Err(StoreError::Conflict {
                 request: id,
                 step,
@@ -319,12 +416,17 @@ impl<B: Backend> Store<B> {
         .await
     }
 
-    /// The request `id` as saved: the cached copy, or loaded and checked.
-    async fn fetch(&self, id: RequestId) -> Result<AnyRequest, StoreError> {
-        match self.take_cached(id) {
-            Some(request) => Ok(request),
-            None => self.load_checked(id).await,
+    /// The request `id` as saved, and where it came from: the copy this store kept when it
+    /// last wrote the request, or (without one, or to `confirm` an answer) loaded and checked.
+    async fn fetch(
+        &self,
+        id: RequestId,
+        confirm: bool,
+    ) -> Result<(AnyRequest, Source), StoreError> {
+        if !confirm && let Some(request) = self.take_cached(id) {
+            return Ok((request, Source::Cache));
         }
+        Ok((self.load_checked(id).await?, Source::Store))
     }
 
     /// Saves what `request` recorded since it was saved, if nobody moved it meanwhile (and,
@@ -372,7 +474,7 @@ impl<B: Backend> Store<B> {
                 }
                 Ok(Persisted::Saved)
             }
-            Written::Stale { .. } => Ok(Persisted::Stale),
+            Written::Stale => Ok(Persisted::Stale),
             Written::PolicyChanged => Ok(Persisted::PolicyChanged),
             Written::Ahead { store_clock } => {
                 Err(self.record_ahead(step, request, store_clock).await)
@@ -456,7 +558,7 @@ impl<B: Backend> Store<B> {
                 }
                 ahead(true)
             }
-            Ok(Written::Stale { .. } | Written::PolicyChanged) => StoreError::Conflict {
+            Ok(Written::Stale | Written::PolicyChanged) => StoreError::Conflict {
                 request: request.id(),
                 step,
                 attempts: 1,
@@ -484,15 +586,15 @@ impl<B: Backend> Store<B> {
         Ok(())
     }
 
-    /// An engineer drafts a request at `now`, checked against the tenant's `policy`, and the
-    /// store saves it.
+    /// An engineer drafts a request at `now`, checked against the tenant's policy in force at
+    /// `now`, and the store saves it.
     ///
     /// # Errors
     ///
-    /// [`StoreError::InvalidDraft`] when the draft breaks the policy or `now` is out of
-    /// range; [`StoreError::Conflict`] when the request's id is taken;
-    /// [`StoreError::ClockAhead`] (unsaved) when `now` is too far ahead of the store's clock;
-    /// [`StoreError::Database`].
+    /// [`StoreError::InvalidDraft`] when the draft breaks the policy, the tenant has no policy
+    /// yet ([`Error::is_no_policy`](crate::Error::is_no_policy)) or `now` is out of range;
+    /// [`StoreError::IdTaken`] when another request has the id; [`StoreError::ClockAhead`]
+    /// (unsaved) when `now` is too far ahead of the store's clock; [`StoreError::Database`].
     pub async fn draft(
         &self,
         draft: Draft,
@@ -508,12 +610,31 @@ impl<B: Backend> Store<B> {
         );
         async move {
             self.ready().await?;
-            let id = draft.id;
+            let (id, tenant) = (draft.id, draft.tenant);
+            // A refusal is given only once decided on the policy as stored, never on a copy
+            // another node may have changed since.
+            let mut confirmed = false;
             for _ in 0..ATTEMPTS {
-                let history = self.history(draft.tenant).await?;
-                let policy = policy_at(&history, now);
-                let mut drafted = Request::draft(draft.clone(), &policy, now)
-                    .map_err(StoreError::InvalidDraft)?;
+                if confirmed {
+                    self.forget_history(tenant);
+                }
+                let history = self.history(tenant).await?;
+                let decided = match history.in_force_at(now) {
+                    Some(change) => Request::draft(draft.clone(), change.after(), now),
+                    None => Err(crate::error::ErrorKind::NoPolicy { tenant }.into()),
+                };
+                let mut drafted = match decided {
+                    Ok(drafted) => drafted,
+                    Err(_) if !confirmed => {
+                        confirmed = true;
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::Span::current().record("outcome", "refused");
+                        tracing::info!(request = %id, tenant = %tenant, error = %err, "draft refused");
+                        return Err(StoreError::InvalidDraft(err));
+                    }
+                };
                 match self
                     .persist_request(Step::Draft, &mut drafted, Some(version_of(&history)))
                     .await?
@@ -523,14 +644,21 @@ impl<B: Backend> Store<B> {
                         self.keep(AnyRequest::Drafted(drafted.duplicate()));
                         return Ok(drafted);
                     }
-                    Persisted::PolicyChanged => self.forget_history(draft.tenant),
-                    Persisted::Stale => break,
+                    Persisted::PolicyChanged => {
+                        policy_changed(Step::Draft, id, tenant);
+                        self.forget_history(tenant);
+                    }
+                    Persisted::Stale => {
+                        tracing::Span::current().record("outcome", "id taken");
+                        tracing::info!(request = %id, "draft refused: the id is taken");
+                        return Err(StoreError::IdTaken { request: id });
+                    }
                 }
             }
             Err(StoreError::Conflict {
                 request: id,
                 step: Step::Draft,
-                attempts: 1,
+                attempts: ATTEMPTS,
             })
         }
         .instrument(span)

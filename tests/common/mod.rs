@@ -177,13 +177,31 @@ pub async fn pending_as<B: Backend>(store: &Store<B>, n: u128) -> RequestId {
     id
 }
 
+/// Fabrikam's policy: the same two approvers as Contoso's.
+pub fn fabrikam_policy() -> TenantPolicy {
+    TenantPolicy::new(fabrikam(), policy().approvers().to_vec()).unwrap()
+}
+
 /// Gives Contoso its policy (`policy()`, set by Adele a day before t0) in `store`, unless it
 /// has one (another task setting it at the same time is as good), and delivers the change's
 /// message to the approvers, so that a test starts with nothing in the outbox.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub async fn contoso_policy_in<B: Backend>(store: &Store<B>) {
-    if store.policy(contoso()).await.unwrap().is_none() {
-        match store.set_policy(&adele(), policy(), at(hours(-24))).await {
+    policy_in(store, policy()).await;
+}
+
+/// Gives Fabrikam its policy, as [`contoso_policy_in`] does Contoso.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn fabrikam_policy_in<B: Backend>(store: &Store<B>) {
+    policy_in(store, fabrikam_policy()).await;
+}
+
+/// Gives `policy`'s tenant that policy, set by its administrator a day before t0, unless it has
+/// one, and delivers the change's message.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn policy_in<B: Backend>(store: &Store<B>, policy: TenantPolicy) {
+    if store.policy(policy.tenant()).await.unwrap().is_none() {
+        match store.set_policy(&adele(), policy, at(hours(-24))).await {
             Ok(change) => {
                 let report = store
                     .deliver(
@@ -197,7 +215,7 @@ pub async fn contoso_policy_in<B: Backend>(store: &Store<B>) {
                 assert_eq!(report.policies_sent.len(), 1, "{report}");
             }
             Err(StoreError::PolicyConflict { .. }) => {}
-            Err(err) => panic!("setting Contoso's policy: {err}"),
+            Err(err) => panic!("setting a policy: {err}"),
         }
     }
 }

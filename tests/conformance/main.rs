@@ -12,6 +12,7 @@ mod common;
 mod harness;
 mod hostile;
 mod log;
+mod nodes;
 mod outbox;
 mod policy;
 mod search;
@@ -60,7 +61,7 @@ conformance!(
         each_step_is_saved_and_loads_back,
         a_refusal_propagated_with_a_question_mark_is_on_record,
         a_refusal_that_loses_a_race_is_still_recorded,
-        a_taken_id_is_a_conflict_and_a_missing_one_not_found,
+        a_taken_id_is_its_own_error_and_a_missing_one_not_found,
         grant_and_deny_at_once_exactly_one_wins,
         many_tasks_on_one_store_handle_exactly_one_wins,
         a_newer_database_is_refused,
@@ -74,6 +75,15 @@ conformance!(
         actions_through_the_store_are_refused_outside_the_window,
         chains_are_per_tenant,
         nodes_taking_turns_on_one_tenant_keep_one_chain,
+    ],
+    nodes: [
+        every_ending_stepped_on_alternating_nodes,
+        two_approvals_on_two_nodes_and_the_rest_alternating,
+        a_revocation_on_the_node_that_saw_the_request_pending,
+        a_race_then_a_step_on_the_losing_node,
+        a_lost_race_on_one_node_leaves_no_older_copy,
+        two_sweeps_on_two_nodes_one_of_which_saw_the_request_pending,
+        a_draft_is_decided_under_a_policy_another_node_changed,
     ],
     hostile: [
         an_action_stamped_far_ahead_is_refused_and_recorded_then_a_revocation_takes_effect,

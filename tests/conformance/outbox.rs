@@ -408,7 +408,7 @@ pub async fn a_crashed_attempt_is_retried_after_its_lease<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
     let id = pending_as(&store, 1).await;
-    let status = Command::new(std::env::current_exe().unwrap())
+    let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             &format!("{}::outbox::crashing_delivery_child", D::NAME),
@@ -417,10 +417,17 @@ pub async fn a_crashed_attempt_is_retried_after_its_lease<D: Db>() {
         ])
         .env("LOCKBOX_CRASH_STORE", db.place())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
+        .output()
         .unwrap();
-    assert!(!status.success(), "the child died in its sender");
+    // Only the sender's abort counts: a child that fails before it holds the message (a panic
+    // exits with 101) tests nothing.
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&child.status),
+        Some(6),
+        "the child must die of SIGABRT in its sender, not {}; its stderr:\n{}",
+        child.status,
+        String::from_utf8_lossy(&child.stderr)
+    );
     let entry = &store.outbox(id).await.unwrap()[0];
     assert_eq!((entry.status, entry.attempts), (OutboxStatus::Pending, 1));
     assert_eq!(

@@ -273,6 +273,7 @@ pub async fn request_listings_page_through_each_filter<D: Db>() {
         .grant(request_id(3), &megan(), at(hours(1)))
         .await
         .unwrap();
+    fabrikam_policy_in(&store).await;
     let _ = store
         .draft(
             Draft {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 
-use super::{Postgres, unsigned};
+use super::Postgres;
 use crate::audit::ChainHash;
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::evidence::Frontier;
@@ -99,7 +99,7 @@ pub(super) async fn step(
                 backend.remember(tenant, head, 0);
                 return Ok(Written::Saved);
             }
-            Outcome::Stale => return stale(&*client, step).await,
+            Outcome::Stale => return Ok(Written::Stale),
             Outcome::Ahead => return ahead(&*client).await,
             Outcome::PolicyChanged => return Ok(Written::PolicyChanged),
             Outcome::ChainMoved => locked_steps = LOCKED_AFTER_MISS,
@@ -119,11 +119,7 @@ pub(super) async fn step(
             backend.remember(tenant, head, locked_steps);
             Ok(Written::Saved)
         }
-        Outcome::Stale => {
-            let written = stale(&tx, step).await;
-            drop(tx);
-            written
-        }
+        Outcome::Stale => Ok(Written::Stale),
         Outcome::Ahead => {
             drop(tx);
             ahead(&*client).await
@@ -404,26 +400,6 @@ fn json_object(columns: &[&str], values: &[Value]) -> serde_json::Value {
         })
         .collect();
     serde_json::Value::Object(object)
-}
-
-/// The outcome of a write whose request row was not where the step expected it.
-async fn stale(client: &impl GenericClient, step: &StepWrite) -> Result<Written, StoreError> {
-    let found = client
-        .query_opt(
-            "SELECT revision FROM requests WHERE id = $1",
-            &[&step.row.id],
-        )
-        .await
-        .map_err(StoreError::db("reading the request's revision"))?;
-    let found = match found {
-        Some(row) => Some(unsigned(
-            row.try_get::<_, i64>(0)
-                .map_err(StoreError::db("reading the request's revision"))?,
-            "revision",
-        )?),
-        None => None,
-    };
-    Ok(Written::Stale { found })
 }
 
 /// The outcome of a write the server found stamped too far ahead of its clock.

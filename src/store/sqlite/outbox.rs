@@ -106,7 +106,7 @@ pub(super) fn finish(
         return Ok(Finished::Lost);
     }
     if let Some(step) = step {
-        if move_request(&tx, step)?.is_some() {
+        if !move_request(&tx, step)? {
             return Ok(Finished::Stale);
         }
         write_in(&tx, step)?;

@@ -33,8 +33,8 @@ pub(super) fn step(conn: &mut Connection, step: &StepWrite) -> Result<Written, S
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::db("starting a write transaction"))?;
-    if let Some(found) = move_request(&tx, step)? {
-        return Ok(Written::Stale { found });
+    if !move_request(&tx, step)? {
+        return Ok(Written::Stale);
     }
     if let Some(version) = step.policy_version
         && latest_policy(&tx, &step.row.tenant)?.0 != version
@@ -126,11 +126,9 @@ pub(super) fn write_in(tx: &Transaction<'_>, step: &StepWrite) -> Result<Frontie
 }
 
 /// Inserts a new request's row, or moves a stored one to the step's state if its revision is
-/// still the expected one. `Some(found)` when it was not (`None` inside: no such request).
-pub(super) fn move_request(
-    tx: &Transaction<'_>,
-    step: &StepWrite,
-) -> Result<Option<Option<u64>>, StoreError> {
+/// still the expected one: whether it did (if not, another writer moved the request, or took the
+/// new request's id).
+pub(super) fn move_request(tx: &Transaction<'_>, step: &StepWrite) -> Result<bool, StoreError> {
     let row = &step.row;
     let changed = if step.expected == 0 {
         tx.prepare_cached(&format!(
@@ -148,18 +146,7 @@ pub(super) fn move_request(
         })
     }
     .map_err(StoreError::db("writing the request"))?;
-    if changed == 1 {
-        return Ok(None);
-    }
-    let found: Option<u64> = tx
-        .query_row(
-            "SELECT revision FROM requests WHERE id = ?1",
-            [&row.id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(StoreError::db("reading the request's revision"))?;
-    Ok(Some(found))
+    Ok(changed == 1)
 }
 
 /// The head of `tenant`'s chain: its last position and hash (0 and the genesis hash for none).
