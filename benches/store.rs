@@ -287,7 +287,7 @@ fn append_batch() -> Op {
                     .await
                     .unwrap();
                 elapsed += start.elapsed();
-                assert_eq!(report.recorded, BATCH as usize);
+                assert_eq!(report.recorded(), BATCH as usize);
                 current = Some(id);
                 batches += 1;
             }
@@ -447,10 +447,11 @@ fn built(scale: Scale) -> PathBuf {
                         .map(action)
                         .collect();
                     let at = start + TimeDelta::seconds(call as i64 + 1);
-                    store
+                    let report = store
                         .record_actions(id, &alex(), actions, at)
                         .await
                         .unwrap();
+                    assert!(report.is_all_recorded(), "{report:?}");
                 }
             }
         }

@@ -127,9 +127,14 @@ async fn main() -> Result<()> {
         ))
     });
     let actions = actions.into_iter().collect::<Result<Vec<_>>>()?;
-    store
+    // The report is an enum: a batch with a refused action cannot pass for one recorded whole.
+    match store
         .record_actions(id, &alex, actions, clock.now())
-        .await?;
+        .await?
+    {
+        AppendReport::Recorded { count } => println!("{count} actions recorded"),
+        other => return Err(format!("not every action was taken: {other:?}").into()),
+    }
 
     clock.advance(TimeDelta::minutes(30));
     store.close(id, &alex, clock.now()).await?;

@@ -112,7 +112,7 @@ async fn run_and_reopen(path: &Path) -> Result<()> {
     let report = store
         .record_actions(id, &alex, actions, clock.now())
         .await?;
-    println!("process 1: {} action(s) recorded", report.recorded);
+    println!("process 1: {} action(s) recorded", report.recorded());
 
     clock.advance(TimeDelta::minutes(30));
     let closed = store.close(id, &alex, clock.now()).await?;

@@ -77,7 +77,7 @@ async fn main() -> Result<()> {
             Target::new(mailbox)?,
         ))
     };
-    store
+    let report = store
         .record_actions(
             id,
             &alex,
@@ -85,6 +85,9 @@ async fn main() -> Result<()> {
             clock.now(),
         )
         .await?;
+    if !report.is_all_recorded() {
+        return Err(format!("not every action was taken: {report:?}").into());
+    }
     clock.advance(TimeDelta::minutes(10));
     store.revoke(id, &megan, clock.now()).await?;
     let directory = AddressBook::new()

@@ -209,9 +209,9 @@ pub use state::{
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::{
-    AppendReport, Backend, DeliveryReport, Explain, OutboxCursor, OutboxEntry, OutboxPage,
-    OutboxQuery, OutboxStatus, OutboxView, RequestCache, RequestCursor, RequestPage, RequestQuery,
-    RequestSummary, Store, StoreError, SweepReport,
+    AppendReport, Backend, DeliveryReport, ErrorClass, Explain, OutboxCursor, OutboxEntry,
+    OutboxPage, OutboxQuery, OutboxStatus, OutboxView, RefusedAction, RequestCache, RequestCursor,
+    RequestPage, RequestQuery, RequestSummary, Store, StoreError, SweepReport,
 };
 #[cfg(feature = "postgres")]
 pub use store::{Postgres, PostgresStore};
@@ -219,6 +219,6 @@ pub use store::{Postgres, PostgresStore};
 pub use store::{Sqlite, SqliteStore};
 pub use values::{
     AccessDuration, ApproverId, DecisionWindow, EmailAddress, EngineerAction, EngineerId,
-    Justification, Operation, Person, RequestId, Service, ServiceRequestNumber, Services,
-    SupportManagerId, Target, TenantAdminId, TenantId,
+    IdempotencyKey, Justification, Operation, Person, RequestId, Service, ServiceRequestNumber,
+    Services, SupportManagerId, Target, TenantAdminId, TenantId,
 };

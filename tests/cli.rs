@@ -45,10 +45,11 @@ fn signer_text() -> String {
 async fn history<B: store::Backend>(store: &Store<B>) {
     store.set_checkpoint_signer(signer());
     let id = granted_as(store, 1).await;
-    store
+    let report = store
         .record_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(2)))
         .await
         .unwrap();
+    assert!(report.is_all_recorded(), "{report:?}");
     store.revoke(id, &megan(), at(hours(3))).await.unwrap();
     let other = Draft {
         id: request_id(2),

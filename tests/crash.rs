@@ -174,7 +174,7 @@ async fn crash_child() {
                         )
                         .await
                         .unwrap();
-                    assert_eq!(report.recorded, 2, "{report:?}");
+                    assert_eq!(report, AppendReport::Recorded { count: 2 });
                     records += 2;
                     acknowledge("act", id, records);
                 }

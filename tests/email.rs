@@ -251,7 +251,7 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
         Operation::new("GET https://evil.example/api?x=1").unwrap(),
         Target::new(r"\\fileserver\share and bob@evil.example").unwrap(),
     );
-    store
+    let report = store
         .record_actions(
             id,
             &EngineerId::new("bob@evil.example").unwrap(),
@@ -260,6 +260,7 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
         )
         .await
         .unwrap();
+    assert!(report.is_all_recorded(), "{report:?}");
     assert_eq!(
         store.sweep(at(hours(6))).await.unwrap().access_ended,
         vec![id]
@@ -333,10 +334,11 @@ async fn approvers_messages_carry_the_checkpoint_and_the_report_its_proofs_link_
         Operation::new("GET https://evil.example/api?x=1").unwrap(),
         Target::new("www.evil.example and bob@evil.example").unwrap(),
     );
-    store
+    let report = store
         .record_actions(id, &alex(), [mailbox_read(), hostile], at(hours(2)))
         .await
         .unwrap();
+    assert!(report.is_all_recorded(), "{report:?}");
     store.revoke(id, &megan(), at(hours(3))).await.unwrap();
     store
         .deliver(&directory, &mut sender, at(hours(3)), lease)

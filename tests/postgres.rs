@@ -19,8 +19,8 @@ async fn node(url: &str) -> PostgresStore {
     PostgresStore::connect(url).await.unwrap()
 }
 
-async fn migrated() -> (String, PostgresStore) {
-    let url = pg::fresh_database().await;
+async fn migrated() -> (pg::Database, PostgresStore) {
+    let url = pg::Database::fresh().await;
     let store = node(&url).await;
     store.migrate().await.unwrap();
     (url, store)
@@ -194,7 +194,7 @@ async fn concurrent_appends_on_one_tenant_keep_its_chain_valid() {
                         .await
                     {
                         Ok(report) => {
-                            recorded += report.recorded;
+                            recorded += report.recorded();
                             break;
                         }
                         Err(err) if err.is_conflict() => continue,
@@ -233,7 +233,7 @@ async fn a_newer_database_is_refused_and_left_untouched() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 5
+                supported: 6
             }
         ),
         "{err}"
@@ -248,7 +248,7 @@ async fn a_newer_database_is_refused_and_left_untouched() {
 
 #[tokio::test]
 async fn connecting_to_an_empty_database_creates_nothing() {
-    let url = pg::fresh_database().await;
+    let url = pg::Database::fresh().await;
     let store = node(&url).await;
     let raw = pg::client(&url).await;
     let tables: i64 = raw
@@ -347,10 +347,10 @@ fn a_store_outlives_its_runtime_and_drops_anywhere() {
         .enable_all()
         .build()
         .unwrap();
-    let store = first.block_on(async {
-        let (_url, store) = migrated().await;
+    let (_database, store) = first.block_on(async {
+        let (database, store) = migrated().await;
         pending_as(&store, 1).await;
-        store
+        (database, store)
     });
     drop(first);
     let second = tokio::runtime::Builder::new_multi_thread()
@@ -367,4 +367,125 @@ fn a_store_outlives_its_runtime_and_drops_anywhere() {
     });
     drop(second);
     drop(store);
+}
+
+/// The connection dies while a step commits: the server has the step and commits it, the client
+/// never hears so, and the store says the outcome is unknown. Taken again with the same
+/// idempotency key, the step records nothing more and answers as the first call would have;
+/// taken again without one, a batch of actions is recorded twice (which is what the key is for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_retried_with_its_key_after_the_connection_died_during_its_commit_is_taken_once() {
+    let url = pg::Database::fresh().await;
+    let proxy = proxy::Proxy::start(&url).await;
+    let store = PostgresStore::connect(&proxy.url(&url)).await.unwrap();
+    store.migrate().await.unwrap();
+    let direct = pg::client(&url).await;
+    let count = async |marker: &str| -> i64 {
+        direct
+            .query_one(
+                "SELECT count(*) FROM audit WHERE strpos(record, $1) > 0",
+                &[&marker],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    // A granted request this node stepped itself: it knows the chain's head, so its next step
+    // is one statement that commits on its own.
+    let id = granted_as(&store, 1).await;
+    let action = |marker: &str| {
+        EngineerAction::new(
+            Service::ExchangeOnline,
+            Operation::new("Get-MailboxFolderStatistics").unwrap(),
+            Target::new(format!("{marker} mailbox")).unwrap(),
+        )
+    };
+    let key = IdempotencyKey::new("batch-7f3a").unwrap();
+
+    proxy.cut_after(b"cut-marker-1");
+    let err = store
+        .record_actions(id, &alex(), [action("cut-marker-1")], at(hours(2)))
+        .idempotency_key(key.clone())
+        .await
+        .unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err}");
+    assert_eq!(err.class(), ErrorClass::OutcomeUnknown);
+    assert_eq!(proxy.cuts(), 1);
+    // The server committed it, though the client never heard.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(count("cut-marker-1").await, 1);
+    let report = store
+        .record_actions(id, &alex(), [action("cut-marker-1")], at(hours(2)))
+        .idempotency_key(key)
+        .await
+        .unwrap();
+    // (The first node's cached copy and chain head were left behind by the cut: the repeat
+    // answers from the kept key, not from them.)
+    assert_eq!(report, AppendReport::Recorded { count: 1 });
+    assert_eq!(count("cut-marker-1").await, 1, "recorded once");
+
+    // Without a key, the retry cannot know: the batch is recorded twice. (A node that has just
+    // written the tenant commits a step in one statement; the first node's idea of the chain
+    // was left behind by the cut, so another node takes this one.)
+    let second = PostgresStore::connect(&proxy.url(&url)).await.unwrap();
+    let warm = second
+        .record_actions(id, &alex(), [action("warm-2")], at(hours(2)))
+        .await
+        .unwrap();
+    assert!(warm.is_all_recorded());
+    proxy.cut_after(b"cut-marker-2");
+    let err = second
+        .record_actions(id, &alex(), [action("cut-marker-2")], at(hours(2)))
+        .await
+        .unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(count("cut-marker-2").await, 1, "committed");
+    let report = second
+        .record_actions(id, &alex(), [action("cut-marker-2")], at(hours(2)))
+        .await
+        .unwrap();
+    assert!(report.is_all_recorded());
+    assert_eq!(count("cut-marker-2").await, 2);
+
+    // A step, too: the revocation commits, the client hears nothing; repeated with its key it
+    // answers revoked, where without the key the repeat would say the request is closed.
+    let third = PostgresStore::connect(&proxy.url(&url)).await.unwrap();
+    let warm = third
+        .record_actions(id, &alex(), [action("warm-3")], at(hours(2)))
+        .await
+        .unwrap();
+    assert!(warm.is_all_recorded());
+    let lee = ApproverId::new("lee@contoso.com").unwrap();
+    let revocations = async || -> i64 {
+        direct
+            .query_one(
+                "SELECT count(*) FROM audit WHERE request_id = $1 AND kind = 'revoked'",
+                &[&id.to_string()],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    proxy.cut_after(br#""revoked""#);
+    let key = IdempotencyKey::new("revoke-1").unwrap();
+    let err = third
+        .revoke(id, &lee, at(hours(3)))
+        .idempotency_key(key.clone())
+        .await
+        .unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(revocations().await, 1, "committed");
+    let revoked = third
+        .revoke(id, &lee, at(hours(3)))
+        .idempotency_key(key)
+        .await
+        .unwrap();
+    assert_eq!(revoked.reason(), ClosureReason::RevokedByCustomer);
+    let err = third.revoke(id, &lee, at(hours(3))).await.unwrap_err();
+    assert!(err.is_wrong_state(), "{err}");
+    assert_eq!(revocations().await, 1);
+    assert_eq!(proxy.cuts(), 3);
+    assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
 }

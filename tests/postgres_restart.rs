@@ -95,7 +95,7 @@ async fn walk(store: &PostgresStore, id: RequestId, restarted: &AtomicBool, seen
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_costs_only_the_calls_it_interrupts_and_loses_no_acknowledged_step() {
     let script = restart_script();
-    let url = pg::fresh_database().await;
+    let url = pg::Database::fresh().await;
     let store = PostgresStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     contoso_policy_in(&store).await;

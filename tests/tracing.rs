@@ -96,10 +96,11 @@ async fn run<B: Backend>(store: &Store<B>) {
         Operation::new(SECRET_OPERATION).unwrap(),
         Target::new(SECRET_TARGET).unwrap(),
     );
-    store
+    let report = store
         .record_actions(id, &alex(), [action], at(hours(2)))
         .await
         .unwrap();
+    assert!(report.is_all_recorded(), "{report:?}");
     store.close(id, &alex(), at(hours(3))).await.unwrap();
     store.sweep(at(hours(4))).await.unwrap();
     let mut sender = Recorder::default();
@@ -191,7 +192,7 @@ fn every_sqlite_operation_has_a_span_with_ids_and_no_free_text() {
 #[test]
 fn every_postgres_operation_has_a_span_with_ids_and_no_free_text() {
     let printed = traced(|| async {
-        let url = pg::fresh_database().await;
+        let url = pg::Database::fresh().await;
         let store = PostgresStore::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
         run(&store).await;

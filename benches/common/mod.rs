@@ -234,7 +234,7 @@ pub async fn walk<B: Backend>(
         .record_actions(id, &alex(), [action(1), action(2)], now)
         .await
         .unwrap();
-    assert_eq!(report.recorded, 2);
+    assert_eq!(report, AppendReport::Recorded { count: 2 });
     node(5).close(id, &alex(), now).await.unwrap();
     start.elapsed()
 }

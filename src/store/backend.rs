@@ -69,6 +69,27 @@ pub struct StepWrite {
     /// tenant's checkpoint inside the step's transaction (see [`StepSigning`]). A backend that
     /// does not (PostgreSQL) leaves it to the store, after the commit.
     pub(crate) signing: Option<super::log::StepSigning>,
+    /// For a step taken with an idempotency key: the row that keeps what it answered, written
+    /// in the step's transaction, which fails ([`Written::KeyTaken`]) if the request has the
+    /// key already. Its revision is the row's.
+    pub(crate) key: Option<KeptStep>,
+}
+
+/// What a step taken with an idempotency key keeps: the key, the step, and what it answered
+/// (the JSON of [`Kept`](super::keys::Kept)).
+#[derive(Clone, Debug)]
+pub struct KeptStep {
+    pub(crate) key: String,
+    pub(crate) step: &'static str,
+    pub(crate) result: String,
+}
+
+/// A kept step as stored: its step, the revision it left the request at, and what it answered.
+#[derive(Clone, Debug)]
+pub struct KeptRow {
+    pub(crate) step: String,
+    pub(crate) revision: u64,
+    pub(crate) result: String,
 }
 
 /// A change of a tenant's policy, to write in one transaction: the store stamps it there, at
@@ -162,6 +183,8 @@ pub enum Written {
     },
     /// The tenant's policy changed since the step read it: nothing was written.
     PolicyChanged,
+    /// The request already has a step with the write's idempotency key: nothing was written.
+    KeyTaken,
 }
 
 /// An outbox row, as a view or a request's outbox reads it.
@@ -276,6 +299,13 @@ pub trait Primitives: Send + Sync + 'static {
 
     /// Writes a step in one transaction (see [`StepWrite`]).
     fn write(&self, step: StepWrite) -> impl Future<Output = Result<Written, StoreError>> + Send;
+
+    /// What the step taken on `request` with idempotency key `key` kept, if one was.
+    fn kept_step(
+        &self,
+        request: RequestId,
+        key: String,
+    ) -> impl Future<Output = Result<Option<KeptRow>, StoreError>> + Send;
 
     /// The pending requests past their deadline and the granted ones past their window.
     fn due(

@@ -63,6 +63,21 @@ pub enum StoreError {
         /// The id asked for.
         request: RequestId,
     },
+    /// The idempotency key was given to another kind of step on this request before: nothing
+    /// was taken. Give each action of a client its own key.
+    #[error(
+        "idempotency key {key} of request {request} was given to its `{kept_step}` step, not to `{}`: nothing was taken; give each action its own key", .step.as_str()
+    )]
+    KeyReused {
+        /// The request.
+        request: RequestId,
+        /// The key.
+        key: crate::values::IdempotencyKey,
+        /// The step the key was first given to, as stored (`grant`, `record_action`, ...).
+        kept_step: String,
+        /// The step asked for now.
+        step: Step,
+    },
     /// The draft breaks the tenant's policy, the tenant has no policy yet, or its instant is out
     /// of range: nothing was saved.
     #[error(transparent)]
@@ -133,7 +148,31 @@ pub enum StoreError {
         /// What was asked.
         what: &'static str,
     },
-    /// The database failed; the source says how.
+    /// The database could not be reached, or was too busy, for now (a refused or dropped
+    /// connection, a pool with no connection free in time, a lock held too long, a server
+    /// shutting down): nothing was written. The same call may succeed later.
+    #[error(
+        "{context} failed: the database could not be reached or was too busy; nothing was written; try again shortly"
+    )]
+    Unavailable {
+        /// What the store was doing.
+        context: &'static str,
+        /// The database's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The connection failed after a write was sent and before the database said whether it
+    /// committed: the step may or may not have been saved. Take it again with the same
+    /// idempotency key (which records nothing twice), or load the request to see.
+    #[error(
+        "{context} failed after it was sent: it may or may not have been saved; take the step again with the same idempotency key, or load the request to see"
+    )]
+    OutcomeUnknown {
+        /// What the store was doing.
+        context: &'static str,
+        /// The database's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database failed in a way trying again will not mend; the source says how.
     #[error("{context} failed")]
     Database {
         /// What the store was doing.
@@ -185,7 +224,218 @@ pub enum StoreError {
     Export(#[source] std::io::Error),
 }
 
+/// What kind of failure a [`StoreError`] is: what a service tells its caller, and whether it
+/// may try again. [`StoreError::class`] gives it; [`http_status`](Self::http_status) is the
+/// mapping we recommend for an HTTP API.
+///
+/// ```
+/// use customer_lockbox::{ErrorClass, RequestId, StoreError};
+///
+/// let err = StoreError::NotFound { request: RequestId::new("2026-11-24T08:00:00Z".parse()?) };
+/// assert_eq!(err.class(), ErrorClass::NotFound);
+/// assert_eq!(err.class().http_status(), 404);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// No such request, or no checkpoint covers what was asked.
+    NotFound,
+    /// The workflow refused who asked: the engineer approving their own request, someone not
+    /// designated deciding, an action in a service the customer did not approve. Recorded as a
+    /// refused attempt.
+    Forbidden,
+    /// The request is not in a state the step applies to, another writer won every time, the
+    /// id is taken, or the tenant's policy changed meanwhile. Read the request again.
+    Conflict,
+    /// A window has closed: the decision deadline passed (the request expired), access ended,
+    /// or the request is closed. Nothing more can happen under this request.
+    TooLate,
+    /// The input cannot be taken: a draft over the policy's maximum, a tenant without a
+    /// policy, an instant out of range or further ahead than the store's clock allows.
+    Invalid,
+    /// The database (or the checkpoint signer) cannot serve now, or is not at this build's
+    /// schema: see [`StoreError::is_retryable`].
+    Unavailable,
+    /// A write may or may not have been saved: take it again with the same idempotency key.
+    OutcomeUnknown,
+    /// Stored data or evidence fails its checks: a record the workflow could not have
+    /// produced, a broken log. Nothing was written; the store needs an operator.
+    Corrupt,
+}
+
+impl ErrorClass {
+    /// The HTTP status we recommend for the class: 404, 403, 409, 410 (gone: the window
+    /// closed), 422, 503 (with `Retry-After` when [`StoreError::is_retryable`]), 500 for an
+    /// outcome unknown (the client retries with its idempotency key) and for corruption.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorClass::NotFound => 404,
+            ErrorClass::Forbidden => 403,
+            ErrorClass::Conflict => 409,
+            ErrorClass::TooLate => 410,
+            ErrorClass::Invalid => 422,
+            ErrorClass::Unavailable => 503,
+            ErrorClass::OutcomeUnknown | ErrorClass::Corrupt => 500,
+        }
+    }
+
+    /// The class's name, in snake case: `not_found`, `too_late`, `outcome_unknown`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Forbidden => "forbidden",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::TooLate => "too_late",
+            ErrorClass::Invalid => "invalid",
+            ErrorClass::Unavailable => "unavailable",
+            ErrorClass::OutcomeUnknown => "outcome_unknown",
+            ErrorClass::Corrupt => "corrupt",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The class of a refusal: who asked, or when.
+fn refusal_class(refusal: Refusal) -> ErrorClass {
+    match refusal {
+        Refusal::ManagerIsEngineer
+        | Refusal::ApproverIsEngineer
+        | Refusal::ApproverIsSupportManager
+        | Refusal::NotTheEngineer
+        | Refusal::NotDesignatedApprover
+        | Refusal::PolicyForOtherTenant
+        | Refusal::ServiceNotRequested { .. } => ErrorClass::Forbidden,
+        Refusal::AlreadyApproved => ErrorClass::Conflict,
+        Refusal::DecisionDeadlinePassed | Refusal::AccessWindowEnded | Refusal::RequestClosed => {
+            ErrorClass::TooLate
+        }
+        Refusal::NoDesignatedApprovers
+        | Refusal::AheadOfStoreClock
+        | Refusal::InstantBeforeLastStep
+        | Refusal::InstantOutOfRange => ErrorClass::Invalid,
+    }
+}
+
+/// What a database error says: whether trying again may help, and whether it settles that
+/// nothing was applied (the database answered with an error, or nothing was sent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Diagnosis {
+    pub(crate) transient: bool,
+    pub(crate) nothing_applied: bool,
+}
+
+/// The diagnosis of `source` from the first error in its chain a backend recognizes: a
+/// driver's error, or an I/O error (transient, and it settles nothing). An error of the store's
+/// own (an encoding, a check) is permanent, and nothing was sent.
+fn diagnose(source: &(dyn std::error::Error + 'static)) -> Diagnosis {
+    let mut next = Some(source);
+    while let Some(err) = next {
+        #[cfg(feature = "postgres")]
+        if let Some(diagnosis) = super::postgres::diagnose(err) {
+            return diagnosis;
+        }
+        #[cfg(feature = "sqlite")]
+        if let Some(diagnosis) = super::sqlite::diagnose(err) {
+            return diagnosis;
+        }
+        if err.is::<std::io::Error>() {
+            return Diagnosis {
+                transient: true,
+                nothing_applied: false,
+            };
+        }
+        next = err.source();
+    }
+    Diagnosis {
+        transient: false,
+        nothing_applied: true,
+    }
+}
+
 impl StoreError {
+    /// What kind of failure this is (see [`ErrorClass`]), for a service's answer.
+    ///
+    /// ```
+    /// use customer_lockbox::{ErrorClass, Refusal, RequestId, Step, StoreError};
+    ///
+    /// let err = StoreError::Refused {
+    ///     request: RequestId::new("2026-11-24T08:00:00Z".parse()?),
+    ///     step: Step::Grant,
+    ///     refusal: Refusal::DecisionDeadlinePassed,
+    /// };
+    /// assert_eq!(err.class(), ErrorClass::TooLate);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::Refused { refusal, .. } => refusal_class(*refusal),
+            StoreError::NotFound { .. } | StoreError::NoCheckpoint { .. } => ErrorClass::NotFound,
+            StoreError::WrongState { .. }
+            | StoreError::Conflict { .. }
+            | StoreError::IdTaken { .. }
+            | StoreError::PolicyConflict { .. } => ErrorClass::Conflict,
+            StoreError::InvalidPolicy(err) if err.is_broken_policy_history() => ErrorClass::Corrupt,
+            StoreError::InvalidDraft(_)
+            | StoreError::InvalidPolicy(_)
+            | StoreError::ClockAhead { .. }
+            | StoreError::InvalidLease { .. }
+            | StoreError::KeyReused { .. }
+            | StoreError::NoSigner => ErrorClass::Invalid,
+            StoreError::InvalidRecord(_)
+            | StoreError::LogBroken { .. }
+            | StoreError::Checkpoint(_) => ErrorClass::Corrupt,
+            StoreError::NewerSchema { .. }
+            | StoreError::SchemaBehind { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Unavailable { .. }
+            | StoreError::Database { .. }
+            | StoreError::Signer(_)
+            | StoreError::Export(_) => ErrorClass::Unavailable,
+            StoreError::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
+        }
+    }
+
+    /// Whether taking the same call again, unchanged, may succeed and cannot do anything
+    /// twice: the database was unavailable for now ([`StoreError::Unavailable`]), other
+    /// writers won every race ([`StoreError::Conflict`]), or the signer failed. Not for an
+    /// outcome unknown, which is safe to retry only with the same idempotency key.
+    ///
+    /// ```
+    /// use customer_lockbox::{RequestId, Step, StoreError};
+    ///
+    /// let err = StoreError::Conflict {
+    ///     request: RequestId::new("2026-11-24T08:00:00Z".parse()?),
+    ///     step: Step::Grant,
+    ///     attempts: 16,
+    /// };
+    /// assert!(err.is_retryable());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Conflict { .. } | StoreError::Signer(_)
+        )
+    }
+
+    /// Whether a write may or may not have been saved ([`StoreError::OutcomeUnknown`]): retry
+    /// with the same idempotency key, or load the request to see.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, StoreError::OutcomeUnknown { .. })
+    }
+
+    /// Whether another request already has the id of a draft ([`StoreError::IdTaken`]).
+    pub fn is_id_taken(&self) -> bool {
+        matches!(self, StoreError::IdTaken { .. })
+    }
+
     /// Whether the workflow refused the step ([`StoreError::Refused`]); see
     /// [`refusal`](Self::refusal) for the rule.
     ///
@@ -240,20 +490,54 @@ impl StoreError {
         matches!(self, StoreError::ClockAhead { .. })
     }
 
-    /// A database failure while doing `context`.
+    /// A database failure while doing `context`: [`StoreError::Unavailable`] when trying again
+    /// may help, else [`StoreError::Database`].
     pub(crate) fn database(
         context: &'static str,
     ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StoreError {
-        move |source| StoreError::Database { context, source }
+        move |source| {
+            if diagnose(source.as_ref()).transient {
+                StoreError::Unavailable { context, source }
+            } else {
+                StoreError::Database { context, source }
+            }
+        }
     }
 
-    /// A database failure while doing `context`, from any error type.
+    /// A database failure while doing `context`, from any error type (see
+    /// [`database`](Self::database)).
     pub(crate) fn db<E: std::error::Error + Send + Sync + 'static>(
         context: &'static str,
     ) -> impl FnOnce(E) -> StoreError {
-        move |err| StoreError::Database {
-            context,
-            source: Box::new(err),
+        move |err| StoreError::database(context)(Box::new(err))
+    }
+
+    /// A failure of a call that commits a write (a `COMMIT`, or a statement that commits on
+    /// its own): [`StoreError::OutcomeUnknown`] unless the error settles that nothing was
+    /// applied (the database answered with an error).
+    pub(crate) fn committing<E: std::error::Error + Send + Sync + 'static>(
+        context: &'static str,
+    ) -> impl FnOnce(E) -> StoreError {
+        move |err| {
+            if diagnose(&err).nothing_applied {
+                StoreError::db(context)(err)
+            } else {
+                StoreError::OutcomeUnknown {
+                    context,
+                    source: Box::new(err),
+                }
+            }
+        }
+    }
+
+    /// This error, for a write inside a transaction that had not committed: a connection lost
+    /// there rolls the transaction back, so an unknown outcome is a failure for now.
+    pub(crate) fn before_commit(self) -> StoreError {
+        match self {
+            StoreError::OutcomeUnknown { context, source } => {
+                StoreError::Unavailable { context, source }
+            }
+            other => other,
         }
     }
 }

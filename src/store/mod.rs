@@ -34,12 +34,20 @@
 //! - [`StoreError::SchemaBehind`] / [`StoreError::NewerSchema`]: the database is not at this
 //!   build's schema ([`Store::migrate`]);
 //! - [`StoreError::ReadOnly`]: the store was opened for reading only;
-//! - [`StoreError::Database`]: the database failed (its error is the `source()`).
+//! - [`StoreError::Unavailable`]: the database could not serve for now (nothing was written;
+//!   [`StoreError::is_retryable`]);
+//! - [`StoreError::OutcomeUnknown`]: the connection failed while a write was committing: retry
+//!   with the same idempotency key;
+//! - [`StoreError::Database`]: the database failed otherwise (its error is the `source()`).
+//!
+//! [`StoreError::class`] sorts every error into the few kinds a service answers differently
+//! ([`ErrorClass`]), with the HTTP status we recommend for each.
 
 mod backend;
 mod chain;
 mod columns;
 mod error;
+mod keys;
 mod log;
 mod queries;
 mod reports;
@@ -56,10 +64,10 @@ mod postgres;
 mod sqlite;
 
 pub use backend::Backend;
-pub use error::StoreError;
+pub use error::{ErrorClass, StoreError};
 pub use reports::{
     AppendReport, DeliveryReport, OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus,
-    OutboxView, SweepReport,
+    OutboxView, RefusedAction, SweepReport,
 };
 pub use requests::{RequestCursor, RequestPage, RequestQuery, RequestSummary};
 
@@ -69,6 +77,7 @@ pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 pub use handle::{RequestCache, Store};
+pub use keys::{StepCall, StepFuture};
 pub use log::{StoredCheckpoint, log_origin};
 pub use reads::Explain;
 

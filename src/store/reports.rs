@@ -39,17 +39,125 @@ impl fmt::Display for SweepReport {
     }
 }
 
-/// What recording engineer actions did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What recording a batch of engineer actions did: an enum, so that a caller cannot take a
+/// batch with refused actions, or one that found access ended, for a batch recorded whole.
+///
+/// Every action of the batch is in the request's trail either way: as taken, or as a refused
+/// attempt.
+///
+/// ```
+/// use customer_lockbox::AppendReport;
+///
+/// fn answer(report: &AppendReport) -> String {
+///     match report {
+///         AppendReport::Recorded { count } => format!("{count} recorded"),
+///         AppendReport::Refused { recorded, refused } => {
+///             format!("{recorded} recorded, {} refused", refused.len())
+///         }
+///         AppendReport::AccessEnded { reason, .. } => format!("access ended: {reason}"),
+///         _ => "unknown".to_owned(),
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[must_use = "actions may have been refused, or access may have ended: the report says which"]
 #[non_exhaustive]
-pub struct AppendReport {
+pub enum AppendReport {
+    /// Every action was recorded as taken.
+    Recorded {
+        /// How many.
+        count: usize,
+    },
+    /// Some actions were refused (an action in a service the request does not cover, or by
+    /// someone other than its engineer), each recorded as refused; the others were recorded
+    /// as taken.
+    Refused {
+        /// How many were recorded as taken.
+        recorded: usize,
+        /// The refused ones, in batch order.
+        refused: Vec<RefusedAction>,
+    },
+    /// Access had ended, or ended during the batch: the request is closed for `reason`, and
+    /// the actions from the first late one on were each recorded as refused.
+    AccessEnded {
+        /// How many were recorded as taken, before access ended.
+        recorded: usize,
+        /// The refused ones, in batch order (every late one among them).
+        refused: Vec<RefusedAction>,
+        /// Why the request is closed.
+        reason: ClosureReason,
+    },
+}
+
+/// An action of a batch that was refused, and recorded as refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct RefusedAction {
+    /// Its index in the batch, from 0.
+    pub index: usize,
+    /// The rule that refused it.
+    pub refusal: Refusal,
+}
+
+impl RefusedAction {
+    /// Action `index` of a batch, refused by `refusal`.
+    pub fn new(index: usize, refusal: Refusal) -> Self {
+        RefusedAction { index, refusal }
+    }
+}
+
+impl AppendReport {
+    /// The report of a batch: `recorded` actions taken, `refused` refused, and the request
+    /// closed for `access_ended` if it was.
+    pub(crate) fn of(
+        recorded: usize,
+        refused: Vec<RefusedAction>,
+        access_ended: Option<ClosureReason>,
+    ) -> Self {
+        match (access_ended, refused.is_empty()) {
+            (Some(reason), _) => AppendReport::AccessEnded {
+                recorded,
+                refused,
+                reason,
+            },
+            (None, true) => AppendReport::Recorded { count: recorded },
+            (None, false) => AppendReport::Refused { recorded, refused },
+        }
+    }
+
     /// How many actions were recorded as taken.
-    pub recorded: usize,
-    /// Actions refused (and recorded as refused), by their index in the batch.
-    pub refused: Vec<(usize, Refusal)>,
-    /// Set when access had ended: the request closed for this reason, and the actions from the
-    /// first late one on were not taken.
-    pub access_ended: Option<ClosureReason>,
+    pub fn recorded(&self) -> usize {
+        match self {
+            AppendReport::Recorded { count } => *count,
+            AppendReport::Refused { recorded, .. } | AppendReport::AccessEnded { recorded, .. } => {
+                *recorded
+            }
+        }
+    }
+
+    /// The actions refused (each recorded as refused), in batch order.
+    pub fn refused(&self) -> &[RefusedAction] {
+        match self {
+            AppendReport::Recorded { .. } => &[],
+            AppendReport::Refused { refused, .. } | AppendReport::AccessEnded { refused, .. } => {
+                refused
+            }
+        }
+    }
+
+    /// Why the request is closed, when access had ended.
+    pub fn access_ended(&self) -> Option<ClosureReason> {
+        match self {
+            AppendReport::AccessEnded { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// Whether every action was recorded as taken.
+    pub fn is_all_recorded(&self) -> bool {
+        matches!(self, AppendReport::Recorded { .. })
+    }
 }
 
 /// Where a notification stands in a store's outbox.

@@ -14,10 +14,11 @@ use tracing::field::Empty;
 
 use super::StoreError;
 use super::backend::Backend;
-use super::backend::{NewMessage, StepWrite, Written};
+use super::backend::{KeptRow, KeptStep, NewMessage, StepWrite, Written};
 use super::columns::{AuditRow, RequestRow, instant_text};
 use super::handle::Store;
-use super::reports::{AppendReport, SweepReport};
+use super::keys::{self, Kept, StepCall};
+use super::reports::{AppendReport, RefusedAction, SweepReport};
 use crate::audit::AuditRecord;
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::notification::Notification;
@@ -29,7 +30,9 @@ use crate::request::{AnyRequest, Attempt, Draft, Request, with_request};
 use crate::state::{
     Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,
 };
-use crate::values::{ApproverId, EngineerAction, EngineerId, RequestId, SupportManagerId};
+use crate::values::{
+    ApproverId, EngineerAction, EngineerId, IdempotencyKey, RequestId, SupportManagerId,
+};
 
 /// How many times a step is tried before a lost race is reported as a conflict.
 const ATTEMPTS: u32 = 16;
@@ -47,9 +50,18 @@ pub(crate) enum Applied<T> {
 
 /// A step's outcome, holding the request the step moved: the store saves it through here
 /// before handing the outcome back.
-pub(crate) trait Outcome: Send {
+pub(crate) trait Outcome: Send + Sized {
     /// The request inside.
     fn request(&mut self) -> RequestMut<'_>;
+
+    /// What a step taken with an idempotency key keeps of this outcome.
+    fn kept(&self) -> Kept {
+        Kept::Done
+    }
+
+    /// The outcome again, from what was kept and the request as the step left it; `None` when
+    /// they are not what this step gives.
+    fn replay(kept: Kept, request: AnyRequest) -> Option<Self>;
 }
 
 /// A request inside an outcome, in whatever state.
@@ -102,6 +114,13 @@ macro_rules! outcome_for_states {
             fn request(&mut self) -> RequestMut<'_> {
                 RequestMut::$state(self)
             }
+
+            fn replay(_kept: Kept, request: AnyRequest) -> Option<Self> {
+                match request {
+                    AnyRequest::$state(request) => Some(request),
+                    _ => None,
+                }
+            }
         }
     )*};
 }
@@ -118,6 +137,10 @@ impl Outcome for AnyRequest {
             AnyRequest::Closed(r) => RequestMut::Closed(r),
         }
     }
+
+    fn replay(_kept: Kept, request: AnyRequest) -> Option<Self> {
+        Some(request)
+    }
 }
 
 impl Outcome for GrantOutcome {
@@ -128,12 +151,37 @@ impl Outcome for GrantOutcome {
             GrantOutcome::Expired(r) => RequestMut::Closed(r),
         }
     }
+
+    fn replay(_kept: Kept, request: AnyRequest) -> Option<Self> {
+        match request {
+            AnyRequest::Granted(granted) => Some(GrantOutcome::Granted(granted)),
+            AnyRequest::PendingCustomer(pending) => Some(GrantOutcome::AwaitingApprovals {
+                remaining: pending.approvals_remaining(),
+                pending,
+            }),
+            AnyRequest::Closed(closed) if closed.reason() == ClosureReason::ExpiredUnanswered => {
+                Some(GrantOutcome::Expired(closed))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Outcome for DenyOutcome {
     fn request(&mut self) -> RequestMut<'_> {
         match self {
             DenyOutcome::Denied(r) | DenyOutcome::Expired(r) => RequestMut::Closed(r),
+        }
+    }
+
+    fn replay(_kept: Kept, request: AnyRequest) -> Option<Self> {
+        match request {
+            AnyRequest::Closed(closed) => match closed.reason() {
+                ClosureReason::DeniedByCustomer => Some(DenyOutcome::Denied(closed)),
+                ClosureReason::ExpiredUnanswered => Some(DenyOutcome::Expired(closed)),
+                _ => None,
+            },
+            _ => None,
         }
     }
 }
@@ -148,6 +196,19 @@ impl Outcome for Appended {
     fn request(&mut self) -> RequestMut<'_> {
         self.request.request()
     }
+
+    fn kept(&self) -> Kept {
+        Kept::Appended {
+            report: self.report.clone(),
+        }
+    }
+
+    fn replay(kept: Kept, request: AnyRequest) -> Option<Self> {
+        match kept {
+            Kept::Appended { report } => Some(Appended { report, request }),
+            _ => None,
+        }
+    }
 }
 
 /// A request as time left it: whether a sweep ended it, and why.
@@ -159,6 +220,11 @@ pub(crate) struct Settled {
 impl Outcome for Settled {
     fn request(&mut self) -> RequestMut<'_> {
         self.request.request()
+    }
+
+    /// A sweep takes no key: nothing to replay.
+    fn replay(_kept: Kept, _request: AnyRequest) -> Option<Self> {
+        None
     }
 }
 
@@ -198,6 +264,17 @@ enum Persisted {
     Stale,
     /// The tenant's policy changed since the step read it.
     PolicyChanged,
+    /// A call with the same idempotency key took its step meanwhile.
+    KeyTaken,
+}
+
+/// The kept answer of a step taken under `key`, if it was.
+fn keeping(
+    key: Option<&IdempotencyKey>,
+    step: Step,
+    kept: Kept,
+) -> Result<Option<KeptStep>, StoreError> {
+    key.map(|key| kept.under(key, step)).transpose()
 }
 
 /// Whether `step` is decided under the tenant's policy.
@@ -240,6 +317,7 @@ impl<B: Backend> Store<B> {
         id: RequestId,
         step: Step,
         now: DateTime<Utc>,
+        key: Option<&IdempotencyKey>,
         apply: impl Fn(AnyRequest, &TenantPolicy) -> Applied<T> + Send + Sync,
     ) -> Result<T, StoreError> {
         let span = tracing::info_span!(
@@ -267,6 +345,13 @@ impl<B: Backend> Store<B> {
                     for _ in 0..attempt {
                         tokio::task::yield_now().await;
                     }
+                }
+                // A call repeated with its key takes nothing: it answers what the first took.
+                if let Some(key) = key
+                    && let Some(kept) = self.backend().kept_step(id, key.to_string()).await?
+                {
+                    span.record("outcome", "repeated");
+                    return self.answer_kept(id, step, key, &kept).await;
                 }
                 let (loaded, source) = self.fetch(id, confirm).await?;
                 confirm = false;
@@ -297,7 +382,11 @@ impl<B: Backend> Store<B> {
                             span.record("outcome", outcome.request().state().as_str());
                             return Ok(outcome);
                         }
-                        match self.persist(step, outcome.request(), version).await? {
+                        let keeping = keeping(key, step, outcome.kept())?;
+                        match self
+                            .persist(step, outcome.request(), version, keeping)
+                            .await?
+                        {
                             Persisted::Saved => {
                                 let kept = outcome.request().duplicate();
                                 span.record("outcome", kept.state().as_str());
@@ -309,6 +398,7 @@ impl<B: Backend> Store<B> {
                                 policy_changed(step, id, tenant);
                                 self.forget_history(tenant);
                             }
+                            Persisted::KeyTaken => {}
                         }
                     }
                     Applied::Refused(refused) => {
@@ -319,13 +409,18 @@ impl<B: Backend> Store<B> {
                             continue;
                         }
                         if refusal.is_recorded() {
-                            match self.persist(step, request.request(), version).await? {
+                            let keeping = keeping(key, step, Kept::Refused { refusal })?;
+                            match self
+                                .persist(step, request.request(), version, keeping)
+                                .await?
+                            {
                                 Persisted::Saved => self.keep(request),
                                 Persisted::PolicyChanged => {
                                     policy_changed(step, id, tenant);
                                     self.forget_history(tenant);
                                     continue;
                                 }
+                                Persisted::KeyTaken => continue,
                                 Persisted::Stale => {
                                     lost_race(step, id, attempt);
                                     lost = request
@@ -384,7 +479,8 @@ impl<B: Backend> Store<B> {
                                 refusal: Refusal::InstantOutOfRange,
                             });
                         };
-                        match self.persist(step, request.request(), None).await? {
+                        let keeping = keeping(key, step, Kept::Refused { refusal })?;
+                        match self.persist(step, request.request(), None, keeping).await? {
                             Persisted::Saved => {
                                 span.record("outcome", "refused");
                                 self.keep(request);
@@ -394,7 +490,9 @@ impl<B: Backend> Store<B> {
                                     refusal,
                                 });
                             }
-                            Persisted::Stale | Persisted::PolicyChanged => continue,
+                            Persisted::Stale | Persisted::PolicyChanged | Persisted::KeyTaken => {
+                                continue;
+                            }
                         }
                     }
                 }
@@ -429,20 +527,52 @@ impl<B: Backend> Store<B> {
         Ok((self.load_checked(id).await?, Source::Store))
     }
 
+    /// A step on request `id` at `now`, to be awaited (with an idempotency key or without):
+    /// [`execute`](Self::execute) once awaited.
+    fn call<'a, T: Outcome + 'a>(
+        &'a self,
+        id: RequestId,
+        step: Step,
+        now: DateTime<Utc>,
+        apply: impl Fn(AnyRequest, &TenantPolicy) -> Applied<T> + Send + Sync + 'a,
+    ) -> StepCall<'a, T> {
+        StepCall::new(move |key| {
+            Box::pin(async move { self.execute(id, step, now, key.as_ref(), apply).await })
+        })
+    }
+
+    /// Answers a call repeated with the key of a step already taken: what that step answered,
+    /// with the request as the step left it.
+    async fn answer_kept<T: Outcome>(
+        &self,
+        id: RequestId,
+        step: Step,
+        key: &IdempotencyKey,
+        kept: &KeptRow,
+    ) -> Result<T, StoreError> {
+        let result = keys::read(id, step, key, kept)?;
+        tracing::info!(request = %id, step = step.as_str(), key = %key, "step repeated with its idempotency key: answered as first taken");
+        let current = self.load_checked(id).await?;
+        let then = keys::as_of(&current, kept.revision)?;
+        T::replay(result, then).ok_or_else(|| keys::unreadable(id))
+    }
+
     /// Saves what `request` recorded since it was saved, if nobody moved it meanwhile (and,
-    /// with `policy`, if the tenant's policy is still at that version).
+    /// with `policy`, if the tenant's policy is still at that version), with the kept answer of
+    /// a step taken with an idempotency key.
     async fn persist(
         &self,
         step: Step,
         request: RequestMut<'_>,
         policy: Option<u32>,
+        key: Option<KeptStep>,
     ) -> Result<Persisted, StoreError> {
         match request {
-            RequestMut::Drafted(r) => self.persist_request(step, r, policy).await,
-            RequestMut::ManagerApproved(r) => self.persist_request(step, r, policy).await,
-            RequestMut::PendingCustomer(r) => self.persist_request(step, r, policy).await,
-            RequestMut::Granted(r) => self.persist_request(step, r, policy).await,
-            RequestMut::Closed(r) => self.persist_request(step, r, policy).await,
+            RequestMut::Drafted(r) => self.persist_request(step, r, policy, key).await,
+            RequestMut::ManagerApproved(r) => self.persist_request(step, r, policy, key).await,
+            RequestMut::PendingCustomer(r) => self.persist_request(step, r, policy, key).await,
+            RequestMut::Granted(r) => self.persist_request(step, r, policy, key).await,
+            RequestMut::Closed(r) => self.persist_request(step, r, policy, key).await,
         }
     }
 
@@ -451,12 +581,14 @@ impl<B: Backend> Store<B> {
         step: Step,
         request: &mut Request<S>,
         policy: Option<u32>,
+        key: Option<KeptStep>,
     ) -> Result<Persisted, StoreError> {
         if request.unsaved_records().is_empty() {
             return Ok(Persisted::Saved);
         }
         let mut write = step_write(request)?;
         write.policy_version = policy;
+        write.key = key.clone();
         // A step that sends a message is followed by a checkpoint, which the message carries:
         // in the step's own transaction when the signer signs at once and the backend can.
         let sends = (!write.messages.is_empty()).then_some(write.latest_at);
@@ -476,8 +608,9 @@ impl<B: Backend> Store<B> {
             }
             Written::Stale => Ok(Persisted::Stale),
             Written::PolicyChanged => Ok(Persisted::PolicyChanged),
+            Written::KeyTaken => Ok(Persisted::KeyTaken),
             Written::Ahead { store_clock } => {
-                Err(self.record_ahead(step, request, store_clock).await)
+                Err(self.record_ahead(step, request, store_clock, key).await)
             }
         }
     }
@@ -497,6 +630,7 @@ impl<B: Backend> Store<B> {
         step: Step,
         request: &Request<S>,
         store_clock: DateTime<Utc>,
+        key: Option<KeptStep>,
     ) -> StoreError {
         let limit = store_clock
             .checked_add_signed(MAX_CLOCK_SKEW)
@@ -541,9 +675,19 @@ impl<B: Backend> Store<B> {
                 }
             };
         }
-        let write = match with_request!(&current, r => step_write(r)) {
+        let mut write = match with_request!(&current, r => step_write(r)) {
             Ok(write) => write,
             Err(err) => return err,
+        };
+        // A call repeated with the key answers as this one does.
+        write.key = match key.map(|kept| {
+            let result = serde_json::to_string(&Kept::ClockAhead { given, store_clock })
+                .map_err(StoreError::db("keeping the step's idempotency key"))?;
+            Ok::<_, StoreError>(KeptStep { result, ..kept })
+        }) {
+            Some(Ok(kept)) => Some(kept),
+            Some(Err(err)) => return err,
+            None => None,
         };
         // A revocation or denial taking effect here sends a message: sign after it, as
         // `persist_request` does.
@@ -558,11 +702,13 @@ impl<B: Backend> Store<B> {
                 }
                 ahead(true)
             }
-            Ok(Written::Stale | Written::PolicyChanged) => StoreError::Conflict {
-                request: request.id(),
-                step,
-                attempts: 1,
-            },
+            Ok(Written::Stale | Written::PolicyChanged | Written::KeyTaken) => {
+                StoreError::Conflict {
+                    request: request.id(),
+                    step,
+                    attempts: 1,
+                }
+            }
             Ok(Written::Ahead { .. }) => ahead(false),
             Err(err) => err,
         }
@@ -595,10 +741,15 @@ impl<B: Backend> Store<B> {
     /// yet ([`Error::is_no_policy`](crate::Error::is_no_policy)) or `now` is out of range;
     /// [`StoreError::IdTaken`] when another request has the id; [`StoreError::ClockAhead`]
     /// (unsaved) when `now` is too far ahead of the store's clock; [`StoreError::Database`].
-    pub async fn draft(
+    pub fn draft(&self, draft: Draft, now: DateTime<Utc>) -> StepCall<'_, Request<Drafted>> {
+        StepCall::new(move |key| Box::pin(self.draft_keyed(draft, now, key)))
+    }
+
+    async fn draft_keyed(
         &self,
         draft: Draft,
         now: DateTime<Utc>,
+        key: Option<IdempotencyKey>,
     ) -> Result<Request<Drafted>, StoreError> {
         let span = tracing::info_span!(
             "lockbox.step",
@@ -611,6 +762,18 @@ impl<B: Backend> Store<B> {
         async move {
             self.ready().await?;
             let (id, tenant) = (draft.id, draft.tenant);
+            // A draft repeated with its key takes nothing: it answers what the first took.
+            let repeated = async || match &key {
+                Some(key) => match self.backend().kept_step(id, key.to_string()).await? {
+                    Some(kept) => self.answer_kept(id, Step::Draft, key, &kept).await.map(Some),
+                    None => Ok(None),
+                },
+                None => Ok(None),
+            };
+            if let Some(drafted) = repeated().await? {
+                tracing::Span::current().record("outcome", "repeated");
+                return Ok(drafted);
+            }
             // A refusal is given only once decided on the policy as stored, never on a copy
             // another node may have changed since.
             let mut confirmed = false;
@@ -635,8 +798,10 @@ impl<B: Backend> Store<B> {
                         return Err(StoreError::InvalidDraft(err));
                     }
                 };
+                let keeping = keeping(key.as_ref(), Step::Draft, Kept::Done)?;
+                let version = Some(version_of(&history));
                 match self
-                    .persist_request(Step::Draft, &mut drafted, Some(version_of(&history)))
+                    .persist_request(Step::Draft, &mut drafted, version, keeping)
                     .await?
                 {
                     Persisted::Saved => {
@@ -648,7 +813,12 @@ impl<B: Backend> Store<B> {
                         policy_changed(Step::Draft, id, tenant);
                         self.forget_history(tenant);
                     }
-                    Persisted::Stale => {
+                    Persisted::Stale | Persisted::KeyTaken => {
+                        // Taken meanwhile by a call with the same key, or by another request.
+                        if let Some(drafted) = repeated().await? {
+                            tracing::Span::current().record("outcome", "repeated");
+                            return Ok(drafted);
+                        }
                         tracing::Span::current().record("outcome", "id taken");
                         tracing::info!(request = %id, "draft refused: the id is taken");
                         return Err(StoreError::IdTaken { request: id });
@@ -672,17 +842,16 @@ impl<B: Backend> Store<B> {
     /// [`StoreError::Refused`], recorded, as [`Request::approve`]; [`StoreError::WrongState`]
     /// when the request is no draft; otherwise as every step (see the
     /// [store documentation](super#errors-of-every-step)).
-    pub async fn approve(
-        &self,
+    pub fn approve<'a>(
+        &'a self,
         id: RequestId,
-        manager: &SupportManagerId,
+        manager: &'a SupportManagerId,
         now: DateTime<Utc>,
-    ) -> Result<Request<ManagerApproved>, StoreError> {
-        self.execute(id, Step::Approve, now, |request, _| match request {
+    ) -> StepCall<'a, Request<ManagerApproved>> {
+        self.call(id, Step::Approve, now, move |request, _| match request {
             AnyRequest::Drafted(r) => refused_step(r.approve(manager, now)),
             other => Applied::WrongState(Box::new(other)),
         })
-        .await
     }
 
     /// A support manager rejects request `id`, a draft.
@@ -690,17 +859,16 @@ impl<B: Backend> Store<B> {
     /// # Errors
     ///
     /// As [`approve`](Self::approve).
-    pub async fn reject(
-        &self,
+    pub fn reject<'a>(
+        &'a self,
         id: RequestId,
-        manager: &SupportManagerId,
+        manager: &'a SupportManagerId,
         now: DateTime<Utc>,
-    ) -> Result<Request<Closed>, StoreError> {
-        self.execute(id, Step::Reject, now, |request, _| match request {
+    ) -> StepCall<'a, Request<Closed>> {
+        self.call(id, Step::Reject, now, move |request, _| match request {
             AnyRequest::Drafted(r) => refused_step(r.reject(manager, now)),
             other => Applied::WrongState(Box::new(other)),
         })
-        .await
     }
 
     /// The engineer withdraws request `id` before the customer grants it.
@@ -709,19 +877,18 @@ impl<B: Backend> Store<B> {
     ///
     /// [`StoreError::Refused`], recorded, as [`Request::withdraw`];
     /// [`StoreError::WrongState`] once granted or closed.
-    pub async fn withdraw(
-        &self,
+    pub fn withdraw<'a>(
+        &'a self,
         id: RequestId,
-        engineer: &EngineerId,
+        engineer: &'a EngineerId,
         now: DateTime<Utc>,
-    ) -> Result<Request<Closed>, StoreError> {
-        self.execute(id, Step::Withdraw, now, |request, _| match request {
+    ) -> StepCall<'a, Request<Closed>> {
+        self.call(id, Step::Withdraw, now, move |request, _| match request {
             AnyRequest::Drafted(r) => refused_step(r.withdraw(engineer, now)),
             AnyRequest::ManagerApproved(r) => refused_step(r.withdraw(engineer, now)),
             AnyRequest::PendingCustomer(r) => refused_step(r.withdraw(engineer, now)),
             other => Applied::WrongState(Box::new(other)),
         })
-        .await
     }
 
     /// Notifies the tenant's designated approvers of request `id`, approved by a support
@@ -732,18 +899,22 @@ impl<B: Backend> Store<B> {
     ///
     /// [`StoreError::Refused`], recorded, as [`Request::notify`];
     /// [`StoreError::WrongState`] when the request is not manager-approved.
-    pub async fn notify(
-        &self,
+    pub fn notify<'a>(
+        &'a self,
         id: RequestId,
         now: DateTime<Utc>,
-    ) -> Result<Request<PendingCustomer>, StoreError> {
-        self.execute(id, Step::Notify, now, |request, policy| match request {
-            AnyRequest::ManagerApproved(r) => {
-                refused_step(r.notify(policy, now).map(|(pending, _message)| pending))
-            }
-            other => Applied::WrongState(Box::new(other)),
-        })
-        .await
+    ) -> StepCall<'a, Request<PendingCustomer>> {
+        self.call(
+            id,
+            Step::Notify,
+            now,
+            move |request, policy| match request {
+                AnyRequest::ManagerApproved(r) => {
+                    refused_step(r.notify(policy, now).map(|(pending, _message)| pending))
+                }
+                other => Applied::WrongState(Box::new(other)),
+            },
+        )
     }
 
     /// A designated approver grants request `id`; the outcome says granted or expired.
@@ -753,17 +924,16 @@ impl<B: Backend> Store<B> {
     /// [`StoreError::Refused`], recorded, as [`Request::grant`] (an outsider, the engineer
     /// or the support manager, another tenant's policy); [`StoreError::WrongState`] when the
     /// request is not pending (decided, withdrawn or expired meanwhile).
-    pub async fn grant(
-        &self,
+    pub fn grant<'a>(
+        &'a self,
         id: RequestId,
-        approver: &ApproverId,
+        approver: &'a ApproverId,
         now: DateTime<Utc>,
-    ) -> Result<GrantOutcome, StoreError> {
-        self.execute(id, Step::Grant, now, |request, policy| match request {
+    ) -> StepCall<'a, GrantOutcome> {
+        self.call(id, Step::Grant, now, move |request, policy| match request {
             AnyRequest::PendingCustomer(r) => refused_step(r.grant(approver, policy, now)),
             other => Applied::WrongState(Box::new(other)),
         })
-        .await
     }
 
     /// A designated approver denies request `id`; the outcome says denied or expired.
@@ -771,17 +941,16 @@ impl<B: Backend> Store<B> {
     /// # Errors
     ///
     /// As [`grant`](Self::grant).
-    pub async fn deny(
-        &self,
+    pub fn deny<'a>(
+        &'a self,
         id: RequestId,
-        approver: &ApproverId,
+        approver: &'a ApproverId,
         now: DateTime<Utc>,
-    ) -> Result<DenyOutcome, StoreError> {
-        self.execute(id, Step::Deny, now, |request, policy| match request {
+    ) -> StepCall<'a, DenyOutcome> {
+        self.call(id, Step::Deny, now, move |request, policy| match request {
             AnyRequest::PendingCustomer(r) => refused_step(r.deny(approver, policy, now)),
             other => Applied::WrongState(Box::new(other)),
         })
-        .await
     }
 
     /// A designated approver revokes access under request `id`: it ends at once.
@@ -790,17 +959,21 @@ impl<B: Backend> Store<B> {
     ///
     /// [`StoreError::Refused`], recorded, as [`Request::revoke`];
     /// [`StoreError::WrongState`] when the request is not granted.
-    pub async fn revoke(
-        &self,
+    pub fn revoke<'a>(
+        &'a self,
         id: RequestId,
-        approver: &ApproverId,
+        approver: &'a ApproverId,
         now: DateTime<Utc>,
-    ) -> Result<Request<Closed>, StoreError> {
-        self.execute(id, Step::Revoke, now, |request, policy| match request {
-            AnyRequest::Granted(r) => refused_step(r.revoke(approver, policy, now)),
-            other => Applied::WrongState(Box::new(other)),
-        })
-        .await
+    ) -> StepCall<'a, Request<Closed>> {
+        self.call(
+            id,
+            Step::Revoke,
+            now,
+            move |request, policy| match request {
+                AnyRequest::Granted(r) => refused_step(r.revoke(approver, policy, now)),
+                other => Applied::WrongState(Box::new(other)),
+            },
+        )
     }
 
     /// The engineer closes request `id` after the fix: access ends at once.
@@ -809,17 +982,16 @@ impl<B: Backend> Store<B> {
     ///
     /// [`StoreError::Refused`], recorded, as [`Request::close`];
     /// [`StoreError::WrongState`] when the request is not granted.
-    pub async fn close(
-        &self,
+    pub fn close<'a>(
+        &'a self,
         id: RequestId,
-        engineer: &EngineerId,
+        engineer: &'a EngineerId,
         now: DateTime<Utc>,
-    ) -> Result<Request<Closed>, StoreError> {
-        self.execute(id, Step::Close, now, |request, _| match request {
+    ) -> StepCall<'a, Request<Closed>> {
+        self.call(id, Step::Close, now, move |request, _| match request {
             AnyRequest::Granted(r) => refused_step(r.close(engineer, now)),
             other => Applied::WrongState(Box::new(other)),
         })
-        .await
     }
 
     /// Records engineer actions on request `id` at `now`, in one transaction.
@@ -833,20 +1005,24 @@ impl<B: Backend> Store<B> {
     /// # Errors
     ///
     /// [`StoreError::WrongState`] when the request was never granted; otherwise as every step.
-    pub async fn record_actions(
-        &self,
+    pub fn record_actions<'a>(
+        &'a self,
         id: RequestId,
-        engineer: &EngineerId,
+        engineer: &'a EngineerId,
         actions: impl IntoIterator<Item = EngineerAction>,
         now: DateTime<Utc>,
-    ) -> Result<AppendReport, StoreError> {
+    ) -> StepCall<'a, AppendReport> {
         let actions: Vec<EngineerAction> = actions.into_iter().collect();
-        let appended = self
-            .execute(id, Step::RecordAction, now, |request, _| {
-                record_actions(request, engineer, &actions, now)
+        StepCall::new(move |key| {
+            Box::pin(async move {
+                let appended = self
+                    .execute(id, Step::RecordAction, now, key.as_ref(), |request, _| {
+                        record_actions(request, engineer, &actions, now)
+                    })
+                    .await?;
+                Ok(appended.report)
             })
-            .await?;
-        Ok(appended.report)
+        })
     }
 
     /// Moves on every request that time alone moves at `now`: pending requests past their
@@ -869,7 +1045,7 @@ impl<B: Backend> Store<B> {
             let mut report = SweepReport::default();
             for id in due {
                 let settled = self
-                    .execute(id, Step::Sweep, now, |request, _| {
+                    .execute(id, Step::Sweep, now, None, |request, _| {
                         let due = request.due_at().is_some_and(|due| due <= now);
                         let request = request.settle(now);
                         let ended = match &request {
@@ -911,53 +1087,75 @@ fn step_states(step: Step) -> &'static [StateKind] {
     }
 }
 
-/// Applies a batch of engineer actions to `request`.
+/// Applies a batch of engineer actions to `request`. Every action is recorded: as taken while
+/// access lasts, else as a refused attempt (the first late one ends access; those after it find
+/// the request closed).
 fn record_actions(
     request: AnyRequest,
     engineer: &EngineerId,
     actions: &[EngineerAction],
     now: DateTime<Utc>,
 ) -> Applied<Appended> {
-    let mut report = AppendReport::default();
+    let (mut recorded, mut refused) = (0, Vec::new());
     let mut granted = match request {
         AnyRequest::Granted(granted) => granted,
-        AnyRequest::Closed(mut closed) => {
-            report.access_ended = Some(closed.reason());
-            for (index, action) in actions.iter().enumerate() {
-                let refused = closed.refuse_late_action(engineer, action.clone(), now);
-                report.refused.push((index, refused.refusal()));
-                closed = refused.into_request();
-            }
-            return Applied::Done(Appended {
-                report,
-                request: closed.into(),
-            });
+        AnyRequest::Closed(closed) => {
+            return Applied::Done(refuse_late_actions(
+                closed, engineer, actions, 0, 0, refused, now,
+            ));
         }
         other => return Applied::WrongState(Box::new(other)),
     };
     for (index, action) in actions.iter().enumerate() {
         granted = match granted.record_action(engineer, action.clone(), now) {
             Ok(ActionOutcome::Recorded(granted)) => {
-                report.recorded += 1;
+                recorded += 1;
                 granted
             }
             Ok(ActionOutcome::AccessEnded(closed)) => {
-                report.access_ended = Some(closed.reason());
-                return Applied::Done(Appended {
-                    report,
-                    request: closed.into(),
-                });
+                refused.push(RefusedAction::new(index, Refusal::AccessWindowEnded));
+                return Applied::Done(refuse_late_actions(
+                    closed,
+                    engineer,
+                    actions,
+                    index + 1,
+                    recorded,
+                    refused,
+                    now,
+                ));
             }
-            Err(refused) => {
-                report.refused.push((index, refused.refusal()));
-                refused.into_request()
+            Err(refusal) => {
+                refused.push(RefusedAction::new(index, refusal.refusal()));
+                refusal.into_request()
             }
         };
     }
     Applied::Done(Appended {
-        report,
+        report: AppendReport::of(recorded, refused, None),
         request: granted.into(),
     })
+}
+
+/// Records the actions of `actions` from `first` on as refused attempts on `closed`.
+fn refuse_late_actions(
+    mut closed: Request<Closed>,
+    engineer: &EngineerId,
+    actions: &[EngineerAction],
+    first: usize,
+    recorded: usize,
+    mut refused: Vec<RefusedAction>,
+    now: DateTime<Utc>,
+) -> Appended {
+    for (index, action) in actions.iter().enumerate().skip(first) {
+        let refusal = closed.refuse_late_action(engineer, action.clone(), now);
+        refused.push(RefusedAction::new(index, refusal.refusal()));
+        closed = refusal.into_request();
+    }
+    let reason = closed.reason();
+    Appended {
+        report: AppendReport::of(recorded, refused, Some(reason)),
+        request: closed.into(),
+    }
 }
 
 /// What `record`, stamped too far ahead, becomes at the store's clock `at` (see
@@ -999,6 +1197,7 @@ pub(crate) fn step_write<S: State>(request: &Request<S>) -> Result<StepWrite, St
             .unwrap_or_else(|| request.last_step_at()),
         policy_version: None,
         signing: None,
+        key: None,
     })
 }
 

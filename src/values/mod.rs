@@ -5,6 +5,7 @@
 
 pub(crate) mod action;
 pub(crate) mod duration;
+pub(crate) mod idempotency;
 pub(crate) mod justification;
 pub(crate) mod people;
 pub(crate) mod request_id;
@@ -14,6 +15,7 @@ pub(crate) mod text;
 
 pub use action::{EngineerAction, Operation, Target};
 pub use duration::{AccessDuration, DecisionWindow};
+pub use idempotency::IdempotencyKey;
 pub use justification::Justification;
 pub use people::{ApproverId, EmailAddress, EngineerId, Person, SupportManagerId, TenantAdminId};
 pub use request_id::RequestId;

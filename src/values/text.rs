@@ -14,6 +14,8 @@ pub(crate) enum Alphabet {
     Identifier,
     /// ASCII letters, digits and `-`.
     Reference,
+    /// Printable ASCII without spaces: tokens a program makes, such as UUIDs and base64.
+    Token,
 }
 
 impl Alphabet {
@@ -22,6 +24,7 @@ impl Alphabet {
             Alphabet::Prose => true,
             Alphabet::Identifier => c.is_ascii_alphanumeric() || "._-@+".contains(c),
             Alphabet::Reference => c.is_ascii_alphanumeric() || c == '-',
+            Alphabet::Token => c.is_ascii_graphic(),
         }
     }
 
@@ -30,6 +33,7 @@ impl Alphabet {
             Alphabet::Prose => "printable characters",
             Alphabet::Identifier => "ASCII letters, digits and . _ - @ +",
             Alphabet::Reference => "ASCII letters, digits and -",
+            Alphabet::Token => "printable ASCII characters without spaces",
         }
     }
 }

@@ -4,6 +4,8 @@
 pub mod links;
 #[cfg(feature = "postgres")]
 pub mod pg;
+#[cfg(feature = "postgres")]
+pub mod proxy;
 pub mod runs;
 
 #[allow(unused_imports)]

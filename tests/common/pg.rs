@@ -85,3 +85,32 @@ pub async fn reader(url: &str) -> String {
         .collect();
     format!("{} user={role}", without_user.join(" "))
 }
+
+/// A database of a test's own on the server, dropped (with its sessions) when the guard is.
+pub struct Database(String);
+
+impl Database {
+    /// A fresh, empty database.
+    pub async fn fresh() -> Database {
+        Database(fresh_database().await)
+    }
+}
+
+impl std::ops::Deref for Database {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        drop_database(&self.0);
+    }
+}

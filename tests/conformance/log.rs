@@ -27,10 +27,11 @@ async fn with_history<D: Db>() -> (D, Store<D::Backend>, RequestId) {
     let store = db.open().await;
     store.set_checkpoint_signer(signer());
     let id = granted_as(&store, 1).await;
-    store
+    let report = store
         .record_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(2)))
         .await
         .unwrap();
+    assert!(report.is_all_recorded(), "{report:?}");
     store.revoke(id, &megan(), at(hours(3))).await.unwrap();
     (db, store, id)
 }
@@ -250,6 +251,63 @@ pub async fn a_record_format_2_database_builds_its_trees_when_migrated<D: Db>() 
     );
 }
 
+/// A database the schema-5 build wrote (the committed fixture: the record-v2 run with a
+/// checkpoint signer, 25 checkpoints kept) migrates to this build's schema; every request loads
+/// as committed, every log it signed still verifies against every checkpoint it kept, and steps
+/// go on, with idempotency keys, over the signed trees.
+pub async fn a_schema_5_database_migrates_and_its_signed_logs_still_verify<D: Db>() {
+    let db = D::fixture_database("schema-5").await;
+    let store = db.open().await;
+    assert!(matches!(
+        store.tenants().await.unwrap_err(),
+        StoreError::SchemaBehind { found: 5, .. }
+    ));
+    store.migrate().await.unwrap();
+    for (name, record) in fixture_records("schema-5") {
+        let loaded = store.load(record.id()).await.unwrap();
+        assert_eq!(loaded.to_record(), record, "{name}");
+    }
+    assert_eq!(db.count("SELECT count(*) FROM checkpoints").await, 25);
+    for tenant in [contoso(), fabrikam()] {
+        assert!(store.verify_chain(tenant).await.unwrap().is_intact());
+        let held: Vec<Evidence> = store
+            .checkpoints(tenant)
+            .await
+            .unwrap()
+            .iter()
+            .map(|kept| Evidence::new(kept.note().to_owned(), Vec::new()))
+            .collect();
+        assert!(!held.is_empty());
+        let verdict = store.verify_log(tenant, &key(), &held).await.unwrap();
+        assert!(verdict.is_verified(), "{tenant}: {verdict:?}");
+    }
+    // Steps go on: the pending request (one of two approvals given) is granted by a second
+    // approver, repeated with its key, and the log signed on from the kept checkpoints.
+    store.set_checkpoint_signer(signer());
+    let pending = fixture_records("schema-5")
+        .into_iter()
+        .find(|(name, _)| name == "pending_customer")
+        .unwrap()
+        .1
+        .id();
+    let lee = ApproverId::new("lee@contoso.com").unwrap();
+    for _ in 0..2 {
+        let outcome = store
+            .grant(pending, &lee, at(hours(15)))
+            .idempotency_key(IdempotencyKey::new("grant-lee").unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, GrantOutcome::Granted(_)));
+    }
+    let latest = store.latest_checkpoint(contoso()).await.unwrap().unwrap();
+    assert_eq!(
+        latest.checkpoint().size(),
+        store.log_entries(contoso()).await.unwrap().len() as u64
+    );
+    let verdict = store.verify_log(contoso(), &key(), &[]).await.unwrap();
+    assert!(verdict.is_verified(), "{verdict:?}");
+}
+
 /// Keeps every message's evidence, as the customer's mailbox does.
 #[derive(Default)]
 struct Mailbox(Vec<Evidence>);
@@ -288,7 +346,7 @@ async fn customer_holds<D: Db>() -> (D, Store<D::Backend>, RequestId, Vec<Eviden
             Target::new(format!("{name}@contoso.com")).unwrap(),
         )
     };
-    store
+    let report = store
         .record_actions(
             id,
             &alex(),
@@ -297,6 +355,7 @@ async fn customer_holds<D: Db>() -> (D, Store<D::Backend>, RequestId, Vec<Eviden
         )
         .await
         .unwrap();
+    assert!(report.is_all_recorded(), "{report:?}");
     store.revoke(id, &megan(), at(hours(3))).await.unwrap();
     store
         .deliver(&directory(), &mut mailbox, at(hours(3)), lease)

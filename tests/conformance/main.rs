@@ -11,6 +11,7 @@
 mod common;
 mod harness;
 mod hostile;
+mod keys;
 mod log;
 mod nodes;
 mod outbox;
@@ -48,6 +49,7 @@ conformance!(
         a_store_without_a_signer_signs_nothing_until_given_one,
         an_insiders_rewrite_is_caught_by_a_held_checkpoint,
         a_record_format_2_database_builds_its_trees_when_migrated,
+        a_schema_5_database_migrates_and_its_signed_logs_still_verify,
         an_insider_deleting_an_action_is_named,
         an_insider_editing_an_action_is_named,
         an_insider_changing_the_granter_is_named,
@@ -84,6 +86,14 @@ conformance!(
         a_lost_race_on_one_node_leaves_no_older_copy,
         two_sweeps_on_two_nodes_one_of_which_saw_the_request_pending,
         a_draft_is_decided_under_a_policy_another_node_changed,
+    ],
+    keys: [
+        each_step_repeated_with_its_key_takes_nothing,
+        a_refusal_repeated_with_its_key_is_recorded_once,
+        actions_raced_with_one_key_are_recorded_once,
+        a_key_is_one_step_of_one_request,
+        a_draft_repeated_with_its_key_answers_the_draft,
+        a_step_ahead_of_the_clock_repeated_with_its_key_is_recorded_once,
     ],
     hostile: [
         an_action_stamped_far_ahead_is_refused_and_recorded_then_a_revocation_takes_effect,

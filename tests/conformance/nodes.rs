@@ -77,7 +77,7 @@ async fn take<B: Backend>(
             let report = store
                 .record_actions(id, &alex(), [mailbox_read()], now)
                 .await?;
-            if report.access_ended.is_some() {
+            if report.access_ended().is_some() {
                 StateKind::Closed
             } else {
                 StateKind::Granted
@@ -272,8 +272,14 @@ pub async fn a_revocation_on_the_node_that_saw_the_request_pending<D: Db>() {
         .record_actions(id, &alex(), [mailbox_read()], at(hours(2) + minutes(1)))
         .await
         .unwrap();
-    assert_eq!(report.refused, [(0, Refusal::RequestClosed)]);
-    assert_eq!(report.access_ended, Some(ClosureReason::RevokedByCustomer));
+    assert_eq!(
+        report,
+        AppendReport::AccessEnded {
+            recorded: 0,
+            refused: vec![RefusedAction::new(0, Refusal::RequestClosed)],
+            reason: ClosureReason::RevokedByCustomer,
+        }
+    );
     // And a grant on B, which last saw it pending, learns it is closed.
     let err = b.grant(id, &megan(), at(hours(3))).await.unwrap_err();
     assert!(

@@ -144,7 +144,7 @@ pub async fn a_full_run_sends_each_message_once_and_records_it<D: Db>() {
         .record_actions(id, &alex(), [mailbox_read()], at(hours(2)))
         .await
         .unwrap();
-    assert_eq!(report.recorded, 1);
+    assert_eq!(report.recorded(), 1);
     let _ = store.close(id, &alex(), at(hours(3))).await.unwrap();
 
     let report = store

@@ -151,7 +151,7 @@ async fn with_actions<B: Backend>(store: &Store<B>, n: u128, actions: usize) {
         .record_actions(id, &alex(), vec![mailbox_read(); actions], at(hours(2)))
         .await
         .unwrap();
-    assert_eq!(report.recorded, actions);
+    assert_eq!(report.recorded(), actions);
 }
 
 pub async fn export_writes_every_matching_record_as_json_lines<D: Db>() {

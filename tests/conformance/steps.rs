@@ -26,7 +26,7 @@ pub async fn each_step_is_saved_and_loads_back<D: Db>() {
         .record_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(2)))
         .await
         .unwrap();
-    assert_eq!(report.recorded, 2);
+    assert_eq!(report, AppendReport::Recorded { count: 2 });
     let closed = store.close(id, &alex(), at(hours(3))).await.unwrap();
     // A second store on the same database (another node or process) sees the same request.
     let other = db.open().await;
@@ -397,24 +397,34 @@ pub async fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
         )
         .await
         .unwrap();
-    assert_eq!(report.recorded, 2);
     assert_eq!(
-        report.refused,
-        [(
-            1,
-            Refusal::ServiceNotRequested {
-                service: Service::SharePointOnline
-            }
-        )]
+        report,
+        AppendReport::Refused {
+            recorded: 2,
+            refused: vec![RefusedAction::new(
+                1,
+                Refusal::ServiceNotRequested {
+                    service: Service::SharePointOnline
+                }
+            )]
+        }
     );
+    // A batch at the end of the window: the first action ends access, and every one of them is
+    // kept as refused (the second finds the request closed).
     let report = store
         .record_actions(id, &alex(), [mailbox_read(), mailbox_read()], at(hours(5)))
         .await
         .unwrap();
-    assert_eq!(report.recorded, 0);
     assert_eq!(
-        report.access_ended,
-        Some(ClosureReason::AccessDurationElapsed)
+        report,
+        AppendReport::AccessEnded {
+            recorded: 0,
+            refused: vec![
+                RefusedAction::new(0, Refusal::AccessWindowEnded),
+                RefusedAction::new(1, Refusal::RequestClosed),
+            ],
+            reason: ClosureReason::AccessDurationElapsed,
+        }
     );
     let closed = store.load(id).await.unwrap();
     let kinds: Vec<K> = closed
@@ -429,6 +439,7 @@ pub async fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
             K::ActionRefused,
             K::EngineerActed,
             K::AccessElapsed,
+            K::ActionRefused,
             K::ActionRefused
         ]
     );
@@ -437,11 +448,13 @@ pub async fn actions_through_the_store_are_refused_outside_the_window<D: Db>() {
         .record_actions(id, &alex(), [mailbox_read()], at(hours(6)))
         .await
         .unwrap();
-    assert_eq!(report.recorded, 0);
-    assert_eq!(report.refused, [(0, Refusal::RequestClosed)]);
     assert_eq!(
-        report.access_ended,
-        Some(ClosureReason::AccessDurationElapsed)
+        report,
+        AppendReport::AccessEnded {
+            recorded: 0,
+            refused: vec![RefusedAction::new(0, Refusal::RequestClosed)],
+            reason: ClosureReason::AccessDurationElapsed,
+        }
     );
     let last = last_record(&store, id).await;
     assert_eq!(

@@ -88,10 +88,11 @@ async fn chained<D: Db>() -> (D, Store<D::Backend>) {
             Target::new("item 1").unwrap(),
         )
     });
-    store
+    let report = store
         .record_actions(id, &alex(), actions, at(hours(2)))
         .await
         .unwrap();
+    assert!(report.is_all_recorded(), "{report:?}");
     (db, store)
 }
 
@@ -183,7 +184,7 @@ async fn realistic<D: Db>() -> (D, Store<D::Backend>, [RequestId; 3]) {
     let db = D::create().await;
     let store = db.open().await;
     let first = granted_as(&store, 1).await;
-    store
+    let report = store
         .record_actions(
             first,
             &alex(),
@@ -192,6 +193,7 @@ async fn realistic<D: Db>() -> (D, Store<D::Backend>, [RequestId; 3]) {
         )
         .await
         .unwrap();
+    assert!(report.is_all_recorded(), "{report:?}");
     let _ = store.close(first, &alex(), at(hours(3))).await.unwrap();
     let report = store
         .deliver(

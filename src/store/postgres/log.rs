@@ -221,7 +221,9 @@ pub(super) async fn add_checkpoint(
         )
         .await
         .map_err(fail())?;
-    tx.commit().await.map_err(fail())?;
+    tx.commit()
+        .await
+        .map_err(StoreError::committing("keeping a checkpoint"))?;
     Ok(added == 1)
 }
 

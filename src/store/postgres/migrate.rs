@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_request_listings.sql"),
     include_str!("migrations/0004_tenant_policies.sql"),
     include_str!("migrations/0005_merkle_log.sql"),
+    include_str!("migrations/0006_step_keys.sql"),
 ];
 
 /// The version whose migration builds the tenants' Merkle trees, in Rust, after its SQL.
@@ -82,5 +83,5 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         .map_err(StoreError::db("recording the schema version"))?;
     tx.commit()
         .await
-        .map_err(StoreError::db("committing the migration"))
+        .map_err(StoreError::committing("committing the migration"))
 }

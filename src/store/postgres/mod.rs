@@ -21,8 +21,8 @@ use tokio_postgres::types::ToSql;
 
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, Finished, OutboxRow, OutboxUpdate, PolicyWrite, Primitives, StepWrite,
-    StoredRequest, Written,
+    Claimed, ClaimedPolicy, Finished, KeptRow, OutboxRow, OutboxUpdate, PolicyWrite, Primitives,
+    StepWrite, StoredRequest, Written,
 };
 use super::chain::ChainBatch;
 use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
@@ -143,6 +143,72 @@ impl Params {
     }
 }
 
+/// What a driver's or the pool's error says (see [`Diagnosis`](super::error::Diagnosis)):
+/// an error the server sent (it has a SQLSTATE) means the statement was refused and its
+/// transaction rolled back, and is transient for the states that say so (a connection lost, a
+/// serialization failure or deadlock, the server shutting down or out of connections); a
+/// connection that closed or failed without an answer is transient and settles nothing; a pool
+/// that timed out waiting for a connection sent nothing.
+pub(super) fn diagnose(err: &(dyn std::error::Error + 'static)) -> Option<super::error::Diagnosis> {
+    use super::error::Diagnosis;
+    if let Some(pool) = err.downcast_ref::<deadpool_postgres::PoolError>() {
+        return match pool {
+            deadpool_postgres::PoolError::Backend(err) => diagnose(err),
+            deadpool_postgres::PoolError::Timeout(_) => Some(Diagnosis {
+                transient: true,
+                nothing_applied: true,
+            }),
+            _ => Some(Diagnosis {
+                transient: false,
+                nothing_applied: true,
+            }),
+        };
+    }
+    let err = err.downcast_ref::<tokio_postgres::Error>()?;
+    Some(match err.code() {
+        Some(state) => Diagnosis {
+            transient: transient_state(state.code()),
+            nothing_applied: true,
+        },
+        None if err.is_closed() || io_source(err) => Diagnosis {
+            transient: true,
+            nothing_applied: false,
+        },
+        None => Diagnosis {
+            transient: false,
+            nothing_applied: false,
+        },
+    })
+}
+
+/// Whether a SQLSTATE says that trying again may succeed.
+fn transient_state(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources (too many connections, ...)
+        || matches!(
+            code,
+            "40001" // serialization failure
+                | "40P01" // deadlock detected
+                | "55P03" // lock not available
+                | "57014" // query canceled (a statement timeout)
+                | "57P01" // admin shutdown
+                | "57P02" // crash shutdown
+                | "57P03" // cannot connect now
+        )
+}
+
+/// Whether an I/O error is among `err`'s sources.
+fn io_source(err: &tokio_postgres::Error) -> bool {
+    let mut next = std::error::Error::source(err);
+    while let Some(source) = next {
+        if source.is::<std::io::Error>() {
+            return true;
+        }
+        next = source.source();
+    }
+    false
+}
+
 /// A value read from a column of the wrong type or range: the stored request is refused.
 pub(super) fn column_error(
     request: Option<RequestId>,
@@ -202,6 +268,14 @@ impl Primitives for Postgres {
 
     async fn write(&self, step: StepWrite) -> Result<Written, StoreError> {
         write::step(self, &mut self.client().await?, &step).await
+    }
+
+    async fn kept_step(
+        &self,
+        request: RequestId,
+        key: String,
+    ) -> Result<Option<KeptRow>, StoreError> {
+        write::kept_step(&self.client().await?, &request.to_string(), &key).await
     }
 
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>, StoreError> {

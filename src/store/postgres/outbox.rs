@@ -109,7 +109,7 @@ pub(super) async fn finish(
     .map_err(StoreError::db("updating the outbox"))?;
     tx.commit()
         .await
-        .map_err(StoreError::db("committing a delivery"))?;
+        .map_err(StoreError::committing("committing a delivery"))?;
     Ok(Finished::Done)
 }
 

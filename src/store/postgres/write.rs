@@ -11,7 +11,7 @@ use crate::audit::ChainHash;
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::evidence::Frontier;
 use crate::store::StoreError;
-use crate::store::backend::{PolicyWrite, Stamped, StepWrite, Written};
+use crate::store::backend::{KeptRow, PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, instant_text, list, uuid_text,
 };
@@ -49,6 +49,8 @@ const CHAIN_MOVED: &str = "LB001";
 const AHEAD_OF_CLOCK: &str = "LB002";
 /// The SQLSTATE it raises when the tenant's policy changed since the step read it.
 const POLICY_CHANGED: &str = "LB004";
+/// The SQLSTATE it raises when the request already has a step with the write's idempotency key.
+const KEY_TAKEN: &str = "LB005";
 
 /// How one call of `lockbox_save_step` ended.
 enum Outcome {
@@ -61,6 +63,8 @@ enum Outcome {
     Ahead,
     /// The tenant's policy changed since the step read it: nothing was written.
     PolicyChanged,
+    /// The request has the step's idempotency key already: nothing was written.
+    KeyTaken,
 }
 
 impl Postgres {
@@ -102,6 +106,7 @@ pub(super) async fn step(
             Outcome::Stale => return Ok(Written::Stale),
             Outcome::Ahead => return ahead(&*client).await,
             Outcome::PolicyChanged => return Ok(Written::PolicyChanged),
+            Outcome::KeyTaken => return Ok(Written::KeyTaken),
             Outcome::ChainMoved => locked_steps = LOCKED_AFTER_MISS,
         },
         Some(known) => locked_steps = known.locked_steps - 1,
@@ -111,11 +116,11 @@ pub(super) async fn step(
         .transaction()
         .await
         .map_err(StoreError::db("starting a write transaction"))?;
-    match locked(&tx, step).await? {
+    match locked(&tx, step).await.map_err(StoreError::before_commit)? {
         Outcome::Saved(head) => {
             tx.commit()
                 .await
-                .map_err(StoreError::db("committing a step"))?;
+                .map_err(StoreError::committing("committing a step"))?;
             backend.remember(tenant, head, locked_steps);
             Ok(Written::Saved)
         }
@@ -125,6 +130,7 @@ pub(super) async fn step(
             ahead(&*client).await
         }
         Outcome::PolicyChanged => Ok(Written::PolicyChanged),
+        Outcome::KeyTaken => Ok(Written::KeyTaken),
         Outcome::ChainMoved => Err(StoreError::database("saving a step")(
             format!("the chain of tenant {tenant} moved while locked").into(),
         )),
@@ -149,12 +155,12 @@ pub(super) async fn step_in(
     tx: &deadpool_postgres::Transaction<'_>,
     step: &StepWrite,
 ) -> Result<bool, StoreError> {
-    match locked(tx, step).await? {
+    match locked(tx, step).await.map_err(StoreError::before_commit)? {
         Outcome::Saved(head) => {
             backend.remember(&step.row.tenant, head, 0);
             Ok(true)
         }
-        Outcome::Stale | Outcome::PolicyChanged => Ok(false),
+        Outcome::Stale | Outcome::PolicyChanged | Outcome::KeyTaken => Ok(false),
         Outcome::Ahead => Err(StoreError::ClockAhead {
             request: None,
             given: step.latest_at,
@@ -249,7 +255,9 @@ pub(super) async fn policy(
     )
     .await
     .map_err(&fail)?;
-    tx.commit().await.map_err(&fail)?;
+    tx.commit()
+        .await
+        .map_err(StoreError::committing("committing a policy change"))?;
     Ok(Some(row))
 }
 
@@ -335,10 +343,13 @@ async fn call(
     let to_hash = previous.as_bytes().to_vec();
     let latest_at = instant_text(step.latest_at);
     let max_skew = MAX_CLOCK_SKEW.num_microseconds().unwrap_or(i64::MAX);
+    let key = step.key.as_ref().map(|kept| {
+        serde_json::json!({"key": kept.key, "step": kept.step, "result": kept.result}).to_string()
+    });
     let stmt = client
         .prepare_cached(
             "SELECT lockbox_save_step($1::text::jsonb, $2, $3, $4, $5, $6, $7::text::jsonb, \
-             $8::text::jsonb, $9, $10, $11, $12::text::jsonb, $13)",
+             $8::text::jsonb, $9, $10, $11, $12::text::jsonb, $13, $14::text::jsonb)",
         )
         .await
         .map_err(StoreError::db("preparing a step"))?;
@@ -359,6 +370,7 @@ async fn call(
                 &step.policy_version.map(i64::from),
                 &nodes,
                 &to_frontier,
+                &key,
             ],
         )
         .await;
@@ -376,7 +388,11 @@ async fn call(
             Some(CHAIN_MOVED) => Ok(Outcome::ChainMoved),
             Some(AHEAD_OF_CLOCK) => Ok(Outcome::Ahead),
             Some(POLICY_CHANGED) => Ok(Outcome::PolicyChanged),
-            _ => Err(StoreError::db("saving a step")(err)),
+            Some(KEY_TAKEN) => Ok(Outcome::KeyTaken),
+            // Outside a transaction the call commits on its own: a connection lost before
+            // its answer leaves the outcome unknown (see `StoreError::before_commit` for the
+            // transactions).
+            _ => Err(StoreError::committing("saving a step")(err)),
         },
     }
 }
@@ -400,6 +416,30 @@ fn json_object(columns: &[&str], values: &[Value]) -> serde_json::Value {
         })
         .collect();
     serde_json::Value::Object(object)
+}
+
+/// What the step taken on `request` with idempotency key `key` kept.
+pub(super) async fn kept_step(
+    client: &impl GenericClient,
+    request: &str,
+    key: &str,
+) -> Result<Option<KeptRow>, StoreError> {
+    let fail = StoreError::db("reading an idempotency key");
+    let row = client
+        .query_opt(
+            "SELECT step, revision, result FROM step_keys WHERE request_id = $1 AND key = $2",
+            &[&request, &key],
+        )
+        .await;
+    let Some(row) = row.map_err(fail)? else {
+        return Ok(None);
+    };
+    let column = |err| StoreError::db("reading an idempotency key")(err);
+    Ok(Some(KeptRow {
+        step: row.try_get(0).map_err(column)?,
+        revision: super::unsigned(row.try_get(1).map_err(column)?, "step_keys.revision")?,
+        result: row.try_get(2).map_err(column)?,
+    }))
 }
 
 /// The outcome of a write the server found stamped too far ahead of its clock.

@@ -7,7 +7,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::store::StoreError;
 
 /// The migrations, in order.
-fn migrations() -> [M<'static>; 5] {
+fn migrations() -> [M<'static>; 6] {
     [
         M::up(include_str!("migrations/0001_initial.sql")),
         M::up(include_str!("migrations/0002_outbox_delivery.sql")),
@@ -16,6 +16,7 @@ fn migrations() -> [M<'static>; 5] {
         M::up_with_hook(include_str!("migrations/0005_merkle_log.sql"), |tx| {
             Ok(super::log::build_trees(tx)?)
         }),
+        M::up(include_str!("migrations/0006_step_keys.sql")),
     ]
 }
 

@@ -22,8 +22,8 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, Finished, LogHead, OutboxRow, OutboxUpdate, PolicyWrite, Primitives,
-    StepWrite, StoredRequest, Written,
+    Claimed, ClaimedPolicy, Finished, KeptRow, LogHead, OutboxRow, OutboxUpdate, PolicyWrite,
+    Primitives, StepWrite, StoredRequest, Written,
 };
 use super::chain::ChainBatch;
 use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
@@ -203,6 +203,31 @@ async fn try_call<T: Send + 'static>(
     })
 }
 
+/// What an SQLite error says (see [`Diagnosis`](super::error::Diagnosis)): SQLite runs in
+/// this process, so an error it returns is an answer (a failed `COMMIT` leaves nothing
+/// applied), transient when another connection held the database longer than the busy timeout;
+/// a connection whose thread is gone gives no answer.
+pub(super) fn diagnose(err: &(dyn std::error::Error + 'static)) -> Option<super::error::Diagnosis> {
+    use super::error::Diagnosis;
+    if let Some(err) = err.downcast_ref::<rusqlite::Error>() {
+        let busy = matches!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        return Some(Diagnosis {
+            transient: busy,
+            nothing_applied: true,
+        });
+    }
+    match err.downcast_ref::<tokio_rusqlite::Error>()? {
+        tokio_rusqlite::Error::Error(err) => diagnose(err),
+        _ => Some(Diagnosis {
+            transient: false,
+            nothing_applied: false,
+        }),
+    }
+}
+
 impl Sqlite {
     fn reader(&self) -> Result<&tokio_rusqlite::Connection, StoreError> {
         let n = self.next_reader.fetch_add(1, Ordering::Relaxed);
@@ -282,6 +307,17 @@ impl Primitives for Sqlite {
     async fn write(&self, step: StepWrite) -> Result<Written, StoreError> {
         try_call(self.writer("save a step")?, "saving a step", move |conn| {
             write::step(conn, &step)
+        })
+        .await
+    }
+
+    async fn kept_step(
+        &self,
+        request: RequestId,
+        key: String,
+    ) -> Result<Option<KeptRow>, StoreError> {
+        call(self.reader()?, "reading an idempotency key", move |conn| {
+            write::kept_step(conn, &request.to_string(), &key)
         })
         .await
     }

@@ -126,7 +126,7 @@ pub(super) fn finish(
     })
     .map_err(StoreError::db("updating the outbox"))?;
     tx.commit()
-        .map_err(StoreError::db("committing a delivery"))?;
+        .map_err(StoreError::committing("committing a delivery"))?;
     Ok(Finished::Done)
 }
 

@@ -7,7 +7,9 @@ use crate::audit::ChainHash;
 use crate::clock::{Clock, MAX_CLOCK_SKEW, SystemClock};
 use crate::evidence::Frontier;
 use crate::store::StoreError;
-use crate::store::backend::{NewMessage, PolicyWrite, Stamped, StepWrite, Written};
+use crate::store::backend::{
+    KeptRow, KeptStep, NewMessage, PolicyWrite, Stamped, StepWrite, Written,
+};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, list, uuid_text,
 };
@@ -36,6 +38,11 @@ pub(super) fn step(conn: &mut Connection, step: &StepWrite) -> Result<Written, S
     if !move_request(&tx, step)? {
         return Ok(Written::Stale);
     }
+    if let Some(kept) = &step.key
+        && !keep_step(&tx, &step.row.id, step.row.revision, kept)?
+    {
+        return Ok(Written::KeyTaken);
+    }
     if let Some(version) = step.policy_version
         && latest_policy(&tx, &step.row.tenant)?.0 != version
     {
@@ -46,7 +53,8 @@ pub(super) fn step(conn: &mut Connection, step: &StepWrite) -> Result<Written, S
         Some(signing) => super::log::sign_in(&tx, &step.row.tenant, &frontier, signing)?,
         None => None,
     };
-    tx.commit().map_err(StoreError::db("committing a step"))?;
+    tx.commit()
+        .map_err(StoreError::committing("committing a step"))?;
     Ok(match signed {
         Some(note) => Written::SavedAndSigned(note),
         None => Written::Saved,
@@ -111,7 +119,7 @@ pub(super) fn policy(
     })
     .map_err(StoreError::db("writing a policy change"))?;
     tx.commit()
-        .map_err(StoreError::db("committing a policy change"))?;
+        .map_err(StoreError::committing("committing a policy change"))?;
     Ok(Some(row))
 }
 
@@ -147,6 +155,42 @@ pub(super) fn move_request(tx: &Transaction<'_>, step: &StepWrite) -> Result<boo
     }
     .map_err(StoreError::db("writing the request"))?;
     Ok(changed == 1)
+}
+
+/// Keeps what a step taken with an idempotency key answered, unless the request has the key
+/// already: whether it did.
+fn keep_step(
+    tx: &Transaction<'_>,
+    request: &str,
+    revision: u64,
+    kept: &KeptStep,
+) -> Result<bool, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO step_keys (request_id, key, step, revision, result) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut stmt| stmt.execute(params![request, kept.key, kept.step, revision, kept.result]))
+    .map(|inserted| inserted == 1)
+    .map_err(StoreError::db("keeping the step's idempotency key"))
+}
+
+/// What the step taken on `request` with idempotency key `key` kept.
+pub(super) fn kept_step(
+    conn: &Connection,
+    request: &str,
+    key: &str,
+) -> rusqlite::Result<Option<KeptRow>> {
+    conn.prepare_cached(
+        "SELECT step, revision, result FROM step_keys WHERE request_id = ?1 AND key = ?2",
+    )?
+    .query_row(params![request, key], |row| {
+        Ok(KeptRow {
+            step: row.get(0)?,
+            revision: row.get(1)?,
+            result: row.get(2)?,
+        })
+    })
+    .optional()
 }
 
 /// The head of `tenant`'s chain: its last position and hash (0 and the genesis hash for none).
