@@ -23,14 +23,43 @@ use crate::values::{ApproverId, EmailAddress, EngineerId, RequestId, TenantId};
 
 /// Where people's email addresses come from when a notification is sent.
 ///
-/// The engineer's address comes from the vendor's directory, the approvers' from the tenant's.
-/// A store asks at delivery time, so a corrected address is used on the next attempt.
+/// The engineer's address comes from the vendor's directory. An approver's comes from here if
+/// the directory has one, else from the tenant's own policy in the store (the latest version
+/// that designates them): the tenant's administrator keeps it there, so a directory of the
+/// vendor's engineers is all a platform needs. A store asks at delivery time, so a corrected
+/// address is used on the next attempt. The methods are `async`, so a directory may ask a
+/// platform's user service.
+///
+/// ```
+/// use customer_lockbox::{Directory, EmailAddress, EngineerId};
+///
+/// /// The vendor's engineers, from its own user service.
+/// struct Staff;
+///
+/// impl Directory for Staff {
+///     async fn engineer_address(&self, engineer: &EngineerId) -> Option<EmailAddress> {
+///         // e.g. a call to the platform's user service
+///         EmailAddress::new(engineer.as_str()).ok()
+///     }
+/// }
+/// ```
 pub trait Directory {
     /// The engineer's address, or `None` if the directory has none.
-    fn engineer_address(&self, engineer: &EngineerId) -> Option<EmailAddress>;
+    fn engineer_address(
+        &self,
+        engineer: &EngineerId,
+    ) -> impl std::future::Future<Output = Option<EmailAddress>> + Send;
 
-    /// The address of one of `tenant`'s approvers, or `None` if the directory has none.
-    fn approver_address(&self, tenant: TenantId, approver: &ApproverId) -> Option<EmailAddress>;
+    /// The address of one of `tenant`'s approvers, or `None` (the default) to use the one the
+    /// tenant's policy gives.
+    fn approver_address(
+        &self,
+        tenant: TenantId,
+        approver: &ApproverId,
+    ) -> impl std::future::Future<Output = Option<EmailAddress>> + Send {
+        let _ = (tenant, approver);
+        std::future::ready(None)
+    }
 }
 
 /// A [`Directory`] held in memory: engineers' addresses, and the approvers of tenant policies.
@@ -46,7 +75,11 @@ pub trait Directory {
 /// let directory = AddressBook::new()
 ///     .with_engineer(alex.clone(), EmailAddress::new("alex@vendor.example")?)
 ///     .with_policy(&policy);
-/// assert_eq!(directory.engineer_address(&alex).map(|a| a.to_string()), Some("alex@vendor.example".into()));
+/// let address = futures_lite_block_on(directory.engineer_address(&alex));
+/// assert_eq!(address.map(|a| a.to_string()), Some("alex@vendor.example".into()));
+/// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default)]
@@ -82,12 +115,19 @@ impl AddressBook {
 }
 
 impl Directory for AddressBook {
-    fn engineer_address(&self, engineer: &EngineerId) -> Option<EmailAddress> {
-        self.engineers.get(engineer).cloned()
+    fn engineer_address(
+        &self,
+        engineer: &EngineerId,
+    ) -> impl std::future::Future<Output = Option<EmailAddress>> + Send {
+        std::future::ready(self.engineers.get(engineer).cloned())
     }
 
-    fn approver_address(&self, tenant: TenantId, approver: &ApproverId) -> Option<EmailAddress> {
-        self.approvers.get(&(tenant, approver.clone())).cloned()
+    fn approver_address(
+        &self,
+        tenant: TenantId,
+        approver: &ApproverId,
+    ) -> impl std::future::Future<Output = Option<EmailAddress>> + Send {
+        std::future::ready(self.approvers.get(&(tenant, approver.clone())).cloned())
     }
 }
 

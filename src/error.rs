@@ -152,6 +152,12 @@ pub(crate) enum ErrorKind {
     MessageBuild { reason: String },
     #[error("page size {size} is out of range: use 1 to {max}")]
     PageSize { size: u32, max: u32 },
+    #[error("{input:?} is not {what}: use one of {known}")]
+    UnknownName {
+        what: &'static str,
+        input: String,
+        known: String,
+    },
     #[error("{input:?} is not a page cursor: pass back the `next` of the page before, unchanged")]
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     InvalidCursor { input: String },
@@ -323,6 +329,18 @@ impl Error {
         matches!(*self.kind, ErrorKind::NoPolicy { .. })
     }
 
+    /// True when a name (a state, an event kind, an actor's role) is none of the names the
+    /// type has.
+    ///
+    /// ```
+    /// use customer_lockbox::StateKind;
+    ///
+    /// assert!("pending".parse::<StateKind>().unwrap_err().is_unknown_name());
+    /// ```
+    pub fn is_unknown_name(&self) -> bool {
+        matches!(*self.kind, ErrorKind::UnknownName { .. })
+    }
+
     /// True when a set of services is empty.
     ///
     /// ```
@@ -429,4 +447,25 @@ impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Self {
         Error::new(kind)
     }
+}
+
+/// The one of `all` whose name (`name_of`) is `input`, or an error that lists every name.
+pub(crate) fn by_name<T: Copy>(
+    what: &'static str,
+    input: &str,
+    all: &[T],
+    name_of: impl Fn(T) -> &'static str,
+) -> Result<T, Error> {
+    all.iter()
+        .copied()
+        .find(|item| name_of(*item) == input)
+        .ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|item| name_of(*item)).collect();
+            ErrorKind::UnknownName {
+                what,
+                input: input.chars().take(64).collect(),
+                known: known.join(", "),
+            }
+            .into()
+        })
 }

@@ -202,10 +202,10 @@ pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatu
 pub use policy::{DesignatedApprover, PolicyChange, PolicyHistory, TenantPolicy};
 pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 pub use refusal::{Refusal, Refused, Step};
-pub use request::{AnyRequest, Draft, Request};
+pub use request::{AnyRequest, Draft, Request, RequestView};
 pub use state::{
-    Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,
-    Withdrawable,
+    Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, Stage, State,
+    StateKind, Withdrawable,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::{
@@ -214,7 +214,7 @@ pub use store::{
     RequestPage, RequestQuery, RequestSummary, Store, StoreError, SweepReport,
 };
 #[cfg(feature = "postgres")]
-pub use store::{Postgres, PostgresStore};
+pub use store::{PoolStatus, Postgres, PostgresBuilder, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use store::{Sqlite, SqliteStore};
 pub use values::{
@@ -222,3 +222,8 @@ pub use values::{
     IdempotencyKey, Justification, Operation, Person, RequestId, Service, ServiceRequestNumber,
     Services, SupportManagerId, Target, TenantAdminId, TenantId,
 };
+/// The PostgreSQL driver and pool the store is built on, at the versions it uses: for a
+/// platform's own pool ([`PostgresStore::from_pool`]), a TLS connector, or an error's source.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use {deadpool_postgres, tokio_postgres};

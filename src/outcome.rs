@@ -70,3 +70,59 @@ pub enum ActionOutcome {
     /// [`AccessDurationElapsed`](crate::ClosureReason::AccessDurationElapsed).
     AccessEnded(Request<Closed>),
 }
+
+/// How an outcome is serialized: its name, and the request as values.
+#[derive(serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum Shown {
+    Granted {
+        request: crate::RequestView,
+    },
+    AwaitingApprovals {
+        remaining: u32,
+        request: crate::RequestView,
+    },
+    Denied {
+        request: crate::RequestView,
+    },
+    Expired {
+        request: crate::RequestView,
+    },
+}
+
+/// Serialized as `{"outcome": "granted" | "awaiting_approvals" | "expired", "request": ...}`
+/// (with `remaining` while awaiting approvals), the request as a
+/// [`RequestView`](crate::RequestView).
+impl serde::Serialize for GrantOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GrantOutcome::Granted(granted) => Shown::Granted {
+                request: granted.view(),
+            },
+            GrantOutcome::AwaitingApprovals { pending, remaining } => Shown::AwaitingApprovals {
+                remaining: *remaining,
+                request: pending.view(),
+            },
+            GrantOutcome::Expired(closed) => Shown::Expired {
+                request: closed.view(),
+            },
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Serialized as `{"outcome": "denied" | "expired", "request": ...}`, the request as a
+/// [`RequestView`](crate::RequestView).
+impl serde::Serialize for DenyOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DenyOutcome::Denied(closed) => Shown::Denied {
+                request: closed.view(),
+            },
+            DenyOutcome::Expired(closed) => Shown::Expired {
+                request: closed.view(),
+            },
+        }
+        .serialize(serializer)
+    }
+}

@@ -25,6 +25,9 @@ pub(crate) mod sealed {
         fn due(&self) -> Option<chrono::DateTime<chrono::Utc>> {
             None
         }
+
+        /// What this state holds, for a request's view.
+        fn stage(&self) -> super::Stage;
     }
 
     /// The crate-internal part of [`Withdrawable`](super::Withdrawable).
@@ -75,18 +78,19 @@ impl StateKind {
         }
     }
 
+    /// Every state, in the workflow's order.
+    pub const ALL: [StateKind; 5] = [
+        StateKind::Drafted,
+        StateKind::ManagerApproved,
+        StateKind::PendingCustomer,
+        StateKind::Granted,
+        StateKind::Closed,
+    ];
+
     /// The kind named by its stored text (`pending_customer`, ...).
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn parse(text: &str) -> Option<StateKind> {
-        [
-            StateKind::Drafted,
-            StateKind::ManagerApproved,
-            StateKind::PendingCustomer,
-            StateKind::Granted,
-            StateKind::Closed,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == text)
+        text.parse().ok()
     }
 
     /// The stable identifier used in stored records and SQL: `drafted`, `manager_approved`,
@@ -99,6 +103,22 @@ impl StateKind {
             StateKind::Granted => "granted",
             StateKind::Closed => "closed",
         }
+    }
+}
+
+/// A state by its stored name ([`StateKind::as_str`]), as a query string carries it.
+///
+/// ```
+/// use customer_lockbox::StateKind;
+///
+/// assert_eq!("pending_customer".parse::<StateKind>()?, StateKind::PendingCustomer);
+/// # Ok::<(), customer_lockbox::Error>(())
+/// ```
+impl std::str::FromStr for StateKind {
+    type Err = crate::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        crate::error::by_name("a state", text, &StateKind::ALL, StateKind::as_str)
     }
 }
 
@@ -238,18 +258,109 @@ states! {
     Closed => "closed",
 }
 
-impl sealed::Sealed for Drafted {}
-impl sealed::Sealed for ManagerApproved {}
-impl sealed::Sealed for Closed {}
+impl sealed::Sealed for Drafted {
+    fn stage(&self) -> Stage {
+        Stage::Drafted
+    }
+}
+impl sealed::Sealed for ManagerApproved {
+    fn stage(&self) -> Stage {
+        Stage::ManagerApproved {
+            approved_by: self.approved_by.clone(),
+            approved_at: self.approved_at,
+        }
+    }
+}
+impl sealed::Sealed for Closed {
+    fn stage(&self) -> Stage {
+        Stage::Closed {
+            reason: self.reason,
+            closed_at: self.closed_at,
+        }
+    }
+}
 impl sealed::Sealed for PendingCustomer {
     fn due(&self) -> Option<DateTime<Utc>> {
         Some(self.decision_deadline)
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::PendingCustomer {
+            approved_by: self.approved_by.clone(),
+            notified_at: self.notified_at,
+            decision_deadline: self.decision_deadline,
+            notified_approvers: self.notified.clone(),
+            approvals_required: self.approvals_required,
+            approvals: self.approvals.clone(),
+        }
     }
 }
 impl sealed::Sealed for Granted {
     fn due(&self) -> Option<DateTime<Utc>> {
         Some(self.access_ends_at)
     }
+
+    fn stage(&self) -> Stage {
+        Stage::Granted {
+            approved_by: self.approved_by.clone(),
+            granted_by: self.granted_by.clone(),
+            approvals: self.approvals.clone(),
+            granted_at: self.granted_at,
+            access_ends_at: self.access_ends_at,
+        }
+    }
+}
+
+/// What a request's state holds, as values: the state-specific part of a
+/// [`RequestView`](crate::RequestView). Serialized with a `state` field naming the state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Stage {
+    /// Drafted: a support manager has not decided yet.
+    Drafted,
+    /// Approved by a support manager; the approvers are not notified yet.
+    ManagerApproved {
+        /// The support manager.
+        approved_by: SupportManagerId,
+        /// When.
+        approved_at: DateTime<Utc>,
+    },
+    /// Waiting for the customer's approvers.
+    PendingCustomer {
+        /// The support manager who approved it.
+        approved_by: SupportManagerId,
+        /// When the approvers were notified.
+        notified_at: DateTime<Utc>,
+        /// The decision deadline: at this instant it expires.
+        decision_deadline: DateTime<Utc>,
+        /// The approvers notified.
+        notified_approvers: Vec<ApproverId>,
+        /// How many must grant.
+        approvals_required: u32,
+        /// Who has granted so far.
+        approvals: Vec<ApproverId>,
+    },
+    /// Granted: the engineer has access until `access_ends_at`.
+    Granted {
+        /// The support manager who approved it.
+        approved_by: SupportManagerId,
+        /// The approver whose approval started access.
+        granted_by: ApproverId,
+        /// Everyone who granted, in order.
+        approvals: Vec<ApproverId>,
+        /// When access started.
+        granted_at: DateTime<Utc>,
+        /// When access ends.
+        access_ends_at: DateTime<Utc>,
+    },
+    /// Over.
+    Closed {
+        /// Why.
+        reason: ClosureReason,
+        /// When.
+        closed_at: DateTime<Utc>,
+    },
 }
 
 impl sealed::Withdraw for Drafted {

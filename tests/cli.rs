@@ -712,7 +712,7 @@ fn errors_say_what_was_wrong_with_distinct_exit_codes() {
         (
             &["audit", "search", "--kind", "hacked"],
             2,
-            "one of: drafted",
+            "one of drafted",
         ),
         (&["audit", "search", "--actor", "root"], 2, "engineer:ID"),
         (&["show", &request_id(9).to_string()], 4, "no request"),

@@ -489,3 +489,96 @@ async fn a_step_retried_with_its_key_after_the_connection_died_during_its_commit
     assert_eq!(proxy.cuts(), 3);
     assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
 }
+
+/// The rustls client configuration that trusts only the certificate at `ca` (PEM), or nothing.
+fn rustls_trusting(ca: Option<&str>) -> tokio_postgres_rustls::MakeRustlsConnect {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = ca {
+        roots
+            .add(CertificateDer::from_pem_file(ca).unwrap())
+            .unwrap();
+    }
+    // The crate's one provider (ring, the only one its features enable).
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+/// A platform's pool, built with TLS: every connection of the store is encrypted and checks
+/// the server's certificate; a server it does not trust, or a connector without TLS where the
+/// parameters require it, is refused. The pool's status is there for a health check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_built_with_tls_encrypts_every_connection_and_checks_the_server() {
+    let ca = std::env::var("LOCKBOX_POSTGRES_CA").unwrap_or_else(|_| {
+        panic!(
+            "LOCKBOX_POSTGRES_CA is not set: run `bash .ci/test`, which starts the test server \
+             with a certificate of its own and sets it"
+        )
+    });
+    let url = pg::Database::fresh().await;
+    let required = format!("{url} sslmode=require");
+    let store = PostgresStore::builder(&required)
+        .tls(rustls_trusting(Some(&ca)))
+        .max_size(4)
+        .wait_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let _ = pending_as(&store, 1).await;
+    let status = store.pool_status();
+    assert_eq!(status.max_size, 4);
+    assert!(status.size >= 1 && status.available >= 1, "{status:?}");
+    assert_eq!(status.waiting, 0);
+    let (encrypted, plain): (i64, i64) = {
+        let row = pg::client(&url)
+            .await
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+                 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(encrypted >= 1, "the store's connections are encrypted");
+    assert_eq!(plain, 0, "and none is in the clear");
+
+    // A client that does not trust the server's certificate does not connect.
+    let err = PostgresStore::builder(&required)
+        .tls(rustls_trusting(None))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("UnknownIssuer"),
+        "refused for the certificate: {err:?}"
+    );
+    assert!(
+        !err.is_retryable(),
+        "a certificate does not mend itself: {err:?}"
+    );
+    // Nor one without TLS, where the parameters require it.
+    let err = PostgresStore::connect(&required).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+}
+
+/// A server that cannot be reached is unavailable, for now: the call may be made again.
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_and_may_be_retried() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let err = PostgresStore::builder("host=127.0.0.1 port=1 user=lockbox dbname=lockbox")
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(err.class(), ErrorClass::Unavailable);
+    assert_eq!(err.class().http_status(), 503);
+}

@@ -138,3 +138,48 @@ fn a_store_outlives_its_runtime_and_drops_anywhere() {
     drop(second);
     drop(store);
 }
+
+/// What a service returns, as JSON: a request's view (and the grant's outcome around it), a
+/// listing's summary and page with its cursor, a batch's report, a sweep's report, an error.
+#[tokio::test]
+async fn read_models_reports_and_errors_serialize_for_a_service() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    contoso_policy_in(&store).await;
+    let id = pending_as(&store, 1).await;
+    let outcome = store.grant(id, &megan(), at(hours(1))).await.unwrap();
+    let report = store
+        .record_actions(id, &alex(), [mailbox_read()], at(hours(2)))
+        .await
+        .unwrap();
+    let summary = store.summary(id).await.unwrap();
+    let loaded = store.load(id).await.unwrap();
+    let page = store
+        .requests(&RequestQuery::tenant(contoso()).page_size(PageSize::new(1).unwrap()))
+        .await
+        .unwrap();
+    let sweep = store.sweep(at(hours(6))).await.unwrap();
+    let missing = store.load(request_id(99)).await.unwrap_err();
+    let json = |value: serde_json::Value| serde_json::to_string_pretty(&value).unwrap();
+    insta::assert_snapshot!(
+        "service_json",
+        [
+            json(serde_json::json!({ "grant": outcome })),
+            json(serde_json::json!({ "actions": report })),
+            json(serde_json::json!({ "summary": summary })),
+            json(serde_json::json!({ "page": page })),
+            json(serde_json::json!({ "sweep": sweep })),
+            json(serde_json::json!({ "error": missing })),
+        ]
+        .join("\n")
+    );
+    // The summary is the row's, without a replay: it agrees with the loaded request.
+    assert_eq!(summary.revision, loaded.saved_records() as u64);
+    assert_eq!(summary.state, loaded.state());
+    assert!(
+        store
+            .summary(request_id(99))
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}

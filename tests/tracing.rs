@@ -101,7 +101,27 @@ async fn run<B: Backend>(store: &Store<B>) {
         .await
         .unwrap();
     assert!(report.is_all_recorded(), "{report:?}");
-    store.close(id, &alex(), at(hours(3))).await.unwrap();
+    let key = IdempotencyKey::new("close-1").unwrap();
+    store
+        .close(id, &alex(), at(hours(3)))
+        .idempotency_key(key.clone())
+        .await
+        .unwrap();
+    // Repeated with its key: answered as first taken, and said so.
+    store
+        .close(id, &alex(), at(hours(3)))
+        .idempotency_key(key)
+        .await
+        .unwrap();
+    // Without it: the request is closed, and said so.
+    assert!(
+        store
+            .close(id, &alex(), at(hours(3)))
+            .await
+            .unwrap_err()
+            .is_wrong_state()
+    );
+    store.summary(id).await.unwrap();
     store.sweep(at(hours(4))).await.unwrap();
     let mut sender = Recorder::default();
     store
@@ -136,6 +156,7 @@ fn check(printed: &str, id: RequestId) {
         "lockbox.sweep",
         "lockbox.deliver",
         "lockbox.load",
+        "lockbox.summary",
         "lockbox.requests",
         "lockbox.outbox",
         "lockbox.outbox_view",
@@ -170,6 +191,28 @@ fn check(printed: &str, id: RequestId) {
         .find(|line| line.contains("step=\"close\""))
         .unwrap();
     assert!(close.contains("outcome=\"closed\""), "{close}");
+    // Events, not only spans: a refusal, a wrong state and a repeated key each say so, with
+    // the request and the step.
+    for (message, what) in [
+        ("step refused", "step=\"grant\""),
+        (
+            "step does not apply to the stored request",
+            "step=\"close\"",
+        ),
+        ("step repeated with its idempotency key", "step=\"close\""),
+    ] {
+        let events: Vec<&str> = printed
+            .lines()
+            .filter(|line| line.contains(message) && !line.contains("close time"))
+            .collect();
+        assert_eq!(events.len(), 1, "one {message:?} event in\n{printed}");
+        assert!(
+            events[0].contains(&format!("request={id}")),
+            "{}",
+            events[0]
+        );
+        assert!(events[0].contains(what), "{}", events[0]);
+    }
     for secret in [SECRET_JUSTIFICATION, SECRET_OPERATION, SECRET_TARGET] {
         assert!(
             !printed.contains(secret),

@@ -225,3 +225,74 @@ fn errors_are_send_sync_and_cheap() {
     assert_traits::<Error>();
     assert!(std::mem::size_of::<Error>() <= std::mem::size_of::<usize>());
 }
+
+/// What a query string carries parses back: every state and event kind by its stored name, and
+/// every actor as ROLE:ID (or `system`); anything else is refused naming what would do.
+#[test]
+fn states_kinds_and_actors_parse_from_their_names() {
+    for state in StateKind::ALL {
+        assert_eq!(state.as_str().parse::<StateKind>().unwrap(), state);
+    }
+    for kind in AuditEventKind::ALL {
+        assert_eq!(kind.as_str().parse::<AuditEventKind>().unwrap(), kind);
+    }
+    for actor in [
+        Actor::Engineer(EngineerId::new("alex@support.vendor.example").unwrap()),
+        Actor::SupportManager(SupportManagerId::new("sam@support.vendor.example").unwrap()),
+        Actor::Approver(ApproverId::new("megan@contoso.com").unwrap()),
+    ] {
+        let text = format!("{}:{}", actor.role(), actor.id());
+        assert_eq!(text.parse::<Actor>().unwrap(), actor);
+        assert_eq!(Actor::from_role(actor.role(), actor.id()).unwrap(), actor);
+    }
+    assert_eq!("system".parse::<Actor>().unwrap(), Actor::System);
+    for bad in ["Pending", "pending customer", "", "closed "] {
+        assert!(
+            bad.parse::<StateKind>().unwrap_err().is_unknown_name(),
+            "{bad:?}"
+        );
+    }
+    assert!(
+        "granted!"
+            .parse::<AuditEventKind>()
+            .unwrap_err()
+            .is_unknown_name()
+    );
+    assert!("root".parse::<Actor>().unwrap_err().is_unknown_name());
+    assert!(
+        "manager:sam"
+            .parse::<Actor>()
+            .unwrap_err()
+            .is_unknown_name()
+    );
+    assert!("engineer:".parse::<Actor>().unwrap_err().is_invalid_text());
+    insta::assert_snapshot!(
+        "unknown_names",
+        [
+            "pending".parse::<StateKind>().unwrap_err().to_string(),
+            "root".parse::<Actor>().unwrap_err().to_string(),
+        ]
+        .join("\n")
+    );
+}
+
+/// Cursors travel to a client and back as their text: serde writes and reads that text.
+#[test]
+fn cursors_serialize_as_their_text() {
+    let request: RequestCursor = "r1764000000000000000.019ab5c0000070008000000000000001"
+        .parse()
+        .unwrap();
+    let json = serde_json::to_string(&request).unwrap();
+    assert_eq!(json, format!("\"{request}\""));
+    assert_eq!(
+        serde_json::from_str::<RequestCursor>(&json).unwrap(),
+        request
+    );
+    let outbox: OutboxCursor = "o42".parse().unwrap();
+    assert_eq!(serde_json::to_string(&outbox).unwrap(), "\"o42\"");
+    assert_eq!(
+        serde_json::from_str::<OutboxCursor>("\"o42\"").unwrap(),
+        outbox
+    );
+    assert!(serde_json::from_str::<OutboxCursor>("\"42\"").is_err());
+}

@@ -40,6 +40,31 @@ impl Actor {
         }
     }
 
+    /// The actor in `role` ([`role`](Self::role)'s names) with `id` (ignored for `system`),
+    /// as a search form or a query string carries it.
+    ///
+    /// ```
+    /// use customer_lockbox::{Actor, EngineerId};
+    ///
+    /// let alex = Actor::from_role("engineer", "alex@support.vendor.example")?;
+    /// assert_eq!(alex, Actor::Engineer(EngineerId::new("alex@support.vendor.example")?));
+    /// assert!(Actor::from_role("manager", "sam").unwrap_err().is_unknown_name());
+    /// # Ok::<(), customer_lockbox::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `role` is none of the roles, or `id` is not a valid id of that role.
+    pub fn from_role(role: &str, id: &str) -> Result<Actor, crate::Error> {
+        const ROLES: [&str; 4] = ["engineer", "support_manager", "approver", "system"];
+        match crate::error::by_name("a role", role, &ROLES, |role| role)? {
+            "engineer" => EngineerId::new(id).map(Actor::Engineer),
+            "support_manager" => SupportManagerId::new(id).map(Actor::SupportManager),
+            "approver" => ApproverId::new(id).map(Actor::Approver),
+            _ => Ok(Actor::System),
+        }
+    }
+
     /// The person's id; empty for the system.
     pub fn id(&self) -> &str {
         match self {
@@ -47,6 +72,25 @@ impl Actor {
             Actor::SupportManager(id) => id.as_str(),
             Actor::Approver(id) => id.as_str(),
             Actor::System => "",
+        }
+    }
+}
+
+/// An actor as `ROLE:ID` (`engineer:alex@support.vendor.example`), or `system`: see
+/// [`Actor::from_role`].
+impl std::str::FromStr for Actor {
+    type Err = crate::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once(':') {
+            Some((role, id)) => Actor::from_role(role, id),
+            None if text == "system" => Ok(Actor::System),
+            None => Err(crate::error::ErrorKind::UnknownName {
+                what: "an actor",
+                input: text.chars().take(64).collect(),
+                known: "engineer:ID, support_manager:ID, approver:ID, system".to_owned(),
+            }
+            .into()),
         }
     }
 }
@@ -237,6 +281,27 @@ impl AuditEventKind {
             AuditEventKind::DeliveryFailed => "delivery_failed",
             AuditEventKind::NotificationDropped => "notification_dropped",
         }
+    }
+}
+
+/// An event kind by its stored name ([`AuditEventKind::as_str`]), as a query string carries it.
+///
+/// ```
+/// use customer_lockbox::AuditEventKind;
+///
+/// assert_eq!("engineer_acted".parse::<AuditEventKind>()?, AuditEventKind::EngineerActed);
+/// # Ok::<(), customer_lockbox::Error>(())
+/// ```
+impl std::str::FromStr for AuditEventKind {
+    type Err = crate::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        crate::error::by_name(
+            "an event kind",
+            text,
+            &AuditEventKind::ALL,
+            AuditEventKind::as_str,
+        )
     }
 }
 

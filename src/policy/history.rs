@@ -93,7 +93,7 @@ impl PolicyChange {
 /// assert_eq!(history.current().map(|p| p.approvals_required()), Some(2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PolicyHistory {
     tenant: TenantId,
     changes: Vec<PolicyChange>,

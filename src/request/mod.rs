@@ -12,6 +12,7 @@ mod drafted;
 mod granted;
 mod manager_approved;
 mod pending_customer;
+mod view;
 mod withdraw;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -28,6 +29,7 @@ pub(crate) use any::with_request;
 pub(crate) use attempt::Attempt;
 pub(crate) use deliver::DeliveryStep;
 pub use drafted::Draft;
+pub use view::RequestView;
 
 /// A Customer Lockbox access request in state `S`.
 ///

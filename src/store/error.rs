@@ -302,6 +302,18 @@ impl std::fmt::Display for ErrorClass {
     }
 }
 
+/// Serialized as `{"class": ..., "message": ...}`: what a service puts in an error response.
+/// The source (a database's error) is left out, as it may name hosts and tables.
+impl serde::Serialize for StoreError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut shown = serializer.serialize_struct("StoreError", 2)?;
+        shown.serialize_field("class", &self.class())?;
+        shown.serialize_field("message", &self.to_string())?;
+        shown.end()
+    }
+}
+
 /// The class of a refusal: who asked, or when.
 fn refusal_class(refusal: Refusal) -> ErrorClass {
     match refusal {
@@ -345,9 +357,9 @@ fn diagnose(source: &(dyn std::error::Error + 'static)) -> Diagnosis {
         if let Some(diagnosis) = super::sqlite::diagnose(err) {
             return diagnosis;
         }
-        if err.is::<std::io::Error>() {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
             return Diagnosis {
-                transient: true,
+                transient: transient_io(io.kind()),
                 nothing_applied: false,
             };
         }
@@ -357,6 +369,28 @@ fn diagnose(source: &(dyn std::error::Error + 'static)) -> Diagnosis {
         transient: false,
         nothing_applied: true,
     }
+}
+
+/// Whether an I/O error of `kind` is the network's or the server's passing state (refused,
+/// reset, timed out, unreachable), not a fault that stays (a certificate, a protocol error).
+pub(crate) fn transient_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::BrokenPipe
+            | K::TimedOut
+            | K::UnexpectedEof
+            | K::Interrupted
+            | K::WouldBlock
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::NetworkDown
+            | K::AddrNotAvailable
+    )
 }
 
 impl StoreError {

@@ -69,6 +69,24 @@ pub struct StoredCheckpoint {
     signed_at: String,
 }
 
+/// Serialized as `{"origin", "size", "root" (base64), "note", "signed_at"}`.
+impl serde::Serialize for StoredCheckpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        use serde::ser::SerializeStruct;
+        let mut shown = serializer.serialize_struct("StoredCheckpoint", 5)?;
+        shown.serialize_field("origin", self.checkpoint.origin())?;
+        shown.serialize_field("size", &self.checkpoint.size())?;
+        shown.serialize_field(
+            "root",
+            &base64::engine::general_purpose::STANDARD.encode(self.checkpoint.root().as_bytes()),
+        )?;
+        shown.serialize_field("note", &self.note)?;
+        shown.serialize_field("signed_at", &self.signed_at)?;
+        shown.end()
+    }
+}
+
 impl StoredCheckpoint {
     /// The checkpoint: origin, size, root.
     pub fn checkpoint(&self) -> &Checkpoint {

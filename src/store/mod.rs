@@ -42,6 +42,58 @@
 //!
 //! [`StoreError::class`] sorts every error into the few kinds a service answers differently
 //! ([`ErrorClass`]), with the HTTP status we recommend for each.
+//!
+//! # Tracing
+//!
+//! Every operation is a `tracing` span, and what a service's operators act on is an event. They
+//! carry ids (tenant, request), step names, classes and counts, never a request's free text (its
+//! justification, an action's operation or target), which may hold a customer's data.
+//!
+//! | span | fields |
+//! |---|---|
+//! | `lockbox.step` (each step) | `backend`, `step`, `request`, `tenant`, `revision` (records when read), `retries`, `outcome` (the state reached, `refused`, `wrong state`, `conflict`, `repeated`, `id taken`) |
+//! | `lockbox.sweep` | `backend`, `due` (requests found due); a `lockbox.step` per request |
+//! | `lockbox.deliver` | `backend`, `outcome` (the report's counts) |
+//! | `lockbox.set_policy` | `backend`, `tenant`, `version` |
+//! | `lockbox.load`, `lockbox.summary` | `backend`, `request` (and `revision` for a load) |
+//! | `lockbox.verify` | `backend`, `tenant`, `outcome` (`intact` or `broken`) |
+//! | `lockbox.requests`, `lockbox.search`, `lockbox.outbox_view` | `backend`, `returned` |
+//! | `lockbox.export` | `backend`, `written` |
+//! | `lockbox.open`, `lockbox.migrate`, `lockbox.schema_version`, `lockbox.outbox`, `lockbox.policy`, `lockbox.policy_history`, `lockbox.chain_head`, `lockbox.tenants`, `lockbox.explain` | `backend` (and `request` or `tenant` where there is one) |
+//!
+//! | event | level | fields |
+//! |---|---|---|
+//! | `step refused` | INFO | `request`, `step`, `refusal`, `recorded` |
+//! | `step does not apply to the stored request` | INFO | `request`, `step`, `state` |
+//! | `step repeated with its idempotency key: answered as first taken` | INFO | `request`, `step`, `key` |
+//! | `draft refused`, `draft refused: the id is taken` | INFO | `request`, `tenant`, `error` |
+//! | `another writer moved the request first: retrying ...` | DEBUG | `request`, `step`, `attempt` |
+//! | `the tenant's policy changed while the step was decided: deciding it again` | DEBUG | `request`, `step`, `tenant` |
+//! | `step gave up: other writers moved the request on every attempt` | WARN | `request`, `step`, `attempts` |
+//! | `saving a step failed` | WARN | `request`, `step`, `class`, `error` |
+//! | `no connection from the pool` (PostgreSQL) | WARN | `class`, `error` (with its source) |
+//! | `signing a checkpoint failed` | WARN | `tenant`, `error` |
+
+/// Serde for an opaque value through its text form (`Display` and `FromStr`): a cursor a client
+/// hands back as it got it.
+macro_rules! serde_as_text {
+    ($type:ty) => {
+        /// Serialized as its text form.
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        /// Read from its text form, as a client hands it back.
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
 
 mod backend;
 mod chain;
@@ -72,7 +124,7 @@ pub use reports::{
 pub use requests::{RequestCursor, RequestPage, RequestQuery, RequestSummary};
 
 #[cfg(feature = "postgres")]
-pub use postgres::Postgres;
+pub use postgres::{PoolStatus, Postgres, PostgresBuilder};
 #[cfg(feature = "sqlite")]
 pub use sqlite::Sqlite;
 

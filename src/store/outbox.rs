@@ -355,7 +355,10 @@ impl<B: Backend> Store<B> {
         {
             return Ok(Plan::Drop);
         }
-        let recipients = match recipients(&request, index, kind, directory) {
+        // Addresses are read from the stored policy as it is now, never a copy: one changed on
+        // another node must not send the message to an address the tenant replaced.
+        let policies = self.policy_history(request.tenant()).await?;
+        let recipients = match recipients(&request, index, kind, directory, &policies).await {
             Ok(recipients) => recipients,
             Err(failure) => return Ok(Plan::Fail(failure)),
         };
@@ -427,22 +430,28 @@ fn record_delivery(
 }
 
 /// The addresses a notification goes to: the engineer's, or those of the approvers notified of
-/// the request. An approver the directory has no address for is left out; nobody at all is a
+/// the request (from the directory, or else the latest version of the tenant's policy that
+/// designates them). An approver with no address anywhere is left out; nobody at all is a
 /// failure.
-fn recipients(
+async fn recipients(
     request: &AnyRequest,
     cause_index: usize,
     kind: NotificationKind,
-    directory: &(impl Directory + ?Sized),
+    directory: &(impl Directory + Sync + ?Sized),
+    policies: &crate::policy::PolicyHistory,
 ) -> Result<Vec<EmailAddress>, DeliveryFailure> {
     let trail = request.audit_trail();
     if kind.to_engineer() {
         let engineer = with_request!(request, r => r.engineer().clone());
-        return directory.engineer_address(&engineer).map(|a| vec![a]).ok_or_else(|| {
-            DeliveryFailure::from_report(format!(
-                "the directory has no address for engineer {engineer}: add it, and the next attempt uses it"
-            ))
-        });
+        return directory
+            .engineer_address(&engineer)
+            .await
+            .map(|a| vec![a])
+            .ok_or_else(|| {
+                DeliveryFailure::from_report(format!(
+                    "the directory has no address for engineer {engineer}: add it, and the next attempt uses it"
+                ))
+            });
     }
     let notified = trail
         .get(..=cause_index)
@@ -454,13 +463,24 @@ fn recipients(
             _ => None,
         })
         .unwrap_or_default();
-    let addresses: Vec<EmailAddress> = notified
-        .iter()
-        .filter_map(|approver| directory.approver_address(request.tenant(), approver))
-        .collect();
+    let mut addresses = Vec::with_capacity(notified.len());
+    for approver in notified {
+        let address = match directory.approver_address(request.tenant(), approver).await {
+            Some(address) => Some(address),
+            None => policies.changes().iter().rev().find_map(|change| {
+                change
+                    .after()
+                    .approvers()
+                    .iter()
+                    .find(|designated| designated.id() == approver)
+                    .map(|designated| designated.email().clone())
+            }),
+        };
+        addresses.extend(address);
+    }
     if addresses.is_empty() {
         return Err(DeliveryFailure::from_report(format!(
-            "the directory has no address for any of the {} notified approver(s) of tenant {}: add them, and the next attempt uses them",
+            "neither the directory nor the tenant's policy has an address for any of the {} notified approver(s) of tenant {}: add them, and the next attempt uses them",
             notified.len(),
             request.tenant()
         )));

@@ -9,6 +9,7 @@ use super::columns::{AUDIT_COLUMNS, REQUEST_COLUMNS, Value, instant_text, list, 
 use super::reports::{OutboxQuery, OutboxView};
 use super::requests::{RequestFilter, RequestQuery};
 use crate::audit::{AuditEventKind, AuditQuery};
+use crate::values::RequestId;
 
 /// A statement and its arguments.
 #[derive(Clone, Debug)]
@@ -213,6 +214,21 @@ pub(crate) fn request_listing(query: &RequestQuery, placeholder: &dyn Fn(usize) 
     Sql {
         text: format!(
             "SELECT {} FROM requests {} ORDER BY {order} LIMIT {limit}",
+            list(&REQUEST_COLUMNS),
+            b.filter()
+        ),
+        args: b.args,
+    }
+}
+
+/// The row of request `id`, for its summary.
+pub(crate) fn request_row(id: RequestId, placeholder: &dyn Fn(usize) -> String) -> Sql {
+    let mut b = Builder::new(placeholder);
+    let id = b.arg(Value::Text(uuid_text(id.as_uuid())));
+    b.term(format!("id = {id}"));
+    Sql {
+        text: format!(
+            "SELECT {} FROM requests {}",
             list(&REQUEST_COLUMNS),
             b.filter()
         ),

@@ -106,6 +106,25 @@ impl<B: Backend> Store<B> {
         Ok(RequestPage { requests, next })
     }
 
+    /// What a list page shows of request `id`, from its row alone: no trail is read or
+    /// replayed, so it costs one indexed read however long the trail (a load replays it all).
+    /// The row is written with every step, in the step's transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::InvalidRecord`] for a row the store never
+    /// writes; [`StoreError::Database`].
+    #[tracing::instrument(name = "lockbox.summary", skip_all, fields(backend = B::NAME, request = %id))]
+    pub async fn summary(&self, id: RequestId) -> Result<RequestSummary, StoreError> {
+        self.ready().await?;
+        let rows = self
+            .backend()
+            .request_rows(queries::request_row(id, &B::placeholder))
+            .await?;
+        let row = rows.first().ok_or(StoreError::NotFound { request: id })?;
+        Ok(RequestSummary::of(row)?)
+    }
+
     /// The notifications in the outbox for `request`, in the order of the steps that caused
     /// them.
     ///

@@ -13,7 +13,9 @@ use crate::state::ClosureReason;
 use crate::values::RequestId;
 
 /// What a sweep did: each overdue request handled as its own audited step.
-#[derive(Debug, Default)]
+///
+/// Serialized with each failure as `{"request": ..., "error": {"class": ..., "message": ...}}`.
+#[derive(Debug, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct SweepReport {
     /// Pending requests that expired unanswered.
@@ -23,6 +25,7 @@ pub struct SweepReport {
     /// Requests someone else moved while the sweep ran (conflicts): left to them.
     pub skipped: Vec<RequestId>,
     /// Requests that could not be handled, with the reason (a refused record, a failed write).
+    #[serde(serialize_with = "shown::request_errors")]
     pub failed: Vec<(RequestId, StoreError)>,
 }
 
@@ -161,7 +164,8 @@ impl AppendReport {
 }
 
 /// Where a notification stands in a store's outbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OutboxStatus {
     /// Not sent yet: waiting for its first attempt, for a retry, or held by an attempt.
@@ -200,7 +204,7 @@ impl fmt::Display for OutboxStatus {
 }
 
 /// One notification in a store's outbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct OutboxEntry {
     /// The request it is about.
@@ -220,28 +224,39 @@ pub struct OutboxEntry {
 }
 
 /// What a delivery run did.
-#[derive(Debug, Default)]
+///
+/// Serialized with each message as an object: `{"request": ..., "cause": ...}` (and
+/// `"failure"` or `"error"`), or `{"tenant": ..., "version": ...}` for a policy change's.
+#[derive(Debug, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct DeliveryReport {
     /// Notifications the sender accepted: (request, cause).
+    #[serde(serialize_with = "shown::messages")]
     pub sent: Vec<(RequestId, u64)>,
     /// Notifications whose attempt failed, kept for a retry after the lease: (request, cause,
     /// why).
+    #[serde(serialize_with = "shown::failed_messages")]
     pub failed: Vec<(RequestId, u64, DeliveryFailure)>,
     /// Decision messages dropped because the request no longer awaits a decision.
+    #[serde(serialize_with = "shown::messages")]
     pub dropped: Vec<(RequestId, u64)>,
     /// Attempts whose lease ran out before they finished, so another run took the message
     /// over: their outcome was not recorded.
+    #[serde(serialize_with = "shown::messages")]
     pub lost: Vec<(RequestId, u64)>,
     /// Notifications that could not be handled (a refused record, a failed write), kept for a
     /// retry after the lease.
+    #[serde(serialize_with = "shown::message_errors")]
     pub errors: Vec<(RequestId, u64, StoreError)>,
     /// Policy changes' messages the sender accepted: (tenant, version).
+    #[serde(serialize_with = "shown::policy_messages")]
     pub policies_sent: Vec<(crate::values::TenantId, u32)>,
     /// Policy changes' messages whose attempt failed, kept for a retry after the lease.
+    #[serde(serialize_with = "shown::failed_policy_messages")]
     pub policies_failed: Vec<(crate::values::TenantId, u32, DeliveryFailure)>,
     /// Policy changes' messages that could not be handled (a stored message that is not the
     /// change's, a history that does not read), kept unsent.
+    #[serde(serialize_with = "shown::policy_message_errors")]
     pub policy_errors: Vec<(crate::values::TenantId, u32, StoreError)>,
 }
 
@@ -318,6 +333,8 @@ impl fmt::Display for OutboxCursor {
     }
 }
 
+serde_as_text!(OutboxCursor);
+
 impl std::str::FromStr for OutboxCursor {
     type Err = crate::Error;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
@@ -334,11 +351,110 @@ impl std::str::FromStr for OutboxCursor {
 }
 
 /// One page of an outbox view.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct OutboxPage {
     /// The entries, oldest first.
     pub entries: Vec<OutboxEntry>,
     /// Where the next page starts, if there is one.
     pub next: Option<OutboxCursor>,
+}
+
+/// The reports' lists of tuples, serialized as lists of objects.
+mod shown {
+    use serde::ser::{SerializeSeq, Serializer};
+    use serde_json::json;
+
+    use super::StoreError;
+    use crate::delivery::DeliveryFailure;
+    use crate::values::{RequestId, TenantId};
+
+    fn objects<S: Serializer, T>(
+        serializer: S,
+        items: &[T],
+        object: impl Fn(&T) -> serde_json::Value,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(items.len()))?;
+        for item in items {
+            seq.serialize_element(&object(item))?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn request_errors<S: Serializer>(
+        items: &[(RequestId, StoreError)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        objects(
+            serializer,
+            items,
+            |(request, error)| json!({"request": request, "error": error}),
+        )
+    }
+
+    pub(super) fn messages<S: Serializer>(
+        items: &[(RequestId, u64)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        objects(
+            serializer,
+            items,
+            |(request, cause)| json!({"request": request, "cause": cause}),
+        )
+    }
+
+    pub(super) fn failed_messages<S: Serializer>(
+        items: &[(RequestId, u64, DeliveryFailure)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        objects(
+            serializer,
+            items,
+            |(request, cause, failure)| json!({"request": request, "cause": cause, "failure": failure}),
+        )
+    }
+
+    pub(super) fn message_errors<S: Serializer>(
+        items: &[(RequestId, u64, StoreError)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        objects(
+            serializer,
+            items,
+            |(request, cause, error)| json!({"request": request, "cause": cause, "error": error}),
+        )
+    }
+
+    pub(super) fn policy_messages<S: Serializer>(
+        items: &[(TenantId, u32)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        objects(
+            serializer,
+            items,
+            |(tenant, version)| json!({"tenant": tenant, "version": version}),
+        )
+    }
+
+    pub(super) fn failed_policy_messages<S: Serializer>(
+        items: &[(TenantId, u32, DeliveryFailure)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        objects(
+            serializer,
+            items,
+            |(tenant, version, failure)| json!({"tenant": tenant, "version": version, "failure": failure}),
+        )
+    }
+
+    pub(super) fn policy_message_errors<S: Serializer>(
+        items: &[(TenantId, u32, StoreError)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        objects(
+            serializer,
+            items,
+            |(tenant, version, error)| json!({"tenant": tenant, "version": version, "error": error}),
+        )
+    }
 }

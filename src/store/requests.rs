@@ -117,6 +117,8 @@ impl fmt::Display for RequestCursor {
     }
 }
 
+serde_as_text!(RequestCursor);
+
 impl FromStr for RequestCursor {
     type Err = Error;
     fn from_str(text: &str) -> Result<Self, Error> {
@@ -136,7 +138,7 @@ impl FromStr for RequestCursor {
 }
 
 /// What a list page shows of a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct RequestSummary {
     /// The request.
@@ -156,6 +158,8 @@ pub struct RequestSummary {
     /// When time alone moves it on: a pending request's decision deadline, a granted
     /// request's end of access.
     pub due_at: Option<DateTime<Utc>>,
+    /// How many records it has: changes with every step (an `ETag` for a response).
+    pub revision: u64,
 }
 
 impl RequestSummary {
@@ -189,6 +193,7 @@ impl RequestSummary {
                 .as_deref()
                 .map(|due| instant(due, "due_at"))
                 .transpose()?,
+            revision: row.revision,
         })
     }
 
@@ -203,7 +208,7 @@ impl RequestSummary {
 }
 
 /// One page of a listing.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct RequestPage {
     /// The requests, in the listing's order.

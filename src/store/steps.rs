@@ -593,7 +593,16 @@ impl<B: Backend> Store<B> {
         // in the step's own transaction when the signer signs at once and the backend can.
         let sends = (!write.messages.is_empty()).then_some(write.latest_at);
         write.signing = sends.and_then(|at| self.step_signing(request.tenant(), at));
-        match self.backend().write(write).await? {
+        let written = self.backend().write(write).await.inspect_err(|err| {
+            tracing::warn!(
+                request = %request.id(),
+                step = step.as_str(),
+                class = %err.class(),
+                error = %err,
+                "saving a step failed"
+            );
+        })?;
+        match written {
             Written::SavedAndSigned(note) => {
                 request.mark_saved();
                 self.remember_checkpoint(request.tenant(), note);

@@ -140,6 +140,7 @@ conformance!(
         a_full_run_sends_each_message_once_and_records_it,
         a_failed_attempt_is_kept_with_its_error_and_retried_after_the_lease,
         a_missing_address_is_a_recorded_failure_until_the_directory_has_it,
+        approvers_are_addressed_from_the_tenants_policy,
         an_expired_request_drops_its_decision_message_and_tells_the_engineer,
         delivery_moves_on_a_request_that_time_has_moved_on,
         two_runs_never_hold_one_message_and_a_lapsed_lease_is_taken_over,

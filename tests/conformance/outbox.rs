@@ -267,6 +267,45 @@ pub async fn a_missing_address_is_a_recorded_failure_until_the_directory_has_it<
     assert_eq!(addresses(&sender.sent[0]), [alex_mail().to_string()]);
 }
 
+/// A directory of the vendor's engineers is enough: the approvers' addresses are the ones the
+/// tenant's policy in the store gives, as it is when the message goes out.
+pub async fn approvers_are_addressed_from_the_tenants_policy<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = pending_as(&store, 1).await;
+    // The tenant's administrator corrects Lee's address on another node before delivery.
+    let lee = ApproverId::new("lee@contoso.com").unwrap();
+    let corrected = TenantPolicy::new(
+        contoso(),
+        vec![
+            DesignatedApprover::new(megan(), EmailAddress::new("megan@contoso.com").unwrap()),
+            DesignatedApprover::new(lee, EmailAddress::new("lee@contoso.com").unwrap()),
+        ],
+    )
+    .unwrap();
+    db.open()
+        .await
+        .set_policy(&adele(), corrected, at(minutes(21)))
+        .await
+        .unwrap();
+    let engineers_only = AddressBook::new().with_engineer(alex(), alex_mail());
+    let mut sender = Recorder::default();
+    let report = store
+        .deliver(&engineers_only, &mut sender, at(minutes(22)), LEASE)
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{report}");
+    let decision = sender
+        .sent
+        .iter()
+        .find(|delivery| delivery.request() == Some(id))
+        .unwrap();
+    assert_eq!(
+        addresses(decision),
+        ["megan@contoso.com", "lee@contoso.com"]
+    );
+}
+
 pub async fn an_expired_request_drops_its_decision_message_and_tells_the_engineer<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;

@@ -384,15 +384,13 @@ pub async fn outbox_views_list_pending_and_failed_messages<D: Db>() {
     let store = db.open().await;
     let first = pending_as(&store, 1).await;
     let second = pending_as(&store, 2).await;
-    // The first message fails (nobody in the directory), the second is sent.
-    let nobody = AddressBook::new().with_engineer(alex(), alex_mail());
+    // Both messages fail: the relay refuses them.
+    let mut refusing = Recorder {
+        failing: Some("550 relay refused".to_owned()),
+        ..Recorder::default()
+    };
     let report = store
-        .deliver(
-            &nobody,
-            &mut Recorder::default(),
-            at(minutes(30)),
-            minutes(5),
-        )
+        .deliver(&directory(), &mut refusing, at(minutes(30)), minutes(5))
         .await
         .unwrap();
     assert_eq!(report.failed.len(), 2, "{report}");
@@ -425,7 +423,7 @@ pub async fn outbox_views_list_pending_and_failed_messages<D: Db>() {
             .as_ref()
             .unwrap()
             .as_str()
-            .contains("no address")
+            .contains("relay refused")
     );
     // Once delivered, nothing is pending.
     store

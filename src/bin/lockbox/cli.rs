@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use customer_lockbox::{
     Actor, ApproverId, AuditEventKind, EmailAddress, EngineerId, RequestId, ServiceRequestNumber,
-    StateKind, SupportManagerId, TenantAdminId, TenantId,
+    StateKind, TenantAdminId, TenantId,
 };
 
 const ABOUT: &str = "Look after a Customer Lockbox store, and check its evidence";
@@ -158,7 +158,7 @@ pub struct RequestsArgs {
     pub tenant: Option<TenantId>,
 
     /// Only those in this state (with --tenant).
-    #[arg(long, requires = "tenant", value_parser = parse_state)]
+    #[arg(long, requires = "tenant", value_parser = parse_name::<StateKind>)]
     pub state: Option<StateKind>,
 
     /// The requests an engineer drafted.
@@ -238,11 +238,11 @@ pub struct AuditFilters {
     pub request: Option<RequestId>,
 
     /// Only this actor's: engineer:ID, support_manager:ID, approver:ID or system.
-    #[arg(long, value_parser = parse_actor)]
+    #[arg(long, value_parser = parse_name::<Actor>)]
     pub actor: Option<Actor>,
 
     /// Only records of this kind (repeat for more kinds): drafted, granted, engineer_acted...
-    #[arg(long, value_parser = parse_kind, value_name = "KIND")]
+    #[arg(long, value_parser = parse_name::<AuditEventKind>, value_name = "KIND")]
     pub kind: Vec<AuditEventKind>,
 
     /// Only records at or after this instant (RFC 3339).
@@ -460,51 +460,12 @@ pub struct DeliverArgs {
     pub signer_key: Option<PathBuf>,
 }
 
-/// A state by its stored name.
-fn parse_state(text: &str) -> Result<StateKind, String> {
-    const ALL: [StateKind; 5] = [
-        StateKind::Drafted,
-        StateKind::ManagerApproved,
-        StateKind::PendingCustomer,
-        StateKind::Granted,
-        StateKind::Closed,
-    ];
-    ALL.into_iter()
-        .find(|state| state.as_str() == text)
-        .ok_or_else(|| {
-            let names: Vec<_> = ALL.iter().map(|state| state.as_str()).collect();
-            format!("not a state; one of: {}", names.join(", "))
-        })
-}
-
-/// An event kind by its stored name.
-fn parse_kind(text: &str) -> Result<AuditEventKind, String> {
-    AuditEventKind::ALL
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
-        .ok_or_else(|| {
-            let names: Vec<_> = AuditEventKind::ALL
-                .iter()
-                .map(|kind| kind.as_str())
-                .collect();
-            format!("not an event kind; one of: {}", names.join(", "))
-        })
-}
-
-/// An actor as ROLE:ID, or `system`.
-fn parse_actor(text: &str) -> Result<Actor, String> {
-    let wrong = |err: customer_lockbox::Error| err.to_string();
-    match text.split_once(':') {
-        None if text == "system" => Ok(Actor::System),
-        Some(("engineer", id)) => EngineerId::new(id).map(Actor::Engineer).map_err(wrong),
-        Some(("support_manager", id)) => SupportManagerId::new(id)
-            .map(Actor::SupportManager)
-            .map_err(wrong),
-        Some(("approver", id)) => ApproverId::new(id).map(Actor::Approver).map_err(wrong),
-        _ => Err(
-            "not an actor; give engineer:ID, support_manager:ID, approver:ID or system".to_owned(),
-        ),
-    }
+/// A state, an event kind or an actor, by the library's own names.
+fn parse_name<T: std::str::FromStr<Err = customer_lockbox::Error>>(
+    text: &str,
+) -> Result<T, String> {
+    text.parse()
+        .map_err(|err: customer_lockbox::Error| err.to_string())
 }
 
 /// A designated approver as ID=EMAIL.

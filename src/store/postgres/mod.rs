@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 
+use super::PostgresStore;
 use super::StoreError;
 use super::backend::{
     Claimed, ClaimedPolicy, Finished, KeptRow, OutboxRow, OutboxUpdate, PolicyWrite, Primitives,
@@ -64,31 +65,44 @@ impl std::fmt::Debug for Postgres {
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl Store<Postgres> {
     /// Connects with libpq-style `params` (such as `host=127.0.0.1 port=5432 user=lockbox
-    /// dbname=lockbox`, or a `postgresql://` URL) without TLS, through a pool of up to 16
-    /// connections verified before reuse. Nothing is written: a new or older database needs
-    /// [`migrate`](Store::migrate) once. For TLS or other pool settings, build a pool and use
-    /// [`from_pool`](Self::from_pool).
+    /// dbname=lockbox`, or a `postgresql://` URL) without TLS, through a pool with the
+    /// [`PostgresBuilder`]'s defaults. Nothing is written: a new or older database needs
+    /// [`migrate`](Store::migrate) once. For TLS, another pool size or other timeouts, use
+    /// [`builder`](Self::builder).
     ///
     /// # Errors
     ///
     /// [`StoreError::NewerSchema`] for a database written by a newer build (left untouched);
-    /// [`StoreError::Database`] when the parameters do not parse or the server cannot be
-    /// reached.
+    /// [`StoreError::Unavailable`] when the server cannot be reached; [`StoreError::Database`]
+    /// when the parameters do not parse.
     pub async fn connect(params: &str) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(params)
-            .map_err(StoreError::db("reading the connection parameters"))?;
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Verified,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .build()
-            .map_err(StoreError::db("building the connection pool"))?;
-        Self::from_pool(pool).await
+        Self::builder(params).connect().await
+    }
+
+    /// A store on a pool built to the platform's needs: its size, how long a call waits for a
+    /// connection, TLS.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), customer_lockbox::StoreError> {
+    /// use std::time::Duration;
+    /// use customer_lockbox::PostgresStore;
+    ///
+    /// let store = PostgresStore::builder("host=db.internal user=lockbox dbname=lockbox")
+    ///     .max_size(32)
+    ///     .wait_timeout(Duration::from_secs(2))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(params: &str) -> PostgresBuilder {
+        PostgresBuilder {
+            params: params.to_owned(),
+            max_size: POOL_SIZE,
+            wait: Some(std::time::Duration::from_secs(10)),
+            create: Some(std::time::Duration::from_secs(10)),
+            recycle: Some(std::time::Duration::from_secs(5)),
+            tls: tokio_postgres::NoTls,
+        }
     }
 
     /// Uses a platform's own pool. Configure it with `RecyclingMethod::Verified` (or
@@ -104,14 +118,149 @@ impl Store<Postgres> {
         })
         .await
     }
+
+    /// The pool's state, for a health check: its size, how many connections are idle, how
+    /// many calls wait for one. Reads nothing from the server (for that, any read, such as
+    /// [`schema_version`](Store::schema_version)).
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = self.backend().pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
+    }
+}
+
+/// The state of a [`PostgresStore`]'s pool ([`Store::pool_status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// The connections open now.
+    pub size: usize,
+    /// Of those, how many are idle.
+    pub available: usize,
+    /// How many calls wait for a connection.
+    pub waiting: usize,
+}
+
+/// How a [`PostgresStore`]'s pool is built ([`Store::builder`]): up to 16 connections, each
+/// verified with a round trip before it is handed out again; a call waits at most 10 s for a
+/// free connection, opening one may take at most 10 s and verifying one 5 s (past each, the
+/// call fails as [`StoreError::Unavailable`], which may be retried); no TLS unless given one.
+#[must_use = "a builder connects nothing until `connect` is awaited"]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub struct PostgresBuilder<T = tokio_postgres::NoTls> {
+    params: String,
+    max_size: usize,
+    wait: Option<std::time::Duration>,
+    create: Option<std::time::Duration>,
+    recycle: Option<std::time::Duration>,
+    tls: T,
+}
+
+impl<T> std::fmt::Debug for PostgresBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The parameters may hold a password: they are not shown.
+        f.debug_struct("PostgresBuilder")
+            .field("max_size", &self.max_size)
+            .field("wait", &self.wait)
+            .field("create", &self.create)
+            .field("recycle", &self.recycle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> PostgresBuilder<T> {
+    /// The most connections the pool opens (at least 1).
+    pub fn max_size(mut self, connections: usize) -> Self {
+        self.max_size = connections.max(1);
+        self
+    }
+
+    /// How long a call waits for a free connection.
+    pub fn wait_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.wait = Some(timeout);
+        self
+    }
+
+    /// How long opening a connection (connecting, TLS, authenticating) may take.
+    pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.create = Some(timeout);
+        self
+    }
+
+    /// How long the round trip that verifies an idle connection may take.
+    pub fn recycle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.recycle = Some(timeout);
+        self
+    }
+
+    /// Connects through `tls`, the driver's TLS connector (any
+    /// [`MakeTlsConnect`](tokio_postgres::tls::MakeTlsConnect), such as
+    /// `tokio-postgres-rustls`'s or `postgres-native-tls`'s). Give `sslmode=require` in the
+    /// parameters so that a server without TLS is refused rather than used in the clear.
+    pub fn tls<U>(self, tls: U) -> PostgresBuilder<U> {
+        PostgresBuilder {
+            params: self.params,
+            max_size: self.max_size,
+            wait: self.wait,
+            create: self.create,
+            recycle: self.recycle,
+            tls,
+        }
+    }
+}
+
+impl<T> PostgresBuilder<T>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    /// Builds the pool and opens the store on it (see [`Store::connect`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::connect`].
+    pub async fn connect(self) -> Result<PostgresStore, StoreError> {
+        let config = tokio_postgres::Config::from_str(&self.params)
+            .map_err(StoreError::db("reading the connection parameters"))?;
+        let manager = Manager::from_config(
+            config,
+            self.tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(self.max_size)
+            .wait_timeout(self.wait)
+            .create_timeout(self.create)
+            .recycle_timeout(self.recycle)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(StoreError::db("building the connection pool"))?;
+        Store::from_pool(pool).await
+    }
 }
 
 impl Postgres {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(StoreError::db("getting a connection from the pool"))
+        self.pool.get().await.map_err(|err| {
+            let err = StoreError::db("getting a connection from the pool")(err);
+            tracing::warn!(
+                class = %err.class(),
+                error = ?err,
+                "no connection from the pool"
+            );
+            err
+        })
     }
 }
 
@@ -170,8 +319,12 @@ pub(super) fn diagnose(err: &(dyn std::error::Error + 'static)) -> Option<super:
             transient: transient_state(state.code()),
             nothing_applied: true,
         },
-        None if err.is_closed() || io_source(err) => Diagnosis {
+        None if err.is_closed() => Diagnosis {
             transient: true,
+            nothing_applied: false,
+        },
+        None if let Some(kind) = io_source(err) => Diagnosis {
+            transient: super::error::transient_io(kind),
             nothing_applied: false,
         },
         None => Diagnosis {
@@ -197,16 +350,16 @@ fn transient_state(code: &str) -> bool {
         )
 }
 
-/// Whether an I/O error is among `err`'s sources.
-fn io_source(err: &tokio_postgres::Error) -> bool {
+/// The kind of the first I/O error among `err`'s sources.
+fn io_source(err: &tokio_postgres::Error) -> Option<std::io::ErrorKind> {
     let mut next = std::error::Error::source(err);
     while let Some(source) = next {
-        if source.is::<std::io::Error>() {
-            return true;
+        if let Some(io) = source.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
         }
         next = source.source();
     }
-    false
+    None
 }
 
 /// A value read from a column of the wrong type or range: the stored request is refused.
