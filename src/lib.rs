@@ -211,7 +211,8 @@ pub use state::{
 pub use store::{
     AppendReport, Backend, DeliveryReport, ErrorClass, Explain, OutboxCursor, OutboxEntry,
     OutboxPage, OutboxQuery, OutboxStatus, OutboxView, RefusedAction, RequestCache, RequestCursor,
-    RequestPage, RequestQuery, RequestSummary, Store, StoreError, SweepReport,
+    RequestPage, RequestQuery, RequestSummary, StepCall, StepFuture, Store, StoreError,
+    SweepReport,
 };
 #[cfg(feature = "postgres")]
 pub use store::{PoolStatus, Postgres, PostgresBuilder, PostgresStore};

@@ -582,3 +582,32 @@ async fn an_unreachable_server_is_unavailable_and_may_be_retried() {
     assert_eq!(err.class(), ErrorClass::Unavailable);
     assert_eq!(err.class().http_status(), 503);
 }
+
+/// Nodes of a new deployment start at once, each migrating: they take turns, and every one
+/// finds the schema at this build's version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_migrating_at_once_take_turns() {
+    for _ in 0..5 {
+        let url = pg::Database::fresh().await;
+        let mut nodes = Vec::new();
+        for _ in 0..4 {
+            nodes.push(PostgresStore::connect(&url).await.unwrap());
+        }
+        let barrier = Arc::new(Barrier::new(nodes.len()));
+        let migrations: Vec<_> = nodes
+            .into_iter()
+            .map(|node| {
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    node.migrate().await?;
+                    node.schema_version().await
+                })
+            })
+            .collect();
+        for migration in migrations {
+            let (found, supported) = migration.await.unwrap().unwrap();
+            assert_eq!(found, supported);
+        }
+    }
+}

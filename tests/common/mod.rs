@@ -152,6 +152,10 @@ pub fn hours(h: i64) -> TimeDelta {
     TimeDelta::hours(h)
 }
 
+pub fn seconds(s: i64) -> TimeDelta {
+    TimeDelta::seconds(s)
+}
+
 pub fn minutes(m: i64) -> TimeDelta {
     TimeDelta::minutes(m)
 }

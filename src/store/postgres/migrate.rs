@@ -46,14 +46,34 @@ pub(super) async fn version(client: &impl GenericClient) -> Result<(u32, u32), S
 }
 
 /// Brings the schema up to date in one transaction; a newer one is refused, untouched.
-pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
+///
+/// Nodes migrating at once take turns under a session-level advisory lock taken before the
+/// migration's transaction begins: a transaction that began before another node's migration
+/// committed would look the schema up in a catalog cache that an advisory lock does not
+/// refresh, find none, and create the tables again (`relation "requests" already exists`).
+/// The lock is released however the migration ends; a connection that cannot release it is
+/// closed rather than handed out again holding it.
+pub(super) async fn migrate(mut client: deadpool_postgres::Object) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(StoreError::db("locking for the migration"))?;
+    let migrated = migrate_locked(&mut client).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    if unlocked.is_err() {
+        drop(deadpool_postgres::Object::take(client));
+    }
+    migrated
+}
+
+/// The migration, in one transaction, with the lock held.
+async fn migrate_locked(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
     let tx = client
         .transaction()
         .await
         .map_err(StoreError::db("starting the migration"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(StoreError::db("locking for the migration"))?;
     let (found, supported) = version(&tx).await?;
     if found > supported {
         return Err(StoreError::NewerSchema { found, supported });

@@ -400,7 +400,7 @@ impl Primitives for Postgres {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        migrate::migrate(&mut self.client().await?).await
+        migrate::migrate(self.client().await?).await
     }
 
     async fn store_clock(&self) -> Result<DateTime<Utc>, StoreError> {
