@@ -127,6 +127,7 @@ pub(crate) enum ErrorKind {
     #[error(
         "tenant {tenant} has no policy in this store, so nobody could decide a request: its administrator sets one first (Store::set_policy)"
     )]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     NoPolicy { tenant: crate::TenantId },
     #[error("the set of services is empty: name at least one service the engineer needs")]
     NoServices,

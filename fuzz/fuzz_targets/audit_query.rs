@@ -97,10 +97,11 @@ async fn fixtures() -> (SqliteStore, AuditLog) {
                 Operation::new("Get-Mailbox").expect("valid"),
                 Target::new(format!("mailbox {k}")).expect("valid"),
             );
-            store
+            let report = store
                 .record_actions(id, &alex, [action], start + TimeDelta::minutes(2 + k))
                 .await
                 .expect("recorded");
+            assert!(report.is_all_recorded(), "{report:?}");
         }
         let closed = store
             .close(id, &alex, start + TimeDelta::minutes(9))

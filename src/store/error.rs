@@ -566,6 +566,7 @@ impl StoreError {
 
     /// This error, for a write inside a transaction that had not committed: a connection lost
     /// there rolls the transaction back, so an unknown outcome is a failure for now.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn before_commit(self) -> StoreError {
         match self {
             StoreError::OutcomeUnknown { context, source } => {
