@@ -8,6 +8,8 @@
 //!
 //! Run with `cargo run --example outbox --features email`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use customer_lockbox::*;
 use lettre::message::Mailbox;
@@ -48,7 +50,7 @@ impl Sender for PrintingSender {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let clock = ManualClock::new("2026-11-24T08:00:00Z".parse()?);
+    let clock = Arc::new(ManualClock::new("2026-11-24T08:00:00Z".parse()?));
     let lease = TimeDelta::minutes(5);
     let contoso = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
     let megan = ApproverId::new("megan@contoso.com")?;
@@ -73,6 +75,9 @@ async fn main() -> Result<()> {
         relay_down: true,
     };
     let store = SqliteStore::open_in_memory().await?;
+    // The store checks instants against the example's clock, not the system's: a policy
+    // change, for one, must be at the store's time.
+    store.set_clock(clock.clone());
     let adele = TenantAdminId::new("adele@contoso.com")?;
     store.set_policy(&adele, policy, clock.now()).await?;
     let deliver = async |sender: &mut PrintingSender, now| -> Result<()> {

@@ -5,6 +5,8 @@
 //!
 //! Run with `cargo run --example policy_change`.
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use customer_lockbox::*;
 
@@ -43,10 +45,13 @@ fn approver(id: &str) -> Result<DesignatedApprover> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let clock = ManualClock::new("2026-11-24T08:00:00Z".parse()?);
+    let clock = Arc::new(ManualClock::new("2026-11-24T08:00:00Z".parse()?));
     let contoso = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
     let adele = TenantAdminId::new("adele@contoso.com")?;
     let store = SqliteStore::open_in_memory().await?;
+    // The store checks instants against the example's clock, not the system's: a policy
+    // change, for one, must be at the store's time.
+    store.set_clock(clock.clone());
     let directory = AddressBook::new();
     let lease = TimeDelta::minutes(5);
 

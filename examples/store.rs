@@ -4,6 +4,8 @@
 //!
 //! Run with `cargo run --example store`. The program starts its second process itself.
 
+use std::sync::Arc;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -38,7 +40,7 @@ async fn first_process() -> Result<()> {
 }
 
 async fn run_and_reopen(path: &Path) -> Result<()> {
-    let clock = ManualClock::new("2026-11-24T08:00:00Z".parse()?);
+    let clock = Arc::new(ManualClock::new("2026-11-24T08:00:00Z".parse()?));
     let tenant = contoso()?;
     let megan = ApproverId::new("megan@contoso.com")?;
     let policy = TenantPolicy::new(
@@ -50,6 +52,9 @@ async fn run_and_reopen(path: &Path) -> Result<()> {
     )?;
     let alex = EngineerId::new("alex@support.vendor.example")?;
     let store = SqliteStore::open(path).await?;
+    // The store checks instants against the example's clock, not the system's: a policy
+    // change, for one, must be at the store's time.
+    store.set_clock(clock.clone());
     store.migrate().await?; // once per deployment: opening a store never changes the file
     println!("process 1: store at {}", path.display());
 

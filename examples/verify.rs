@@ -7,6 +7,8 @@
 //!
 //! Run with `cargo run --example verify`.
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use customer_lockbox::evidence::{Evidence, LogEntry, LogVerdict, SignerKey, verify_export};
 use customer_lockbox::store::log_origin;
@@ -37,7 +39,10 @@ async fn main() -> Result<()> {
     let store = SqliteStore::open_in_memory().await?;
     store.migrate().await?;
     store.set_checkpoint_signer(signer);
-    let clock = ManualClock::new("2026-11-24T08:00:00Z".parse()?);
+    let clock = Arc::new(ManualClock::new("2026-11-24T08:00:00Z".parse()?));
+    // The store checks instants against the example's clock, not the system's: a policy
+    // change, for one, must be at the store's time.
+    store.set_clock(clock.clone());
     let contoso = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
     let megan = ApproverId::new("megan@contoso.com")?;
     let policy = TenantPolicy::new(

@@ -36,6 +36,15 @@ impl<C: Clock + ?Sized> Clock for &C {
     }
 }
 
+/// A shared clock: a test keeps one [`ManualClock`] and hands a store
+/// ([`Store::set_clock`](crate::Store::set_clock)) a clone of the `Arc`, so both read, and the
+/// test moves, one clock.
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
 /// The operating system's clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

@@ -137,6 +137,7 @@
 //! #     engineer: EngineerId::new("alex")?,
 //! # };
 //! let store = SqliteStore::open_in_memory().await?;
+//! # store.set_clock(ManualClock::new(now)); // this example runs at a fixed instant
 //! // The tenant's administrator sets its policy; every step is decided against it.
 //! store.set_policy(&TenantAdminId::new("adele")?, policy, now).await?;
 //! let id = store.draft(draft, now).await?.id();

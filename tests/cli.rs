@@ -331,6 +331,8 @@ fn policies_are_shown_with_their_history_and_set_by_an_administrator() {
             "4h",
             "--now",
             "2026-11-24T12:00:00Z",
+            "--store-clock",
+            "2026-11-24T12:00:00Z",
         ],
     );
     insta::assert_snapshot!("policy_set", set);

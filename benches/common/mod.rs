@@ -182,10 +182,11 @@ pub async fn drafted_in<B: Backend>(
 ) -> RequestId {
     if store.policy(tenant).await.unwrap().is_none() {
         let admin = TenantAdminId::new("adele@contoso.com").unwrap();
-        store
-            .set_policy(&admin, policy(tenant), t0() - chrono::TimeDelta::days(1))
-            .await
-            .unwrap();
+        // A policy change is at the store's clock: the benchmark's instants are fixed ones.
+        let at = t0() - chrono::TimeDelta::days(1);
+        store.set_clock(ManualClock::new(at));
+        store.set_policy(&admin, policy(tenant), at).await.unwrap();
+        store.use_own_clock();
     }
     store.draft(draft_of(tenant, now), now).await.unwrap().id()
 }

@@ -67,10 +67,14 @@ async fn fixtures() -> (SqliteStore, AuditLog) {
         let start = t0() + TimeDelta::minutes(i64::from(n) * 7);
         if store.policy(tenant).await.expect("read").is_none() {
             let adele = TenantAdminId::new("adele@contoso.com").expect("valid");
+            // A policy change is at the store's clock: the target's instants are fixed ones.
+            let at = t0() - TimeDelta::days(1);
+            store.set_clock(ManualClock::new(at));
             store
-                .set_policy(&adele, policy, t0() - TimeDelta::days(1))
+                .set_policy(&adele, policy, at)
                 .await
                 .expect("policy set");
+            store.use_own_clock();
         }
         let draft = Draft {
             id: request_id(n),

@@ -69,6 +69,10 @@ pub struct StepWrite {
     /// tenant's checkpoint inside the step's transaction (see [`StepSigning`]). A backend that
     /// does not (PostgreSQL) leaves it to the store, after the commit.
     pub(crate) signing: Option<super::log::StepSigning>,
+    /// The clock the store was given ([`Store::set_clock`](super::Store::set_clock)), read when
+    /// the write was made: the instant the backend checks `latest_at` against instead of its
+    /// own clock. `None`: the backend's own (the system's, the server's).
+    pub(crate) store_clock: Option<DateTime<Utc>>,
     /// For a step taken with an idempotency key: the row that keeps what it answered, written
     /// in the step's transaction, which fails ([`Written::KeyTaken`]) if the request has the
     /// key already. Its revision is the row's.

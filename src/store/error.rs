@@ -122,6 +122,21 @@ pub enum StoreError {
         /// Whether the attempt was recorded in the request's trail.
         recorded: bool,
     },
+    /// A policy change's instant is further behind the store's clock than
+    /// [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW): a change happens now, never in the past, so
+    /// nothing was written.
+    #[error(
+        "the instant {} is more than {} minutes behind the store's clock ({}): a policy change takes effect now, so nothing was written; synchronize this node's clock (NTP) and make the change again",
+        instant_text(*.given),
+        crate::clock::MAX_CLOCK_SKEW.num_minutes(),
+        instant_text(*.store_clock)
+    )]
+    ClockBehind {
+        /// The instant given.
+        given: DateTime<Utc>,
+        /// The store's clock when it checked.
+        store_clock: DateTime<Utc>,
+    },
     /// The database was written by a newer version of this crate. It was left untouched.
     #[error(
         "the database schema is version {found}, newer than the {supported} this build knows: it was left untouched; use a newer build of customer-lockbox"
@@ -419,6 +434,7 @@ impl StoreError {
             StoreError::InvalidDraft(_)
             | StoreError::InvalidPolicy(_)
             | StoreError::ClockAhead { .. }
+            | StoreError::ClockBehind { .. }
             | StoreError::InvalidLease { .. }
             | StoreError::KeyReused { .. }
             | StoreError::NoSigner => ErrorClass::Invalid,

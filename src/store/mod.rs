@@ -151,6 +151,7 @@ mod handle {
 
     use super::StoreError;
     use super::backend::Backend;
+    use crate::clock::Clock;
     use crate::policy::PolicyHistory;
     use crate::request::AnyRequest;
     use crate::values::{RequestId, TenantId};
@@ -253,6 +254,9 @@ mod handle {
         pub(super) known_checkpoints: Mutex<HashMap<TenantId, String>>,
         /// Whether a signature of the current signer was checked against its public key.
         pub(super) signer_checked: AtomicBool,
+        /// The clock instants are checked against, if the store was given one
+        /// ([`Store::set_clock`]); else the backend's own.
+        pub(super) clock: std::sync::RwLock<Option<Arc<dyn Clock + Send + Sync>>>,
     }
 
     impl<B: Backend> Clone for Store<B> {
@@ -290,6 +294,7 @@ mod handle {
                     signer: std::sync::RwLock::new(None),
                     known_checkpoints: Mutex::new(HashMap::new()),
                     signer_checked: AtomicBool::new(false),
+                    clock: std::sync::RwLock::new(None),
                 }),
             })
         }
@@ -338,6 +343,65 @@ mod handle {
                 }
                 std::cmp::Ordering::Greater => Err(StoreError::NewerSchema { found, supported }),
                 std::cmp::Ordering::Less => Err(StoreError::SchemaBehind { found, supported }),
+            }
+        }
+
+        /// Gives the store the clock it checks instants against, for every clone of it: how
+        /// far ahead a step may be stamped, and how far from it a policy change may be (see
+        /// [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW)). A store's own clock is the system's
+        /// (SQLite) or the database server's (PostgreSQL), and that is what a deployment uses;
+        /// a test or an example that runs at fixed instants gives its [`ManualClock`], shared
+        /// through an `Arc`, so the store's clock is the one it moves.
+        ///
+        /// ```
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), customer_lockbox::StoreError> {
+        /// use std::sync::Arc;
+        /// use customer_lockbox::{Clock, ManualClock, SqliteStore};
+        ///
+        /// let clock = Arc::new(ManualClock::new("2026-11-24T08:00:00Z".parse().unwrap()));
+        /// let store = SqliteStore::open_in_memory().await?;
+        /// store.set_clock(clock.clone());
+        /// // Steps and policy changes at `clock.now()` are at the store's own time.
+        /// # Ok(()) }
+        /// ```
+        ///
+        /// [`ManualClock`]: crate::ManualClock
+        pub fn set_clock(&self, clock: impl Clock + Send + Sync + 'static) {
+            *self
+                .inner
+                .clock
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(clock));
+        }
+
+        /// Goes back to the store's own clock (the default): the system's, or the database
+        /// server's.
+        pub fn use_own_clock(&self) {
+            *self
+                .inner
+                .clock
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+        }
+
+        /// The instant of the clock the store was given, if it was given one.
+        pub(super) fn given_clock(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+            self.inner
+                .clock
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .map(|clock| clock.now())
+        }
+
+        /// The store's clock: the one it was given, or the backend's own.
+        pub(super) async fn store_clock(
+            &self,
+        ) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+            match self.given_clock() {
+                Some(now) => Ok(now),
+                None => self.backend().store_clock().await,
             }
         }
 

@@ -294,7 +294,9 @@ impl<B: Backend> Store<B> {
                     // still touch the outbox row.
                     if with_request!(&loaded, r => r.awaits_delivery(message.cause)) {
                         let request = record_delivery(loaded, now, message.cause, step.clone())?;
-                        Some(with_request!(&request, r => step_write(r))?)
+                        let mut write = with_request!(&request, r => step_write(r))?;
+                        write.store_clock = self.given_clock();
+                        Some(write)
                     } else {
                         None
                     }

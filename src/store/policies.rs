@@ -23,11 +23,15 @@ impl<B: Backend> Store<B> {
     /// Makes `policy` its tenant's policy, as tenant administrator `admin` decided at `now`,
     /// and returns the change: its version, when it took effect, and the policy before it.
     ///
-    /// The change takes effect at `now`, or just after the tenant's latest record or change if
-    /// that is later (so it never reaches back over steps already taken). Steps decided under
-    /// the previous version that have not committed yet are decided again. Requests already
-    /// notified keep their deadline and the approvals they need; who may decide follows the new
-    /// version at once (see DESIGN.md).
+    /// A change happens now: `now` must be within [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW)
+    /// of the store's clock, ahead or behind, or nothing is written. It takes effect at `now`,
+    /// or just after the tenant's latest record or change if that is later (so it never
+    /// reaches back over steps already taken). Steps decided under the previous version that
+    /// have not committed yet are decided again. Requests already notified keep their deadline
+    /// and the approvals they need; who may decide follows the new version at once, except
+    /// that taking access away never waits for one: an approver designated when access was
+    /// granted, at any time during it, or now may revoke it, and one designated at any time while
+    /// the request was pending may deny it (see DESIGN.md).
     ///
     /// ```no_run
     /// # async fn run(store: customer_lockbox::SqliteStore, tenant: customer_lockbox::TenantId) -> Result<(), Box<dyn std::error::Error>> {
@@ -45,9 +49,10 @@ impl<B: Backend> Store<B> {
     /// # Errors
     ///
     /// [`StoreError::PolicyConflict`] when another change was saved meanwhile (nothing was
-    /// written: read the policy again and decide again); [`StoreError::ClockAhead`] when `now`
-    /// is too far ahead of the store's clock; [`StoreError::InvalidPolicy`] when the stored
-    /// history does not follow; [`StoreError::ReadOnly`], [`StoreError::Database`].
+    /// written: read the policy again and decide again); [`StoreError::ClockAhead`] or
+    /// [`StoreError::ClockBehind`] when `now` is too far from the store's clock;
+    /// [`StoreError::InvalidPolicy`] when the stored history does not follow;
+    /// [`StoreError::ReadOnly`], [`StoreError::Database`].
     pub async fn set_policy(
         &self,
         admin: &TenantAdminId,
@@ -64,6 +69,16 @@ impl<B: Backend> Store<B> {
         async move {
             self.ready().await?;
             self.check_clock(now).await?;
+            let store_clock = self.store_clock().await?;
+            if store_clock
+                .checked_sub_signed(crate::clock::MAX_CLOCK_SKEW)
+                .is_some_and(|limit| now < limit)
+            {
+                return Err(StoreError::ClockBehind {
+                    given: now,
+                    store_clock,
+                });
+            }
             self.forget_history(tenant);
             let history = self.history(tenant).await?;
             let write = PolicyWrite {

@@ -589,6 +589,7 @@ impl<B: Backend> Store<B> {
         let mut write = step_write(request)?;
         write.policy_version = policy;
         write.key = key.clone();
+        write.store_clock = self.given_clock();
         // A step that sends a message is followed by a checkpoint, which the message carries:
         // in the step's own transaction when the signer signs at once and the backend can.
         let sends = (!write.messages.is_empty()).then_some(write.latest_at);
@@ -688,6 +689,7 @@ impl<B: Backend> Store<B> {
             Ok(write) => write,
             Err(err) => return err,
         };
+        write.store_clock = self.given_clock();
         // A call repeated with the key answers as this one does.
         write.key = match key.map(|kept| {
             let result = serde_json::to_string(&Kept::ClockAhead { given, store_clock })
@@ -726,7 +728,7 @@ impl<B: Backend> Store<B> {
     /// Refuses an operation given `now` further ahead of the store's clock than
     /// [`MAX_CLOCK_SKEW`], before it touches anything.
     pub(super) async fn check_clock(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let store_clock = self.backend().store_clock().await?;
+        let store_clock = self.store_clock().await?;
         if store_clock
             .checked_add_signed(MAX_CLOCK_SKEW)
             .is_some_and(|limit| now > limit)
@@ -1206,6 +1208,7 @@ pub(crate) fn step_write<S: State>(request: &Request<S>) -> Result<StepWrite, St
             .unwrap_or_else(|| request.last_step_at()),
         policy_version: None,
         signing: None,
+        store_clock: None,
         key: None,
     })
 }

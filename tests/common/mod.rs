@@ -202,12 +202,29 @@ pub async fn fabrikam_policy_in<B: Backend>(store: &Store<B>) {
     policy_in(store, fabrikam_policy()).await;
 }
 
+/// Sets `policy` on `store` as Adele decided at `at`, with the store's clock at `at` for the
+/// call (the tests run at fixed 2026-11-24 instants; a policy change must be at the store's
+/// clock): the handle's clock is `at` while the change is made, then its own again, so no other
+/// task may step on this handle meanwhile (a test that races a change gives it a handle of its
+/// own).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn set_policy_at<B: Backend>(
+    store: &Store<B>,
+    policy: TenantPolicy,
+    at: DateTime<Utc>,
+) -> Result<PolicyChange, StoreError> {
+    store.set_clock(ManualClock::new(at));
+    let change = store.set_policy(&adele(), policy, at).await;
+    store.use_own_clock();
+    change
+}
+
 /// Gives `policy`'s tenant that policy, set by its administrator a day before t0, unless it has
 /// one, and delivers the change's message.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub async fn policy_in<B: Backend>(store: &Store<B>, policy: TenantPolicy) {
     if store.policy(policy.tenant()).await.unwrap().is_none() {
-        match store.set_policy(&adele(), policy, at(hours(-24))).await {
+        match set_policy_at(store, policy, at(hours(-24))).await {
             Ok(change) => {
                 let report = store
                     .deliver(

@@ -171,7 +171,7 @@ impl Db for Postgres {
         CREATE INDEX requests_by_tenant ON requests (tenant);
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
         DROP FUNCTION lockbox_save_step(JSONB, BIGINT, BIGINT, BYTEA, BIGINT, BYTEA, JSONB, JSONB,
-            TEXT, BIGINT, BIGINT, JSONB, BYTEA, JSONB);
+            TEXT, BIGINT, BIGINT, JSONB, BYTEA, JSONB, TEXT);
         DROP TABLE step_keys, policy_outbox, policy_changes, log_nodes, checkpoints;
         ALTER TABLE chains DROP COLUMN frontier;
         CREATE FUNCTION lockbox_save_step(

@@ -422,3 +422,37 @@ pub async fn a_request_edited_in_the_database_is_never_stepped<D: Db>() {
     assert!(err.is_invalid_record(), "{err}");
     assert_eq!(db.count("SELECT count(*) FROM audit").await, before);
 }
+
+/// A store given a clock checks steps against it, not against the system's or the server's:
+/// a grant stamped ten minutes ahead of it is recorded as refused at that clock's instant.
+pub async fn a_store_given_a_clock_checks_steps_against_it<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let id = pending_as(&store, 1).await;
+    let now = at(hours(1));
+    store.set_clock(std::sync::Arc::new(ManualClock::new(now)));
+    let err = store
+        .grant(id, &megan(), now + minutes(10))
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::ClockAhead {
+            store_clock,
+            recorded: true,
+            ..
+        } => assert_eq!(store_clock, now),
+        other => panic!("{other}"),
+    }
+    let last = last_record(&store, id).await;
+    assert_eq!(last.at(), now);
+    assert_eq!(
+        last.event(),
+        &AuditEvent::Refused {
+            step: Step::Grant,
+            refusal: Refusal::AheadOfStoreClock
+        }
+    );
+    // Within the bound, the grant is taken.
+    let granted = store.grant(id, &megan(), now + minutes(1)).await.unwrap();
+    assert!(matches!(granted, GrantOutcome::Granted(_)));
+}

@@ -108,6 +108,7 @@ conformance!(
         an_action_that_loses_a_race_with_a_revocation_is_kept,
         actions_racing_a_revocation_are_each_recorded_once,
         a_request_edited_in_the_database_is_never_stepped,
+        a_store_given_a_clock_checks_steps_against_it,
     ],
     policy: [
         each_change_is_a_version_with_who_when_before_and_after,
@@ -120,6 +121,7 @@ conformance!(
         a_policy_change_reaches_the_approvers_before_and_after,
         policy_messages_are_retried_and_checked_before_sending,
         a_removed_policy_change_breaks_the_tenants_chain,
+        a_policy_change_happens_now,
     ],
     search: [
         search_pages_match_the_in_memory_log,

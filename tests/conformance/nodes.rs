@@ -222,8 +222,8 @@ pub async fn every_ending_stepped_on_alternating_nodes<D: Db>() {
 pub async fn two_approvals_on_two_nodes_and_the_rest_alternating<D: Db>() {
     let db = D::create().await;
     let [a, b] = [db.open().await, db.open().await];
-    a.set_policy(
-        &adele(),
+    set_policy_at(
+        &a,
         policy().with_approvals_required(2).unwrap(),
         at(minutes(-60)),
     )
@@ -428,8 +428,8 @@ pub async fn a_draft_is_decided_under_a_policy_another_node_changed<D: Db>() {
     // A reads Contoso's policy (at most 4 hours of access) for a draft.
     let _ = a.draft(draft(), t0()).await.unwrap();
     // B raises the maximum to 8 hours.
-    b.set_policy(
-        &adele(),
+    set_policy_at(
+        &b,
         policy().with_max_access_duration(AccessDuration::from_hours(8).unwrap()),
         t0() + minutes(1),
     )

@@ -283,9 +283,7 @@ pub async fn approvers_are_addressed_from_the_tenants_policy<D: Db>() {
         ],
     )
     .unwrap();
-    db.open()
-        .await
-        .set_policy(&adele(), corrected, at(minutes(21)))
+    set_policy_at(&db.open().await, corrected, at(minutes(21)))
         .await
         .unwrap();
     let engineers_only = AddressBook::new().with_engineer(alex(), alex_mail());

@@ -37,8 +37,7 @@ pub async fn each_change_is_a_version_with_who_when_before_and_after<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
     // The harness set version 1 a day before t0.
-    let second = store
-        .set_policy(&adele(), megan_only(), at(hours(-2)))
+    let second = set_policy_at(&store, megan_only(), at(hours(-2)))
         .await
         .unwrap();
     assert_eq!(second.version(), 2);
@@ -63,8 +62,7 @@ pub async fn a_change_never_reaches_back_over_recorded_steps<D: Db>() {
     let store = db.open().await;
     let id = pending_as(&store, 1).await; // notified at t0 + 20 min
     // Stamped at t0 - 1 h, it would cover the notification: it takes effect just after it.
-    let change = store
-        .set_policy(&adele(), lee_only(), at(hours(-1)))
+    let change = set_policy_at(&store, lee_only(), at(hours(-1)))
         .await
         .unwrap();
     assert!(change.at() > at(minutes(20)), "{}", change.at());
@@ -86,13 +84,11 @@ pub async fn a_pending_request_keeps_its_window_and_approvals<D: Db>() {
         .with_approvals_required(2)
         .unwrap()
         .with_decision_window(DecisionWindow::from_hours(24).unwrap());
-    store
-        .set_policy(&adele(), two_person, at(hours(-1)))
+    set_policy_at(&store, two_person, at(hours(-1)))
         .await
         .unwrap();
     let id = pending_as(&store, 1).await;
-    store
-        .set_policy(&adele(), policy(), at(minutes(30)))
+    set_policy_at(&store, policy(), at(minutes(30)))
         .await
         .unwrap();
     // Still two approvals, and the 24-hour deadline: a grant after 12 hours is in time.
@@ -116,8 +112,7 @@ pub async fn a_grant_decided_under_a_replaced_policy_is_decided_again<D: Db>() {
     let node_a = db.open().await;
     let node_b = db.open().await;
     let id = pending_as(&node_a, 1).await; // node A has read Contoso's version 1
-    node_b
-        .set_policy(&adele(), lee_only(), at(minutes(30)))
+    set_policy_at(&node_b, lee_only(), at(minutes(30)))
         .await
         .unwrap();
     let err = node_a.grant(id, &megan(), at(hours(1))).await.unwrap_err();
@@ -156,7 +151,7 @@ pub async fn policy_changes_racing_grants_leave_lawful_requests<D: Db>() {
         let next = if round % 2 == 0 { lee_only() } else { policy() };
         let change = tokio::spawn(async move {
             ba.wait().await;
-            a.set_policy(&adele(), next, at(minutes(30))).await
+            set_policy_at(&a, next, at(minutes(30))).await
         });
         let grant = tokio::spawn(async move {
             bb.wait().await;
@@ -226,10 +221,7 @@ pub async fn a_policy_change_reaches_the_approvers_before_and_after<D: Db>() {
     )
     .unwrap()
     .with_max_access_duration(AccessDuration::CEILING);
-    let change = store
-        .set_policy(&adele(), insider, at(hours(-1)))
-        .await
-        .unwrap();
+    let change = set_policy_at(&store, insider, at(hours(-1))).await.unwrap();
     let mut sender = Recorder::default();
     let report = store
         .deliver(&directory(), &mut sender, at(hours(-1)), minutes(5))
@@ -289,8 +281,7 @@ pub async fn a_policy_change_reaches_the_approvers_before_and_after<D: Db>() {
 pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
-    store
-        .set_policy(&adele(), lee_only(), at(hours(-1)))
+    set_policy_at(&store, lee_only(), at(hours(-1)))
         .await
         .unwrap();
     let mut sender = Recorder {
@@ -326,8 +317,7 @@ pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
         .unwrap();
     assert_eq!(later.policies_sent, vec![(contoso(), 2)], "{later}");
 
-    store
-        .set_policy(&adele(), megan_only(), at(hours(-1) + minutes(7)))
+    set_policy_at(&store, megan_only(), at(hours(-1) + minutes(7)))
         .await
         .unwrap();
     db.sql("UPDATE policy_outbox SET message = replace(message, 'megan', 'meg') WHERE version = 3")
@@ -352,8 +342,7 @@ pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
 pub async fn a_removed_policy_change_breaks_the_tenants_chain<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
-    let change = store
-        .set_policy(&adele(), lee_only(), at(hours(-2)))
+    let change = set_policy_at(&store, lee_only(), at(hours(-2)))
         .await
         .unwrap();
     let _id = pending_as(&store, 1).await;
@@ -383,4 +372,57 @@ pub async fn a_removed_policy_change_breaks_the_tenants_chain<D: Db>() {
         "{found}"
     );
     assert_eq!(change.version(), 2);
+}
+
+/// A policy change happens now: an instant more than `MAX_CLOCK_SKEW` from the store's clock,
+/// behind (a change backdated two weeks) or ahead, is refused by name and nothing is written;
+/// one just inside either bound is taken.
+pub async fn a_policy_change_happens_now<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let now = at(hours(1));
+    let clock = Arc::new(ManualClock::new(now));
+    store.set_clock(clock.clone());
+    let before = store.policy_history(contoso()).await.unwrap();
+    let nanosecond = chrono::TimeDelta::nanoseconds(1);
+
+    let err = store
+        .set_policy(&adele(), lee_only(), now - chrono::TimeDelta::days(14))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ClockBehind { .. }), "{err}");
+    assert_eq!(err.class(), ErrorClass::Invalid);
+    insta::assert_snapshot!("backdated_policy_change", err.to_string());
+    let err = store
+        .set_policy(&adele(), lee_only(), now - MAX_CLOCK_SKEW - nanosecond)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ClockBehind { .. }), "{err}");
+    let err = store
+        .set_policy(&adele(), lee_only(), now + MAX_CLOCK_SKEW + nanosecond)
+        .await
+        .unwrap_err();
+    assert!(err.is_clock_ahead(), "{err}");
+    assert_eq!(store.policy_history(contoso()).await.unwrap(), before);
+
+    // Just inside each bound.
+    let behind = store
+        .set_policy(&adele(), lee_only(), now - MAX_CLOCK_SKEW)
+        .await
+        .unwrap();
+    assert_eq!(behind.at(), now - MAX_CLOCK_SKEW);
+    let ahead = store
+        .set_policy(&adele(), megan_only(), now + MAX_CLOCK_SKEW)
+        .await
+        .unwrap();
+    assert_eq!(ahead.at(), now + MAX_CLOCK_SKEW);
+    assert_eq!(
+        store
+            .policy_history(contoso())
+            .await
+            .unwrap()
+            .changes()
+            .len(),
+        before.changes().len() + 2
+    );
 }

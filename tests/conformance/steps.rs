@@ -596,8 +596,7 @@ pub async fn a_version_2_database_is_backfilled_by_its_migration<D: Db>() {
     // tree is built over the entries there are, so it does not reach the chain's head, and the
     // store refuses to extend it (as it would any log an entry was removed from) rather than
     // sign over a gap.
-    let err = old
-        .set_policy(&adele(), policy(), at(hours(2)))
+    let err = set_policy_at(&old, policy(), at(hours(2)))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("lacks its subtree"), "{err}");
@@ -663,14 +662,13 @@ pub async fn a_record_format_1_database_loads_and_migrates<D: Db>() {
 pub async fn two_approvals_through_the_store<D: Db>() {
     let db = D::create().await;
     let store = db.open().await;
-    store
-        .set_policy(
-            &adele(),
-            policy().with_approvals_required(2).unwrap(),
-            at(hours(-1)),
-        )
-        .await
-        .unwrap();
+    set_policy_at(
+        &store,
+        policy().with_approvals_required(2).unwrap(),
+        at(hours(-1)),
+    )
+    .await
+    .unwrap();
     let lee = ApproverId::new("lee@contoso.com").unwrap();
     let id = store.draft(draft(), t0()).await.unwrap().id();
     store.approve(id, &sam(), at(minutes(10))).await.unwrap();

@@ -64,6 +64,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// The instant the store takes as its own clock (RFC 3339), for a replay on a copy or a
+    /// test; the system's clock (SQLite) or the server's (PostgreSQL) if unset. Steps, sweeps,
+    /// deliveries and policy changes are checked against it.
+    #[arg(long, global = true, value_name = "INSTANT")]
+    pub store_clock: Option<DateTime<Utc>>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

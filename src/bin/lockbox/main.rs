@@ -63,7 +63,7 @@ async fn run(cli: Cli, out: &Output) -> Result<ExitCode, Failure> {
                 Access::Read
             };
             let url = cli.store.ok_or_else(Failure::no_store)?;
-            open::with_store(&url, access, command, out).await
+            open::with_store(&url, access, cli.store_clock, command, out).await
         }
     }
 }

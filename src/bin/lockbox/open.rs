@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
+use customer_lockbox::ManualClock;
 use customer_lockbox::store::{Backend, PostgresStore, SqliteStore, Store};
 
 use crate::cli::Command;
@@ -40,6 +42,7 @@ fn locate(url: &str) -> Location {
 pub async fn with_store(
     url: &str,
     access: Access,
+    store_clock: Option<DateTime<Utc>>,
     command: Command,
     out: &Output,
 ) -> Result<ExitCode, Failure> {
@@ -59,11 +62,11 @@ pub async fn with_store(
                 Access::Read => SqliteStore::open_read_only(&path).await?,
                 Access::Write { .. } => SqliteStore::open(&path).await?,
             };
-            on_store(&store, command, out).await
+            on_store(&store, store_clock, command, out).await
         }
         Location::Postgres(url) => {
             let store = PostgresStore::connect(&url).await?;
-            on_store(&store, command, out).await
+            on_store(&store, store_clock, command, out).await
         }
     }
 }
@@ -71,9 +74,13 @@ pub async fn with_store(
 /// Runs a store command.
 async fn on_store<B: Backend>(
     store: &Store<B>,
+    store_clock: Option<DateTime<Utc>>,
     command: Command,
     out: &Output,
 ) -> Result<ExitCode, Failure> {
+    if let Some(instant) = store_clock {
+        store.set_clock(ManualClock::new(instant));
+    }
     match command {
         Command::Requests(args) => crate::requests::list(store, args, out).await,
         Command::Show { request } => crate::requests::show(store, request, out).await,

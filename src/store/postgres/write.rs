@@ -104,7 +104,7 @@ pub(super) async fn step(
                 return Ok(Written::Saved);
             }
             Outcome::Stale => return Ok(Written::Stale),
-            Outcome::Ahead => return ahead(&*client).await,
+            Outcome::Ahead => return ahead(&*client, step).await,
             Outcome::PolicyChanged => return Ok(Written::PolicyChanged),
             Outcome::KeyTaken => return Ok(Written::KeyTaken),
             Outcome::ChainMoved => locked_steps = LOCKED_AFTER_MISS,
@@ -127,7 +127,7 @@ pub(super) async fn step(
         Outcome::Stale => Ok(Written::Stale),
         Outcome::Ahead => {
             drop(tx);
-            ahead(&*client).await
+            ahead(&*client, step).await
         }
         Outcome::PolicyChanged => Ok(Written::PolicyChanged),
         Outcome::KeyTaken => Ok(Written::KeyTaken),
@@ -164,7 +164,10 @@ pub(super) async fn step_in(
         Outcome::Ahead => Err(StoreError::ClockAhead {
             request: None,
             given: step.latest_at,
-            store_clock: server_clock(tx).await?,
+            store_clock: match step.store_clock {
+                Some(given) => given,
+                None => server_clock(tx).await?,
+            },
             recorded: false,
         }),
         Outcome::ChainMoved => Err(StoreError::database("recording a delivery")(
@@ -346,10 +349,11 @@ async fn call(
     let key = step.key.as_ref().map(|kept| {
         serde_json::json!({"key": kept.key, "step": kept.step, "result": kept.result}).to_string()
     });
+    let store_clock = step.store_clock.map(instant_text);
     let stmt = client
         .prepare_cached(
             "SELECT lockbox_save_step($1::text::jsonb, $2, $3, $4, $5, $6, $7::text::jsonb, \
-             $8::text::jsonb, $9, $10, $11, $12::text::jsonb, $13, $14::text::jsonb)",
+             $8::text::jsonb, $9, $10, $11, $12::text::jsonb, $13, $14::text::jsonb, $15)",
         )
         .await
         .map_err(StoreError::db("preparing a step"))?;
@@ -371,6 +375,7 @@ async fn call(
                 &nodes,
                 &to_frontier,
                 &key,
+                &store_clock,
             ],
         )
         .await;
@@ -443,9 +448,12 @@ pub(super) async fn kept_step(
 }
 
 /// The outcome of a write the server found stamped too far ahead of its clock.
-async fn ahead(client: &impl GenericClient) -> Result<Written, StoreError> {
+async fn ahead(client: &impl GenericClient, step: &StepWrite) -> Result<Written, StoreError> {
     Ok(Written::Ahead {
-        store_clock: server_clock(client).await?,
+        store_clock: match step.store_clock {
+            Some(given) => given,
+            None => server_clock(client).await?,
+        },
     })
 }
 

@@ -25,7 +25,7 @@ fn placeholders(count: usize) -> String {
 /// Writes `step` in one immediate transaction, unless a record is too far ahead of the system
 /// clock or the request is not at the expected revision.
 pub(super) fn step(conn: &mut Connection, step: &StepWrite) -> Result<Written, StoreError> {
-    let store_clock = SystemClock.now();
+    let store_clock = step.store_clock.unwrap_or_else(|| SystemClock.now());
     if store_clock
         .checked_add_signed(MAX_CLOCK_SKEW)
         .is_some_and(|limit| step.latest_at > limit)

@@ -11,7 +11,8 @@
 --
 -- `lockbox_save_step` gains `p_key` (NULL, or an object with `key`, `step` and `result`): the
 -- row is inserted after the request row moves, and a key the request already has raises
--- `LB005`, which undoes the step.
+-- `LB005`, which undoes the step. And `p_store_clock`: the clock the store was given (RFC 3339),
+-- checked against instead of the server's `clock_timestamp()` when not NULL (a test's clock).
 
 CREATE TABLE step_keys (
     request_id        TEXT COLLATE "C" NOT NULL REFERENCES requests (id),
@@ -30,12 +31,13 @@ CREATE FUNCTION lockbox_save_step(
     p_from_position BIGINT, p_from_hash BYTEA, p_to_position BIGINT, p_to_hash BYTEA,
     p_audit JSONB, p_outbox JSONB,
     p_latest_at TEXT, p_max_skew_micros BIGINT, p_policy_version BIGINT,
-    p_nodes JSONB, p_to_frontier BYTEA, p_key JSONB
+    p_nodes JSONB, p_to_frontier BYTEA, p_key JSONB, p_store_clock TEXT
 ) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
 DECLARE
     n requests;
 BEGIN
-    IF p_latest_at::timestamptz > clock_timestamp() + p_max_skew_micros * INTERVAL '1 microsecond' THEN
+    IF p_latest_at::timestamptz > coalesce(p_store_clock::timestamptz, clock_timestamp())
+                                  + p_max_skew_micros * INTERVAL '1 microsecond' THEN
         RAISE EXCEPTION 'a record is stamped %, ahead of the server''s clock', p_latest_at
             USING ERRCODE = 'LB002';
     END IF;
