@@ -113,10 +113,12 @@ pub(crate) enum ErrorKind {
         minimum: crate::DecisionWindow,
         maximum: crate::DecisionWindow,
     },
-    #[error(
-        "{required} approvals required, but the policy designates {designated} approver(s): require 1 to {designated}, or designate more approvers"
-    )]
+    #[error("{}", approvals_out_of_range(*.required, *.designated))]
     ApprovalsRequiredOutOfRange { required: u32, designated: usize },
+    #[error(
+        "the policy designates {designated} approvers: designate 1 to {max} (a tenant that has not set up Customer Lockbox sets no policy)"
+    )]
+    ApproverCountOutOfRange { designated: usize, max: usize },
     #[error(
         "tenant {tenant}'s policy history does not follow at version {version}: versions must run 1, 2, 3, ... in time order, each replacing the one before; restore the history from a verified copy"
     )]
@@ -136,9 +138,14 @@ pub(crate) enum ErrorKind {
     )]
     InvalidEmail { input: String },
     #[error(
-        "designated approver {id} is listed twice in the tenant policy: list each approver once"
+        "designated approvers {first} and {second} are the same person ({by} both name {person}, once case, a trailing dot and a +tag are set aside): list each person once"
     )]
-    DuplicateApprover { id: String },
+    DuplicateApprover {
+        first: String,
+        second: String,
+        by: &'static str,
+        person: String,
+    },
     #[error(
         "the draft is for tenant {draft} but the policy is tenant {policy}'s: pass the policy of the tenant whose data is needed"
     )]
@@ -260,7 +267,8 @@ impl Error {
     /// # use customer_lockbox::*;
     /// # let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
     /// # let now = chrono::DateTime::UNIX_EPOCH;
-    /// let policy = TenantPolicy::new(tenant, vec![])?; // allows 4 hours
+    /// # let megan = DesignatedApprover::new(ApproverId::new("megan")?, EmailAddress::new("megan@contoso.com")?);
+    /// let policy = TenantPolicy::new(tenant, vec![megan])?; // allows 4 hours
     /// let draft = Draft {
     ///     access_duration: AccessDuration::from_hours(8)?,
     ///     // ...
@@ -290,7 +298,22 @@ impl Error {
         matches!(*self.kind, ErrorKind::DecisionWindowOutOfRange { .. })
     }
 
-    /// True when a policy requires no approvals, or more approvals than it designates approvers.
+    /// True when a policy designates no approvers, or more than
+    /// [`TenantPolicy::MAX_APPROVERS`](crate::TenantPolicy::MAX_APPROVERS).
+    ///
+    /// ```
+    /// use customer_lockbox::{TenantId, TenantPolicy};
+    ///
+    /// let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90")?;
+    /// assert!(TenantPolicy::new(tenant, vec![]).unwrap_err().is_invalid_approver_count());
+    /// # Ok::<(), customer_lockbox::Error>(())
+    /// ```
+    pub fn is_invalid_approver_count(&self) -> bool {
+        matches!(*self.kind, ErrorKind::ApproverCountOutOfRange { .. })
+    }
+
+    /// True when a policy requires no approvals, more approvals than it designates approvers,
+    /// or more than [`TenantPolicy::MAX_APPROVALS_REQUIRED`](crate::TenantPolicy::MAX_APPROVALS_REQUIRED).
     pub fn is_invalid_approvals_required(&self) -> bool {
         matches!(*self.kind, ErrorKind::ApprovalsRequiredOutOfRange { .. })
     }
@@ -399,7 +422,8 @@ impl Error {
     /// #   justification: Justification::new("mailbox will not sync")?,
     /// #   engineer: EngineerId::new("alex")?,
     /// };
-    /// let err = Request::draft(draft, &TenantPolicy::new(other, vec![])?, now).unwrap_err();
+    /// # let megan = DesignatedApprover::new(ApproverId::new("megan")?, EmailAddress::new("megan@contoso.com")?);
+    /// let err = Request::draft(draft, &TenantPolicy::new(other, vec![megan])?, now).unwrap_err();
     /// assert!(err.is_policy_for_other_tenant());
     /// # Ok::<(), customer_lockbox::Error>(())
     /// ```
@@ -447,6 +471,21 @@ impl std::error::Error for Error {}
 impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Self {
         Error::new(kind)
+    }
+}
+
+/// Why `required` approvals cannot be required of `designated` approvers, and what would do.
+fn approvals_out_of_range(required: u32, designated: usize) -> String {
+    let max = crate::TenantPolicy::MAX_APPROVALS_REQUIRED;
+    if required > max {
+        format!(
+            "{required} approvals required: a policy requires at most {max} (more people never decide within a decision window)"
+        )
+    } else {
+        format!(
+            "{required} approvals required, but the policy designates {designated} approver(s): require 1 to {}, or designate more approvers",
+            designated.min(max as usize)
+        )
     }
 }
 

@@ -158,7 +158,7 @@ fn three_requests() -> AuditLog {
     )
     .unwrap();
     log.capture(&second);
-    let fabrikam_policy = TenantPolicy::new(fabrikam(), vec![]).unwrap();
+    let fabrikam_policy = fabrikam_policy();
     let third = Request::draft(
         Draft {
             id: request_id(3),

@@ -182,11 +182,7 @@ fn a_history_that_does_not_follow_is_refused() {
     );
     assert!(
         history
-            .change(
-                &adele(),
-                TenantPolicy::new(fabrikam(), vec![]).unwrap(),
-                t0()
-            )
+            .change(&adele(), fabrikam_policy(), t0())
             .unwrap_err()
             .is_policy_for_other_tenant()
     );

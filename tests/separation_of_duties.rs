@@ -22,12 +22,17 @@ fn spellings(name: &str) -> Vec<String> {
         .collect();
     let mut capitalized = name.to_owned();
     capitalized[..1].make_ascii_uppercase();
+    let (local, domain) = name.split_once('@').unwrap();
     vec![
         name.to_owned(),
         name.to_uppercase(),
         capitalized,
         format!("  {name}\t"),
         fullwidth,
+        // One identity rule: a trailing dot of the domain and a +tag of the local part are
+        // spellings of the same person.
+        format!("{name}."),
+        format!("{local}+mgr@{domain}"),
     ]
 }
 
@@ -144,13 +149,15 @@ fn assert_last_refusal<S: State>(
 fn a_designated_approver_is_one_person_however_spelled() {
     for spelling in spellings(megan().as_str()) {
         let approver = ApproverId::new(&spelling).unwrap();
-        assert_eq!(approver, megan(), "{spelling:?}");
+        assert!(approver.is_same_person_as(&megan()), "{spelling:?}");
         assert!(policy().designates(&approver));
         match pending()
             .grant(&approver, &policy(), at(minutes(30)))
             .unwrap()
         {
-            GrantOutcome::Granted(granted) => assert_eq!(granted.granted_by(), &megan()),
+            GrantOutcome::Granted(granted) => {
+                assert!(granted.granted_by().is_same_person_as(&megan()));
+            }
             GrantOutcome::AwaitingApprovals { .. } => panic!("one approval is enough"),
             GrantOutcome::Expired(_) => panic!("granted before the deadline"),
         }
@@ -178,4 +185,105 @@ fn an_outsider_spelled_like_the_engineer_is_still_someone_else() {
             .unwrap()
             .is_same_person_as(&alex())
     );
+}
+
+/// A designated approver, for the policy tests below.
+fn designated(id: &str, email: &str) -> DesignatedApprover {
+    DesignatedApprover::new(
+        ApproverId::new(id).unwrap(),
+        EmailAddress::new(email).unwrap(),
+    )
+}
+
+/// One person, one approver: a policy that names Megan twice, by another spelling of her id or
+/// by her mailbox under another id, is refused with both named, so she can never give two of a
+/// two-person rule's approvals alone.
+#[test]
+fn a_policy_lists_each_person_once() {
+    let megan = designated("megan@contoso.com", "megan@contoso.com");
+    let lee = designated("lee@contoso.com", "lee@contoso.com");
+    for (second, by) in [
+        (
+            designated("megan@contoso.com.", "megan.alt@contoso.com"),
+            "their ids",
+        ),
+        (
+            designated("megan+lockbox@contoso.com", "megan@contoso.com"),
+            "their ids",
+        ),
+        (
+            designated("rnegan@contoso.com", "megan@contoso.com"),
+            "their addresses",
+        ),
+        (designated("megan", "megan@contoso.com"), "their addresses"),
+        (
+            designated("megan2@contoso.com", "megan+2@contoso.com"),
+            "their addresses",
+        ),
+        (
+            designated("megan3@contoso.com", "MEGAN@contoso.com"),
+            "their addresses",
+        ),
+        (
+            designated("ops@contoso.com", "ops.team@contoso.com.invalid"),
+            "",
+        ),
+    ] {
+        let approvers = vec![megan.clone(), second.clone(), lee.clone()];
+        let built = TenantPolicy::new(contoso(), approvers)
+            .and_then(|policy| policy.with_approvals_required(2));
+        if by.is_empty() {
+            assert!(built.is_ok(), "{second:?} is another person");
+            continue;
+        }
+        let err = built.unwrap_err();
+        assert!(err.is_duplicate_approver(), "{second:?}: {err}");
+        let message = err.to_string();
+        assert!(message.contains("megan@contoso.com"), "{message}");
+        assert!(message.contains(second.id().as_str()), "{message}");
+        assert!(message.contains(by), "{message}");
+        assert!(megan.is_same_person_as(&second));
+    }
+    // One's id naming the other's mailbox is one person too.
+    let err = TenantPolicy::new(
+        contoso(),
+        vec![megan, designated("m.b@contoso.com", "Megan+x@Contoso.com")],
+    )
+    .unwrap_err();
+    assert!(err.is_duplicate_approver(), "{err}");
+}
+
+/// Approvals count people: under a policy stored before the identity rule (it listed Megan's
+/// id twice, spelled apart), her second approval is refused as already given.
+#[test]
+fn approvals_count_people_not_spellings() {
+    let stored: TenantPolicy = serde_json::from_value(serde_json::json!({
+        "tenant": contoso(),
+        "approvers": [
+            {"id": "megan@contoso.com", "email": "megan@contoso.com"},
+            {"id": "megan+lockbox@contoso.com", "email": "megan+lockbox@contoso.com"},
+            {"id": "lee@contoso.com", "email": "lee@contoso.com"},
+        ],
+        "approvals_required": 2,
+        "max_access_duration": 240,
+    }))
+    .unwrap();
+    let (pending, _) = approved().notify(&stored, at(minutes(20))).unwrap();
+    let GrantOutcome::AwaitingApprovals { pending, remaining } =
+        pending.grant(&megan(), &stored, at(minutes(30))).unwrap()
+    else {
+        panic!("one of two")
+    };
+    assert_eq!(remaining, 1);
+    let again = ApproverId::new("megan+lockbox@contoso.com").unwrap();
+    let refused = pending.grant(&again, &stored, at(minutes(31))).unwrap_err();
+    assert_eq!(refused.refusal(), Refusal::AlreadyApproved);
+    let pending = refused.into_request();
+    assert_eq!(pending.approvals_remaining(), 1);
+    // Lee is another person: his approval grants.
+    let lee = ApproverId::new("lee@contoso.com").unwrap();
+    assert!(matches!(
+        pending.grant(&lee, &stored, at(minutes(32))).unwrap(),
+        GrantOutcome::Granted(_)
+    ));
 }

@@ -212,7 +212,7 @@ fn serde_round_trips_and_validates_on_the_way_in() {
         r#""approvers":[{"id":"megan","email":"megan@contoso.com"},"#,
     );
     let err = serde_json::from_str::<TenantPolicy>(&duplicated).unwrap_err();
-    assert!(err.to_string().contains("listed twice"), "{err}");
+    assert!(err.to_string().contains("the same person"), "{err}");
     let services: Services =
         serde_json::from_str(r#"["share_point_online","exchange_online","exchange_online"]"#)
             .unwrap();
@@ -295,4 +295,41 @@ fn cursors_serialize_as_their_text() {
         outbox
     );
     assert!(serde_json::from_str::<OutboxCursor>("\"42\"").is_err());
+}
+
+/// A policy is bounded when it is built: at least one approver and at most
+/// `TenantPolicy::MAX_APPROVERS`, and at most `TenantPolicy::MAX_APPROVALS_REQUIRED` approvals.
+#[test]
+fn a_policy_is_bounded() {
+    let tenant = TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90").unwrap();
+    let approvers = |n: usize| -> Vec<DesignatedApprover> {
+        (0..n)
+            .map(|i| {
+                DesignatedApprover::new(
+                    ApproverId::new(format!("a{i}@contoso.com")).unwrap(),
+                    EmailAddress::new(format!("a{i}@contoso.com")).unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        TenantPolicy::new(tenant, approvers(0))
+            .unwrap_err()
+            .is_invalid_approver_count()
+    );
+    assert!(TenantPolicy::new(tenant, approvers(TenantPolicy::MAX_APPROVERS)).is_ok());
+    let err = TenantPolicy::new(tenant, approvers(TenantPolicy::MAX_APPROVERS + 1)).unwrap_err();
+    assert!(err.is_invalid_approver_count());
+    insta::assert_snapshot!("too_many_approvers", err.to_string());
+    let many = TenantPolicy::new(tenant, approvers(20)).unwrap();
+    assert!(
+        many.clone()
+            .with_approvals_required(TenantPolicy::MAX_APPROVALS_REQUIRED)
+            .is_ok()
+    );
+    let err = many
+        .with_approvals_required(TenantPolicy::MAX_APPROVALS_REQUIRED + 1)
+        .unwrap_err();
+    assert!(err.is_invalid_approvals_required());
+    insta::assert_snapshot!("too_many_approvals_required", err.to_string());
 }

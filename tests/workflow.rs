@@ -93,7 +93,7 @@ fn drafting_checks_the_policy() {
     );
     let generous = policy().with_max_access_duration(AccessDuration::from_hours(8).unwrap());
     assert!(Request::draft(long, &generous, t0()).is_ok());
-    let other = TenantPolicy::new(fabrikam(), vec![]).unwrap();
+    let other = fabrikam_policy();
     assert!(
         Request::draft(draft(), &other, t0())
             .unwrap_err()
@@ -209,7 +209,7 @@ fn notification_needs_the_tenants_policy_with_approvers() {
         (refusal, step),
         (Refusal::PolicyForOtherTenant, Step::Notify)
     );
-    let empty = TenantPolicy::new(contoso(), vec![]).unwrap();
+    let empty = policy_designating_nobody(contoso());
     let (refusal, _, back) = back.notify(&empty, at(minutes(21))).unwrap_err_request();
     assert_eq!(refusal, Refusal::NoDesignatedApprovers);
     assert_eq!(

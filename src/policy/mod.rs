@@ -35,6 +35,40 @@ impl DesignatedApprover {
     pub fn email(&self) -> &EmailAddress {
         &self.email
     }
+
+    /// Whether `other` is the same person, by the crate's identity rule
+    /// ([`Person::is_same_person_as`](crate::Person::is_same_person_as)), known by either's id
+    /// or address: ids that name one person, addresses that name one mailbox, or one's id that
+    /// names the other's mailbox.
+    pub fn is_same_person_as(&self, other: &DesignatedApprover) -> bool {
+        self.shared_name(other).is_some()
+    }
+
+    /// What `other` and this approver share, if they are one person: which names, and the
+    /// person they name.
+    fn shared_name(&self, other: &DesignatedApprover) -> Option<(&'static str, String)> {
+        use crate::values::people::person_key;
+        let (id, email) = (
+            person_key(self.id.as_str()),
+            person_key(self.email.as_str()),
+        );
+        let (other_id, other_email) = (
+            person_key(other.id.as_str()),
+            person_key(other.email.as_str()),
+        );
+        if id == other_id {
+            Some(("their ids", id))
+        } else if email == other_email {
+            Some(("their addresses", email))
+        } else if id == other_email || email == other_id {
+            Some((
+                "one's id and the other's address",
+                if id == other_email { id } else { email },
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// A tenant's policy: who may decide for the customer, how many of them must grant, how long
@@ -78,14 +112,23 @@ pub struct TenantPolicy {
 }
 
 impl TenantPolicy {
+    /// The most approvers a policy designates: each is notified of every request, by name.
+    pub const MAX_APPROVERS: usize = 50;
+
+    /// The most approvals a policy may require: more people than this never decide within a
+    /// decision window.
+    pub const MAX_APPROVALS_REQUIRED: u32 = 10;
+
     /// A policy for `tenant` designating `approvers`, with Microsoft 365's settings: one
     /// approval, 12 hours to decide, at most 4 hours of access
     /// ([`microsoft_365`](Self::microsoft_365)).
     ///
     /// # Errors
     ///
-    /// Returns an error for which [`Error::is_duplicate_approver`] is true when an approver is
-    /// listed twice (as the same person: ids compare by normalized identity).
+    /// Returns an error for which [`Error::is_invalid_approver_count`] is true when it
+    /// designates nobody or more than [`MAX_APPROVERS`](Self::MAX_APPROVERS), and one for which
+    /// [`Error::is_duplicate_approver`] is true when two approvers are the same person, by id
+    /// or by address ([`DesignatedApprover::is_same_person_as`]): each person counts once.
     pub fn new(tenant: TenantId, approvers: Vec<DesignatedApprover>) -> Result<Self, Error> {
         Self::microsoft_365(tenant, approvers)
     }
@@ -115,14 +158,7 @@ impl TenantPolicy {
         tenant: TenantId,
         approvers: Vec<DesignatedApprover>,
     ) -> Result<Self, Error> {
-        for (i, approver) in approvers.iter().enumerate() {
-            if approvers[..i].iter().any(|a| a.id == approver.id) {
-                return Err(ErrorKind::DuplicateApprover {
-                    id: approver.id.to_string(),
-                }
-                .into());
-            }
-        }
+        check_approvers(&approvers)?;
         Ok(TenantPolicy {
             tenant,
             approvers,
@@ -165,12 +201,12 @@ impl TenantPolicy {
     /// # Errors
     ///
     /// Returns an error for which [`Error::is_invalid_approvals_required`] is true when
-    /// `required` is 0, or more than the approvers the policy designates (unless it designates
-    /// nobody yet, when only 1 is accepted).
+    /// `required` is 0, more than the approvers the policy designates, or more than
+    /// [`MAX_APPROVALS_REQUIRED`](Self::MAX_APPROVALS_REQUIRED).
     pub fn with_approvals_required(mut self, required: u32) -> Result<Self, Error> {
         let designated = self.approvers.len();
         let enough = usize::try_from(required).is_ok_and(|n| n <= designated.max(1));
-        if required == 0 || !enough {
+        if required == 0 || !enough || required > Self::MAX_APPROVALS_REQUIRED {
             return Err(ErrorKind::ApprovalsRequiredOutOfRange {
                 required,
                 designated,
@@ -206,10 +242,61 @@ impl TenantPolicy {
         self.decision_window
     }
 
-    /// Whether `approver` is designated by this policy.
+    /// Whether `approver` is designated by this policy: the same person as a designated
+    /// approver's id ([`Person::is_same_person_as`](crate::Person::is_same_person_as)).
     pub fn designates(&self, approver: &ApproverId) -> bool {
-        self.approvers.iter().any(|a| &a.id == approver)
+        use crate::values::Person;
+        self.approvers
+            .iter()
+            .any(|a| a.id.is_same_person_as(approver))
     }
+
+    /// Checks a policy as it comes to be changed to (a store's `set_policy`, however it was
+    /// made, even deserialized): the rules of [`new`](Self::new) and
+    /// [`with_approvals_required`](Self::with_approvals_required). A stored version is read as
+    /// the build that wrote it checked it.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        check_approvers(&self.approvers)?;
+        let designated = self.approvers.len();
+        let enough = usize::try_from(self.approvals_required).is_ok_and(|n| n <= designated);
+        if self.approvals_required == 0
+            || !enough
+            || self.approvals_required > Self::MAX_APPROVALS_REQUIRED
+        {
+            return Err(ErrorKind::ApprovalsRequiredOutOfRange {
+                required: self.approvals_required,
+                designated,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a list of approvers a policy may not designate: none, more than
+/// [`TenantPolicy::MAX_APPROVERS`], or one person twice (by id or by address).
+fn check_approvers(approvers: &[DesignatedApprover]) -> Result<(), Error> {
+    if approvers.is_empty() || approvers.len() > TenantPolicy::MAX_APPROVERS {
+        return Err(ErrorKind::ApproverCountOutOfRange {
+            designated: approvers.len(),
+            max: TenantPolicy::MAX_APPROVERS,
+        }
+        .into());
+    }
+    for (i, approver) in approvers.iter().enumerate() {
+        for earlier in &approvers[..i] {
+            if let Some((by, person)) = earlier.shared_name(approver) {
+                return Err(ErrorKind::DuplicateApprover {
+                    first: earlier.id.to_string(),
+                    second: approver.id.to_string(),
+                    by,
+                    person,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a notification takes from the policy in force: whom to notify, how many of them must
@@ -276,13 +363,40 @@ fn one() -> u32 {
     1
 }
 
+/// A policy read back as earlier builds checked it: an approver's id listed once, and 1 to as
+/// many approvals as approvers (1 for none). A version stored before the identity rule and the
+/// bounds of this build still reads, and decisions under it still count people by the rule; a
+/// policy to be set now is checked by every rule ([`TenantPolicy::check`]).
 impl TryFrom<PolicyFields> for TenantPolicy {
     type Error = Error;
     fn try_from(fields: PolicyFields) -> Result<Self, Error> {
-        TenantPolicy::new(fields.tenant, fields.approvers)?
-            .with_max_access_duration(fields.max_access_duration)
-            .with_decision_window(fields.decision_window)
-            .with_approvals_required(fields.approvals_required)
+        for (i, approver) in fields.approvers.iter().enumerate() {
+            if let Some(earlier) = fields.approvers[..i].iter().find(|a| a.id == approver.id) {
+                return Err(ErrorKind::DuplicateApprover {
+                    first: earlier.id.to_string(),
+                    second: approver.id.to_string(),
+                    by: "their ids",
+                    person: approver.id.to_string(),
+                }
+                .into());
+            }
+        }
+        let designated = fields.approvers.len();
+        let required = fields.approvals_required;
+        if required == 0 || usize::try_from(required).is_ok_and(|n| n > designated.max(1)) {
+            return Err(ErrorKind::ApprovalsRequiredOutOfRange {
+                required,
+                designated,
+            }
+            .into());
+        }
+        Ok(TenantPolicy {
+            tenant: fields.tenant,
+            approvers: fields.approvers,
+            approvals_required: required,
+            max_access_duration: fields.max_access_duration,
+            decision_window: fields.decision_window,
+        })
     }
 }
 

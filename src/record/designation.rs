@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::{BrokenRule, RecordError};
 use crate::audit::{Actor, AuditEvent, AuditRecord};
 use crate::policy::{PolicyHistory, TenantPolicy};
-use crate::values::{AccessDuration, ApproverId, RequestId};
+use crate::values::{AccessDuration, ApproverId, Person, RequestId};
 
 /// Checks each step of a trail that depended on the tenant's policy against the version in
 /// force at its instant:
@@ -80,7 +80,8 @@ pub(super) fn check(
                     continue;
                 };
                 let was_told = notified.as_ref().is_none_or(|(told, then)| {
-                    told.contains(approver) || then.is_none_or(|p| !p.designates(approver))
+                    told.iter().any(|t| t.is_same_person_as(approver))
+                        || then.is_none_or(|p| !p.designates(approver))
                 });
                 if !policy.designates(approver) || !was_told {
                     return fail(record, BrokenRule::NotDesignatedAtDecision);

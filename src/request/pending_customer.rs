@@ -126,7 +126,13 @@ impl Request<PendingCustomer> {
             PendingStatus::Expired(closed) => return Ok(GrantOutcome::Expired(closed)),
         };
         let actor = Actor::Approver(approver.clone());
-        if this.state.approvals.contains(approver) {
+        // Each person counts once, however their id is spelled.
+        if this
+            .state
+            .approvals
+            .iter()
+            .any(|earlier| earlier.is_same_person_as(approver))
+        {
             return Err(this.refuse(now, actor, Step::Grant, Refusal::AlreadyApproved));
         }
         let left = remaining(

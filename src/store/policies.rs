@@ -51,7 +51,8 @@ impl<B: Backend> Store<B> {
     /// [`StoreError::PolicyConflict`] when another change was saved meanwhile (nothing was
     /// written: read the policy again and decide again); [`StoreError::ClockAhead`] or
     /// [`StoreError::ClockBehind`] when `now` is too far from the store's clock;
-    /// [`StoreError::InvalidPolicy`] when the stored history does not follow;
+    /// [`StoreError::InvalidPolicy`] when the policy breaks a rule of [`TenantPolicy::new`]
+    /// (deserialized, it skipped them) or the stored history does not follow;
     /// [`StoreError::ReadOnly`], [`StoreError::Database`].
     pub async fn set_policy(
         &self,
@@ -79,6 +80,9 @@ impl<B: Backend> Store<B> {
                     store_clock,
                 });
             }
+            // However the policy was made (a deserialized one skips its constructors), what
+            // becomes the tenant's is checked by every rule.
+            policy.check().map_err(StoreError::InvalidPolicy)?;
             self.forget_history(tenant);
             let history = self.history(tenant).await?;
             let write = PolicyWrite {

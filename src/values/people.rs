@@ -80,6 +80,25 @@ mod sealed {
     impl Sealed for super::TenantAdminId {}
 }
 
+/// The person a sign-in name or an email address names, by the crate's one identity rule: the
+/// text's normalized identity (NFKC and case folding, as [`EngineerId`] stores ids), without a
+/// trailing dot of its domain and without a `+tag` of its local part. `megan@contoso.com`,
+/// `MEGAN@contoso.com`, `megan@contoso.com.` and `megan+lockbox@contoso.com` are one person;
+/// `megan` and `rnegan@contoso.com` are others (by id: an approver is also known by the
+/// address a policy gives for them, see [`DesignatedApprover::is_same_person_as`](crate::DesignatedApprover::is_same_person_as)).
+pub(crate) fn person_key(text: &str) -> String {
+    let identity = super::text::identity(text);
+    let (local, domain) = match identity.rsplit_once('@') {
+        Some((local, domain)) => (local, Some(domain)),
+        None => (identity.as_str(), None),
+    };
+    let local = local.split_once('+').map_or(local, |(base, _tag)| base);
+    match domain {
+        Some(domain) => format!("{local}@{}", domain.trim_end_matches('.')),
+        None => local.to_owned(),
+    }
+}
+
 /// A person in one of the workflow's roles, known by a normalized identity.
 ///
 /// Sealed: implemented by [`EngineerId`], [`SupportManagerId`], [`ApproverId`] and
@@ -88,9 +107,22 @@ pub trait Person: sealed::Sealed {
     /// The person's normalized identity (see [`EngineerId`]).
     fn identity(&self) -> &str;
 
-    /// Whether `other`, in whatever role, is the same person: the same normalized identity.
+    /// Whether `other`, in whatever role, is the same person, by the crate's one identity rule:
+    /// the same normalized identity once a trailing dot of the domain and a `+tag` of the local
+    /// part are removed. Every separation-of-duties check and every count of approvals
+    /// compares people this way.
+    ///
+    /// ```
+    /// use customer_lockbox::{EngineerId, Person, SupportManagerId};
+    ///
+    /// let alex = EngineerId::new("alex@support.vendor.example")?;
+    /// for spelling in ["alex@support.vendor.example.", "alex+mgr@support.vendor.example"] {
+    ///     assert!(SupportManagerId::new(spelling)?.is_same_person_as(&alex));
+    /// }
+    /// # Ok::<(), customer_lockbox::Error>(())
+    /// ```
     fn is_same_person_as(&self, other: &impl Person) -> bool {
-        self.identity() == other.identity()
+        person_key(self.identity()) == person_key(other.identity())
     }
 }
 
@@ -158,6 +190,13 @@ impl EmailAddress {
     /// The address as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether `other` is the same mailbox's person, by the crate's identity rule (see
+    /// [`Person::is_same_person_as`]): `MEGAN@contoso.com` and `megan+2@contoso.com` are
+    /// `megan@contoso.com`.
+    pub fn is_same_person_as(&self, other: &EmailAddress) -> bool {
+        person_key(&self.0) == person_key(&other.0)
     }
 }
 

@@ -109,7 +109,7 @@ pub fn apply(request: AnyRequest, step: Try, now: DateTime<Utc>) -> AnyRequest {
         if honest {
             policy()
         } else {
-            TenantPolicy::new(contoso(), vec![]).unwrap()
+            policy_designating_nobody(contoso())
         }
     };
     fn settle<T, S: State>(

@@ -122,6 +122,7 @@ conformance!(
         policy_messages_are_retried_and_checked_before_sending,
         a_removed_policy_change_breaks_the_tenants_chain,
         a_policy_change_happens_now,
+        a_policy_that_breaks_a_rule_is_never_set,
     ],
     search: [
         search_pages_match_the_in_memory_log,

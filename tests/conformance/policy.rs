@@ -426,3 +426,48 @@ pub async fn a_policy_change_happens_now<D: Db>() {
         before.changes().len() + 2
     );
 }
+
+/// A policy is checked when it is set, however it was made: one deserialized from a client's
+/// JSON skips `TenantPolicy::new`, and one naming a person twice, designating nobody, or a
+/// thousand approvers all required is refused by name, with nothing written.
+pub async fn a_policy_that_breaks_a_rule_is_never_set<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    store.set_clock(ManualClock::new(at(hours(1))));
+    let before = store.policy_history(contoso()).await.unwrap();
+    let approver = |n: usize| serde_json::json!({"id": format!("a{n}@contoso.com"), "email": format!("a{n}@contoso.com")});
+    let thousand: Vec<_> = (0..1000).map(approver).collect();
+    let cases = [
+        (
+            serde_json::json!([
+                {"id": "megan@contoso.com", "email": "megan@contoso.com"},
+                {"id": "megan+lockbox@contoso.com", "email": "megan@contoso.com"},
+            ]),
+            1,
+        ),
+        (serde_json::json!([]), 1),
+        (serde_json::Value::Array(thousand), 1000),
+    ];
+    for (approvers, required) in cases {
+        let policy: TenantPolicy = serde_json::from_value(serde_json::json!({
+            "tenant": contoso(),
+            "approvers": approvers,
+            "approvals_required": required,
+            "max_access_duration": 240,
+        }))
+        .unwrap();
+        let err = store
+            .set_policy(&adele(), policy, at(hours(1)))
+            .await
+            .unwrap_err();
+        let StoreError::InvalidPolicy(refused) = &err else {
+            panic!("{err}")
+        };
+        assert!(
+            refused.is_duplicate_approver() || refused.is_invalid_approver_count(),
+            "{err}"
+        );
+        assert_eq!(err.class(), ErrorClass::Invalid);
+    }
+    assert_eq!(store.policy_history(contoso()).await.unwrap(), before);
+}
