@@ -170,6 +170,10 @@ pub struct PendingCustomer {
     pub(crate) notified: Vec<ApproverId>,
     pub(crate) approvals_required: u32,
     pub(crate) approvals: Vec<ApproverId>,
+    /// How many more approvals access needs, as the last approval's record states it: only
+    /// approvers designated when an approval arrives count, so a removed approver's earlier
+    /// approval is kept on record but no longer counts.
+    pub(crate) remaining: u32,
 }
 
 /// A request the customer granted: the engineer has access until the window ends.

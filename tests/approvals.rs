@@ -349,3 +349,108 @@ fn a_format_1_record_reads_as_one_approval_required() {
     assert_eq!(loaded.approvals_required(), 1);
     assert_eq!(loaded.to_record(), record);
 }
+
+/// Contoso's 3 approvers (megan, lee, kim), `required` of them needed.
+fn three(required: u32) -> TenantPolicy {
+    let kim = DesignatedApprover::new(
+        ApproverId::new("kim@contoso.com").unwrap(),
+        EmailAddress::new("kim@contoso.com").unwrap(),
+    );
+    let mut approvers = policy().approvers().to_vec();
+    approvers.push(kim);
+    TenantPolicy::new(contoso(), approvers)
+        .unwrap()
+        .with_approvals_required(required)
+        .unwrap()
+}
+
+#[test]
+fn approvals_remaining_counts_down_from_the_number_required() {
+    let kim = ApproverId::new("kim@contoso.com").unwrap();
+    assert_eq!(pending_two().approvals_remaining(), 2);
+    let (pending, _) = approved().notify(&three(3), at(minutes(20))).unwrap();
+    assert_eq!(pending.approvals_remaining(), 3);
+    let (pending, remaining) = awaiting(pending.grant(&megan(), &three(3), at(hours(1))).unwrap());
+    assert_eq!((remaining, pending.approvals_remaining()), (2, 2));
+    let (pending, remaining) = awaiting(pending.grant(&lee(), &three(3), at(hours(2))).unwrap());
+    assert_eq!((remaining, pending.approvals_remaining()), (1, 1));
+    // A load counts the same way.
+    let AnyRequest::PendingCustomer(loaded) = pending.to_record().load().unwrap() else {
+        panic!("pending")
+    };
+    assert_eq!(loaded.approvals_remaining(), 1);
+    assert!(matches!(
+        loaded.grant(&kim, &three(3), at(hours(3))).unwrap(),
+        GrantOutcome::Granted(_)
+    ));
+}
+
+/// In a 2-of-3 policy Megan approves, then an administrator removes her: her approval stays on
+/// record but no longer counts, so Lee's later grant is one of two, and Kim's completes it.
+#[test]
+fn a_removed_approvers_approval_no_longer_counts() {
+    let kim = ApproverId::new("kim@contoso.com").unwrap();
+    let (pending, _) = approved().notify(&three(2), at(minutes(20))).unwrap();
+    let (pending, _) = awaiting(pending.grant(&megan(), &three(2), at(hours(1))).unwrap());
+    // Megan removed at 1 h 30: Lee and Kim, both still needed.
+    let without_megan = TenantPolicy::new(contoso(), three(2).approvers()[1..].to_vec())
+        .unwrap()
+        .with_approvals_required(2)
+        .unwrap();
+    let mut history = PolicyHistory::new(contoso());
+    let adele = TenantAdminId::new("adele@contoso.com").unwrap();
+    history.change(&adele, three(2), at(hours(-1))).unwrap();
+    history
+        .change(&adele, without_megan.clone(), at(minutes(90)))
+        .unwrap();
+    let (pending, remaining) =
+        awaiting(pending.grant(&lee(), &without_megan, at(hours(2))).unwrap());
+    assert_eq!((remaining, pending.approvals_remaining()), (1, 1));
+    assert_eq!(pending.approvals(), [megan(), lee()]);
+    assert_eq!(
+        pending.audit_trail().last().unwrap().event(),
+        &AuditEvent::Approved { remaining: 1 }
+    );
+    pending.to_record().load_under(&history).unwrap();
+    let GrantOutcome::Granted(granted) = pending.grant(&kim, &without_megan, at(hours(3))).unwrap()
+    else {
+        panic!("two approvals by approvers designated now")
+    };
+    assert_eq!(granted.approvals(), [megan(), lee(), kim]);
+    granted.to_record().load_under(&history).unwrap();
+    assert_eq!(
+        granted.to_record().load().unwrap().to_record(),
+        granted.to_record()
+    );
+
+    // The old count, which a caller passing the policy from before the change would get
+    // (Megan's approval counted), is refused against the history, by name.
+    let (pending, _) = approved().notify(&three(2), at(minutes(20))).unwrap();
+    let (pending, _) = awaiting(pending.grant(&megan(), &three(2), at(hours(1))).unwrap());
+    let GrantOutcome::Granted(miscounted) = pending.grant(&lee(), &three(2), at(hours(2))).unwrap()
+    else {
+        panic!("two of the old policy's approvers")
+    };
+    let err = miscounted.to_record().load_under(&history).unwrap_err();
+    assert_eq!(err.rule(), &BrokenRule::ApprovalsMiscounted, "{err}");
+    assert_eq!(err.sequence(), Some(5), "{err}");
+}
+
+#[test]
+fn a_record_claiming_an_approval_counted_that_did_not_is_refused() {
+    // The record says Megan's approval left 1 when 2 were needed: edited to say 0 more are
+    // needed, or more than there can be, it no longer replays.
+    let record = granted_by_both().to_record();
+    let stored = serde_json::to_value(&record).unwrap();
+    assert_eq!(
+        stored["trail"][3]["event"],
+        json!({"kind": "approved", "details": {"remaining": 1}})
+    );
+    for remaining in [0, 2, 7] {
+        let err = load_edited(&record, |v| {
+            v["trail"][3]["event"]["details"]["remaining"] = json!(remaining);
+        })
+        .unwrap_err();
+        assert_eq!(err.sequence(), Some(4), "{remaining}: {err}");
+    }
+}

@@ -13,6 +13,7 @@ use customer_lockbox::evidence::{LogEntry, SignerKey, TlogProof, VerifierKey};
 use customer_lockbox::store::log_origin;
 use customer_lockbox::*;
 
+use common::insider;
 use common::*;
 
 const SEED: [u8; 32] = [7; 32];
@@ -814,5 +815,250 @@ struct DropDatabase(String);
 impl Drop for DropDatabase {
     fn drop(&mut self) {
         pg::drop_database(&self.0);
+    }
+}
+
+/// A store with [`history`] for an insider to edit: on SQLite, and on PostgreSQL when the
+/// suite's server is there.
+struct Victim {
+    url: String,
+    postgres: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+    _drop: Option<DropDatabase>,
+}
+
+impl Victim {
+    fn sqlite() -> Self {
+        let (dir, path) = sqlite_store();
+        Victim {
+            url: path_text(&path).to_owned(),
+            postgres: None,
+            _dir: Some(dir),
+            _drop: None,
+        }
+    }
+
+    fn postgres() -> Option<Self> {
+        std::env::var("LOCKBOX_POSTGRES_URL").ok()?;
+        let params = runtime().block_on(async {
+            let params = pg::fresh_database().await;
+            let store = PostgresStore::connect(&params).await.unwrap();
+            store.migrate().await.unwrap();
+            history(&store).await;
+            params
+        });
+        Some(Victim {
+            url: postgres_url(&params),
+            postgres: Some(params.clone()),
+            _dir: None,
+            _drop: Some(DropDatabase(params)),
+        })
+    }
+
+    /// One of each store this run can reach.
+    fn each() -> Vec<Victim> {
+        std::iter::once(Victim::sqlite())
+            .chain(Victim::postgres())
+            .collect()
+    }
+
+    /// Runs `sql` as an insider does: the foreign keys, which the stores enforce, off.
+    fn sql(&self, sql: &str) {
+        match &self.postgres {
+            None => {
+                let conn = rusqlite::Connection::open(&self.url).unwrap();
+                conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            Some(params) => runtime().block_on(async {
+                pg::client(params)
+                    .await
+                    .batch_execute(&format!("SET session_replication_role = replica; {sql}"))
+                    .await
+                    .unwrap()
+            }),
+        }
+    }
+
+    /// Rewrites Contoso's log with `edit` as an insider with write access and no key does
+    /// (relinked, its tree rebuilt, the checkpoints it broke deleted:
+    /// [`insider::rewrite_sql`]).
+    fn rewrite(&self, edit: impl FnOnce(&mut Vec<serde_json::Value>)) {
+        let sql = runtime().block_on(async {
+            match &self.postgres {
+                None => {
+                    let store = SqliteStore::open_read_only(&self.url).await.unwrap();
+                    insider::rewrite_sql(&store, contoso(), false, edit).await
+                }
+                Some(params) => {
+                    let store = PostgresStore::connect(params).await.unwrap();
+                    insider::rewrite_sql(&store, contoso(), true, edit).await
+                }
+            }
+        });
+        self.sql(&sql);
+    }
+
+    /// `lockbox verify --key`: its exit code, and its standard output, which must name each
+    /// of `named` (and, with `--json`, say the same).
+    fn verify(&self, code: i32, named: &[&str]) -> String {
+        let (got, out, err) = run(&self.url, &["verify", "--key", &key().to_string()]);
+        assert_eq!(got, code, "{}\n{out}\n{err}", self.url);
+        for name in named {
+            assert!(out.contains(name), "{name:?} not in\n{out}");
+        }
+        let (got, json, _) = run(
+            &self.url,
+            &["--json", "verify", "--key", &key().to_string()],
+        );
+        assert_eq!(got, code, "{json}");
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["verified"], code == 0, "{json}");
+        out
+    }
+}
+
+/// The sequence of request 1's `nth` record of `kind` among `values`.
+fn sequence_in(values: &[serde_json::Value], kind: &str, nth: usize) -> u64 {
+    values
+        .iter()
+        .filter(|v| v["request_id"] == request_id(1).to_string() && v["kind"] == kind)
+        .nth(nth)
+        .unwrap()["sequence"]
+        .as_u64()
+        .unwrap()
+}
+
+/// An insider with write access and no key rewrites the log so it is consistent in itself
+/// (every hash relinked, the tree rebuilt, the checkpoints the rewrite broke deleted): the
+/// chain is intact and the remaining checkpoints verify, but `verify` loads every request, so
+/// each one the workflow could not have produced is named, with its record and rule, and the
+/// run exits 3. Rewriting from the oldest entry leaves no checkpoint at all: not verified.
+#[test]
+fn verify_names_each_request_an_insider_rewrote_consistently() {
+    let id = request_id(1);
+    let request = format!("request {id}");
+    for victim in Victim::each() {
+        // The honest store: every request loads, every entry is under a signed checkpoint.
+        victim.verify(
+            0,
+            &["2 load", "verified: 11 of 11 entries signed, 5 checkpoints"],
+        );
+    }
+    // Deleting an action (the second of two).
+    for victim in Victim::each() {
+        victim.rewrite(|values| {
+            let second = sequence_in(values, "engineer_acted", 1);
+            values.remove(insider::index_of(values, id, second));
+        });
+        victim.verify(3, &[&request, "record #7", "1 of 2 REFUSED"]);
+    }
+    // Moving the grant earlier (within the decision window).
+    for victim in Victim::each() {
+        victim.rewrite(|values| {
+            let granted = sequence_in(values, "granted", 0);
+            let at = insider::index_of(values, id, granted);
+            for column in ["record", "at"] {
+                let text = values[at][column]
+                    .as_str()
+                    .unwrap()
+                    .replace("2026-11-24T09:00:00", "2026-11-24T08:21:00");
+                values[at][column] = serde_json::json!(text);
+            }
+        });
+        victim.verify(
+            3,
+            &[&request, "record #4", "not exactly the requested duration"],
+        );
+    }
+    // Truncating a trail: its revocation.
+    for victim in Victim::each() {
+        victim.rewrite(|values| {
+            let revoked = sequence_in(values, "revoked", 0);
+            values.remove(insider::index_of(values, id, revoked));
+        });
+        victim.verify(3, &[&request, "its trail leads to granted"]);
+    }
+    // Rewriting the oldest entry (the policy change, to designate the insider): every
+    // checkpoint is gone, and every request notified under the real policy is refused.
+    for victim in Victim::each() {
+        victim.rewrite(|values| {
+            let text = values[0]["record"]
+                .as_str()
+                .unwrap()
+                .replace("lee@contoso.com", "mallory@vendor.example");
+            values[0]["record"] = serde_json::json!(text);
+        });
+        let out = victim.verify(
+            3,
+            &[
+                &request,
+                &format!("request {}", request_id(2)),
+                "the notification's approvers",
+                "NOT VERIFIED (11 entries, no checkpoint)",
+            ],
+        );
+        assert!(!out.contains("verified:"), "{out}");
+    }
+}
+
+/// What no load refuses, `verify` still tells: every checkpoint deleted (the log verifies
+/// against nothing: "not verified", exit 3); an action deleted and the later records
+/// renumbered (a trail the workflow could have produced: the entries after the last checkpoint
+/// the insider kept are counted as signed by nothing); a request's row deleted, to hide it
+/// from every listing (named by its records in the log); a policy history edited (exit 3, not
+/// 1: the evidence does not hold).
+#[test]
+fn verify_says_what_no_checkpoint_covers_and_what_was_deleted() {
+    for victim in Victim::each() {
+        victim.sql("DELETE FROM checkpoints");
+        let out = victim.verify(3, &["2 load", "NOT VERIFIED (11 entries, no checkpoint)"]);
+        assert!(
+            out.contains("nothing the log's key signed vouches"),
+            "{out}"
+        );
+    }
+    let id = request_id(1);
+    for victim in Victim::each() {
+        victim.rewrite(|values| {
+            let second = sequence_in(values, "engineer_acted", 1);
+            values.remove(insider::index_of(values, id, second));
+            for v in values
+                .iter_mut()
+                .filter(|v| v["request_id"] == id.to_string())
+            {
+                let sequence = v["sequence"].as_u64().unwrap();
+                if sequence > second {
+                    let record = v["record"].as_str().unwrap().replacen(
+                        &format!("\"sequence\":{sequence}"),
+                        &format!("\"sequence\":{}", sequence - 1),
+                        1,
+                    );
+                    v["sequence"] = serde_json::json!(sequence - 1);
+                    v["record"] = serde_json::json!(record);
+                }
+            }
+        });
+        victim.verify(
+            0,
+            &["2 load", "verified: 5 of 10 entries signed (5 not yet)"],
+        );
+    }
+    for victim in Victim::each() {
+        victim.sql(&format!(
+            "DELETE FROM outbox WHERE request_id = '{id}'; DELETE FROM requests WHERE id = '{id}'"
+        ));
+        victim.verify(
+            3,
+            &[
+                &format!("request {id}"),
+                "its row is missing",
+                "1 of 2 REFUSED",
+            ],
+        );
+    }
+    for victim in Victim::each() {
+        victim.sql("UPDATE policy_changes SET changed_by = 'mallory@contoso.com'");
+        victim.verify(3, &["requests not checked", "policy"]);
     }
 }

@@ -556,4 +556,16 @@ fn stored_subtrees_give_the_proofs_all_the_leaves_give() {
         None
     );
     assert_eq!(Frontier::from_nodes(70, Vec::new()), None);
+    // A consistency proof needs a non-empty older tree no larger than the newer one, whatever
+    // subtrees the store would hand over (here: any at all).
+    let any = |_: NodeId| Some(TreeHash::leaf(b"any subtree"));
+    for (size1, size2) in [(0, 0), (0, 5), (6, 5), (71, 70)] {
+        assert_eq!(
+            merkle::consistency_proof_from(size1, size2, any),
+            None,
+            "{size1} to {size2}"
+        );
+    }
+    assert_eq!(merkle::consistency_proof_from(5, 5, any), Some(Vec::new()));
+    assert!(merkle::consistency_proof_from(4, 5, any).is_some());
 }

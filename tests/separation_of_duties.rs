@@ -287,3 +287,32 @@ fn approvals_count_people_not_spellings() {
         GrantOutcome::Granted(_)
     ));
 }
+
+/// One identity rule across all four roles: each role's id is the same person as every other
+/// role's id spelled another way, and not the same person as anyone else. (The tenant
+/// administrator is compared too: nothing else in the workflow does.)
+#[test]
+fn every_role_compares_people_by_one_rule() {
+    let adele = TenantAdminId::new("Adele+lockbox@Contoso.com.").unwrap();
+    let as_approver = ApproverId::new("adele@contoso.com").unwrap();
+    let as_engineer = EngineerId::new("ＡＤＥＬＥ@contoso.com").unwrap();
+    let as_manager = SupportManagerId::new("adele@contoso.com").unwrap();
+    assert!(adele.is_same_person_as(&as_approver));
+    assert!(adele.is_same_person_as(&as_engineer));
+    assert!(adele.is_same_person_as(&as_manager));
+    assert!(as_approver.is_same_person_as(&adele));
+    assert!(as_engineer.is_same_person_as(&adele));
+    assert!(as_manager.is_same_person_as(&adele));
+    assert!(adele.is_same_person_as(&TenantAdminId::new("adele@contoso.com").unwrap()));
+    for other in [megan(), ApproverId::new("adele@fabrikam.com").unwrap()] {
+        assert!(!adele.is_same_person_as(&other), "{other}");
+        assert!(!other.is_same_person_as(&adele), "{other}");
+    }
+    assert!(!adele.is_same_person_as(&alex()));
+    assert!(!adele.is_same_person_as(&sam()));
+    assert!(
+        !TenantAdminId::new("eve@contoso.com")
+            .unwrap()
+            .is_same_person_as(&adele)
+    );
+}

@@ -63,6 +63,11 @@ pub enum LogVerdict {
         root: TreeHash,
         /// How many checkpoints (of distinct sizes) were checked.
         checkpoints: usize,
+        /// How many entries the latest signed checkpoint covers (the first `covered`; 0 with
+        /// no checkpoint at all). The others, `size - covered`, are in no signed checkpoint
+        /// yet: the log holds them, but nothing signed vouches for them (see
+        /// [`uncovered`](LogVerdict::uncovered)).
+        covered: u64,
     },
     /// The first place the log is not what was signed.
     Broken(LogBreak),
@@ -72,6 +77,16 @@ impl LogVerdict {
     /// Whether the log verified.
     pub fn is_verified(&self) -> bool {
         matches!(self, LogVerdict::Verified { .. })
+    }
+
+    /// How many entries of a verified log no signed checkpoint covers (0 for a broken log,
+    /// whose break is what matters). A log with entries and no checkpoint at all is all
+    /// uncovered: its entries are linked, and nothing signed says they are the ones written.
+    pub fn uncovered(&self) -> u64 {
+        match self {
+            LogVerdict::Verified { size, covered, .. } => size.saturating_sub(*covered),
+            LogVerdict::Broken(_) => 0,
+        }
     }
 }
 
@@ -318,6 +333,8 @@ impl LogVerifier {
             size,
             root: self.frontier.root(),
             checkpoints: self.roots.len(),
+            // Past `size` was refused above: the latest is within the log.
+            covered: self.roots.keys().next_back().copied().unwrap_or(0),
         }
     }
 }

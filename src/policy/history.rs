@@ -206,6 +206,20 @@ impl PolicyHistory {
         self.changes.iter().rev().find(|c| c.at <= at)
     }
 
+    /// Every change in force at some instant from `from` to `to`: the one in force at `from`
+    /// (if any) and every one made after it, up to `to`. Who was designated at any time during
+    /// an access window, or while a request was pending, is what they designate.
+    pub fn in_force_during(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Iterator<Item = &PolicyChange> {
+        let first = self.in_force_at(from).map(PolicyChange::version);
+        self.changes.iter().filter(move |change| {
+            Some(change.version) == first || (change.at > from && change.at <= to)
+        })
+    }
+
     /// The version the next change will have.
     fn next_version(&self) -> u32 {
         u32::try_from(self.changes.len())

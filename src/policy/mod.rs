@@ -251,6 +251,25 @@ impl TenantPolicy {
             .any(|a| a.id.is_same_person_as(approver))
     }
 
+    /// Who may take access away at an instant: the policy `now`, designating too everyone the
+    /// `earlier` versions designated (those in force since the grant, for a revocation, or
+    /// since the notification, for a denial). A change never blocks a revocation or a denial
+    /// by someone designated during the access or while the request was pending.
+    pub(crate) fn designating_too<'a>(
+        &self,
+        earlier: impl IntoIterator<Item = &'a TenantPolicy>,
+    ) -> TenantPolicy {
+        let mut union = self.clone();
+        for policy in earlier {
+            for approver in &policy.approvers {
+                if !union.designates(&approver.id) {
+                    union.approvers.push(approver.clone());
+                }
+            }
+        }
+        union
+    }
+
     /// Checks a policy as it comes to be changed to (a store's `set_policy`, however it was
     /// made, even deserialized): the rules of [`new`](Self::new) and
     /// [`with_approvals_required`](Self::with_approvals_required). A stored version is read as
@@ -317,6 +336,9 @@ pub(crate) trait Authority {
     fn decision_refusal(&self, tenant: TenantId, approver: &ApproverId) -> Option<Refusal>;
     /// What to notify about a request of `tenant`, or why nobody can be.
     fn notice(&self, tenant: TenantId) -> Result<Notice, Refusal>;
+    /// How many of the `earlier` approvals of a request needing `required` count towards
+    /// access now: those by approvers designated at this instant.
+    fn counted(&self, required: u32, earlier: &[ApproverId]) -> usize;
 }
 
 impl Authority for TenantPolicy {
@@ -328,6 +350,13 @@ impl Authority for TenantPolicy {
         } else {
             None
         }
+    }
+
+    fn counted(&self, _required: u32, earlier: &[ApproverId]) -> usize {
+        earlier
+            .iter()
+            .filter(|approver| self.designates(approver))
+            .count()
     }
 
     fn notice(&self, tenant: TenantId) -> Result<Notice, Refusal> {

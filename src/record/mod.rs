@@ -95,13 +95,36 @@ pub(crate) fn readable(version: u32) -> bool {
 /// assert!(matches!(loaded, AnyRequest::Granted(_)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct RequestRecord {
     version: u32,
     id: RequestId,
     tenant: TenantId,
     state: StateKind,
     trail: Vec<AuditRecord>,
+}
+
+/// A record serializes in the current format, [`RECORD_VERSION`], whatever format it was read
+/// from: what format 2 adds, a format-1 record reads with the values format 1 implied.
+impl Serialize for RequestRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Current<'a> {
+            version: u32,
+            id: RequestId,
+            tenant: TenantId,
+            state: StateKind,
+            trail: &'a [AuditRecord],
+        }
+        Current {
+            version: RECORD_VERSION,
+            id: self.id,
+            tenant: self.tenant,
+            state: self.state,
+            trail: &self.trail,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl<S: State> Request<S> {
@@ -175,9 +198,10 @@ impl RequestRecord {
                 BrokenRule::UnsupportedVersion { found: version },
             ));
         }
-        let mut record: RequestRecord = serde_json::from_str(json).map_err(malformed)?;
-        record.version = RECORD_VERSION;
-        Ok(record)
+        // The record keeps the format it was written in (a format-1 request's decisions,
+        // from before stores kept policies, are checked by replay alone), and is written again
+        // as the current one.
+        serde_json::from_str(json).map_err(malformed)
     }
 
     /// The record as JSON, in format [`RECORD_VERSION`].
@@ -244,13 +268,19 @@ impl RequestRecord {
 
     /// [`load`](Self::load), then checks every step that depended on the tenant's policy
     /// against the version in force at its instant in `history`: that each approver who
-    /// granted, approved, denied or revoked was designated then (and notified, or designated
-    /// only since), and that each notification and draft followed that version's approvers,
-    /// approvals, window and maximum. A store loads this way.
+    /// granted or approved was designated then (and notified, or designated only since), and
+    /// counted only the earlier approvals of approvers designated then; that each approver who
+    /// revoked was designated at the grant or at some time during the access, and each who
+    /// denied at some time while the request was pending; and that each notification and draft
+    /// followed that version's approvers, approvals, window and maximum. A notification or a
+    /// decision when the tenant had no policy at all is refused, unless the record is of format
+    /// 1 (written before stores kept policies), which replay alone checks. A store loads this
+    /// way.
     ///
     /// # Errors
     ///
     /// As [`load`](Self::load); and [`BrokenRule::NotDesignatedAtDecision`],
+    /// [`BrokenRule::ApprovalsMiscounted`], [`BrokenRule::NoPolicyInForce`],
     /// [`BrokenRule::NotificationDisagreesWithPolicy`], [`BrokenRule::DraftOverPolicyMaximum`]
     /// naming the first record that breaks the policy, or [`BrokenRule::ForeignRecord`] for
     /// another tenant's history.
@@ -263,11 +293,18 @@ impl RequestRecord {
             ));
         }
         let loaded = replay::replay(self)?;
-        designation::check(self.id, history, &self.trail)?;
+        let before_policies = if self.version == 1 {
+            designation::BeforePolicies::Replayed
+        } else {
+            designation::BeforePolicies::Refused
+        };
+        designation::check(self.id, history, &self.trail, before_policies)?;
         Ok(loaded)
     }
 
-    /// The format version.
+    /// The format version the record was written in: [`RECORD_VERSION`] for a record of this
+    /// build, 1 for one read from format 1 (which [`to_json`](Self::to_json) writes again as
+    /// [`RECORD_VERSION`]).
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -378,8 +415,18 @@ pub enum BrokenRule {
     /// A notification's approvers, approvals required or deadline are not what the tenant's
     /// policy in force at that instant set, or the access asked for exceeded its maximum.
     NotificationDisagreesWithPolicy,
+    /// An approval counted (or did not count) an earlier approval contrary to the policy in
+    /// force at that instant: only approvals by approvers designated then count towards access.
+    ApprovalsMiscounted,
+    /// A notification or a customer's decision was taken when the tenant had no policy at all:
+    /// nobody was designated. (A request written in record format 1, before stores kept
+    /// policies, is checked by replay alone.)
+    NoPolicyInForce,
     /// The draft asks for more access than the tenant's policy at that instant allowed.
     DraftOverPolicyMaximum,
+    /// The request's audit records are in the tenant's log, but its row is gone: deleted from
+    /// the database (which hides the request from every listing).
+    RequestRowMissing,
     /// A store's column disagrees with the record it summarizes.
     StoredColumnDisagrees {
         /// The column.
@@ -433,6 +480,15 @@ impl fmt::Display for BrokenRule {
             }
             BrokenRule::NotDesignatedAtDecision => f.write_str(
                 "the approver was not designated by the tenant's policy at that instant, or was not among those notified",
+            ),
+            BrokenRule::ApprovalsMiscounted => f.write_str(
+                "the approvals counted towards access are not those of the approvers the tenant's policy designated at that instant",
+            ),
+            BrokenRule::NoPolicyInForce => f.write_str(
+                "the tenant had no policy at that instant, so nobody was designated to be notified or to decide",
+            ),
+            BrokenRule::RequestRowMissing => f.write_str(
+                "its audit records are in the tenant's log but its row is missing: it was deleted from the database",
             ),
             BrokenRule::NotificationDisagreesWithPolicy => f.write_str(
                 "the notification's approvers, approvals required or deadline are not what the tenant's policy then set",

@@ -16,8 +16,9 @@ use crate::values::{ApproverId, DecisionWindow, RequestId, TenantId};
 
 /// The policy's answers, as the trail recorded them.
 enum Answer {
-    /// The approver was designated.
-    Designated,
+    /// The approver was designated; for an approval short of access, how many approvals the
+    /// record says remain (from which the approvals that counted follow).
+    Designated { remaining: Option<u32> },
     /// The policy refused, for this rule.
     Refused(Refusal),
     /// These approvers were notified, needing this many approvals, with this window.
@@ -28,7 +29,7 @@ impl Authority for Answer {
     fn decision_refusal(&self, _tenant: TenantId, _approver: &ApproverId) -> Option<Refusal> {
         match self {
             Answer::Refused(refusal) => Some(*refusal),
-            Answer::Designated | Answer::Notified(_) => None,
+            Answer::Designated { .. } | Answer::Notified(_) => None,
         }
     }
 
@@ -36,7 +37,24 @@ impl Authority for Answer {
         match self {
             Answer::Notified(notice) => Ok(notice.clone()),
             Answer::Refused(refusal) => Err(*refusal),
-            Answer::Designated => Err(Refusal::NoDesignatedApprovers),
+            Answer::Designated { .. } => Err(Refusal::NoDesignatedApprovers),
+        }
+    }
+
+    /// As recorded: an approval short of access counted what its `remaining` says; a grant
+    /// counted enough (every earlier one). Whether the policy in force then agrees is checked
+    /// against the history when one is given (`designation::check`).
+    fn counted(&self, required: u32, earlier: &[ApproverId]) -> usize {
+        match self {
+            Answer::Designated {
+                remaining: Some(remaining),
+            } => {
+                let counted = required.saturating_sub(1).saturating_sub(*remaining);
+                usize::try_from(counted)
+                    .unwrap_or(usize::MAX)
+                    .min(earlier.len())
+            }
+            _ => earlier.len(),
         }
     }
 }
@@ -49,7 +67,10 @@ fn decision_answer(event: &AuditEvent) -> Answer {
             refusal: refusal @ (Refusal::NotDesignatedApprover | Refusal::PolicyForOtherTenant),
             ..
         } => Answer::Refused(*refusal),
-        _ => Answer::Designated,
+        AuditEvent::Approved { remaining } => Answer::Designated {
+            remaining: Some(*remaining),
+        },
+        _ => Answer::Designated { remaining: None },
     }
 }
 
@@ -118,7 +139,7 @@ fn notify_answer(event: &AuditEvent, at: DateTime<Utc>) -> Result<Answer, Broken
             refusal: refusal @ (Refusal::PolicyForOtherTenant | Refusal::NoDesignatedApprovers),
             ..
         } => Ok(Answer::Refused(*refusal)),
-        _ => Ok(Answer::Designated),
+        _ => Ok(Answer::Designated { remaining: None }),
     }
 }
 
@@ -456,12 +477,13 @@ fn apply(
                 });
                 match late.map(|next| (step_of(next.event()), next.actor(), next.at())) {
                     Some((Some(Step::Grant), Actor::Approver(a), late_at)) => settle(
-                        r.grant_under(a, &Answer::Designated, late_at),
+                        r.grant_under(a, &Answer::Designated { remaining: None }, late_at),
                         grant_outcome,
                     ),
-                    Some((Some(Step::Deny), Actor::Approver(a), late_at)) => {
-                        settle(r.deny_under(a, &Answer::Designated, late_at), deny_outcome)
-                    }
+                    Some((Some(Step::Deny), Actor::Approver(a), late_at)) => settle(
+                        r.deny_under(a, &Answer::Designated { remaining: None }, late_at),
+                        deny_outcome,
+                    ),
                     Some((Some(Step::Withdraw), Actor::Engineer(e), late_at)) => {
                         settle(r.withdraw(e, late_at), AnyRequest::from)
                     }
@@ -534,7 +556,7 @@ fn apply(
                         Actor::Approver(a),
                         late_at,
                     )) => settle(
-                        r.revoke_under(a, &Answer::Designated, late_at),
+                        r.revoke_under(a, &Answer::Designated { remaining: None }, late_at),
                         AnyRequest::from,
                     ),
                     _ => Ok(match r.access(at) {

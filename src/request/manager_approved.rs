@@ -90,6 +90,7 @@ impl Request<ManagerApproved> {
             notified: notice.approvers,
             approvals_required: notice.approvals_required,
             approvals: Vec::new(),
+            remaining: notice.approvals_required,
         }))
     }
 }

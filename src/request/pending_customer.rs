@@ -66,9 +66,11 @@ impl Request<PendingCustomer> {
         &self.state.approvals
     }
 
-    /// How many more approvals are needed (at least 1: with none left it would be granted).
+    /// How many more approvals are needed (at least 1: with none left it would be granted), as
+    /// of the last approval: [`approvals_required`](Request::approvals_required) less the
+    /// approvals that counted then (those by approvers designated at that instant).
     pub fn approvals_remaining(&self) -> u32 {
-        remaining(self.state.approvals_required, self.state.approvals.len())
+        self.state.remaining
     }
 
     /// Whether the request is still pending at `now`, or has expired (at the deadline instant
@@ -135,12 +137,13 @@ impl Request<PendingCustomer> {
         {
             return Err(this.refuse(now, actor, Step::Grant, Refusal::AlreadyApproved));
         }
-        let left = remaining(
-            this.state.approvals_required,
-            this.state.approvals.len() + 1,
-        );
+        // Only approvals by people designated at this instant count: a removed approver's
+        // earlier approval stays on record, and no longer counts towards access.
+        let counted = authority.counted(this.state.approvals_required, &this.state.approvals);
+        let left = remaining(this.state.approvals_required, counted + 1);
         if left > 0 {
             this.state.approvals.push(approver.clone());
+            this.state.remaining = left;
             this.record(now, actor, AuditEvent::Approved { remaining: left });
             return Ok(GrantOutcome::AwaitingApprovals {
                 pending: this,

@@ -20,12 +20,38 @@ use crate::values::RequestId;
 pub struct StoredRequest {
     pub(crate) row: RequestRow,
     pub(crate) trail: Vec<AuditRecord>,
+    /// What reading the audit rows found besides their records.
+    pub(crate) findings: TrailFindings,
+    /// The tenant's policy history, from the same snapshot.
+    pub(crate) policies: Vec<PolicyRow>,
+}
+
+/// What reading a request's audit rows finds besides their records.
+#[derive(Debug, Default)]
+pub struct TrailFindings {
     /// The first record whose stored hash does not link its columns
     /// ([`AuditColumns::check_link`](super::columns::AuditColumns::check_link)), reported after
     /// replay, whose finding names the workflow rule an edit breaks when it breaks one.
     pub(crate) unlinked: Option<crate::record::RecordError>,
-    /// The tenant's policy history, from the same snapshot.
-    pub(crate) policies: Vec<PolicyRow>,
+    /// Whether the request was notified in record format 1
+    /// ([`AuditColumns::is_format_1_notification`](super::columns::AuditColumns::is_format_1_notification)).
+    pub(crate) format_1: bool,
+}
+
+impl TrailFindings {
+    /// Notes one row: whether it is a format-1 notification, and, until one fails, its chain
+    /// link, checked by `link` (which reads the row's link columns).
+    pub(crate) fn note<E>(
+        &mut self,
+        columns: &super::columns::AuditColumns<'_>,
+        link: impl FnOnce() -> Result<Result<(), crate::record::RecordError>, E>,
+    ) -> Result<(), E> {
+        self.format_1 |= columns.is_format_1_notification();
+        if self.unlinked.is_none() {
+            self.unlinked = link()?.err();
+        }
+        Ok(())
+    }
 }
 
 /// A tenant's log as signing reads it, from one snapshot: its size, the stored subtrees of its

@@ -262,6 +262,20 @@ impl AuditColumns<'_> {
         }
     }
 
+    /// Whether this row is a notification written in record format 1, which had no
+    /// `approvals_required` (format 2 always writes it). Such a request was notified by a store
+    /// that kept no policies, so its decisions are checked by replay alone
+    /// ([`RequestRecord::load_under`](crate::record::RequestRecord::load_under)); the bytes that
+    /// say so are the ones the tenant's hash chain and signed checkpoints cover.
+    pub(crate) fn is_format_1_notification(&self) -> bool {
+        self.kind == "approvers_notified"
+            && serde_json::from_str::<serde_json::Value>(self.record).is_ok_and(|record| {
+                record
+                    .pointer("/event/details/approvals_required")
+                    .is_none()
+            })
+    }
+
     /// The record, if its JSON decodes and every column agrees with it.
     pub(crate) fn decode(&self) -> Result<AuditRecord, RecordError> {
         let refuse = |rule| {

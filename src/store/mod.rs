@@ -119,7 +119,7 @@ pub use backend::Backend;
 pub use error::{ErrorClass, StoreError};
 pub use reports::{
     AppendReport, DeliveryReport, OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus,
-    OutboxView, RefusedAction, SweepReport,
+    OutboxView, RefusedAction, RequestsVerdict, SweepReport,
 };
 pub use requests::{RequestCursor, RequestPage, RequestQuery, RequestSummary};
 

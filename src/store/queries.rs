@@ -9,7 +9,7 @@ use super::columns::{AUDIT_COLUMNS, REQUEST_COLUMNS, Value, instant_text, list, 
 use super::reports::{OutboxQuery, OutboxView};
 use super::requests::{RequestFilter, RequestQuery};
 use crate::audit::{AuditEventKind, AuditQuery};
-use crate::values::RequestId;
+use crate::values::{RequestId, TenantId};
 
 /// A statement and its arguments.
 #[derive(Clone, Debug)]
@@ -154,6 +154,28 @@ pub(crate) fn audit_search(query: &AuditQuery, placeholder: &dyn Fn(usize) -> St
     Sql {
         text: format!(
             "SELECT {} FROM audit {} ORDER BY at, request_id, sequence LIMIT {limit}",
+            list(&AUDIT_COLUMNS),
+            b.filter()
+        ),
+        args: b.args,
+    }
+}
+
+/// The audit rows of `tenant` whose request has no row (at most `limit` of them, by request and
+/// sequence): what is left in the log of a request whose row was deleted.
+pub(crate) fn rows_of_missing_requests(
+    tenant: TenantId,
+    limit: u32,
+    placeholder: &dyn Fn(usize) -> String,
+) -> Sql {
+    let mut b = Builder::new(placeholder);
+    let tenant = b.arg(Value::Text(uuid_text(tenant.as_uuid())));
+    b.term(format!("tenant = {tenant}"));
+    b.term("NOT EXISTS (SELECT 1 FROM requests WHERE requests.id = audit.request_id)".to_owned());
+    let limit = b.arg(Value::Int(i64::from(limit)));
+    Sql {
+        text: format!(
+            "SELECT {} FROM audit {} ORDER BY request_id, sequence LIMIT {limit}",
             list(&AUDIT_COLUMNS),
             b.filter()
         ),

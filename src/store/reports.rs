@@ -29,6 +29,36 @@ pub struct SweepReport {
     pub failed: Vec<(RequestId, StoreError)>,
 }
 
+/// What loading every request of a tenant found ([`Store::verify_requests`](super::Store::verify_requests)):
+/// each request replayed through the workflow and checked against its row and the tenant's
+/// policy history, as a load does.
+///
+/// Serialized with each refusal as `{"request": ..., "error": {"class": ..., "message": ...}}`.
+#[derive(Debug, Default, serde::Serialize)]
+#[non_exhaustive]
+pub struct RequestsVerdict {
+    /// How many requests loaded.
+    pub loaded: u64,
+    /// Each request that did not, in id order, with the error its load gave: for a stored
+    /// request the workflow could not have produced, [`StoreError::InvalidRecord`] naming the
+    /// record and the rule it breaks.
+    #[serde(serialize_with = "shown::request_errors")]
+    pub refused: Vec<(RequestId, StoreError)>,
+}
+
+impl RequestsVerdict {
+    /// Whether every request loaded.
+    pub fn all_load(&self) -> bool {
+        self.refused.is_empty()
+    }
+}
+
+impl fmt::Display for RequestsVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} loaded, {} refused", self.loaded, self.refused.len())
+    }
+}
+
 impl fmt::Display for SweepReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -293,6 +293,28 @@ fn policy_at(history: &PolicyHistory, at: DateTime<Utc>) -> TenantPolicy {
         .unwrap_or_else(|| TenantPolicy::none(history.tenant()))
 }
 
+/// The policy `step` on `request` is decided under at `at`: the version in force then; for a
+/// revocation, designating too everyone designated at any time since the grant, and for a
+/// denial, since the notification (taking access away never waits for a policy change).
+fn decision_policy(
+    step: Step,
+    request: &AnyRequest,
+    history: &PolicyHistory,
+    at: DateTime<Utc>,
+) -> TenantPolicy {
+    let now = policy_at(history, at);
+    let since = match (step, request) {
+        (Step::Revoke, AnyRequest::Granted(granted)) => granted.granted_at(),
+        (Step::Deny, AnyRequest::PendingCustomer(pending)) => pending.notified_at(),
+        _ => return now,
+    };
+    now.designating_too(
+        history
+            .in_force_during(since, at)
+            .map(crate::policy::PolicyChange::after),
+    )
+}
+
 /// The latest version in `history` (0 for none).
 fn version_of(history: &PolicyHistory) -> u32 {
     u32::try_from(history.changes().len()).unwrap_or(u32::MAX)
@@ -367,7 +389,10 @@ impl<B: Backend> Store<B> {
                 let (policy, version) = if uses_policy(step) {
                     let history = self.history(tenant).await?;
                     let at = now.max(loaded.last_step_at());
-                    (policy_at(&history, at), Some(version_of(&history)))
+                    (
+                        decision_policy(step, &loaded, &history, at),
+                        Some(version_of(&history)),
+                    )
                 } else {
                     (TenantPolicy::none(tenant), None)
                 };

@@ -1,6 +1,8 @@
 //! Fixed people, ids and instants for the integration tests: the Contoso case.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod insider;
 pub mod links;
 #[cfg(feature = "postgres")]
 pub mod pg;

@@ -8,6 +8,7 @@ use customer_lockbox::evidence::{Evidence, LogVerdict, SignerKey, TlogProof, Ver
 use customer_lockbox::store::log_origin;
 use customer_lockbox::*;
 
+use crate::common::insider::{self, index_of, text_sql};
 use crate::common::*;
 use crate::harness::Db;
 
@@ -365,134 +366,14 @@ async fn customer_holds<D: Db>() -> (D, Store<D::Backend>, RequestId, Vec<Eviden
     (db, store, id, mailbox.0)
 }
 
-/// An SQL literal of `bytes` for the backend `D`.
-fn bytes_sql<D: Db>(bytes: &[u8]) -> String {
-    if D::NAME == "postgres" {
-        format!("'\\x{}'::bytea", hex::encode(bytes))
-    } else {
-        format!("X'{}'", hex::encode(bytes))
-    }
-}
-
-fn text_sql(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// What an insider with write access and no key does: rewrites `tenant`'s entries with `edit`
-/// (as JSON objects, every column), relinks the whole chain, rebuilds the tree, fixes each
-/// request's revision, and deletes the checkpoints the rewrite broke (the ones it cannot sign
-/// again), leaving a log that is consistent in itself.
+/// What an insider with write access and no key does ([`insider::rewrite_sql`]), run on `db`.
 async fn rewrite<D: Db>(
     db: &D,
     store: &Store<D::Backend>,
     edit: impl FnOnce(&mut Vec<serde_json::Value>),
 ) {
-    let tenant = contoso();
-    let before = store.log_entries(tenant).await.unwrap();
-    let mut values: Vec<serde_json::Value> = before
-        .iter()
-        .map(|entry| serde_json::to_value(entry).unwrap())
-        .collect();
-    edit(&mut values);
-    let mut previous = customer_lockbox::ChainHash::GENESIS;
-    let mut entries = Vec::new();
-    for (n, value) in values.iter_mut().enumerate() {
-        value["position"] = serde_json::json!(n + 1);
-        value["previous_hash"] = serde_json::json!(previous.to_string());
-        let entry: customer_lockbox::evidence::LogEntry =
-            serde_json::from_value(value.clone()).unwrap();
-        previous = entry.link_hash();
-        value["hash"] = serde_json::json!(previous.to_string());
-        entries.push(
-            serde_json::from_value::<customer_lockbox::evidence::LogEntry>(value.clone()).unwrap(),
-        );
-    }
-    let changed = before
-        .iter()
-        .zip(&entries)
-        .position(|(a, b)| a.hash() != b.hash())
-        .unwrap_or(before.len().min(entries.len())) as u64
-        + 1;
-    let mut sql = format!(
-        "DELETE FROM audit WHERE tenant = '{tenant}';
-         DELETE FROM policy_changes WHERE tenant = '{tenant}';
-         DELETE FROM log_nodes WHERE tenant = '{tenant}';
-         DELETE FROM checkpoints WHERE tenant = '{tenant}' AND size >= {changed};"
-    );
-    let mut frontier = customer_lockbox::evidence::Frontier::empty();
-    let mut nodes = Vec::new();
-    let mut revisions: std::collections::BTreeMap<String, u64> = Default::default();
-    for entry in &entries {
-        let (role, actor) = entry.actor();
-        let (previous, hash) = (
-            bytes_sql::<D>(entry.previous_hash().as_bytes()),
-            bytes_sql::<D>(entry.hash().as_bytes()),
-        );
-        match entry.request() {
-            None => sql.push_str(&format!(
-                "INSERT INTO policy_changes (tenant, version, at, changed_by, record, \
-                 chain_position, previous_hash, hash) VALUES ({}, {}, {}, {}, {}, {}, {previous}, {hash});\n",
-                text_sql(entry.tenant()),
-                entry.sequence(),
-                text_sql(entry.at()),
-                text_sql(actor),
-                text_sql(entry.record()),
-                entry.position(),
-            )),
-            Some(request) => {
-                *revisions.entry(request.to_string()).or_default() += 1;
-                sql.push_str(&format!(
-                    "INSERT INTO audit (tenant, chain_position, request_id, sequence, at, \
-                     actor_role, actor_id, kind, record, previous_hash, hash) VALUES \
-                     ({}, {}, '{request}', {}, {}, {}, {}, {}, {}, {previous}, {hash});\n",
-                    text_sql(entry.tenant()),
-                    entry.position(),
-                    entry.sequence(),
-                    text_sql(entry.at()),
-                    text_sql(role),
-                    text_sql(actor),
-                    text_sql(entry.kind()),
-                    text_sql(entry.record()),
-                ))
-            }
-        }
-        frontier.push(entry.leaf_hash(), &mut nodes);
-    }
-    for (id, hash) in &nodes {
-        sql.push_str(&format!(
-            "INSERT INTO log_nodes (tenant, last, level, hash) VALUES ('{tenant}', {}, {}, {});\n",
-            id.last_leaf(),
-            id.level,
-            bytes_sql::<D>(hash.as_bytes())
-        ));
-    }
-    for (request, revision) in &revisions {
-        sql.push_str(&format!(
-            "UPDATE requests SET revision = {revision} WHERE id = '{request}';\n"
-        ));
-    }
-    if D::NAME == "postgres" {
-        let edge: Vec<u8> = frontier
-            .nodes()
-            .iter()
-            .flat_map(|hash| hash.as_bytes().to_vec())
-            .collect();
-        sql.push_str(&format!(
-            "UPDATE chains SET position = {}, hash = {}, frontier = {} WHERE tenant = '{tenant}';",
-            entries.len(),
-            bytes_sql::<D>(previous.as_bytes()),
-            bytes_sql::<D>(&edge)
-        ));
-    }
+    let sql = insider::rewrite_sql(store, contoso(), D::NAME == "postgres", edit).await;
     db.sql(&sql).await.unwrap();
-}
-
-/// The index of the entry of record `sequence` of `id` among `values`.
-fn index_of(values: &[serde_json::Value], id: RequestId, sequence: u64) -> usize {
-    values
-        .iter()
-        .position(|v| v["request_id"] == id.to_string() && v["sequence"] == sequence)
-        .unwrap()
 }
 
 /// The sequence of `id`'s first record of `kind` in the store's log.

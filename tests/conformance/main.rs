@@ -123,6 +123,8 @@ conformance!(
         a_removed_policy_change_breaks_the_tenants_chain,
         a_policy_change_happens_now,
         a_policy_that_breaks_a_rule_is_never_set,
+        a_removed_approvers_approval_no_longer_counts,
+        a_revocation_or_denial_is_never_blocked_by_a_policy_change,
     ],
     search: [
         search_pages_match_the_in_memory_log,
@@ -138,6 +140,7 @@ conformance!(
         garbage_in_any_column_is_refused_not_a_panic,
         chain_verification_names_each_kind_of_tampering,
         every_edit_of_a_realistic_store_is_caught_or_legal,
+        verify_requests_names_each_request_that_does_not_load,
     ],
     outbox: [
         a_full_run_sends_each_message_once_and_records_it,

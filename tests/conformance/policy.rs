@@ -471,3 +471,108 @@ pub async fn a_policy_that_breaks_a_rule_is_never_set<D: Db>() {
     }
     assert_eq!(store.policy_history(contoso()).await.unwrap(), before);
 }
+
+fn kim() -> ApproverId {
+    ApproverId::new("kim@contoso.com").unwrap()
+}
+
+/// Contoso's three approvers (megan, lee, kim), two of them needed.
+fn two_of_three() -> TenantPolicy {
+    let mut approvers = policy().approvers().to_vec();
+    approvers.push(DesignatedApprover::new(
+        kim(),
+        EmailAddress::new("kim@contoso.com").unwrap(),
+    ));
+    TenantPolicy::new(contoso(), approvers)
+        .unwrap()
+        .with_approvals_required(2)
+        .unwrap()
+}
+
+/// In a 2-of-3 policy Megan approves; an administrator removes her; Lee's grant is then one of
+/// two (her approval stays on record and no longer counts), and Kim's completes the request.
+/// Each step on a different handle, and the request loads from a third.
+pub async fn a_removed_approvers_approval_no_longer_counts<D: Db>() {
+    let db = D::create().await;
+    let (node_a, node_b) = (db.open().await, db.open().await);
+    set_policy_at(&node_a, two_of_three(), at(hours(-1)))
+        .await
+        .unwrap();
+    let id = pending_as(&node_a, 1).await;
+    let GrantOutcome::AwaitingApprovals { remaining, .. } =
+        node_a.grant(id, &megan(), at(minutes(30))).await.unwrap()
+    else {
+        panic!("one of two")
+    };
+    assert_eq!(remaining, 1);
+    let without_megan = TenantPolicy::new(contoso(), two_of_three().approvers()[1..].to_vec())
+        .unwrap()
+        .with_approvals_required(2)
+        .unwrap();
+    set_policy_at(&node_b, without_megan, at(minutes(40)))
+        .await
+        .unwrap();
+    match node_a.grant(id, &lee(), at(hours(1))).await.unwrap() {
+        GrantOutcome::AwaitingApprovals { pending, remaining } => {
+            assert_eq!((remaining, pending.approvals_remaining()), (1, 1));
+            assert_eq!(pending.approvals(), [megan(), lee()]);
+        }
+        GrantOutcome::Granted(_) => panic!("Megan's approval counted after her removal"),
+        GrantOutcome::Expired(_) => panic!("expired before the deadline"),
+    }
+    let GrantOutcome::Granted(granted) = node_b.grant(id, &kim(), at(hours(2))).await.unwrap()
+    else {
+        panic!("two approvals by approvers designated now")
+    };
+    assert_eq!(granted.approvals(), [megan(), lee(), kim()]);
+    assert_eq!(granted.granted_at(), at(hours(2)));
+    assert!(matches!(
+        db.open().await.load(id).await.unwrap(),
+        AnyRequest::Granted(_)
+    ));
+}
+
+/// Megan granted; an administrator then leaves only Lee designated. Megan still takes access
+/// away (revoking never waits for a policy), and someone never designated is still refused.
+/// Likewise an approver removed while a request is pending still denies it.
+pub async fn a_revocation_or_denial_is_never_blocked_by_a_policy_change<D: Db>() {
+    let db = D::create().await;
+    let (node_a, node_b) = (db.open().await, db.open().await);
+    let granted = granted_as(&node_a, 1).await; // by megan at 1 h
+    let pending = pending_as(&node_a, 2).await; // notified at 20 min
+    set_policy_at(&node_b, lee_only(), at(minutes(70)))
+        .await
+        .unwrap();
+    let mallory = ApproverId::new("mallory@vendor.example").unwrap();
+    let err = node_a
+        .revoke(granted, &mallory, at(hours(2)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover), "{err}");
+    let revoked = node_a
+        .revoke(granted, &megan(), at(hours(2)))
+        .await
+        .unwrap();
+    assert_eq!(revoked.closed_at(), at(hours(2)));
+    match node_b.deny(pending, &megan(), at(hours(2))).await.unwrap() {
+        DenyOutcome::Denied(_) => {}
+        DenyOutcome::Expired(_) => panic!("denied before the deadline"),
+    }
+    let fresh = db.open().await;
+    for (id, reason) in [
+        (granted, ClosureReason::RevokedByCustomer),
+        (pending, ClosureReason::DeniedByCustomer),
+    ] {
+        let AnyRequest::Closed(closed) = fresh.load(id).await.unwrap() else {
+            panic!("closed")
+        };
+        assert_eq!(closed.reason(), reason);
+    }
+    // Megan, no longer designated, grants nothing new.
+    let third = pending_as(&node_a, 3).await;
+    let err = node_a
+        .grant(third, &megan(), at(hours(2)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal(), Some(Refusal::NotDesignatedApprover), "{err}");
+}

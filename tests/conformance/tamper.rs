@@ -598,3 +598,50 @@ async fn caught_and_named<B: Backend>(store: &Store<B>, ids: &[RequestId]) -> Op
     }
     None
 }
+
+/// `verify_requests` loads every request of a tenant as a load does, and names each one
+/// refused: a grant an insider made mallory's, and a request whose row was deleted (to hide it
+/// from listings) but whose records are still in the log. Other tenants are not its business.
+pub async fn verify_requests_names_each_request_that_does_not_load<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let granted = granted_as(&store, 1).await;
+    let pending = pending_as(&store, 2).await;
+    pending_as(&store, 3).await;
+    fabrikam_policy_in(&store).await;
+    let verdict = store.verify_requests(contoso()).await.unwrap();
+    assert!(verdict.all_load(), "{verdict}");
+    assert_eq!(verdict.loaded, 3);
+    assert_eq!(store.verify_requests(fabrikam()).await.unwrap().loaded, 0);
+
+    db.sql(&format!(
+        "UPDATE audit SET actor_id = 'mallory@contoso.com', \
+         record = replace(record, 'megan@contoso.com', 'mallory@contoso.com') \
+         WHERE kind = 'granted' AND request_id = '{granted}'; \
+         DELETE FROM outbox WHERE request_id = '{pending}'; \
+         DELETE FROM requests WHERE id = '{pending}';"
+    ))
+    .await
+    .unwrap();
+    let verdict = db.open().await.verify_requests(contoso()).await.unwrap();
+    assert_eq!(verdict.loaded, 1, "{verdict}");
+    let rules: Vec<(RequestId, BrokenRule)> = verdict
+        .refused
+        .iter()
+        .map(|(id, err)| match err {
+            StoreError::InvalidRecord(err) => (*id, err.rule().clone()),
+            other => panic!("{other}"),
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (granted, BrokenRule::NotDesignatedAtDecision),
+            (pending, BrokenRule::RequestRowMissing),
+        ]
+    );
+    // Serialized for a service or a script: by request, with the error's class and message.
+    let json = serde_json::to_value(&verdict).unwrap();
+    assert_eq!(json["refused"][1]["request"], pending.to_string());
+    assert_eq!(json["refused"][1]["error"]["class"], "corrupt");
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, VerifierKey, verify_export};
-use customer_lockbox::store::{Backend, Store, StoreError, log_origin};
+use customer_lockbox::store::{Backend, ErrorClass, Store, StoreError, log_origin};
 use customer_lockbox::{ChainVerdict, TenantId};
 use serde_json::{Value, json};
 
@@ -124,18 +124,18 @@ pub async fn verify<B: Backend>(
         }));
     } else {
         out.table(
-            &["TENANT", "ENTRIES", "CHAIN", "LOG"],
+            &["TENANT", "ENTRIES", "CHAIN", "REQUESTS", "LOG"],
             rows.iter().map(|row| row.cells.clone()),
             "no tenants in this store",
         );
-        for row in rows.iter().filter(|row| !row.holds) {
+        for row in &rows {
             for problem in &row.problems {
                 out.line(&format!("tenant {}: {problem}", row.tenant));
             }
         }
         if key.is_none() {
             eprintln!(
-                "only the hash chains were checked: give the log's public key with --key to check the Merkle logs and their signed checkpoints"
+                "only the hash chains and the requests were checked: give the log's public key with --key to check the Merkle logs and their signed checkpoints"
             );
         }
     }
@@ -150,11 +150,19 @@ pub async fn verify<B: Backend>(
 struct TenantRow {
     tenant: TenantId,
     holds: bool,
-    cells: [String; 4],
+    cells: [String; 5],
     problems: Vec<String>,
     json: Value,
 }
 
+/// Whether a store error says the evidence does not hold (exit 3) rather than that the store
+/// failed (exit 1): a refused record, a broken log or checkpoint, a history that does not read.
+fn refuses(err: &StoreError) -> bool {
+    err.class() == ErrorClass::Corrupt
+}
+
+/// One tenant: its hash chain, every request loaded under its policy history, and, with the
+/// log's key, its Merkle log against every signed checkpoint (the kept ones and those held).
 async fn verify_tenant<B: Backend>(
     store: &Store<B>,
     tenant: TenantId,
@@ -168,34 +176,84 @@ async fn verify_tenant<B: Backend>(
             problems.push(format!("chain: {at}"));
             (0, format!("BROKEN at {}", at.position))
         }
-        Err(err) if err.is_invalid_record() => {
+        Err(err) if refuses(&err) => {
             problems.push(format!("chain: {err}"));
             (0, "REFUSED".to_owned())
         }
         Err(err) => return Err(err.into()),
     };
-    let log = match key {
-        None => "not checked".to_owned(),
+    let (requests, requests_json) = match store.verify_requests(tenant).await {
+        Ok(verdict) => {
+            for (request, err) in &verdict.refused {
+                problems.push(format!("request {request}: {err}"));
+            }
+            let cell = if verdict.all_load() {
+                format!("{} load", verdict.loaded)
+            } else {
+                format!(
+                    "{} of {} REFUSED",
+                    verdict.refused.len(),
+                    verdict.loaded + verdict.refused.len() as u64
+                )
+            };
+            (cell, json!(verdict))
+        }
+        Err(err) if refuses(&err) => {
+            problems.push(format!("requests not checked: {err}"));
+            ("REFUSED".to_owned(), json!({ "error": err }))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let (log, log_json) = match key {
+        None => ("not checked".to_owned(), Value::Null),
         Some(key) => {
             let kept = held
                 .get(&log_origin(key.name(), tenant))
                 .map_or(&[][..], Vec::as_slice);
             match store.verify_log(tenant, key, kept).await {
-                Ok(LogVerdict::Verified {
-                    size, checkpoints, ..
-                }) => format!("verified ({size} entries, {checkpoints} checkpoints)"),
+                Ok(
+                    verdict @ LogVerdict::Verified {
+                        size,
+                        checkpoints,
+                        covered,
+                        ..
+                    },
+                ) => {
+                    let uncovered = verdict.uncovered();
+                    let json = json!({
+                        "verified": size == 0 || checkpoints > 0,
+                        "size": size,
+                        "checkpoints": checkpoints,
+                        "covered": covered,
+                        "uncovered": uncovered,
+                    });
+                    let cell = if size > 0 && checkpoints == 0 {
+                        problems.push(format!(
+                            "log: NOT VERIFIED: {size} entries and no signed checkpoint: nothing the log's key signed vouches for any of them (its checkpoints were deleted, or the store never had a signer)"
+                        ));
+                        format!("NOT VERIFIED ({size} entries, no checkpoint)")
+                    } else if uncovered > 0 {
+                        format!(
+                            "verified: {covered} of {size} entries signed ({uncovered} not yet), {checkpoints} checkpoints"
+                        )
+                    } else {
+                        format!(
+                            "verified: {size} of {size} entries signed, {checkpoints} checkpoints"
+                        )
+                    };
+                    (cell, json)
+                }
                 Ok(LogVerdict::Broken(at)) => {
                     let text = format!("BROKEN at {}", at.position);
                     problems.push(format!("log: {at}"));
-                    text
+                    (text, json!({ "verified": false, "position": at.position }))
                 }
-                Err(
-                    err @ (StoreError::Checkpoint(_)
-                    | StoreError::LogBroken { .. }
-                    | StoreError::InvalidRecord(_)),
-                ) => {
+                Err(err) if refuses(&err) => {
                     problems.push(format!("log: {err}"));
-                    "REFUSED".to_owned()
+                    (
+                        "REFUSED".to_owned(),
+                        json!({ "verified": false, "error": err }),
+                    )
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -209,10 +267,18 @@ async fn verify_tenant<B: Backend>(
             "tenant": tenant.to_string(),
             "entries": entries,
             "chain": chain,
+            "requests": requests_json,
             "log": log,
+            "log_coverage": log_json,
             "problems": problems,
         }),
-        cells: [tenant.to_string(), entries.to_string(), chain, log],
+        cells: [
+            tenant.to_string(),
+            entries.to_string(),
+            chain,
+            requests,
+            log,
+        ],
         problems,
     })
 }
@@ -292,13 +358,15 @@ pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode,
             size,
             root,
             checkpoints,
+            covered,
         }) => {
             let root = base64::engine::general_purpose::STANDARD.encode(root.as_bytes());
+            let uncovered = size - covered.min(size);
             (
                 ExitCode::SUCCESS,
-                json!({ "verified": true, "origin": origin, "size": size, "root": root, "checkpoints": checkpoints }),
+                json!({ "verified": true, "origin": origin, "size": size, "root": root, "checkpoints": checkpoints, "covered": covered, "uncovered": uncovered }),
                 format!(
-                    "verified: the log {origin} holds: {size} entries, root {root}, {checkpoints} signed checkpoints checked (yours among them)"
+                    "verified: the log {origin} holds: {size} entries, root {root}, {checkpoints} signed checkpoints checked (yours among them); the latest covers {covered} entries, {uncovered} are in no signed checkpoint yet"
                 ),
             )
         }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use customer_lockbox::store::StoreError;
+use customer_lockbox::store::{ErrorClass, StoreError};
 
 use crate::print::Output;
 
@@ -78,12 +78,9 @@ impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
         let code = if err.is_not_found() || matches!(err, StoreError::NoCheckpoint { .. }) {
             Code::NotFound
-        } else if err.is_invalid_record()
-            || matches!(
-                err,
-                StoreError::LogBroken { .. } | StoreError::Checkpoint(_)
-            )
-        {
+        } else if err.class() == ErrorClass::Corrupt {
+            // A refused record, a broken log or checkpoint, a policy history that does not
+            // read: the evidence does not hold.
             Code::Refused
         } else {
             Code::Failed

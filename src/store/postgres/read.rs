@@ -6,9 +6,8 @@ use tokio_postgres::{IsolationLevel, Row};
 
 use super::{Params, column_error, unsigned};
 use crate::audit::AuditRecord;
-use crate::record::RecordError;
 use crate::store::StoreError;
-use crate::store::backend::{OutboxRow, StoredRequest};
+use crate::store::backend::{OutboxRow, StoredRequest, TrailFindings};
 use crate::store::columns::{
     AUDIT_COLUMNS, AuditColumns, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, RequestRow, audit_at,
     instant_text, list, uuid_text,
@@ -35,7 +34,7 @@ pub(super) async fn snapshot(
 pub(super) fn audit_record(
     row: &Row,
     request: Option<RequestId>,
-    unlinked: Option<&mut Option<RecordError>>,
+    findings: Option<&mut TrailFindings>,
 ) -> Result<AuditRecord, StoreError> {
     let read = column_error(request);
     let columns = AuditColumns {
@@ -49,17 +48,17 @@ pub(super) fn audit_record(
         record: row.try_get(audit_at::RECORD).map_err(&read)?,
     };
     let record = columns.decode()?;
-    if let Some(unlinked @ None) = unlinked {
-        *unlinked = columns
-            .check_link(
+    if let Some(findings) = findings {
+        findings.note(&columns, || {
+            Ok::<_, StoreError>(columns.check_link(
                 unsigned(
                     row.try_get(audit_at::CHAIN_POSITION).map_err(&read)?,
                     "chain_position",
                 )?,
                 row.try_get(audit_at::PREVIOUS_HASH).map_err(&read)?,
                 row.try_get(audit_at::HASH).map_err(&read)?,
-            )
-            .err();
+            ))
+        })?;
     }
     Ok(record)
 }
@@ -139,10 +138,10 @@ pub(super) async fn request(
         .query(&trail, &[&id_text])
         .await
         .map_err(StoreError::db("reading a request's audit records"))?;
-    let mut unlinked = None;
+    let mut findings = TrailFindings::default();
     let trail = rows
         .iter()
-        .map(|row| audit_record(row, Some(id), Some(&mut unlinked)))
+        .map(|row| audit_record(row, Some(id), Some(&mut findings)))
         .collect::<Result<Vec<_>, _>>()?;
     let policies = policies(&tx, &row.tenant).await?;
     tx.commit()
@@ -151,7 +150,7 @@ pub(super) async fn request(
     Ok(Some(StoredRequest {
         row,
         trail,
-        unlinked,
+        findings,
         policies,
     }))
 }

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use crate::audit::AuditRecord;
 use crate::record::{BrokenRule, RecordError};
 use crate::store::StoreError;
-use crate::store::backend::{OutboxRow, StoredRequest};
+use crate::store::backend::{OutboxRow, StoredRequest, TrailFindings};
 use crate::store::columns::{
     AUDIT_COLUMNS, AuditColumns, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, RequestRow, audit_at,
     instant_text, list, uuid_text,
@@ -48,7 +48,7 @@ fn text<'r>(row: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
 fn audit_record(
     row: &Row<'_>,
     request: Option<RequestId>,
-    unlinked: Option<&mut Option<RecordError>>,
+    findings: Option<&mut TrailFindings>,
 ) -> Result<AuditRecord, StoreError> {
     let read = read_error(request, "reading audit records");
     let columns = AuditColumns {
@@ -62,15 +62,15 @@ fn audit_record(
         record: text(row, audit_at::RECORD).map_err(&read)?,
     };
     let record = columns.decode()?;
-    if let Some(unlinked @ None) = unlinked {
-        let bytes = |i| row.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
-        *unlinked = columns
-            .check_link(
+    if let Some(findings) = findings {
+        findings.note(&columns, || {
+            let bytes = |i| row.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
+            Ok::<_, StoreError>(columns.check_link(
                 row.get(audit_at::CHAIN_POSITION).map_err(&read)?,
                 bytes(audit_at::PREVIOUS_HASH).map_err(&read)?,
                 bytes(audit_at::HASH).map_err(&read)?,
-            )
-            .err();
+            ))
+        })?;
     }
     Ok(record)
 }
@@ -117,9 +117,9 @@ pub(super) fn request(
         ))
         .map_err(&read)?;
     let mut rows = stmt.query([&id_text]).map_err(&read)?;
-    let (mut trail, mut unlinked) = (Vec::new(), None);
+    let (mut trail, mut findings) = (Vec::new(), TrailFindings::default());
     while let Some(row) = rows.next().map_err(&read)? {
-        trail.push(audit_record(row, Some(id), Some(&mut unlinked))?);
+        trail.push(audit_record(row, Some(id), Some(&mut findings))?);
     }
     drop(rows);
     drop(stmt);
@@ -127,7 +127,7 @@ pub(super) fn request(
     Ok(Some(StoredRequest {
         row,
         trail,
-        unlinked,
+        findings,
         policies,
     }))
 }
