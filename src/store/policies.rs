@@ -28,8 +28,10 @@ impl<B: Backend> Store<B> {
     /// or just after the tenant's latest record or change if that is later (so it never
     /// reaches back over steps already taken). Steps decided under the previous version that
     /// have not committed yet are decided again. Requests already notified keep their deadline
-    /// and the approvals they need; who may decide follows the new version at once, except
-    /// that taking access away never waits for one: an approver designated when access was
+    /// and the approvals they need; who may decide follows the new version at once, and so
+    /// does whose approval counts (an approval given by someone the new version no longer
+    /// designates stays on record, and no longer counts towards access), except that taking
+    /// access away never waits for a change: an approver designated when access was
     /// granted, at any time during it, or now may revoke it, and one designated at any time while
     /// the request was pending may deny it (see DESIGN.md).
     ///

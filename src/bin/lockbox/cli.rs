@@ -98,8 +98,14 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
-    /// Verify the store's tenant logs: every hash chain and, with the log's public key, every
-    /// Merkle log against its signed checkpoints and the checkpoints customers hold.
+    /// Verify the store's tenants: hash chains, every request, and, with the log's public key,
+    /// the signed logs.
+    ///
+    /// For each tenant: its hash chain; every request, loaded under the tenant's policy history
+    /// (each one refused is named, with its record and rule); and, with --key, its Merkle log
+    /// against its signed checkpoints and the checkpoints customers hold (--held), saying how
+    /// many entries the latest checkpoint covers. A log with entries and no checkpoint is not
+    /// verified. Exits 3 when anything does not hold.
     Verify(VerifyArgs),
 
     /// Export a tenant's log for its customer's auditor (JSON Lines: the signed checkpoints,
@@ -336,7 +342,8 @@ pub struct VerifyArgs {
     pub tenant: Vec<TenantId>,
 
     /// The log's public key (a note verifier key, NAME+HASH+KEY), or a file holding it.
-    /// Without it only the hash chains are checked, not the Merkle logs or their checkpoints.
+    /// Without it the hash chains and the requests are checked, not the Merkle logs or their
+    /// checkpoints.
     #[arg(long, value_name = "KEY|FILE")]
     pub key: Option<String>,
 
