@@ -569,3 +569,19 @@ fn stored_subtrees_give_the_proofs_all_the_leaves_give() {
     assert_eq!(merkle::consistency_proof_from(5, 5, any), Some(Vec::new()));
     assert!(merkle::consistency_proof_from(4, 5, any).is_some());
 }
+
+/// A stored subtree is keyed by its last leaf, so the nodes a new leaf completes sit beside it:
+/// leaf 5 is its own last leaf; the four leaves from leaf 4 end at leaf 7.
+#[test]
+fn a_subtree_is_keyed_by_its_last_leaf() {
+    for (level, index, last) in [(0, 5, 5), (1, 0, 1), (2, 1, 7), (3, 2, 23)] {
+        assert_eq!(NodeId { level, index }.last_leaf(), last, "level {level} index {index}");
+    }
+}
+
+/// A hash shows as its hex, as logs print it, so a test failure names the hash.
+#[test]
+fn a_tree_hash_debugs_as_hex() {
+    let hash = TreeHash::from_slice(&[0xab; 32]).unwrap();
+    assert_eq!(format!("{hash:?}"), format!("TreeHash({})", "ab".repeat(32)));
+}
