@@ -575,7 +575,11 @@ fn stored_subtrees_give_the_proofs_all_the_leaves_give() {
 #[test]
 fn a_subtree_is_keyed_by_its_last_leaf() {
     for (level, index, last) in [(0, 5, 5), (1, 0, 1), (2, 1, 7), (3, 2, 23)] {
-        assert_eq!(NodeId { level, index }.last_leaf(), last, "level {level} index {index}");
+        assert_eq!(
+            NodeId { level, index }.last_leaf(),
+            last,
+            "level {level} index {index}"
+        );
     }
 }
 
@@ -583,5 +587,8 @@ fn a_subtree_is_keyed_by_its_last_leaf() {
 #[test]
 fn a_tree_hash_debugs_as_hex() {
     let hash = TreeHash::from_slice(&[0xab; 32]).unwrap();
-    assert_eq!(format!("{hash:?}"), format!("TreeHash({})", "ab".repeat(32)));
+    assert_eq!(
+        format!("{hash:?}"),
+        format!("TreeHash({})", "ab".repeat(32))
+    );
 }

@@ -257,7 +257,10 @@ fn a_policy_lists_each_person_once() {
         let err = TenantPolicy::new(contoso(), approvers).unwrap_err();
         assert!(err.is_duplicate_approver(), "{err}");
         let message = err.to_string();
-        assert!(message.contains("one's id and the other's address"), "{message}");
+        assert!(
+            message.contains("one's id and the other's address"),
+            "{message}"
+        );
         assert!(message.contains("both name megan@contoso.com"), "{message}");
     }
 }

@@ -46,6 +46,7 @@ pub(crate) fn missing_node(tenant: &str, size: u64, id: NodeId) -> StoreError {
     }
 }
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
@@ -193,33 +194,13 @@ impl<B: Backend> Store<B> {
                     signed.size()
                 ))
             })?;
-            if signed.size() > size {
-                return Err(broken(format!(
-                    "it holds {size} entries, fewer than the {} its last checkpoint signs",
-                    signed.size()
-                )));
+            let ids = merkle::nodes_read(|node| extension(signed, size, &root, node));
+            let nodes = self.fetch_nodes(&stored, ids).await?;
+            match extension(signed, size, &root, |id| nodes.get(&id).copied()) {
+                Ok(Extension::Extends) => {}
+                Ok(Extension::Signed) => return Ok(Some(latest)),
+                Err(unsignable) => return Err(unsignable.error(&stored, size)),
             }
-            if signed.size() == size {
-                return if signed.root() == &root {
-                    Ok(Some(latest))
-                } else {
-                    Err(broken(format!(
-                        "its tree of {size} entries is not the one its checkpoint signs"
-                    )))
-                };
-            }
-            let proof = self
-                .proof_from_nodes(&stored, size, |node| {
-                    merkle::consistency_proof_from(signed.size(), size, node)
-                })
-                .await?;
-            merkle::verify_consistency(signed.size(), size, &proof, signed.root(), &root)
-                .map_err(|err| {
-                    broken(format!(
-                        "its tree of {size} entries does not extend the checkpoint of {} entries signed before ({err})",
-                        signed.size()
-                    ))
-                })?;
         }
         let checkpoint = Checkpoint::new(&log_origin(verifier.name(), tenant), size, root)
             .map_err(|err| broken(err.to_string()))?;
@@ -350,6 +331,23 @@ impl<B: Backend> Store<B> {
         Ok(frontier_of(tenant, size, nodes)?.root())
     }
 
+    /// The stored subtrees `ids` of `tenant`'s tree, in one read (those stored and well formed).
+    async fn fetch_nodes(
+        &self,
+        tenant: &str,
+        ids: Vec<NodeId>,
+    ) -> Result<HashMap<NodeId, TreeHash>, StoreError> {
+        let fetched = self
+            .backend()
+            .log_nodes(tenant.to_owned(), ids.clone())
+            .await?;
+        Ok(ids
+            .iter()
+            .zip(fetched)
+            .filter_map(|(id, node)| Some((*id, TreeHash::from_slice(node.as_deref()?)?)))
+            .collect())
+    }
+
     /// A proof built by `build` from the stored subtrees it reads, fetched in one read.
     async fn proof_from_nodes(
         &self,
@@ -358,15 +356,7 @@ impl<B: Backend> Store<B> {
         build: impl Fn(&mut dyn FnMut(NodeId) -> Option<TreeHash>) -> Option<Vec<TreeHash>>,
     ) -> Result<Vec<TreeHash>, StoreError> {
         let ids = merkle::nodes_read(|node| build(node));
-        let fetched = self
-            .backend()
-            .log_nodes(tenant.to_owned(), ids.clone())
-            .await?;
-        let nodes: std::collections::HashMap<NodeId, TreeHash> = ids
-            .iter()
-            .zip(fetched)
-            .filter_map(|(id, node)| Some((*id, TreeHash::from_slice(node.as_deref()?)?)))
-            .collect();
+        let nodes = self.fetch_nodes(tenant, ids.clone()).await?;
         let missing = ids.iter().find(|id| !nodes.contains_key(id)).copied();
         build(&mut |id| nodes.get(&id).copied()).ok_or_else(|| {
             missing_node(
@@ -670,12 +660,10 @@ impl StepSigning {
                 note::open(&row.note, std::slice::from_ref(&self.verifier)).ok()?;
             }
             let kept = StoredCheckpoint::read(row).ok()?;
-            let signed = kept.checkpoint();
-            if signed.size() >= size {
-                return None;
+            match extension(kept.checkpoint(), size, &root, &mut node) {
+                Ok(Extension::Extends) => {}
+                Ok(Extension::Signed) | Err(_) => return None,
             }
-            let proof = merkle::consistency_proof_from(signed.size(), size, &mut node)?;
-            merkle::verify_consistency(signed.size(), size, &proof, signed.root(), &root).ok()?;
         }
         let signed = note::signed(&text, &self.verifier, &signature);
         if self.check_signature {
@@ -689,4 +677,81 @@ impl StepSigning {
             signed_at: self.signed_at.clone(),
         })
     }
+}
+
+/// How a tree stands to the last checkpoint kept of its log.
+#[derive(Debug)]
+pub(crate) enum Extension {
+    /// It extends the checkpoint's tree: it may be signed.
+    Extends,
+    /// It is the checkpoint's tree: it is signed already.
+    Signed,
+}
+
+/// Why a tree may not be signed.
+#[derive(Debug)]
+pub(crate) enum Unsignable {
+    /// A subtree the consistency proof needs is not stored.
+    Missing(NodeId),
+    /// The tree does not extend the signed one: the reason.
+    Rewritten(String),
+}
+
+impl Unsignable {
+    /// The error that refuses signing `tenant`'s tree of `size` entries.
+    pub(crate) fn error(self, tenant: &str, size: u64) -> StoreError {
+        match self {
+            Unsignable::Missing(id) => missing_node(tenant, size, id),
+            Unsignable::Rewritten(reason) => StoreError::LogBroken {
+                tenant: tenant.to_owned(),
+                reason,
+            },
+        }
+    }
+}
+
+/// The rule every signing follows, written once: the store signs only a tree that extends the
+/// last one it signed, proved from the stored subtrees (`node`) by a consistency proof checked
+/// against the signed root, so a rewritten log is never signed over.
+pub(crate) fn extension(
+    signed: &Checkpoint,
+    size: u64,
+    root: &TreeHash,
+    mut node: impl FnMut(NodeId) -> Option<TreeHash>,
+) -> Result<Extension, Unsignable> {
+    if signed.size() > size {
+        return Err(Unsignable::Rewritten(format!(
+            "it holds {size} entries, fewer than the {} its last checkpoint signs",
+            signed.size()
+        )));
+    }
+    if signed.size() == size {
+        return if signed.root() == root {
+            Ok(Extension::Signed)
+        } else {
+            Err(Unsignable::Rewritten(format!(
+                "its tree of {size} entries is not the one its checkpoint signs"
+            )))
+        };
+    }
+    let mut missing = None;
+    let proof = merkle::consistency_proof_from(signed.size(), size, |id| {
+        let hash = node(id);
+        if hash.is_none() {
+            missing.get_or_insert(id);
+        }
+        hash
+    })
+    .ok_or(Unsignable::Missing(missing.unwrap_or(NodeId {
+        level: 0,
+        index: size,
+    })))?;
+    merkle::verify_consistency(signed.size(), size, &proof, signed.root(), root)
+        .map(|()| Extension::Extends)
+        .map_err(|err| {
+            Unsignable::Rewritten(format!(
+                "its tree of {size} entries does not extend the checkpoint of {} entries signed before ({err})",
+                signed.size()
+            ))
+        })
 }

@@ -95,6 +95,7 @@ macro_rules! serde_as_text {
     };
 }
 
+mod append;
 mod backend;
 mod chain;
 mod columns;

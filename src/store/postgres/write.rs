@@ -9,20 +9,12 @@ use tokio_postgres::error::SqlState;
 use super::Postgres;
 use crate::audit::ChainHash;
 use crate::clock::MAX_CLOCK_SKEW;
-use crate::evidence::Frontier;
 use crate::store::StoreError;
+use crate::store::append::{Appended, LogTip, append};
 use crate::store::backend::{KeptRow, PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, instant_text, list, uuid_text,
 };
-
-/// A tenant's chain head: its position and hash, and the edge of its tree at that size.
-#[derive(Clone)]
-pub(super) struct Head {
-    position: u64,
-    hash: ChainHash,
-    frontier: Frontier,
-}
 
 /// A node's knowledge of a tenant's chain: the head it last wrote, where its next step's links
 /// start. If another node has moved the chain since, that step writes nothing and is redone
@@ -31,7 +23,7 @@ pub(super) struct Head {
 /// one node handles a tenant's case at a time).
 #[derive(Clone)]
 pub(super) struct Known {
-    head: Head,
+    head: LogTip,
     /// Steps of this tenant left to take under the lock before guessing again.
     locked_steps: u8,
 }
@@ -54,7 +46,7 @@ const KEY_TAKEN: &str = "LB005";
 
 /// How one call of `lockbox_save_step` ended.
 enum Outcome {
-    Saved(Head),
+    Saved(LogTip),
     /// The request row was not at the expected revision: nothing was written.
     Stale,
     /// Another node moved the chain from the head the step started at: nothing was written.
@@ -76,7 +68,7 @@ impl Postgres {
             .cloned()
     }
 
-    fn remember(&self, tenant: &str, head: Head, locked_steps: u8) {
+    fn remember(&self, tenant: &str, head: LogTip, locked_steps: u8) {
         let mut heads = self
             .heads
             .lock()
@@ -186,11 +178,7 @@ pub(super) async fn policy(
     let fail = |err: tokio_postgres::Error| StoreError::db("writing a policy change")(err);
     let tenant = uuid_text(change.tenant.as_uuid());
     let tx = client.transaction().await.map_err(&fail)?;
-    let Head {
-        position,
-        hash: previous,
-        mut frontier,
-    } = lock_chain(&tx, "", &tenant).await?;
+    let tip = lock_chain(&tx, "", &tenant).await?;
     let latest = tx
         .query_opt(
             "SELECT version, at FROM policy_changes WHERE tenant = $1 ORDER BY version DESC LIMIT 1",
@@ -213,44 +201,28 @@ pub(super) async fn policy(
         .await
         .and_then(|row| row.try_get(0))
         .map_err(&fail)?;
-    let Stamped { mut row, message } =
+    let Stamped { row, message } =
         change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
-    let head = row.link(previous, position + 1);
-    let mut nodes = Vec::new();
-    frontier.push(row.leaf_hash(), &mut nodes);
+    let Appended { rows, nodes, tip } = append(&tip, std::slice::from_ref(&row));
+    let row = rows.into_iter().next().unwrap_or(row);
     super::log::insert_nodes(&tx, &tenant, &nodes)
         .await
         .map_err(&fail)?;
-    let version = i64::try_from(row.version).unwrap_or(i64::MAX);
-    tx.execute(
-        &format!(
-            "INSERT INTO policy_changes ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            list(&POLICY_COLUMNS)
-        ),
-        &[
-            &row.tenant,
-            &version,
-            &row.at,
-            &row.changed_by,
-            &row.record,
-            &i64::try_from(row.chain_position).unwrap_or(i64::MAX),
-            &row.previous_hash,
-            &row.hash,
-        ],
-    )
-    .await
-    .map_err(&fail)?;
+    insert(&tx, "policy_changes", &POLICY_COLUMNS, &row.values())
+        .await
+        .map_err(&fail)?;
     tx.execute(
         "UPDATE chains SET position = $2, hash = $3, frontier = $4 WHERE tenant = $1",
         &[
             &tenant,
-            &i64::try_from(row.chain_position).unwrap_or(i64::MAX),
-            &head.as_bytes().to_vec(),
-            &super::log::frontier_bytes(&frontier),
+            &i64::try_from(tip.position).unwrap_or(i64::MAX),
+            &tip.hash.as_bytes().to_vec(),
+            &super::log::frontier_bytes(&tip.frontier),
         ],
     )
     .await
     .map_err(&fail)?;
+    let version = i64::try_from(row.version).unwrap_or(i64::MAX);
     tx.execute(
         "INSERT INTO policy_outbox (tenant, version, message, status, attempts, lease_until) \
          VALUES ($1, $2, $3, 'pending', 0, $4)",
@@ -270,7 +242,7 @@ async fn lock_chain(
     tx: &deadpool_postgres::Transaction<'_>,
     request: &str,
     tenant: &str,
-) -> Result<Head, StoreError> {
+) -> Result<LogTip, StoreError> {
     let stmt = tx
         .prepare_cached(
             "WITH locked AS (SELECT id FROM requests WHERE id = $1 FOR UPDATE) \
@@ -295,7 +267,7 @@ async fn lock_chain(
     let frontier: &[u8] = row
         .try_get(2)
         .map_err(StoreError::db("reading the chain head"))?;
-    Ok(Head {
+    Ok(LogTip {
         position,
         hash,
         frontier: super::log::frontier(tenant, position, frontier)?,
@@ -307,19 +279,13 @@ async fn lock_chain(
 async fn call(
     client: &impl GenericClient,
     step: &StepWrite,
-    head: &Head,
+    head: &LogTip,
 ) -> Result<Outcome, StoreError> {
-    let (mut position, mut previous) = (head.position, head.hash);
-    let mut frontier = head.frontier.clone();
-    let mut nodes = Vec::with_capacity(2 * step.records.len() + 8);
-    let mut audit = Vec::with_capacity(step.records.len());
-    for record in &step.records {
-        let mut row = record.clone();
-        position += 1;
-        previous = row.link(previous, position);
-        frontier.push(row.leaf_hash(), &mut nodes);
-        audit.push(json_object(&AUDIT_COLUMNS, &row.values()));
-    }
+    let Appended { rows, nodes, tip } = append(head, &step.records);
+    let audit = rows
+        .iter()
+        .map(|row| json_object(&AUDIT_COLUMNS, &row.values()))
+        .collect();
     let outbox: Vec<serde_json::Value> = step
         .messages
         .iter()
@@ -341,9 +307,9 @@ async fn call(
         head.hash.as_bytes().to_vec(),
     );
     let nodes = super::log::nodes_json(&nodes);
-    let to_frontier = super::log::frontier_bytes(&frontier);
-    let to_position = i64::try_from(position).unwrap_or(i64::MAX);
-    let to_hash = previous.as_bytes().to_vec();
+    let to_frontier = super::log::frontier_bytes(&tip.frontier);
+    let to_position = i64::try_from(tip.position).unwrap_or(i64::MAX);
+    let to_hash = tip.hash.as_bytes().to_vec();
     let latest_at = instant_text(step.latest_at);
     let max_skew = MAX_CLOCK_SKEW.num_microseconds().unwrap_or(i64::MAX);
     let key = step.key.as_ref().map(|kept| {
@@ -381,11 +347,7 @@ async fn call(
         .await;
     match result {
         Ok(row) => match row.try_get::<_, bool>(0) {
-            Ok(true) => Ok(Outcome::Saved(Head {
-                position,
-                hash: previous,
-                frontier,
-            })),
+            Ok(true) => Ok(Outcome::Saved(tip)),
             Ok(false) => Ok(Outcome::Stale),
             Err(err) => Err(StoreError::db("saving a step")(err)),
         },
@@ -400,6 +362,26 @@ async fn call(
             _ => Err(StoreError::committing("saving a step")(err)),
         },
     }
+}
+
+/// Inserts one row into `table`, its `values` in `columns` order.
+async fn insert(
+    tx: &deadpool_postgres::Transaction<'_>,
+    table: &str,
+    columns: &[&str],
+    values: &[Value],
+) -> Result<u64, tokio_postgres::Error> {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
+    let params = super::Params::of(values);
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            list(columns),
+            placeholders.join(", ")
+        ),
+        &params.refs(),
+    )
+    .await
 }
 
 /// A row as a JSON object keyed by its column names; bytes in PostgreSQL's hex form, which

@@ -7,11 +7,12 @@ use crate::audit::ChainHash;
 use crate::clock::{Clock, MAX_CLOCK_SKEW, SystemClock};
 use crate::evidence::Frontier;
 use crate::store::StoreError;
+use crate::store::append::{Appended, LogTip, append};
 use crate::store::backend::{
     KeptRow, KeptStep, NewMessage, PolicyWrite, Stamped, StepWrite, Written,
 };
 use crate::store::columns::{
-    AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, list, uuid_text,
+    AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, list, uuid_text,
 };
 
 /// `count` placeholders, `?1, ?2, …`.
@@ -95,29 +96,20 @@ pub(super) fn policy(
             |row| row.get(0),
         )
         .map_err(StoreError::db("reading the tenant's last record"))?;
-    let Stamped { mut row, message } =
+    let Stamped { row, message } =
         change.stamp(last_record_at.as_deref(), last_change_at.as_deref())?;
-    let (position, previous) = chain_head(&tx, &tenant)?;
-    row.link(previous, position + 1);
-    let mut frontier = super::log::frontier(&tx, &tenant, position)?;
-    let mut nodes = Vec::new();
-    frontier.push(row.leaf_hash(), &mut nodes);
+    let Appended { rows, nodes, .. } = append(&tip(&tx, &tenant)?, std::slice::from_ref(&row));
+    let row = rows.into_iter().next().unwrap_or(row);
     super::log::insert_nodes(&tx, &tenant, &nodes)
+        .and_then(|()| insert(&tx, "policy_changes", &POLICY_COLUMNS, &row.values()))
+        .and_then(|_| {
+            tx.prepare_cached(
+                "INSERT INTO policy_outbox (tenant, version, message, status, attempts, \
+                 lease_until) VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
+            )?
+            .execute(params![row.tenant, row.version, message, row.at])
+        })
         .map_err(StoreError::db("writing a policy change"))?;
-    tx.prepare_cached(&format!(
-        "INSERT INTO policy_changes ({}) VALUES ({})",
-        list(&POLICY_COLUMNS),
-        placeholders(POLICY_COLUMNS.len())
-    ))
-    .and_then(|mut stmt| stmt.execute(rusqlite::params_from_iter(row.values().iter())))
-    .and_then(|_| {
-        tx.prepare_cached(
-            "INSERT INTO policy_outbox (tenant, version, message, status, attempts, lease_until) \
-             VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
-        )?
-        .execute(params![row.tenant, row.version, message, row.at])
-    })
-    .map_err(StoreError::db("writing a policy change"))?;
     tx.commit()
         .map_err(StoreError::committing("committing a policy change"))?;
     Ok(Some(row))
@@ -193,51 +185,56 @@ pub(super) fn kept_step(
     .optional()
 }
 
-/// The head of `tenant`'s chain: its last position and hash (0 and the genesis hash for none).
-fn chain_head(tx: &Transaction<'_>, tenant: &str) -> Result<(u64, ChainHash), StoreError> {
-    match super::chain::head(tx, tenant).map_err(StoreError::db("reading the chain head"))? {
-        Some((position, hash)) => Ok((
-            position,
-            ChainHash::from_slice(&hash).ok_or_else(|| {
-                StoreError::database("reading the chain head")(
-                    format!(
-                        "the stored head of tenant {tenant} is {} bytes, not a SHA-256 hash",
-                        hash.len()
-                    )
-                    .into(),
-                )
-            })?,
-        )),
-        None => Ok((0, ChainHash::GENESIS)),
-    }
+/// The head of `tenant`'s log: its chain's last position and hash, and its tree's edge.
+fn tip(tx: &Transaction<'_>, tenant: &str) -> Result<LogTip, StoreError> {
+    let Some((position, hash)) =
+        super::chain::head(tx, tenant).map_err(StoreError::db("reading the chain head"))?
+    else {
+        return Ok(LogTip::empty());
+    };
+    let hash = ChainHash::from_slice(&hash).ok_or_else(|| {
+        StoreError::database("reading the chain head")(
+            format!(
+                "the stored head of tenant {tenant} is {} bytes, not a SHA-256 hash",
+                hash.len()
+            )
+            .into(),
+        )
+    })?;
+    Ok(LogTip {
+        position,
+        hash,
+        frontier: super::log::frontier(tx, tenant, position)?,
+    })
+}
+
+/// Inserts one row into `table`, its `values` in `columns` order.
+fn insert(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &[&str],
+    values: &[Value],
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        list(columns),
+        placeholders(columns.len())
+    ))?
+    .execute(rusqlite::params_from_iter(values.iter()))
 }
 
 /// Appends the step's records to the audit table, linked onto its tenant's chain, and their
 /// leaves to its tree; returns the tree's edge after them.
 fn append_records(tx: &Transaction<'_>, step: &StepWrite) -> Result<Frontier, StoreError> {
     let tenant = &step.row.tenant;
-    let (mut position, mut previous) = chain_head(tx, tenant)?;
-    let mut frontier = super::log::frontier(tx, tenant, position)?;
-    let mut nodes = Vec::with_capacity(2 * step.records.len() + 8);
-    let mut insert = tx
-        .prepare_cached(&format!(
-            "INSERT INTO audit ({}) VALUES ({})",
-            list(&AUDIT_COLUMNS),
-            placeholders(AUDIT_COLUMNS.len())
-        ))
-        .map_err(StoreError::db("appending audit records"))?;
-    for record in &step.records {
-        let mut row = record.clone();
-        position += 1;
-        previous = row.link(previous, position);
-        frontier.push(row.leaf_hash(), &mut nodes);
-        insert
-            .execute(rusqlite::params_from_iter(row.values().iter()))
+    let Appended { rows, nodes, tip } = append(&tip(tx, tenant)?, &step.records);
+    for row in &rows {
+        insert(tx, "audit", &AUDIT_COLUMNS, &row.values())
             .map_err(StoreError::db("appending audit records"))?;
     }
     super::log::insert_nodes(tx, tenant, &nodes)
         .map_err(StoreError::db("appending audit records"))?;
-    Ok(frontier)
+    Ok(tip.frontier)
 }
 
 /// Adds a notification to the outbox, available from the instant of its cause.
