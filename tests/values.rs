@@ -331,5 +331,18 @@ fn a_policy_is_bounded() {
         .with_approvals_required(TenantPolicy::MAX_APPROVALS_REQUIRED + 1)
         .unwrap_err();
     assert!(err.is_invalid_approvals_required());
+    assert!(!err.is_invalid_approver_count());
     insta::assert_snapshot!("too_many_approvals_required", err.to_string());
+    // The most a policy may require, of fewer people than that: the message asks for people,
+    // not for a lower bound than the one it has.
+    let err = TenantPolicy::new(tenant, approvers(3))
+        .unwrap()
+        .with_approvals_required(TenantPolicy::MAX_APPROVALS_REQUIRED)
+        .unwrap_err();
+    assert!(err.is_invalid_approvals_required());
+    assert!(
+        err.to_string()
+            .contains("but the policy designates 3 approver(s): require 1 to 3"),
+        "{err}"
+    );
 }
