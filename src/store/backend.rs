@@ -238,8 +238,42 @@ pub struct Claimed {
     pub(crate) cause: u64,
     pub(crate) message: String,
     pub(crate) attempt: u32,
-    /// The stored kind, checked against the kind of message its cause calls for.
-    pub(crate) kind: String,
+    /// The stored kind (`None`: no kind of message), checked against the kind of message its
+    /// cause calls for.
+    pub(crate) kind: Option<crate::notification::NotificationKind>,
+}
+
+impl Claimed {
+    /// A claimed outbox row from its columns (`attempt`: this attempt's number): the one
+    /// decoder both backends use. A request id that does not parse is refused by name; a kind
+    /// that names no message is kept as `None`, for the delivery run to refuse that message
+    /// alone.
+    pub(crate) fn decode(
+        row: i64,
+        request: &str,
+        cause: u64,
+        message: String,
+        attempt: u32,
+        kind: &str,
+    ) -> Result<Claimed, StoreError> {
+        let request = RequestId::parse(request).map_err(|_| {
+            StoreError::InvalidRecord(crate::record::RecordError::new(
+                None,
+                Some(cause),
+                crate::record::BrokenRule::StoredColumnDisagrees {
+                    column: "outbox.request_id",
+                },
+            ))
+        })?;
+        Ok(Claimed {
+            row,
+            request,
+            cause,
+            message,
+            attempt,
+            kind: crate::notification::NotificationKind::parse(kind),
+        })
+    }
 }
 
 /// What an attempt leaves in the outbox.
@@ -249,6 +283,15 @@ pub struct OutboxUpdate {
     pub(crate) last_error: Option<String>,
     pub(crate) lease_until: String,
     pub(crate) finished_at: Option<String>,
+}
+
+/// Which of a tenant's kept checkpoints a read wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// Every one, in size order.
+    All,
+    /// The latest (largest) only.
+    Latest,
 }
 
 /// How recording an attempt ended.
@@ -299,7 +342,7 @@ pub trait Primitives: Send + Sync + 'static {
     /// A tenant's policy history, oldest first.
     fn policy_rows(
         &self,
-        tenant: String,
+        tenant: crate::values::TenantId,
     ) -> impl Future<Output = Result<Vec<PolicyRow>, StoreError>> + Send;
 
     /// Writes a policy change in one transaction (see [`PolicyWrite`]): `None` when the version
@@ -388,35 +431,38 @@ pub trait Primitives: Send + Sync + 'static {
     /// revision of that tenant from the same snapshot (`None` for a row that does not decode).
     fn chain(
         &self,
-        tenant: String,
+        tenant: crate::values::TenantId,
         sink: tokio::sync::mpsc::Sender<ChainBatch>,
     ) -> impl Future<Output = Result<Vec<Option<(RequestId, u64)>>, StoreError>> + Send;
 
     /// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
     fn link_target(
         &self,
-        tenant: String,
+        tenant: crate::values::TenantId,
         hash: Vec<u8>,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 
     /// The last audit row of `tenant`'s chain: its position and hash.
     fn chain_head(
         &self,
-        tenant: String,
+        tenant: crate::values::TenantId,
     ) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>, StoreError>> + Send;
 
-    /// Every tenant with requests.
+    /// Every tenant with requests, as stored (the store parses them).
     fn tenants(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
     /// Stored subtrees of `tenant`'s tree, in the order of `ids` (`None` where none is stored).
     fn log_nodes(
         &self,
-        tenant: String,
+        tenant: crate::values::TenantId,
         ids: Vec<crate::evidence::NodeId>,
     ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, StoreError>> + Send;
 
     /// `tenant`'s log head (see [`LogHead`]), in one read.
-    fn log_head(&self, tenant: String) -> impl Future<Output = Result<LogHead, StoreError>> + Send;
+    fn log_head(
+        &self,
+        tenant: crate::values::TenantId,
+    ) -> impl Future<Output = Result<LogHead, StoreError>> + Send;
 
     /// The sequence and log position of each of `request`'s audit records.
     fn record_positions(
@@ -427,8 +473,8 @@ pub trait Primitives: Send + Sync + 'static {
     /// `tenant`'s checkpoints in size order: every one, or the latest only.
     fn checkpoint_rows(
         &self,
-        tenant: String,
-        latest_only: bool,
+        tenant: crate::values::TenantId,
+        which: Kept,
     ) -> impl Future<Output = Result<Vec<CheckpointRow>, StoreError>> + Send;
 
     /// Keeps a checkpoint, unless one of its tenant and size is kept already: whether it was

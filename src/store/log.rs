@@ -52,7 +52,7 @@ use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
 
-use super::backend::Backend;
+use super::backend::{Backend, Kept};
 use super::columns::{CheckpointRow, instant_text, uuid_text};
 use super::handle::Store;
 use crate::evidence::{
@@ -176,7 +176,7 @@ impl<B: Backend> Store<B> {
         let signer = self.signer().ok_or(StoreError::NoSigner)?;
         let verifier = signer.verifier();
         let stored = uuid_text(tenant.as_uuid());
-        let head = self.backend().log_head(stored.clone()).await?;
+        let head = self.backend().log_head(tenant).await?;
         let size = head.size;
         if size == 0 {
             return Ok(None);
@@ -195,7 +195,7 @@ impl<B: Backend> Store<B> {
                 ))
             })?;
             let ids = merkle::nodes_read(|node| extension(signed, size, &root, node));
-            let nodes = self.fetch_nodes(&stored, ids).await?;
+            let nodes = self.fetch_nodes(tenant, ids).await?;
             match extension(signed, size, &root, |id| nodes.get(&id).copied()) {
                 Ok(Extension::Extends) => {}
                 Ok(Extension::Signed) => return Ok(Some(latest)),
@@ -296,7 +296,7 @@ impl<B: Backend> Store<B> {
     pub async fn checkpoints(&self, tenant: TenantId) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.ready().await?;
         self.backend()
-            .checkpoint_rows(uuid_text(tenant.as_uuid()), false)
+            .checkpoint_rows(tenant, Kept::All)
             .await?
             .into_iter()
             .map(StoredCheckpoint::read)
@@ -314,7 +314,7 @@ impl<B: Backend> Store<B> {
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
         self.ready().await?;
         self.backend()
-            .checkpoint_rows(uuid_text(tenant.as_uuid()), true)
+            .checkpoint_rows(tenant, Kept::Latest)
             .await?
             .into_iter()
             .next()
@@ -323,24 +323,21 @@ impl<B: Backend> Store<B> {
     }
 
     /// The root of `tenant`'s tree of `size` entries, from its stored edge.
-    async fn tree_root(&self, tenant: &str, size: u64) -> Result<TreeHash, StoreError> {
+    async fn tree_root(&self, tenant: TenantId, size: u64) -> Result<TreeHash, StoreError> {
         let nodes = self
             .backend()
-            .log_nodes(tenant.to_owned(), Frontier::ids(size))
+            .log_nodes(tenant, Frontier::ids(size))
             .await?;
-        Ok(frontier_of(tenant, size, nodes)?.root())
+        Ok(frontier_of(&uuid_text(tenant.as_uuid()), size, nodes)?.root())
     }
 
     /// The stored subtrees `ids` of `tenant`'s tree, in one read (those stored and well formed).
     async fn fetch_nodes(
         &self,
-        tenant: &str,
+        tenant: TenantId,
         ids: Vec<NodeId>,
     ) -> Result<HashMap<NodeId, TreeHash>, StoreError> {
-        let fetched = self
-            .backend()
-            .log_nodes(tenant.to_owned(), ids.clone())
-            .await?;
+        let fetched = self.backend().log_nodes(tenant, ids.clone()).await?;
         Ok(ids
             .iter()
             .zip(fetched)
@@ -351,7 +348,7 @@ impl<B: Backend> Store<B> {
     /// A proof built by `build` from the stored subtrees it reads, fetched in one read.
     async fn proof_from_nodes(
         &self,
-        tenant: &str,
+        tenant: TenantId,
         size: u64,
         build: impl Fn(&mut dyn FnMut(NodeId) -> Option<TreeHash>) -> Option<Vec<TreeHash>>,
     ) -> Result<Vec<TreeHash>, StoreError> {
@@ -360,7 +357,7 @@ impl<B: Backend> Store<B> {
         let missing = ids.iter().find(|id| !nodes.contains_key(id)).copied();
         build(&mut |id| nodes.get(&id).copied()).ok_or_else(|| {
             missing_node(
-                tenant,
+                &uuid_text(tenant.as_uuid()),
                 size,
                 missing.unwrap_or(NodeId {
                     level: 0,
@@ -411,7 +408,6 @@ impl<B: Backend> Store<B> {
         position: u64,
         checkpoint: &StoredCheckpoint,
     ) -> Result<TlogProof, StoreError> {
-        let stored = uuid_text(tenant.as_uuid());
         let size = checkpoint.checkpoint().size();
         if position == 0 || position > size {
             return Err(StoreError::NoCheckpoint { position });
@@ -419,7 +415,7 @@ impl<B: Backend> Store<B> {
         let latest = checkpoint;
         let index = position - 1;
         let proof = self
-            .proof_from_nodes(&stored, size, |node| {
+            .proof_from_nodes(tenant, size, |node| {
                 merkle::inclusion_proof_from(index, size, node)
             })
             .await?;
@@ -438,7 +434,6 @@ impl<B: Backend> Store<B> {
         tenant: TenantId,
         old_size: u64,
     ) -> Result<ConsistencyProof, StoreError> {
-        let stored = uuid_text(tenant.as_uuid());
         let latest = self
             .latest_checkpoint(tenant)
             .await?
@@ -446,7 +441,7 @@ impl<B: Backend> Store<B> {
             .ok_or(StoreError::NoCheckpoint { position: old_size })?;
         let size = latest.checkpoint().size();
         let proof = self
-            .proof_from_nodes(&stored, size, |node| {
+            .proof_from_nodes(tenant, size, |node| {
                 merkle::consistency_proof_from(old_size, size, node)
             })
             .await?;
@@ -512,10 +507,7 @@ impl<B: Backend> Store<B> {
             }
             entries
         });
-        let read = self
-            .backend()
-            .chain(uuid_text(tenant.as_uuid()), sink)
-            .await;
+        let read = self.backend().chain(tenant, sink).await;
         let entries = collect.await.map_err(super::chain::hashing_failed)?;
         read?;
         Ok(entries)
@@ -588,17 +580,14 @@ impl<B: Backend> Store<B> {
             }
             verifier.finish()
         });
-        let read = self
-            .backend()
-            .chain(uuid_text(tenant.as_uuid()), sink)
-            .await;
+        let read = self.backend().chain(tenant, sink).await;
         let verdict = hashing.await.map_err(super::chain::hashing_failed)?;
         read?;
         if let LogVerdict::Verified { size, root, .. } = &verdict
             && *size > 0
         {
             let stored = uuid_text(tenant.as_uuid());
-            if self.tree_root(&stored, *size).await? != *root {
+            if self.tree_root(tenant, *size).await? != *root {
                 return Err(StoreError::LogBroken {
                     tenant: stored,
                     reason: "its stored tree is not the tree of its entries".to_owned(),

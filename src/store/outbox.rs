@@ -344,7 +344,7 @@ impl<B: Backend> Store<B> {
                 column: "outbox.message",
             }));
         }
-        if message.kind != rendered.kind().as_str() {
+        if message.kind != Some(rendered.kind()) {
             return Err(refuse(BrokenRule::StoredColumnDisagrees {
                 column: "outbox.kind",
             }));

@@ -130,10 +130,7 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.policy_history", skip_all, fields(backend = B::NAME, tenant = %tenant))]
     pub async fn policy_history(&self, tenant: TenantId) -> Result<PolicyHistory, StoreError> {
         self.ready().await?;
-        let rows = self
-            .backend()
-            .policy_rows(super::columns::uuid_text(tenant.as_uuid()))
-            .await?;
+        let rows = self.backend().policy_rows(tenant).await?;
         policy_history(tenant, &rows)
     }
 

@@ -254,10 +254,7 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.chain_head", skip_all, fields(backend = B::NAME, tenant = %tenant))]
     pub async fn chain_head(&self, tenant: TenantId) -> Result<Option<ChainHead>, StoreError> {
         self.ready().await?;
-        let head = self
-            .backend()
-            .chain_head(uuid_text(tenant.as_uuid()))
-            .await?;
+        let head = self.backend().chain_head(tenant).await?;
         head.map(|(position, hash)| match ChainHash::from_slice(&hash) {
             Some(hash) => Ok(ChainHead {
                 tenant,
@@ -288,10 +285,7 @@ impl<B: Backend> Store<B> {
             self.ready().await?;
             let (sink, batches) = tokio::sync::mpsc::channel::<ChainBatch>(4);
             let hashing = tokio::task::spawn_blocking(move || chain::walk(batches));
-            let read = self
-                .backend()
-                .chain(uuid_text(tenant.as_uuid()), sink)
-                .await;
+            let read = self.backend().chain(tenant, sink).await;
             let walked = hashing.await.map_err(chain::hashing_failed)?;
             let revisions = read?;
             let verdict = match chain::conclude(tenant, walked, revisions) {
@@ -301,10 +295,7 @@ impl<B: Backend> Store<B> {
                     record,
                     hash,
                 } => {
-                    let target = self
-                        .backend()
-                        .link_target(uuid_text(tenant.as_uuid()), hash)
-                        .await?;
+                    let target = self.backend().link_target(tenant, hash).await?;
                     chain::classify(tenant, position, record, target)
                 }
             };

@@ -6,6 +6,7 @@ use deadpool_postgres::GenericClient;
 
 use crate::evidence::{Frontier, NodeId, TreeHash};
 use crate::store::StoreError;
+use crate::store::backend::Kept;
 use crate::store::columns::{AuditColumns, CHECKPOINT_COLUMNS, CheckpointRow, list};
 
 /// The edge of `tenant`'s tree of `size` leaves from its stored bytes (`chains.frontier`).
@@ -167,10 +168,10 @@ pub(super) async fn nodes(
 pub(super) async fn checkpoints(
     client: &impl GenericClient,
     tenant: &str,
-    latest_only: bool,
+    which: Kept,
 ) -> Result<Vec<CheckpointRow>, StoreError> {
     let fail = || StoreError::db("reading the tenant's checkpoints");
-    let order = if latest_only {
+    let order = if which == Kept::Latest {
         "size DESC LIMIT 1"
     } else {
         "size"
@@ -238,7 +239,10 @@ pub(super) async fn head(
         .await?
         .map_or(0, |(position, _)| position);
     let frontier = nodes(client, tenant, &Frontier::ids(size)).await?;
-    let latest = checkpoints(client, tenant, true).await?.into_iter().next();
+    let latest = checkpoints(client, tenant, Kept::Latest)
+        .await?
+        .into_iter()
+        .next();
     Ok(crate::store::backend::LogHead {
         size,
         frontier,

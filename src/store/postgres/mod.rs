@@ -22,15 +22,16 @@ use tokio_postgres::types::ToSql;
 use super::PostgresStore;
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, Finished, KeptRow, OutboxRow, OutboxUpdate, PolicyWrite, Primitives,
-    StepWrite, StoredRequest, Written,
+    Claimed, ClaimedPolicy, Finished, Kept, KeptRow, OutboxRow, OutboxUpdate, PolicyWrite,
+    Primitives, StepWrite, StoredRequest, Written,
 };
 use super::chain::ChainBatch;
+use super::columns::uuid_text;
 use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
 use super::handle::Store;
 use super::queries::Sql;
 use crate::audit::AuditRecord;
-use crate::values::RequestId;
+use crate::values::{RequestId, TenantId};
 
 /// How many connections the store's own pool opens at most.
 const POOL_SIZE: usize = 16;
@@ -411,7 +412,8 @@ impl Primitives for Postgres {
         read::request(&mut self.client().await?, id).await
     }
 
-    async fn policy_rows(&self, tenant: String) -> Result<Vec<PolicyRow>, StoreError> {
+    async fn policy_rows(&self, tenant: TenantId) -> Result<Vec<PolicyRow>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         read::policies(&self.client().await?, &tenant).await
     }
 
@@ -512,17 +514,24 @@ impl Primitives for Postgres {
 
     async fn chain(
         &self,
-        tenant: String,
+        tenant: TenantId,
         sink: tokio::sync::mpsc::Sender<ChainBatch>,
     ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         chain::walk(&mut self.client().await?, &tenant, &sink).await
     }
 
-    async fn link_target(&self, tenant: String, hash: Vec<u8>) -> Result<Option<u64>, StoreError> {
+    async fn link_target(
+        &self,
+        tenant: TenantId,
+        hash: Vec<u8>,
+    ) -> Result<Option<u64>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         chain::link_target(&self.client().await?, &tenant, &hash).await
     }
 
-    async fn chain_head(&self, tenant: String) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    async fn chain_head(&self, tenant: TenantId) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         chain::head(&self.client().await?, &tenant).await
     }
 
@@ -532,13 +541,15 @@ impl Primitives for Postgres {
 
     async fn log_nodes(
         &self,
-        tenant: String,
+        tenant: TenantId,
         ids: Vec<crate::evidence::NodeId>,
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         log::nodes(&self.client().await?, &tenant, &ids).await
     }
 
-    async fn log_head(&self, tenant: String) -> Result<super::backend::LogHead, StoreError> {
+    async fn log_head(&self, tenant: TenantId) -> Result<super::backend::LogHead, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         log::head(&self.client().await?, &tenant).await
     }
 
@@ -567,10 +578,11 @@ impl Primitives for Postgres {
 
     async fn checkpoint_rows(
         &self,
-        tenant: String,
-        latest_only: bool,
+        tenant: TenantId,
+        which: Kept,
     ) -> Result<Vec<CheckpointRow>, StoreError> {
-        log::checkpoints(&self.client().await?, &tenant, latest_only).await
+        let tenant = uuid_text(tenant.as_uuid());
+        log::checkpoints(&self.client().await?, &tenant, which).await
     }
 
     async fn add_checkpoint(&self, row: CheckpointRow) -> Result<bool, StoreError> {

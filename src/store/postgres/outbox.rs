@@ -9,7 +9,6 @@ use super::{Postgres, column_error, unsigned, write};
 use crate::store::StoreError;
 use crate::store::backend::{Claimed, ClaimedPolicy, Finished, OutboxUpdate, StepWrite};
 use crate::store::columns::instant_text;
-use crate::values::RequestId;
 
 /// Claims up to `limit` due messages for this run until `lease_until`.
 pub(super) async fn claim(
@@ -35,23 +34,16 @@ pub(super) async fn claim(
         .iter()
         .map(|row| {
             let request: String = row.try_get(1).map_err(&read)?;
+            let kind: String = row.try_get(5).map_err(&read)?;
             let attempts: i32 = row.try_get(4).map_err(&read)?;
-            Ok(Claimed {
-                row: row.try_get(0).map_err(&read)?,
-                request: RequestId::parse(&request).map_err(|_| {
-                    StoreError::InvalidRecord(crate::record::RecordError::new(
-                        None,
-                        None,
-                        crate::record::BrokenRule::StoredColumnDisagrees {
-                            column: "outbox.request_id",
-                        },
-                    ))
-                })?,
-                cause: unsigned(row.try_get(2).map_err(&read)?, "outbox.sequence")?,
-                message: row.try_get(3).map_err(&read)?,
-                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
-                kind: row.try_get(5).map_err(&read)?,
-            })
+            Claimed::decode(
+                row.try_get(0).map_err(&read)?,
+                &request,
+                unsigned(row.try_get(2).map_err(&read)?, "outbox.sequence")?,
+                row.try_get(3).map_err(&read)?,
+                u32::try_from(attempts).unwrap_or(u32::MAX),
+                &kind,
+            )
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     claimed.sort_by_key(|message| message.row);

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::evidence::{Frontier, NodeId, TreeHash};
 use crate::store::StoreError;
+use crate::store::backend::Kept;
 use crate::store::columns::{AuditColumns, CHECKPOINT_COLUMNS, CheckpointRow, list};
 
 /// The stored subtree `id` of `tenant`'s tree, if stored.
@@ -100,10 +101,10 @@ pub(super) fn build_trees(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 pub(super) fn checkpoints(
     conn: &Connection,
     tenant: &str,
-    latest_only: bool,
+    which: Kept,
 ) -> Result<Vec<CheckpointRow>, StoreError> {
     let read = super::read::read_error(None, "reading the tenant's checkpoints");
-    let sql = if latest_only {
+    let sql = if which == Kept::Latest {
         format!(
             "SELECT {} FROM checkpoints WHERE tenant = ?1 ORDER BY size DESC LIMIT 1",
             list(&CHECKPOINT_COLUMNS)
@@ -161,7 +162,7 @@ pub(super) fn head(
         .map(|id| node(&tx, tenant, id))
         .collect::<Result<_, _>>()
         .map_err(&read)?;
-    let latest = checkpoints(&tx, tenant, true)?.into_iter().next();
+    let latest = checkpoints(&tx, tenant, Kept::Latest)?.into_iter().next();
     Ok(crate::store::backend::LogHead {
         size,
         frontier,
@@ -178,7 +179,7 @@ pub(super) fn sign_in(
     frontier: &Frontier,
     signing: &crate::store::log::StepSigning,
 ) -> Result<Option<String>, StoreError> {
-    let latest = checkpoints(tx, tenant, true)?.into_iter().next();
+    let latest = checkpoints(tx, tenant, Kept::Latest)?.into_iter().next();
     let row = signing.checkpoint(frontier.size(), frontier.root(), latest, |id| {
         node(tx, tenant, id)
             .ok()

@@ -22,16 +22,17 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, Finished, KeptRow, LogHead, OutboxRow, OutboxUpdate, PolicyWrite,
+    Claimed, ClaimedPolicy, Finished, Kept, KeptRow, LogHead, OutboxRow, OutboxUpdate, PolicyWrite,
     Primitives, StepWrite, StoredRequest, Written,
 };
 use super::chain::ChainBatch;
+use super::columns::uuid_text;
 use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
 use super::handle::Store;
 use super::queries::Sql;
 use crate::audit::AuditRecord;
 use crate::clock::{Clock, SystemClock};
-use crate::values::RequestId;
+use crate::values::{RequestId, TenantId};
 
 /// How many reader connections a store opens.
 const READERS: usize = 4;
@@ -288,7 +289,8 @@ impl Primitives for Sqlite {
         .await
     }
 
-    async fn policy_rows(&self, tenant: String) -> Result<Vec<PolicyRow>, StoreError> {
+    async fn policy_rows(&self, tenant: TenantId) -> Result<Vec<PolicyRow>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         try_call(self.reader()?, "reading the tenant's policy", move |conn| {
             read::policies(conn, &tenant)
         })
@@ -418,16 +420,22 @@ impl Primitives for Sqlite {
 
     async fn chain(
         &self,
-        tenant: String,
+        tenant: TenantId,
         sink: tokio::sync::mpsc::Sender<ChainBatch>,
     ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         try_call(self.reader()?, "verifying the audit chain", move |conn| {
             chain::walk(conn, &tenant, &sink)
         })
         .await
     }
 
-    async fn link_target(&self, tenant: String, hash: Vec<u8>) -> Result<Option<u64>, StoreError> {
+    async fn link_target(
+        &self,
+        tenant: TenantId,
+        hash: Vec<u8>,
+    ) -> Result<Option<u64>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         call(
             self.reader()?,
             "following a broken chain link",
@@ -436,7 +444,8 @@ impl Primitives for Sqlite {
         .await
     }
 
-    async fn chain_head(&self, tenant: String) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    async fn chain_head(&self, tenant: TenantId) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         call(self.reader()?, "reading the chain head", move |conn| {
             chain::head(conn, &tenant)
         })
@@ -449,9 +458,10 @@ impl Primitives for Sqlite {
 
     async fn log_nodes(
         &self,
-        tenant: String,
+        tenant: TenantId,
         ids: Vec<crate::evidence::NodeId>,
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         call(self.reader()?, "reading the tenant's tree", move |conn| {
             ids.into_iter()
                 .map(|id| log::node(conn, &tenant, id))
@@ -460,7 +470,8 @@ impl Primitives for Sqlite {
         .await
     }
 
-    async fn log_head(&self, tenant: String) -> Result<LogHead, StoreError> {
+    async fn log_head(&self, tenant: TenantId) -> Result<LogHead, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         try_call(self.reader()?, "reading the tenant's log", move |conn| {
             log::head(conn, &tenant)
         })
@@ -480,13 +491,14 @@ impl Primitives for Sqlite {
 
     async fn checkpoint_rows(
         &self,
-        tenant: String,
-        latest_only: bool,
+        tenant: TenantId,
+        which: Kept,
     ) -> Result<Vec<CheckpointRow>, StoreError> {
+        let tenant = uuid_text(tenant.as_uuid());
         try_call(
             self.reader()?,
             "reading the tenant's checkpoints",
-            move |conn| log::checkpoints(conn, &tenant, latest_only),
+            move |conn| log::checkpoints(conn, &tenant, which),
         )
         .await
     }

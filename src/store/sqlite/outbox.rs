@@ -9,7 +9,6 @@ use super::write::{move_request, write_in};
 use crate::store::StoreError;
 use crate::store::backend::{Claimed, ClaimedPolicy, Finished, OutboxUpdate, StepWrite};
 use crate::store::columns::instant_text;
-use crate::values::RequestId;
 
 /// Claims up to `limit` due messages for this run, in one write transaction: no other run can
 /// claim them until `lease_until`.
@@ -49,22 +48,14 @@ pub(super) fn claim(
             .map_err(&read)?;
         rows.into_iter()
             .map(|(row, request, cause, message, attempts, kind)| {
-                Ok(Claimed {
+                Claimed::decode(
                     row,
-                    request: RequestId::parse(&request).map_err(|_| {
-                        StoreError::InvalidRecord(crate::record::RecordError::new(
-                            None,
-                            Some(cause),
-                            crate::record::BrokenRule::StoredColumnDisagrees {
-                                column: "outbox.request_id",
-                            },
-                        ))
-                    })?,
+                    &request,
                     cause,
                     message,
-                    attempt: attempts.saturating_add(1),
-                    kind,
-                })
+                    attempts.saturating_add(1),
+                    &kind,
+                )
             })
             .collect::<Result<Vec<_>, StoreError>>()?
     };
