@@ -134,6 +134,48 @@ impl ChainBatch {
     }
 }
 
+/// A tenant's policy changes, placed among its audit rows by chain position as a walk reads
+/// them: the one interleave both backends' walks use.
+pub(crate) struct Interleave<'a> {
+    policies: std::iter::Peekable<std::slice::Iter<'a, PolicyRow>>,
+}
+
+impl<'a> Interleave<'a> {
+    /// The tenant's policy changes, in chain order.
+    pub(crate) fn new(policies: &'a [PolicyRow]) -> Self {
+        Interleave {
+            policies: policies.iter().peekable(),
+        }
+    }
+
+    /// Adds an audit row to `batch` (see [`ChainBatch::push`]), after the policy changes that
+    /// come before it in the chain.
+    pub(crate) fn push(
+        &mut self,
+        batch: &mut ChainBatch,
+        position: Option<u64>,
+        sequence: Option<u64>,
+        values: [Option<&[u8]>; AUDIT_COLUMNS.len()],
+    ) {
+        while let Some(policy) = self
+            .policies
+            .next_if(|p| position.is_none_or(|at| p.chain_position < at))
+        {
+            batch.push_policy(policy);
+        }
+        batch.push(position, sequence, values);
+    }
+
+    /// A batch of the policy changes after the last audit row, if any.
+    pub(crate) fn rest(self) -> Option<ChainBatch> {
+        let mut batch = ChainBatch::default();
+        for policy in self.policies {
+            batch.push_policy(policy);
+        }
+        (!batch.rows.is_empty()).then_some(batch)
+    }
+}
+
 impl ChainBatch {
     /// Hands its rows to `verifier`, hashing each row's stored bytes once into its link.
     pub(crate) fn verify_into(&self, verifier: &mut crate::evidence::LogVerifier) {

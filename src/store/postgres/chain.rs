@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 use super::read::snapshot;
 use super::unsigned;
 use crate::store::StoreError;
-use crate::store::chain::{CHAIN_BATCH, ChainBatch};
+use crate::store::chain::{CHAIN_BATCH, ChainBatch, Interleave};
 use crate::store::columns::{AUDIT_COLUMNS, audit_at, list};
 use crate::values::RequestId;
 
@@ -71,7 +71,7 @@ pub(super) async fn walk(
 ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
     let tx = snapshot(client).await?;
     let policies = super::read::policies(&tx, tenant).await?;
-    let mut policies = policies.iter().peekable();
+    let mut policies = Interleave::new(&policies);
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {} FROM audit WHERE tenant = $1 ORDER BY chain_position",
@@ -104,13 +104,8 @@ pub(super) async fn walk(
                     .or_else(|_| row.try_get::<_, &[u8]>(i))
                     .ok()
             };
-            // The policy changes that come before this row in the chain.
-            while let Some(policy) = policies
-                .next_if(|p| int(audit_at::CHAIN_POSITION).is_none_or(|at| p.chain_position < at))
-            {
-                batch.push_policy(policy);
-            }
-            batch.push(
+            policies.push(
+                &mut batch,
                 int(audit_at::CHAIN_POSITION),
                 int(audit_at::SEQUENCE),
                 std::array::from_fn(bytes),
@@ -121,13 +116,8 @@ pub(super) async fn walk(
             break;
         }
     }
-    let rest: Vec<_> = policies.collect();
-    if !rest.is_empty() {
-        let mut batch = ChainBatch::default();
-        for policy in rest {
-            batch.push_policy(policy);
-        }
-        let _ = sink.send(batch).await;
+    if let Some(rest) = policies.rest() {
+        let _ = sink.send(rest).await;
     }
     let rows = tx
         .query(

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::read_error;
 use crate::store::StoreError;
-use crate::store::chain::ChainBatch;
+use crate::store::chain::{ChainBatch, Interleave};
 use crate::store::columns::{AUDIT_COLUMNS, audit_at, list};
 use crate::values::RequestId;
 
@@ -52,7 +52,7 @@ pub(super) fn walk(
     let read = read_error(None, "verifying the audit chain");
     let tx = conn.transaction().map_err(&read)?;
     let policies = super::read::policies_in(&tx, tenant)?;
-    let mut policies = policies.iter().peekable();
+    let mut policies = Interleave::new(&policies);
     {
         let mut stmt = tx
             .prepare_cached(&format!(
@@ -66,13 +66,8 @@ pub(super) fn walk(
         while let Some(row) = rows.next().map_err(&read)? {
             let bytes = |i: usize| row.get_ref(i).ok().and_then(|v| v.as_bytes().ok());
             let int = |i: usize| row.get::<_, u64>(i).ok();
-            // The policy changes that come before this row in the chain.
-            while let Some(policy) = policies
-                .next_if(|p| int(audit_at::CHAIN_POSITION).is_none_or(|at| p.chain_position < at))
-            {
-                batch.push_policy(policy);
-            }
-            batch.push(
+            policies.push(
+                &mut batch,
                 int(audit_at::CHAIN_POSITION),
                 int(audit_at::SEQUENCE),
                 std::array::from_fn(bytes),
@@ -89,11 +84,11 @@ pub(super) fn walk(
                 break;
             }
         }
-        for policy in policies {
-            batch.push_policy(policy);
-        }
         if !batch.is_empty() {
             let _ = sink.blocking_send(batch);
+        }
+        if let Some(rest) = policies.rest() {
+            let _ = sink.blocking_send(rest);
         }
     }
     let mut stmt = tx
