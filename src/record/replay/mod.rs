@@ -7,9 +7,15 @@ use chrono::{DateTime, Utc};
 
 use super::{BrokenRule, RecordError, RequestRecord, readable};
 use crate::audit::{Actor, AuditEvent, AuditRecord};
-use crate::outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
+use crate::outcome::{ActionOutcome, DenyOutcome, GrantOutcome};
 use crate::policy::{Authority, Notice};
 use crate::refusal::{Refusal, Refused, Step};
+
+mod closed;
+mod drafted;
+mod granted;
+mod manager_approved;
+mod pending_customer;
 use crate::request::{AnyRequest, Attempt, DeliveryStep, Draft, Request};
 use crate::state::{State, StateKind};
 use crate::values::{ApproverId, DecisionWindow, RequestId, TenantId};
@@ -329,7 +335,8 @@ fn action_outcome(outcome: ActionOutcome) -> AnyRequest {
 }
 
 /// Runs the step that `stored` (and, for a step that first closes the request by time, the
-/// record after it) describes.
+/// record after it) describes: a delivery, or an attempt a store refused, the same in every
+/// state; any other step by the request's state, each in its own file.
 fn apply(
     current: AnyRequest,
     stored: &AuditRecord,
@@ -337,10 +344,6 @@ fn apply(
 ) -> Result<AnyRequest, BrokenRule> {
     use AuditEvent as E;
     let at: DateTime<Utc> = stored.at();
-    let not_legal = |state| BrokenRule::StepNotLegal {
-        state,
-        event: stored.event().kind(),
-    };
     let delivery = match stored.event() {
         E::NotificationSent {
             cause, recipients, ..
@@ -369,211 +372,61 @@ fn apply(
             .refuse_attempt(actor, attempt, refusal, at)
             .ok_or(BrokenRule::InstantOutOfRange);
     }
-    let step_of = |event: &E| match event {
-        E::Refused { step, .. } => Some(*step),
+    match current {
+        AnyRequest::Drafted(r) => drafted::apply(r, stored),
+        AnyRequest::ManagerApproved(r) => manager_approved::apply(r, stored),
+        AnyRequest::PendingCustomer(r) => pending_customer::apply(r, stored, after),
+        AnyRequest::Granted(r) => granted::apply(r, stored, after),
+        AnyRequest::Closed(r) => closed::apply(r, stored),
+    }
+}
+
+/// The rule a step broke when it is not legal in `state`.
+fn not_legal(state: StateKind, stored: &AuditRecord) -> BrokenRule {
+    BrokenRule::StepNotLegal {
+        state,
+        event: stored.event().kind(),
+    }
+}
+
+/// A record of time moving the request on (its expiry, the end of its access window) is
+/// written by the step that found it: a late step, recorded just after it as refused for
+/// `ended`; an attempt a store refused, just after it; or a plain check (`check`). Written once
+/// for both: `late` takes again the late step `after` records, or hands the request back when
+/// `after` is no late step of its state.
+fn moved_by_time<S: State>(
+    request: Request<S>,
+    after: Option<&AuditRecord>,
+    ended: Refusal,
+    late: impl FnOnce(
+        Request<S>,
+        &AuditRecord,
+    ) -> Result<Result<AnyRequest, BrokenRule>, Box<Request<S>>>,
+    check: impl FnOnce(Request<S>) -> AnyRequest,
+) -> Result<AnyRequest, BrokenRule>
+where
+    AnyRequest: From<Request<S>>,
+{
+    let Some(next) = after else {
+        return Ok(check(request));
+    };
+    if let Some((actor, attempt)) = refused_by_store(next) {
+        return AnyRequest::from(request)
+            .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, next.at())
+            .ok_or(BrokenRule::InstantOutOfRange);
+    }
+    let refused_for = match next.event() {
+        AuditEvent::Refused { refusal, .. } | AuditEvent::ActionRefused { refusal, .. } => {
+            Some(*refusal)
+        }
         _ => None,
     };
-    match current {
-        AnyRequest::Drafted(r) => match (stored.event(), stored.actor()) {
-            (E::ManagerApproved, Actor::SupportManager(m)) => {
-                settle(r.approve(m, at), AnyRequest::from)
-            }
-            (
-                E::Refused {
-                    step: Step::Approve,
-                    ..
-                },
-                Actor::SupportManager(m),
-            ) => settle(r.approve(m, at), AnyRequest::from),
-            (E::ManagerRejected, Actor::SupportManager(m)) => {
-                settle(r.reject(m, at), AnyRequest::from)
-            }
-            (
-                E::Refused {
-                    step: Step::Reject, ..
-                },
-                Actor::SupportManager(m),
-            ) => settle(r.reject(m, at), AnyRequest::from),
-            (
-                E::Withdrawn
-                | E::Refused {
-                    step: Step::Withdraw,
-                    ..
-                },
-                Actor::Engineer(e),
-            ) => settle(r.withdraw(e, at), AnyRequest::from),
-            _ => Err(not_legal(StateKind::Drafted)),
-        },
-        AnyRequest::ManagerApproved(r) => match (stored.event(), stored.actor()) {
-            (
-                E::ApproversNotified { .. }
-                | E::Refused {
-                    step: Step::Notify, ..
-                },
-                Actor::System,
-            ) => {
-                let answer = notify_answer(stored.event(), at)?;
-                settle(r.notify_under(&answer, at), AnyRequest::from)
-            }
-            (
-                E::Withdrawn
-                | E::Refused {
-                    step: Step::Withdraw,
-                    ..
-                },
-                Actor::Engineer(e),
-            ) => settle(r.withdraw(e, at), AnyRequest::from),
-            _ => Err(not_legal(StateKind::ManagerApproved)),
-        },
-        AnyRequest::PendingCustomer(r) => match (stored.event(), stored.actor()) {
-            (
-                E::Granted { .. }
-                | E::Approved { .. }
-                | E::Refused {
-                    step: Step::Grant, ..
-                },
-                Actor::Approver(a),
-            ) => settle(
-                r.grant_under(a, &decision_answer(stored.event()), at),
-                grant_outcome,
-            ),
-            (
-                E::Denied
-                | E::Refused {
-                    step: Step::Deny, ..
-                },
-                Actor::Approver(a),
-            ) => settle(
-                r.deny_under(a, &decision_answer(stored.event()), at),
-                deny_outcome,
-            ),
-            (
-                E::Withdrawn
-                | E::Refused {
-                    step: Step::Withdraw,
-                    ..
-                },
-                Actor::Engineer(e),
-            ) => settle(r.withdraw(e, at), AnyRequest::from),
-            (E::Expired, Actor::System) => {
-                // Expiry is recorded by the step that found it: a late grant, denial or
-                // withdrawal (recorded as refused just after), an attempt a store refused, or
-                // a plain check.
-                if let Some(next) = after
-                    && let Some((actor, attempt)) = refused_by_store(next)
-                {
-                    return AnyRequest::from(r)
-                        .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, next.at())
-                        .ok_or(BrokenRule::InstantOutOfRange);
-                }
-                let late = after.filter(|next| {
-                    matches!(
-                        next.event(),
-                        E::Refused {
-                            refusal: Refusal::DecisionDeadlinePassed,
-                            ..
-                        }
-                    )
-                });
-                match late.map(|next| (step_of(next.event()), next.actor(), next.at())) {
-                    Some((Some(Step::Grant), Actor::Approver(a), late_at)) => settle(
-                        r.grant_under(a, &Answer::Designated { remaining: None }, late_at),
-                        grant_outcome,
-                    ),
-                    Some((Some(Step::Deny), Actor::Approver(a), late_at)) => settle(
-                        r.deny_under(a, &Answer::Designated { remaining: None }, late_at),
-                        deny_outcome,
-                    ),
-                    Some((Some(Step::Withdraw), Actor::Engineer(e), late_at)) => {
-                        settle(r.withdraw(e, late_at), AnyRequest::from)
-                    }
-                    _ => Ok(match r.check_expiry(at) {
-                        PendingStatus::Pending(pending) => pending.into(),
-                        PendingStatus::Expired(closed) => closed.into(),
-                    }),
-                }
-            }
-            _ => Err(not_legal(StateKind::PendingCustomer)),
-        },
-        AnyRequest::Granted(r) => match (stored.event(), stored.actor()) {
-            (E::EngineerActed { action } | E::ActionRefused { action, .. }, Actor::Engineer(e)) => {
-                settle(r.record_action(e, action.clone(), at), action_outcome)
-            }
-            (
-                E::Completed
-                | E::Refused {
-                    step: Step::Close, ..
-                },
-                Actor::Engineer(e),
-            ) => settle(r.close(e, at), AnyRequest::from),
-            (
-                E::Revoked
-                | E::Refused {
-                    step: Step::Revoke, ..
-                },
-                Actor::Approver(a),
-            ) => settle(
-                r.revoke_under(a, &decision_answer(stored.event()), at),
-                AnyRequest::from,
-            ),
-            (E::AccessElapsed, Actor::System) => {
-                // Like expiry: found by a late step (recorded as refused just after), an
-                // attempt a store refused, or a check.
-                if let Some(next) = after
-                    && let Some((actor, attempt)) = refused_by_store(next)
-                {
-                    return AnyRequest::from(r)
-                        .refuse_attempt(actor, attempt, Refusal::AheadOfStoreClock, next.at())
-                        .ok_or(BrokenRule::InstantOutOfRange);
-                }
-                let late = after.filter(|next| {
-                    matches!(
-                        next.event(),
-                        E::Refused {
-                            refusal: Refusal::AccessWindowEnded,
-                            ..
-                        } | E::ActionRefused {
-                            refusal: Refusal::AccessWindowEnded,
-                            ..
-                        }
-                    )
-                });
-                match late.map(|next| (next.event(), next.actor(), next.at())) {
-                    Some((E::ActionRefused { action, .. }, Actor::Engineer(e), late_at)) => {
-                        settle(r.record_action(e, action.clone(), late_at), action_outcome)
-                    }
-                    Some((
-                        E::Refused {
-                            step: Step::Close, ..
-                        },
-                        Actor::Engineer(e),
-                        late_at,
-                    )) => settle(r.close(e, late_at), AnyRequest::from),
-                    Some((
-                        E::Refused {
-                            step: Step::Revoke, ..
-                        },
-                        Actor::Approver(a),
-                        late_at,
-                    )) => settle(
-                        r.revoke_under(a, &Answer::Designated { remaining: None }, late_at),
-                        AnyRequest::from,
-                    ),
-                    _ => Ok(match r.access(at) {
-                        Access::Active(granted) => granted.into(),
-                        Access::Ended(closed) => closed.into(),
-                    }),
-                }
-            }
-            _ => Err(not_legal(StateKind::Granted)),
-        },
-        AnyRequest::Closed(r) => match (stored.event(), stored.actor()) {
-            (E::ActionRefused { action, .. }, Actor::Engineer(e)) => settle(
-                Err::<AnyRequest, _>(r.refuse_late_action(e, action.clone(), at)),
-                |request| request,
-            ),
-            _ => Err(BrokenRule::RecordAfterClose),
-        },
+    if refused_for != Some(ended) {
+        return Ok(check(request));
+    }
+    match late(request, next) {
+        Ok(taken) => taken,
+        Err(request) => Ok(check(*request)),
     }
 }
 
