@@ -113,14 +113,35 @@ pub async fn a_store_without_a_signer_signs_nothing_until_given_one<D: Db>() {
         store.sign_checkpoint(contoso(), at(hours(2))).await,
         Err(StoreError::NoSigner)
     ));
+    // Linked but unsigned: every entry is uncovered.
+    let entries = store.log_entries(contoso()).await.unwrap();
+    let verdict = store.verify_log(contoso(), &key(), &[]).await.unwrap();
+    assert!(
+        matches!(verdict, LogVerdict::Verified { covered: 0, .. }),
+        "{verdict:?}"
+    );
+    assert_eq!(verdict.uncovered(), entries.len() as u64);
     store.set_checkpoint_signer(signer());
     let signed = store
         .sign_checkpoint(contoso(), at(hours(2)))
         .await
         .unwrap()
         .unwrap();
-    let entries = store.log_entries(contoso()).await.unwrap();
     assert_eq!(signed.checkpoint().size(), entries.len() as u64);
+    let verdict = store.verify_log(contoso(), &key(), &[]).await.unwrap();
+    assert_eq!(verdict.uncovered(), 0, "{verdict:?}");
+    // Steps through a handle without the signer: the new entries are uncovered.
+    let unsigned = db.open().await;
+    granted_as(&unsigned, 2).await;
+    let size = store.log_entries(contoso()).await.unwrap().len() as u64;
+    let verdict = store.verify_log(contoso(), &key(), &[]).await.unwrap();
+    let covered = signed.checkpoint().size();
+    assert!(size > covered);
+    assert!(
+        matches!(verdict, LogVerdict::Verified { covered: c, .. } if c == covered),
+        "{verdict:?}"
+    );
+    assert_eq!(verdict.uncovered(), size - covered);
     assert!(matches!(
         store
             .inclusion_proof(contoso(), entries.len() as u64 + 1)
