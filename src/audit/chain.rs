@@ -1,13 +1,10 @@
 //! The per-tenant hash chain that makes a store's audit records tamper-evident.
 //!
 //! Each record a store saves gets the next position in its tenant's chain and a SHA-256 hash of
-//! the previous hash, its position, and every stored field of the record (its canonical JSON and
-//! the columns searches use), each prefixed with its length:
-//!
-//! ```text
-//! hash(n) = SHA-256( hash(n-1) ‖ n as 8 bytes big-endian ‖ for each field: length as 4 bytes big-endian ‖ field )
-//! hash(0) = 32 zero bytes
-//! ```
+//! the previous hash (32 zero bytes before the first), its position, and every stored field of
+//! the record (its canonical JSON and the columns searches use), each prefixed with its length.
+//! The exact bytes, and how the same link is the leaf of the tenant's Merkle tree, are defined
+//! once, in [`evidence::entry`](crate::evidence::entry).
 //!
 //! Covering the columns means an edited column breaks the chain even when the JSON is left
 //! alone, and verifying needs no decoding.

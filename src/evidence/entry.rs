@@ -20,51 +20,49 @@ use super::TreeHash;
 use crate::audit::ChainHash;
 use crate::values::RequestId;
 
-/// The fields of a record a link and a leaf hash, in order (see the [module](self) docs).
-#[allow(clippy::too_many_arguments)] // one argument per hashed column, in hash order
-pub(crate) fn entry_fields<'a>(
-    request: &'a [u8],
-    sequence: &'a [u8; 8],
-    tenant: &'a [u8],
-    at: &'a [u8],
-    actor_role: &'a [u8],
-    actor_id: &'a [u8],
-    kind: &'a [u8],
-    record: &'a [u8],
-) -> [&'a [u8]; 8] {
-    [
-        request, sequence, tenant, at, actor_role, actor_id, kind, record,
-    ]
+/// An entry's hashed columns, borrowed from wherever they are held (a row a driver read, a
+/// row about to be written, an exported line): the one definition of what a link covers, used
+/// by every insert, read, export and verification. `T` is `str` for columns read as text, and
+/// `[u8]` for a chain walk over stored bytes, which must hash whatever is stored, text or not.
+#[derive(Debug)]
+pub(crate) struct Entry<'a, T: ?Sized = str> {
+    pub(crate) request_id: &'a T,
+    pub(crate) sequence: u64,
+    pub(crate) tenant: &'a T,
+    pub(crate) at: &'a T,
+    pub(crate) actor_role: &'a T,
+    pub(crate) actor_id: &'a T,
+    pub(crate) kind: &'a T,
+    pub(crate) record: &'a T,
 }
 
-/// The link of an entry at `position` after `previous`, from its columns as text.
-#[allow(clippy::too_many_arguments)] // one argument per hashed column, in hash order
-pub(crate) fn link_of(
-    previous: &ChainHash,
-    position: u64,
-    request: &str,
-    sequence: u64,
-    tenant: &str,
-    at: &str,
-    (actor_role, actor_id): (&str, &str),
-    kind: &str,
-    record: &str,
-) -> ChainHash {
-    let sequence = sequence.to_be_bytes();
-    ChainHash::link(
-        previous,
-        position,
-        &entry_fields(
-            request.as_bytes(),
-            &sequence,
-            tenant.as_bytes(),
-            at.as_bytes(),
-            actor_role.as_bytes(),
-            actor_id.as_bytes(),
-            kind.as_bytes(),
-            record.as_bytes(),
-        ),
-    )
+impl<T: ?Sized> Clone for Entry<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Entry<'_, T> {}
+
+impl<T: ?Sized + AsRef<[u8]>> Entry<'_, T> {
+    /// The entry's link at `position` after `previous` (see the [module](self) docs).
+    pub(crate) fn link(&self, previous: &ChainHash, position: u64) -> ChainHash {
+        let sequence = self.sequence.to_be_bytes();
+        ChainHash::link(
+            previous,
+            position,
+            &[
+                self.request_id.as_ref(),
+                &sequence,
+                self.tenant.as_ref(),
+                self.at.as_ref(),
+                self.actor_role.as_ref(),
+                self.actor_id.as_ref(),
+                self.kind.as_ref(),
+                self.record.as_ref(),
+            ],
+        )
+    }
 }
 
 /// The leaf of the entry whose chain link is `link`.
@@ -91,32 +89,24 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
-    /// An entry from its stored columns.
-    #[allow(clippy::too_many_arguments)] // one argument per stored column
+    /// The entry `columns` make at `position`, linked by `previous_hash` and `hash`.
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-    pub(crate) fn from_columns(
+    pub(crate) fn new(
         position: u64,
-        tenant: &str,
-        request_id: &str,
-        sequence: u64,
-        at: &str,
-        actor_role: &str,
-        actor_id: &str,
-        kind: &str,
-        record: &str,
+        columns: Entry<'_>,
         previous_hash: ChainHash,
         hash: ChainHash,
     ) -> LogEntry {
         LogEntry {
             position,
-            tenant: tenant.to_owned(),
-            request_id: request_id.to_owned(),
-            sequence,
-            at: at.to_owned(),
-            actor_role: actor_role.to_owned(),
-            actor_id: actor_id.to_owned(),
-            kind: kind.to_owned(),
-            record: record.to_owned(),
+            tenant: columns.tenant.to_owned(),
+            request_id: columns.request_id.to_owned(),
+            sequence: columns.sequence,
+            at: columns.at.to_owned(),
+            actor_role: columns.actor_role.to_owned(),
+            actor_id: columns.actor_id.to_owned(),
+            kind: columns.kind.to_owned(),
+            record: columns.record.to_owned(),
             previous_hash,
             hash,
         }
@@ -130,17 +120,17 @@ impl LogEntry {
 
     /// The link its columns hash to (after its stored `previous_hash`).
     pub fn link_hash(&self) -> ChainHash {
-        link_of(
-            &self.previous_hash,
-            self.position,
-            &self.request_id,
-            self.sequence,
-            &self.tenant,
-            &self.at,
-            (&self.actor_role, &self.actor_id),
-            &self.kind,
-            &self.record,
-        )
+        Entry {
+            request_id: self.request_id.as_str(),
+            sequence: self.sequence,
+            tenant: &self.tenant,
+            at: &self.at,
+            actor_role: &self.actor_role,
+            actor_id: &self.actor_id,
+            kind: &self.kind,
+            record: &self.record,
+        }
+        .link(&self.previous_hash, self.position)
     }
 
     /// Its position in the tenant's log, from 1.

@@ -9,7 +9,7 @@ use std::ops::Range;
 use super::StoreError;
 use super::columns::{AUDIT_COLUMNS, PolicyRow, audit_at};
 use crate::audit::{ChainBreak, ChainHash, ChainHead, ChainVerdict, Tampering};
-use crate::evidence::entry::entry_fields;
+use crate::evidence::entry::Entry;
 use crate::values::{RequestId, TenantId};
 
 /// Rows handed from the reading side to the hashing side per batch.
@@ -194,20 +194,19 @@ impl ChainBatch {
                 row.sequence.unwrap_or_default(),
             );
             let previous = field(PREVIOUS_HASH);
-            let sequence_bytes = sequence.to_be_bytes();
-            let link = ChainHash::link(
+            let link = Entry::<[u8]> {
+                request_id: field(REQUEST_ID),
+                sequence,
+                tenant: field(TENANT),
+                at: field(AT),
+                actor_role: field(ACTOR_ROLE),
+                actor_id: field(ACTOR_ID),
+                kind: field(KIND),
+                record: field(RECORD),
+            }
+            .link(
                 &ChainHash::from_slice(previous).unwrap_or(ChainHash::GENESIS),
                 position,
-                &entry_fields(
-                    field(REQUEST_ID),
-                    &sequence_bytes,
-                    field(TENANT),
-                    field(AT),
-                    field(ACTOR_ROLE),
-                    field(ACTOR_ID),
-                    field(KIND),
-                    field(RECORD),
-                ),
             );
             let record = || {
                 std::str::from_utf8(field(REQUEST_ID))
@@ -333,18 +332,17 @@ pub(crate) fn walk(mut batches: tokio::sync::mpsc::Receiver<ChainBatch>) -> Walk
             if stored_previous != previous.as_bytes() {
                 return broken(position, BreakCause::Unlinked(stored_previous.to_vec()));
             }
-            let sequence_bytes = sequence.to_be_bytes();
-            let input = entry_fields(
-                request,
-                &sequence_bytes,
+            let hash = Entry::<[u8]> {
+                request_id: request,
+                sequence,
                 tenant,
                 at,
                 actor_role,
                 actor_id,
                 kind,
                 record,
-            );
-            let hash = ChainHash::link(&previous, position, &input);
+            }
+            .link(&previous, position);
             if stored_hash != hash.as_bytes() {
                 return broken(position, BreakCause::Tampered(Tampering::Edited));
             }

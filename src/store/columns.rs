@@ -149,7 +149,7 @@ impl AuditRow {
 
     /// Links the row into its tenant's chain at `position`, after `previous`; returns its hash.
     pub(crate) fn link(&mut self, previous: ChainHash, position: u64) -> ChainHash {
-        let hash = self.columns().link_hash(&previous, position);
+        let hash = self.columns().link(&previous, position);
         self.chain_position = position;
         self.previous_hash = previous.as_bytes().to_vec();
         self.hash = hash.as_bytes().to_vec();
@@ -175,43 +175,17 @@ impl AuditRow {
 }
 
 /// An audit row's record and the columns derived from it, borrowed from wherever the driver
-/// holds them: backends decode rows as they read them, without copying a column.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct AuditColumns<'a> {
-    pub(crate) tenant: &'a str,
-    pub(crate) request_id: &'a str,
-    pub(crate) sequence: u64,
-    pub(crate) at: &'a str,
-    pub(crate) actor_role: &'a str,
-    pub(crate) actor_id: &'a str,
-    pub(crate) kind: &'a str,
-    pub(crate) record: &'a str,
-}
+/// holds them: backends decode rows as they read them, without copying a column. The columns
+/// a link hashes are the log's [`Entry`](crate::evidence::entry::Entry).
+pub(crate) type AuditColumns<'a> = crate::evidence::entry::Entry<'a>;
 
 impl AuditColumns<'_> {
-    /// The hash linking these columns into the chain at `position`, after `previous`.
-    pub(crate) fn link_hash(&self, previous: &ChainHash, position: u64) -> ChainHash {
-        crate::evidence::entry::link_of(
-            previous,
-            position,
-            self.request_id,
-            self.sequence,
-            self.tenant,
-            self.at,
-            (self.actor_role, self.actor_id),
-            self.kind,
-            self.record,
-        )
-    }
-
     /// The leaf these columns make at `position` after `previous` (the stored bytes: a
     /// previous hash that is not 32 bytes links nothing, and makes the leaf of no link) in the
     /// tenant's Merkle tree.
     pub(crate) fn leaf_hash(&self, previous: &[u8], position: u64) -> TreeHash {
         match ChainHash::from_slice(previous) {
-            Some(previous) => {
-                crate::evidence::entry::leaf_hash(&self.link_hash(&previous, position))
-            }
+            Some(previous) => crate::evidence::entry::leaf_hash(&self.link(&previous, position)),
             None => TreeHash::leaf(previous),
         }
     }
@@ -224,19 +198,7 @@ impl AuditColumns<'_> {
         previous_hash: ChainHash,
         hash: ChainHash,
     ) -> crate::evidence::LogEntry {
-        crate::evidence::LogEntry::from_columns(
-            position,
-            self.tenant,
-            self.request_id,
-            self.sequence,
-            self.at,
-            self.actor_role,
-            self.actor_id,
-            self.kind,
-            self.record,
-            previous_hash,
-            hash,
-        )
+        crate::evidence::LogEntry::new(position, *self, previous_hash, hash)
     }
 
     /// Checks that the row's stored `hash` links these columns at `position` after
@@ -250,8 +212,8 @@ impl AuditColumns<'_> {
         previous_hash: &[u8],
         hash: &[u8],
     ) -> Result<(), RecordError> {
-        let linked = ChainHash::from_slice(previous_hash)
-            .map(|previous| self.link_hash(&previous, position));
+        let linked =
+            ChainHash::from_slice(previous_hash).map(|previous| self.link(&previous, position));
         match linked {
             Some(linked) if linked.as_bytes().as_slice() == hash => Ok(()),
             _ => Err(RecordError::new(
@@ -387,7 +349,7 @@ impl PolicyRow {
 
     /// Links the row into its tenant's chain at `position`, after `previous`; returns its hash.
     pub(crate) fn link(&mut self, previous: ChainHash, position: u64) -> ChainHash {
-        let hash = self.chain_columns().link_hash(&previous, position);
+        let hash = self.chain_columns().link(&previous, position);
         self.chain_position = position;
         self.previous_hash = previous.as_bytes().to_vec();
         self.hash = hash.as_bytes().to_vec();
@@ -428,10 +390,7 @@ impl PolicyRow {
             && derived.changed_by == self.changed_by
             && derived.record == self.record;
         let linked = ChainHash::from_slice(&self.previous_hash)
-            .map(|previous| {
-                self.chain_columns()
-                    .link_hash(&previous, self.chain_position)
-            })
+            .map(|previous| self.chain_columns().link(&previous, self.chain_position))
             .is_some_and(|hash| hash.as_bytes().as_slice() == self.hash.as_slice());
         if !agrees || !linked {
             return Err(broken());
