@@ -112,6 +112,22 @@ fn people_ids_and_addresses() {
     insta::assert_snapshot!("people_errors", out);
 }
 
+/// Addresses compare by the identity rule: case and a `+tag` set aside, so one mailbox is one
+/// person however it is spelled.
+#[test]
+fn an_address_is_one_person_however_spelled() {
+    let megan = EmailAddress::new("megan@contoso.com").unwrap();
+    for spelling in ["MEGAN@contoso.com", "megan+2@contoso.com", "Megan@Contoso.com"] {
+        let other = EmailAddress::new(spelling).unwrap();
+        assert!(megan.is_same_person_as(&other), "{spelling}");
+        assert!(other.is_same_person_as(&megan), "{spelling}");
+    }
+    for other in ["lee@contoso.com", "megan@fabrikam.com", "megan2@contoso.com"] {
+        let other = EmailAddress::new(other).unwrap();
+        assert!(!megan.is_same_person_as(&other), "{other}");
+    }
+}
+
 #[test]
 fn tenant_ids() {
     let out = table(
