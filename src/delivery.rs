@@ -141,14 +141,26 @@ pub struct Delivery {
     pub(crate) evidence: Option<crate::evidence::Evidence>,
 }
 
-/// What a delivered notification is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) enum Topic {
-    /// A step of a request: the sequence of the audit record that caused it.
-    Request { request: RequestId, cause: u64 },
-    /// A change of a tenant's policy: its version.
-    Policy { tenant: TenantId, version: u32 },
+/// What a notification is about: a step of a request, or a change of a tenant's policy.
+///
+/// Serialized as `{"request": ..., "cause": ...}` or `{"tenant": ..., "version": ...}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(untagged)]
+pub enum Topic {
+    /// A step of a request.
+    Request {
+        /// The request.
+        request: RequestId,
+        /// The sequence of the audit record whose step caused the notification.
+        cause: u64,
+    },
+    /// A change of a tenant's policy.
+    Policy {
+        /// The tenant.
+        tenant: TenantId,
+        /// The version the change made.
+        version: u32,
+    },
 }
 
 impl Delivery {

@@ -196,7 +196,7 @@ pub use audit::{
     ChainBreak, ChainHash, ChainHead, ChainVerdict, PageSize, Tampering,
 };
 pub use clock::{Clock, MAX_CLOCK_SKEW, ManualClock, SystemClock};
-pub use delivery::{AddressBook, Delivery, DeliveryFailure, Directory, Sender};
+pub use delivery::{AddressBook, Delivery, DeliveryFailure, Directory, Sender, Topic};
 pub use error::Error;
 pub use notification::{Notification, NotificationKind};
 pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
@@ -210,10 +210,10 @@ pub use state::{
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::{
-    AppendReport, Backend, DeliveryReport, ErrorClass, Explain, OutboxCursor, OutboxEntry,
-    OutboxPage, OutboxQuery, OutboxStatus, OutboxView, RefusedAction, RequestCache, RequestCursor,
-    RequestPage, RequestQuery, RequestSummary, StepCall, StepFuture, Store, StoreError,
-    SweepReport,
+    AppendReport, Backend, DeliveryOutcome, DeliveryReport, ErrorClass, Explain, MessageReport,
+    OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus, OutboxView, RefusedAction,
+    RequestCache, RequestCursor, RequestPage, RequestQuery, RequestSummary, StepCall, StepFuture,
+    Store, StoreError, SweepReport,
 };
 #[cfg(feature = "postgres")]
 pub use store::{PoolStatus, Postgres, PostgresBuilder, PostgresStore};

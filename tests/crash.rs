@@ -203,10 +203,20 @@ async fn crash_child() {
                 .await
                 .unwrap();
             assert!(
-                report.errors.is_empty() && report.failed.is_empty(),
+                report.errors().is_empty() && report.failed().is_empty(),
                 "{report}"
             );
-            acknowledge_all(&store, "deliver", report.sent.iter().map(|(id, _)| *id)).await;
+            let recorded = report.topics(|outcome| {
+                matches!(
+                    outcome,
+                    DeliveryOutcome::Sent | DeliveryOutcome::AlreadyDone
+                )
+            });
+            let requests = recorded.iter().filter_map(|topic| match topic {
+                Topic::Request { request, .. } => Some(*request),
+                Topic::Policy { .. } => None,
+            });
+            acknowledge_all(&store, "deliver", requests).await;
             begin("sign");
             let signed = store
                 .sign_checkpoint(contoso(), later)

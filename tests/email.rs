@@ -277,7 +277,7 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
         .await
         .unwrap();
     assert_eq!(
-        report.dropped.len(),
+        report.dropped().len(),
         1,
         "granted before the decision message went: {report}"
     );

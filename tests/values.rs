@@ -117,12 +117,20 @@ fn people_ids_and_addresses() {
 #[test]
 fn an_address_is_one_person_however_spelled() {
     let megan = EmailAddress::new("megan@contoso.com").unwrap();
-    for spelling in ["MEGAN@contoso.com", "megan+2@contoso.com", "Megan@Contoso.com"] {
+    for spelling in [
+        "MEGAN@contoso.com",
+        "megan+2@contoso.com",
+        "Megan@Contoso.com",
+    ] {
         let other = EmailAddress::new(spelling).unwrap();
         assert!(megan.is_same_person_as(&other), "{spelling}");
         assert!(other.is_same_person_as(&megan), "{spelling}");
     }
-    for other in ["lee@contoso.com", "megan@fabrikam.com", "megan2@contoso.com"] {
+    for other in [
+        "lee@contoso.com",
+        "megan@fabrikam.com",
+        "megan2@contoso.com",
+    ] {
         let other = EmailAddress::new(other).unwrap();
         assert!(!megan.is_same_person_as(&other), "{other}");
     }

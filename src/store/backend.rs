@@ -189,7 +189,8 @@ pub struct Stamped {
 #[derive(Clone, Debug)]
 pub struct ClaimedPolicy {
     pub(crate) tenant: String,
-    pub(crate) version: u64,
+    /// As stored: the store checks it ([`topic`](Self::topic)).
+    pub(crate) version: i64,
     pub(crate) message: String,
     pub(crate) attempt: u32,
 }
@@ -243,36 +244,59 @@ pub struct Claimed {
     pub(crate) kind: Option<crate::notification::NotificationKind>,
 }
 
+/// A request's message as a claim read it, before the store decodes it
+/// ([`Claimed::decode`]): `attempt` is this attempt's number.
+#[derive(Clone, Debug)]
+pub struct ClaimedRow {
+    pub(crate) row: i64,
+    pub(crate) request: String,
+    pub(crate) cause: i64,
+    pub(crate) message: String,
+    pub(crate) attempt: u32,
+    pub(crate) kind: String,
+}
+
 impl Claimed {
-    /// A claimed outbox row from its columns (`attempt`: this attempt's number): the one
-    /// decoder both backends use. A request id that does not parse is refused by name; a kind
-    /// that names no message is kept as `None`, for the delivery run to refuse that message
-    /// alone.
-    pub(crate) fn decode(
-        row: i64,
-        request: &str,
-        cause: u64,
-        message: String,
-        attempt: u32,
-        kind: &str,
-    ) -> Result<Claimed, StoreError> {
-        let request = RequestId::parse(request).map_err(|_| {
+    /// A claimed outbox row, decoded: the one decoder of both backends' rows. A request id
+    /// that does not parse is refused by name; a kind that names no message is kept as `None`,
+    /// for the delivery run to refuse that message.
+    pub(crate) fn decode(row: ClaimedRow) -> Result<Claimed, StoreError> {
+        let cause = u64::try_from(row.cause).ok();
+        let refuse = |column| {
             StoreError::InvalidRecord(crate::record::RecordError::new(
                 None,
-                Some(cause),
-                crate::record::BrokenRule::StoredColumnDisagrees {
-                    column: "outbox.request_id",
-                },
+                cause,
+                crate::record::BrokenRule::StoredColumnDisagrees { column },
             ))
-        })?;
+        };
+        let request = RequestId::parse(&row.request).map_err(|_| refuse("outbox.request_id"))?;
+        let cause = cause.ok_or_else(|| refuse("outbox.sequence"))?;
         Ok(Claimed {
-            row,
+            row: row.row,
             request,
             cause,
-            message,
-            attempt,
-            kind: crate::notification::NotificationKind::parse(kind),
+            message: row.message,
+            attempt: row.attempt,
+            kind: crate::notification::NotificationKind::parse(&row.kind),
         })
+    }
+}
+
+impl ClaimedPolicy {
+    /// The tenant and version the message names; a row that names none is refused by name
+    /// (an edited row: the columns are the policy change's key).
+    pub(crate) fn topic(&self) -> Result<(crate::values::TenantId, u32), StoreError> {
+        let refuse = |column| {
+            StoreError::InvalidRecord(crate::record::RecordError::new(
+                None,
+                None,
+                crate::record::BrokenRule::StoredColumnDisagrees { column },
+            ))
+        };
+        let tenant = crate::values::TenantId::parse(&self.tenant)
+            .map_err(|_| refuse("policy_outbox.tenant"))?;
+        let version = u32::try_from(self.version).map_err(|_| refuse("policy_outbox.version"))?;
+        Ok((tenant, version))
     }
 }
 
@@ -415,7 +439,7 @@ pub trait Primitives: Send + Sync + 'static {
         lease_until: String,
         token: String,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Claimed>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<ClaimedRow>, StoreError>> + Send;
 
     /// Records an attempt in one transaction, if `token` still holds the message: the delivery
     /// step (if any, conditional on its revision) and the outbox row.

@@ -119,8 +119,8 @@ mod sqlite;
 pub use backend::Backend;
 pub use error::{ErrorClass, StoreError};
 pub use reports::{
-    AppendReport, DeliveryReport, OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus,
-    OutboxView, RefusedAction, RequestsVerdict, SweepReport,
+    AppendReport, DeliveryOutcome, DeliveryReport, MessageReport, OutboxCursor, OutboxEntry,
+    OutboxPage, OutboxQuery, OutboxStatus, OutboxView, RefusedAction, RequestsVerdict, SweepReport,
 };
 pub use requests::{RequestCursor, RequestPage, RequestQuery, RequestSummary};
 

@@ -11,7 +11,7 @@ use super::StoreError;
 use super::backend::{Backend, Claimed, ClaimedPolicy, Finished, OutboxUpdate};
 use super::columns::instant_text;
 use super::handle::Store;
-use super::reports::{DeliveryReport, OutboxStatus};
+use super::reports::{DeliveryOutcome, DeliveryReport, MessageReport, OutboxStatus};
 use super::steps::step_write;
 use crate::audit::AuditEvent;
 use crate::delivery::{Delivery, DeliveryFailure, Directory, Sender, Topic};
@@ -34,6 +34,67 @@ enum Plan {
     Drop,
     /// The trail already records it as sent or dropped: only the outbox row lags behind.
     AlreadyDone,
+}
+
+/// A message a delivery run claimed, decoded.
+enum Message {
+    /// A request's message.
+    Request(Claimed),
+    /// A policy change's message, and the change it names.
+    Policy {
+        message: ClaimedPolicy,
+        tenant: TenantId,
+        version: u32,
+    },
+}
+
+impl Message {
+    fn topic(&self) -> Topic {
+        match self {
+            Message::Request(claimed) => Topic::Request {
+                request: claimed.request,
+                cause: claimed.cause,
+            },
+            Message::Policy {
+                tenant, version, ..
+            } => Topic::Policy {
+                tenant: *tenant,
+                version: *version,
+            },
+        }
+    }
+}
+
+/// What every attempt of one delivery run shares: its claim token, its instant, and when a
+/// failed message may be attempted again.
+struct Run<'a> {
+    token: &'a str,
+    now: DateTime<Utc>,
+    lease_until: &'a str,
+}
+
+impl Run<'_> {
+    /// What an attempt's step leaves in the outbox row: sent (or already done) and dropped are
+    /// finished now; a failure waits for the lease to run out.
+    fn update(&self, step: Option<&DeliveryStep>) -> OutboxUpdate {
+        let now = instant_text(self.now);
+        let finished = |status| OutboxUpdate {
+            status,
+            last_error: None,
+            lease_until: now.clone(),
+            finished_at: Some(now.clone()),
+        };
+        match step {
+            Some(DeliveryStep::Sent(_)) | None => finished(OutboxStatus::Sent),
+            Some(DeliveryStep::Dropped) => finished(OutboxStatus::Dropped),
+            Some(DeliveryStep::Failed(failure)) => OutboxUpdate {
+                status: OutboxStatus::Pending,
+                last_error: Some(failure.as_str().to_owned()),
+                lease_until: self.lease_until.to_owned(),
+                finished_at: None,
+            },
+        }
+    }
 }
 
 impl<B: Backend> Store<B> {
@@ -82,61 +143,53 @@ impl<B: Backend> Store<B> {
             self.check_clock(now).await?;
             let token = uuid::Uuid::now_v7().to_string();
             let mut report = DeliveryReport::default();
+            let run = Run {
+                token: &token,
+                now,
+                lease_until: &lease_until,
+            };
             loop {
-                let claimed = self
+                // Requests' messages first, then policy changes' once none is due.
+                let mut claimed: Vec<Result<Message, (Option<Topic>, StoreError)>> = self
                     .backend()
                     .claim(now, lease_until.clone(), token.clone(), CLAIM_BATCH)
-                    .await?;
+                    .await?
+                    .into_iter()
+                    .map(|row| {
+                        Claimed::decode(row)
+                            .map(Message::Request)
+                            .map_err(|e| (None, e))
+                    })
+                    .collect();
                 if claimed.is_empty() {
-                    self.deliver_policy_messages(sender, now, &lease_until, &token, &mut report)
-                        .await?;
+                    claimed = self
+                        .backend()
+                        .claim_policy(now, lease_until.clone(), token.clone(), CLAIM_BATCH)
+                        .await?
+                        .into_iter()
+                        .map(|message| match message.topic() {
+                            Ok((tenant, version)) => Ok(Message::Policy {
+                                message,
+                                tenant,
+                                version,
+                            }),
+                            Err(err) => Err((None, err)),
+                        })
+                        .collect();
+                }
+                if claimed.is_empty() {
                     tracing::Span::current().record("outcome", tracing::field::display(&report));
                     return Ok(report);
                 }
                 for message in claimed {
-                    let (request, cause) = (message.request, message.cause);
-                    let step = match self.plan(&message, directory, now).await {
-                        Ok(Plan::Send(delivery)) => match sender.send(&delivery).await {
-                            Ok(()) => Some(DeliveryStep::Sent(
-                                delivery.notification.recipients().to_vec(),
-                            )),
-                            Err(err) => {
-                                Some(DeliveryStep::Failed(DeliveryFailure::from_report(err)))
-                            }
-                        },
-                        Ok(Plan::Fail(failure)) => Some(DeliveryStep::Failed(failure)),
-                        Ok(Plan::Drop) => Some(DeliveryStep::Dropped),
-                        Ok(Plan::AlreadyDone) => None,
-                        Err(err) => {
-                            report.errors.push((request, cause, err));
-                            continue;
-                        }
+                    let (topic, outcome) = match message {
+                        Ok(message) => (
+                            Some(message.topic()),
+                            self.deliver_one(message, directory, sender, &run).await,
+                        ),
+                        Err((topic, error)) => (topic, DeliveryOutcome::Error { error }),
                     };
-                    match self
-                        .finish(message, &token, step.clone(), now, &lease_until)
-                        .await
-                    {
-                        Ok(Finished::Done) => match step {
-                            Some(DeliveryStep::Sent(_)) | None => {
-                                report.sent.push((request, cause))
-                            }
-                            Some(DeliveryStep::Failed(failure)) => {
-                                report.failed.push((request, cause, failure));
-                            }
-                            Some(DeliveryStep::Dropped) => report.dropped.push((request, cause)),
-                        },
-                        Ok(Finished::Lost) => report.lost.push((request, cause)),
-                        Ok(Finished::Stale) => report.errors.push((
-                            request,
-                            cause,
-                            StoreError::Conflict {
-                                request,
-                                step: crate::refusal::Step::Sweep,
-                                attempts: FINISH_ATTEMPTS,
-                            },
-                        )),
-                        Err(err) => report.errors.push((request, cause, err)),
-                    }
+                    report.messages.push(MessageReport { topic, outcome });
                 }
             }
         }
@@ -144,75 +197,58 @@ impl<B: Backend> Store<B> {
         .await
     }
 
-    /// Hands every policy change's message due at `now` to `sender`: each rendered again from
-    /// the stored change and checked against what was stored, then sent to the approvers
-    /// designated before and after the change. The outcome is kept on the message's outbox
-    /// row (the change itself is the record).
-    async fn deliver_policy_messages(
+    /// One claimed message, planned, sent and recorded: its outcome.
+    async fn deliver_one(
         &self,
+        message: Message,
+        directory: &(impl Directory + Sync + ?Sized),
         sender: &mut impl Sender,
-        now: DateTime<Utc>,
-        lease_until: &str,
-        token: &str,
-        report: &mut DeliveryReport,
-    ) -> Result<(), StoreError> {
-        let now_text = instant_text(now);
-        loop {
-            let claimed = self
-                .backend()
-                .claim_policy(now, lease_until.to_owned(), token.to_owned(), CLAIM_BATCH)
-                .await?;
-            if claimed.is_empty() {
-                return Ok(());
-            }
-            for message in claimed {
-                let (tenant, version) = match policy_topic(&message) {
-                    Ok(topic) => topic,
-                    Err(err) => return Err(err),
-                };
-                let delivery = match self.plan_policy(&message, tenant, version).await {
-                    Ok(delivery) => delivery,
-                    Err(err) => {
-                        report.policy_errors.push((tenant, version, err));
-                        continue;
-                    }
-                };
-                let (update, failure) = match sender.send(&delivery).await {
-                    Ok(()) => (
-                        OutboxUpdate {
-                            status: OutboxStatus::Sent,
-                            last_error: None,
-                            lease_until: now_text.clone(),
-                            finished_at: Some(now_text.clone()),
-                        },
-                        None,
-                    ),
-                    Err(err) => {
-                        let failure = DeliveryFailure::from_report(err);
-                        (
-                            OutboxUpdate {
-                                status: OutboxStatus::Pending,
-                                last_error: Some(failure.as_str().to_owned()),
-                                lease_until: lease_until.to_owned(),
-                                finished_at: None,
-                            },
-                            Some(failure),
-                        )
-                    }
-                };
-                match self
-                    .backend()
-                    .finish_policy(message, token.to_owned(), update)
+        run: &Run<'_>,
+    ) -> DeliveryOutcome {
+        let plan = match &message {
+            Message::Request(claimed) => self.plan(claimed, directory, run.now).await,
+            Message::Policy {
+                message,
+                tenant,
+                version,
+            } => self
+                .plan_policy(message, *tenant, *version)
+                .await
+                .map(Plan::Send),
+        };
+        let step = match plan {
+            Ok(Plan::Send(delivery)) => match sender.send(&delivery).await {
+                Ok(()) => Some(DeliveryStep::Sent(
+                    delivery.notification.recipients().to_vec(),
+                )),
+                Err(err) => Some(DeliveryStep::Failed(DeliveryFailure::from_report(err))),
+            },
+            Ok(Plan::Fail(failure)) => Some(DeliveryStep::Failed(failure)),
+            Ok(Plan::Drop) => Some(DeliveryStep::Dropped),
+            Ok(Plan::AlreadyDone) => None,
+            Err(error) => return DeliveryOutcome::Error { error },
+        };
+        let update = run.update(step.as_ref());
+        let finished = match message {
+            Message::Request(claimed) => self.finish(claimed, run, step.clone(), update).await,
+            Message::Policy { message, .. } => {
+                self.backend()
+                    .finish_policy(message, run.token.to_owned(), update)
                     .await
-                {
-                    Ok(Finished::Done) => match failure {
-                        None => report.policies_sent.push((tenant, version)),
-                        Some(failure) => report.policies_failed.push((tenant, version, failure)),
-                    },
-                    Ok(Finished::Lost | Finished::Stale) => {}
-                    Err(err) => report.policy_errors.push((tenant, version, err)),
-                }
             }
+        };
+        match finished {
+            Ok(Finished::Done) => match step {
+                Some(DeliveryStep::Sent(_)) => DeliveryOutcome::Sent,
+                None => DeliveryOutcome::AlreadyDone,
+                Some(DeliveryStep::Failed(failure)) => DeliveryOutcome::Failed { failure },
+                Some(DeliveryStep::Dropped) => DeliveryOutcome::Dropped,
+            },
+            Ok(Finished::Lost) => DeliveryOutcome::LostLease,
+            Ok(Finished::Stale) => DeliveryOutcome::Unrecorded {
+                attempts: FINISH_ATTEMPTS,
+            },
+            Err(error) => DeliveryOutcome::Error { error },
         }
     }
 
@@ -254,37 +290,16 @@ impl<B: Backend> Store<B> {
     }
 
     /// Records an attempt's outcome: the delivery record in the request's trail (moved on by
-    /// time first) and the outbox row, in one transaction, if the run still holds the message.
-    /// The request is read again if another writer moved it meanwhile.
+    /// time first) and the outbox row (`update`), in one transaction, if the run still holds
+    /// the message. The request is read again if another writer moved it meanwhile.
     async fn finish(
         &self,
         message: Claimed,
-        token: &str,
+        run: &Run<'_>,
         step: Option<DeliveryStep>,
-        now: DateTime<Utc>,
-        retry_at: &str,
+        update: OutboxUpdate,
     ) -> Result<Finished, StoreError> {
-        let now_text = instant_text(now);
-        let update = match &step {
-            Some(DeliveryStep::Sent(_)) | None => OutboxUpdate {
-                status: OutboxStatus::Sent,
-                last_error: None,
-                lease_until: now_text.clone(),
-                finished_at: Some(now_text),
-            },
-            Some(DeliveryStep::Dropped) => OutboxUpdate {
-                status: OutboxStatus::Dropped,
-                last_error: None,
-                lease_until: now_text.clone(),
-                finished_at: Some(now_text),
-            },
-            Some(DeliveryStep::Failed(failure)) => OutboxUpdate {
-                status: OutboxStatus::Pending,
-                last_error: Some(failure.as_str().to_owned()),
-                lease_until: retry_at.to_owned(),
-                finished_at: None,
-            },
-        };
+        let (now, token) = (run.now, run.token);
         for _ in 0..FINISH_ATTEMPTS {
             let write = match &step {
                 Some(step) => {
@@ -394,22 +409,6 @@ impl<B: Backend> Store<B> {
             notification,
             evidence,
         }))
-    }
-}
-
-/// The tenant and version a claimed policy message names.
-fn policy_topic(message: &ClaimedPolicy) -> Result<(TenantId, u32), StoreError> {
-    let tenant = TenantId::parse(&message.tenant);
-    let version = u32::try_from(message.version);
-    match (tenant, version) {
-        (Ok(tenant), Ok(version)) => Ok((tenant, version)),
-        _ => Err(StoreError::database("claiming policy messages")(
-            format!(
-                "policy message {}.{} names no tenant and version",
-                message.tenant, message.version
-            )
-            .into(),
-        )),
     }
 }
 

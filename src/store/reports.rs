@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::audit::PageSize;
-use crate::delivery::DeliveryFailure;
+use crate::delivery::{DeliveryFailure, Topic};
 use crate::notification::NotificationKind;
 use crate::refusal::Refusal;
 use crate::state::ClosureReason;
@@ -253,54 +253,176 @@ pub struct OutboxEntry {
     pub next_attempt_at: DateTime<Utc>,
 }
 
-/// What a delivery run did.
+/// What a delivery run did: each message it handled, in the order it handled them, with its
+/// outcome.
 ///
-/// Serialized with each message as an object: `{"request": ..., "cause": ...}` (and
-/// `"failure"` or `"error"`), or `{"tenant": ..., "version": ...}` for a policy change's.
+/// Serialized as `{"messages": [{"request": ..., "cause": ..., "outcome": "sent"}, ...]}` (a
+/// policy change's message names `"tenant"` and `"version"` instead; a failure adds
+/// `"failure"`, an error `"error"`).
 #[derive(Debug, Default, serde::Serialize)]
 #[non_exhaustive]
 pub struct DeliveryReport {
-    /// Notifications the sender accepted: (request, cause).
-    #[serde(serialize_with = "shown::messages")]
-    pub sent: Vec<(RequestId, u64)>,
-    /// Notifications whose attempt failed, kept for a retry after the lease: (request, cause,
-    /// why).
-    #[serde(serialize_with = "shown::failed_messages")]
-    pub failed: Vec<(RequestId, u64, DeliveryFailure)>,
-    /// Decision messages dropped because the request no longer awaits a decision.
-    #[serde(serialize_with = "shown::messages")]
-    pub dropped: Vec<(RequestId, u64)>,
-    /// Attempts whose lease ran out before they finished, so another run took the message
-    /// over: their outcome was not recorded.
-    #[serde(serialize_with = "shown::messages")]
-    pub lost: Vec<(RequestId, u64)>,
-    /// Notifications that could not be handled (a refused record, a failed write), kept for a
-    /// retry after the lease.
-    #[serde(serialize_with = "shown::message_errors")]
-    pub errors: Vec<(RequestId, u64, StoreError)>,
-    /// Policy changes' messages the sender accepted: (tenant, version).
-    #[serde(serialize_with = "shown::policy_messages")]
-    pub policies_sent: Vec<(crate::values::TenantId, u32)>,
-    /// Policy changes' messages whose attempt failed, kept for a retry after the lease.
-    #[serde(serialize_with = "shown::failed_policy_messages")]
-    pub policies_failed: Vec<(crate::values::TenantId, u32, DeliveryFailure)>,
-    /// Policy changes' messages that could not be handled (a stored message that is not the
-    /// change's, a history that does not read), kept unsent.
-    #[serde(serialize_with = "shown::policy_message_errors")]
-    pub policy_errors: Vec<(crate::values::TenantId, u32, StoreError)>,
+    /// Every message handled, in order.
+    pub messages: Vec<MessageReport>,
+}
+
+/// One message a delivery run handled, and its outcome.
+#[derive(Debug, serde::Serialize)]
+#[non_exhaustive]
+pub struct MessageReport {
+    /// Which message: `None` for an outbox row too damaged to name one (its error says which
+    /// row).
+    #[serde(flatten)]
+    pub topic: Option<Topic>,
+    /// What came of it.
+    #[serde(flatten)]
+    pub outcome: DeliveryOutcome,
+}
+
+/// What came of one message in a delivery run.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeliveryOutcome {
+    /// The sender accepted it: marked sent, never handed out again.
+    Sent,
+    /// The request's trail already recorded it sent or dropped (an attempt that crashed after
+    /// recording it): the outbox row is brought up to date, and nothing is sent again.
+    AlreadyDone,
+    /// The attempt failed: kept, with the error, for another attempt after the lease.
+    Failed {
+        /// Why.
+        failure: DeliveryFailure,
+    },
+    /// A decision message for a request that no longer awaits a decision: dropped unsent.
+    Dropped,
+    /// The attempt's lease ran out before it finished, so another run took the message over:
+    /// this attempt's outcome was not recorded.
+    LostLease,
+    /// The request kept moving while the outcome was being recorded (other writers, each
+    /// attempt): the outcome was not recorded, and the message is attempted again after the
+    /// lease.
+    Unrecorded {
+        /// How many times recording was tried.
+        attempts: u32,
+    },
+    /// It could not be handled (a refused record or message, a failed write): kept unsent, for
+    /// another attempt after the lease.
+    Error {
+        /// Why.
+        error: StoreError,
+    },
+}
+
+impl DeliveryOutcome {
+    /// Whether the outcome needs an operator's eye: a failed attempt, an outcome not recorded,
+    /// or an error.
+    pub fn is_trouble(&self) -> bool {
+        matches!(
+            self,
+            DeliveryOutcome::Failed { .. }
+                | DeliveryOutcome::Unrecorded { .. }
+                | DeliveryOutcome::Error { .. }
+        )
+    }
+}
+
+impl fmt::Display for DeliveryOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryOutcome::Sent => f.write_str("sent"),
+            DeliveryOutcome::AlreadyDone => f.write_str("already sent: the outbox row caught up"),
+            DeliveryOutcome::Failed { failure } => write!(f, "FAILED: {failure}"),
+            DeliveryOutcome::Dropped => f.write_str("dropped: no longer awaits a decision"),
+            DeliveryOutcome::LostLease => f.write_str("lost: its lease ran out"),
+            DeliveryOutcome::Unrecorded { attempts } => write!(
+                f,
+                "NOT RECORDED: the request kept moving ({attempts} attempts); retried after the lease"
+            ),
+            DeliveryOutcome::Error { error } => write!(f, "ERROR: {error}"),
+        }
+    }
+}
+
+impl DeliveryReport {
+    /// The messages whose outcome `keep` selects, by topic.
+    pub fn topics(&self, keep: impl Fn(&DeliveryOutcome) -> bool) -> Vec<Topic> {
+        self.messages
+            .iter()
+            .filter(|message| keep(&message.outcome))
+            .filter_map(|message| message.topic)
+            .collect()
+    }
+
+    /// The messages the sender accepted.
+    pub fn sent(&self) -> Vec<Topic> {
+        self.topics(|outcome| matches!(outcome, DeliveryOutcome::Sent))
+    }
+
+    /// The messages dropped unsent.
+    pub fn dropped(&self) -> Vec<Topic> {
+        self.topics(|outcome| matches!(outcome, DeliveryOutcome::Dropped))
+    }
+
+    /// The messages whose attempt lost its lease.
+    pub fn lost(&self) -> Vec<Topic> {
+        self.topics(|outcome| matches!(outcome, DeliveryOutcome::LostLease))
+    }
+
+    /// The messages whose attempt failed, with why.
+    pub fn failed(&self) -> Vec<(Option<Topic>, &DeliveryFailure)> {
+        self.messages
+            .iter()
+            .filter_map(|message| match &message.outcome {
+                DeliveryOutcome::Failed { failure } => Some((message.topic, failure)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The messages that could not be handled, with why.
+    pub fn errors(&self) -> Vec<(Option<Topic>, &StoreError)> {
+        self.messages
+            .iter()
+            .filter_map(|message| match &message.outcome {
+                DeliveryOutcome::Error { error } => Some((message.topic, error)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether any message needs an operator's eye ([`DeliveryOutcome::is_trouble`]).
+    pub fn has_trouble(&self) -> bool {
+        self.messages
+            .iter()
+            .any(|message| message.outcome.is_trouble())
+    }
+
+    /// Counts the messages whose outcome `keep` selects.
+    fn count(&self, keep: impl Fn(&DeliveryOutcome) -> bool) -> usize {
+        self.messages
+            .iter()
+            .filter(|message| keep(&message.outcome))
+            .count()
+    }
 }
 
 impl fmt::Display for DeliveryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DeliveryOutcome as O;
         write!(
             f,
             "{} sent, {} failed, {} dropped, {} lost lease, {} errors",
-            self.sent.len() + self.policies_sent.len(),
-            self.failed.len() + self.policies_failed.len(),
-            self.dropped.len(),
-            self.lost.len(),
-            self.errors.len() + self.policy_errors.len()
-        )
+            self.count(|o| matches!(o, O::Sent)),
+            self.count(|o| matches!(o, O::Failed { .. })),
+            self.count(|o| matches!(o, O::Dropped)),
+            self.count(|o| matches!(o, O::LostLease)),
+            self.count(|o| matches!(o, O::Unrecorded { .. } | O::Error { .. })),
+        )?;
+        match self.count(|o| matches!(o, O::AlreadyDone)) {
+            0 => Ok(()),
+            caught_up => write!(f, ", {caught_up} already done"),
+        }
     }
 }
 
@@ -396,8 +518,7 @@ mod shown {
     use serde_json::json;
 
     use super::StoreError;
-    use crate::delivery::DeliveryFailure;
-    use crate::values::{RequestId, TenantId};
+    use crate::values::RequestId;
 
     fn objects<S: Serializer, T>(
         serializer: S,
@@ -419,72 +540,6 @@ mod shown {
             serializer,
             items,
             |(request, error)| json!({"request": request, "error": error}),
-        )
-    }
-
-    pub(super) fn messages<S: Serializer>(
-        items: &[(RequestId, u64)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        objects(
-            serializer,
-            items,
-            |(request, cause)| json!({"request": request, "cause": cause}),
-        )
-    }
-
-    pub(super) fn failed_messages<S: Serializer>(
-        items: &[(RequestId, u64, DeliveryFailure)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        objects(
-            serializer,
-            items,
-            |(request, cause, failure)| json!({"request": request, "cause": cause, "failure": failure}),
-        )
-    }
-
-    pub(super) fn message_errors<S: Serializer>(
-        items: &[(RequestId, u64, StoreError)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        objects(
-            serializer,
-            items,
-            |(request, cause, error)| json!({"request": request, "cause": cause, "error": error}),
-        )
-    }
-
-    pub(super) fn policy_messages<S: Serializer>(
-        items: &[(TenantId, u32)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        objects(
-            serializer,
-            items,
-            |(tenant, version)| json!({"tenant": tenant, "version": version}),
-        )
-    }
-
-    pub(super) fn failed_policy_messages<S: Serializer>(
-        items: &[(TenantId, u32, DeliveryFailure)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        objects(
-            serializer,
-            items,
-            |(tenant, version, failure)| json!({"tenant": tenant, "version": version, "failure": failure}),
-        )
-    }
-
-    pub(super) fn policy_message_errors<S: Serializer>(
-        items: &[(TenantId, u32, StoreError)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        objects(
-            serializer,
-            items,
-            |(tenant, version, error)| json!({"tenant": tenant, "version": version, "error": error}),
         )
     }
 }

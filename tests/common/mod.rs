@@ -248,7 +248,7 @@ pub async fn policy_in<B: Backend>(store: &Store<B>, policy: TenantPolicy) {
                     )
                     .await
                     .unwrap();
-                assert_eq!(report.policies_sent.len(), 1, "{report}");
+                assert_eq!(report.sent().len(), 1, "{report}");
             }
             Err(StoreError::PolicyConflict { .. }) => {}
             Err(err) => panic!("setting a policy: {err}"),

@@ -176,7 +176,7 @@ pub async fn a_delivery_run_on_a_fast_node_is_refused_and_a_revocation_follows<D
         .deliver(&directory(), &mut sender, now(), minutes(5))
         .await
         .unwrap();
-    assert!(report.errors.is_empty(), "{report}");
+    assert!(report.errors().is_empty(), "{report}");
     assert!(
         store
             .outbox(id)
@@ -200,7 +200,7 @@ pub async fn a_delivery_run_on_a_node_fast_within_the_bound_does_not_block_a_rev
     // The grant's message to the engineer went out; the approvers' request to decide was
     // dropped, since the request no longer awaits a decision. Both are records stamped ahead.
     assert_eq!(
-        (report.sent.len(), report.dropped.len()),
+        (report.sent().len(), report.dropped().len()),
         (1, 1),
         "{report}"
     );

@@ -155,6 +155,8 @@ conformance!(
         crashing_delivery_child,
         a_crashed_attempt_is_retried_after_its_lease,
         a_tampered_message_is_refused_unsent,
+        damaged_outbox_rows_are_reported_and_the_rest_delivered,
+        a_message_the_trail_records_is_not_sent_again,
         a_lease_must_be_longer_than_zero,
         every_step_that_notifies_writes_its_message_in_its_own_transaction,
         random_runs_deliver_every_message_exactly_once,

@@ -227,7 +227,14 @@ pub async fn a_policy_change_reaches_the_approvers_before_and_after<D: Db>() {
         .deliver(&directory(), &mut sender, at(hours(-1)), minutes(5))
         .await
         .unwrap();
-    assert_eq!(report.policies_sent, vec![(contoso(), 2)], "{report}");
+    assert_eq!(
+        report.sent(),
+        vec![Topic::Policy {
+            tenant: contoso(),
+            version: 2
+        }],
+        "{report}"
+    );
     let [delivery] = sender.sent.as_slice() else {
         panic!("one message: {:?}", sender.sent)
     };
@@ -273,7 +280,7 @@ pub async fn a_policy_change_reaches_the_approvers_before_and_after<D: Db>() {
         .deliver(&directory(), &mut sender, at(hours(1)), minutes(5))
         .await
         .unwrap();
-    assert!(again.policies_sent.is_empty(), "{again}");
+    assert!(again.sent().is_empty(), "{again}");
 }
 
 /// A failed attempt is kept and retried after the lease; a stored message an insider edited
@@ -292,8 +299,8 @@ pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
         .deliver(&directory(), &mut sender, at(hours(-1)), minutes(5))
         .await
         .unwrap();
-    assert_eq!(report.policies_failed.len(), 1, "{report}");
-    assert!(report.policies_failed[0].2.as_str().contains("relay busy"));
+    assert_eq!(report.failed().len(), 1, "{report}");
+    assert!(report.failed()[0].1.as_str().contains("relay busy"));
     sender.failing = None;
     // Within the lease, nothing is handed out again; after it, the message goes.
     let early = store
@@ -305,7 +312,7 @@ pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
         )
         .await
         .unwrap();
-    assert!(early.policies_sent.is_empty(), "{early}");
+    assert!(early.sent().is_empty(), "{early}");
     let later = store
         .deliver(
             &directory(),
@@ -315,7 +322,14 @@ pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
         )
         .await
         .unwrap();
-    assert_eq!(later.policies_sent, vec![(contoso(), 2)], "{later}");
+    assert_eq!(
+        later.sent(),
+        vec![Topic::Policy {
+            tenant: contoso(),
+            version: 2
+        }],
+        "{later}"
+    );
 
     set_policy_at(&store, megan_only(), at(hours(-1) + minutes(7)))
         .await
@@ -334,7 +348,7 @@ pub async fn policy_messages_are_retried_and_checked_before_sending<D: Db>() {
         .await
         .unwrap();
     assert!(watcher.sent.is_empty(), "{:?}", watcher.sent);
-    assert_eq!(refused.policy_errors.len(), 1, "{refused}");
+    assert_eq!(refused.errors().len(), 1, "{refused}");
 }
 
 /// Policy changes are records of the tenant's log: an insider who deletes the change that

@@ -393,7 +393,7 @@ pub async fn outbox_views_list_pending_and_failed_messages<D: Db>() {
         .deliver(&directory(), &mut refusing, at(minutes(30)), minutes(5))
         .await
         .unwrap();
-    assert_eq!(report.failed.len(), 2, "{report}");
+    assert_eq!(report.failed().len(), 2, "{report}");
     let pending = store
         .outbox_view(&OutboxQuery::new(OutboxView::Pending).page_size(PageSize::new(1).unwrap()))
         .await

@@ -205,7 +205,7 @@ async fn realistic<D: Db>() -> (D, Store<D::Backend>, [RequestId; 3]) {
         .await
         .unwrap();
     assert_eq!(
-        (report.sent.len(), report.dropped.len()),
+        (report.sent().len(), report.dropped().len()),
         (2, 1),
         "{report}"
     );
@@ -552,7 +552,7 @@ pub async fn every_edit_of_a_realistic_store_is_caught_or_legal<D: Db>() {
                     keys.iter().all(|key| key.starts_with(&r3)),
                     "{name}: sent {keys:?}; {report}"
                 );
-                assert_eq!(report.errors.len(), 1, "{name}: {report}");
+                assert_eq!(report.errors().len(), 1, "{name}: {report}");
                 at_delivery += 1;
             }
             Expect::Legal(_) => {

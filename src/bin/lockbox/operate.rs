@@ -8,7 +8,7 @@ use customer_lockbox::evidence::SignerKey;
 use customer_lockbox::store::{Backend, Store};
 use customer_lockbox::{
     AddressBook, Clock, Delivery, EmailAddress, EngineerId, OutboxQuery, OutboxView, PageSize,
-    RequestQuery, Sender, StateKind, SystemClock,
+    RequestQuery, Sender, StateKind, SystemClock, Topic,
 };
 use lettre::Transport;
 use lettre::message::Mailbox;
@@ -311,97 +311,28 @@ pub async fn deliver<B: Backend>(
         transport,
     };
     let report = store.deliver(&book, &mut sender, now, args.lease).await?;
-    let pairs = |list: &[(customer_lockbox::RequestId, u64)]| {
-        list.iter()
-            .map(|(id, cause)| json!({ "request": id.to_string(), "cause": cause }))
-            .collect::<Vec<_>>()
-    };
-    let trouble = !report.failed.is_empty()
-        || !report.errors.is_empty()
-        || !report.policies_failed.is_empty()
-        || !report.policy_errors.is_empty();
     if out.json() {
-        out.json_value(&json!({
-            "sent": pairs(&report.sent),
-            "dropped": pairs(&report.dropped),
-            "lost": pairs(&report.lost),
-            "failed": report.failed.iter().map(|(id, cause, why)| json!({
-                "request": id.to_string(), "cause": cause, "error": why.to_string(),
-            })).collect::<Vec<_>>(),
-            "errors": report.errors.iter().map(|(id, cause, err)| json!({
-                "request": id.to_string(), "cause": cause, "error": err.to_string(),
-            })).collect::<Vec<_>>(),
-            "policies_sent": report.policies_sent.iter().map(|(tenant, version)| json!({
-                "tenant": tenant.to_string(), "version": version,
-            })).collect::<Vec<_>>(),
-            "policies_failed": report.policies_failed.iter().map(|(tenant, version, why)| json!({
-                "tenant": tenant.to_string(), "version": version, "error": why.to_string(),
-            })).collect::<Vec<_>>(),
-            "policy_errors": report.policy_errors.iter().map(|(tenant, version, err)| json!({
-                "tenant": tenant.to_string(), "version": version, "error": err.to_string(),
-            })).collect::<Vec<_>>(),
-        }));
+        out.json_of(&report);
     } else {
-        let request_rows = report
-            .sent
-            .iter()
-            .map(|(id, cause)| [id.to_string(), format!("#{cause}"), "sent".to_owned()])
-            .chain(report.dropped.iter().map(|(id, cause)| {
-                [
-                    id.to_string(),
-                    format!("#{cause}"),
-                    "dropped: no longer awaits a decision".to_owned(),
-                ]
-            }))
-            .chain(report.lost.iter().map(|(id, cause)| {
-                [
-                    id.to_string(),
-                    format!("#{cause}"),
-                    "lost: its lease ran out".to_owned(),
-                ]
-            }))
-            .chain(report.failed.iter().map(|(id, cause, why)| {
-                [
-                    id.to_string(),
-                    format!("#{cause}"),
-                    format!("FAILED: {why}"),
-                ]
-            }))
-            .chain(report.errors.iter().map(|(id, cause, err)| {
-                [id.to_string(), format!("#{cause}"), format!("ERROR: {err}")]
-            }));
-        let policy_rows = report
-            .policies_sent
-            .iter()
-            .map(|(tenant, version)| {
-                [
-                    format!("policy of {tenant}"),
-                    format!("v{version}"),
-                    "sent".to_owned(),
-                ]
-            })
-            .chain(report.policies_failed.iter().map(|(tenant, version, why)| {
-                [
-                    format!("policy of {tenant}"),
-                    format!("v{version}"),
-                    format!("FAILED: {why}"),
-                ]
-            }))
-            .chain(report.policy_errors.iter().map(|(tenant, version, err)| {
-                [
-                    format!("policy of {tenant}"),
-                    format!("v{version}"),
-                    format!("ERROR: {err}"),
-                ]
-            }));
         out.table(
             &["MESSAGE OF", "CAUSE", "OUTCOME"],
-            request_rows.chain(policy_rows),
+            report.messages.iter().map(|message| {
+                let (of, cause) = match message.topic {
+                    Some(Topic::Request { request, cause }) => {
+                        (request.to_string(), format!("#{cause}"))
+                    }
+                    Some(Topic::Policy { tenant, version }) => {
+                        (format!("policy of {tenant}"), format!("v{version}"))
+                    }
+                    None => ("an unreadable outbox row".to_owned(), String::new()),
+                };
+                [of, cause, message.outcome.to_string()]
+            }),
             "nothing was due",
         );
         eprintln!("delivery at {}: {report}", instant(now));
     }
-    Ok(if trouble {
+    Ok(if report.has_trouble() {
         Code::Failed.into()
     } else {
         ExitCode::SUCCESS

@@ -28,6 +28,14 @@ impl Output {
         self.line(&text);
     }
 
+    /// Prints `value`'s serialization as one pretty JSON document.
+    pub fn json_of(&self, value: &impl serde::Serialize) {
+        match serde_json::to_value(value) {
+            Ok(value) => self.json_value(&value),
+            Err(err) => eprintln!("lockbox: the result does not serialize: {err}"),
+        }
+    }
+
     /// Prints a line on standard output; a closed pipe (`| head`) ends the output quietly.
     pub fn line(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();

@@ -22,8 +22,8 @@ use tokio_postgres::types::ToSql;
 use super::PostgresStore;
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, Finished, Kept, KeptRow, OutboxRow, OutboxUpdate, PolicyWrite,
-    Primitives, StepWrite, StoredRequest, Written,
+    Claimed, ClaimedPolicy, ClaimedRow, Finished, Kept, KeptRow, OutboxRow, OutboxUpdate,
+    PolicyWrite, Primitives, StepWrite, StoredRequest, Written,
 };
 use super::chain::ChainBatch;
 use super::columns::uuid_text;
@@ -490,7 +490,7 @@ impl Primitives for Postgres {
         lease_until: String,
         token: String,
         limit: usize,
-    ) -> Result<Vec<Claimed>, StoreError> {
+    ) -> Result<Vec<ClaimedRow>, StoreError> {
         outbox::claim(&self.client().await?, now, &lease_until, &token, limit).await
     }
 

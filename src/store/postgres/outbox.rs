@@ -5,9 +5,11 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::{Postgres, column_error, unsigned, write};
+use super::{Postgres, column_error, write};
 use crate::store::StoreError;
-use crate::store::backend::{Claimed, ClaimedPolicy, Finished, OutboxUpdate, StepWrite};
+use crate::store::backend::{
+    Claimed, ClaimedPolicy, ClaimedRow, Finished, OutboxUpdate, StepWrite,
+};
 use crate::store::columns::instant_text;
 
 /// Claims up to `limit` due messages for this run until `lease_until`.
@@ -17,7 +19,7 @@ pub(super) async fn claim(
     lease_until: &str,
     token: &str,
     limit: usize,
-) -> Result<Vec<Claimed>, StoreError> {
+) -> Result<Vec<ClaimedRow>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
         .query(
@@ -33,17 +35,15 @@ pub(super) async fn claim(
     let mut claimed = rows
         .iter()
         .map(|row| {
-            let request: String = row.try_get(1).map_err(&read)?;
-            let kind: String = row.try_get(5).map_err(&read)?;
             let attempts: i32 = row.try_get(4).map_err(&read)?;
-            Claimed::decode(
-                row.try_get(0).map_err(&read)?,
-                &request,
-                unsigned(row.try_get(2).map_err(&read)?, "outbox.sequence")?,
-                row.try_get(3).map_err(&read)?,
-                u32::try_from(attempts).unwrap_or(u32::MAX),
-                &kind,
-            )
+            Ok(ClaimedRow {
+                row: row.try_get(0).map_err(&read)?,
+                request: row.try_get(1).map_err(&read)?,
+                cause: row.try_get(2).map_err(&read)?,
+                message: row.try_get(3).map_err(&read)?,
+                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+                kind: row.try_get(5).map_err(&read)?,
+            })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     claimed.sort_by_key(|message| message.row);
@@ -131,7 +131,7 @@ pub(super) async fn claim_policy(
             let attempts: i64 = row.try_get(3).map_err(&read)?;
             Ok(ClaimedPolicy {
                 tenant: row.try_get(0).map_err(&read)?,
-                version: unsigned(row.try_get(1).map_err(&read)?, "policy_outbox.version")?,
+                version: row.try_get(1).map_err(&read)?,
                 message: row.try_get(2).map_err(&read)?,
                 attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
             })
@@ -146,7 +146,7 @@ pub(super) async fn finish_policy(
     token: &str,
     update: &OutboxUpdate,
 ) -> Result<Finished, StoreError> {
-    let version = i64::try_from(message.version).unwrap_or(i64::MAX);
+    let version = message.version;
     let changed = client
         .execute(
             "UPDATE policy_outbox SET status = $4, claim = NULL, \

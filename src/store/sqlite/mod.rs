@@ -22,8 +22,8 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, Finished, Kept, KeptRow, LogHead, OutboxRow, OutboxUpdate, PolicyWrite,
-    Primitives, StepWrite, StoredRequest, Written,
+    Claimed, ClaimedPolicy, ClaimedRow, Finished, Kept, KeptRow, LogHead, OutboxRow, OutboxUpdate,
+    PolicyWrite, Primitives, StepWrite, StoredRequest, Written,
 };
 use super::chain::ChainBatch;
 use super::columns::uuid_text;
@@ -365,7 +365,7 @@ impl Primitives for Sqlite {
         lease_until: String,
         token: String,
         limit: usize,
-    ) -> Result<Vec<Claimed>, StoreError> {
+    ) -> Result<Vec<ClaimedRow>, StoreError> {
         try_call(
             self.writer("deliver")?,
             "claiming outbox messages",

@@ -7,7 +7,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::read::read_error;
 use super::write::{move_request, write_in};
 use crate::store::StoreError;
-use crate::store::backend::{Claimed, ClaimedPolicy, Finished, OutboxUpdate, StepWrite};
+use crate::store::backend::{
+    Claimed, ClaimedPolicy, ClaimedRow, Finished, OutboxUpdate, StepWrite,
+};
 use crate::store::columns::instant_text;
 
 /// Claims up to `limit` due messages for this run, in one write transaction: no other run can
@@ -18,7 +20,7 @@ pub(super) fn claim(
     lease_until: &str,
     token: &str,
     limit: usize,
-) -> Result<Vec<Claimed>, StoreError> {
+) -> Result<Vec<ClaimedRow>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::db("starting a write transaction"))?;
@@ -37,7 +39,7 @@ pub(super) fn claim(
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, String>(1)?,
-                        row.get::<_, u64>(2)?,
+                        row.get::<_, i64>(2)?,
                         row.get::<_, String>(3)?,
                         row.get::<_, u32>(4)?,
                         row.get::<_, String>(5)?,
@@ -47,17 +49,17 @@ pub(super) fn claim(
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(&read)?;
         rows.into_iter()
-            .map(|(row, request, cause, message, attempts, kind)| {
-                Claimed::decode(
+            .map(
+                |(row, request, cause, message, attempts, kind)| ClaimedRow {
                     row,
-                    &request,
+                    request,
                     cause,
                     message,
-                    attempts.saturating_add(1),
-                    &kind,
-                )
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?
+                    attempt: attempts.saturating_add(1),
+                    kind,
+                },
+            )
+            .collect::<Vec<_>>()
     };
     for message in &claimed {
         tx.prepare_cached(
