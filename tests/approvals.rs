@@ -436,6 +436,51 @@ fn a_removed_approvers_approval_no_longer_counts() {
     assert_eq!(err.sequence(), Some(5), "{err}");
 }
 
+/// The count is checked short of access too: in a 3-of-4 policy Megan approves and is then
+/// removed; Lee's approval leaves two to go. A caller who passes the old policy gets one to go
+/// recorded, which replay alone accepts (it takes the count from the record); the history
+/// refuses it by name.
+#[test]
+fn an_approval_counted_under_a_policy_no_longer_in_force_is_refused() {
+    let four = |required: u32| {
+        let mut approvers = three(1).approvers().to_vec();
+        approvers.push(DesignatedApprover::new(
+            ApproverId::new("ann@contoso.com").unwrap(),
+            EmailAddress::new("ann@contoso.com").unwrap(),
+        ));
+        TenantPolicy::new(contoso(), approvers)
+            .unwrap()
+            .with_approvals_required(required)
+            .unwrap()
+    };
+    let without_megan = TenantPolicy::new(contoso(), four(3).approvers()[1..].to_vec())
+        .unwrap()
+        .with_approvals_required(3)
+        .unwrap();
+    let adele = TenantAdminId::new("adele@contoso.com").unwrap();
+    let mut history = PolicyHistory::new(contoso());
+    history.change(&adele, four(3), at(hours(-1))).unwrap();
+    history
+        .change(&adele, without_megan.clone(), at(minutes(90)))
+        .unwrap();
+    let (pending, _) = approved().notify(&four(3), at(minutes(20))).unwrap();
+    let (pending, _) = awaiting(pending.grant(&megan(), &four(3), at(hours(1))).unwrap());
+    // Under the policy in force: two to go.
+    let AnyRequest::PendingCustomer(copy) = pending.to_record().load().unwrap() else {
+        panic!("pending")
+    };
+    let (lawful, remaining) = awaiting(copy.grant(&lee(), &without_megan, at(hours(2))).unwrap());
+    assert_eq!(remaining, 2);
+    lawful.to_record().load_under(&history).unwrap();
+    // Under the old one: one to go, on record.
+    let (miscounted, remaining) = awaiting(pending.grant(&lee(), &four(3), at(hours(2))).unwrap());
+    assert_eq!(remaining, 1);
+    miscounted.to_record().load().unwrap();
+    let err = miscounted.to_record().load_under(&history).unwrap_err();
+    assert_eq!(err.rule(), &BrokenRule::ApprovalsMiscounted, "{err}");
+    assert_eq!(err.sequence(), Some(5), "{err}");
+}
+
 #[test]
 fn a_record_claiming_an_approval_counted_that_did_not_is_refused() {
     // The record says Megan's approval left 1 when 2 were needed: edited to say 0 more are

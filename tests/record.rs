@@ -617,3 +617,44 @@ fn record_format_1_fixtures_load() {
         assert!(name.starts_with(loaded.state().as_str()), "{name}");
     }
 }
+
+/// Every refusal the workflow records loads back as it was written, by replay: a notification
+/// refused for another tenant's policy, and a late denial and grant that found the request
+/// expired (the expiry, then the refused step, taken again at its own instant).
+#[test]
+fn recorded_refusals_and_late_steps_load_back() {
+    let refused = approved()
+        .notify(&fabrikam_policy(), at(TimeDelta::minutes(20)))
+        .unwrap_err();
+    assert_eq!(refused.refusal(), Refusal::PolicyForOtherTenant);
+    let request = refused.into_request();
+    assert_eq!(
+        request.to_record().load().unwrap().to_record(),
+        request.to_record()
+    );
+
+    let late = pending().decision_deadline() + TimeDelta::hours(1);
+    let closed: Vec<Request<Closed>> = vec![
+        match pending().deny(&megan(), &policy(), late).unwrap() {
+            DenyOutcome::Expired(closed) => closed,
+            DenyOutcome::Denied(_) => panic!("denied after the deadline"),
+        },
+        match pending().grant(&megan(), &policy(), late).unwrap() {
+            GrantOutcome::Expired(closed) => closed,
+            other => panic!("granted after the deadline: {other:?}"),
+        },
+    ];
+    for request in closed {
+        let kinds: Vec<_> = request
+            .audit_trail()
+            .iter()
+            .map(|r| r.event().kind())
+            .collect();
+        assert!(kinds.contains(&AuditEventKind::Expired), "{kinds:?}");
+        assert_eq!(
+            request.to_record().load().unwrap().to_record(),
+            request.to_record(),
+            "{kinds:?}"
+        );
+    }
+}

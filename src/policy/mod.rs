@@ -272,19 +272,15 @@ impl TenantPolicy {
 
     /// Checks a policy as it comes to be changed to (a store's `set_policy`, however it was
     /// made, even deserialized): the rules of [`new`](Self::new) and
-    /// [`with_approvals_required`](Self::with_approvals_required). A stored version is read as
-    /// the build that wrote it checked it.
+    /// [`with_approvals_required`](Self::with_approvals_required). Deserializing checks fewer
+    /// (a stored version is read as the build that wrote it checked it) but never lets through
+    /// no approvals required or more than designated; the rest is checked here.
     pub(crate) fn check(&self) -> Result<(), Error> {
         check_approvers(&self.approvers)?;
-        let designated = self.approvers.len();
-        let enough = usize::try_from(self.approvals_required).is_ok_and(|n| n <= designated);
-        if self.approvals_required == 0
-            || !enough
-            || self.approvals_required > Self::MAX_APPROVALS_REQUIRED
-        {
+        if self.approvals_required > Self::MAX_APPROVALS_REQUIRED {
             return Err(ErrorKind::ApprovalsRequiredOutOfRange {
                 required: self.approvals_required,
-                designated,
+                designated: self.approvers.len(),
             }
             .into());
         }

@@ -74,16 +74,11 @@ pub(super) fn check(
                 | AuditEvent::Denied
                 | AuditEvent::Revoked
         );
+        // With no version in force at a decision, none was in force before it either (a
+        // history only grows): not even a revocation or a denial, which may rest on an
+        // earlier version (below), has one to rest on.
         if decision && in_force.is_none() && before_policies == BeforePolicies::Refused {
-            // A revocation or a denial may rest on a version in force earlier (below).
-            let earlier = match record.event() {
-                AuditEvent::Revoked => seen.granted_at,
-                AuditEvent::Denied => seen.notified.as_ref().map(|n| n.at),
-                _ => None,
-            };
-            if earlier.is_none_or(|from| history.in_force_during(from, record.at()).count() == 0) {
-                return fail(record, BrokenRule::NoPolicyInForce);
-            }
+            return fail(record, BrokenRule::NoPolicyInForce);
         }
         match (record.event(), record.actor()) {
             (

@@ -461,7 +461,23 @@ pub async fn a_policy_that_breaks_a_rule_is_never_set<D: Db>() {
         ),
         (serde_json::json!([]), 1),
         (serde_json::Value::Array(thousand), 1000),
+        // More approvals required than the most a policy takes (none, or more than
+        // designated, do not even deserialize: below).
+        (
+            serde_json::Value::Array((0..20).map(approver).collect()),
+            11,
+        ),
     ];
+    for required in [0, 3] {
+        let refused = serde_json::from_value::<TenantPolicy>(serde_json::json!({
+            "tenant": contoso(),
+            "approvers": [approver(1), approver(2)],
+            "approvals_required": required,
+            "max_access_duration": 240,
+        }));
+        assert!(refused.is_err(), "{required} of 2 deserialized");
+    }
+    let at_most = serde_json::Value::Array((0..20).map(approver).collect());
     for (approvers, required) in cases {
         let policy: TenantPolicy = serde_json::from_value(serde_json::json!({
             "tenant": contoso(),
@@ -478,12 +494,31 @@ pub async fn a_policy_that_breaks_a_rule_is_never_set<D: Db>() {
             panic!("{err}")
         };
         assert!(
-            refused.is_duplicate_approver() || refused.is_invalid_approver_count(),
+            refused.is_duplicate_approver()
+                || refused.is_invalid_approver_count()
+                || refused.is_invalid_approvals_required(),
+            "{err}"
+        );
+        assert_eq!(
+            refused.is_invalid_approvals_required(),
+            required == 11,
             "{err}"
         );
         assert_eq!(err.class(), ErrorClass::Invalid);
     }
     assert_eq!(store.policy_history(contoso()).await.unwrap(), before);
+    // The most a policy may require, of as many designated, is set.
+    let policy: TenantPolicy = serde_json::from_value(serde_json::json!({
+        "tenant": contoso(),
+        "approvers": at_most,
+        "approvals_required": TenantPolicy::MAX_APPROVALS_REQUIRED,
+        "max_access_duration": 240,
+    }))
+    .unwrap();
+    store
+        .set_policy(&adele(), policy, at(hours(1)))
+        .await
+        .unwrap();
 }
 
 fn kim() -> ApproverId {
