@@ -121,48 +121,6 @@ async fn eight_nodes_racing_grant_deny_and_expiry_leave_exactly_one_decision() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_sweepers_on_two_nodes_handle_each_due_request_once() {
-    let (url, setup) = migrated().await;
-    let mut due = Vec::new();
-    for n in 0..40 {
-        due.push(pending_as(&setup, 2000 + n).await);
-    }
-    let barrier = Arc::new(Barrier::new(2));
-    let mut tasks = Vec::new();
-    for _ in 0..2 {
-        let (store, barrier) = (node(&url).await, barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            store.sweep(at(hours(13))).await.unwrap()
-        }));
-    }
-    let mut reports = Vec::new();
-    for task in tasks {
-        reports.push(task.await.unwrap());
-    }
-    let mut handled: Vec<RequestId> = reports.iter().flat_map(|r| r.expired.clone()).collect();
-    handled.sort();
-    let mut expected = due.clone();
-    expected.sort();
-    assert_eq!(
-        handled, expected,
-        "each due request expired by exactly one sweeper"
-    );
-    assert!(reports.iter().all(|r| r.failed.is_empty()), "{reports:?}");
-    for id in due {
-        let expiries = setup
-            .load(id)
-            .await
-            .unwrap()
-            .audit_trail()
-            .iter()
-            .filter(|r| r.event().kind() == AuditEventKind::Expired)
-            .count();
-        assert_eq!(expiries, 1);
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_on_one_tenant_keep_its_chain_valid() {
     let (url, setup) = migrated().await;
     let mut ids = Vec::new();
@@ -221,32 +179,6 @@ async fn concurrent_appends_on_one_tenant_keep_its_chain_valid() {
 }
 
 #[tokio::test]
-async fn a_newer_database_is_refused_and_left_untouched() {
-    let (url, _store) = migrated().await;
-    let raw = pg::client(&url).await;
-    raw.execute("UPDATE lockbox_schema SET version = 99", &[])
-        .await
-        .unwrap();
-    let err = PostgresStore::connect(&url).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::NewerSchema {
-                found: 99,
-                supported: 6
-            }
-        ),
-        "{err}"
-    );
-    let version: i32 = raw
-        .query_one("SELECT version FROM lockbox_schema", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(version, 99);
-}
-
-#[tokio::test]
 async fn connecting_to_an_empty_database_creates_nothing() {
     let url = pg::Database::fresh().await;
     let store = node(&url).await;
@@ -267,41 +199,6 @@ async fn connecting_to_an_empty_database_creates_nothing() {
     );
     store.migrate().await.unwrap();
     assert!(store.load(request_id(1)).await.unwrap_err().is_not_found());
-}
-
-#[tokio::test]
-async fn tampering_with_a_row_is_caught_by_the_chain() {
-    let (url, store) = migrated().await;
-    for n in 0..3 {
-        pending_as(&store, 4000 + n).await;
-    }
-    let raw = pg::client(&url).await;
-    raw.execute(
-        "UPDATE audit SET at = '2026-11-24T08:00:00.000000001Z' WHERE chain_position = 5",
-        &[],
-    )
-    .await
-    .unwrap();
-    let ChainVerdict::Broken(broken) = store.verify_chain(contoso()).await.unwrap() else {
-        panic!("an edited row must break the chain")
-    };
-    assert_eq!((broken.position, broken.tampering), (5, Tampering::Edited));
-    // A removed tail record, on a fresh database: the request's revision says it is missing.
-    let (url, store) = migrated().await;
-    pending_as(&store, 4100).await;
-    pg::client(&url)
-        .await
-        .batch_execute(
-            "DELETE FROM outbox; DELETE FROM audit WHERE chain_position = 3; \
-             UPDATE chains SET position = 2",
-        )
-        .await
-        .unwrap();
-    let ChainVerdict::Broken(broken) = store.verify_chain(contoso()).await.unwrap() else {
-        panic!("a removed tail record must break the chain")
-    };
-    assert_eq!(broken.tampering, Tampering::Removed, "{broken:?}");
-    assert_eq!(broken.record.map(|(_, sequence)| sequence), Some(3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,35 +235,10 @@ async fn terminated_backends_cost_at_most_the_call_in_flight() {
     assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
 }
 
-/// A store made in one runtime, used from another, and dropped where no runtime runs: the
-/// connections whose tasks died with the first runtime are found dead on checkout and
-/// replaced, and dropping the pool needs no runtime.
+/// A store made in one runtime, used from another, and dropped where no runtime runs.
 #[test]
 fn a_store_outlives_its_runtime_and_drops_anywhere() {
-    let first = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (_database, store) = first.block_on(async {
-        let (database, store) = migrated().await;
-        pending_as(&store, 1).await;
-        (database, store)
-    });
-    drop(first);
-    let second = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let clone = store.clone();
-    second.block_on(async move {
-        assert_eq!(
-            clone.load(request_id(1)).await.unwrap().state(),
-            StateKind::PendingCustomer
-        );
-    });
-    drop(second);
-    drop(store);
+    common::a_store_outlives_its_runtime_and_drops_anywhere(migrated);
 }
 
 /// The connection dies while a step commits: the server has the step and commits it, the client

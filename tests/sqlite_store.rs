@@ -109,34 +109,15 @@ async fn every_search_shape_uses_an_index() {
     insta::assert_snapshot!("search_plans", plans);
 }
 
-/// A store made in one runtime, used from another, and dropped where no runtime runs: its
-/// connections live on threads of their own, so nothing panics.
+/// A store made in one runtime, used from another, and dropped where no runtime runs.
 #[test]
 fn a_store_outlives_its_runtime_and_drops_anywhere() {
-    let (_dir, path) = store_file();
-    let first = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let store = first.block_on(async {
+    common::a_store_outlives_its_runtime_and_drops_anywhere(|| async {
+        let (dir, path) = store_file();
         let store = SqliteStore::open(&path).await.unwrap();
         store.migrate().await.unwrap();
-        pending_as(&store, 1).await;
-        store
+        (dir, store)
     });
-    drop(first);
-    let second = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
-    let clone = store.clone();
-    second.block_on(async move {
-        assert_eq!(
-            clone.load(request_id(1)).await.unwrap().state(),
-            StateKind::PendingCustomer
-        );
-    });
-    drop(second);
-    drop(store);
 }
 
 /// What a service returns, as JSON: a request's view (and the grant's outcome around it), a

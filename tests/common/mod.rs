@@ -377,3 +377,42 @@ pub fn search_shapes(cursor: AuditCursor) -> Vec<(&'static str, AuditQuery)> {
         ),
     ]
 }
+
+/// A store made in one runtime (by `make`, with whatever must outlive it: a directory, a
+/// database), used from another, and dropped where no runtime runs: nothing panics, and what
+/// the first runtime wrote loads in the second (SQLite's connections live on threads of their
+/// own; PostgreSQL's, whose tasks died with the first runtime, are found dead on checkout and
+/// replaced, and dropping the pool needs no runtime).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[allow(dead_code)]
+pub fn a_store_outlives_its_runtime_and_drops_anywhere<B, G, F>(make: impl FnOnce() -> F)
+where
+    B: Backend,
+    F: std::future::Future<Output = (G, Store<B>)>,
+{
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (guard, store) = first.block_on(async {
+        let (guard, store) = make().await;
+        pending_as(&store, 1).await;
+        (guard, store)
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let clone = store.clone();
+    second.block_on(async move {
+        assert_eq!(
+            clone.load(request_id(1)).await.unwrap().state(),
+            StateKind::PendingCustomer
+        );
+    });
+    drop(second);
+    drop(store);
+    drop(guard);
+}
