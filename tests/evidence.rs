@@ -494,6 +494,63 @@ fn consistency_proofs_join_held_checkpoints_and_a_forked_log_is_caught() {
         Err(CheckpointError::Forked { .. })
     ));
     customer_lockbox::evidence::checkpoint::check_same_size(&latest, &latest).unwrap();
+    // A proof from another size than the one held proves nothing about it, and says so.
+    let from_three = ConsistencyProof::new(
+        3,
+        consistency_proof(3, &leaves).unwrap(),
+        latest.sign(&key).unwrap(),
+    );
+    let held_four = Checkpoint::new("PeterNeumann", 4, roots[4]).unwrap();
+    let err = from_three.verify(&held_four, &trusted).unwrap_err();
+    assert_eq!(
+        err,
+        CheckpointError::OtherOldSize {
+            proof_from: 3,
+            held: 4
+        }
+    );
+    assert!(
+        err.to_string().contains("ask for a proof from size 4"),
+        "{err}"
+    );
+}
+
+/// A checkpoint's extension lines (C2SP tlog-checkpoint) are kept: the body reads back byte for
+/// byte, so a checkpoint another log signed with them still opens and re-renders as signed.
+#[test]
+fn a_checkpoint_keeps_its_extension_lines() {
+    let v = go_note();
+    let key = SignerKey::parse(&v.signer_key).unwrap();
+    let (_, roots) = reference_leaves();
+    let body = format!(
+        "PeterNeumann\n8\n{}\nmonitor: https-free text\nsecond line\n",
+        STANDARD.encode(roots[8].as_bytes())
+    );
+    let read = Checkpoint::parse(&body).unwrap();
+    assert_eq!(
+        read.extensions(),
+        ["monitor: https-free text", "second line"]
+    );
+    assert_eq!(read.to_text(), body);
+    let signed = read.sign(&key).unwrap();
+    let opened = Checkpoint::open(&signed, "PeterNeumann", &[key.verifier()]).unwrap();
+    assert_eq!(opened, read);
+    let made = Checkpoint::new("PeterNeumann", 8, roots[8])
+        .unwrap()
+        .with_extensions([
+            "monitor: https-free text".to_owned(),
+            "second line".to_owned(),
+        ])
+        .unwrap();
+    assert_eq!(made, read);
+    for bad in ["", "two\nlines"] {
+        assert!(matches!(
+            Checkpoint::new("PeterNeumann", 8, roots[8])
+                .unwrap()
+                .with_extensions([bad.to_owned()]),
+            Err(CheckpointError::Malformed { .. })
+        ));
+    }
 }
 
 /// A log that stores only perfect subtrees (as the stores do) gives the proofs and roots the

@@ -47,6 +47,17 @@ pub enum CheckpointError {
     /// The proof does not prove the entry's inclusion in the checkpointed tree.
     #[error(transparent)]
     Proof(#[from] ProofError),
+    /// A consistency proof from another size than the checkpoint it is checked against: it
+    /// proves nothing about that checkpoint.
+    #[error(
+        "the consistency proof is from a tree of {proof_from} entries, not from the checkpoint of {held} entries held: ask for a proof from size {held}"
+    )]
+    OtherOldSize {
+        /// The size the proof is from.
+        proof_from: u64,
+        /// The held checkpoint's size.
+        held: u64,
+    },
     /// Two checkpoints signed by the log cannot both be true: the same size with different
     /// roots, or a later tree the log cannot prove extends the earlier one. Keep both: together
     /// they are evidence that the log was forked (shown to different readers as different
@@ -75,6 +86,9 @@ pub struct Checkpoint {
     origin: String,
     size: u64,
     root: TreeHash,
+    /// The extension lines after the root, as given: kept, so a checkpoint reads back to the
+    /// same body (and its signature still verifies).
+    extensions: Vec<String>,
 }
 
 impl Checkpoint {
@@ -95,7 +109,37 @@ impl Checkpoint {
             origin: origin.to_owned(),
             size,
             root,
+            extensions: Vec::new(),
         })
+    }
+
+    /// The same checkpoint with `lines` as its extension lines (C2SP tlog-checkpoint: after
+    /// the root, each non-empty, for what a log or its ecosystem adds to a checkpoint).
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Malformed`] for a line that is empty or holds a line break.
+    pub fn with_extensions(
+        mut self,
+        lines: impl IntoIterator<Item = String>,
+    ) -> Result<Self, CheckpointError> {
+        let lines: Vec<String> = lines.into_iter().collect();
+        if lines
+            .iter()
+            .any(|line| line.is_empty() || line.contains('\n'))
+        {
+            return Err(malformed(
+                "checkpoint",
+                "an extension line must be one non-empty line",
+            ));
+        }
+        self.extensions = lines;
+        Ok(self)
+    }
+
+    /// The extension lines after the root (none, for the checkpoints this crate signs).
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
     }
 
     /// The log's origin.
@@ -113,17 +157,23 @@ impl Checkpoint {
         &self.root
     }
 
-    /// The checkpoint's body: origin, size and root, each on a line.
+    /// The checkpoint's body: origin, size and root, each on a line, then its extension lines.
     pub fn to_text(&self) -> String {
-        format!(
+        let mut text = format!(
             "{}\n{}\n{}\n",
             self.origin,
             self.size,
             STANDARD.encode(self.root.as_bytes())
-        )
+        );
+        for line in &self.extensions {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
     }
 
-    /// Reads a checkpoint's body (extension lines after the root are allowed and ignored).
+    /// Reads a checkpoint's body, extension lines after the root included (kept, so
+    /// [`to_text`](Self::to_text) gives the body back byte for byte).
     ///
     /// # Errors
     ///
@@ -138,7 +188,8 @@ impl Checkpoint {
         else {
             return Err(malformed(what, "origin, size and root hash are needed"));
         };
-        if lines.any(str::is_empty) {
+        let extensions: Vec<String> = lines.map(str::to_owned).collect();
+        if extensions.iter().any(String::is_empty) {
             return Err(malformed(what, "an extension line is empty"));
         }
         let size = decimal(size).ok_or(malformed(
@@ -150,7 +201,7 @@ impl Checkpoint {
             .ok()
             .and_then(|bytes| TreeHash::from_slice(&bytes))
             .ok_or(malformed(what, "the root must be a base64 SHA-256 hash"))?;
-        Checkpoint::new(origin, size, root)
+        Checkpoint::new(origin, size, root)?.with_extensions(extensions)
     }
 
     /// The checkpoint signed as a note by `key`.
@@ -410,7 +461,10 @@ impl ConsistencyProof {
     ) -> Result<Checkpoint, CheckpointError> {
         let later = Checkpoint::open(&self.checkpoint, &held.origin, trusted)?;
         if self.old_size != held.size {
-            return Err(ProofError::WrongLength.into());
+            return Err(CheckpointError::OtherOldSize {
+                proof_from: self.old_size,
+                held: held.size,
+            });
         }
         match super::merkle::verify_consistency(
             held.size,
