@@ -211,9 +211,9 @@ pub use state::{
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::{
     AppendReport, Backend, DeliveryOutcome, DeliveryReport, ErrorClass, Explain, MessageReport,
-    OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus, OutboxView, RefusedAction,
-    RequestCache, RequestCursor, RequestPage, RequestQuery, RequestSummary, StepCall, StepFuture,
-    Store, StoreError, SweepReport,
+    OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus, OutboxView, Paged,
+    RefusedAction, RequestCache, RequestCursor, RequestPage, RequestQuery, RequestSummary,
+    StepCall, StepFuture, Store, StoreError, SweepReport,
 };
 #[cfg(feature = "postgres")]
 pub use store::{PoolStatus, Postgres, PostgresBuilder, PostgresStore};

@@ -118,6 +118,7 @@ mod sqlite;
 
 pub use backend::Backend;
 pub use error::{ErrorClass, StoreError};
+pub use reads::Paged;
 pub use reports::{
     AppendReport, DeliveryOutcome, DeliveryReport, MessageReport, OutboxCursor, OutboxEntry,
     OutboxPage, OutboxQuery, OutboxStatus, OutboxView, RefusedAction, RequestsVerdict, SweepReport,

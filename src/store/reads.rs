@@ -478,3 +478,126 @@ fn outbox_entry(row: &OutboxRow) -> Result<OutboxEntry, StoreError> {
             .with_timezone(&chrono::Utc),
     })
 }
+
+/// A query read a page at a time: an audit search ([`AuditQuery`]), a request listing
+/// ([`RequestQuery`]) or an outbox view ([`OutboxQuery`]). [`Store::pages`] reads any of them
+/// page by page, to the end or until told to stop. Sealed: its methods are the store's.
+pub trait Paged: Clone + Send + Sync + sealed::Sealed {
+    /// What a page holds.
+    type Item: Send;
+    /// Where a page starts.
+    type Cursor: Clone + Send;
+
+    /// One page from `store`: its items and the next page's cursor.
+    #[doc(hidden)]
+    fn read_page<B: Backend>(
+        &self,
+        store: &Store<B>,
+    ) -> impl Future<Output = PageRead<Self::Item, Self::Cursor>> + Send;
+
+    /// The query from `cursor` on.
+    #[doc(hidden)]
+    fn starting_at(self, cursor: Self::Cursor) -> Self;
+}
+
+/// A page's items and the next page's cursor, or why it was not read.
+type PageRead<I, C> = Result<(Vec<I>, Option<C>), StoreError>;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::audit::AuditQuery {}
+    impl Sealed for super::RequestQuery {}
+    impl Sealed for super::OutboxQuery {}
+}
+
+impl Paged for AuditQuery {
+    type Item = AuditRecord;
+    type Cursor = crate::audit::AuditCursor;
+
+    async fn read_page<B: Backend>(
+        &self,
+        store: &Store<B>,
+    ) -> Result<(Vec<AuditRecord>, Option<crate::audit::AuditCursor>), StoreError> {
+        let page = store.search(self).await?;
+        Ok((page.records, page.next))
+    }
+
+    fn starting_at(self, cursor: crate::audit::AuditCursor) -> Self {
+        self.after(cursor)
+    }
+}
+
+impl Paged for RequestQuery {
+    type Item = RequestSummary;
+    type Cursor = super::requests::RequestCursor;
+
+    async fn read_page<B: Backend>(
+        &self,
+        store: &Store<B>,
+    ) -> Result<(Vec<RequestSummary>, Option<super::requests::RequestCursor>), StoreError> {
+        let page = store.requests(self).await?;
+        Ok((page.requests, page.next))
+    }
+
+    fn starting_at(self, cursor: super::requests::RequestCursor) -> Self {
+        self.after(cursor)
+    }
+}
+
+impl Paged for OutboxQuery {
+    type Item = OutboxEntry;
+    type Cursor = OutboxCursor;
+
+    async fn read_page<B: Backend>(
+        &self,
+        store: &Store<B>,
+    ) -> Result<(Vec<OutboxEntry>, Option<OutboxCursor>), StoreError> {
+        let page = store.outbox_view(self).await?;
+        Ok((page.entries, page.next))
+    }
+
+    fn starting_at(self, cursor: OutboxCursor) -> Self {
+        self.after(cursor)
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// Reads `query` page by page from where it starts, handing each page's items to `each`,
+    /// until the last page or until `each` answers `false`: the cursor of the page after the
+    /// last one read (`None` when it read to the end). Each page is its own read, so a long
+    /// listing never holds a transaction open, and what changes between pages may show (as
+    /// with any cursor).
+    ///
+    /// ```no_run
+    /// # async fn run(store: customer_lockbox::SqliteStore) -> Result<(), customer_lockbox::StoreError> {
+    /// use customer_lockbox::{OutboxQuery, OutboxView};
+    ///
+    /// let mut failed = Vec::new();
+    /// store
+    ///     .pages(OutboxQuery::new(OutboxView::Failed), |page| {
+    ///         failed.extend(page);
+    ///         true
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As the query's own read ([`search`](Self::search), [`requests`](Self::requests),
+    /// [`outbox_view`](Self::outbox_view)); the pages read before it were handed to `each`.
+    pub async fn pages<Q: Paged>(
+        &self,
+        mut query: Q,
+        mut each: impl FnMut(Vec<Q::Item>) -> bool,
+    ) -> Result<Option<Q::Cursor>, StoreError> {
+        loop {
+            let (items, next) = query.read_page(self).await?;
+            let go_on = each(items);
+            match next {
+                Some(cursor) if go_on => query = query.starting_at(cursor),
+                next => return Ok(next),
+            }
+        }
+    }
+}

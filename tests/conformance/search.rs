@@ -329,6 +329,30 @@ pub async fn request_listings_page_through_each_filter<D: Db>() {
             .concat(),
         ids(&[3])
     );
+    // Store::pages reads the same pages, to the end or until told to stop: then it answers the
+    // cursor where it stopped.
+    let two = RequestQuery::tenant(contoso()).page_size(PageSize::new(2).unwrap());
+    let mut seen = Vec::new();
+    let end = store
+        .pages(two.clone(), |page| {
+            seen.push(page.iter().map(|r| r.id).collect::<Vec<_>>());
+            true
+        })
+        .await
+        .unwrap();
+    assert!(end.is_none());
+    assert_eq!(seen, listing(&store, RequestQuery::tenant(contoso())).await);
+    let mut first = Vec::new();
+    let stopped = store
+        .pages(two.clone(), |page| {
+            first.extend(page.into_iter().map(|r| r.id));
+            false
+        })
+        .await
+        .unwrap();
+    assert_eq!(first, ids(&[5, 4]));
+    let rest = store.requests(&two.after(stopped.unwrap())).await.unwrap();
+    assert_eq!(rest.requests[0].id, request_id(3));
     // What a list page shows.
     let page = store
         .requests(&RequestQuery::tenant(contoso()).state(StateKind::Granted))

@@ -29,14 +29,12 @@ pub async fn run<B: Backend>(
                 query = query.after(cursor);
             }
             let mut records = Vec::new();
-            let next = loop {
-                let page = store.search(&query).await?;
-                records.extend(page.records);
-                match page.next {
-                    Some(cursor) if pages.all => query = query.after(cursor),
-                    next => break next,
-                }
-            };
+            let next = store
+                .pages(query, |page| {
+                    records.extend(page);
+                    pages.all
+                })
+                .await?;
             if out.json() {
                 out.json_value(&json!({
                     "records": records,
@@ -143,18 +141,24 @@ async fn export<B: Backend>(
             let mut csv = csv::Writer::from_writer(&mut to);
             let fail = |err: csv::Error| Failure::io("writing the CSV export", err);
             csv.write_record(CSV_HEADER).map_err(fail)?;
-            let mut query = query.clone().page_size(PageSize::MAX);
             let mut written = 0;
-            loop {
-                let page = store.search(&query).await?;
-                for record in &page.records {
-                    csv.write_record(csv_row(record)?).map_err(fail)?;
-                    written += 1;
-                }
-                match page.next {
-                    Some(cursor) => query = query.after(cursor),
-                    None => break,
-                }
+            let mut failed = None;
+            store
+                .pages(query.clone().page_size(PageSize::MAX), |page| {
+                    for record in &page {
+                        let row =
+                            csv_row(record).and_then(|row| csv.write_record(row).map_err(fail));
+                        if let Err(failure) = row {
+                            failed = Some(failure);
+                            return false;
+                        }
+                        written += 1;
+                    }
+                    true
+                })
+                .await?;
+            if let Some(failure) = failed {
+                return Err(failure);
             }
             csv.flush()
                 .map_err(|err| Failure::io("writing the CSV export", err))?;

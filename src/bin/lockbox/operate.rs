@@ -46,16 +46,16 @@ pub async fn sweep<B: Backend>(
     if args.dry_run {
         // What `sweep` moves on: due at or before `now` (a listing's bound is strict).
         let bound = now + chrono::TimeDelta::nanoseconds(1);
-        let mut query = RequestQuery::due_before(bound).page_size(PageSize::MAX);
         let mut due = Vec::new();
-        loop {
-            let page = store.requests(&query).await?;
-            due.extend(page.requests);
-            match page.next {
-                Some(cursor) => query = query.after(cursor),
-                None => break,
-            }
-        }
+        store
+            .pages(
+                RequestQuery::due_before(bound).page_size(PageSize::MAX),
+                |page| {
+                    due.extend(page);
+                    true
+                },
+            )
+            .await?;
         let would = |state: StateKind| match state {
             StateKind::PendingCustomer => "expire",
             StateKind::Granted => "end access",
@@ -219,16 +219,16 @@ pub async fn deliver<B: Backend>(
 ) -> Result<ExitCode, Failure> {
     let now = args.now.unwrap_or_else(|| SystemClock.now());
     if args.dry_run {
-        let mut query = OutboxQuery::new(OutboxView::Pending).page_size(PageSize::MAX);
         let mut pending = Vec::new();
-        loop {
-            let page = store.outbox_view(&query).await?;
-            pending.extend(page.entries);
-            match page.next {
-                Some(cursor) => query = query.after(cursor),
-                None => break,
-            }
-        }
+        store
+            .pages(
+                OutboxQuery::new(OutboxView::Pending).page_size(PageSize::MAX),
+                |page| {
+                    pending.extend(page);
+                    true
+                },
+            )
+            .await?;
         if out.json() {
             out.json_value(&json!({
                 "dry_run": true,

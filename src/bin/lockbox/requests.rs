@@ -41,14 +41,12 @@ pub async fn list<B: Backend>(
         query = query.after(cursor);
     }
     let mut requests = Vec::new();
-    let next = loop {
-        let page = store.requests(&query).await?;
-        requests.extend(page.requests);
-        match page.next {
-            Some(cursor) if args.pages.all => query = query.after(cursor),
-            next => break next,
-        }
-    };
+    let next = store
+        .pages(query, |page| {
+            requests.extend(page);
+            args.pages.all
+        })
+        .await?;
     if out.json() {
         out.json_value(&json!({
             "requests": requests.iter().map(summary_json).collect::<Vec<_>>(),
