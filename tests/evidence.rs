@@ -12,8 +12,8 @@ use customer_lockbox::evidence::merkle::{
     self, consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
 };
 use customer_lockbox::evidence::{
-    Checkpoint, CheckpointError, ConsistencyProof, Frontier, NodeId, NoteError, ProofError,
-    SignerKey, TlogProof, TreeHash, VerifierKey, note,
+    Checkpoint, CheckpointError, ConsistencyProof, Evidence, Frontier, NodeId, NoteError,
+    ProofError, SignerKey, TlogProof, TreeHash, VerifierKey, note,
 };
 use serde::Deserialize;
 
@@ -648,4 +648,27 @@ fn a_tree_hash_debugs_as_hex() {
         format!("{hash:?}"),
         format!("TreeHash({})", "ab".repeat(32))
     );
+}
+
+/// What a customer holds reads from its text: a signed checkpoint on its own is evidence of
+/// its log, named by its origin; text that is neither a message nor a signed note is not.
+#[test]
+fn a_signed_checkpoint_on_its_own_is_held_evidence() {
+    let v = go_note();
+    let key = SignerKey::parse(&v.signer_key).unwrap();
+    let (_, roots) = reference_leaves();
+    let signed = Checkpoint::new("PeterNeumann", 8, roots[8])
+        .unwrap()
+        .sign(&key)
+        .unwrap();
+    let held = Evidence::from_text(&format!("{signed}\n\n")).unwrap();
+    assert_eq!(held.checkpoint(), signed);
+    assert_eq!(held.origin(), "PeterNeumann");
+    assert!(held.proofs().is_empty());
+    for not_evidence in ["", "hello", "PeterNeumann\n8\nroot\n"] {
+        assert!(
+            Evidence::from_text(not_evidence).is_err(),
+            "{not_evidence:?}"
+        );
+    }
 }

@@ -607,3 +607,18 @@ fn steps_whose_consequences_fall_beyond_the_storable_years_are_refused() {
     };
     assert_eq!(granted.access_ends_at(), late("9999-12-31T23:00:00Z"));
 }
+
+/// A closed request tells the access it had: from its grant to its close, and who granted it;
+/// one never granted had none.
+#[test]
+fn a_closed_request_tells_the_access_it_had() {
+    let granted = granted();
+    let from = granted.granted_at();
+    let closed = granted.close(&alex(), at(TimeDelta::hours(3))).unwrap();
+    assert_eq!(
+        closed.had_access(),
+        Some((from, at(TimeDelta::hours(3)), &megan()))
+    );
+    let rejected = drafted().reject(&sam(), at(TimeDelta::minutes(5))).unwrap();
+    assert_eq!(rejected.had_access(), None);
+}

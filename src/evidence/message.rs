@@ -122,6 +122,36 @@ impl Evidence {
         text
     }
 
+    /// The evidence a customer holds, from its text: a message from the store as received
+    /// ([`from_message`](Self::from_message)), or a signed checkpoint on its own (a signed
+    /// note: origin, size and root, a blank line, the signature lines).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_message`](Self::from_message), for text that is neither.
+    pub fn from_text(text: &str) -> Result<Evidence, EvidenceError> {
+        match Evidence::from_message(text) {
+            Ok(evidence) => Ok(evidence),
+            Err(err) => {
+                let trimmed = text.trim_end();
+                let signed = trimmed.split_once("\n\n").is_some_and(|(_, signatures)| {
+                    signatures.lines().all(|line| line.starts_with("\u{2014} "))
+                });
+                if signed {
+                    Ok(Evidence::new(format!("{trimmed}\n"), Vec::new()))
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// The origin of the log its checkpoint is of: the checkpoint's first line (its signature
+    /// is checked by verification, not here).
+    pub fn origin(&self) -> &str {
+        self.checkpoint.lines().next().unwrap_or_default()
+    }
+
     /// The evidence a message's text carries.
     ///
     /// # Errors

@@ -1,7 +1,9 @@
 use chrono::{DateTime, Utc};
 
 use super::Request;
+use crate::audit::{Actor, AuditEvent};
 use crate::state::{Closed, ClosureReason};
+use crate::values::ApproverId;
 
 /// A closed request. It has no steps: it is the end of the workflow, and it only tells why and
 /// when it closed. Its audit trail remains.
@@ -30,5 +32,18 @@ impl Request<Closed> {
     /// window's end; otherwise the instant of the closing step.
     pub fn closed_at(&self) -> DateTime<Utc> {
         self.state.closed_at
+    }
+
+    /// The access it had, if it was granted: from the grant until it closed (its window's
+    /// end, a revocation or the engineer's closing), and who granted it.
+    pub fn had_access(&self) -> Option<(DateTime<Utc>, DateTime<Utc>, &ApproverId)> {
+        self.audit_trail()
+            .iter()
+            .find_map(|record| match (record.event(), record.actor()) {
+                (AuditEvent::Granted { .. }, Actor::Approver(by)) => {
+                    Some((record.at(), self.closed_at(), by))
+                }
+                _ => None,
+            })
     }
 }

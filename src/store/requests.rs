@@ -84,6 +84,12 @@ impl RequestQuery {
         Self::of(RequestFilter::DueBefore(instant))
     }
 
+    /// The pending and granted requests due at or before `instant`: what a sweep at `instant`
+    /// moves on (a deadline reached is passed), soonest first.
+    pub fn due_by(instant: DateTime<Utc>) -> Self {
+        Self::due_before(instant + chrono::TimeDelta::nanoseconds(1))
+    }
+
     /// The page after `cursor`.
     pub fn after(mut self, cursor: RequestCursor) -> Self {
         self.after = Some(cursor);

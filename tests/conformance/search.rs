@@ -329,6 +329,19 @@ pub async fn request_listings_page_through_each_filter<D: Db>() {
             .concat(),
         ids(&[3])
     );
+    // The grant's window ends at 5 h: due by then, not before then.
+    assert_eq!(
+        listing(&store, RequestQuery::due_by(at(hours(5))))
+            .await
+            .concat(),
+        ids(&[3])
+    );
+    assert!(
+        listing(&store, RequestQuery::due_before(at(hours(5))))
+            .await
+            .concat()
+            .is_empty()
+    );
     // Store::pages reads the same pages, to the end or until told to stop: then it answers the
     // cursor where it stopped.
     let two = RequestQuery::tenant(contoso()).page_size(PageSize::new(2).unwrap());

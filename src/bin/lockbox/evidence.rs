@@ -45,13 +45,9 @@ fn load_held(path: &Path) -> Result<Evidence, Failure> {
     match decoded
         .as_deref()
         .and_then(|body| Evidence::from_message(body).ok())
-        .map_or_else(|| Evidence::from_message(&text), Ok)
+        .map_or_else(|| Evidence::from_text(&text), Ok)
     {
         Ok(evidence) => Ok(evidence),
-        // A checkpoint on its own: a signed note (origin, size, root, blank line, signature).
-        Err(_) if text.lines().any(|line| line.starts_with("\u{2014} ")) => {
-            Ok(Evidence::new(format!("{}\n", text.trim_end()), Vec::new()))
-        }
         Err(err) => Err(Failure::new(
             Code::Refused,
             format!(
@@ -60,11 +56,6 @@ fn load_held(path: &Path) -> Result<Evidence, Failure> {
             ),
         )),
     }
-}
-
-/// The origin a held checkpoint names: its first line.
-fn origin_of(evidence: &Evidence) -> &str {
-    evidence.checkpoint().lines().next().unwrap_or_default()
 }
 
 /// Verifies the store's tenant logs.
@@ -77,7 +68,7 @@ pub async fn verify<B: Backend>(
     let mut held: HashMap<String, Vec<Evidence>> = HashMap::new();
     for path in &args.held {
         let evidence = load_held(path)?;
-        held.entry(origin_of(&evidence).to_owned())
+        held.entry(evidence.origin().to_owned())
             .or_default()
             .push(evidence);
     }
@@ -332,7 +323,7 @@ pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode,
         .collect::<Result<Vec<_>, _>>()?;
     let origin = match (&args.origin, held.first()) {
         (Some(origin), _) => origin.clone(),
-        (None, Some(first)) => origin_of(first).to_owned(),
+        (None, Some(first)) => first.origin().to_owned(),
         (None, None) => return Err(Failure::usage("give at least one --held checkpoint")),
     };
     let reader: Box<dyn BufRead> = if args.export.as_os_str() == "-" {

@@ -44,17 +44,12 @@ pub async fn sweep<B: Backend>(
 ) -> Result<ExitCode, Failure> {
     let now = args.now.unwrap_or_else(|| SystemClock.now());
     if args.dry_run {
-        // What `sweep` moves on: due at or before `now` (a listing's bound is strict).
-        let bound = now + chrono::TimeDelta::nanoseconds(1);
         let mut due = Vec::new();
         store
-            .pages(
-                RequestQuery::due_before(bound).page_size(PageSize::MAX),
-                |page| {
-                    due.extend(page);
-                    true
-                },
-            )
+            .pages(RequestQuery::due_by(now).page_size(PageSize::MAX), |page| {
+                due.extend(page);
+                true
+            })
             .await?;
         let would = |state: StateKind| match state {
             StateKind::PendingCustomer => "expire",

@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use customer_lockbox::store::{Backend, Store};
-use customer_lockbox::{
-    AnyRequest, AuditEventKind, PageSize, RequestId, RequestQuery, RequestSummary,
-};
+use customer_lockbox::{AnyRequest, PageSize, RequestId, RequestQuery, RequestSummary};
 use serde_json::{Value, json};
 
 use crate::cli::RequestsArgs;
@@ -134,17 +132,11 @@ pub async fn show<B: Backend>(
             ));
         }
         AnyRequest::Closed(closed) => {
-            // Access it had, from its grant to its close.
-            if let Some(granted) = request
-                .audit_trail()
-                .iter()
-                .find(|record| record.event().kind() == AuditEventKind::Granted)
-            {
-                let (from, until) = (granted.at(), closed.closed_at());
+            if let Some((from, until, by)) = closed.had_access() {
                 timing.push((
                     "Access",
-                    format!("{} until {} (granted by {})", instant(from), instant(until), granted.actor()),
-                    json!({ "access": { "from": rfc3339(from), "until": rfc3339(until), "granted_by": granted.actor().id() } }),
+                    format!("{} until {} (granted by {by})", instant(from), instant(until)),
+                    json!({ "access": { "from": rfc3339(from), "until": rfc3339(until), "granted_by": by.to_string() } }),
                 ));
             }
             timing.push((
