@@ -154,7 +154,7 @@ async fn read_models_reports_and_errors_serialize_for_a_service() {
         .join("\n")
     );
     // The summary is the row's, without a replay: it agrees with the loaded request.
-    assert_eq!(summary.revision, loaded.saved_records() as u64);
+    assert_eq!(summary.revision, loaded.audit_trail().len() as u64);
     assert_eq!(summary.state, loaded.state());
     assert!(
         store

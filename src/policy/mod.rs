@@ -255,6 +255,7 @@ impl TenantPolicy {
     /// `earlier` versions designated (those in force since the grant, for a revocation, or
     /// since the notification, for a denial). A change never blocks a revocation or a denial
     /// by someone designated during the access or while the request was pending.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn designating_too<'a>(
         &self,
         earlier: impl IntoIterator<Item = &'a TenantPolicy>,
@@ -275,6 +276,7 @@ impl TenantPolicy {
     /// [`with_approvals_required`](Self::with_approvals_required). Deserializing checks fewer
     /// (a stored version is read as the build that wrote it checked it) but never lets through
     /// no approvals required or more than designated; the rest is checked here.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn check(&self) -> Result<(), Error> {
         check_approvers(&self.approvers)?;
         if self.approvals_required > Self::MAX_APPROVALS_REQUIRED {

@@ -150,7 +150,8 @@ impl AnyRequest {
 impl RequestRecord {
     /// Assembles a record from stored parts (a store's rows), to be checked by
     /// [`load`](Self::load).
-    pub fn from_parts(
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn from_parts(
         version: u32,
         id: RequestId,
         tenant: TenantId,

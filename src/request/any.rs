@@ -117,7 +117,8 @@ impl AnyRequest {
     }
 
     /// How many records a store has saved (see [`Request::saved_records`]).
-    pub fn saved_records(&self) -> usize {
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn saved_records(&self) -> usize {
         with_request!(self, r => r.saved_records())
     }
 

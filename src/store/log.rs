@@ -67,7 +67,7 @@ use crate::values::TenantId;
 pub struct StoredCheckpoint {
     checkpoint: Checkpoint,
     note: String,
-    signed_at: String,
+    signed_at: DateTime<Utc>,
 }
 
 /// Serialized as `{"origin", "size", "root" (base64), "note", "signed_at"}`.
@@ -83,7 +83,7 @@ impl serde::Serialize for StoredCheckpoint {
             &base64::engine::general_purpose::STANDARD.encode(self.checkpoint.root().as_bytes()),
         )?;
         shown.serialize_field("note", &self.note)?;
-        shown.serialize_field("signed_at", &self.signed_at)?;
+        shown.serialize_field("signed_at", &instant_text(self.signed_at))?;
         shown.end()
     }
 }
@@ -99,9 +99,9 @@ impl StoredCheckpoint {
         &self.note
     }
 
-    /// When the store signed it (RFC 3339, UTC).
-    pub fn signed_at(&self) -> &str {
-        &self.signed_at
+    /// When the store signed it.
+    pub fn signed_at(&self) -> DateTime<Utc> {
+        self.signed_at
     }
 
     /// A kept row, if its note's checkpoint is the row's size and root (the signature is
@@ -120,10 +120,13 @@ impl StoredCheckpoint {
         if checkpoint.size() != row.size || checkpoint.root().as_bytes().as_slice() != row.root {
             return Err(broken("signs another size or root than its row holds"));
         }
+        let signed_at = DateTime::parse_from_rfc3339(&row.signed_at)
+            .map_err(|_| broken("has no signing instant"))?
+            .with_timezone(&Utc);
         Ok(StoredCheckpoint {
             checkpoint,
             note: row.note,
-            signed_at: row.signed_at,
+            signed_at,
         })
     }
 }
@@ -218,7 +221,7 @@ impl<B: Backend> Store<B> {
         let kept = StoredCheckpoint {
             checkpoint,
             note: signed,
-            signed_at: instant_text(now),
+            signed_at: now,
         };
         let added = self
             .backend()
@@ -227,7 +230,7 @@ impl<B: Backend> Store<B> {
                 size,
                 root: root.as_bytes().to_vec(),
                 note: kept.note.clone(),
-                signed_at: kept.signed_at.clone(),
+                signed_at: instant_text(kept.signed_at),
             })
             .await?;
         if added {

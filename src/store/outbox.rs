@@ -15,7 +15,7 @@ use super::reports::{DeliveryOutcome, DeliveryReport, MessageReport, OutboxStatu
 use super::steps::step_write;
 use crate::audit::AuditEvent;
 use crate::delivery::{Delivery, DeliveryFailure, Directory, Sender, Topic};
-use crate::notification::{Notification, NotificationKind};
+use crate::notification::{Notification, NotificationKind, StoredNotification};
 use crate::record::{BrokenRule, RecordError};
 use crate::request::{AnyRequest, DeliveryStep, with_request};
 use crate::state::StateKind;
@@ -272,8 +272,9 @@ impl<B: Backend> Store<B> {
             .find(|change| change.version() == version)
             .ok_or_else(broken)?;
         let rendered = Notification::policy_changed(change);
-        let stored: Notification = serde_json::from_str(&message.message).map_err(|_| broken())?;
-        if stored != rendered {
+        let stored: StoredNotification =
+            serde_json::from_str(&message.message).map_err(|_| broken())?;
+        if !stored.is(&rendered) {
             return Err(broken());
         }
         let evidence = self.message_evidence(tenant, None).await?;
@@ -349,12 +350,12 @@ impl<B: Backend> Store<B> {
         let index = usize::try_from(message.cause.saturating_sub(1)).unwrap_or(usize::MAX);
         let rendered = with_request!(&request, r => Notification::caused_by(r, index, Vec::new()))
             .ok_or_else(|| refuse(BrokenRule::DeliveryWithoutCause))?;
-        let stored: Notification = serde_json::from_str(&message.message).map_err(|err| {
+        let stored: StoredNotification = serde_json::from_str(&message.message).map_err(|err| {
             refuse(BrokenRule::Malformed {
                 reason: err.to_string(),
             })
         })?;
-        if !stored.same_message(&rendered) {
+        if !stored.says(&rendered) {
             return Err(refuse(BrokenRule::StoredColumnDisagrees {
                 column: "outbox.message",
             }));
