@@ -175,7 +175,6 @@ mod email;
 mod error;
 pub mod evidence;
 pub mod notification;
-pub mod outcome;
 pub mod policy;
 pub mod record;
 pub mod refusal;
@@ -196,13 +195,13 @@ pub use audit::{
     ChainBreak, ChainHash, ChainHead, ChainVerdict, PageSize, Tampering,
 };
 pub use clock::{Clock, MAX_CLOCK_SKEW, ManualClock, SystemClock};
-pub use delivery::{AddressBook, Delivery, DeliveryFailure, Directory, Sender, Topic};
+pub use delivery::{AddressBook, Delivery, Directory, Sender, Topic};
 pub use error::Error;
-pub use notification::{Notification, NotificationKind};
-pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
+pub use notification::Notification;
 pub use policy::{DesignatedApprover, PolicyChange, PolicyHistory, TenantPolicy};
 pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 pub use refusal::{Refusal, Refused, Step};
+pub use request::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
 pub use request::{AnyRequest, Draft, Request, RequestView};
 pub use state::{
     Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, Stage, State,
@@ -220,9 +219,9 @@ pub use store::{PoolStatus, Postgres, PostgresBuilder, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use store::{Sqlite, SqliteStore};
 pub use values::{
-    AccessDuration, ApproverId, DecisionWindow, EmailAddress, EngineerAction, EngineerId,
-    IdempotencyKey, Justification, Operation, Person, RequestId, Service, ServiceRequestNumber,
-    Services, SupportManagerId, Target, TenantAdminId, TenantId,
+    AccessDuration, ApproverId, DecisionWindow, DeliveryFailure, EmailAddress, EngineerAction,
+    EngineerId, IdempotencyKey, Justification, NotificationKind, Operation, Person, RequestId,
+    Service, ServiceRequestNumber, Services, SupportManagerId, Target, TenantAdminId, TenantId,
 };
 /// The PostgreSQL driver and pool the store is built on, at the versions it uses: for a
 /// platform's own pool ([`PostgresStore::from_pool`]), a TLS connector, or an error's source.

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditCursor;
-use crate::delivery::DeliveryFailure;
-use crate::notification::NotificationKind;
 use crate::refusal::{Refusal, Step};
+use crate::values::DeliveryFailure;
+use crate::values::NotificationKind;
 use crate::values::{
     AccessDuration, ApproverId, EmailAddress, EngineerAction, EngineerId, Justification, RequestId,
     ServiceRequestNumber, Services, SupportManagerId, TenantId,

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::{AnyRequest, Request, instant_in_range, with_request};
 use crate::audit::{Actor, AuditEvent, AuditRecord};
-use crate::outcome::{Access, PendingStatus};
 use crate::refusal::{Refusal, Refused, Step};
+use crate::request::{Access, PendingStatus};
 use crate::state::{Closed, StateKind};
 use crate::values::{EngineerAction, EngineerId};
 

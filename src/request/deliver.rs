@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 
 use super::{Request, instant_in_range};
 use crate::audit::{Actor, AuditEvent};
-use crate::delivery::DeliveryFailure;
-use crate::notification::NotificationKind;
 use crate::record::BrokenRule;
 use crate::state::{State, StateKind};
+use crate::values::DeliveryFailure;
 use crate::values::EmailAddress;
+use crate::values::NotificationKind;
 
 /// What became of one attempt to deliver a notification.
 #[derive(Clone, Debug)]

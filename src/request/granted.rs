@@ -3,9 +3,9 @@ use chrono::{DateTime, Utc};
 use super::Request;
 use super::pending_customer::vendor_staff;
 use crate::audit::{Actor, AuditEvent};
-use crate::outcome::{Access, ActionOutcome};
 use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
+use crate::request::{Access, ActionOutcome};
 use crate::state::{Closed, ClosureReason, Granted};
 use crate::values::{ApproverId, EngineerAction, EngineerId, SupportManagerId};
 

@@ -11,6 +11,7 @@ mod deliver;
 mod drafted;
 mod granted;
 mod manager_approved;
+mod outcome;
 mod pending_customer;
 mod view;
 mod withdraw;
@@ -29,6 +30,7 @@ pub(crate) use any::with_request;
 pub(crate) use attempt::Attempt;
 pub(crate) use deliver::DeliveryStep;
 pub use drafted::Draft;
+pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
 pub use view::RequestView;
 
 /// A Customer Lockbox access request in state `S`.

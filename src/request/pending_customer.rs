@@ -2,9 +2,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Request, storable_after};
 use crate::audit::{Actor, AuditEvent};
-use crate::outcome::{DenyOutcome, GrantOutcome, PendingStatus};
 use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
+use crate::request::{DenyOutcome, GrantOutcome, PendingStatus};
 use crate::state::{ClosureReason, Granted, PendingCustomer};
 use crate::values::{ApproverId, EngineerId, Person, SupportManagerId};
 

@@ -241,7 +241,7 @@ pub struct Claimed {
     pub(crate) attempt: u32,
     /// The stored kind (`None`: no kind of message), checked against the kind of message its
     /// cause calls for.
-    pub(crate) kind: Option<crate::notification::NotificationKind>,
+    pub(crate) kind: Option<crate::values::NotificationKind>,
 }
 
 /// A request's message as a claim read it, before the store decodes it
@@ -277,7 +277,7 @@ impl Claimed {
             cause,
             message: row.message,
             attempt: row.attempt,
-            kind: crate::notification::NotificationKind::parse(&row.kind),
+            kind: crate::values::NotificationKind::parse(&row.kind),
         })
     }
 }

@@ -14,11 +14,13 @@ use super::handle::Store;
 use super::reports::{DeliveryOutcome, DeliveryReport, MessageReport, OutboxStatus};
 use super::steps::step_write;
 use crate::audit::AuditEvent;
-use crate::delivery::{Delivery, DeliveryFailure, Directory, Sender, Topic};
-use crate::notification::{Notification, NotificationKind, StoredNotification};
+use crate::delivery::{Delivery, Directory, Sender, Topic};
+use crate::notification::{Notification, StoredNotification};
 use crate::record::{BrokenRule, RecordError};
 use crate::request::{AnyRequest, DeliveryStep, with_request};
 use crate::state::StateKind;
+use crate::values::DeliveryFailure;
+use crate::values::NotificationKind;
 use crate::values::{EmailAddress, TenantId};
 
 /// How many messages one claim takes; a run claims again until nothing is due.

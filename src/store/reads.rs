@@ -19,10 +19,10 @@ use super::requests::{RequestPage, RequestQuery, RequestSummary};
 use crate::audit::{
     AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict, PageSize,
 };
-use crate::delivery::DeliveryFailure;
-use crate::notification::NotificationKind;
 use crate::record::{BrokenRule, RecordError, RequestRecord};
 use crate::request::AnyRequest;
+use crate::values::DeliveryFailure;
+use crate::values::NotificationKind;
 use crate::values::{RequestId, TenantId};
 
 /// A read whose plan [`Store::explain`] shows.

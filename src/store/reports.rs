@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::audit::PageSize;
-use crate::delivery::{DeliveryFailure, Topic};
-use crate::notification::NotificationKind;
+use crate::delivery::Topic;
 use crate::refusal::Refusal;
 use crate::state::ClosureReason;
+use crate::values::DeliveryFailure;
+use crate::values::NotificationKind;
 use crate::values::RequestId;
 
 /// What a sweep did: each overdue request handled as its own audited step.

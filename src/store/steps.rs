@@ -22,10 +22,10 @@ use super::reports::{AppendReport, RefusedAction, SweepReport};
 use crate::audit::AuditRecord;
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::notification::Notification;
-use crate::outcome::{ActionOutcome, DenyOutcome, GrantOutcome};
 use crate::policy::{PolicyHistory, TenantPolicy};
 use crate::record::{BrokenRule, RecordError, decide_again, replay_trail};
 use crate::refusal::{Refusal, Refused, Step};
+use crate::request::{ActionOutcome, DenyOutcome, GrantOutcome};
 use crate::request::{AnyRequest, Attempt, Draft, Request, with_request};
 use crate::state::{
     Closed, ClosureReason, Drafted, Granted, ManagerApproved, PendingCustomer, State, StateKind,

@@ -5,8 +5,8 @@ use super::{
     Answer, BrokenRule, action_outcome, decision_answer, moved_by_time, not_legal, settle,
 };
 use crate::audit::{Actor, AuditEvent as E, AuditRecord};
-use crate::outcome::Access;
 use crate::refusal::{Refusal, Step};
+use crate::request::Access;
 use crate::request::{AnyRequest, Request};
 use crate::state::{Granted, StateKind};
 

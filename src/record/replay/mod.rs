@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::{BrokenRule, RecordError, RequestRecord, readable};
 use crate::audit::{Actor, AuditEvent, AuditRecord};
-use crate::outcome::{ActionOutcome, DenyOutcome, GrantOutcome};
 use crate::policy::{Authority, Notice};
 use crate::refusal::{Refusal, Refused, Step};
+use crate::request::{ActionOutcome, DenyOutcome, GrantOutcome};
 
 mod closed;
 mod drafted;

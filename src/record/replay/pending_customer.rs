@@ -6,8 +6,8 @@ use super::{
     settle,
 };
 use crate::audit::{Actor, AuditEvent as E, AuditRecord};
-use crate::outcome::PendingStatus;
 use crate::refusal::{Refusal, Step};
+use crate::request::PendingStatus;
 use crate::request::{AnyRequest, Request};
 use crate::state::{PendingCustomer, StateKind};
 
