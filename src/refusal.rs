@@ -121,6 +121,29 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Whether the refusal is about who asked (their role, their identity, or what the policy
+    /// says of them), not about the request's state or the time: the same person asking again
+    /// is refused again.
+    pub fn is_about_who_asked(self) -> bool {
+        match self {
+            Refusal::ManagerIsEngineer
+            | Refusal::ApproverIsEngineer
+            | Refusal::ApproverIsSupportManager
+            | Refusal::NotTheEngineer
+            | Refusal::NotDesignatedApprover
+            | Refusal::PolicyForOtherTenant
+            | Refusal::ServiceNotRequested { .. } => true,
+            Refusal::AlreadyApproved
+            | Refusal::NoDesignatedApprovers
+            | Refusal::DecisionDeadlinePassed
+            | Refusal::AccessWindowEnded
+            | Refusal::RequestClosed
+            | Refusal::AheadOfStoreClock
+            | Refusal::InstantBeforeLastStep
+            | Refusal::InstantOutOfRange => false,
+        }
+    }
+
     /// Whether this refusal is written to the request's audit trail. Every refusal is, except
     /// those about the instant itself, which would break the trail's time order.
     pub fn is_recorded(self) -> bool {

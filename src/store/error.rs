@@ -331,22 +331,16 @@ impl serde::Serialize for StoreError {
 
 /// The class of a refusal: who asked, or when.
 fn refusal_class(refusal: Refusal) -> ErrorClass {
+    if refusal.is_about_who_asked() {
+        return ErrorClass::Forbidden;
+    }
     match refusal {
-        Refusal::ManagerIsEngineer
-        | Refusal::ApproverIsEngineer
-        | Refusal::ApproverIsSupportManager
-        | Refusal::NotTheEngineer
-        | Refusal::NotDesignatedApprover
-        | Refusal::PolicyForOtherTenant
-        | Refusal::ServiceNotRequested { .. } => ErrorClass::Forbidden,
         Refusal::AlreadyApproved => ErrorClass::Conflict,
         Refusal::DecisionDeadlinePassed | Refusal::AccessWindowEnded | Refusal::RequestClosed => {
             ErrorClass::TooLate
         }
-        Refusal::NoDesignatedApprovers
-        | Refusal::AheadOfStoreClock
-        | Refusal::InstantBeforeLastStep
-        | Refusal::InstantOutOfRange => ErrorClass::Invalid,
+        // The rest: an instant the store cannot take, or a policy designating nobody.
+        _ => ErrorClass::Invalid,
     }
 }
 

@@ -441,17 +441,9 @@ fn refused_after_a_lost_race(
         AuditEvent::Refused { refusal, .. } | AuditEvent::ActionRefused { refusal, .. } => *refusal,
         _ => return None,
     };
-    let about_the_person = matches!(
-        refusal,
-        Refusal::ManagerIsEngineer
-            | Refusal::ApproverIsEngineer
-            | Refusal::ApproverIsSupportManager
-            | Refusal::NotTheEngineer
-            | Refusal::NotDesignatedApprover
-            | Refusal::PolicyForOtherTenant
-            | Refusal::NoDesignatedApprovers
-            | Refusal::ServiceNotRequested { .. }
-    );
+    // About the person, or a policy that designated nobody for them.
+    let about_the_person =
+        refusal.is_about_who_asked() || refusal == Refusal::NoDesignatedApprovers;
     let (actor, attempt) = Attempt::behind(record)?;
     (about_the_person && attempt.fits(&actor) && !attempt.applies_in(state))
         .then_some((actor, attempt, refusal))
