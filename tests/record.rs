@@ -166,6 +166,29 @@ fn a_deadline_no_policy_could_set_is_refused() {
     }
 }
 
+/// A notification must name its approvers, each once: none, or one twice (who could then give
+/// two of a two-person rule's approvals), is refused on load.
+#[test]
+fn a_notification_naming_nobody_or_someone_twice_is_refused() {
+    let record = pending().to_record();
+    let notified = pending().audit_trail()[2].clone();
+    let AuditEvent::ApproversNotified { approvers, .. } = notified.event() else {
+        panic!("the third record notifies")
+    };
+    let first = approvers[0].clone();
+    for listed in [json!([]), json!([first, first])] {
+        let result = load_edited(&record, |v| {
+            v["trail"][2]["event"]["details"]["approvers"] = listed.clone();
+            v["trail"][2]["event"]["details"]["approvals_required"] = json!(1);
+        });
+        assert_eq!(
+            refused_rule(result),
+            (Some(3), BrokenRule::InvalidNotifiedApprovers),
+            "{listed}"
+        );
+    }
+}
+
 #[test]
 fn a_notification_requiring_no_approvals_or_more_than_it_notified_is_refused() {
     let record = pending().to_record();
@@ -644,6 +667,23 @@ fn recorded_refusals_and_late_steps_load_back() {
             other => panic!("granted after the deadline: {other:?}"),
         },
     ];
+    // A revocation after the access window ended: the window's end, then the late revocation.
+    let granted = granted();
+    let after_window = granted.access_ends_at() + TimeDelta::hours(1);
+    let revoked_late = match granted.revoke(&megan(), &policy(), after_window) {
+        Ok(closed) => closed,
+        Err(refused) => panic!("a revocation is never refused: {}", refused.refusal()),
+    };
+    let kinds: Vec<_> = revoked_late
+        .audit_trail()
+        .iter()
+        .map(|r| r.event().kind())
+        .collect();
+    assert!(kinds.contains(&AuditEventKind::AccessElapsed), "{kinds:?}");
+    assert_eq!(
+        revoked_late.to_record().load().unwrap().to_record(),
+        revoked_late.to_record()
+    );
     for request in closed {
         let kinds: Vec<_> = request
             .audit_trail()
