@@ -642,8 +642,9 @@ fn record_format_1_fixtures_load() {
 }
 
 /// Every refusal the workflow records loads back as it was written, by replay: a notification
-/// refused for another tenant's policy, and a late denial and grant that found the request
-/// expired (the expiry, then the refused step, taken again at its own instant).
+/// refused for another tenant's policy; a late denial, grant and withdrawal that found the
+/// request expired (the expiry, then the refused step, taken again at its own instant); a
+/// revocation after the access window ended.
 #[test]
 fn recorded_refusals_and_late_steps_load_back() {
     let refused = approved()
@@ -666,6 +667,7 @@ fn recorded_refusals_and_late_steps_load_back() {
             GrantOutcome::Expired(closed) => closed,
             other => panic!("granted after the deadline: {other:?}"),
         },
+        pending().withdraw(&alex(), late).unwrap(),
     ];
     // A revocation after the access window ended: the window's end, then the late revocation.
     let granted = granted();
