@@ -102,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 6. The audit trail, searchable.
     let mut log = AuditLog::new();
-    log.capture(&closed);
+    log.capture(closed.audit_trail());
     println!("\n--- audit trail ---");
     for record in log.search(&AuditQuery::new().tenant(contoso)).records {
         println!("{record}");

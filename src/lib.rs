@@ -87,7 +87,7 @@
 //!
 //! // 6. Every step is on the record.
 //! let mut log = AuditLog::new();
-//! log.capture(&closed);
+//! log.capture(closed.audit_trail());
 //! let actions = log.search(&AuditQuery::new().kind(AuditEventKind::EngineerActed));
 //! assert_eq!(actions.records.len(), 1);
 //! assert_eq!(closed.audit_trail().len(), 6); // drafted, approved, notified, granted, acted, completed

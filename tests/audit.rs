@@ -147,7 +147,7 @@ proptest! {
 fn three_requests() -> AuditLog {
     let mut log = AuditLog::new();
     let closed = granted().close(&alex(), at(TimeDelta::hours(2))).unwrap();
-    log.capture(&closed);
+    log.capture(closed.audit_trail());
     let second = Request::draft(
         Draft {
             id: request_id(2),
@@ -157,7 +157,7 @@ fn three_requests() -> AuditLog {
         at(TimeDelta::minutes(30)),
     )
     .unwrap();
-    log.capture(&second);
+    log.capture(second.audit_trail());
     let fabrikam_policy = fabrikam_policy();
     let third = Request::draft(
         Draft {
@@ -169,7 +169,7 @@ fn three_requests() -> AuditLog {
         t0(),
     )
     .unwrap();
-    log.capture(&third);
+    log.capture(third.audit_trail());
     log
 }
 
@@ -177,10 +177,10 @@ fn three_requests() -> AuditLog {
 fn capture_is_idempotent_and_incremental() {
     let mut log = AuditLog::new();
     let drafted = drafted();
-    assert_eq!(log.capture(&drafted), 1);
-    assert_eq!(log.capture(&drafted), 0);
+    assert_eq!(log.capture(drafted.audit_trail()), 1);
+    assert_eq!(log.capture(drafted.audit_trail()), 0);
     let approved = drafted.approve(&sam(), at(TimeDelta::minutes(1))).unwrap();
-    assert_eq!(log.capture(&approved), 1);
+    assert_eq!(log.capture(approved.audit_trail()), 1);
     assert_eq!(log.len(), 2);
 }
 

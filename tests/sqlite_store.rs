@@ -86,7 +86,7 @@ async fn every_search_shape_uses_an_index() {
     let store = SqliteStore::open_in_memory().await.unwrap();
     let cursor = {
         let mut log = AuditLog::new();
-        log.capture(&drafted());
+        log.capture(drafted().audit_trail());
         log.search(&AuditQuery::new()).records[0].cursor()
     };
     let mut plans = String::new();

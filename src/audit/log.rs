@@ -1,14 +1,12 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use crate::audit::{AuditCursor, AuditPage, AuditQuery, AuditRecord};
-use crate::request::Request;
-use crate::state::State;
-use crate::values::RequestId;
 
 /// An in-memory collection of audit records, searchable with an [`AuditQuery`].
 ///
-/// Records are taken from requests with [`capture`](AuditLog::capture), which is idempotent:
-/// capturing a request again adds only the records it gained since.
+/// Records are added with [`capture`](AuditLog::capture) (a request's trail, say), which is
+/// idempotent: capturing a trail again adds only the records it gained since.
 ///
 /// ```
 /// use customer_lockbox::{AuditLog, AuditQuery};
@@ -21,8 +19,8 @@ use crate::values::RequestId;
 /// # let drafted = Request::draft(draft, &policy, now)?;
 ///
 /// let mut log = AuditLog::new();
-/// assert_eq!(log.capture(&drafted), 1);
-/// assert_eq!(log.capture(&drafted), 0);
+/// assert_eq!(log.capture(drafted.audit_trail()), 1);
+/// assert_eq!(log.capture(drafted.audit_trail()), 0);
 /// let page = log.search(&AuditQuery::new().request(drafted.id()));
 /// assert_eq!(page.records.len(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -30,7 +28,6 @@ use crate::values::RequestId;
 #[derive(Clone, Debug, Default)]
 pub struct AuditLog {
     records: BTreeMap<AuditCursor, AuditRecord>,
-    captured: HashMap<RequestId, u64>,
 }
 
 impl AuditLog {
@@ -39,14 +36,14 @@ impl AuditLog {
         Self::default()
     }
 
-    /// Adds the records of `request` not captured yet; returns how many were added.
-    pub fn capture<S: State>(&mut self, request: &Request<S>) -> usize {
-        let seen = self.captured.get(&request.id()).copied().unwrap_or(0);
+    /// Adds the `records` it does not hold yet; returns how many were added.
+    pub fn capture(&mut self, records: &[AuditRecord]) -> usize {
         let mut added = 0;
-        for record in request.audit_trail().iter().filter(|r| r.sequence() > seen) {
-            self.captured.insert(record.request(), record.sequence());
-            self.records.insert(record.cursor(), record.clone());
-            added += 1;
+        for record in records {
+            if let Entry::Vacant(slot) = self.records.entry(record.cursor()) {
+                slot.insert(record.clone());
+                added += 1;
+            }
         }
         added
     }

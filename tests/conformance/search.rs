@@ -26,13 +26,7 @@ async fn both<D: Db>(runs: &[Vec<(Try, i64)>]) -> (D, Store<D::Backend>, AuditLo
 async fn log_of<B: Backend>(store: &Store<B>, count: usize) -> AuditLog {
     let mut log = AuditLog::new();
     for n in 1..=count as u128 {
-        match store.load(request_id(n)).await.unwrap() {
-            AnyRequest::Drafted(r) => log.capture(&r),
-            AnyRequest::ManagerApproved(r) => log.capture(&r),
-            AnyRequest::PendingCustomer(r) => log.capture(&r),
-            AnyRequest::Granted(r) => log.capture(&r),
-            AnyRequest::Closed(r) => log.capture(&r),
-        };
+        log.capture(store.load(request_id(n)).await.unwrap().audit_trail());
     }
     log
 }
