@@ -306,6 +306,21 @@ impl std::str::FromStr for AuditEventKind {
 }
 
 impl AuditEvent {
+    /// The notification the event's step causes, if any: the approvers are asked to decide
+    /// when notified; the engineer is told of a grant, a denial or an expiry; the approvers get
+    /// the post-access report when access ends (closed, revoked or elapsed).
+    pub fn notification(&self) -> Option<NotificationKind> {
+        match self {
+            AuditEvent::ApproversNotified { .. } => Some(NotificationKind::DecisionNeeded),
+            AuditEvent::Granted { .. } => Some(NotificationKind::AccessGranted),
+            AuditEvent::Denied | AuditEvent::Expired => Some(NotificationKind::NoAccess),
+            AuditEvent::Completed | AuditEvent::Revoked | AuditEvent::AccessElapsed => {
+                Some(NotificationKind::AccessEnded)
+            }
+            _ => None,
+        }
+    }
+
     /// The event's kind.
     pub fn kind(&self) -> AuditEventKind {
         match self {

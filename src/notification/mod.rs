@@ -13,7 +13,6 @@ mod render;
 pub(crate) use links::neutralize_links;
 use render::*;
 
-use crate::audit::AuditEvent;
 use crate::policy::{PolicyChange, TenantPolicy};
 use crate::request::Request;
 use crate::state::{Closed, ClosureReason, Granted, PendingCustomer, State};
@@ -58,23 +57,6 @@ impl StoredNotification {
     }
 }
 
-impl NotificationKind {
-    /// The notification a record's step causes, if any: the approvers are asked to decide when
-    /// notified; the engineer is told of a grant, a denial or an expiry; the approvers get the
-    /// post-access report when access ends (closed, revoked or elapsed).
-    pub fn caused_by(event: &AuditEvent) -> Option<NotificationKind> {
-        match event {
-            AuditEvent::ApproversNotified { .. } => Some(NotificationKind::DecisionNeeded),
-            AuditEvent::Granted { .. } => Some(NotificationKind::AccessGranted),
-            AuditEvent::Denied | AuditEvent::Expired => Some(NotificationKind::NoAccess),
-            AuditEvent::Completed | AuditEvent::Revoked | AuditEvent::AccessElapsed => {
-                Some(NotificationKind::AccessEnded)
-            }
-            _ => None,
-        }
-    }
-}
-
 impl Notification {
     /// The notification that the record at `index` in `request`'s trail causes, rendered from
     /// the trail up to that record (whatever happened later), addressed to `recipients`.
@@ -86,7 +68,7 @@ impl Notification {
     ) -> Option<Self> {
         let trail = request.audit_trail().get(..=index)?;
         let cause = trail.last()?;
-        let kind = NotificationKind::caused_by(cause.event())?;
+        let kind = cause.event().notification()?;
         let (subject, body) = match kind {
             NotificationKind::DecisionNeeded => decision_needed(request, trail, cause)?,
             NotificationKind::AccessGranted => access_granted(request, cause)?,
@@ -113,7 +95,7 @@ impl Notification {
         let index = request
             .audit_trail()
             .iter()
-            .rposition(|r| NotificationKind::caused_by(r.event()) == Some(kind))?;
+            .rposition(|r| r.event().notification() == Some(kind))?;
         Self::caused_by(request, index, recipients)
     }
 

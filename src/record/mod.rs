@@ -586,3 +586,18 @@ impl fmt::Display for RecordError {
 }
 
 impl std::error::Error for RecordError {}
+
+impl From<crate::request::DeliveryRefused> for BrokenRule {
+    fn from(refused: crate::request::DeliveryRefused) -> Self {
+        use crate::request::DeliveryRefused as R;
+        match refused {
+            R::InstantOutOfRange => BrokenRule::InstantOutOfRange,
+            R::TimeWentBackwards => BrokenRule::TimeWentBackwards,
+            R::WhileDue => BrokenRule::DeliveryWhileDue,
+            R::WithoutCause => BrokenRule::DeliveryWithoutCause,
+            R::DeliveredTwice => BrokenRule::DeliveredTwice,
+            R::SentToNobody => BrokenRule::SentToNobody,
+            R::NeededMessageDropped => BrokenRule::NeededMessageDropped,
+        }
+    }
+}

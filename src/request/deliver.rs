@@ -8,11 +8,30 @@ use chrono::{DateTime, Utc};
 
 use super::{Request, instant_in_range};
 use crate::audit::{Actor, AuditEvent};
-use crate::record::BrokenRule;
 use crate::state::{State, StateKind};
 use crate::values::DeliveryFailure;
 use crate::values::EmailAddress;
 use crate::values::NotificationKind;
+
+/// Why a delivery cannot be recorded in a request's trail. The loader names each as the rule a
+/// stored delivery record breaks ([`BrokenRule`](crate::record::BrokenRule)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeliveryRefused {
+    /// The instant is not one a trail can hold.
+    InstantOutOfRange,
+    /// It is earlier than the trail's last record.
+    TimeWentBackwards,
+    /// The request is due at that instant: time moves it on first.
+    WhileDue,
+    /// The cause is no earlier record whose step causes a notification.
+    WithoutCause,
+    /// The notification was sent or dropped already.
+    DeliveredTwice,
+    /// Sent to no address.
+    SentToNobody,
+    /// A message that was still needed was dropped.
+    NeededMessageDropped,
+}
 
 /// What became of one attempt to deliver a notification.
 #[derive(Clone, Debug)]
@@ -51,29 +70,29 @@ impl<S: State> Request<S> {
         at: DateTime<Utc>,
         cause: u64,
         step: DeliveryStep,
-    ) -> Result<(), BrokenRule> {
+    ) -> Result<(), DeliveryRefused> {
         if !instant_in_range(at) {
-            return Err(BrokenRule::InstantOutOfRange);
+            return Err(DeliveryRefused::InstantOutOfRange);
         }
         if at < self.last_step_at() {
-            return Err(BrokenRule::TimeWentBackwards);
+            return Err(DeliveryRefused::TimeWentBackwards);
         }
         if self.due_at().is_some_and(|due| at >= due) {
-            return Err(BrokenRule::DeliveryWhileDue);
+            return Err(DeliveryRefused::WhileDue);
         }
         let notification = cause
             .checked_sub(1)
             .and_then(|index| self.audit_trail().get(usize::try_from(index).ok()?))
-            .and_then(|record| NotificationKind::caused_by(record.event()))
-            .ok_or(BrokenRule::DeliveryWithoutCause)?;
+            .and_then(|record| record.event().notification())
+            .ok_or(DeliveryRefused::WithoutCause)?;
         if !self.awaits_delivery(cause) {
-            return Err(BrokenRule::DeliveredTwice);
+            return Err(DeliveryRefused::DeliveredTwice);
         }
         let awaits_decision = S::KIND == StateKind::PendingCustomer;
         let event = match step {
             DeliveryStep::Sent(recipients) => {
                 if recipients.is_empty() {
-                    return Err(BrokenRule::SentToNobody);
+                    return Err(DeliveryRefused::SentToNobody);
                 }
                 AuditEvent::NotificationSent {
                     notification,
@@ -88,7 +107,7 @@ impl<S: State> Request<S> {
             },
             DeliveryStep::Dropped => {
                 if notification != NotificationKind::DecisionNeeded || awaits_decision {
-                    return Err(BrokenRule::NeededMessageDropped);
+                    return Err(DeliveryRefused::NeededMessageDropped);
                 }
                 AuditEvent::NotificationDropped {
                     notification,

@@ -28,7 +28,7 @@ use crate::values::{
 pub use any::AnyRequest;
 pub(crate) use any::with_request;
 pub(crate) use attempt::Attempt;
-pub(crate) use deliver::DeliveryStep;
+pub(crate) use deliver::{DeliveryRefused, DeliveryStep};
 pub use drafted::Draft;
 pub use outcome::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};
 pub use view::RequestView;

@@ -428,7 +428,9 @@ fn record_delivery(
     with_request!(&mut request, r => {
         let at = now.max(r.last_step_at());
         r.record_delivery(at, cause, step)
-            .map_err(|rule| StoreError::InvalidRecord(RecordError::new(Some(id), None, rule)))
+            .map_err(|refused| {
+                StoreError::InvalidRecord(RecordError::new(Some(id), None, refused.into()))
+            })
     })?;
     Ok(request)
 }

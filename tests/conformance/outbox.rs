@@ -830,7 +830,7 @@ pub async fn random_runs_deliver_every_message_exactly_once<D: Db>() {
         let trail = loaded.audit_trail();
         let causes: Vec<u64> = trail
             .iter()
-            .filter(|r| NotificationKind::caused_by(r.event()).is_some())
+            .filter(|r| r.event().notification().is_some())
             .map(AuditRecord::sequence)
             .collect();
         assert_eq!(
