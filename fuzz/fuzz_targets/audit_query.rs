@@ -111,7 +111,7 @@ async fn fixtures() -> (SqliteStore, AuditLog) {
             .close(id, &alex, start + TimeDelta::minutes(9))
             .await
             .expect("closed");
-        log.capture(&closed);
+        log.capture(closed.audit_trail());
     }
     (store, log)
 }

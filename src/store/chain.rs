@@ -177,18 +177,21 @@ impl<'a> Interleave<'a> {
 }
 
 impl ChainBatch {
+    /// Column `i` of `row`, one of its rows, as stored (`None` for a value that did not read as
+    /// bytes).
+    fn field(&self, row: &ChainRow, i: usize) -> Option<&[u8]> {
+        row.fields
+            .get(i)
+            .cloned()
+            .flatten()
+            .and_then(|range| self.bytes.get(range))
+    }
+
     /// Hands its rows to `verifier`, hashing each row's stored bytes once into its link.
     pub(crate) fn verify_into(&self, verifier: &mut crate::evidence::LogVerifier) {
         use audit_at::*;
         for row in &self.rows {
-            let field = |i: usize| {
-                row.fields
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .and_then(|r| self.bytes.get(r))
-                    .unwrap_or_default()
-            };
+            let field = |i: usize| self.field(row, i).unwrap_or_default();
             let (position, sequence) = (
                 row.position.unwrap_or_default(),
                 row.sequence.unwrap_or_default(),
@@ -223,14 +226,7 @@ impl ChainBatch {
     pub(crate) fn entries(&self, entries: &mut Vec<crate::evidence::LogEntry>) {
         use audit_at::*;
         for row in &self.rows {
-            let field = |i: usize| {
-                row.fields
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .and_then(|r| self.bytes.get(r))
-                    .unwrap_or_default()
-            };
+            let field = |i: usize| self.field(row, i).unwrap_or_default();
             let text = |i: usize| std::str::from_utf8(field(i)).unwrap_or_default();
             let hash = |i: usize| ChainHash::from_slice(field(i)).unwrap_or(ChainHash::GENESIS);
             let columns = super::columns::AuditColumns {
@@ -285,13 +281,7 @@ pub(crate) fn walk(mut batches: tokio::sync::mpsc::Receiver<ChainBatch>) -> Walk
     let mut run: (Vec<u8>, u64) = (Vec::new(), 0);
     while let Some(batch) = batches.blocking_recv() {
         for row in &batch.rows {
-            let field = |i: usize| {
-                row.fields
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .and_then(|r| batch.bytes.get(r))
-            };
+            let field = |i: usize| batch.field(row, i);
             let broken = |position, cause| Walk::Broken {
                 position,
                 request: field(REQUEST_ID).map(<[u8]>::to_vec),
