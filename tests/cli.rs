@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use base64::Engine as _;
+use customer_lockbox::evidence::log_origin;
 use customer_lockbox::evidence::{LogEntry, SignerKey, TlogProof, VerifierKey};
-use customer_lockbox::store::log_origin;
 use customer_lockbox::*;
 
 use common::insider;

@@ -298,8 +298,8 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn approvers_messages_carry_the_checkpoint_and_the_report_its_proofs_link_free() {
+    use customer_lockbox::evidence::log_origin;
     use customer_lockbox::evidence::{Evidence, SignerKey, TlogProof};
-    use customer_lockbox::store::log_origin;
 
     #[derive(Default)]
     struct Keeping(Vec<Delivery>);

@@ -21,3 +21,8 @@ pub use message::{Evidence, EvidenceError, RecordProof};
 pub use note::{NoteError, SignerKey, VerifiedNote, VerifierKey};
 pub use signer::{CheckpointSigner, SignFuture, SignerError};
 pub use verify::{ExportError, ExportLine, LogBreak, LogVerdict, LogVerifier, verify_export};
+
+/// The origin of `tenant`'s log under the log name `name`: `<name>/<tenant id>`.
+pub fn log_origin(name: &str, tenant: crate::values::TenantId) -> String {
+    format!("{name}/{tenant}")
+}

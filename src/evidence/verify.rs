@@ -388,7 +388,7 @@ pub enum ExportError {
 /// Verifies a log's export offline, with no database and no vendor: `held` is the evidence the
 /// reader kept from messages (at least one checkpoint; [`Evidence::new`] for a checkpoint kept
 /// alone), `trusted` the log's public keys, `origin` the tenant's log
-/// ([`log_origin`](crate::store::log_origin)-style: `<log name>/<tenant id>`). The export's own
+/// ([`log_origin`](crate::evidence::log_origin)-style: `<log name>/<tenant id>`). The export's own
 /// checkpoints are held too, once their signatures check.
 ///
 /// # Errors

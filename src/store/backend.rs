@@ -94,7 +94,7 @@ pub struct StepWrite {
     /// For a step that sends a message, on a store whose signer signs at once: sign the
     /// tenant's checkpoint inside the step's transaction (see [`StepSigning`]). A backend that
     /// does not (PostgreSQL) leaves it to the store, after the commit.
-    pub(crate) signing: Option<super::log::StepSigning>,
+    pub(crate) signing: Option<super::checkpoints::StepSigning>,
     /// The clock the store was given ([`Store::set_clock`](super::Store::set_clock)), read when
     /// the write was made: the instant the backend checks `latest_at` against instead of its
     /// own clock. `None`: the backend's own (the system's, the server's).

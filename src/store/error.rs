@@ -403,6 +403,18 @@ pub(crate) fn transient_io(kind: std::io::ErrorKind) -> bool {
 }
 
 impl StoreError {
+    /// The error for a tree that lacks a subtree it must have: the database was edited (or a
+    /// migration is missing).
+    pub(crate) fn missing_node(tenant: &str, size: u64, id: crate::evidence::NodeId) -> StoreError {
+        StoreError::LogBroken {
+            tenant: tenant.to_owned(),
+            reason: format!(
+                "its tree of {size} entries lacks its subtree at level {} index {}",
+                id.level, id.index
+            ),
+        }
+    }
+
     /// What kind of failure this is (see [`ErrorClass`]), for a service's answer.
     ///
     /// ```

@@ -98,6 +98,7 @@ macro_rules! serde_as_text {
 mod append;
 mod backend;
 mod chain;
+mod checkpoints;
 mod columns;
 mod error;
 mod keys;
@@ -130,9 +131,9 @@ pub use postgres::{PoolStatus, Postgres, PostgresBuilder};
 #[cfg(feature = "sqlite")]
 pub use sqlite::Sqlite;
 
+pub use checkpoints::StoredCheckpoint;
 pub use handle::{RequestCache, Store};
 pub use keys::{StepCall, StepFuture};
-pub use log::{StoredCheckpoint, log_origin};
 pub use reads::Explain;
 
 /// The embedded store: [`Store`] on [`Sqlite`].

@@ -4,8 +4,8 @@
 //! the customer holds.
 
 use chrono::TimeDelta;
+use customer_lockbox::evidence::log_origin;
 use customer_lockbox::evidence::{Evidence, LogVerdict, SignerKey, TlogProof, VerifierKey, merkle};
-use customer_lockbox::store::log_origin;
 use customer_lockbox::*;
 
 use crate::common::insider::{self, index_of, text_sql};

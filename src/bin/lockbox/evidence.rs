@@ -7,8 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::ExitCode;
 
+use customer_lockbox::evidence::log_origin;
 use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, VerifierKey, verify_export};
-use customer_lockbox::store::{Backend, ErrorClass, Store, StoreError, log_origin};
+use customer_lockbox::store::{Backend, ErrorClass, Store, StoreError};
 use customer_lockbox::{ChainVerdict, TenantId};
 use serde_json::{Value, json};
 

@@ -171,13 +171,13 @@ pub(super) fn head(
 }
 
 /// Signs `tenant`'s checkpoint inside a step's transaction `tx` (see
-/// [`StepSigning`](crate::store::log::StepSigning)) and keeps it there: its note, or `None` when
+/// [`StepSigning`](crate::store::checkpoints::StepSigning)) and keeps it there: its note, or `None` when
 /// the store is to sign after the commit instead.
 pub(super) fn sign_in(
     tx: &Transaction<'_>,
     tenant: &str,
     frontier: &Frontier,
-    signing: &crate::store::log::StepSigning,
+    signing: &crate::store::checkpoints::StepSigning,
 ) -> Result<Option<String>, StoreError> {
     let latest = checkpoints(tx, tenant, Kept::Latest)?.into_iter().next();
     let row = signing.checkpoint(frontier.size(), frontier.root(), latest, |id| {
