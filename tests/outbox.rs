@@ -83,14 +83,7 @@ async fn a_version_1_outbox_is_migrated_and_delivered() {
         .deliver(&directory(), &mut sender, at(minutes(21)), LEASE)
         .await
         .unwrap();
-    assert_eq!(
-        report.sent(),
-        vec![Topic::Request {
-            request: id,
-            cause: 3
-        }],
-        "{report}"
-    );
+    assert_eq!(report.sent(), vec![message(id, 3)], "{report}");
     assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
     let version: i64 = Connection::open(&old)
         .unwrap()

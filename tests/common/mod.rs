@@ -416,3 +416,10 @@ where
     drop(store);
     drop(guard);
 }
+
+/// The delivery report's name for the message of request `request` caused by record `cause`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[allow(dead_code)]
+pub fn message(request: RequestId, cause: u64) -> Topic {
+    Topic::Request { request, cause }
+}

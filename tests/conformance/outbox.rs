@@ -112,14 +112,7 @@ pub async fn a_full_run_sends_each_message_once_and_records_it<D: Db>() {
         .deliver(&directory(), &mut sender, at(minutes(21)), LEASE)
         .await
         .unwrap();
-    assert_eq!(
-        report.sent(),
-        vec![Topic::Request {
-            request: id,
-            cause: 3
-        }],
-        "{report}"
-    );
+    assert_eq!(report.sent(), vec![message(id, 3)], "{report}");
     assert_eq!(sender.sent.len(), 1);
     let decision = &sender.sent[0];
     assert_eq!(
@@ -241,14 +234,7 @@ pub async fn a_failed_attempt_is_kept_with_its_error_and_retried_after_the_lease
         .deliver(&directory(), &mut sender, at(minutes(26)), LEASE)
         .await
         .unwrap();
-    assert_eq!(
-        report.sent(),
-        vec![Topic::Request {
-            request: id,
-            cause: 3
-        }],
-        "{report}"
-    );
+    assert_eq!(report.sent(), vec![message(id, 3)], "{report}");
     assert_eq!(sender.sent[0].attempt(), 2);
     let entry = &store.outbox(id).await.unwrap()[0];
     assert_eq!((entry.status, entry.attempts), (OutboxStatus::Sent, 2));
@@ -272,14 +258,7 @@ pub async fn a_missing_address_is_a_recorded_failure_until_the_directory_has_it<
         .await
         .unwrap();
     // Granted before any delivery: the approvers' decision message is dropped, not sent.
-    assert_eq!(
-        report.dropped(),
-        vec![Topic::Request {
-            request: id,
-            cause: 3
-        }],
-        "{report}"
-    );
+    assert_eq!(report.dropped(), vec![message(id, 3)], "{report}");
     assert_eq!(report.failed().len(), 1);
     insta::assert_snapshot!("missing_engineer_address", report.failed()[0].1.as_str());
 
@@ -287,14 +266,7 @@ pub async fn a_missing_address_is_a_recorded_failure_until_the_directory_has_it<
         .deliver(&directory(), &mut sender, at(hours(1)) + LEASE, LEASE)
         .await
         .unwrap();
-    assert_eq!(
-        report.sent(),
-        vec![Topic::Request {
-            request: id,
-            cause: 4
-        }],
-        "{report}"
-    );
+    assert_eq!(report.sent(), vec![message(id, 4)], "{report}");
     assert_eq!(addresses(&sender.sent[0]), [alex_mail().to_string()]);
 }
 
@@ -348,21 +320,8 @@ pub async fn an_expired_request_drops_its_decision_message_and_tells_the_enginee
         .deliver(&directory(), &mut sender, deadline + minutes(1), LEASE)
         .await
         .unwrap();
-    assert_eq!(
-        report.dropped(),
-        vec![Topic::Request {
-            request: id,
-            cause: 3
-        }],
-        "{report}"
-    );
-    assert_eq!(
-        report.sent(),
-        vec![Topic::Request {
-            request: id,
-            cause: 4
-        }]
-    );
+    assert_eq!(report.dropped(), vec![message(id, 3)], "{report}");
+    assert_eq!(report.sent(), vec![message(id, 4)]);
     assert_eq!(sender.sent.len(), 1);
     assert_eq!(
         sender.sent[0].notification().kind(),
@@ -385,20 +344,10 @@ pub async fn delivery_moves_on_a_request_that_time_has_moved_on<D: Db>() {
         .deliver(&directory(), &mut sender, late, LEASE)
         .await
         .unwrap();
-    assert_eq!(
-        report.dropped(),
-        vec![Topic::Request {
-            request: id,
-            cause: 3
-        }],
-        "{report}"
-    );
+    assert_eq!(report.dropped(), vec![message(id, 3)], "{report}");
     assert_eq!(
         report.sent(),
-        vec![Topic::Request {
-            request: id,
-            cause: 4
-        }],
+        vec![message(id, 4)],
         "the expiry's message went out in the same run"
     );
     let AnyRequest::Closed(closed) = store.load(id).await.unwrap() else {
@@ -433,10 +382,7 @@ pub async fn two_runs_never_hold_one_message_and_a_lapsed_lease_is_taken_over<D:
     );
     assert_eq!(
         report.lost(),
-        vec![Topic::Request {
-            request: id,
-            cause: 3
-        }],
+        vec![message(id, 3)],
         "the late first attempt recorded nothing: {report}"
     );
     assert_eq!(holder.other_sender.sent[0].attempt(), 2);
@@ -540,14 +486,7 @@ pub async fn a_crashed_attempt_is_retried_after_its_lease<D: Db>() {
         .deliver(&directory(), &mut sender, at(minutes(21)) + LEASE, LEASE)
         .await
         .unwrap();
-    assert_eq!(
-        report.sent(),
-        vec![Topic::Request {
-            request: id,
-            cause: 3
-        }],
-        "{report}"
-    );
+    assert_eq!(report.sent(), vec![message(id, 3)], "{report}");
     assert_eq!(sender.sent[0].attempt(), 2, "the crashed attempt counts");
 }
 
@@ -582,10 +521,7 @@ pub async fn damaged_outbox_rows_are_reported_and_the_rest_delivered<D: Db>() {
     assert_eq!(
         report.sent(),
         vec![
-            Topic::Request {
-                request: intact,
-                cause: 3
-            },
+            message(intact, 3),
             Topic::Policy {
                 tenant: contoso(),
                 version: 2
@@ -691,13 +627,7 @@ pub async fn a_tampered_message_is_refused_unsent<D: Db>() {
         .unwrap();
     assert!(sender.sent.is_empty());
     assert_eq!(report.errors().len(), 1, "{report}");
-    assert_eq!(
-        report.errors()[0].0,
-        Some(Topic::Request {
-            request: id,
-            cause: 3
-        })
-    );
+    assert_eq!(report.errors()[0].0, Some(message(id, 3)));
     assert_eq!(
         store.outbox(id).await.unwrap()[0].status,
         OutboxStatus::Pending
