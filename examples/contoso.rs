@@ -40,11 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &policy,
         clock.now(),
     )?;
-    println!(
-        "drafted request {} ({})",
-        drafted.id(),
-        drafted.state_name()
-    );
+    println!("drafted request {} ({})", drafted.id(), drafted.state());
 
     // 2. A support manager, who is not the engineer, approves it.
     clock.advance(TimeDelta::minutes(10));

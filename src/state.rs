@@ -43,9 +43,8 @@ pub(crate) mod sealed {
 /// implemented outside this crate, so a request can never be in a state the workflow does not
 /// know.
 pub trait State: sealed::Sealed + fmt::Debug + Clone + Send + Sync + 'static {
-    /// The state's name, as in the workflow: "drafted", "manager approved", ...
-    const NAME: &'static str;
-    /// The state as a value, for code that handles requests of any state.
+    /// The state as a value, for code that handles requests of any state; its one name is
+    /// [`StateKind::as_str`].
     const KIND: StateKind;
 }
 
@@ -67,17 +66,6 @@ pub enum StateKind {
 }
 
 impl StateKind {
-    /// The state's name, as [`State::NAME`].
-    pub fn name(self) -> &'static str {
-        match self {
-            StateKind::Drafted => Drafted::NAME,
-            StateKind::ManagerApproved => ManagerApproved::NAME,
-            StateKind::PendingCustomer => PendingCustomer::NAME,
-            StateKind::Granted => Granted::NAME,
-            StateKind::Closed => Closed::NAME,
-        }
-    }
-
     /// Every state, in the workflow's order.
     pub const ALL: [StateKind; 5] = [
         StateKind::Drafted,
@@ -93,8 +81,8 @@ impl StateKind {
         text.parse().ok()
     }
 
-    /// The stable identifier used in stored records and SQL: `drafted`, `manager_approved`,
-    /// `pending_customer`, `granted`, `closed`.
+    /// The state's one name, as stored records, SQL, JSON, messages and queries spell it:
+    /// `drafted`, `manager_approved`, `pending_customer`, `granted`, `closed`.
     pub fn as_str(self) -> &'static str {
         match self {
             StateKind::Drafted => "drafted",
@@ -122,9 +110,10 @@ impl std::str::FromStr for StateKind {
     }
 }
 
+/// Its one name, [`StateKind::as_str`].
 impl fmt::Display for StateKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.as_str())
     }
 }
 
@@ -246,20 +235,19 @@ impl fmt::Display for ClosureReason {
 }
 
 macro_rules! states {
-    ($($ty:ident => $name:literal),* $(,)?) => {$(
+    ($($ty:ident),* $(,)?) => {$(
         impl State for $ty {
-            const NAME: &'static str = $name;
             const KIND: StateKind = StateKind::$ty;
         }
     )*};
 }
 
 states! {
-    Drafted => "drafted",
-    ManagerApproved => "manager approved",
-    PendingCustomer => "pending customer",
-    Granted => "granted",
-    Closed => "closed",
+    Drafted,
+    ManagerApproved,
+    PendingCustomer,
+    Granted,
+    Closed,
 }
 
 impl sealed::Sealed for Drafted {

@@ -77,7 +77,7 @@ fn the_draft_record_holds_everything_drafted() {
     );
     assert_eq!(drafted.id(), d.id);
     assert_eq!(drafted.drafted_at(), t0());
-    assert_eq!(drafted.state_name(), "drafted");
+    assert_eq!(drafted.state(), StateKind::Drafted);
 }
 
 #[test]

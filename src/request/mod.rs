@@ -171,9 +171,9 @@ impl<S: State> Request<S> {
         crate::state::sealed::Sealed::due(&self.state)
     }
 
-    /// The state's name, such as "pending customer".
-    pub fn state_name(&self) -> &'static str {
-        S::NAME
+    /// The state the request is in, as a value (the type says it too: `S`).
+    pub fn state(&self) -> crate::state::StateKind {
+        S::KIND
     }
 
     /// Lets a step that moves the request towards access (approve, notify, grant) go ahead only

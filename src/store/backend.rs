@@ -11,6 +11,7 @@ use super::chain::ChainBatch;
 use super::columns::{AuditRow, CheckpointRow, PolicyRow, RequestRow};
 use super::queries::Sql;
 use super::reports::OutboxStatus;
+use super::select::Row;
 use crate::audit::AuditRecord;
 use crate::values::RequestId;
 
@@ -357,17 +358,14 @@ pub trait Primitives: Send + Sync + 'static {
     /// The store's own clock: the database server's, or the system clock for SQLite.
     fn store_clock(&self) -> impl Future<Output = Result<DateTime<Utc>, StoreError>> + Send;
 
-    /// A request's row and audit rows, from one snapshot.
-    fn read_request(
+    /// Runs `reads` in one read transaction (one snapshot, whatever other connections commit)
+    /// and returns each one's rows, their columns as values. `what` names the read in errors.
+    /// Every read of the store is one of these, written once in [`select`](super::select).
+    fn read(
         &self,
-        id: RequestId,
-    ) -> impl Future<Output = Result<Option<StoredRequest>, StoreError>> + Send;
-
-    /// A tenant's policy history, oldest first.
-    fn policy_rows(
-        &self,
-        tenant: crate::values::TenantId,
-    ) -> impl Future<Output = Result<Vec<PolicyRow>, StoreError>> + Send;
+        what: &'static str,
+        reads: Vec<Sql>,
+    ) -> impl Future<Output = Result<Vec<Vec<Row>>, StoreError>> + Send;
 
     /// Writes a policy change in one transaction (see [`PolicyWrite`]): `None` when the version
     /// it replaces is no longer the latest (nothing was written).
@@ -396,37 +394,6 @@ pub trait Primitives: Send + Sync + 'static {
 
     /// Writes a step in one transaction (see [`StepWrite`]).
     fn write(&self, step: StepWrite) -> impl Future<Output = Result<Written, StoreError>> + Send;
-
-    /// What the step taken on `request` with idempotency key `key` kept, if one was.
-    fn kept_step(
-        &self,
-        request: RequestId,
-        key: String,
-    ) -> impl Future<Output = Result<Option<KeptRow>, StoreError>> + Send;
-
-    /// The pending requests past their deadline and the granted ones past their window.
-    fn due(
-        &self,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<RequestId>, StoreError>> + Send;
-
-    /// The records a search selects, each decoded and checked against its columns.
-    fn audit_records(
-        &self,
-        sql: Sql,
-    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
-
-    /// Request rows a listing selects.
-    fn request_rows(
-        &self,
-        sql: Sql,
-    ) -> impl Future<Output = Result<Vec<RequestRow>, StoreError>> + Send;
-
-    /// Outbox rows a view selects.
-    fn outbox_rows(
-        &self,
-        sql: Sql,
-    ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send;
 
     /// The engine's plan for a statement, one line per step.
     fn plan(&self, sql: Sql) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
@@ -458,48 +425,6 @@ pub trait Primitives: Send + Sync + 'static {
         tenant: crate::values::TenantId,
         sink: tokio::sync::mpsc::Sender<ChainBatch>,
     ) -> impl Future<Output = Result<Vec<Option<(RequestId, u64)>>, StoreError>> + Send;
-
-    /// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
-    fn link_target(
-        &self,
-        tenant: crate::values::TenantId,
-        hash: Vec<u8>,
-    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
-
-    /// The last audit row of `tenant`'s chain: its position and hash.
-    fn chain_head(
-        &self,
-        tenant: crate::values::TenantId,
-    ) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>, StoreError>> + Send;
-
-    /// Every tenant with requests, as stored (the store parses them).
-    fn tenants(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
-
-    /// Stored subtrees of `tenant`'s tree, in the order of `ids` (`None` where none is stored).
-    fn log_nodes(
-        &self,
-        tenant: crate::values::TenantId,
-        ids: Vec<crate::evidence::NodeId>,
-    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, StoreError>> + Send;
-
-    /// `tenant`'s log head (see [`LogHead`]), in one read.
-    fn log_head(
-        &self,
-        tenant: crate::values::TenantId,
-    ) -> impl Future<Output = Result<LogHead, StoreError>> + Send;
-
-    /// The sequence and log position of each of `request`'s audit records.
-    fn record_positions(
-        &self,
-        request: RequestId,
-    ) -> impl Future<Output = Result<Vec<(u64, u64)>, StoreError>> + Send;
-
-    /// `tenant`'s checkpoints in size order: every one, or the latest only.
-    fn checkpoint_rows(
-        &self,
-        tenant: crate::values::TenantId,
-        which: Kept,
-    ) -> impl Future<Output = Result<Vec<CheckpointRow>, StoreError>> + Send;
 
     /// Keeps a checkpoint, unless one of its tenant and size is kept already: whether it was
     /// added. Its commit does not wait for the disk (SQLite `synchronous = NORMAL`, PostgreSQL

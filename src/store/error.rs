@@ -600,7 +600,7 @@ impl StoreError {
 }
 
 fn needs(states: &[StateKind]) -> String {
-    let names: Vec<&str> = states.iter().map(|s| s.name()).collect();
+    let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
     match names.as_slice() {
         [] => "it applies to no stored request".to_owned(),
         [one] => format!("it needs a {one} request"),

@@ -91,7 +91,7 @@ impl<B: Backend> Store<B> {
         let signer = self.signer().ok_or(StoreError::NoSigner)?;
         let verifier = signer.verifier();
         let stored = uuid_text(tenant.as_uuid());
-        let head = self.backend().log_head(tenant).await?;
+        let head = super::select::log_head(self.backend(), tenant).await?;
         let size = head.size;
         if size == 0 {
             return Ok(None);
@@ -210,8 +210,7 @@ impl<B: Backend> Store<B> {
     /// [`StoreError::LogBroken`] for a kept checkpoint whose note disagrees with its row.
     pub async fn checkpoints(&self, tenant: TenantId) -> Result<Vec<StoredCheckpoint>, StoreError> {
         self.ready().await?;
-        self.backend()
-            .checkpoint_rows(tenant, Kept::All)
+        super::select::checkpoints(self.backend(), tenant, Kept::All)
             .await?
             .into_iter()
             .map(StoredCheckpoint::read)
@@ -228,8 +227,7 @@ impl<B: Backend> Store<B> {
         tenant: TenantId,
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
         self.ready().await?;
-        self.backend()
-            .checkpoint_rows(tenant, Kept::Latest)
+        super::select::checkpoints(self.backend(), tenant, Kept::Latest)
             .await?
             .into_iter()
             .next()
@@ -239,10 +237,7 @@ impl<B: Backend> Store<B> {
 
     /// The root of `tenant`'s tree of `size` entries, from its stored edge.
     async fn tree_root(&self, tenant: TenantId, size: u64) -> Result<TreeHash, StoreError> {
-        let nodes = self
-            .backend()
-            .log_nodes(tenant, Frontier::ids(size))
-            .await?;
+        let nodes = super::select::log_nodes(self.backend(), tenant, &Frontier::ids(size)).await?;
         Ok(frontier_of(&uuid_text(tenant.as_uuid()), size, nodes)?.root())
     }
 
@@ -252,7 +247,7 @@ impl<B: Backend> Store<B> {
         tenant: TenantId,
         ids: Vec<NodeId>,
     ) -> Result<HashMap<NodeId, TreeHash>, StoreError> {
-        let fetched = self.backend().log_nodes(tenant, ids.clone()).await?;
+        let fetched = super::select::log_nodes(self.backend(), tenant, &ids).await?;
         Ok(ids
             .iter()
             .zip(fetched)
@@ -313,7 +308,7 @@ impl<B: Backend> Store<B> {
         request: crate::values::RequestId,
     ) -> Result<Vec<(u64, u64)>, StoreError> {
         self.ready().await?;
-        self.backend().record_positions(request).await
+        super::select::record_positions(self.backend(), request).await
     }
 
     /// The inclusion proof of the entry at `position` in the tree of `checkpoint`.
@@ -385,12 +380,11 @@ impl<B: Backend> Store<B> {
         if let Some((request, sequences)) = records
             && !sequences.is_empty()
         {
-            let positions: std::collections::HashMap<u64, u64> = self
-                .backend()
-                .record_positions(request)
-                .await?
-                .into_iter()
-                .collect();
+            let positions: std::collections::HashMap<u64, u64> =
+                super::select::record_positions(self.backend(), request)
+                    .await?
+                    .into_iter()
+                    .collect();
             for sequence in sequences {
                 let Some(&position) = positions.get(&sequence) else {
                     continue;

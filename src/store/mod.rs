@@ -106,6 +106,7 @@ mod log;
 mod queries;
 mod reports;
 mod requests;
+mod select;
 
 mod outbox;
 mod policies;

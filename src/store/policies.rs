@@ -130,7 +130,7 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.policy_history", skip_all, fields(backend = B::NAME, tenant = %tenant))]
     pub async fn policy_history(&self, tenant: TenantId) -> Result<PolicyHistory, StoreError> {
         self.ready().await?;
-        let rows = self.backend().policy_rows(tenant).await?;
+        let rows = super::select::policies(self.backend(), tenant).await?;
         policy_history(tenant, &rows)
     }
 

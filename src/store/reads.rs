@@ -61,9 +61,7 @@ impl<B: Backend> Store<B> {
 
     /// Loads and checks request `id` (without checking the schema first).
     pub(super) async fn load_checked(&self, id: RequestId) -> Result<AnyRequest, StoreError> {
-        let stored = self
-            .backend()
-            .read_request(id)
+        let stored = super::select::request(self.backend(), id)
             .await?
             .ok_or(StoreError::NotFound { request: id })?;
         decode(stored)
@@ -92,10 +90,11 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.requests", skip_all, fields(backend = B::NAME, returned = tracing::field::Empty))]
     pub async fn requests(&self, query: &RequestQuery) -> Result<RequestPage, StoreError> {
         self.ready().await?;
-        let rows = self
-            .backend()
-            .request_rows(queries::request_listing(query, &B::placeholder))
-            .await?;
+        let rows = super::select::request_rows(
+            self.backend(),
+            queries::request_listing(query, &B::placeholder),
+        )
+        .await?;
         let size = page_len(query.page_size);
         let mut requests = Vec::with_capacity(size.min(rows.len()));
         for row in rows.iter().take(size) {
@@ -119,10 +118,9 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.summary", skip_all, fields(backend = B::NAME, request = %id))]
     pub async fn summary(&self, id: RequestId) -> Result<RequestSummary, StoreError> {
         self.ready().await?;
-        let rows = self
-            .backend()
-            .request_rows(queries::request_row(id, &B::placeholder))
-            .await?;
+        let rows =
+            super::select::request_rows(self.backend(), queries::request_row(id, &B::placeholder))
+                .await?;
         let row = rows.first().ok_or(StoreError::NotFound { request: id })?;
         Ok(RequestSummary::of(row)?)
     }
@@ -137,13 +135,8 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.outbox", skip_all, fields(backend = B::NAME, request = %request))]
     pub async fn outbox(&self, request: RequestId) -> Result<Vec<OutboxEntry>, StoreError> {
         self.ready().await?;
-        let rows = self
-            .backend()
-            .outbox_rows(queries::request_outbox(
-                &uuid_text(request.as_uuid()),
-                &B::placeholder,
-            ))
-            .await?;
+        let sql = queries::request_outbox(&uuid_text(request.as_uuid()), &B::placeholder);
+        let rows = super::select::outbox_rows(self.backend(), sql).await?;
         rows.iter().map(outbox_entry).collect()
     }
 
@@ -156,10 +149,11 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.outbox_view", skip_all, fields(backend = B::NAME, returned = tracing::field::Empty))]
     pub async fn outbox_view(&self, query: &OutboxQuery) -> Result<OutboxPage, StoreError> {
         self.ready().await?;
-        let rows = self
-            .backend()
-            .outbox_rows(queries::outbox_view(query, &B::placeholder))
-            .await?;
+        let rows = super::select::outbox_rows(
+            self.backend(),
+            queries::outbox_view(query, &B::placeholder),
+        )
+        .await?;
         let size = page_len(query.page_size);
         let entries = rows
             .iter()
@@ -182,10 +176,11 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.search", skip_all, fields(backend = B::NAME, returned = tracing::field::Empty))]
     pub async fn search(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         self.ready().await?;
-        let mut records = self
-            .backend()
-            .audit_records(queries::audit_search(query, &B::placeholder))
-            .await?;
+        let mut records = super::select::audit_records(
+            self.backend(),
+            queries::audit_search(query, &B::placeholder),
+        )
+        .await?;
         // The query asks for one more than a page: whether it came says whether there is a next.
         let size = page_len(query.page_size_value());
         let more = records.len() > size;
@@ -254,7 +249,7 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.chain_head", skip_all, fields(backend = B::NAME, tenant = %tenant))]
     pub async fn chain_head(&self, tenant: TenantId) -> Result<Option<ChainHead>, StoreError> {
         self.ready().await?;
-        let head = self.backend().chain_head(tenant).await?;
+        let head = super::select::chain_head(self.backend(), tenant).await?;
         head.map(|(position, hash)| match ChainHash::from_slice(&hash) {
             Some(hash) => Ok(ChainHead {
                 tenant,
@@ -295,7 +290,7 @@ impl<B: Backend> Store<B> {
                     record,
                     hash,
                 } => {
-                    let target = self.backend().link_target(tenant, hash).await?;
+                    let target = super::select::link_target(self.backend(), tenant, hash).await?;
                     chain::classify(tenant, position, record, target)
                 }
             };
@@ -354,14 +349,11 @@ impl<B: Backend> Store<B> {
             }
             // The log's requests without a row: at most a page of their records is read (a
             // request's records are few), which names them.
-            let orphans = self
-                .backend()
-                .audit_records(queries::rows_of_missing_requests(
-                    tenant,
-                    PageSize::MAX.get(),
-                    &B::placeholder,
-                ))
-                .await?;
+            let orphans = super::select::audit_records(
+                self.backend(),
+                queries::rows_of_missing_requests(tenant, PageSize::MAX.get(), &B::placeholder),
+            )
+            .await?;
             let mut missing = std::collections::BTreeSet::new();
             for record in &orphans {
                 if !ids.contains(&record.request()) && missing.insert(record.request()) {
@@ -400,8 +392,7 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.tenants", skip_all, fields(backend = B::NAME))]
     pub async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
         self.ready().await?;
-        self.backend()
-            .tenants()
+        super::select::tenants(self.backend())
             .await?
             .iter()
             .map(|text| {

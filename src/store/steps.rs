@@ -370,7 +370,8 @@ impl<B: Backend> Store<B> {
                 }
                 // A call repeated with its key takes nothing: it answers what the first took.
                 if let Some(key) = key
-                    && let Some(kept) = self.backend().kept_step(id, key.to_string()).await?
+                    && let Some(kept) =
+                        super::select::kept_step(self.backend(), id, key.as_str()).await?
                 {
                     span.record("outcome", "repeated");
                     return self.answer_kept(id, step, key, &kept).await;
@@ -800,7 +801,7 @@ impl<B: Backend> Store<B> {
             let (id, tenant) = (draft.id, draft.tenant);
             // A draft repeated with its key takes nothing: it answers what the first took.
             let repeated = async || match &key {
-                Some(key) => match self.backend().kept_step(id, key.to_string()).await? {
+                Some(key) => match super::select::kept_step(self.backend(), id, key.as_str()).await? {
                     Some(kept) => self.answer_kept(id, Step::Draft, key, &kept).await.map(Some),
                     None => Ok(None),
                 },
@@ -1076,7 +1077,7 @@ impl<B: Backend> Store<B> {
         async move {
             self.ready().await?;
             self.check_clock(now).await?;
-            let due = self.backend().due(now).await?;
+            let due = super::select::due(self.backend(), now).await?;
             tracing::Span::current().record("due", due.len());
             let mut report = SweepReport::default();
             for id in due {

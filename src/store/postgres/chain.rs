@@ -3,33 +3,12 @@
 use deadpool_postgres::GenericClient;
 
 use super::read::snapshot;
-use super::unsigned;
+use super::{Postgres, unsigned};
 use crate::store::StoreError;
 use crate::store::chain::{CHAIN_BATCH, ChainBatch, Interleave};
 use crate::store::columns::{AUDIT_COLUMNS, audit_at, list};
+use crate::store::select;
 use crate::values::RequestId;
-
-/// The last record of `tenant`'s chain (an audit row or a policy change): its position and
-/// hash.
-pub(super) async fn head(
-    client: &impl GenericClient,
-    tenant: &str,
-) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-    let row = client
-        .query_opt(
-            "SELECT chain_position, hash FROM ( \
-                 (SELECT chain_position, hash FROM audit WHERE tenant = $1 \
-                  ORDER BY chain_position DESC LIMIT 1) \
-                 UNION ALL \
-                 (SELECT chain_position, hash FROM policy_changes WHERE tenant = $1 \
-                  ORDER BY chain_position DESC LIMIT 1)) AS last \
-             ORDER BY chain_position DESC LIMIT 1",
-            &[&tenant],
-        )
-        .await
-        .map_err(StoreError::db("reading the chain head"))?;
-    row.as_ref().map(head_row).transpose()
-}
 
 /// A chain head read as `(position, hash)`.
 pub(super) fn head_row(row: &tokio_postgres::Row) -> Result<(u64, Vec<u8>), StoreError> {
@@ -42,26 +21,6 @@ pub(super) fn head_row(row: &tokio_postgres::Row) -> Result<(u64, Vec<u8>), Stor
     Ok((unsigned(position, "chain_position")?, hash))
 }
 
-/// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
-pub(super) async fn link_target(
-    client: &impl GenericClient,
-    tenant: &str,
-    hash: &[u8],
-) -> Result<Option<u64>, StoreError> {
-    let row = client
-        .query_opt(
-            "SELECT chain_position FROM audit WHERE tenant = $1 AND hash = $2 \
-             UNION ALL SELECT chain_position FROM policy_changes WHERE tenant = $1 AND hash = $2 \
-             LIMIT 1",
-            &[&tenant, &hash],
-        )
-        .await
-        .map_err(StoreError::db("following a broken chain link"))?;
-    Ok(row
-        .and_then(|row| row.try_get::<_, i64>(0).ok())
-        .and_then(|p| u64::try_from(p).ok()))
-}
-
 /// Streams `tenant`'s audit rows in chain order into `sink`, a batch per fetch from a portal,
 /// then reads every request's revision, all from one snapshot.
 pub(super) async fn walk(
@@ -70,7 +29,15 @@ pub(super) async fn walk(
     sink: &tokio::sync::mpsc::Sender<ChainBatch>,
 ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
     let tx = snapshot(client).await?;
-    let policies = super::read::policies(&tx, tenant).await?;
+    let policies = super::read::select_in(
+        &tx,
+        "reading the tenant's policy",
+        &select::policies_sql::<Postgres>(tenant),
+    )
+    .await?
+    .iter()
+    .map(select::policy_row)
+    .collect::<Result<Vec<_>, _>>()?;
     let mut policies = Interleave::new(&policies);
     let stmt = tx
         .prepare_cached(&format!(

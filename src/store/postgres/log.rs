@@ -6,7 +6,6 @@ use deadpool_postgres::GenericClient;
 
 use crate::evidence::{Frontier, NodeId, TreeHash};
 use crate::store::StoreError;
-use crate::store::backend::Kept;
 use crate::store::columns::{AuditColumns, CHECKPOINT_COLUMNS, CheckpointRow, list};
 
 /// The edge of `tenant`'s tree of `size` leaves from its stored bytes (`chains.frontier`).
@@ -125,81 +124,6 @@ pub(super) async fn build_trees(client: &impl GenericClient) -> Result<(), tokio
     Ok(())
 }
 
-/// Stored subtrees of `tenant`'s tree, in the order of `ids`, in one round trip.
-pub(super) async fn nodes(
-    client: &impl GenericClient,
-    tenant: &str,
-    ids: &[NodeId],
-) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-    let fail = StoreError::db("reading the tenant's tree");
-    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
-    let lasts: Vec<i64> = ids
-        .iter()
-        .map(|id| i64::try_from(id.last_leaf()).unwrap_or(i64::MAX))
-        .collect();
-    let stmt = client
-        .prepare_cached(
-            "SELECT w.n, l.hash FROM unnest($2::bigint[], $3::smallint[]) WITH ORDINALITY \
-                 AS w(last, level, n) \
-             JOIN log_nodes l ON l.tenant = $1 AND l.last = w.last AND l.level = w.level",
-        )
-        .await
-        .map_err(fail)?;
-    let rows = client
-        .query(&stmt, &[&tenant, &lasts, &levels])
-        .await
-        .map_err(StoreError::db("reading the tenant's tree"))?;
-    let mut found = vec![None; ids.len()];
-    for row in rows {
-        let n: i64 = row
-            .try_get(0)
-            .map_err(StoreError::db("reading the tenant's tree"))?;
-        let hash: Vec<u8> = row
-            .try_get(1)
-            .map_err(StoreError::db("reading the tenant's tree"))?;
-        if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| found.get_mut(i)) {
-            *slot = Some(hash);
-        }
-    }
-    Ok(found)
-}
-
-/// `tenant`'s checkpoints in size order: every one, or the latest only.
-pub(super) async fn checkpoints(
-    client: &impl GenericClient,
-    tenant: &str,
-    which: Kept,
-) -> Result<Vec<CheckpointRow>, StoreError> {
-    let fail = || StoreError::db("reading the tenant's checkpoints");
-    let order = if which == Kept::Latest {
-        "size DESC LIMIT 1"
-    } else {
-        "size"
-    };
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {} FROM checkpoints WHERE tenant = $1 ORDER BY {order}",
-                list(&CHECKPOINT_COLUMNS)
-            ),
-            &[&tenant],
-        )
-        .await
-        .map_err(fail())?;
-    rows.iter()
-        .map(|row| {
-            let size: i64 = row.try_get(1).map_err(fail())?;
-            Ok(CheckpointRow {
-                tenant: row.try_get(0).map_err(fail())?,
-                size: super::unsigned(size, "size")?,
-                root: row.try_get(2).map_err(fail())?,
-                note: row.try_get(3).map_err(fail())?,
-                signed_at: row.try_get(4).map_err(fail())?,
-            })
-        })
-        .collect()
-}
-
 /// Keeps a checkpoint unless one of its size is kept: whether it was added. Committed without
 /// waiting for the WAL flush (see [`Primitives::add_checkpoint`](crate::store::backend::Primitives::add_checkpoint)).
 pub(super) async fn add_checkpoint(
@@ -226,26 +150,4 @@ pub(super) async fn add_checkpoint(
         .await
         .map_err(StoreError::committing("keeping a checkpoint"))?;
     Ok(added == 1)
-}
-
-/// `tenant`'s log head: its size from the entries themselves (not the chain head's cached row,
-/// which an edit of the entries leaves behind), its edge's stored subtrees, and its latest
-/// checkpoint.
-pub(super) async fn head(
-    client: &impl GenericClient,
-    tenant: &str,
-) -> Result<crate::store::backend::LogHead, StoreError> {
-    let size = super::chain::head(client, tenant)
-        .await?
-        .map_or(0, |(position, _)| position);
-    let frontier = nodes(client, tenant, &Frontier::ids(size)).await?;
-    let latest = checkpoints(client, tenant, Kept::Latest)
-        .await?
-        .into_iter()
-        .next();
-    Ok(crate::store::backend::LogHead {
-        size,
-        frontier,
-        latest,
-    })
 }

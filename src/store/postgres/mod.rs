@@ -22,15 +22,15 @@ use tokio_postgres::types::ToSql;
 use super::PostgresStore;
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, ClaimedRow, Finished, Kept, KeptRow, OutboxRow, OutboxUpdate,
-    PolicyWrite, Primitives, StepWrite, StoredRequest, Written,
+    Claimed, ClaimedPolicy, ClaimedRow, Finished, OutboxUpdate, PolicyWrite, Primitives, StepWrite,
+    Written,
 };
 use super::chain::ChainBatch;
 use super::columns::uuid_text;
-use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
+use super::columns::{CheckpointRow, PolicyRow, Value};
 use super::handle::Store;
 use super::queries::Sql;
-use crate::audit::AuditRecord;
+use super::select::Row;
 use crate::values::{RequestId, TenantId};
 
 /// How many connections the store's own pool opens at most.
@@ -269,16 +269,28 @@ impl Postgres {
 pub(super) struct Params(Vec<Box<dyn ToSql + Sync + Send>>);
 
 impl Params {
-    pub(super) fn of(values: &[Value]) -> Params {
+    /// `values` bound to the parameters of a statement the server typed `types`: an integer
+    /// goes as the width the server expects (a `SMALLINT` column compares with an `int2`).
+    pub(super) fn typed(values: &[Value], types: &[tokio_postgres::types::Type]) -> Params {
+        use tokio_postgres::types::Type;
         Params(
             values
                 .iter()
-                .map(|value| -> Box<dyn ToSql + Sync + Send> {
-                    match value {
-                        Value::Text(text) => Box::new(text.clone()),
-                        Value::Int(int) => Box::new(*int),
-                        Value::Bytes(bytes) => Box::new(bytes.clone()),
-                        Value::Null => Box::new(Option::<String>::None),
+                .enumerate()
+                .map(|(i, value)| -> Box<dyn ToSql + Sync + Send> {
+                    match (value, types.get(i)) {
+                        (Value::Int(int), Some(&Type::INT2)) => match i16::try_from(*int) {
+                            Ok(small) => Box::new(small),
+                            Err(_) => Box::new(*int),
+                        },
+                        (Value::Int(int), Some(&Type::INT4)) => match i32::try_from(*int) {
+                            Ok(small) => Box::new(small),
+                            Err(_) => Box::new(*int),
+                        },
+                        (Value::Text(text), _) => Box::new(text.clone()),
+                        (Value::Int(int), _) => Box::new(*int),
+                        (Value::Bytes(bytes), _) => Box::new(bytes.clone()),
+                        (Value::Null, _) => Box::new(Option::<String>::None),
                     }
                 })
                 .collect(),
@@ -363,21 +375,6 @@ fn io_source(err: &tokio_postgres::Error) -> Option<std::io::ErrorKind> {
     None
 }
 
-/// A value read from a column of the wrong type or range: the stored request is refused.
-pub(super) fn column_error(
-    request: Option<RequestId>,
-) -> impl Fn(tokio_postgres::Error) -> StoreError {
-    move |err| {
-        StoreError::InvalidRecord(crate::record::RecordError::new(
-            request,
-            None,
-            crate::record::BrokenRule::Malformed {
-                reason: err.to_string(),
-            },
-        ))
-    }
-}
-
 /// An `i64` column read as the `u64` it stores.
 pub(super) fn unsigned(value: i64, column: &'static str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| {
@@ -408,13 +405,8 @@ impl Primitives for Postgres {
         write::server_clock(&self.client().await?).await
     }
 
-    async fn read_request(&self, id: RequestId) -> Result<Option<StoredRequest>, StoreError> {
-        read::request(&mut self.client().await?, id).await
-    }
-
-    async fn policy_rows(&self, tenant: TenantId) -> Result<Vec<PolicyRow>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        read::policies(&self.client().await?, &tenant).await
+    async fn read(&self, what: &'static str, reads: Vec<Sql>) -> Result<Vec<Vec<Row>>, StoreError> {
+        read::select(&mut self.client().await?, what, &reads).await
     }
 
     async fn write_policy(&self, change: PolicyWrite) -> Result<Option<PolicyRow>, StoreError> {
@@ -425,43 +417,20 @@ impl Primitives for Postgres {
         write::step(self, &mut self.client().await?, &step).await
     }
 
-    async fn kept_step(
-        &self,
-        request: RequestId,
-        key: String,
-    ) -> Result<Option<KeptRow>, StoreError> {
-        write::kept_step(&self.client().await?, &request.to_string(), &key).await
-    }
-
-    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>, StoreError> {
-        read::due(&self.client().await?, now).await
-    }
-
-    async fn audit_records(&self, sql: Sql) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = read::rows(&self.client().await?, &sql, "searching audit records").await?;
-        rows.iter()
-            .map(|row| read::audit_record(row, None, None))
-            .collect()
-    }
-
-    async fn request_rows(&self, sql: Sql) -> Result<Vec<RequestRow>, StoreError> {
-        let rows = read::rows(&self.client().await?, &sql, "listing requests").await?;
-        rows.iter().map(read::request_row).collect()
-    }
-
-    async fn outbox_rows(&self, sql: Sql) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = read::rows(&self.client().await?, &sql, "reading the outbox").await?;
-        rows.iter().map(read::outbox_row).collect()
-    }
-
     async fn plan(&self, sql: Sql) -> Result<Vec<String>, StoreError> {
         let explain = Sql {
             text: format!("EXPLAIN {}", sql.text),
             args: sql.args,
         };
-        let rows = read::rows(&self.client().await?, &explain, "planning a query").await?;
+        let rows = read::select_in(&self.client().await?, "planning a query", &explain).await?;
         rows.iter()
-            .map(|row| row.try_get(0).map_err(StoreError::db("planning a query")))
+            .map(|row| {
+                row.text(0, "QUERY PLAN")
+                    .map(str::to_owned)
+                    .map_err(|rule| {
+                        StoreError::database("planning a query")(rule.to_string().into())
+                    })
+            })
             .collect()
     }
 
@@ -519,70 +488,6 @@ impl Primitives for Postgres {
     ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
         let tenant = uuid_text(tenant.as_uuid());
         chain::walk(&mut self.client().await?, &tenant, &sink).await
-    }
-
-    async fn link_target(
-        &self,
-        tenant: TenantId,
-        hash: Vec<u8>,
-    ) -> Result<Option<u64>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        chain::link_target(&self.client().await?, &tenant, &hash).await
-    }
-
-    async fn chain_head(&self, tenant: TenantId) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        chain::head(&self.client().await?, &tenant).await
-    }
-
-    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
-        read::tenants(&self.client().await?).await
-    }
-
-    async fn log_nodes(
-        &self,
-        tenant: TenantId,
-        ids: Vec<crate::evidence::NodeId>,
-    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        log::nodes(&self.client().await?, &tenant, &ids).await
-    }
-
-    async fn log_head(&self, tenant: TenantId) -> Result<super::backend::LogHead, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        log::head(&self.client().await?, &tenant).await
-    }
-
-    async fn record_positions(&self, request: RequestId) -> Result<Vec<(u64, u64)>, StoreError> {
-        let fail = || StoreError::db("reading the request's log positions");
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT sequence, chain_position FROM audit WHERE request_id = $1 ORDER BY sequence",
-                &[&request.to_string()],
-            )
-            .await
-            .map_err(fail())?;
-        rows.iter()
-            .map(|row| {
-                let sequence: i64 = row.try_get(0).map_err(fail())?;
-                let position: i64 = row.try_get(1).map_err(fail())?;
-                Ok((
-                    unsigned(sequence, "sequence")?,
-                    unsigned(position, "chain_position")?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn checkpoint_rows(
-        &self,
-        tenant: TenantId,
-        which: Kept,
-    ) -> Result<Vec<CheckpointRow>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        log::checkpoints(&self.client().await?, &tenant, which).await
     }
 
     async fn add_checkpoint(&self, row: CheckpointRow) -> Result<bool, StoreError> {

@@ -5,12 +5,15 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::{Postgres, column_error, write};
+use super::read::select_in;
+use super::{Postgres, write};
 use crate::store::StoreError;
 use crate::store::backend::{
     Claimed, ClaimedPolicy, ClaimedRow, Finished, OutboxUpdate, StepWrite,
 };
-use crate::store::columns::instant_text;
+use crate::store::columns::{Value, instant_text};
+use crate::store::queries::Sql;
+use crate::store::select;
 
 /// Claims up to `limit` due messages for this run until `lease_until`.
 pub(super) async fn claim(
@@ -20,32 +23,24 @@ pub(super) async fn claim(
     token: &str,
     limit: usize,
 ) -> Result<Vec<ClaimedRow>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = client
-        .query(
-            "UPDATE outbox SET attempts = attempts + 1, claim = $1, lease_until = $2 \
-             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND lease_until <= $3 \
-                          ORDER BY lease_until, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, request_id, sequence, message, attempts, kind",
-            &[&token, &lease_until, &instant_text(now), &limit],
-        )
-        .await
-        .map_err(StoreError::db("claiming outbox messages"))?;
-    let read = column_error(None);
-    let mut claimed = rows
+    let sql = Sql {
+        text: "UPDATE outbox SET attempts = attempts + 1, claim = $1, lease_until = $2 \
+               WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND lease_until <= $3 \
+                            ORDER BY lease_until, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+               RETURNING id, request_id, sequence, message, attempts, kind"
+            .to_owned(),
+        args: vec![
+            Value::Text(token.to_owned()),
+            Value::Text(lease_until.to_owned()),
+            Value::Text(instant_text(now)),
+            Value::int(limit as u64),
+        ],
+    };
+    let mut claimed = select_in(client, "claiming outbox messages", &sql)
+        .await?
         .iter()
-        .map(|row| {
-            let attempts: i32 = row.try_get(4).map_err(&read)?;
-            Ok(ClaimedRow {
-                row: row.try_get(0).map_err(&read)?,
-                request: row.try_get(1).map_err(&read)?,
-                cause: row.try_get(2).map_err(&read)?,
-                message: row.try_get(3).map_err(&read)?,
-                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
-                kind: row.try_get(5).map_err(&read)?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+        .map(select::claimed_row)
+        .collect::<Result<Vec<_>, _>>()?;
     claimed.sort_by_key(|message| message.row);
     Ok(claimed)
 }
@@ -113,29 +108,24 @@ pub(super) async fn claim_policy(
     token: &str,
     limit: usize,
 ) -> Result<Vec<ClaimedPolicy>, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = client
-        .query(
-            "UPDATE policy_outbox SET attempts = attempts + 1, claim = $1, lease_until = $2 \
-             WHERE (tenant, version) IN (SELECT tenant, version FROM policy_outbox \
-                 WHERE status = 'pending' AND lease_until <= $3 \
-                 ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING tenant, version, message, attempts",
-            &[&token, &lease_until, &instant_text(now), &limit],
-        )
-        .await
-        .map_err(StoreError::db("claiming policy messages"))?;
-    let read = column_error(None);
-    rows.iter()
-        .map(|row| {
-            let attempts: i64 = row.try_get(3).map_err(&read)?;
-            Ok(ClaimedPolicy {
-                tenant: row.try_get(0).map_err(&read)?,
-                version: row.try_get(1).map_err(&read)?,
-                message: row.try_get(2).map_err(&read)?,
-                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
-            })
-        })
+    let sql = Sql {
+        text: "UPDATE policy_outbox SET attempts = attempts + 1, claim = $1, lease_until = $2 \
+               WHERE (tenant, version) IN (SELECT tenant, version FROM policy_outbox \
+                   WHERE status = 'pending' AND lease_until <= $3 \
+                   ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
+               RETURNING tenant, version, message, attempts"
+            .to_owned(),
+        args: vec![
+            Value::Text(token.to_owned()),
+            Value::Text(lease_until.to_owned()),
+            Value::Text(instant_text(now)),
+            Value::int(limit as u64),
+        ],
+    };
+    select_in(client, "claiming policy messages", &sql)
+        .await?
+        .iter()
+        .map(select::claimed_policy)
         .collect()
 }
 

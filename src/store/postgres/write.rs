@@ -11,7 +11,7 @@ use crate::audit::ChainHash;
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::store::StoreError;
 use crate::store::append::{Appended, LogTip, append};
-use crate::store::backend::{KeptRow, PolicyWrite, Stamped, StepWrite, Written};
+use crate::store::backend::{PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, instant_text, list, uuid_text,
 };
@@ -372,16 +372,15 @@ async fn insert(
     values: &[Value],
 ) -> Result<u64, tokio_postgres::Error> {
     let placeholders: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
-    let params = super::Params::of(values);
-    tx.execute(
-        &format!(
+    let stmt = tx
+        .prepare_cached(&format!(
             "INSERT INTO {table} ({}) VALUES ({})",
             list(columns),
             placeholders.join(", ")
-        ),
-        &params.refs(),
-    )
-    .await
+        ))
+        .await?;
+    let params = super::Params::typed(values, stmt.params());
+    tx.execute(&stmt, &params.refs()).await
 }
 
 /// A row as a JSON object keyed by its column names; bytes in PostgreSQL's hex form, which
@@ -403,30 +402,6 @@ fn json_object(columns: &[&str], values: &[Value]) -> serde_json::Value {
         })
         .collect();
     serde_json::Value::Object(object)
-}
-
-/// What the step taken on `request` with idempotency key `key` kept.
-pub(super) async fn kept_step(
-    client: &impl GenericClient,
-    request: &str,
-    key: &str,
-) -> Result<Option<KeptRow>, StoreError> {
-    let fail = StoreError::db("reading an idempotency key");
-    let row = client
-        .query_opt(
-            "SELECT step, revision, result FROM step_keys WHERE request_id = $1 AND key = $2",
-            &[&request, &key],
-        )
-        .await;
-    let Some(row) = row.map_err(fail)? else {
-        return Ok(None);
-    };
-    let column = |err| StoreError::db("reading an idempotency key")(err);
-    Ok(Some(KeptRow {
-        step: row.try_get(0).map_err(column)?,
-        revision: super::unsigned(row.try_get(1).map_err(column)?, "step_keys.revision")?,
-        result: row.try_get(2).map_err(column)?,
-    }))
 }
 
 /// The outcome of a write the server found stamped too far ahead of its clock.

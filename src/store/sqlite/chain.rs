@@ -1,44 +1,20 @@
 //! The hash chain on SQLite: its head, and its rows streamed in order for verification.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
-use super::read::read_error;
+use super::Sqlite;
 use crate::store::StoreError;
 use crate::store::chain::{ChainBatch, Interleave};
 use crate::store::columns::{AUDIT_COLUMNS, audit_at, list};
+use crate::store::select;
 use crate::values::RequestId;
 
-/// The last record of `tenant`'s chain (an audit row or a policy change): its position and
-/// hash.
-pub(super) fn head(conn: &Connection, tenant: &str) -> rusqlite::Result<Option<(u64, Vec<u8>)>> {
-    let last = |table: &str| {
-        conn.prepare_cached(&format!(
-            "SELECT chain_position, hash FROM {table} WHERE tenant = ?1 \
-             ORDER BY chain_position DESC LIMIT 1"
-        ))?
-        .query_row([tenant], |row| Ok((row.get::<_, u64>(0)?, row.get(1)?)))
-        .optional()
-    };
-    let (audit, policy) = (last("audit")?, last("policy_changes")?);
-    Ok(match (audit, policy) {
-        (Some(a), Some(p)) => Some(if a.0 >= p.0 { a } else { p }),
-        (a, p) => a.or(p),
-    })
-}
-
-/// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
-pub(super) fn link_target(
-    conn: &Connection,
-    tenant: &str,
-    hash: &[u8],
-) -> rusqlite::Result<Option<u64>> {
-    conn.query_row(
-        "SELECT chain_position FROM audit WHERE tenant = ?1 AND hash = ?2 \
-         UNION ALL SELECT chain_position FROM policy_changes WHERE tenant = ?1 AND hash = ?2",
-        params![tenant, hash],
-        |row| row.get(0),
-    )
-    .optional()
+/// The last record of `tenant`'s chain (an audit row or a policy change), inside `conn`'s
+/// transaction: its position and hash.
+pub(super) fn head(conn: &Connection, tenant: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let rows = super::read::select_in(conn, &select::chain_head_sql::<Sqlite>(tenant))
+        .map_err(StoreError::db("reading the chain head"))?;
+    select::chain_head_of(&rows)
 }
 
 /// Streams `tenant`'s audit rows in chain order into `sink`, as raw bytes, then reads every
@@ -49,9 +25,13 @@ pub(super) fn walk(
     tenant: &str,
     sink: &tokio::sync::mpsc::Sender<ChainBatch>,
 ) -> Result<Vec<Option<(RequestId, u64)>>, StoreError> {
-    let read = read_error(None, "verifying the audit chain");
-    let tx = conn.transaction().map_err(&read)?;
-    let policies = super::read::policies_in(&tx, tenant)?;
+    let read = || StoreError::db("verifying the audit chain");
+    let tx = conn.transaction().map_err(read())?;
+    let policies = super::read::select_in(&tx, &select::policies_sql::<Sqlite>(tenant))
+        .map_err(read())?
+        .iter()
+        .map(select::policy_row)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut policies = Interleave::new(&policies);
     {
         let mut stmt = tx
@@ -59,11 +39,11 @@ pub(super) fn walk(
                 "SELECT {} FROM audit WHERE tenant = ?1 ORDER BY chain_position",
                 list(&AUDIT_COLUMNS)
             ))
-            .map_err(&read)?;
-        let mut rows = stmt.query([tenant]).map_err(&read)?;
+            .map_err(read())?;
+        let mut rows = stmt.query([tenant]).map_err(read())?;
         let (home, spares) = std::sync::mpsc::channel();
         let mut batch = ChainBatch::recycled(&spares, &home);
-        while let Some(row) = rows.next().map_err(&read)? {
+        while let Some(row) = rows.next().map_err(read())? {
             let bytes = |i: usize| row.get_ref(i).ok().and_then(|v| v.as_bytes().ok());
             let int = |i: usize| row.get::<_, u64>(i).ok();
             policies.push(
@@ -93,7 +73,7 @@ pub(super) fn walk(
     }
     let mut stmt = tx
         .prepare_cached("SELECT id, revision FROM requests WHERE tenant = ?1 ORDER BY id")
-        .map_err(&read)?;
+        .map_err(read())?;
     let revisions = stmt
         .query_map([tenant], |row| {
             Ok(row
@@ -103,6 +83,6 @@ pub(super) fn walk(
                 .zip(row.get::<_, u64>(1).ok()))
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(&read)?;
+        .map_err(read())?;
     Ok(revisions)
 }

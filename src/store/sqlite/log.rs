@@ -2,33 +2,27 @@
 //! transaction; the tree's edge read back for the next one; the trees of a version-4 store built
 //! by its migration.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, Transaction, params};
+
+use super::Sqlite;
+use super::read::select_in;
 
 use crate::evidence::{Frontier, NodeId, TreeHash};
 use crate::store::StoreError;
 use crate::store::backend::Kept;
 use crate::store::columns::{AuditColumns, CHECKPOINT_COLUMNS, CheckpointRow, list};
-
-/// The stored subtree `id` of `tenant`'s tree, if stored.
-pub(super) fn node(
-    conn: &Connection,
-    tenant: &str,
-    id: NodeId,
-) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.prepare_cached(
-        "SELECT hash FROM log_nodes WHERE tenant = ?1 AND last = ?2 AND level = ?3",
-    )?
-    .query_row(params![tenant, id.last_leaf(), id.level], |row| row.get(0))
-    .optional()
-}
+use crate::store::select;
 
 /// The edge of `tenant`'s tree of `size` leaves, from its stored subtrees.
 pub(super) fn frontier(conn: &Connection, tenant: &str, size: u64) -> Result<Frontier, StoreError> {
-    let nodes: Vec<Option<Vec<u8>>> = Frontier::ids(size)
-        .into_iter()
-        .map(|id| node(conn, tenant, id))
-        .collect::<Result<_, _>>()
-        .map_err(StoreError::db("reading the tenant's tree"))?;
+    let ids = Frontier::ids(size);
+    let nodes = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let rows = select_in(conn, &select::nodes_sql::<Sqlite>(tenant, &ids))
+            .map_err(StoreError::db("reading the tenant's tree"))?;
+        select::nodes_in_order(&ids, &rows)?
+    };
     crate::store::log::frontier_of(tenant, size, nodes)
 }
 
@@ -97,40 +91,6 @@ pub(super) fn build_trees(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// `tenant`'s checkpoints in size order: every one, or the latest only.
-pub(super) fn checkpoints(
-    conn: &Connection,
-    tenant: &str,
-    which: Kept,
-) -> Result<Vec<CheckpointRow>, StoreError> {
-    let read = super::read::read_error(None, "reading the tenant's checkpoints");
-    let sql = if which == Kept::Latest {
-        format!(
-            "SELECT {} FROM checkpoints WHERE tenant = ?1 ORDER BY size DESC LIMIT 1",
-            list(&CHECKPOINT_COLUMNS)
-        )
-    } else {
-        format!(
-            "SELECT {} FROM checkpoints WHERE tenant = ?1 ORDER BY size",
-            list(&CHECKPOINT_COLUMNS)
-        )
-    };
-    conn.prepare_cached(&sql)
-        .and_then(|mut stmt| {
-            stmt.query_map([tenant], |row| {
-                Ok(CheckpointRow {
-                    tenant: row.get(0)?,
-                    size: row.get(1)?,
-                    root: row.get(2)?,
-                    note: row.get(3)?,
-                    signed_at: row.get(4)?,
-                })
-            })?
-            .collect()
-        })
-        .map_err(read)
-}
-
 /// Keeps a checkpoint unless one of its size is kept: whether it was added. Committed without
 /// waiting for the disk (see [`Primitives::add_checkpoint`](crate::store::backend::Primitives::add_checkpoint)).
 pub(super) fn add_checkpoint(conn: &Connection, row: &CheckpointRow) -> rusqlite::Result<bool> {
@@ -146,30 +106,6 @@ pub(super) fn add_checkpoint(conn: &Connection, row: &CheckpointRow) -> rusqlite
     added.map(|added| added == 1)
 }
 
-/// `tenant`'s log head in one read transaction: its size, its edge's subtrees, its latest
-/// checkpoint.
-pub(super) fn head(
-    conn: &mut Connection,
-    tenant: &str,
-) -> Result<crate::store::backend::LogHead, StoreError> {
-    let read = super::read::read_error(None, "reading the tenant's log");
-    let tx = conn.transaction().map_err(&read)?;
-    let size = super::chain::head(&tx, tenant)
-        .map_err(&read)?
-        .map_or(0, |(position, _)| position);
-    let frontier = Frontier::ids(size)
-        .into_iter()
-        .map(|id| node(&tx, tenant, id))
-        .collect::<Result<_, _>>()
-        .map_err(&read)?;
-    let latest = checkpoints(&tx, tenant, Kept::Latest)?.into_iter().next();
-    Ok(crate::store::backend::LogHead {
-        size,
-        frontier,
-        latest,
-    })
-}
-
 /// Signs `tenant`'s checkpoint inside a step's transaction `tx` (see
 /// [`StepSigning`](crate::store::checkpoints::StepSigning)) and keeps it there: its note, or `None` when
 /// the store is to sign after the commit instead.
@@ -179,10 +115,17 @@ pub(super) fn sign_in(
     frontier: &Frontier,
     signing: &crate::store::checkpoints::StepSigning,
 ) -> Result<Option<String>, StoreError> {
-    let latest = checkpoints(tx, tenant, Kept::Latest)?.into_iter().next();
+    let latest = select_in(tx, &select::checkpoints_sql::<Sqlite>(tenant, Kept::Latest))
+        .map_err(StoreError::db("reading the tenant's checkpoints"))?
+        .first()
+        .map(select::checkpoint_row)
+        .transpose()?;
     let row = signing.checkpoint(frontier.size(), frontier.root(), latest, |id| {
-        node(tx, tenant, id)
-            .ok()
+        let sql = select::nodes_sql::<Sqlite>(tenant, &[id]);
+        let rows = select_in(tx, &sql).ok()?;
+        select::nodes_in_order(&[id], &rows)
+            .ok()?
+            .pop()
             .flatten()
             .and_then(|bytes| TreeHash::from_slice(&bytes))
     });

@@ -22,15 +22,15 @@ use rusqlite::types::{ToSql, ToSqlOutput};
 
 use super::StoreError;
 use super::backend::{
-    Claimed, ClaimedPolicy, ClaimedRow, Finished, Kept, KeptRow, LogHead, OutboxRow, OutboxUpdate,
-    PolicyWrite, Primitives, StepWrite, StoredRequest, Written,
+    Claimed, ClaimedPolicy, ClaimedRow, Finished, OutboxUpdate, PolicyWrite, Primitives, StepWrite,
+    Written,
 };
 use super::chain::ChainBatch;
 use super::columns::uuid_text;
-use super::columns::{CheckpointRow, PolicyRow, RequestRow, Value};
+use super::columns::{CheckpointRow, PolicyRow, Value};
 use super::handle::Store;
 use super::queries::Sql;
-use crate::audit::AuditRecord;
+use super::select::Row;
 use crate::clock::{Clock, SystemClock};
 use crate::values::{RequestId, TenantId};
 
@@ -282,19 +282,8 @@ impl Primitives for Sqlite {
         Ok(SystemClock.now())
     }
 
-    async fn read_request(&self, id: RequestId) -> Result<Option<StoredRequest>, StoreError> {
-        try_call(self.reader()?, "reading a request", move |conn| {
-            read::request(conn, id)
-        })
-        .await
-    }
-
-    async fn policy_rows(&self, tenant: TenantId) -> Result<Vec<PolicyRow>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        try_call(self.reader()?, "reading the tenant's policy", move |conn| {
-            read::policies(conn, &tenant)
-        })
-        .await
+    async fn read(&self, what: &'static str, reads: Vec<Sql>) -> Result<Vec<Vec<Row>>, StoreError> {
+        call(self.reader()?, what, move |conn| read::select(conn, &reads)).await
     }
 
     async fn write_policy(&self, change: PolicyWrite) -> Result<Option<PolicyRow>, StoreError> {
@@ -309,45 +298,6 @@ impl Primitives for Sqlite {
     async fn write(&self, step: StepWrite) -> Result<Written, StoreError> {
         try_call(self.writer("save a step")?, "saving a step", move |conn| {
             write::step(conn, &step)
-        })
-        .await
-    }
-
-    async fn kept_step(
-        &self,
-        request: RequestId,
-        key: String,
-    ) -> Result<Option<KeptRow>, StoreError> {
-        call(self.reader()?, "reading an idempotency key", move |conn| {
-            write::kept_step(conn, &request.to_string(), &key)
-        })
-        .await
-    }
-
-    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<RequestId>, StoreError> {
-        try_call(self.reader()?, "listing due requests", move |conn| {
-            read::due(conn, now)
-        })
-        .await
-    }
-
-    async fn audit_records(&self, sql: Sql) -> Result<Vec<AuditRecord>, StoreError> {
-        try_call(self.reader()?, "searching audit records", move |conn| {
-            read::audit_records(conn, &sql)
-        })
-        .await
-    }
-
-    async fn request_rows(&self, sql: Sql) -> Result<Vec<RequestRow>, StoreError> {
-        try_call(self.reader()?, "listing requests", move |conn| {
-            read::request_rows(conn, &sql)
-        })
-        .await
-    }
-
-    async fn outbox_rows(&self, sql: Sql) -> Result<Vec<OutboxRow>, StoreError> {
-        try_call(self.reader()?, "reading the outbox", move |conn| {
-            read::outbox_rows(conn, &sql)
         })
         .await
     }
@@ -427,79 +377,6 @@ impl Primitives for Sqlite {
         try_call(self.reader()?, "verifying the audit chain", move |conn| {
             chain::walk(conn, &tenant, &sink)
         })
-        .await
-    }
-
-    async fn link_target(
-        &self,
-        tenant: TenantId,
-        hash: Vec<u8>,
-    ) -> Result<Option<u64>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        call(
-            self.reader()?,
-            "following a broken chain link",
-            move |conn| chain::link_target(conn, &tenant, &hash),
-        )
-        .await
-    }
-
-    async fn chain_head(&self, tenant: TenantId) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        call(self.reader()?, "reading the chain head", move |conn| {
-            chain::head(conn, &tenant)
-        })
-        .await
-    }
-
-    async fn tenants(&self) -> Result<Vec<String>, StoreError> {
-        call(self.reader()?, "listing tenants", read::tenants).await
-    }
-
-    async fn log_nodes(
-        &self,
-        tenant: TenantId,
-        ids: Vec<crate::evidence::NodeId>,
-    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        call(self.reader()?, "reading the tenant's tree", move |conn| {
-            ids.into_iter()
-                .map(|id| log::node(conn, &tenant, id))
-                .collect()
-        })
-        .await
-    }
-
-    async fn log_head(&self, tenant: TenantId) -> Result<LogHead, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        try_call(self.reader()?, "reading the tenant's log", move |conn| {
-            log::head(conn, &tenant)
-        })
-        .await
-    }
-
-    async fn record_positions(&self, request: RequestId) -> Result<Vec<(u64, u64)>, StoreError> {
-        call(self.reader()?, "reading the request's log positions", move |conn| {
-            conn.prepare_cached(
-                "SELECT sequence, chain_position FROM audit WHERE request_id = ?1 ORDER BY sequence",
-            )?
-            .query_map([request.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect()
-        })
-        .await
-    }
-
-    async fn checkpoint_rows(
-        &self,
-        tenant: TenantId,
-        which: Kept,
-    ) -> Result<Vec<CheckpointRow>, StoreError> {
-        let tenant = uuid_text(tenant.as_uuid());
-        try_call(
-            self.reader()?,
-            "reading the tenant's checkpoints",
-            move |conn| log::checkpoints(conn, &tenant, which),
-        )
         .await
     }
 

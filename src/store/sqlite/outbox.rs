@@ -4,13 +4,15 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::read::read_error;
+use super::Sqlite;
+use super::read::select_in;
 use super::write::{move_request, write_in};
 use crate::store::StoreError;
 use crate::store::backend::{
     Claimed, ClaimedPolicy, ClaimedRow, Finished, OutboxUpdate, StepWrite,
 };
-use crate::store::columns::instant_text;
+use crate::store::columns::{Value, instant_text};
+use crate::store::select;
 
 /// Claims up to `limit` due messages for this run, in one write transaction: no other run can
 /// claim them until `lease_until`.
@@ -24,43 +26,16 @@ pub(super) fn claim(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::db("starting a write transaction"))?;
-    let read = read_error(None, "claiming outbox messages");
-    let claimed = {
-        let mut select = tx
-            .prepare_cached(
-                "SELECT id, request_id, sequence, message, attempts, kind FROM outbox \
-                 WHERE status = 'pending' AND lease_until <= ?1 ORDER BY lease_until, id LIMIT ?2",
-            )
-            .map_err(&read)?;
-        let rows = select
-            .query_map(
-                params![instant_text(now), i64::try_from(limit).unwrap_or(i64::MAX)],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, u32>(4)?,
-                        row.get::<_, String>(5)?,
-                    ))
-                },
-            )
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(&read)?;
-        rows.into_iter()
-            .map(
-                |(row, request, cause, message, attempts, kind)| ClaimedRow {
-                    row,
-                    request,
-                    cause,
-                    message,
-                    attempt: attempts.saturating_add(1),
-                    kind,
-                },
-            )
-            .collect::<Vec<_>>()
-    };
+    let sql = select::statement::<Sqlite>(
+        "SELECT id, request_id, sequence, message, attempts + 1, kind FROM outbox \
+         WHERE status = 'pending' AND lease_until <= $1 ORDER BY lease_until, id LIMIT $2",
+        vec![Value::Text(instant_text(now)), Value::int(limit as u64)],
+    );
+    let claimed = select_in(&tx, &sql)
+        .map_err(StoreError::db("claiming outbox messages"))?
+        .iter()
+        .map(select::claimed_row)
+        .collect::<Result<Vec<_>, _>>()?;
     for message in &claimed {
         tx.prepare_cached(
             "UPDATE outbox SET attempts = ?2, claim = ?3, lease_until = ?4 WHERE id = ?1",
@@ -134,28 +109,16 @@ pub(super) fn claim_policy(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::db("starting a write transaction"))?;
-    let read = read_error(None, "claiming policy messages");
-    let claimed: Vec<ClaimedPolicy> = tx
-        .prepare_cached(
-            "SELECT tenant, version, message, attempts FROM policy_outbox \
-             WHERE status = 'pending' AND lease_until <= ?1 ORDER BY lease_until LIMIT ?2",
-        )
-        .and_then(|mut select| {
-            select
-                .query_map(
-                    params![instant_text(now), i64::try_from(limit).unwrap_or(i64::MAX)],
-                    |row| {
-                        Ok(ClaimedPolicy {
-                            tenant: row.get(0)?,
-                            version: row.get(1)?,
-                            message: row.get(2)?,
-                            attempt: row.get::<_, u32>(3)?.saturating_add(1),
-                        })
-                    },
-                )?
-                .collect()
-        })
-        .map_err(&read)?;
+    let sql = select::statement::<Sqlite>(
+        "SELECT tenant, version, message, attempts + 1 FROM policy_outbox \
+         WHERE status = 'pending' AND lease_until <= $1 ORDER BY lease_until LIMIT $2",
+        vec![Value::Text(instant_text(now)), Value::int(limit as u64)],
+    );
+    let claimed = select_in(&tx, &sql)
+        .map_err(StoreError::db("claiming policy messages"))?
+        .iter()
+        .map(select::claimed_policy)
+        .collect::<Result<Vec<_>, _>>()?;
     for message in &claimed {
         tx.prepare_cached(
             "UPDATE policy_outbox SET attempts = ?3, claim = ?4, lease_until = ?5 \

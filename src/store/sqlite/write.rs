@@ -8,9 +8,7 @@ use crate::clock::{Clock, MAX_CLOCK_SKEW, SystemClock};
 use crate::evidence::Frontier;
 use crate::store::StoreError;
 use crate::store::append::{Appended, LogTip, append};
-use crate::store::backend::{
-    KeptRow, KeptStep, NewMessage, PolicyWrite, Stamped, StepWrite, Written,
-};
+use crate::store::backend::{KeptStep, NewMessage, PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, list, uuid_text,
 };
@@ -166,30 +164,9 @@ fn keep_step(
     .map_err(StoreError::db("keeping the step's idempotency key"))
 }
 
-/// What the step taken on `request` with idempotency key `key` kept.
-pub(super) fn kept_step(
-    conn: &Connection,
-    request: &str,
-    key: &str,
-) -> rusqlite::Result<Option<KeptRow>> {
-    conn.prepare_cached(
-        "SELECT step, revision, result FROM step_keys WHERE request_id = ?1 AND key = ?2",
-    )?
-    .query_row(params![request, key], |row| {
-        Ok(KeptRow {
-            step: row.get(0)?,
-            revision: row.get(1)?,
-            result: row.get(2)?,
-        })
-    })
-    .optional()
-}
-
 /// The head of `tenant`'s log: its chain's last position and hash, and its tree's edge.
 fn tip(tx: &Transaction<'_>, tenant: &str) -> Result<LogTip, StoreError> {
-    let Some((position, hash)) =
-        super::chain::head(tx, tenant).map_err(StoreError::db("reading the chain head"))?
-    else {
+    let Some((position, hash)) = super::chain::head(tx, tenant)? else {
         return Ok(LogTip::empty());
     };
     let hash = ChainHash::from_slice(&hash).ok_or_else(|| {
