@@ -395,8 +395,8 @@ const ONE_TENANT_CHECK: Scale = Scale {
 };
 
 /// The signer of the benchmark stores' checkpoints.
-fn signer() -> customer_lockbox::evidence::SignerKey {
-    customer_lockbox::evidence::SignerKey::from_seed("lockbox.bench.example", &[9; 32]).unwrap()
+fn signer() -> customer_lockbox::tlog::SignerKey {
+    customer_lockbox::tlog::SignerKey::from_seed("lockbox.bench.example", &[9; 32]).unwrap()
 }
 
 /// The audit store for searches and verification ([`MILLION`] when measuring), built once

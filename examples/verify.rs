@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use customer_lockbox::evidence::log_origin;
-use customer_lockbox::evidence::{Evidence, LogEntry, LogVerdict, SignerKey, verify_export};
+use customer_lockbox::evidence::{Evidence, LogEntry, LogVerdict, verify_export};
+use customer_lockbox::tlog::SignerKey;
 use customer_lockbox::*;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;

@@ -183,6 +183,7 @@ pub mod state;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub mod store;
+pub mod tlog;
 pub mod values;
 
 /// The README's code, compiled as a doctest so it cannot drift from the API.

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use base64::Engine as _;
+use customer_lockbox::evidence::LogEntry;
 use customer_lockbox::evidence::log_origin;
-use customer_lockbox::evidence::{LogEntry, SignerKey, TlogProof, VerifierKey};
+use customer_lockbox::tlog::{SignerKey, TlogProof, VerifierKey};
 use customer_lockbox::*;
 
 use common::insider;

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use customer_lockbox::evidence::SignerKey;
+use customer_lockbox::tlog::SignerKey;
 use customer_lockbox::*;
 
 /// The kinds of call the child makes, each a transaction (or several) of its own.

@@ -298,8 +298,9 @@ async fn messages_delivered_from_the_outbox_are_link_free_under_hostile_inputs()
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn approvers_messages_carry_the_checkpoint_and_the_report_its_proofs_link_free() {
+    use customer_lockbox::evidence::Evidence;
     use customer_lockbox::evidence::log_origin;
-    use customer_lockbox::evidence::{Evidence, SignerKey, TlogProof};
+    use customer_lockbox::tlog::{SignerKey, TlogProof};
 
     #[derive(Default)]
     struct Keeping(Vec<Delivery>);
@@ -362,7 +363,7 @@ async fn approvers_messages_carry_the_checkpoint_and_the_report_its_proofs_link_
         let evidence = delivery.evidence().expect("a message to the approvers");
         let read = Evidence::from_message(delivery.notification().body()).unwrap();
         assert_eq!(&read, evidence, "the evidence reads back from the message");
-        customer_lockbox::evidence::Checkpoint::open(
+        customer_lockbox::tlog::Checkpoint::open(
             read.checkpoint(),
             &origin,
             std::slice::from_ref(&key),

@@ -8,12 +8,10 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use customer_lockbox::evidence::merkle::{
-    self, consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
-};
-use customer_lockbox::evidence::{
-    Checkpoint, CheckpointError, ConsistencyProof, Evidence, Frontier, NodeId, NoteError,
-    ProofError, SignerKey, TlogProof, TreeHash, VerifierKey, note,
+use customer_lockbox::evidence::Evidence;
+use customer_lockbox::tlog::{
+    Checkpoint, ConsistencyProof, SignerKey, TlogError, TlogProof, TreeHash, VerifiedNote,
+    VerifierKey, consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
 };
 use serde::Deserialize;
 
@@ -107,7 +105,7 @@ fn every_inclusion_vector_is_accepted_or_refused_as_transparency_dev_does() {
             (Some(root), Some(leaf), Some(proof)) => {
                 verify_inclusion(v.leaf_idx, v.tree_size, &leaf, &proof, &root)
             }
-            _ => Err(ProofError::RootMismatch),
+            _ => Err(TlogError::RootMismatch),
         };
         assert_eq!(
             result.is_err(),
@@ -128,7 +126,7 @@ fn every_consistency_vector_is_accepted_or_refused_as_transparency_dev_does() {
             (Some(root1), Some(root2), Some(proof)) => {
                 verify_consistency(v.size1, v.size2, &proof, &root1, &root2)
             }
-            _ => Err(ProofError::RootMismatch),
+            _ => Err(TlogError::RootMismatch),
         };
         assert_eq!(
             result.is_err(),
@@ -216,7 +214,7 @@ fn every_proof_of_every_reference_tree_verifies_and_no_other_does() {
                         &roots[size1 - 1],
                         &roots[size]
                     ),
-                    Err(ProofError::RootMismatch)
+                    Err(TlogError::RootMismatch)
                 );
             }
         }
@@ -259,17 +257,17 @@ fn gos_notes_open_with_the_keys_that_signed_them() {
     let v = go_note();
     let peter = VerifierKey::parse(&v.verifier_key).unwrap();
     let enoch = VerifierKey::parse(&v.second_verifier_key).unwrap();
-    let one = note::open(&v.signed_by_signer_key, std::slice::from_ref(&peter)).unwrap();
+    let one = VerifiedNote::open(&v.signed_by_signer_key, std::slice::from_ref(&peter)).unwrap();
     assert_eq!(one.text(), v.text);
     assert_eq!(one.signed_by(), ["PeterNeumann"]);
-    let both = note::open(&v.signed_by_both, std::slice::from_ref(&peter)).unwrap();
+    let both = VerifiedNote::open(&v.signed_by_both, std::slice::from_ref(&peter)).unwrap();
     assert_eq!((both.signed_by().len(), both.unverified()), (1, 1));
-    let both = note::open(&v.signed_by_both, &[peter.clone(), enoch.clone()]).unwrap();
+    let both = VerifiedNote::open(&v.signed_by_both, &[peter.clone(), enoch.clone()]).unwrap();
     assert_eq!(both.signed_by(), ["PeterNeumann", "EnochRoot"]);
     // Signed only by a key the reader does not trust: unverified, not malformed.
     assert_eq!(
-        note::open(&v.signed_by_signer_key, &[enoch]),
-        Err(NoteError::Unverified)
+        VerifiedNote::open(&v.signed_by_signer_key, &[enoch]),
+        Err(TlogError::Unverified)
     );
 }
 
@@ -278,21 +276,26 @@ fn gos_malformed_notes_bad_keys_and_invalid_signature_are_refused() {
     let v = go_note();
     let peter = VerifierKey::parse(&v.verifier_key).unwrap();
     for bad in &v.bad_verifier_keys {
-        assert_eq!(VerifierKey::parse(bad), Err(NoteError::InvalidKey), "{bad}");
+        assert_eq!(VerifierKey::parse(bad), Err(TlogError::InvalidKey), "{bad}");
     }
     for (i, malformed) in v.malformed_notes_for_verifier_key.iter().enumerate() {
-        assert_eq!(
-            note::open(malformed, std::slice::from_ref(&peter)),
-            Err(NoteError::Malformed),
+        assert!(
+            matches!(
+                VerifiedNote::open(malformed, std::slice::from_ref(&peter)),
+                Err(TlogError::Malformed {
+                    what: "signed note",
+                    ..
+                })
+            ),
             "malformed note {i}"
         );
     }
     assert_eq!(
-        note::open(
+        VerifiedNote::open(
             &v.invalid_signature_for_verifier_key,
             std::slice::from_ref(&peter)
         ),
-        Err(NoteError::InvalidSignature {
+        Err(TlogError::InvalidSignature {
             name: "PeterNeumann".into()
         })
     );
@@ -381,19 +384,19 @@ fn a_tlog_proof_for_every_entry_of_the_reference_tree_verifies_offline() {
         let other = &leaves[(index + 1) % leaves.len()];
         assert!(matches!(
             read.verify(other, "PeterNeumann", &trusted),
-            Err(CheckpointError::Proof(ProofError::RootMismatch))
+            Err(TlogError::RootMismatch)
         ));
     }
     let proof = TlogProof::new(3, inclusion_proof(3, &leaves).unwrap(), signed.clone());
     // Another log's name, an untrusted key, an altered root: each refused by name.
     assert!(matches!(
         proof.verify(&leaves[3], "example.com/otherlog", &trusted),
-        Err(CheckpointError::OtherLog { .. })
+        Err(TlogError::OtherLog { .. })
     ));
     let enoch = VerifierKey::parse(&v.second_verifier_key).unwrap();
     assert!(matches!(
         proof.verify(&leaves[3], "PeterNeumann", &[enoch]),
-        Err(CheckpointError::Note(NoteError::Unverified))
+        Err(TlogError::Unverified)
     ));
     let forged_root = signed.replacen(
         &base64::engine::general_purpose::STANDARD.encode(roots[8].as_bytes()),
@@ -403,7 +406,7 @@ fn a_tlog_proof_for_every_entry_of_the_reference_tree_verifies_offline() {
     let forged = TlogProof::new(3, inclusion_proof(3, &leaves).unwrap(), forged_root);
     assert!(matches!(
         forged.verify(&leaves[3], "PeterNeumann", &trusted),
-        Err(CheckpointError::Note(NoteError::InvalidSignature { .. }))
+        Err(TlogError::InvalidSignature { .. })
     ));
 }
 
@@ -420,10 +423,7 @@ fn checkpoints_and_proofs_that_are_not_c2sp_text_are_refused() {
         "log\n8\n".to_owned(),
     ] {
         assert!(
-            matches!(
-                Checkpoint::parse(&bad),
-                Err(CheckpointError::Malformed { .. })
-            ),
+            matches!(Checkpoint::parse(&bad), Err(TlogError::Malformed { .. })),
             "{bad:?}"
         );
     }
@@ -441,10 +441,7 @@ fn checkpoints_and_proofs_that_are_not_c2sp_text_are_refused() {
         "c2sp.org/tlog-proof@v1\nindex 1\n",
     ] {
         assert!(
-            matches!(
-                TlogProof::parse(bad),
-                Err(CheckpointError::Malformed { .. })
-            ),
+            matches!(TlogProof::parse(bad), Err(TlogError::Malformed { .. })),
             "{bad:?}"
         );
     }
@@ -476,7 +473,7 @@ fn consistency_proofs_join_held_checkpoints_and_a_forked_log_is_caught() {
     let proof = ConsistencyProof::new(4, consistency_proof(4, &leaves).unwrap(), signed_latest);
     assert!(matches!(
         proof.verify(&held_fork, &trusted),
-        Err(CheckpointError::Forked {
+        Err(TlogError::Forked {
             size1: 4,
             size2: 8,
             ..
@@ -485,15 +482,15 @@ fn consistency_proofs_join_held_checkpoints_and_a_forked_log_is_caught() {
     // Same size, different roots: both signed, so the log equivocated.
     let other = Checkpoint::new("PeterNeumann", 8, root(&forked)).unwrap();
     assert!(matches!(
-        customer_lockbox::evidence::checkpoint::check_same_size(&latest, &other),
-        Err(CheckpointError::Forked { .. })
+        customer_lockbox::tlog::check_same_size(&latest, &other),
+        Err(TlogError::Forked { .. })
     ));
     let same_size = ConsistencyProof::new(8, Vec::new(), other.sign(&key).unwrap());
     assert!(matches!(
         same_size.verify(&latest, &trusted),
-        Err(CheckpointError::Forked { .. })
+        Err(TlogError::Forked { .. })
     ));
-    customer_lockbox::evidence::checkpoint::check_same_size(&latest, &latest).unwrap();
+    customer_lockbox::tlog::check_same_size(&latest, &latest).unwrap();
     // A proof from another size than the one held proves nothing about it, and says so.
     let from_three = ConsistencyProof::new(
         3,
@@ -504,7 +501,7 @@ fn consistency_proofs_join_held_checkpoints_and_a_forked_log_is_caught() {
     let err = from_three.verify(&held_four, &trusted).unwrap_err();
     assert_eq!(
         err,
-        CheckpointError::OtherOldSize {
+        TlogError::OtherOldSize {
             proof_from: 3,
             held: 4
         }
@@ -548,95 +545,8 @@ fn a_checkpoint_keeps_its_extension_lines() {
             Checkpoint::new("PeterNeumann", 8, roots[8])
                 .unwrap()
                 .with_extensions([bad.to_owned()]),
-            Err(CheckpointError::Malformed { .. })
+            Err(TlogError::Malformed { .. })
         ));
-    }
-}
-
-/// A log that stores only perfect subtrees (as the stores do) gives the proofs and roots the
-/// reference code computes from all the leaves, for every size, index and pair of sizes; and the
-/// frontier read back from the stored subtrees is the one appending built.
-#[test]
-fn stored_subtrees_give_the_proofs_all_the_leaves_give() {
-    let leaves: Vec<TreeHash> = (0u32..70)
-        .map(|n| TreeHash::leaf(&n.to_be_bytes()))
-        .collect();
-    let mut frontier = Frontier::empty();
-    let mut stored = std::collections::HashMap::new();
-    for (size, leaf) in (1u64..).zip(&leaves) {
-        let mut completed = Vec::new();
-        frontier.push(*leaf, &mut completed);
-        assert_eq!(
-            completed.first(),
-            Some(&(
-                NodeId {
-                    level: 0,
-                    index: size - 1
-                },
-                *leaf
-            ))
-        );
-        for (id, hash) in completed {
-            assert!(stored.insert(id, hash).is_none(), "{id:?} stored twice");
-        }
-        let prefix = &leaves[..usize::try_from(size).unwrap()];
-        assert_eq!(frontier.root(), merkle::root(prefix), "size {size}");
-        let node = |id: NodeId| stored.get(&id).copied();
-        assert_eq!(merkle::root_from(size, node), Some(frontier.root()));
-        let read_back: Option<Vec<TreeHash>> = Frontier::ids(size).into_iter().map(node).collect();
-        assert_eq!(
-            Frontier::from_nodes(size, read_back.unwrap()),
-            Some(frontier.clone())
-        );
-        for index in 0..size {
-            let expected = merkle::inclusion_proof(usize::try_from(index).unwrap(), prefix);
-            assert_eq!(merkle::inclusion_proof_from(index, size, node), expected);
-            let wanted = merkle::nodes_read(|node| merkle::inclusion_proof_from(index, size, node));
-            let fetched: std::collections::HashMap<_, _> =
-                wanted.iter().map(|id| (*id, stored[id])).collect();
-            assert_eq!(
-                merkle::inclusion_proof_from(index, size, |id| fetched.get(&id).copied()),
-                expected,
-                "the nodes a proof reads are all it needs"
-            );
-            assert!(wanted.len() <= 2 * 64, "{} nodes read", wanted.len());
-        }
-        for size1 in 1..=size {
-            let expected = merkle::consistency_proof(usize::try_from(size1).unwrap(), prefix);
-            assert_eq!(merkle::consistency_proof_from(size1, size, node), expected);
-        }
-    }
-    // Every perfect subtree is stored once: 2n - popcount(n) of them.
-    assert_eq!(stored.len(), 2 * 70 - 3);
-    assert_eq!(
-        merkle::inclusion_proof_from(70, 70, |id| stored.get(&id).copied()),
-        None
-    );
-    assert_eq!(Frontier::from_nodes(70, Vec::new()), None);
-    // A consistency proof needs a non-empty older tree no larger than the newer one, whatever
-    // subtrees the store would hand over (here: any at all).
-    let any = |_: NodeId| Some(TreeHash::leaf(b"any subtree"));
-    for (size1, size2) in [(0, 0), (0, 5), (6, 5), (71, 70)] {
-        assert_eq!(
-            merkle::consistency_proof_from(size1, size2, any),
-            None,
-            "{size1} to {size2}"
-        );
-    }
-    assert_eq!(merkle::consistency_proof_from(5, 5, any), Some(Vec::new()));
-    assert!(merkle::consistency_proof_from(4, 5, any).is_some());
-}
-
-/// A stored subtree is keyed by its last leaf, so the nodes a new leaf completes sit beside it:
-/// leaf 5 is its own last leaf; the four leaves from leaf 4 end at leaf 7.
-#[test]
-fn a_subtree_is_keyed_by_its_last_leaf() {
-    for (level, index, last) in [(0, 5, 5), (1, 0, 1), (2, 1, 7), (3, 2, 23)] {
-        assert_eq!(
-            NodeId { level, index }.last_leaf(),
-            last,
-            "level {level} index {index}"
-        );
     }
 }
 

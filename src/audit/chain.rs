@@ -4,7 +4,7 @@
 //! the previous hash (32 zero bytes before the first), its position, and every stored field of
 //! the record (its canonical JSON and the columns searches use), each prefixed with its length.
 //! The exact bytes, and how the same link is the leaf of the tenant's Merkle tree, are defined
-//! once, in [`evidence::entry`](crate::evidence::entry).
+//! once, in [`LogEntry`](crate::evidence::LogEntry).
 //!
 //! Covering the columns means an edited column breaks the chain even when the JSON is left
 //! alone, and verifying needs no decoding.

@@ -16,8 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TreeHash;
 use crate::audit::ChainHash;
+use crate::tlog::TreeHash;
 use crate::values::RequestId;
 
 /// An entry's hashed columns, borrowed from wherever they are held (a row a driver read, a

@@ -1,18 +1,9 @@
-//! The evidence a message to a tenant's approvers carries: the tenant's latest signed
-//! checkpoint, and in a post-access report an inclusion proof for each record of the request up
-//! to the end of access: every action it lists, and the draft, approvals, grants and the
-//! record that ended access it states.
-//!
-//! Each is written as an armored block of base64 (the signed note, the C2SP tlog-proof text),
-//! so that the message stays free of links: a checkpoint's origin and a proof's header are
-//! schema-less URLs (`lockbox.vendor.example/…`, `c2sp.org/tlog-proof@v1`) that a mail client
-//! would turn into links, and base64 has neither `.`, `:` nor `@`. [`Evidence::from_message`]
-//! reads the blocks back from a message's text, whatever the mail client did to line endings.
+//! What a message carries to let its reader check the vendor's log.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::TlogProof;
+use crate::tlog::TlogProof;
 use crate::values::RequestId;
 
 const CHECKPOINT_BEGIN: &str = "-----BEGIN CUSTOMER LOCKBOX CHECKPOINT-----";
@@ -31,8 +22,18 @@ pub struct RecordProof {
     pub proof: TlogProof,
 }
 
-/// What a message carries to let its reader check the vendor's log: see the [module](self)
-/// docs.
+/// What a message carries to let its reader check the vendor's log.
+///
+/// The evidence a message to a tenant's approvers carries: the tenant's latest signed
+/// checkpoint, and in a post-access report an inclusion proof for each record of the request up
+/// to the end of access: every action it lists, and the draft, approvals, grants and the
+/// record that ended access it states.
+///
+/// Each is written as an armored block of base64 (the signed note, the C2SP tlog-proof text),
+/// so that the message stays free of links: a checkpoint's origin and a proof's header are
+/// schema-less URLs (`lockbox.vendor.example/…`, `c2sp.org/tlog-proof@v1`) that a mail client
+/// would turn into links, and base64 has neither `.`, `:` nor `@`. [`Evidence::from_message`]
+/// reads the blocks back from a message's text, whatever the mail client did to line endings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Evidence {
     checkpoint: String,
@@ -97,7 +98,7 @@ impl Evidence {
             .checkpoint
             .split_once("\n\n")
             .map(|(body, _)| format!("{body}\n"));
-        if let Some(checkpoint) = body.and_then(|body| super::Checkpoint::parse(&body).ok()) {
+        if let Some(checkpoint) = body.and_then(|body| crate::tlog::Checkpoint::parse(&body).ok()) {
             text.push_str(&format!(
                 "It covers the log's first {} entries.\n",
                 checkpoint.size()

@@ -6,19 +6,13 @@
 //! Pure code: building and checking proofs needs no store, so a customer's auditor can run it on
 //! an export with nothing else.
 
-pub mod checkpoint;
-pub mod entry;
-pub mod merkle;
-pub mod message;
-pub mod note;
-pub mod signer;
-pub mod verify;
+pub(crate) mod entry;
+mod message;
+mod signer;
+mod verify;
 
-pub use checkpoint::{Checkpoint, CheckpointError, ConsistencyProof, TlogProof};
 pub use entry::LogEntry;
-pub use merkle::{Frontier, NodeId, ProofError, TreeHash};
 pub use message::{Evidence, EvidenceError, RecordProof};
-pub use note::{NoteError, SignerKey, VerifiedNote, VerifierKey};
 pub use signer::{CheckpointSigner, SignFuture, SignerError};
 pub use verify::{ExportError, ExportLine, LogBreak, LogVerdict, LogVerifier, verify_export};
 

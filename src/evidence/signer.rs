@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::{SignerKey, VerifierKey};
+use crate::tlog::{SignerKey, VerifierKey};
 
 /// What [`CheckpointSigner::sign`] returns: a boxed future, so a signer can be kept as a trait
 /// object and call out to a remote service.

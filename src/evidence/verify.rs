@@ -1,31 +1,10 @@
-//! Verifying a tenant's log from its entries alone: pure code, so that a customer's auditor can
-//! run it on an export, with the log's public key and the checkpoints they kept, and nothing
-//! else (no database, no vendor).
-//!
-//! A [`LogVerifier`] is given the signed checkpoints it should hold the log to, the customer's
-//! own and the log's, each opened with the trusted key first, then the entries in log order. It
-//! checks that each entry follows the one before (position and previous link), that its stored
-//! link is the hash of its columns, and that the tree of the first `size` entries has the root
-//! every checkpoint of that size signs. The first entry where any of this fails is named:
-//!
-//! - an entry whose columns no longer hash to its link was **edited** (its link left alone);
-//! - an entry out of place (a position missing, or one that does not follow its predecessor's
-//!   link) marks a **removed**, **reordered** or **inserted** one;
-//! - an entry a held inclusion proof names (a post-access report proves each record of its
-//!   request) must be the entry proved there: if not, the record is named exactly, as
-//!   **edited** (the same record, other bytes), **removed** (another record the reader holds
-//!   from later in the log stands in its place), **reordered** (one from earlier does) or
-//!   **inserted** (one the reader never saw does);
-//! - when every link holds (an insider recomputed them all) the signed roots still disagree:
-//!   the first entry after the last checkpoint that still matches is named. Checkpoints are
-//!   signed once per step that sends a message, so this is the first entry of the step whose
-//!   checkpoint the rewrite broke;
-//! - a log that ends before a signed size was **truncated**.
+//! Verifies one tenant's log, entry by entry.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Checkpoint, CheckpointError, Evidence, Frontier, LogEntry, TreeHash, VerifierKey};
+use super::{Evidence, LogEntry};
 use crate::audit::{ChainHash, Tampering};
+use crate::tlog::{Checkpoint, Frontier, TlogError, TreeHash, VerifierKey};
 use crate::values::RequestId;
 
 /// Where a log first fails verification.
@@ -90,7 +69,31 @@ impl LogVerdict {
     }
 }
 
-/// Verifies one tenant's log, entry by entry: see the [module](self) docs.
+/// Verifies one tenant's log, entry by entry.
+///
+/// Verifying a tenant's log from its entries alone: pure code, so that a customer's auditor can
+/// run it on an export, with the log's public key and the checkpoints they kept, and nothing
+/// else (no database, no vendor).
+///
+/// A [`LogVerifier`] is given the signed checkpoints it should hold the log to, the customer's
+/// own and the log's, each opened with the trusted key first, then the entries in log order. It
+/// checks that each entry follows the one before (position and previous link), that its stored
+/// link is the hash of its columns, and that the tree of the first `size` entries has the root
+/// every checkpoint of that size signs. The first entry where any of this fails is named:
+///
+/// - an entry whose columns no longer hash to its link was **edited** (its link left alone);
+/// - an entry out of place (a position missing, or one that does not follow its predecessor's
+///   link) marks a **removed**, **reordered** or **inserted** one;
+/// - an entry a held inclusion proof names (a post-access report proves each record of its
+///   request) must be the entry proved there: if not, the record is named exactly, as
+///   **edited** (the same record, other bytes), **removed** (another record the reader holds
+///   from later in the log stands in its place), **reordered** (one from earlier does) or
+///   **inserted** (one the reader never saw does);
+/// - when every link holds (an insider recomputed them all) the signed roots still disagree:
+///   the first entry after the last checkpoint that still matches is named. Checkpoints are
+///   signed once per step that sends a message, so this is the first entry of the step whose
+///   checkpoint the rewrite broke;
+/// - a log that ends before a signed size was **truncated**.
 #[derive(Debug)]
 pub struct LogVerifier {
     origin: String,
@@ -98,7 +101,7 @@ pub struct LogVerifier {
     /// The signed roots, by size.
     roots: BTreeMap<u64, TreeHash>,
     frontier: Frontier,
-    scratch: Vec<(super::NodeId, TreeHash)>,
+    scratch: Vec<(crate::tlog::NodeId, TreeHash)>,
     previous: ChainHash,
     /// The first entry after the last checkpoint that matched.
     unconfirmed: Option<(u64, Option<(RequestId, u64)>)>,
@@ -143,7 +146,7 @@ impl LogVerifier {
     /// # Errors
     ///
     /// As [`hold`](Self::hold), for the checkpoint and each proof's.
-    pub fn hold_evidence(&mut self, evidence: &Evidence) -> Result<(), CheckpointError> {
+    pub fn hold_evidence(&mut self, evidence: &Evidence) -> Result<(), TlogError> {
         self.hold(evidence.checkpoint())?;
         for proved in evidence.proofs() {
             let checkpoint = self.hold(proved.proof.checkpoint())?;
@@ -165,12 +168,12 @@ impl LogVerifier {
     /// # Errors
     ///
     /// The checkpoint's own error when it does not open for this log with a trusted key, and
-    /// [`CheckpointError::Forked`] when another checkpoint of its size signs another root:
+    /// [`TlogError::Forked`] when another checkpoint of its size signs another root:
     /// keep both, they prove the log was forked.
-    pub fn hold(&mut self, signed: &str) -> Result<Checkpoint, CheckpointError> {
+    pub fn hold(&mut self, signed: &str) -> Result<Checkpoint, TlogError> {
         let checkpoint = Checkpoint::open(signed, &self.origin, &self.trusted)?;
         match self.roots.get(&checkpoint.size()) {
-            Some(root) if root != checkpoint.root() => Err(CheckpointError::Forked {
+            Some(root) if root != checkpoint.root() => Err(TlogError::Forked {
                 origin: self.origin.clone(),
                 size1: checkpoint.size(),
                 size2: checkpoint.size(),
@@ -256,7 +259,7 @@ impl LogVerifier {
         if let Some(held) = self.proofs.get(&(expected - 1)) {
             let record = record();
             let failed = held.iter().find(|proof| {
-                super::merkle::verify_inclusion(
+                crate::tlog::verify_inclusion(
                     expected - 1,
                     proof.size,
                     &leaf,
@@ -375,7 +378,7 @@ pub enum ExportError {
         /// The line of the export's checkpoint, or 0 for a held one.
         line: usize,
         /// Why.
-        source: CheckpointError,
+        source: TlogError,
     },
     /// No held checkpoint was given: without one, anybody who can write the export can write a
     /// log that verifies.

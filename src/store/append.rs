@@ -5,7 +5,7 @@
 
 use super::columns::{AuditRow, PolicyRow};
 use crate::audit::ChainHash;
-use crate::evidence::{Frontier, NodeId, TreeHash};
+use crate::tlog::{Frontier, NodeId, TreeHash};
 
 /// The head of a tenant's log, where its next entry is appended: the last entry's chain
 /// position and hash (0 and [`ChainHash::GENESIS`] for an empty log) and the edge of the tree

@@ -8,9 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use super::columns::{CheckpointRow, instant_text, uuid_text};
-use crate::evidence::{
-    Checkpoint, CheckpointSigner, NodeId, TreeHash, VerifierKey, log_origin, merkle, note,
-};
+use crate::evidence::{CheckpointSigner, log_origin};
+use crate::tlog::{Checkpoint, NodeId, TreeHash, VerifierKey};
 use crate::values::TenantId;
 
 /// A checkpoint the store signed and keeps: the checkpoint, the signed note as the customer
@@ -131,7 +130,7 @@ impl StepSigning {
         let signature = self.signer.sign_at_once(text.as_bytes())?.ok()?;
         if let Some(row) = latest {
             if self.known.as_deref() != Some(row.note.as_str()) {
-                note::open(&row.note, std::slice::from_ref(&self.verifier)).ok()?;
+                crate::tlog::open_note(&row.note, std::slice::from_ref(&self.verifier)).ok()?;
             }
             let kept = StoredCheckpoint::read(row).ok()?;
             match extension(kept.checkpoint(), size, &root, &mut node) {
@@ -139,9 +138,9 @@ impl StepSigning {
                 Ok(Extension::Signed) | Err(_) => return None,
             }
         }
-        let signed = note::signed(&text, &self.verifier, &signature);
+        let signed = crate::tlog::signed_note(&text, &self.verifier, &signature);
         if self.check_signature {
-            note::open(&signed, std::slice::from_ref(&self.verifier)).ok()?;
+            crate::tlog::open_note(&signed, std::slice::from_ref(&self.verifier)).ok()?;
         }
         Some(CheckpointRow {
             tenant: uuid_text(self.tenant.as_uuid()),
@@ -209,7 +208,7 @@ pub(crate) fn extension(
         };
     }
     let mut missing = None;
-    let proof = merkle::consistency_proof_from(signed.size(), size, |id| {
+    let proof = crate::tlog::consistency_proof_from(signed.size(), size, |id| {
         let hash = node(id);
         if hash.is_none() {
             missing.get_or_insert(id);
@@ -220,7 +219,7 @@ pub(crate) fn extension(
         level: 0,
         index: size,
     })))?;
-    merkle::verify_consistency(signed.size(), size, &proof, signed.root(), root)
+    crate::tlog::verify_consistency(signed.size(), size, &proof, signed.root(), root)
         .map(|()| Extension::Extends)
         .map_err(|err| {
             Unsignable::Rewritten(format!(

@@ -11,11 +11,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::StoreError;
 use crate::audit::{AuditRecord, ChainHash};
-use crate::evidence::TreeHash;
 use crate::policy::{PolicyChange, PolicyHistory};
 use crate::record::{BrokenRule, RecordError};
 use crate::request::{AnyRequest, Request, with_request};
 use crate::state::{State, StateKind};
+use crate::tlog::TreeHash;
 use crate::values::{RequestId, TenantId};
 
 /// The audit table's columns, in table order. Both schemas declare them in this order, and

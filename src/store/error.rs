@@ -233,7 +233,7 @@ pub enum StoreError {
     },
     /// A checkpoint does not open for the log with the key given, or two disagree.
     #[error(transparent)]
-    Checkpoint(crate::evidence::CheckpointError),
+    Checkpoint(crate::tlog::TlogError),
     /// Writing an export failed; the source says how.
     #[error("writing the export failed: check where it was going, then export again")]
     Export(#[source] std::io::Error),
@@ -405,7 +405,7 @@ pub(crate) fn transient_io(kind: std::io::ErrorKind) -> bool {
 impl StoreError {
     /// The error for a tree that lacks a subtree it must have: the database was edited (or a
     /// migration is missing).
-    pub(crate) fn missing_node(tenant: &str, size: u64, id: crate::evidence::NodeId) -> StoreError {
+    pub(crate) fn missing_node(tenant: &str, size: u64, id: crate::tlog::NodeId) -> StoreError {
         StoreError::LogBroken {
             tenant: tenant.to_owned(),
             reason: format!(

@@ -13,8 +13,10 @@ use super::checkpoints::{Extension, StepSigning, StoredCheckpoint, extension};
 use super::columns::{CheckpointRow, instant_text, uuid_text};
 use super::handle::Store;
 use crate::evidence::{
-    Checkpoint, CheckpointSigner, ConsistencyProof, Frontier, LogEntry, LogVerdict, LogVerifier,
-    NodeId, SignerError, TlogProof, TreeHash, VerifierKey, log_origin, merkle, note,
+    CheckpointSigner, LogEntry, LogVerdict, LogVerifier, SignerError, log_origin,
+};
+use crate::tlog::{
+    Checkpoint, ConsistencyProof, Frontier, NodeId, TlogProof, TreeHash, VerifierKey,
 };
 use crate::values::TenantId;
 
@@ -103,13 +105,15 @@ impl<B: Backend> Store<B> {
         };
         if let Some(latest) = head.latest.map(StoredCheckpoint::read).transpose()? {
             let signed = latest.checkpoint();
-            note::open(latest.note(), std::slice::from_ref(&verifier)).map_err(|err| {
-                broken(format!(
-                    "its checkpoint of {} entries does not open with the signer's key ({err})",
-                    signed.size()
-                ))
-            })?;
-            let ids = merkle::nodes_read(|node| extension(signed, size, &root, node));
+            crate::tlog::open_note(latest.note(), std::slice::from_ref(&verifier)).map_err(
+                |err| {
+                    broken(format!(
+                        "its checkpoint of {} entries does not open with the signer's key ({err})",
+                        signed.size()
+                    ))
+                },
+            )?;
+            let ids = crate::tlog::nodes_read(|node| extension(signed, size, &root, node));
             let nodes = self.fetch_nodes(tenant, ids).await?;
             match extension(signed, size, &root, |id| nodes.get(&id).copied()) {
                 Ok(Extension::Extends) => {}
@@ -124,8 +128,8 @@ impl<B: Backend> Store<B> {
             .sign(text.as_bytes())
             .await
             .map_err(StoreError::Signer)?;
-        let signed = note::signed(&text, &verifier, &signature);
-        note::open(&signed, std::slice::from_ref(&verifier)).map_err(|_| {
+        let signed = crate::tlog::signed_note(&text, &verifier, &signature);
+        crate::tlog::open_note(&signed, std::slice::from_ref(&verifier)).map_err(|_| {
             StoreError::Signer(SignerError::new(
                 "its signature does not verify with its own public key",
             ))
@@ -262,7 +266,7 @@ impl<B: Backend> Store<B> {
         size: u64,
         build: impl Fn(&mut dyn FnMut(NodeId) -> Option<TreeHash>) -> Option<Vec<TreeHash>>,
     ) -> Result<Vec<TreeHash>, StoreError> {
-        let ids = merkle::nodes_read(|node| build(node));
+        let ids = crate::tlog::nodes_read(|node| build(node));
         let nodes = self.fetch_nodes(tenant, ids.clone()).await?;
         let missing = ids.iter().find(|id| !nodes.contains_key(id)).copied();
         build(&mut |id| nodes.get(&id).copied()).ok_or_else(|| {
@@ -326,7 +330,7 @@ impl<B: Backend> Store<B> {
         let index = position - 1;
         let proof = self
             .proof_from_nodes(tenant, size, |node| {
-                merkle::inclusion_proof_from(index, size, node)
+                crate::tlog::inclusion_proof_from(index, size, node)
             })
             .await?;
         Ok(TlogProof::new(index, proof, latest.note().to_owned()))
@@ -352,7 +356,7 @@ impl<B: Backend> Store<B> {
         let size = latest.checkpoint().size();
         let proof = self
             .proof_from_nodes(tenant, size, |node| {
-                merkle::consistency_proof_from(old_size, size, node)
+                crate::tlog::consistency_proof_from(old_size, size, node)
             })
             .await?;
         Ok(ConsistencyProof::new(

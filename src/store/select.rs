@@ -19,8 +19,8 @@ use super::columns::{
 };
 use super::queries::Sql;
 use crate::audit::AuditRecord;
-use crate::evidence::{Frontier, NodeId};
 use crate::record::{BrokenRule, RecordError};
+use crate::tlog::{Frontier, NodeId};
 use crate::values::{RequestId, TenantId};
 
 /// A row as a backend read it: its columns, in the statement's order, as values.

@@ -2,8 +2,9 @@
 //! rewrites its entries and leaves a log that is consistent in itself. Shared by the store's
 //! conformance suite and the CLI's tests.
 
-use customer_lockbox::evidence::{Frontier, LogEntry};
+use customer_lockbox::evidence::LogEntry;
 use customer_lockbox::store::Backend;
+use customer_lockbox::tlog::{self, TreeHash};
 use customer_lockbox::{ChainHash, Store, TenantId};
 
 /// An SQL literal of `bytes` for PostgreSQL or SQLite.
@@ -58,8 +59,7 @@ pub async fn rewrite_sql<B: Backend>(
          DELETE FROM log_nodes WHERE tenant = '{tenant}';
          DELETE FROM checkpoints WHERE tenant = '{tenant}' AND size >= {changed};"
     );
-    let mut frontier = Frontier::empty();
-    let mut nodes = Vec::new();
+    let mut leaves = Vec::new();
     let mut revisions: std::collections::BTreeMap<String, u64> = Default::default();
     for entry in &entries {
         let (role, actor) = entry.actor();
@@ -95,13 +95,11 @@ pub async fn rewrite_sql<B: Backend>(
                 ))
             }
         }
-        frontier.push(entry.leaf_hash(), &mut nodes);
+        leaves.push(entry.leaf_hash());
     }
-    for (id, hash) in &nodes {
+    for (last, level, hash) in subtrees(&leaves) {
         sql.push_str(&format!(
-            "INSERT INTO log_nodes (tenant, last, level, hash) VALUES ('{tenant}', {}, {}, {});\n",
-            id.last_leaf(),
-            id.level,
+            "INSERT INTO log_nodes (tenant, last, level, hash) VALUES ('{tenant}', {last}, {level}, {});\n",
             bytes_sql(postgres, hash.as_bytes())
         ));
     }
@@ -111,11 +109,15 @@ pub async fn rewrite_sql<B: Backend>(
         ));
     }
     if postgres {
-        let edge: Vec<u8> = frontier
-            .nodes()
-            .iter()
-            .flat_map(|hash| hash.as_bytes().to_vec())
-            .collect();
+        // The tree's edge: its largest perfect subtrees, left to right (one per bit of its size).
+        let (mut edge, mut start) = (Vec::new(), 0);
+        for level in (0..usize::BITS).rev() {
+            let width = 1usize << level;
+            if leaves.len() & width != 0 {
+                edge.extend_from_slice(tlog::root(&leaves[start..start + width]).as_bytes());
+                start += width;
+            }
+        }
         sql.push_str(&format!(
             "UPDATE chains SET position = {}, hash = {}, frontier = {} WHERE tenant = '{tenant}';",
             entries.len(),
@@ -136,4 +138,20 @@ pub fn index_of(
         .iter()
         .position(|v| v["request_id"] == id.to_string() && v["sequence"] == sequence)
         .unwrap()
+}
+
+/// The perfect subtrees of the tree over `leaves`, as the stores keep them (by last leaf and
+/// level): what an insider computes to rewrite a log, with the public Merkle code alone.
+fn subtrees(leaves: &[TreeHash]) -> Vec<(usize, u32, TreeHash)> {
+    let mut nodes = Vec::new();
+    for level in 0..usize::BITS {
+        let width = 1usize << level;
+        if width > leaves.len() {
+            break;
+        }
+        for (index, chunk) in leaves.chunks_exact(width).enumerate() {
+            nodes.push(((index + 1) * width - 1, level, tlog::root(chunk)));
+        }
+    }
+    nodes
 }

@@ -5,7 +5,8 @@
 
 use chrono::TimeDelta;
 use customer_lockbox::evidence::log_origin;
-use customer_lockbox::evidence::{Evidence, LogVerdict, SignerKey, TlogProof, VerifierKey, merkle};
+use customer_lockbox::evidence::{Evidence, LogVerdict};
+use customer_lockbox::tlog::{self, SignerKey, TlogProof, VerifierKey};
 use customer_lockbox::*;
 
 use crate::common::insider::{self, index_of, text_sql};
@@ -81,7 +82,7 @@ pub async fn every_entry_is_proved_in_a_signed_checkpoint<D: Db>() {
     }
     // The roots are RFC 6962's over the entries' leaves.
     let leaves: Vec<_> = entries.iter().map(|e| e.leaf_hash()).collect();
-    assert_eq!(latest.checkpoint().root(), &merkle::root(&leaves));
+    assert_eq!(latest.checkpoint().root(), &tlog::root(&leaves));
     let held = [Evidence::new(latest.note().to_owned(), Vec::new())];
     match store.verify_log(contoso(), &key(), &held).await.unwrap() {
         LogVerdict::Verified {
@@ -250,7 +251,7 @@ pub async fn a_record_format_2_database_builds_its_trees_when_migrated<D: Db>() 
             .unwrap()
             .unwrap();
         let leaves: Vec<_> = entries.iter().map(|e| e.leaf_hash()).collect();
-        assert_eq!(signed.checkpoint().root(), &merkle::root(&leaves));
+        assert_eq!(signed.checkpoint().root(), &tlog::root(&leaves));
         assert!(
             store
                 .verify_log(
@@ -523,7 +524,7 @@ pub async fn an_insider_editing_an_action_is_named<D: Db>() {
         .await
         .unwrap();
     let report = held.last().unwrap();
-    let customers = customer_lockbox::evidence::Checkpoint::open(
+    let customers = customer_lockbox::tlog::Checkpoint::open(
         report.checkpoint(),
         &log_origin("lockbox.vendor.example", contoso()),
         &[key()],
@@ -536,7 +537,7 @@ pub async fn an_insider_editing_an_action_is_named<D: Db>() {
     assert!(
         matches!(
             proof.verify(&customers, &[key()]),
-            Err(customer_lockbox::evidence::CheckpointError::Forked { .. })
+            Err(customer_lockbox::tlog::TlogError::Forked { .. })
         ),
         "the rewritten log's checkpoint extends the customer's"
     );

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use customer_lockbox::evidence::log_origin;
-use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, VerifierKey, verify_export};
+use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, verify_export};
 use customer_lockbox::store::{Backend, ErrorClass, Store, StoreError};
+use customer_lockbox::tlog::VerifierKey;
 use customer_lockbox::{ChainVerdict, TenantId};
 use serde_json::{Value, json};
 

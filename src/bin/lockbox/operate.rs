@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use customer_lockbox::evidence::SignerKey;
 use customer_lockbox::store::{Backend, Store};
+use customer_lockbox::tlog::SignerKey;
 use customer_lockbox::{
     AddressBook, Clock, Delivery, EmailAddress, EngineerId, OutboxQuery, OutboxView, PageSize,
     RequestQuery, Sender, StateKind, SystemClock, Topic,

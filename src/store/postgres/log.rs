@@ -4,9 +4,9 @@
 
 use deadpool_postgres::GenericClient;
 
-use crate::evidence::{Frontier, NodeId, TreeHash};
 use crate::store::StoreError;
 use crate::store::columns::{AuditColumns, CHECKPOINT_COLUMNS, CheckpointRow, list};
+use crate::tlog::{Frontier, NodeId, TreeHash};
 
 /// The edge of `tenant`'s tree of `size` leaves from its stored bytes (`chains.frontier`).
 pub(super) fn frontier(tenant: &str, size: u64, bytes: &[u8]) -> Result<Frontier, StoreError> {

@@ -7,11 +7,11 @@ use rusqlite::{Connection, Transaction, params};
 use super::Sqlite;
 use super::read::select_in;
 
-use crate::evidence::{Frontier, NodeId, TreeHash};
 use crate::store::StoreError;
 use crate::store::backend::Kept;
 use crate::store::columns::{AuditColumns, CHECKPOINT_COLUMNS, CheckpointRow, list};
 use crate::store::select;
+use crate::tlog::{Frontier, NodeId, TreeHash};
 
 /// The edge of `tenant`'s tree of `size` leaves, from its stored subtrees.
 pub(super) fn frontier(conn: &Connection, tenant: &str, size: u64) -> Result<Frontier, StoreError> {

@@ -5,13 +5,13 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::audit::ChainHash;
 use crate::clock::{Clock, MAX_CLOCK_SKEW, SystemClock};
-use crate::evidence::Frontier;
 use crate::store::StoreError;
 use crate::store::append::{Appended, LogTip, append};
 use crate::store::backend::{KeptStep, NewMessage, PolicyWrite, Stamped, StepWrite, Written};
 use crate::store::columns::{
     AUDIT_COLUMNS, POLICY_COLUMNS, PolicyRow, REQUEST_COLUMNS, Value, list, uuid_text,
 };
+use crate::tlog::Frontier;
 
 /// `count` placeholders, `?1, ?2, …`.
 fn placeholders(count: usize) -> String {

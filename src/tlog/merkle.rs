@@ -9,6 +9,8 @@
 
 use sha2::{Digest, Sha256};
 
+use super::TlogError;
+
 /// A SHA-256 hash in a Merkle tree: a leaf's, a node's or a root.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TreeHash([u8; 32]);
@@ -53,43 +55,6 @@ impl std::fmt::Debug for TreeHash {
     }
 }
 
-/// Why a proof does not prove what it was checked for.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProofError {
-    /// The leaf index is not below the tree size.
-    #[error("leaf {index} is not in a tree of {size} leaves: an index runs from 0 to size - 1")]
-    IndexOutOfRange {
-        /// The index.
-        index: u64,
-        /// The tree size.
-        size: u64,
-    },
-    /// The second tree is smaller than the first: no tree grows by shrinking.
-    #[error("a tree of {size2} leaves cannot extend one of {size1}")]
-    TreeShrank {
-        /// The first tree's size.
-        size1: u64,
-        /// The second tree's size.
-        size2: u64,
-    },
-    /// A consistency proof from an empty tree: every tree extends it, so nothing is proved
-    /// (as transparency-dev/merkle, this is refused rather than taken as a proof).
-    #[error(
-        "a consistency proof from an empty tree proves nothing: take one from a checkpoint of at least one leaf"
-    )]
-    FromEmptyTree,
-    /// The proof has more or fewer hashes than a proof between these sizes has.
-    #[error("the proof has the wrong number of hashes for these tree sizes")]
-    WrongLength,
-    /// The proof is well formed but leads to another root: the leaf is not in the tree, or the
-    /// trees are not one log (a forked log, when both roots are signed).
-    #[error(
-        "the proof leads to another root: the leaf is not in that tree, or the two trees are not one log"
-    )]
-    RootMismatch,
-}
-
 /// The root hash of the tree whose leaf hashes are `leaves`, in order (RFC 6962 §2.1, MTH).
 pub fn root(leaves: &[TreeHash]) -> TreeHash {
     match leaves {
@@ -118,11 +83,11 @@ where
 /// A perfect subtree, as a log stores it: the `2^level` leaves from leaf `index << level`.
 /// Every hash a proof or a root needs is one of these, or a node over them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId {
+pub(crate) struct NodeId {
     /// The subtree's height: 0 for a leaf.
-    pub level: u8,
+    pub(crate) level: u8,
     /// Its place among the subtrees of its level, from 0.
-    pub index: u64,
+    pub(crate) index: u64,
 }
 
 impl NodeId {
@@ -135,6 +100,7 @@ impl NodeId {
         }
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     /// The index of the last leaf it covers: the key stores keep it under, so that the
     /// subtrees a new leaf completes are neighbours.
     pub fn last_leaf(&self) -> u64 {
@@ -214,8 +180,12 @@ fn subproof(
     Some(())
 }
 
+#[cfg(test)]
 /// The root of the tree of `size` leaves, from its perfect subtrees.
-pub fn root_from(size: u64, mut node: impl FnMut(NodeId) -> Option<TreeHash>) -> Option<TreeHash> {
+pub(crate) fn root_from(
+    size: u64,
+    mut node: impl FnMut(NodeId) -> Option<TreeHash>,
+) -> Option<TreeHash> {
     if size == 0 {
         return Some(TreeHash::empty());
     }
@@ -224,7 +194,7 @@ pub fn root_from(size: u64, mut node: impl FnMut(NodeId) -> Option<TreeHash>) ->
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves, from its perfect subtrees
 /// (`None` when `index` is not a leaf of it, or `node` lacks a subtree the proof needs).
-pub fn inclusion_proof_from(
+pub(crate) fn inclusion_proof_from(
     index: u64,
     size: u64,
     mut node: impl FnMut(NodeId) -> Option<TreeHash>,
@@ -239,7 +209,7 @@ pub fn inclusion_proof_from(
 
 /// The consistency proof between the trees of `size1` and `size2` leaves, from the larger
 /// one's perfect subtrees (`None` unless `0 < size1 <= size2`, or when `node` lacks one).
-pub fn consistency_proof_from(
+pub(crate) fn consistency_proof_from(
     size1: u64,
     size2: u64,
     mut node: impl FnMut(NodeId) -> Option<TreeHash>,
@@ -252,9 +222,10 @@ pub fn consistency_proof_from(
     Some(proof)
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 /// The perfect subtrees a computation over them reads, in the order it reads them: run it once
 /// with this, fetch them all at once, and run it again over what was fetched.
-pub fn nodes_read<T>(
+pub(crate) fn nodes_read<T>(
     compute: impl FnOnce(&mut dyn FnMut(NodeId) -> Option<TreeHash>) -> T,
 ) -> Vec<NodeId> {
     let mut read = Vec::new();
@@ -293,7 +264,7 @@ fn subtree(leaves: &[TreeHash], id: NodeId) -> Option<TreeHash> {
 /// compute the new root; each leaf appended completes the subtrees it closes, which the log
 /// stores for proofs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Frontier {
+pub(crate) struct Frontier {
     size: u64,
     nodes: Vec<TreeHash>,
 }
@@ -304,6 +275,7 @@ impl Default for Frontier {
     }
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl Frontier {
     /// The frontier of the empty tree.
     pub fn empty() -> Frontier {
@@ -337,6 +309,7 @@ impl Frontier {
         self.size
     }
 
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     /// The hashes, largest subtree first.
     pub fn nodes(&self) -> &[TreeHash] {
         &self.nodes
@@ -388,23 +361,23 @@ fn climb(f: &mut u64, s: &mut u64) {
 ///
 /// # Errors
 ///
-/// [`ProofError::IndexOutOfRange`], [`ProofError::WrongLength`] or
-/// [`ProofError::RootMismatch`].
+/// [`TlogError::IndexOutOfRange`], [`TlogError::WrongLength`] or
+/// [`TlogError::RootMismatch`].
 pub fn verify_inclusion(
     index: u64,
     size: u64,
     leaf: &TreeHash,
     proof: &[TreeHash],
     root: &TreeHash,
-) -> Result<(), ProofError> {
+) -> Result<(), TlogError> {
     if index >= size {
-        return Err(ProofError::IndexOutOfRange { index, size });
+        return Err(TlogError::IndexOutOfRange { index, size });
     }
     let (mut f, mut s) = (index, size - 1);
     let mut r = *leaf;
     for p in proof {
         if s == 0 {
-            return Err(ProofError::WrongLength);
+            return Err(TlogError::WrongLength);
         }
         if f & 1 == 1 || f == s {
             r = TreeHash::node(p, &r);
@@ -416,12 +389,12 @@ pub fn verify_inclusion(
         s >>= 1;
     }
     if s != 0 {
-        return Err(ProofError::WrongLength);
+        return Err(TlogError::WrongLength);
     }
     if r == *root {
         Ok(())
     } else {
-        Err(ProofError::RootMismatch)
+        Err(TlogError::RootMismatch)
     }
 }
 
@@ -430,29 +403,29 @@ pub fn verify_inclusion(
 ///
 /// # Errors
 ///
-/// [`ProofError::TreeShrank`], [`ProofError::FromEmptyTree`], [`ProofError::WrongLength`] or
-/// [`ProofError::RootMismatch`].
+/// [`TlogError::TreeShrank`], [`TlogError::FromEmptyTree`], [`TlogError::WrongLength`] or
+/// [`TlogError::RootMismatch`].
 pub fn verify_consistency(
     size1: u64,
     size2: u64,
     proof: &[TreeHash],
     root1: &TreeHash,
     root2: &TreeHash,
-) -> Result<(), ProofError> {
+) -> Result<(), TlogError> {
     if size2 < size1 {
-        return Err(ProofError::TreeShrank { size1, size2 });
+        return Err(TlogError::TreeShrank { size1, size2 });
     }
     if size1 == 0 {
-        return Err(ProofError::FromEmptyTree);
+        return Err(TlogError::FromEmptyTree);
     }
     if size1 == size2 {
         if !proof.is_empty() {
-            return Err(ProofError::WrongLength);
+            return Err(TlogError::WrongLength);
         }
         return if root1 == root2 {
             Ok(())
         } else {
-            Err(ProofError::RootMismatch)
+            Err(TlogError::RootMismatch)
         };
     }
     let mut path: Vec<TreeHash> = Vec::with_capacity(proof.len() + 1);
@@ -461,7 +434,7 @@ pub fn verify_consistency(
     }
     path.extend_from_slice(proof);
     let Some((first, rest)) = path.split_first() else {
-        return Err(ProofError::WrongLength);
+        return Err(TlogError::WrongLength);
     };
     let (mut f, mut s) = (size1 - 1, size2 - 1);
     while f & 1 == 1 {
@@ -471,7 +444,7 @@ pub fn verify_consistency(
     let (mut fr, mut sr) = (*first, *first);
     for c in rest {
         if s == 0 {
-            return Err(ProofError::WrongLength);
+            return Err(TlogError::WrongLength);
         }
         if f & 1 == 1 || f == s {
             fr = TreeHash::node(c, &fr);
@@ -484,11 +457,105 @@ pub fn verify_consistency(
         s >>= 1;
     }
     if s != 0 {
-        return Err(ProofError::WrongLength);
+        return Err(TlogError::WrongLength);
     }
     if fr == *root1 && sr == *root2 {
         Ok(())
     } else {
-        Err(ProofError::RootMismatch)
+        Err(TlogError::RootMismatch)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A log that stores only perfect subtrees (as the stores do) gives the proofs and roots the
+    /// reference code computes from all the leaves, for every size, index and pair of sizes; and the
+    /// frontier read back from the stored subtrees is the one appending built.
+    #[test]
+    fn stored_subtrees_give_the_proofs_all_the_leaves_give() {
+        let leaves: Vec<TreeHash> = (0u32..70)
+            .map(|n| TreeHash::leaf(&n.to_be_bytes()))
+            .collect();
+        let mut frontier = Frontier::empty();
+        let mut stored = std::collections::HashMap::new();
+        for (size, leaf) in (1u64..).zip(&leaves) {
+            let mut completed = Vec::new();
+            frontier.push(*leaf, &mut completed);
+            assert_eq!(
+                completed.first(),
+                Some(&(
+                    NodeId {
+                        level: 0,
+                        index: size - 1
+                    },
+                    *leaf
+                ))
+            );
+            for (id, hash) in completed {
+                assert!(stored.insert(id, hash).is_none(), "{id:?} stored twice");
+            }
+            let prefix = &leaves[..usize::try_from(size).unwrap()];
+            assert_eq!(frontier.root(), root(prefix), "size {size}");
+            let node = |id: NodeId| stored.get(&id).copied();
+            assert_eq!(root_from(size, node), Some(frontier.root()));
+            let read_back: Option<Vec<TreeHash>> =
+                Frontier::ids(size).into_iter().map(node).collect();
+            assert_eq!(
+                Frontier::from_nodes(size, read_back.unwrap()),
+                Some(frontier.clone())
+            );
+            for index in 0..size {
+                let expected = inclusion_proof(usize::try_from(index).unwrap(), prefix);
+                assert_eq!(inclusion_proof_from(index, size, node), expected);
+                let wanted = nodes_read(|node| inclusion_proof_from(index, size, node));
+                let fetched: std::collections::HashMap<_, _> =
+                    wanted.iter().map(|id| (*id, stored[id])).collect();
+                assert_eq!(
+                    inclusion_proof_from(index, size, |id| fetched.get(&id).copied()),
+                    expected,
+                    "the nodes a proof reads are all it needs"
+                );
+                assert!(wanted.len() <= 2 * 64, "{} nodes read", wanted.len());
+            }
+            for size1 in 1..=size {
+                let expected = consistency_proof(usize::try_from(size1).unwrap(), prefix);
+                assert_eq!(consistency_proof_from(size1, size, node), expected);
+            }
+        }
+        // Every perfect subtree is stored once: 2n - popcount(n) of them.
+        assert_eq!(stored.len(), 2 * 70 - 3);
+        assert_eq!(
+            inclusion_proof_from(70, 70, |id| stored.get(&id).copied()),
+            None
+        );
+        assert_eq!(Frontier::from_nodes(70, Vec::new()), None);
+        // A consistency proof needs a non-empty older tree no larger than the newer one, whatever
+        // subtrees the store would hand over (here: any at all).
+        let any = |_: NodeId| Some(TreeHash::leaf(b"any subtree"));
+        for (size1, size2) in [(0, 0), (0, 5), (6, 5), (71, 70)] {
+            assert_eq!(
+                consistency_proof_from(size1, size2, any),
+                None,
+                "{size1} to {size2}"
+            );
+        }
+        assert_eq!(consistency_proof_from(5, 5, any), Some(Vec::new()));
+        assert!(consistency_proof_from(4, 5, any).is_some());
+    }
+
+    /// A stored subtree is keyed by its last leaf, so the nodes a new leaf completes sit beside it:
+    /// leaf 5 is its own last leaf; the four leaves from leaf 4 end at leaf 7.
+    #[test]
+    fn a_subtree_is_keyed_by_its_last_leaf() {
+        for (level, index, last) in [(0, 5, 5), (1, 0, 1), (2, 1, 7), (3, 2, 23)] {
+            assert_eq!(
+                NodeId { level, index }.last_leaf(),
+                last,
+                "level {level} index {index}"
+            );
+        }
     }
 }

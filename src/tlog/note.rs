@@ -11,6 +11,8 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use super::TlogError;
+
 /// The algorithm byte of an Ed25519 key in the signed-note key encodings.
 const ALG_ED25519: u8 = 0x01;
 /// What starts every signature line: an em dash and a space.
@@ -18,35 +20,12 @@ const SIGNATURE_PREFIX: &str = "\u{2014} ";
 /// The most signature lines a note may carry (as Go: more is refused, not parsed).
 const MAX_SIGNATURES: usize = 100;
 
-/// Why a note, a key or a signature was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NoteError {
-    /// A key is not `name+hash+base64` with a valid name, an 8-digit hex hash that is the key's
-    /// own, and an Ed25519 key.
-    #[error(
-        "the key is not a signed-note Ed25519 key: expect name+8 hex digits+base64, as `lockbox` prints it"
-    )]
-    InvalidKey,
-    /// The text is empty, does not end with a newline, or holds a control character.
-    #[error(
-        "a note's text must be non-empty UTF-8 ending with a newline, without control characters"
-    )]
-    InvalidText,
-    /// The note is not a text, a blank line and signature lines, each `— name base64`.
-    #[error("the note is not a text, a blank line and signature lines: it was altered or cut")]
-    Malformed,
-    /// A signature by a known key does not verify: the text or the signature was altered.
-    #[error("the signature by {name} does not verify: the note was altered after it was signed")]
-    InvalidSignature {
-        /// The key's name.
-        name: String,
-    },
-    /// No signature is by a key the caller trusts.
-    #[error(
-        "the note carries no signature by a key you trust: check that you hold the log's public key"
-    )]
-    Unverified,
+/// A note that is not a text, a blank line and signature lines.
+fn malformed() -> TlogError {
+    TlogError::Malformed {
+        what: "signed note",
+        why: "it is not a text, a blank line and signature lines `— name base64`: it was altered or cut",
+    }
 }
 
 /// Whether `name` may name a key: non-empty, no white space, no `+`.
@@ -66,12 +45,12 @@ fn key_hash(name: &str, encoded: &[u8]) -> u32 {
 
 /// A key hash as written in a key: exactly 8 lowercase hex digits (the form Go prints), so that
 /// one key has one spelling.
-fn parse_key_hash(text: &str) -> Result<u32, NoteError> {
+fn parse_key_hash(text: &str) -> Result<u32, TlogError> {
     let canonical = text.len() == 8 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     canonical
         .then(|| u32::from_str_radix(text, 16).ok())
         .flatten()
-        .ok_or(NoteError::InvalidKey)
+        .ok_or(TlogError::InvalidKey)
 }
 
 /// A log's public key in the signed-note form `name+hash+base64`: what a customer holds to
@@ -88,25 +67,25 @@ impl VerifierKey {
     ///
     /// # Errors
     ///
-    /// [`NoteError::InvalidKey`] for anything else, a hash that is not the key's own, or a key
+    /// [`TlogError::InvalidKey`] for anything else, a hash that is not the key's own, or a key
     /// that is not Ed25519.
-    pub fn parse(text: &str) -> Result<Self, NoteError> {
+    pub fn parse(text: &str) -> Result<Self, TlogError> {
         let mut parts = text.splitn(3, '+');
         let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::InvalidKey);
+            return Err(TlogError::InvalidKey);
         };
         let hash = parse_key_hash(hash)?;
-        let encoded = STANDARD.decode(key).map_err(|_| NoteError::InvalidKey)?;
+        let encoded = STANDARD.decode(key).map_err(|_| TlogError::InvalidKey)?;
         if !valid_name(name) || key_hash(name, &encoded) != hash {
-            return Err(NoteError::InvalidKey);
+            return Err(TlogError::InvalidKey);
         }
         let (Some(&ALG_ED25519), Ok(bytes)) = (
             encoded.first(),
             <[u8; 32]>::try_from(encoded.get(1..).unwrap_or_default()),
         ) else {
-            return Err(NoteError::InvalidKey);
+            return Err(TlogError::InvalidKey);
         };
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| NoteError::InvalidKey)?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| TlogError::InvalidKey)?;
         Ok(VerifierKey {
             name: name.to_owned(),
             hash,
@@ -160,28 +139,28 @@ impl SignerKey {
     ///
     /// # Errors
     ///
-    /// [`NoteError::InvalidKey`] for anything else.
-    pub fn parse(text: &str) -> Result<Self, NoteError> {
+    /// [`TlogError::InvalidKey`] for anything else.
+    pub fn parse(text: &str) -> Result<Self, TlogError> {
         let rest = text
             .strip_prefix("PRIVATE+KEY+")
-            .ok_or(NoteError::InvalidKey)?;
+            .ok_or(TlogError::InvalidKey)?;
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::InvalidKey);
+            return Err(TlogError::InvalidKey);
         };
         let hash = parse_key_hash(hash)?;
-        let encoded = STANDARD.decode(key).map_err(|_| NoteError::InvalidKey)?;
+        let encoded = STANDARD.decode(key).map_err(|_| TlogError::InvalidKey)?;
         let (Some(&ALG_ED25519), Ok(seed)) = (
             encoded.first(),
             <[u8; 32]>::try_from(encoded.get(1..).unwrap_or_default()),
         ) else {
-            return Err(NoteError::InvalidKey);
+            return Err(TlogError::InvalidKey);
         };
         let key = SigningKey::from_bytes(&seed);
         let mut public = vec![ALG_ED25519];
         public.extend_from_slice(key.verifying_key().as_bytes());
         if !valid_name(name) || key_hash(name, &public) != hash {
-            return Err(NoteError::InvalidKey);
+            return Err(TlogError::InvalidKey);
         }
         Ok(SignerKey {
             name: name.to_owned(),
@@ -204,10 +183,10 @@ impl SignerKey {
     ///
     /// # Errors
     ///
-    /// [`NoteError::InvalidKey`] for a name a note cannot carry (empty, or with a space or `+`).
-    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, NoteError> {
+    /// [`TlogError::InvalidKey`] for a name a note cannot carry (empty, or with a space or `+`).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, TlogError> {
         if !valid_name(name) {
-            return Err(NoteError::InvalidKey);
+            return Err(TlogError::InvalidKey);
         }
         let key = SigningKey::from_bytes(seed);
         let mut public = vec![ALG_ED25519];
@@ -228,8 +207,8 @@ impl SignerKey {
     ///
     /// # Errors
     ///
-    /// [`NoteError::InvalidText`] for a text a note cannot carry.
-    pub fn sign(&self, text: &str) -> Result<String, NoteError> {
+    /// [`TlogError::InvalidText`] for a text a note cannot carry.
+    pub fn sign(&self, text: &str) -> Result<String, TlogError> {
         check_text(text)?;
         let signature = self.key.sign(text.as_bytes());
         Ok(format!(
@@ -261,12 +240,12 @@ pub(crate) fn signature_line(name: &str, hash: u32, signature: &[u8; 64]) -> Str
 
 /// Refuses a text a note cannot carry: empty, not ending with a newline, or with a control
 /// character other than the newline.
-fn check_text(text: &str) -> Result<(), NoteError> {
+fn check_text(text: &str) -> Result<(), TlogError> {
     let clean = text.ends_with('\n') && !text.chars().any(|c| c < ' ' && c != '\n');
     if clean {
         Ok(())
     } else {
-        Err(NoteError::InvalidText)
+        Err(TlogError::InvalidText)
     }
 }
 
@@ -281,6 +260,20 @@ pub struct VerifiedNote {
 }
 
 impl VerifiedNote {
+    /// Reads `note` and checks its signatures by the `trusted` keys, as Go's `note.Open` does:
+    /// every signature by a trusted key must verify (Ed25519, strictly), at least one must be
+    /// there, and signatures by other keys are kept unchecked.
+    ///
+    /// # Errors
+    ///
+    /// [`TlogError::Malformed`] for a note that is not a text, a blank line and signature lines
+    /// (or holds more than 100 of them); [`TlogError::InvalidSignature`] when a trusted key's
+    /// signature does not verify; [`TlogError::Unverified`] when no signature is by a trusted
+    /// key.
+    pub fn open(note: &str, trusted: &[VerifierKey]) -> Result<VerifiedNote, TlogError> {
+        open(note, trusted)
+    }
+
     /// The signed text.
     pub fn text(&self) -> &str {
         &self.text
@@ -297,23 +290,15 @@ impl VerifiedNote {
     }
 }
 
-/// Reads `note` and checks its signatures by the `trusted` keys, as Go's `note.Open` does:
-/// every signature by a trusted key must verify (Ed25519, strictly), at least one must be
-/// there, and signatures by other keys are kept unchecked.
-///
-/// # Errors
-///
-/// [`NoteError::Malformed`] for a note that is not a text, a blank line and signature lines
-/// (or holds more than 100 of them); [`NoteError::InvalidSignature`] when a trusted key's
-/// signature does not verify; [`NoteError::Unverified`] when no signature is by a trusted key.
-pub fn open(note: &str, trusted: &[VerifierKey]) -> Result<VerifiedNote, NoteError> {
+/// [`VerifiedNote::open`].
+pub(crate) fn open(note: &str, trusted: &[VerifierKey]) -> Result<VerifiedNote, TlogError> {
     if note.chars().any(|c| c < ' ' && c != '\n') {
-        return Err(NoteError::Malformed);
+        return Err(malformed());
     }
-    let split = note.rfind("\n\n").ok_or(NoteError::Malformed)?;
+    let split = note.rfind("\n\n").ok_or(malformed())?;
     let (text, signatures) = (&note[..=split], &note[split + 2..]);
     if signatures.is_empty() || !signatures.ends_with('\n') {
-        return Err(NoteError::Malformed);
+        return Err(malformed());
     }
     let mut verified = VerifiedNote {
         text: text.to_owned(),
@@ -323,15 +308,13 @@ pub fn open(note: &str, trusted: &[VerifierKey]) -> Result<VerifiedNote, NoteErr
     let mut seen: Vec<&str> = Vec::new();
     for (count, line) in signatures.lines().enumerate() {
         if count >= MAX_SIGNATURES {
-            return Err(NoteError::Malformed);
+            return Err(malformed());
         }
-        let signed = line
-            .strip_prefix(SIGNATURE_PREFIX)
-            .ok_or(NoteError::Malformed)?;
-        let (name, encoded) = signed.split_once(' ').ok_or(NoteError::Malformed)?;
-        let bytes = STANDARD.decode(encoded).map_err(|_| NoteError::Malformed)?;
+        let signed = line.strip_prefix(SIGNATURE_PREFIX).ok_or(malformed())?;
+        let (name, encoded) = signed.split_once(' ').ok_or(malformed())?;
+        let bytes = STANDARD.decode(encoded).map_err(|_| malformed())?;
         if !valid_name(name) || encoded.is_empty() || bytes.len() < 5 {
-            return Err(NoteError::Malformed);
+            return Err(malformed());
         }
         let (hash, signature) = bytes.split_at(4);
         let hash = u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]);
@@ -351,14 +334,14 @@ pub fn open(note: &str, trusted: &[VerifierKey]) -> Result<VerifiedNote, NoteErr
         let valid = Signature::from_slice(signature)
             .is_ok_and(|signature| key.key.verify_strict(text.as_bytes(), &signature).is_ok());
         if !valid {
-            return Err(NoteError::InvalidSignature {
+            return Err(TlogError::InvalidSignature {
                 name: name.to_owned(),
             });
         }
         verified.signed_by.push(name.to_owned());
     }
     if verified.signed_by.is_empty() {
-        return Err(NoteError::Unverified);
+        return Err(TlogError::Unverified);
     }
     Ok(verified)
 }

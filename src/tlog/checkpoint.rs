@@ -11,8 +11,9 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::merkle::{ProofError, TreeHash, verify_inclusion};
-use super::note::{self, NoteError, SignerKey, VerifierKey};
+use super::TlogError;
+use super::merkle::{TreeHash, verify_inclusion};
+use super::note::{self, SignerKey, VerifierKey};
 
 /// The first line of a tlog-proof.
 const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -21,62 +22,8 @@ const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 /// one for the other.
 const CONSISTENCY_HEADER: &str = "customer-lockbox/consistency-proof@v1";
 
-/// Why a checkpoint or a proof was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CheckpointError {
-    /// The text is not a checkpoint or a proof in its C2SP form.
-    #[error("not a {what} in its C2SP text form: {why}")]
-    Malformed {
-        /// A checkpoint or a proof.
-        what: &'static str,
-        /// What was wrong.
-        why: &'static str,
-    },
-    /// The note it is signed in does not open with the trusted keys.
-    #[error(transparent)]
-    Note(#[from] NoteError),
-    /// The checkpoint is another log's.
-    #[error("the checkpoint is of log {found:?}, not {expected:?}")]
-    OtherLog {
-        /// The origin expected.
-        expected: String,
-        /// The origin found.
-        found: String,
-    },
-    /// The proof does not prove the entry's inclusion in the checkpointed tree.
-    #[error(transparent)]
-    Proof(#[from] ProofError),
-    /// A consistency proof from another size than the checkpoint it is checked against: it
-    /// proves nothing about that checkpoint.
-    #[error(
-        "the consistency proof is from a tree of {proof_from} entries, not from the checkpoint of {held} entries held: ask for a proof from size {held}"
-    )]
-    OtherOldSize {
-        /// The size the proof is from.
-        proof_from: u64,
-        /// The held checkpoint's size.
-        held: u64,
-    },
-    /// Two checkpoints signed by the log cannot both be true: the same size with different
-    /// roots, or a later tree the log cannot prove extends the earlier one. Keep both: together
-    /// they are evidence that the log was forked (shown to different readers as different
-    /// histories) or rewritten.
-    #[error(
-        "the log {origin:?} signed two checkpoints that cannot both be true (size {size1} and size {size2}): it was forked or rewritten; keep both checkpoints as evidence"
-    )]
-    Forked {
-        /// The log.
-        origin: String,
-        /// The earlier checkpoint's size.
-        size1: u64,
-        /// The later checkpoint's size.
-        size2: u64,
-    },
-}
-
-fn malformed(what: &'static str, why: &'static str) -> CheckpointError {
-    CheckpointError::Malformed { what, why }
+fn malformed(what: &'static str, why: &'static str) -> TlogError {
+    TlogError::Malformed { what, why }
 }
 
 /// A log's state: its origin (the log's name), how many entries it holds, and the root hash
@@ -96,9 +43,9 @@ impl Checkpoint {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Malformed`] for an origin that is empty or holds a control
+    /// [`TlogError::Malformed`] for an origin that is empty or holds a control
     /// character (it is a line of the checkpoint).
-    pub fn new(origin: &str, size: u64, root: TreeHash) -> Result<Self, CheckpointError> {
+    pub fn new(origin: &str, size: u64, root: TreeHash) -> Result<Self, TlogError> {
         if origin.is_empty() || origin.chars().any(char::is_control) {
             return Err(malformed(
                 "checkpoint",
@@ -118,11 +65,11 @@ impl Checkpoint {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Malformed`] for a line that is empty or holds a line break.
+    /// [`TlogError::Malformed`] for a line that is empty or holds a line break.
     pub fn with_extensions(
         mut self,
         lines: impl IntoIterator<Item = String>,
-    ) -> Result<Self, CheckpointError> {
+    ) -> Result<Self, TlogError> {
         let lines: Vec<String> = lines.into_iter().collect();
         if lines
             .iter()
@@ -177,8 +124,8 @@ impl Checkpoint {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Malformed`] for anything else.
-    pub fn parse(text: &str) -> Result<Self, CheckpointError> {
+    /// [`TlogError::Malformed`] for anything else.
+    pub fn parse(text: &str) -> Result<Self, TlogError> {
         let what = "checkpoint";
         let body = text
             .strip_suffix('\n')
@@ -208,28 +155,25 @@ impl Checkpoint {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Note`] when the body cannot be signed (never, for a checkpoint made
+    /// [`TlogError::InvalidText`] when the body cannot be signed (never, for a checkpoint made
     /// by [`new`](Self::new)).
-    pub fn sign(&self, key: &SignerKey) -> Result<String, CheckpointError> {
-        Ok(key.sign(&self.to_text())?)
+    pub fn sign(&self, key: &SignerKey) -> Result<String, TlogError> {
+        key.sign(&self.to_text())
     }
 
     /// Opens a signed checkpoint of log `origin`, checked with the `trusted` keys.
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Note`] when no trusted signature verifies, [`CheckpointError::OtherLog`]
-    /// for another log's checkpoint, [`CheckpointError::Malformed`] for a body that is no
+    /// [`TlogError::Unverified`] or [`TlogError::InvalidSignature`] when no trusted
+    /// signature verifies, [`TlogError::OtherLog`]
+    /// for another log's checkpoint, [`TlogError::Malformed`] for a body that is no
     /// checkpoint.
-    pub fn open(
-        signed: &str,
-        origin: &str,
-        trusted: &[VerifierKey],
-    ) -> Result<Self, CheckpointError> {
+    pub fn open(signed: &str, origin: &str, trusted: &[VerifierKey]) -> Result<Self, TlogError> {
         let verified = note::open(signed, trusted)?;
         let checkpoint = Checkpoint::parse(verified.text())?;
         if checkpoint.origin != origin {
-            return Err(CheckpointError::OtherLog {
+            return Err(TlogError::OtherLog {
                 expected: origin.to_owned(),
                 found: checkpoint.origin,
             });
@@ -244,7 +188,7 @@ fn proof_parts<'a>(
     text: &'a str,
     what: &'static str,
     header: &'static str,
-) -> Result<(std::str::Split<'a, char>, &'a str), CheckpointError> {
+) -> Result<(std::str::Split<'a, char>, &'a str), TlogError> {
     let (head, checkpoint) = text
         .split_once("\n\n")
         .ok_or(malformed(what, "a blank line must precede the checkpoint"))?;
@@ -273,7 +217,7 @@ fn with_hashes_and_checkpoint(mut text: String, proof: &[TreeHash], checkpoint: 
 fn hash_lines<'a>(
     lines: impl Iterator<Item = &'a str>,
     what: &'static str,
-) -> Result<Vec<TreeHash>, CheckpointError> {
+) -> Result<Vec<TreeHash>, TlogError> {
     lines
         .map(|line| {
             STANDARD
@@ -346,8 +290,8 @@ impl TlogProof {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Malformed`] for anything else.
-    pub fn parse(text: &str) -> Result<Self, CheckpointError> {
+    /// [`TlogError::Malformed`] for anything else.
+    pub fn parse(text: &str) -> Result<Self, TlogError> {
         let what = "tlog-proof";
         let (mut lines, checkpoint) = proof_parts(text, what, TLOG_PROOF_HEADER)?;
         let mut line = lines.next();
@@ -378,14 +322,15 @@ impl TlogProof {
     ///
     /// # Errors
     ///
-    /// As [`Checkpoint::open`], and [`CheckpointError::Proof`] when the proof does not lead
+    /// As [`Checkpoint::open`], and an error for which [`TlogError::is_disproved`] holds when
+    /// the proof does not lead
     /// from `leaf` to the checkpoint's root.
     pub fn verify(
         &self,
         leaf: &TreeHash,
         origin: &str,
         trusted: &[VerifierKey],
-    ) -> Result<Checkpoint, CheckpointError> {
+    ) -> Result<Checkpoint, TlogError> {
         let checkpoint = Checkpoint::open(&self.checkpoint, origin, trusted)?;
         verify_inclusion(
             self.index,
@@ -429,8 +374,8 @@ impl ConsistencyProof {
     ///
     /// # Errors
     ///
-    /// [`CheckpointError::Malformed`] for anything else.
-    pub fn parse(text: &str) -> Result<Self, CheckpointError> {
+    /// [`TlogError::Malformed`] for anything else.
+    pub fn parse(text: &str) -> Result<Self, TlogError> {
         let what = "consistency proof";
         let (mut lines, checkpoint) = proof_parts(text, what, CONSISTENCY_HEADER)?;
         let old_size = lines
@@ -451,17 +396,18 @@ impl ConsistencyProof {
     ///
     /// # Errors
     ///
-    /// As [`Checkpoint::open`]; [`CheckpointError::Forked`] when the two checkpoints cannot
+    /// As [`Checkpoint::open`]; [`TlogError::Forked`] when the two checkpoints cannot
     /// both be true (equal sizes with different roots, or a proof of the right form that does
-    /// not join them); [`CheckpointError::Proof`] for a proof that is not for these sizes.
+    /// not join them); an error for which [`TlogError::is_disproved`] holds for a proof that is
+    /// not for these sizes.
     pub fn verify(
         &self,
         held: &Checkpoint,
         trusted: &[VerifierKey],
-    ) -> Result<Checkpoint, CheckpointError> {
+    ) -> Result<Checkpoint, TlogError> {
         let later = Checkpoint::open(&self.checkpoint, &held.origin, trusted)?;
         if self.old_size != held.size {
-            return Err(CheckpointError::OtherOldSize {
+            return Err(TlogError::OtherOldSize {
                 proof_from: self.old_size,
                 held: held.size,
             });
@@ -474,12 +420,12 @@ impl ConsistencyProof {
             &later.root,
         ) {
             Ok(()) => Ok(later),
-            Err(ProofError::RootMismatch) => Err(CheckpointError::Forked {
+            Err(TlogError::RootMismatch) => Err(TlogError::Forked {
                 origin: held.origin.clone(),
                 size1: held.size,
                 size2: later.size,
             }),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(err),
         }
     }
 }
@@ -489,10 +435,10 @@ impl ConsistencyProof {
 ///
 /// # Errors
 ///
-/// [`CheckpointError::Forked`].
-pub fn check_same_size(a: &Checkpoint, b: &Checkpoint) -> Result<(), CheckpointError> {
+/// [`TlogError::Forked`].
+pub fn check_same_size(a: &Checkpoint, b: &Checkpoint) -> Result<(), TlogError> {
     if a.origin == b.origin && a.size == b.size && a.root != b.root {
-        return Err(CheckpointError::Forked {
+        return Err(TlogError::Forked {
             origin: a.origin.clone(),
             size1: a.size,
             size2: b.size,
