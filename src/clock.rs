@@ -1,9 +1,4 @@
 //! Where the current instant comes from.
-//!
-//! No step in this crate reads the system clock: each takes `now` as an argument, so the
-//! workflow is deterministic and tests can stand at any instant, including exactly on a
-//! deadline. A [`Clock`] is how a caller gets `now`: [`SystemClock`] in production,
-//! [`ManualClock`] in tests and examples.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -25,6 +20,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(2);
 
 /// A source of the current instant.
+///
+/// No step in this crate reads the system clock: each takes `now` as an argument, so the
+/// workflow is deterministic and tests can stand at any instant, including exactly on a
+/// deadline. A [`Clock`] is how a caller gets `now`: [`SystemClock`] in production,
+/// [`ManualClock`] in tests and examples.
 pub trait Clock {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;

@@ -1,17 +1,5 @@
 //! Delivering notifications: who a notification goes to ([`Directory`]), who sends it
 //! ([`Sender`]), and what a delivery attempt records ([`DeliveryFailure`](crate::DeliveryFailure)).
-//!
-//! A store writes each notification to its outbox in the same transaction as the step that
-//! caused it, without addresses: people's addresses live in the vendor's and the tenant's
-//! directories, which change, so they are looked up when the message is sent. Every attempt is
-//! an audit record in the request's trail: [`AuditEvent::NotificationSent`] with the addresses
-//! it went to, [`AuditEvent::DeliveryFailed`] with the sender's reason, or
-//! [`AuditEvent::NotificationDropped`] for a request to decide that nobody needs to decide any
-//! more.
-//!
-//! [`AuditEvent::NotificationSent`]: crate::AuditEvent::NotificationSent
-//! [`AuditEvent::DeliveryFailed`]: crate::AuditEvent::DeliveryFailed
-//! [`AuditEvent::NotificationDropped`]: crate::AuditEvent::NotificationDropped
 
 use std::collections::HashMap;
 use std::fmt;
@@ -241,6 +229,18 @@ impl Delivery {
 ///     }
 /// }
 /// ```
+///
+/// A store writes each notification to its outbox in the same transaction as the step that
+/// caused it, without addresses: people's addresses live in the vendor's and the tenant's
+/// directories, which change, so they are looked up when the message is sent. Every attempt is
+/// an audit record in the request's trail: [`AuditEvent::NotificationSent`] with the addresses
+/// it went to, [`AuditEvent::DeliveryFailed`] with the sender's reason, or
+/// [`AuditEvent::NotificationDropped`] for a request to decide that nobody needs to decide any
+/// more.
+///
+/// [`AuditEvent::NotificationSent`]: crate::AuditEvent::NotificationSent
+/// [`AuditEvent::DeliveryFailed`]: crate::AuditEvent::DeliveryFailed
+/// [`AuditEvent::NotificationDropped`]: crate::AuditEvent::NotificationDropped
 pub trait Sender: Send {
     /// Why a message could not be sent; its text is recorded in the audit trail.
     type Error: fmt::Display;

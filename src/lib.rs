@@ -94,6 +94,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Where things are
+//!
+//! Every item has one path. The workflow's vocabulary is at the crate root: the request and its
+//! states, the validated values (each with private fields and a constructor that checks its
+//! rules, so a value that exists is a valid one; deserializing runs the same checks), tenant
+//! policies, audit records, refusals, clocks, notifications and their delivery, and the
+//! [`Store`]. Two modules hold the verifiable log: [`tlog`], a generic transparency log (Merkle
+//! trees, signed notes, checkpoints and proofs in their C2SP forms), and [`evidence`], the
+//! lockbox's log built on it (its entries, the evidence messages carry, offline verification,
+//! the checkpoint signer).
+//!
 //! # Persistence: the store
 //!
 //! A request's stored form is a versioned [`RequestRecord`]; loading it replays the trail
@@ -167,24 +178,23 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
-pub mod audit;
-pub mod clock;
-pub mod delivery;
+mod audit;
+mod clock;
+mod delivery;
 #[cfg(feature = "email")]
 mod email;
 mod error;
 pub mod evidence;
-pub mod notification;
-pub mod policy;
-pub mod record;
-pub mod refusal;
+mod notification;
+mod policy;
+mod record;
+mod refusal;
 mod request;
-pub mod state;
+mod state;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub mod store;
+mod store;
 pub mod tlog;
-pub mod values;
+mod values;
 
 /// The README's code, compiled as a doctest so it cannot drift from the API.
 #[cfg(doctest)]
@@ -213,7 +223,7 @@ pub use store::{
     AppendReport, Backend, DeliveryOutcome, DeliveryReport, ErrorClass, Explain, MessageReport,
     OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus, OutboxView, Paged,
     RefusedAction, RequestCache, RequestCursor, RequestPage, RequestQuery, RequestSummary,
-    StepCall, StepFuture, Store, StoreError, SweepReport,
+    RequestsVerdict, StepCall, StepFuture, Store, StoreError, StoredCheckpoint, SweepReport,
 };
 #[cfg(feature = "postgres")]
 pub use store::{PoolStatus, Postgres, PostgresBuilder, PostgresStore};

@@ -1,9 +1,4 @@
 //! The five states of a request, the closed (sealed) trait over them, and why a request closed.
-//!
-//! A request's state is part of its type: `Request<Drafted>`, `Request<ManagerApproved>`,
-//! `Request<PendingCustomer>`, `Request<Granted>` and `Request<Closed>`. Data that only one state
-//! has lives in that state's marker (only a pending request has a decision deadline, only a
-//! granted one has an access window), and each state's `impl` block holds only its legal steps.
 
 use std::fmt;
 
@@ -42,6 +37,11 @@ pub(crate) mod sealed {
 /// This trait is sealed: it is implemented by the five state types of this module and cannot be
 /// implemented outside this crate, so a request can never be in a state the workflow does not
 /// know.
+///
+/// A request's state is part of its type: `Request<Drafted>`, `Request<ManagerApproved>`,
+/// `Request<PendingCustomer>`, `Request<Granted>` and `Request<Closed>`. Data that only one state
+/// has lives in that state's marker (only a pending request has a decision deadline, only a
+/// granted one has an access window), and each state's `impl` block holds only its legal steps.
 pub trait State: sealed::Sealed + fmt::Debug + Clone + Send + Sync + 'static {
     /// The state as a value, for code that handles requests of any state; its one name is
     /// [`StateKind::as_str`].

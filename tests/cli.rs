@@ -44,7 +44,7 @@ fn signer_text() -> String {
 /// Contoso's history in `store`: request 1 granted, two actions, revoked (its report in the
 /// outbox); request 2 pending (its deadline t0 + 12 h 20 min). With the signer, so checkpoints
 /// are kept.
-async fn history<B: store::Backend>(store: &Store<B>) {
+async fn history<B: Backend>(store: &Store<B>) {
     store.set_checkpoint_signer(signer());
     let id = granted_as(store, 1).await;
     let report = store

@@ -6,7 +6,6 @@ use customer_lockbox::{State, StateKind};
 struct SecretlyGranted;
 
 impl State for SecretlyGranted {
-    const NAME: &'static str = "secretly granted";
     const KIND: StateKind = StateKind::Granted;
 }
 

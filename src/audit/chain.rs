@@ -1,18 +1,4 @@
 //! The per-tenant hash chain that makes a store's audit records tamper-evident.
-//!
-//! Each record a store saves gets the next position in its tenant's chain and a SHA-256 hash of
-//! the previous hash (32 zero bytes before the first), its position, and every stored field of
-//! the record (its canonical JSON and the columns searches use), each prefixed with its length.
-//! The exact bytes, and how the same link is the leaf of the tenant's Merkle tree, are defined
-//! once, in [`LogEntry`](crate::evidence::LogEntry).
-//!
-//! Covering the columns means an edited column breaks the chain even when the JSON is left
-//! alone, and verifying needs no decoding.
-//!
-//! Editing, removing, reordering or inserting a record breaks the chain at that record, unless
-//! the whole rest of the chain is recomputed. A chain carries no secret, so someone who can
-//! write the database can recompute it; to detect that too, keep the [`ChainHead`] somewhere
-//! the database's writers cannot reach (a ticket, a log shipped elsewhere) and compare.
 
 use std::fmt;
 
@@ -85,6 +71,20 @@ impl TryFrom<String> for ChainHash {
 }
 
 /// The end of a tenant's chain: how many records it holds and the last hash.
+///
+/// Each record a store saves gets the next position in its tenant's chain and a SHA-256 hash of
+/// the previous hash (32 zero bytes before the first), its position, and every stored field of
+/// the record (its canonical JSON and the columns searches use), each prefixed with its length.
+/// The exact bytes, and how the same link is the leaf of the tenant's Merkle tree, are defined
+/// once, in [`LogEntry`](crate::evidence::LogEntry).
+///
+/// Covering the columns means an edited column breaks the chain even when the JSON is left
+/// alone, and verifying needs no decoding.
+///
+/// Editing, removing, reordering or inserting a record breaks the chain at that record, unless
+/// the whole rest of the chain is recomputed. A chain carries no secret, so someone who can
+/// write the database can recompute it; to detect that too, keep the [`ChainHead`] somewhere
+/// the database's writers cannot reach (a ticket, a log shipped elsewhere) and compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainHead {
     /// The tenant.

@@ -445,6 +445,12 @@ impl fmt::Display for AuditEvent {
 }
 
 /// One audit record: the `sequence`-th thing that happened to one request.
+///
+/// Records are produced by the request itself, inside each transition, and travel with it
+/// ([`Request::audit_trail`](crate::Request::audit_trail)): a step cannot happen without its
+/// record, and a record cannot be dropped without dropping the request. [`AuditLog`](crate::AuditLog) collects
+/// them from requests for searching in memory; the stores implement the same [`AuditQuery`](crate::AuditQuery)
+/// over SQL.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AuditRecord {
     sequence: u64,

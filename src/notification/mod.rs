@@ -1,11 +1,4 @@
 //! The email notification that asks a tenant's designated approvers to decide.
-//!
-//! Customer Lockbox notifications contain no links: an approver is told to sign in to their
-//! admin center, so a phishing message that imitates a notification has nothing legitimate to
-//! imitate. That holds whatever text the engineer or the tenant supplied: every free-text value
-//! is quoted with the characters that make a link (`.`, `@`, `:`, `/`, `\`, and every Unicode
-//! character that normalizes to one of them, such as the fullwidth full stop) neutralized in
-//! brackets, so `https://evil.example` is shown as `https[:][/][/]evil[.]example`.
 
 mod links;
 mod render;
@@ -23,6 +16,13 @@ use crate::values::NotificationKind;
 ///
 /// The subject and body contain nothing that a mail client's link detection would turn into a
 /// link. The recipients' addresses belong in the envelope and headers, never in the body.
+///
+/// Customer Lockbox notifications contain no links: an approver is told to sign in to their
+/// admin center, so a phishing message that imitates a notification has nothing legitimate to
+/// imitate. That holds whatever text the engineer or the tenant supplied: every free-text value
+/// is quoted with the characters that make a link (`.`, `@`, `:`, `/`, `\`, and every Unicode
+/// character that normalizes to one of them, such as the fullwidth full stop) neutralized in
+/// brackets, so `https://evil.example` is shown as `https[:][/][/]evil[.]example`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[must_use = "a notification must be sent: nobody acts on a message they never receive"]
 pub struct Notification {

@@ -1,50 +1,5 @@
 //! The stored form of a request, and the load that refuses anything the workflow could not have
 //! produced.
-//!
-//! # Format, version 2
-//!
-//! A [`RequestRecord`] serializes (with serde, as JSON in the stores) to:
-//!
-//! ```json
-//! {
-//!   "version": 2,
-//!   "id": "019ab5c0-0000-7000-8000-000000000001",
-//!   "tenant": "8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90",
-//!   "state": "granted",
-//!   "trail": [ { "sequence": 1, "at": "2026-11-24T08:00:00Z", "tenant": "…", "request": "…",
-//!                "actor": { "role": "engineer", "id": "alex" },
-//!                "event": { "kind": "drafted", "details": { "service_request": "…", … } } }, … ]
-//! }
-//! ```
-//!
-//! The trail is the request: its first record holds everything drafted, and each later record
-//! holds what its step decided. `state` is a summary for readers and indexes; it is checked, not
-//! trusted. The serde forms of [`AuditRecord`] and the value types *are* format version 2, pinned
-//! by snapshot tests: changing any of them means a new version number and a tested upgrade from
-//! the old one, never a silent change.
-//!
-//! ## Version 1, and reading it
-//!
-//! Version 2 added what N-of-M approvals and configurable windows need: a notification says how
-//! many approvals it requires (`approvals_required`), a grant that is not yet the last approval
-//! is an `approved` record, and a decision deadline may be any decision window (1 hour to 14
-//! days) after the notification instead of exactly 12 hours. Version 1 could say none of this,
-//! so a version-1 record reads as the version-2 record with one approval required, and replays
-//! under the same rules. Stored bytes are never rewritten (a store's hash chain covers them);
-//! records are read as version 2 and written as version 2. The committed fixtures in
-//! `tests/fixtures/record-v1/`, written by the version-1 build, are loaded by the test suite.
-//!
-//! # Loading
-//!
-//! [`RequestRecord::load`] replays the trail through the same transition functions the live
-//! workflow runs, and accepts the record only if every step produces exactly the stored record.
-//! A grant without manager approval, a manager who is the engineer, a grant at the deadline, an
-//! access window of the wrong length, an action in a service not requested, a gap in the
-//! sequence numbers: each fails the replay, and the error names the record and the rule.
-//!
-//! Some facts cannot be checked from a trail, such as whether an approver was designated by the
-//! tenant's policy on the day (the policy's history is not stored): [`RequestRecord::load`]
-//! lists what replay takes on trust, and the stores' hash chain is what protects it.
 
 mod designation;
 mod replay;
@@ -95,6 +50,51 @@ pub(crate) fn readable(version: u32) -> bool {
 /// assert!(matches!(loaded, AnyRequest::Granted(_)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Format, version 2
+///
+/// A [`RequestRecord`] serializes (with serde, as JSON in the stores) to:
+///
+/// ```json
+/// {
+///   "version": 2,
+///   "id": "019ab5c0-0000-7000-8000-000000000001",
+///   "tenant": "8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90",
+///   "state": "granted",
+///   "trail": [ { "sequence": 1, "at": "2026-11-24T08:00:00Z", "tenant": "…", "request": "…",
+///                "actor": { "role": "engineer", "id": "alex" },
+///                "event": { "kind": "drafted", "details": { "service_request": "…", … } } }, … ]
+/// }
+/// ```
+///
+/// The trail is the request: its first record holds everything drafted, and each later record
+/// holds what its step decided. `state` is a summary for readers and indexes; it is checked, not
+/// trusted. The serde forms of [`AuditRecord`] and the value types *are* format version 2, pinned
+/// by snapshot tests: changing any of them means a new version number and a tested upgrade from
+/// the old one, never a silent change.
+///
+/// ## Version 1, and reading it
+///
+/// Version 2 added what N-of-M approvals and configurable windows need: a notification says how
+/// many approvals it requires (`approvals_required`), a grant that is not yet the last approval
+/// is an `approved` record, and a decision deadline may be any decision window (1 hour to 14
+/// days) after the notification instead of exactly 12 hours. Version 1 could say none of this,
+/// so a version-1 record reads as the version-2 record with one approval required, and replays
+/// under the same rules. Stored bytes are never rewritten (a store's hash chain covers them);
+/// records are read as version 2 and written as version 2. The committed fixtures in
+/// `tests/fixtures/record-v1/`, written by the version-1 build, are loaded by the test suite.
+///
+/// # Loading
+///
+/// [`RequestRecord::load`] replays the trail through the same transition functions the live
+/// workflow runs, and accepts the record only if every step produces exactly the stored record.
+/// A grant without manager approval, a manager who is the engineer, a grant at the deadline, an
+/// access window of the wrong length, an action in a service not requested, a gap in the
+/// sequence numbers: each fails the replay, and the error names the record and the rule.
+///
+/// Some facts cannot be checked from a trail, such as whether an approver was designated by the
+/// tenant's policy on the day (the policy's history is not stored): [`RequestRecord::load`]
+/// lists what replay takes on trust, and the stores' hash chain is what protects it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct RequestRecord {
     version: u32,
@@ -168,7 +168,7 @@ impl RequestRecord {
     }
 
     /// Reads a record from JSON, of format [`RECORD_VERSION`] or an earlier one, which is read
-    /// as the current format (see the [module docs](self)).
+    /// as the current format (see [`RequestRecord`]).
     ///
     /// # Errors
     ///

@@ -2,77 +2,6 @@
 //! their audit trails and their notifications in a database, written once over a small
 //! [`Backend`] of transaction-scoped primitives: [`Sqlite`] (embedded, feature `sqlite`, on by
 //! default) or [`Postgres`] (many nodes, feature `postgres`).
-//!
-//! - **The store executes steps.** [`Store::grant`] and its siblings load the request (or take
-//!   it from the store's cache), check it is in the state the step needs, apply the typed step
-//!   (the typestate API is the only way a request moves) and save the outcome in one
-//!   transaction, a refusal's record included: a caller that propagates the error with `?`
-//!   loses no evidence. A write that loses a race is retried on the request as it now is.
-//! - **Loads check.** A stored request is replayed through the workflow on every load, its row
-//!   is checked against its trail, and each record against its columns and its own chain link:
-//!   anything the workflow could not have produced, and any record edited after it was written
-//!   without its hash being recomputed, is refused, naming the rule
-//!   ([`StoreError::InvalidRecord`]). An editor who recomputes hashes breaks the links after
-//!   the record instead, which [`Store::verify_chain`] reports.
-//! - **No clock moves a request into the future.** A step stamped further ahead of the store's
-//!   own clock than [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW) is recorded as a refused attempt
-//!   at the store's clock instead; a customer's revocation or denial takes effect there.
-//! - **Async, pooled, shareable.** A store is `Clone + Send + Sync`; every method takes `&self`
-//!   and is `async`. Connecting never writes: [`Store::migrate`] is an explicit call.
-//!
-//! # Errors of every step
-//!
-//! Besides its own (a refusal, a request in another state), every step may fail with:
-//!
-//! - [`StoreError::NotFound`]: no request has the id;
-//! - [`StoreError::Conflict`]: other writers moved the request every time it was tried;
-//! - [`StoreError::ClockAhead`]: `now` is further ahead of the store's clock than
-//!   [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW) (the attempt is recorded as refused, at the
-//!   store's clock, where the request has a trail);
-//! - [`StoreError::InvalidRecord`]: the stored request is one the workflow could not have
-//!   produced;
-//! - [`StoreError::SchemaBehind`] / [`StoreError::NewerSchema`]: the database is not at this
-//!   build's schema ([`Store::migrate`]);
-//! - [`StoreError::ReadOnly`]: the store was opened for reading only;
-//! - [`StoreError::Unavailable`]: the database could not serve for now (nothing was written;
-//!   [`StoreError::is_retryable`]);
-//! - [`StoreError::OutcomeUnknown`]: the connection failed while a write was committing: retry
-//!   with the same idempotency key;
-//! - [`StoreError::Database`]: the database failed otherwise (its error is the `source()`).
-//!
-//! [`StoreError::class`] sorts every error into the few kinds a service answers differently
-//! ([`ErrorClass`]), with the HTTP status we recommend for each.
-//!
-//! # Tracing
-//!
-//! Every operation is a `tracing` span, and what a service's operators act on is an event. They
-//! carry ids (tenant, request), step names, classes and counts, never a request's free text (its
-//! justification, an action's operation or target), which may hold a customer's data.
-//!
-//! | span | fields |
-//! |---|---|
-//! | `lockbox.step` (each step) | `backend`, `step`, `request`, `tenant`, `revision` (records when read), `retries`, `outcome` (the state reached, `refused`, `wrong state`, `conflict`, `repeated`, `id taken`) |
-//! | `lockbox.sweep` | `backend`, `due` (requests found due); a `lockbox.step` per request |
-//! | `lockbox.deliver` | `backend`, `outcome` (the report's counts) |
-//! | `lockbox.set_policy` | `backend`, `tenant`, `version` |
-//! | `lockbox.load`, `lockbox.summary` | `backend`, `request` (and `revision` for a load) |
-//! | `lockbox.verify` | `backend`, `tenant`, `outcome` (`intact` or `broken`) |
-//! | `lockbox.requests`, `lockbox.search`, `lockbox.outbox_view` | `backend`, `returned` |
-//! | `lockbox.export` | `backend`, `written` |
-//! | `lockbox.open`, `lockbox.migrate`, `lockbox.schema_version`, `lockbox.outbox`, `lockbox.policy`, `lockbox.policy_history`, `lockbox.chain_head`, `lockbox.tenants`, `lockbox.explain` | `backend` (and `request` or `tenant` where there is one) |
-//!
-//! | event | level | fields |
-//! |---|---|---|
-//! | `step refused` | INFO | `request`, `step`, `refusal`, `recorded` |
-//! | `step does not apply to the stored request` | INFO | `request`, `step`, `state` |
-//! | `step repeated with its idempotency key: answered as first taken` | INFO | `request`, `step`, `key` |
-//! | `draft refused`, `draft refused: the id is taken` | INFO | `request`, `tenant`, `error` |
-//! | `another writer moved the request first: retrying ...` | DEBUG | `request`, `step`, `attempt` |
-//! | `the tenant's policy changed while the step was decided: deciding it again` | DEBUG | `request`, `step`, `tenant` |
-//! | `step gave up: other writers moved the request on every attempt` | WARN | `request`, `step`, `attempts` |
-//! | `saving a step failed` | WARN | `request`, `step`, `class`, `error` |
-//! | `no connection from the pool` (PostgreSQL) | WARN | `class`, `error` (with its source) |
-//! | `signing a checkpoint failed` | WARN | `tenant`, `error` |
 
 /// Serde for an opaque value through its text form (`Display` and `FromStr`): a cursor a client
 /// hands back as it got it.
@@ -232,10 +161,81 @@ mod handle {
     }
 
     /// The store: requests, their audit trails and their notifications, in the database of
-    /// backend `B`; see the [module documentation](crate::store).
+    /// backend `B`.
     ///
     /// Cheap to clone: clones share one backend (one pool of connections) and one cache, so a
     /// platform hands a clone to each task or handler.
+    ///
+    /// - **The store executes steps.** [`Store::grant`] and its siblings load the request (or take
+    ///   it from the store's cache), check it is in the state the step needs, apply the typed step
+    ///   (the typestate API is the only way a request moves) and save the outcome in one
+    ///   transaction, a refusal's record included: a caller that propagates the error with `?`
+    ///   loses no evidence. A write that loses a race is retried on the request as it now is.
+    /// - **Loads check.** A stored request is replayed through the workflow on every load, its row
+    ///   is checked against its trail, and each record against its columns and its own chain link:
+    ///   anything the workflow could not have produced, and any record edited after it was written
+    ///   without its hash being recomputed, is refused, naming the rule
+    ///   ([`StoreError::InvalidRecord`]). An editor who recomputes hashes breaks the links after
+    ///   the record instead, which [`Store::verify_chain`] reports.
+    /// - **No clock moves a request into the future.** A step stamped further ahead of the store's
+    ///   own clock than [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW) is recorded as a refused attempt
+    ///   at the store's clock instead; a customer's revocation or denial takes effect there.
+    /// - **Async, pooled, shareable.** A store is `Clone + Send + Sync`; every method takes `&self`
+    ///   and is `async`. Connecting never writes: [`Store::migrate`] is an explicit call.
+    ///
+    /// # Errors of every step
+    ///
+    /// Besides its own (a refusal, a request in another state), every step may fail with:
+    ///
+    /// - [`StoreError::NotFound`]: no request has the id;
+    /// - [`StoreError::Conflict`]: other writers moved the request every time it was tried;
+    /// - [`StoreError::ClockAhead`]: `now` is further ahead of the store's clock than
+    ///   [`MAX_CLOCK_SKEW`](crate::MAX_CLOCK_SKEW) (the attempt is recorded as refused, at the
+    ///   store's clock, where the request has a trail);
+    /// - [`StoreError::InvalidRecord`]: the stored request is one the workflow could not have
+    ///   produced;
+    /// - [`StoreError::SchemaBehind`] / [`StoreError::NewerSchema`]: the database is not at this
+    ///   build's schema ([`Store::migrate`]);
+    /// - [`StoreError::ReadOnly`]: the store was opened for reading only;
+    /// - [`StoreError::Unavailable`]: the database could not serve for now (nothing was written;
+    ///   [`StoreError::is_retryable`]);
+    /// - [`StoreError::OutcomeUnknown`]: the connection failed while a write was committing: retry
+    ///   with the same idempotency key;
+    /// - [`StoreError::Database`]: the database failed otherwise (its error is the `source()`).
+    ///
+    /// [`StoreError::class`] sorts every error into the few kinds a service answers differently
+    /// ([`ErrorClass`](crate::ErrorClass)), with the HTTP status we recommend for each.
+    ///
+    /// # Tracing
+    ///
+    /// Every operation is a `tracing` span, and what a service's operators act on is an event. They
+    /// carry ids (tenant, request), step names, classes and counts, never a request's free text (its
+    /// justification, an action's operation or target), which may hold a customer's data.
+    ///
+    /// | span | fields |
+    /// |---|---|
+    /// | `lockbox.step` (each step) | `backend`, `step`, `request`, `tenant`, `revision` (records when read), `retries`, `outcome` (the state reached, `refused`, `wrong state`, `conflict`, `repeated`, `id taken`) |
+    /// | `lockbox.sweep` | `backend`, `due` (requests found due); a `lockbox.step` per request |
+    /// | `lockbox.deliver` | `backend`, `outcome` (the report's counts) |
+    /// | `lockbox.set_policy` | `backend`, `tenant`, `version` |
+    /// | `lockbox.load`, `lockbox.summary` | `backend`, `request` (and `revision` for a load) |
+    /// | `lockbox.verify` | `backend`, `tenant`, `outcome` (`intact` or `broken`) |
+    /// | `lockbox.requests`, `lockbox.search`, `lockbox.outbox_view` | `backend`, `returned` |
+    /// | `lockbox.export` | `backend`, `written` |
+    /// | `lockbox.open`, `lockbox.migrate`, `lockbox.schema_version`, `lockbox.outbox`, `lockbox.policy`, `lockbox.policy_history`, `lockbox.chain_head`, `lockbox.tenants`, `lockbox.explain` | `backend` (and `request` or `tenant` where there is one) |
+    ///
+    /// | event | level | fields |
+    /// |---|---|---|
+    /// | `step refused` | INFO | `request`, `step`, `refusal`, `recorded` |
+    /// | `step does not apply to the stored request` | INFO | `request`, `step`, `state` |
+    /// | `step repeated with its idempotency key: answered as first taken` | INFO | `request`, `step`, `key` |
+    /// | `draft refused`, `draft refused: the id is taken` | INFO | `request`, `tenant`, `error` |
+    /// | `another writer moved the request first: retrying ...` | DEBUG | `request`, `step`, `attempt` |
+    /// | `the tenant's policy changed while the step was decided: deciding it again` | DEBUG | `request`, `step`, `tenant` |
+    /// | `step gave up: other writers moved the request on every attempt` | WARN | `request`, `step`, `attempts` |
+    /// | `saving a step failed` | WARN | `request`, `step`, `class`, `error` |
+    /// | `no connection from the pool` (PostgreSQL) | WARN | `class`, `error` (with its source) |
+    /// | `signing a checkpoint failed` | WARN | `tenant`, `error` |
     pub struct Store<B: Backend> {
         pub(super) inner: Arc<Inner<B>>,
     }

@@ -878,7 +878,7 @@ impl<B: Backend> Store<B> {
     ///
     /// [`StoreError::Refused`], recorded, as [`Request::approve`]; [`StoreError::WrongState`]
     /// when the request is no draft; otherwise as every step (see the
-    /// [store documentation](super#errors-of-every-step)).
+    /// [`Store` documentation](crate::Store#errors-of-every-step)).
     pub fn approve<'a>(
         &'a self,
         id: RequestId,

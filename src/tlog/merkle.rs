@@ -103,7 +103,7 @@ impl NodeId {
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     /// The index of the last leaf it covers: the key stores keep it under, so that the
     /// subtrees a new leaf completes are neighbours.
-    pub fn last_leaf(&self) -> u64 {
+    pub(crate) fn last_leaf(&self) -> u64 {
         let (first, width) = self.range();
         first.saturating_add(width).saturating_sub(1)
     }
@@ -278,7 +278,7 @@ impl Default for Frontier {
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl Frontier {
     /// The frontier of the empty tree.
-    pub fn empty() -> Frontier {
+    pub(crate) fn empty() -> Frontier {
         Frontier {
             size: 0,
             nodes: Vec::new(),
@@ -286,7 +286,7 @@ impl Frontier {
     }
 
     /// The subtrees the frontier of a tree of `size` leaves is made of, largest first.
-    pub fn ids(size: u64) -> Vec<NodeId> {
+    pub(crate) fn ids(size: u64) -> Vec<NodeId> {
         (0..64u8)
             .rev()
             .filter(|level| (size >> level) & 1 == 1)
@@ -299,24 +299,24 @@ impl Frontier {
 
     /// The frontier of a tree of `size` leaves from the hashes of [`Frontier::ids`]`(size)`,
     /// in that order; `None` for another number of hashes.
-    pub fn from_nodes(size: u64, nodes: Vec<TreeHash>) -> Option<Frontier> {
+    pub(crate) fn from_nodes(size: u64, nodes: Vec<TreeHash>) -> Option<Frontier> {
         (nodes.len() == usize::try_from(size.count_ones()).ok()?)
             .then_some(Frontier { size, nodes })
     }
 
     /// The number of leaves.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     /// The hashes, largest subtree first.
-    pub fn nodes(&self) -> &[TreeHash] {
+    pub(crate) fn nodes(&self) -> &[TreeHash] {
         &self.nodes
     }
 
     /// The tree's root (RFC 6962's MTH).
-    pub fn root(&self) -> TreeHash {
+    pub(crate) fn root(&self) -> TreeHash {
         let mut nodes = self.nodes.iter().rev();
         match nodes.next() {
             None => TreeHash::empty(),
@@ -325,7 +325,7 @@ impl Frontier {
     }
 
     /// Appends a leaf: pushes onto `completed` the subtrees it completes, the leaf first.
-    pub fn push(&mut self, leaf: TreeHash, completed: &mut Vec<(NodeId, TreeHash)>) {
+    pub(crate) fn push(&mut self, leaf: TreeHash, completed: &mut Vec<(NodeId, TreeHash)>) {
         let size = self.size;
         let mut hash = leaf;
         let mut level = 0u8;

@@ -1,7 +1,4 @@
 //! Validated domain values.
-//!
-//! Every type here has private fields and a constructor that checks its rules, so a value that
-//! exists is a valid one. All of them implement serde, and deserializing runs the same checks.
 
 pub(crate) mod action;
 pub(crate) mod delivery_failure;

@@ -2,8 +2,8 @@
 //! rewrites its entries and leaves a log that is consistent in itself. Shared by the store's
 //! conformance suite and the CLI's tests.
 
+use customer_lockbox::Backend;
 use customer_lockbox::evidence::LogEntry;
-use customer_lockbox::store::Backend;
 use customer_lockbox::tlog::{self, TreeHash};
 use customer_lockbox::{ChainHash, Store, TenantId};
 

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use customer_lockbox::store::{Backend, Store};
 use customer_lockbox::{AuditQuery, AuditRecord, PageSize};
+use customer_lockbox::{Backend, Store};
 use serde_json::json;
 
 use crate::cli::{AuditCommand, AuditFilters, ExportFormat};

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use customer_lockbox::evidence::log_origin;
 use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, verify_export};
-use customer_lockbox::store::{Backend, ErrorClass, Store, StoreError};
 use customer_lockbox::tlog::VerifierKey;
+use customer_lockbox::{Backend, ErrorClass, Store, StoreError};
 use customer_lockbox::{ChainVerdict, TenantId};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use customer_lockbox::store::{ErrorClass, StoreError};
+use customer_lockbox::{ErrorClass, StoreError};
 
 use crate::print::Output;
 

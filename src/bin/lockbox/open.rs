@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use customer_lockbox::ManualClock;
-use customer_lockbox::store::{Backend, PostgresStore, SqliteStore, Store};
+use customer_lockbox::{Backend, PostgresStore, SqliteStore, Store};
 
 use crate::cli::Command;
 use crate::failure::{Code, Failure};

@@ -4,12 +4,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use customer_lockbox::store::{Backend, Store};
 use customer_lockbox::tlog::SignerKey;
 use customer_lockbox::{
     AddressBook, Clock, Delivery, EmailAddress, EngineerId, OutboxQuery, OutboxView, PageSize,
     RequestQuery, Sender, StateKind, SystemClock, Topic,
 };
+use customer_lockbox::{Backend, Store};
 use lettre::Transport;
 use lettre::message::Mailbox;
 use serde_json::json;

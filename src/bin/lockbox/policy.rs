@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use customer_lockbox::store::{Backend, Store};
 use customer_lockbox::{
     AccessDuration, Clock, DecisionWindow, DesignatedApprover, PolicyChange, SystemClock, TenantId,
     TenantPolicy,
 };
+use customer_lockbox::{Backend, Store};
 use serde_json::{Value, json};
 
 use crate::cli::{PolicyCommand, PolicySetArgs};

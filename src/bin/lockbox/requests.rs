@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use customer_lockbox::store::{Backend, Store};
 use customer_lockbox::{AnyRequest, PageSize, RequestId, RequestQuery, RequestSummary};
+use customer_lockbox::{Backend, Store};
 use serde_json::{Value, json};
 
 use crate::cli::RequestsArgs;
