@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use customer_lockbox::{AuditQuery, AuditRecord, PageSize};
 use customer_lockbox::{Backend, Store};
-use serde_json::json;
 
 use crate::cli::{AuditCommand, AuditFilters, ExportFormat};
 use crate::failure::Failure;
@@ -36,10 +35,10 @@ pub async fn run<B: Backend>(
                 })
                 .await?;
             if out.json() {
-                out.json_value(&json!({
-                    "records": records,
-                    "next": next.map(|cursor| cursor.to_string()),
-                }));
+                out.json_of(&Found {
+                    records: &records,
+                    next: next.map(|cursor| cursor.to_string()),
+                });
             } else {
                 out.table(
                     &["AT", "REQUEST", "#", "ACTOR", "EVENT"],
@@ -217,4 +216,12 @@ mod tests {
             "alex@support.vendor.example"
         );
     }
+}
+
+/// What `audit search --json` prints: the records, and where the next page starts (the
+/// cursor's text form, which `--after` takes).
+#[derive(serde::Serialize)]
+struct Found<'a> {
+    records: &'a [customer_lockbox::AuditRecord],
+    next: Option<String>,
 }

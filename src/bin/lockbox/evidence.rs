@@ -11,8 +11,8 @@ use customer_lockbox::evidence::log_origin;
 use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, verify_export};
 use customer_lockbox::tlog::VerifierKey;
 use customer_lockbox::{Backend, ErrorClass, Store, StoreError};
-use customer_lockbox::{ChainVerdict, TenantId};
-use serde_json::{Value, json};
+use customer_lockbox::{ChainVerdict, RequestId, RequestsVerdict, Tampering, TenantId};
+use serde::Serialize;
 
 use crate::cli::{InclusionArgs, ProofCommand, VerifyArgs, VerifyOfflineArgs};
 use crate::failure::{Code, Failure};
@@ -104,21 +104,21 @@ pub async fn verify<B: Backend>(
     for (tenant, size) in tenants.iter().zip(sizes) {
         bar.set_message(tenant.to_string());
         let row = verify_tenant(store, *tenant, key.as_ref(), &held).await?;
-        all_hold &= row.holds;
+        all_hold &= row.holds();
         rows.push(row);
         bar.inc(size);
     }
     bar.finish_and_clear();
     if out.json() {
-        out.json_value(&json!({
-            "verified": all_hold,
-            "logs_checked": key.is_some(),
-            "tenants": rows.iter().map(|row| row.json.clone()).collect::<Vec<_>>(),
-        }));
+        out.json_of(&Verified {
+            verified: all_hold,
+            logs_checked: key.is_some(),
+            tenants: &rows,
+        });
     } else {
         out.table(
             &["TENANT", "ENTRIES", "CHAIN", "REQUESTS", "LOG"],
-            rows.iter().map(|row| row.cells.clone()),
+            rows.iter().map(TenantRow::cells),
             "no tenants in this store",
         );
         for row in &rows {
@@ -139,13 +139,71 @@ pub async fn verify<B: Backend>(
     })
 }
 
-/// One tenant's verification, as printed.
+/// What `verify --json` prints.
+#[derive(Serialize)]
+struct Verified<'a> {
+    verified: bool,
+    logs_checked: bool,
+    tenants: &'a [TenantRow],
+}
+
+/// One tenant's verification, as printed: a row of the table, an object of the JSON.
+#[derive(Serialize)]
 struct TenantRow {
     tenant: TenantId,
-    holds: bool,
-    cells: [String; 5],
+    entries: u64,
+    chain: String,
+    #[serde(skip)]
+    requests_cell: String,
+    requests: Checked<RequestsVerdict>,
+    log: String,
+    log_coverage: Option<Coverage>,
     problems: Vec<String>,
-    json: Value,
+}
+
+impl TenantRow {
+    fn holds(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn cells(&self) -> [String; 5] {
+        [
+            self.tenant.to_string(),
+            self.entries.to_string(),
+            self.chain.clone(),
+            self.requests_cell.clone(),
+            self.log.clone(),
+        ]
+    }
+}
+
+/// A check's verdict, or the store's refusal to give one.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Checked<T> {
+    Verdict(T),
+    Refused { error: StoreError },
+}
+
+/// How much of a tenant's log its signed checkpoints cover, or where it broke.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Coverage {
+    Covered {
+        verified: bool,
+        size: u64,
+        checkpoints: usize,
+        covered: u64,
+        uncovered: u64,
+    },
+    Broken {
+        verified: bool,
+        position: u64,
+    },
+    Refused {
+        verified: bool,
+        error: StoreError,
+    },
 }
 
 /// Whether a store error says the evidence does not hold (exit 3) rather than that the store
@@ -175,7 +233,7 @@ async fn verify_tenant<B: Backend>(
         }
         Err(err) => return Err(err.into()),
     };
-    let (requests, requests_json) = match store.verify_requests(tenant).await {
+    let (requests_cell, requests) = match store.verify_requests(tenant).await {
         Ok(verdict) => {
             for (request, err) in &verdict.refused {
                 problems.push(format!("request {request}: {err}"));
@@ -189,16 +247,16 @@ async fn verify_tenant<B: Backend>(
                     verdict.loaded + verdict.refused.len() as u64
                 )
             };
-            (cell, json!(verdict))
+            (cell, Checked::Verdict(verdict))
         }
         Err(err) if refuses(&err) => {
             problems.push(format!("requests not checked: {err}"));
-            ("REFUSED".to_owned(), json!({ "error": err }))
+            ("REFUSED".to_owned(), Checked::Refused { error: err })
         }
         Err(err) => return Err(err.into()),
     };
-    let (log, log_json) = match key {
-        None => ("not checked".to_owned(), Value::Null),
+    let (log, log_coverage) = match key {
+        None => ("not checked".to_owned(), None),
         Some(key) => {
             let kept = held
                 .get(&log_origin(key.name(), tenant))
@@ -213,13 +271,13 @@ async fn verify_tenant<B: Backend>(
                     },
                 ) => {
                     let uncovered = verdict.uncovered();
-                    let json = json!({
-                        "verified": size == 0 || checkpoints > 0,
-                        "size": size,
-                        "checkpoints": checkpoints,
-                        "covered": covered,
-                        "uncovered": uncovered,
-                    });
+                    let coverage = Coverage::Covered {
+                        verified: size == 0 || checkpoints > 0,
+                        size,
+                        checkpoints,
+                        covered,
+                        uncovered,
+                    };
                     let cell = if size > 0 && checkpoints == 0 {
                         problems.push(format!(
                             "log: NOT VERIFIED: {size} entries and no signed checkpoint: nothing the log's key signed vouches for any of them (its checkpoints were deleted, or the store never had a signer)"
@@ -234,44 +292,37 @@ async fn verify_tenant<B: Backend>(
                             "verified: {size} of {size} entries signed, {checkpoints} checkpoints"
                         )
                     };
-                    (cell, json)
+                    (cell, Some(coverage))
                 }
                 Ok(LogVerdict::Broken(at)) => {
                     let text = format!("BROKEN at {}", at.position);
                     problems.push(format!("log: {at}"));
-                    (text, json!({ "verified": false, "position": at.position }))
+                    let coverage = Coverage::Broken {
+                        verified: false,
+                        position: at.position,
+                    };
+                    (text, Some(coverage))
                 }
                 Err(err) if refuses(&err) => {
                     problems.push(format!("log: {err}"));
-                    (
-                        "REFUSED".to_owned(),
-                        json!({ "verified": false, "error": err }),
-                    )
+                    let coverage = Coverage::Refused {
+                        verified: false,
+                        error: err,
+                    };
+                    ("REFUSED".to_owned(), Some(coverage))
                 }
                 Err(err) => return Err(err.into()),
             }
         }
     };
-    let holds = problems.is_empty();
     Ok(TenantRow {
         tenant,
-        holds,
-        json: json!({
-            "tenant": tenant.to_string(),
-            "entries": entries,
-            "chain": chain,
-            "requests": requests_json,
-            "log": log,
-            "log_coverage": log_json,
-            "problems": problems,
-        }),
-        cells: [
-            tenant.to_string(),
-            entries.to_string(),
-            chain,
-            requests,
-            log,
-        ],
+        entries,
+        chain,
+        requests_cell,
+        requests,
+        log,
+        log_coverage,
         problems,
     })
 }
@@ -346,7 +397,7 @@ pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode,
         Box::new(BufReader::new(bar.wrap_read(file)))
     };
     let verdict = verify_export(reader, &origin, std::slice::from_ref(&key), &held);
-    let (code, value, text) = match verdict {
+    let (code, report, text) = match verdict {
         Ok(LogVerdict::Verified {
             size,
             root,
@@ -357,7 +408,15 @@ pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode,
             let uncovered = size - covered.min(size);
             (
                 ExitCode::SUCCESS,
-                json!({ "verified": true, "origin": origin, "size": size, "root": root, "checkpoints": checkpoints, "covered": covered, "uncovered": uncovered }),
+                Offline::Verified {
+                    verified: true,
+                    origin: &origin,
+                    size,
+                    root: root.clone(),
+                    checkpoints,
+                    covered,
+                    uncovered,
+                },
                 format!(
                     "verified: the log {origin} holds: {size} entries, root {root}, {checkpoints} signed checkpoints checked (yours among them); the latest covers {covered} entries, {uncovered} are in no signed checkpoint yet"
                 ),
@@ -365,26 +424,30 @@ pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode,
         }
         Ok(LogVerdict::Broken(at)) => (
             Code::Refused.into(),
-            json!({
-                "verified": false,
-                "origin": origin,
-                "position": at.position,
-                "request": at.record.map(|(request, _)| request.to_string()),
-                "sequence": at.record.map(|(_, sequence)| sequence),
-                "tampering": at.tampering,
-                "reason": at.to_string(),
-            }),
+            Offline::Broken {
+                verified: false,
+                origin: &origin,
+                position: at.position,
+                request: at.record.map(|(request, _)| request),
+                sequence: at.record.map(|(_, sequence)| sequence),
+                tampering: at.tampering,
+                reason: at.to_string(),
+            },
             format!("REFUSED: {at}"),
         ),
         Err(ExportError::Read(err)) => return Err(Failure::io("reading the export", err)),
         Err(err) => (
             Code::Refused.into(),
-            json!({ "verified": false, "origin": origin, "reason": err.to_string() }),
+            Offline::Refused {
+                verified: false,
+                origin: &origin,
+                reason: err.to_string(),
+            },
             format!("REFUSED: {err}"),
         ),
     };
     if out.json() {
-        out.json_value(&value);
+        out.json_of(&report);
     } else {
         out.line(&text);
     }
@@ -397,7 +460,7 @@ pub async fn proof<B: Backend>(
     command: ProofCommand,
     out: &Output,
 ) -> Result<ExitCode, Failure> {
-    let (value, text) = match command {
+    let (proved, text) = match command {
         ProofCommand::Inclusion(InclusionArgs {
             tenant,
             position,
@@ -429,24 +492,71 @@ pub async fn proof<B: Backend>(
             };
             let proof = store.inclusion_proof(tenant, position).await?;
             let text = proof.to_text();
-            (
-                json!({ "tenant": tenant.to_string(), "position": position, "proof": text }),
-                text,
-            )
+            let proved = Proved {
+                tenant,
+                position: Some(position),
+                from: None,
+                proof: text.clone(),
+            };
+            (proved, text)
         }
         ProofCommand::Consistency { tenant, from } => {
             let proof = store.consistency_proof(tenant, from).await?;
             let text = proof.to_text();
-            (
-                json!({ "tenant": tenant.to_string(), "from": from, "proof": text }),
-                text,
-            )
+            let proved = Proved {
+                tenant,
+                position: None,
+                from: Some(from),
+                proof: text.clone(),
+            };
+            (proved, text)
         }
     };
     if out.json() {
-        out.json_value(&value);
+        out.json_of(&proved);
     } else {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `verify-offline --json` prints.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Offline<'a> {
+    Verified {
+        verified: bool,
+        origin: &'a str,
+        size: u64,
+        root: String,
+        checkpoints: usize,
+        covered: u64,
+        uncovered: u64,
+    },
+    Broken {
+        verified: bool,
+        origin: &'a str,
+        position: u64,
+        request: Option<RequestId>,
+        sequence: Option<u64>,
+        tampering: Tampering,
+        reason: String,
+    },
+    Refused {
+        verified: bool,
+        origin: &'a str,
+        reason: String,
+    },
+}
+
+/// What `proof --json` prints: the proof's text, and what it is of (an entry's position, or
+/// the size a consistency proof is from).
+#[derive(Serialize)]
+struct Proved {
+    tenant: TenantId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<u64>,
+    proof: String,
 }

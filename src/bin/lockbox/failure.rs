@@ -65,10 +65,15 @@ impl Failure {
     pub fn report(&self, out: &Output) -> ExitCode {
         eprintln!("lockbox: error: {}", self.message);
         if out.json() {
-            out.json_value(&serde_json::json!({
-                "error": self.message,
-                "exit_code": self.code as u8,
-            }));
+            #[derive(serde::Serialize)]
+            struct Reported<'a> {
+                error: &'a str,
+                exit_code: u8,
+            }
+            out.json_of(&Reported {
+                error: &self.message,
+                exit_code: self.code as u8,
+            });
         }
         self.code.into()
     }

@@ -7,16 +7,16 @@ use chrono::{DateTime, Utc};
 use customer_lockbox::tlog::SignerKey;
 use customer_lockbox::{
     AddressBook, Clock, Delivery, EmailAddress, EngineerId, OutboxQuery, OutboxView, PageSize,
-    RequestQuery, Sender, StateKind, SystemClock, Topic,
+    RequestId, RequestQuery, Sender, StateKind, SystemClock, TenantId, Topic,
 };
 use customer_lockbox::{Backend, Store};
 use lettre::Transport;
 use lettre::message::Mailbox;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::cli::{DeliverArgs, SweepArgs};
 use crate::failure::{Code, Failure};
-use crate::print::{Output, instant, rfc3339};
+use crate::print::{Output, instant};
 
 /// Gives the store the log's signing key from `path`, if one is given, so the steps it takes
 /// sign checkpoints and its messages carry them.
@@ -57,17 +57,20 @@ pub async fn sweep<B: Backend>(
             _ => "move on",
         };
         if out.json() {
-            out.json_value(&json!({
-                "dry_run": true,
-                "at": rfc3339(now),
-                "due": due.iter().map(|r| json!({
-                    "request": r.id.to_string(),
-                    "tenant": r.tenant.to_string(),
-                    "state": r.state.as_str(),
-                    "due_at": r.due_at.map(rfc3339),
-                    "would": would(r.state),
-                })).collect::<Vec<_>>(),
-            }));
+            out.json_of(&DryRun {
+                dry_run: true,
+                at: now,
+                due: due
+                    .iter()
+                    .map(|r| Due {
+                        request: r.id,
+                        tenant: r.tenant,
+                        state: r.state,
+                        due_at: r.due_at,
+                        would: would(r.state),
+                    })
+                    .collect(),
+            });
         } else {
             out.table(
                 &["REQUEST", "TENANT", "STATE", "DUE", "WOULD"],
@@ -87,19 +90,11 @@ pub async fn sweep<B: Backend>(
     }
     use_signer(store, args.signer_key.as_deref())?;
     let report = store.sweep(now).await?;
-    let ids = |ids: &[customer_lockbox::RequestId]| {
-        ids.iter().map(|id| id.to_string()).collect::<Vec<_>>()
-    };
     if out.json() {
-        out.json_value(&json!({
-            "at": rfc3339(now),
-            "expired": ids(&report.expired),
-            "access_ended": ids(&report.access_ended),
-            "skipped": ids(&report.skipped),
-            "failed": report.failed.iter().map(|(id, err)| json!({
-                "request": id.to_string(), "error": err.to_string(),
-            })).collect::<Vec<_>>(),
-        }));
+        out.json_of(&Swept {
+            at: now,
+            report: &report,
+        });
     } else {
         let rows = report
             .expired
@@ -225,17 +220,10 @@ pub async fn deliver<B: Backend>(
             )
             .await?;
         if out.json() {
-            out.json_value(&json!({
-                "dry_run": true,
-                "pending": pending.iter().map(|e| json!({
-                    "request": e.request.to_string(),
-                    "cause": e.cause,
-                    "kind": e.kind.to_string(),
-                    "attempts": e.attempts,
-                    "next_attempt_at": rfc3339(e.next_attempt_at),
-                    "last_error": e.last_error.as_ref().map(ToString::to_string),
-                })).collect::<Vec<_>>(),
-            }));
+            out.json_of(&Pending {
+                dry_run: true,
+                pending: &pending,
+            });
         } else {
             out.table(
                 &[
@@ -340,11 +328,57 @@ pub async fn migrate<B: Backend>(store: &Store<B>, out: &Output) -> Result<ExitC
     store.migrate().await?;
     let (after, _) = store.schema_version().await?;
     if out.json() {
-        out.json_value(&json!({ "before": before, "after": after, "supported": supported }));
+        out.json_of(&Migrated {
+            before,
+            after,
+            supported,
+        });
     } else if before == after {
         out.line(&format!("schema already at version {after}: nothing to do"));
     } else {
         out.line(&format!("schema migrated from version {before} to {after}"));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `sweep --dry-run --json` prints: the requests due at `at`, and what a sweep would do.
+#[derive(Serialize)]
+struct DryRun {
+    dry_run: bool,
+    at: DateTime<Utc>,
+    due: Vec<Due>,
+}
+
+/// A request a sweep would move on.
+#[derive(Serialize)]
+struct Due {
+    request: RequestId,
+    tenant: TenantId,
+    state: StateKind,
+    due_at: Option<DateTime<Utc>>,
+    would: &'static str,
+}
+
+/// What `sweep --json` prints: the instant swept at, and the store's report.
+#[derive(Serialize)]
+struct Swept<'a> {
+    at: DateTime<Utc>,
+    #[serde(flatten)]
+    report: &'a customer_lockbox::SweepReport,
+}
+
+/// What `deliver --dry-run --json` prints: the outbox's pending messages.
+#[derive(Serialize)]
+struct Pending<'a> {
+    dry_run: bool,
+    pending: &'a [customer_lockbox::OutboxEntry],
+}
+
+/// What `migrate --json` prints: the schema version before and after, and the newest this
+/// build knows.
+#[derive(Serialize)]
+struct Migrated {
+    before: u32,
+    after: u32,
+    supported: u32,
 }

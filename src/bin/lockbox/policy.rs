@@ -7,11 +7,11 @@ use customer_lockbox::{
     TenantPolicy,
 };
 use customer_lockbox::{Backend, Store};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::cli::{PolicyCommand, PolicySetArgs};
 use crate::failure::{Code, Failure};
-use crate::print::{Output, instant, rfc3339};
+use crate::print::{Output, instant};
 
 /// Runs a policy command.
 pub async fn run<B: Backend>(
@@ -44,26 +44,12 @@ fn approvers(policy: &TenantPolicy) -> String {
         .join(", ")
 }
 
-fn policy_json(policy: &TenantPolicy) -> Value {
-    json!({
-        "tenant": policy.tenant().to_string(),
-        "approvers": policy.approvers().iter().map(|a| json!({
-            "id": a.id().to_string(),
-            "email": a.email().to_string(),
-        })).collect::<Vec<_>>(),
-        "approvals_required": policy.approvals_required(),
-        "decision_window_minutes": policy.decision_window().minutes(),
-        "max_access_minutes": policy.max_access_duration().minutes(),
-    })
-}
-
-fn change_json(change: &PolicyChange) -> Value {
-    json!({
-        "version": change.version(),
-        "at": rfc3339(change.at()),
-        "changed_by": change.changed_by().to_string(),
-        "policy": policy_json(change.after()),
-    })
+/// A tenant's policy history, as `policy history --json` prints it: each change in the
+/// library's form (its version, instant, administrator, and the policy before and after).
+#[derive(Serialize)]
+struct History<'a> {
+    tenant: TenantId,
+    changes: &'a [PolicyChange],
 }
 
 async fn show<B: Backend>(
@@ -75,7 +61,7 @@ async fn show<B: Backend>(
     let change = history.changes().last().ok_or_else(|| no_policy(tenant))?;
     let policy = change.after();
     if out.json() {
-        out.json_value(&change_json(change));
+        out.json_of(change);
     } else {
         out.fields(&[
             ("Tenant", tenant.to_string()),
@@ -107,10 +93,10 @@ async fn history<B: Backend>(
         return Err(no_policy(tenant));
     }
     if out.json() {
-        out.json_value(&json!({
-            "tenant": tenant.to_string(),
-            "changes": history.changes().iter().map(change_json).collect::<Vec<_>>(),
-        }));
+        out.json_of(&History {
+            tenant,
+            changes: history.changes(),
+        });
     } else {
         out.table(
             &[
@@ -161,7 +147,7 @@ async fn set<B: Backend>(
     crate::operate::use_signer(store, args.signer_key.as_deref())?;
     let change = store.set_policy(&args.admin, policy, now).await?;
     if out.json() {
-        out.json_value(&change_json(&change));
+        out.json_of(&change);
     } else {
         out.line(&format!(
             "tenant {}: policy version {} in force from {}; its approvers are told by email on the next `lockbox deliver`",

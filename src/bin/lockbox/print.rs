@@ -23,7 +23,7 @@ impl Output {
     }
 
     /// Prints `value` as one pretty JSON document.
-    pub fn json_value(&self, value: &serde_json::Value) {
+    fn json_value(&self, value: &serde_json::Value) {
         let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
         self.line(&text);
     }

@@ -3,13 +3,17 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use customer_lockbox::{AnyRequest, PageSize, RequestId, RequestQuery, RequestSummary};
-use customer_lockbox::{Backend, Store};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use customer_lockbox::{
+    AnyRequest, ApproverId, AuditRecord, Backend, EngineerId, Justification, PageSize,
+    RequestCursor, RequestId, RequestQuery, RequestSummary, ServiceRequestNumber, Services,
+    StateKind, Store, TenantId,
+};
+use serde::Serialize;
 
 use crate::cli::RequestsArgs;
 use crate::failure::Failure;
-use crate::print::{Output, instant, or_dash, rfc3339};
+use crate::print::{Output, instant, or_dash};
 
 /// Lists requests, a page (or every page) at a time.
 pub async fn list<B: Backend>(
@@ -46,10 +50,10 @@ pub async fn list<B: Backend>(
         })
         .await?;
     if out.json() {
-        out.json_value(&json!({
-            "requests": requests.iter().map(summary_json).collect::<Vec<_>>(),
-            "next": next.map(|cursor| cursor.to_string()),
-        }));
+        out.json_of(&Listing {
+            requests: &requests,
+            next,
+        });
     } else {
         out.table(
             &[
@@ -83,17 +87,58 @@ pub async fn list<B: Backend>(
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary_json(r: &RequestSummary) -> Value {
-    json!({
-        "id": r.id.to_string(),
-        "tenant": r.tenant.to_string(),
-        "service_request": r.service_request.to_string(),
-        "services": r.services.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "engineer": r.engineer.to_string(),
-        "state": r.state.as_str(),
-        "drafted_at": rfc3339(r.drafted_at),
-        "due_at": r.due_at.map(rfc3339),
-    })
+/// A list of requests, as `--json` prints it.
+#[derive(Serialize)]
+struct Listing<'a> {
+    requests: &'a [RequestSummary],
+    /// Where the next page starts, if one follows.
+    next: Option<RequestCursor>,
+}
+
+/// A request and its trail, as `show --json` prints it: its content, what time does to it
+/// next (or did last), and each record with its log position.
+#[derive(Serialize)]
+struct Shown<'a> {
+    id: RequestId,
+    tenant: TenantId,
+    state: StateKind,
+    service_request: &'a ServiceRequestNumber,
+    services: &'a Services,
+    engineer: &'a EngineerId,
+    access_duration_minutes: u32,
+    justification: &'a Justification,
+    drafted_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decide_by: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<Window>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closed: Option<Closing>,
+    trail: Vec<Entry<'a>>,
+}
+
+/// When a request had access, and who granted it.
+#[derive(Serialize)]
+struct Window {
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    granted_by: ApproverId,
+}
+
+/// When a request closed, and why.
+#[derive(Serialize)]
+struct Closing {
+    at: DateTime<Utc>,
+    reason: String,
+}
+
+/// A record of the trail with its place in the tenant's log.
+#[derive(Serialize)]
+struct Entry<'a> {
+    sequence: u64,
+    log_position: Option<u64>,
+    text: String,
+    record: &'a AuditRecord,
 }
 
 /// Shows one request and its trail.
@@ -104,97 +149,98 @@ pub async fn show<B: Backend>(
 ) -> Result<ExitCode, Failure> {
     let request = store.load(id).await?;
     let positions: HashMap<u64, u64> = store.log_positions(id).await?.into_iter().collect();
-    let (service_request, services, duration, justification, engineer, drafted_at) = (
-        request.service_request().to_string(),
-        request.services().clone(),
-        request.access_duration(),
-        request.justification().to_string(),
-        request.engineer().to_string(),
-        request.drafted_at(),
-    );
-    // What time does to it next, or did last.
-    let mut timing: Vec<(&str, String, Value)> = Vec::new();
-    match &request {
-        AnyRequest::PendingCustomer(pending) => {
-            let deadline = pending.decision_deadline();
-            timing.push((
-                "Decide by",
-                instant(deadline),
-                json!({ "decide_by": rfc3339(deadline) }),
-            ));
-        }
+    let (decide_by, access, closed) = match &request {
+        AnyRequest::PendingCustomer(pending) => (Some(pending.decision_deadline()), None, None),
         AnyRequest::Granted(granted) => {
-            let (from, until) = (granted.granted_at(), granted.access_ends_at());
-            timing.push((
-                "Access",
-                format!("{} until {} (granted by {})", instant(from), instant(until), granted.granted_by()),
-                json!({ "access": { "from": rfc3339(from), "until": rfc3339(until), "granted_by": granted.granted_by().to_string() } }),
-            ));
+            let window = Window {
+                from: granted.granted_at(),
+                until: granted.access_ends_at(),
+                granted_by: granted.granted_by().clone(),
+            };
+            (None, Some(window), None)
         }
         AnyRequest::Closed(closed) => {
-            if let Some((from, until, by)) = closed.had_access() {
-                timing.push((
-                    "Access",
-                    format!("{} until {} (granted by {by})", instant(from), instant(until)),
-                    json!({ "access": { "from": rfc3339(from), "until": rfc3339(until), "granted_by": by.to_string() } }),
-                ));
-            }
-            timing.push((
-                "Closed",
-                format!("{} ({})", instant(closed.closed_at()), closed.reason()),
-                json!({ "closed": { "at": rfc3339(closed.closed_at()), "reason": closed.reason().to_string() } }),
-            ));
+            let window = closed.had_access().map(|(from, until, by)| Window {
+                from,
+                until,
+                granted_by: by.clone(),
+            });
+            let closing = Closing {
+                at: closed.closed_at(),
+                reason: closed.reason().to_string(),
+            };
+            (None, window, Some(closing))
         }
-        _ => {}
-    }
+        _ => (None, None, None),
+    };
     let trail = request.audit_trail();
+    let shown = Shown {
+        id: request.id(),
+        tenant: request.tenant(),
+        state: request.state(),
+        service_request: request.service_request(),
+        services: request.services(),
+        engineer: request.engineer(),
+        access_duration_minutes: request.access_duration().minutes(),
+        justification: request.justification(),
+        drafted_at: request.drafted_at(),
+        decide_by,
+        access,
+        closed,
+        trail: trail
+            .iter()
+            .map(|record| Entry {
+                sequence: record.sequence(),
+                log_position: positions.get(&record.sequence()).copied(),
+                text: record.to_string(),
+                record,
+            })
+            .collect(),
+    };
     if out.json() {
-        let mut value = json!({
-            "id": request.id().to_string(),
-            "tenant": request.tenant().to_string(),
-            "state": request.state().as_str(),
-            "service_request": service_request,
-            "services": services.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            "engineer": engineer,
-            "access_duration_minutes": duration.minutes(),
-            "justification": justification,
-            "drafted_at": rfc3339(drafted_at),
-            "trail": trail.iter().map(|record| json!({
-                "sequence": record.sequence(),
-                "log_position": positions.get(&record.sequence()),
-                "text": record.to_string(),
-                "record": record,
-            })).collect::<Vec<_>>(),
-        });
-        for (_, _, extra) in timing {
-            if let (Some(object), Value::Object(extra)) = (value.as_object_mut(), extra) {
-                object.extend(extra);
-            }
-        }
-        out.json_value(&value);
+        out.json_of(&shown);
         return Ok(ExitCode::SUCCESS);
     }
     let mut fields = vec![
-        ("Request", request.id().to_string()),
-        ("Tenant", request.tenant().to_string()),
-        ("State", request.state().to_string()),
-        ("Service request", service_request),
-        ("Services", services.to_string()),
-        ("Engineer", engineer),
-        ("Access asked", duration.to_string()),
-        ("Justification", justification),
-        ("Drafted", instant(drafted_at)),
+        ("Request", shown.id.to_string()),
+        ("Tenant", shown.tenant.to_string()),
+        ("State", shown.state.to_string()),
+        ("Service request", shown.service_request.to_string()),
+        ("Services", shown.services.to_string()),
+        ("Engineer", shown.engineer.to_string()),
+        ("Access asked", request.access_duration().to_string()),
+        ("Justification", shown.justification.to_string()),
+        ("Drafted", instant(shown.drafted_at)),
     ];
-    fields.extend(timing.into_iter().map(|(label, text, _)| (label, text)));
+    if let Some(deadline) = shown.decide_by {
+        fields.push(("Decide by", instant(deadline)));
+    }
+    if let Some(window) = &shown.access {
+        fields.push((
+            "Access",
+            format!(
+                "{} until {} (granted by {})",
+                instant(window.from),
+                instant(window.until),
+                window.granted_by
+            ),
+        ));
+    }
+    if let Some(closing) = &shown.closed {
+        fields.push((
+            "Closed",
+            format!("{} ({})", instant(closing.at), closing.reason),
+        ));
+    }
     out.fields(&fields);
     out.line("");
     out.line(&format!(
         "Audit trail ({} records; log entry in brackets):",
-        trail.len()
+        shown.trail.len()
     ));
-    for record in trail {
-        let position = or_dash(positions.get(&record.sequence()).map(u64::to_string));
-        out.line(&format!("  [{position}] {record}"));
+    for entry in &shown.trail {
+        let position = or_dash(entry.log_position.map(|p| p.to_string()));
+        out.line(&format!("  [{position}] {}", entry.text));
     }
     Ok(ExitCode::SUCCESS)
 }
