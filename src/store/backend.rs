@@ -69,7 +69,7 @@ pub struct LogHead {
 #[derive(Clone, Debug)]
 pub struct NewMessage {
     pub(crate) sequence: u64,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: crate::values::NotificationKind,
     pub(crate) created_at: String,
     pub(crate) message: String,
 }
@@ -111,7 +111,7 @@ pub struct StepWrite {
 #[derive(Clone, Debug)]
 pub struct KeptStep {
     pub(crate) key: String,
-    pub(crate) step: &'static str,
+    pub(crate) step: crate::refusal::Step,
     pub(crate) result: String,
 }
 

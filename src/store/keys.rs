@@ -40,7 +40,7 @@ impl Kept {
     pub(crate) fn under(&self, key: &IdempotencyKey, step: Step) -> Result<KeptStep, StoreError> {
         Ok(KeptStep {
             key: key.as_str().to_owned(),
-            step: step.as_str(),
+            step,
             result: serde_json::to_string(self)
                 .map_err(StoreError::db("keeping the step's idempotency key"))?,
         })

@@ -1253,7 +1253,7 @@ fn new_messages<S: State>(request: &Request<S>) -> Result<Vec<NewMessage>, Store
             .map_err(StoreError::db("encoding a notification"))?;
         messages.push(NewMessage {
             sequence: cause.sequence(),
-            kind: notification.kind().as_str(),
+            kind: notification.kind(),
             created_at: instant_text(cause.at()),
             message,
         });

@@ -292,7 +292,7 @@ async fn call(
         .map(|message| {
             serde_json::json!({
                 "sequence": message.sequence,
-                "kind": message.kind,
+                "kind": message.kind.as_str(),
                 "created_at": message.created_at,
                 "message": message.message,
             })
@@ -313,7 +313,8 @@ async fn call(
     let latest_at = instant_text(step.latest_at);
     let max_skew = MAX_CLOCK_SKEW.num_microseconds().unwrap_or(i64::MAX);
     let key = step.key.as_ref().map(|kept| {
-        serde_json::json!({"key": kept.key, "step": kept.step, "result": kept.result}).to_string()
+        serde_json::json!({"key": kept.key, "step": kept.step.as_str(), "result": kept.result})
+            .to_string()
     });
     let store_clock = step.store_clock.map(instant_text);
     let stmt = client

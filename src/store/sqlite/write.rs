@@ -159,7 +159,15 @@ fn keep_step(
         "INSERT INTO step_keys (request_id, key, step, revision, result) \
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
     )
-    .and_then(|mut stmt| stmt.execute(params![request, kept.key, kept.step, revision, kept.result]))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            request,
+            kept.key,
+            kept.step.as_str(),
+            revision,
+            kept.result
+        ])
+    })
     .map(|inserted| inserted == 1)
     .map_err(StoreError::db("keeping the step's idempotency key"))
 }
@@ -228,7 +236,7 @@ fn add_message(
         stmt.execute(params![
             request,
             message.sequence,
-            message.kind,
+            message.kind.as_str(),
             message.created_at,
             message.message
         ])
