@@ -1063,3 +1063,85 @@ fn verify_says_what_no_checkpoint_covers_and_what_was_deleted() {
         victim.verify(3, &["requests not checked", "policy"]);
     }
 }
+
+/// A store whose only tenant has only a policy change (set, its message not delivered yet).
+fn policy_only_store() -> (tempfile::TempDir, PathBuf) {
+    let (dir, path) = store_file();
+    runtime().block_on(async {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        store.set_checkpoint_signer(signer());
+        set_policy_at(&store, policy(), at(hours(-24)))
+            .await
+            .unwrap();
+    });
+    (dir, path)
+}
+
+/// The dry run lists the policy change's message that the real `deliver` sends.
+#[test]
+fn a_deliver_dry_run_lists_a_policy_changes_message() {
+    let (_dir, path) = policy_only_store();
+    let url = path_text(&path);
+    let dry: serde_json::Value =
+        serde_json::from_str(&ok(url, &["--json", "deliver", "--dry-run"])).unwrap();
+    let pending = dry["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{dry:#}");
+    assert_eq!(pending[0]["tenant"], tenant());
+    assert_eq!(pending[0]["kind"], "policy_changed");
+    let table = ok(url, &["deliver", "--dry-run"]);
+    assert!(
+        table.contains(&format!("policy of {}", tenant())),
+        "{table}"
+    );
+    assert!(!table.contains("the outbox is empty"), "{table}");
+}
+
+/// `verify` without `--tenant` checks a tenant whose log holds only policy records.
+#[test]
+fn verify_checks_a_tenant_with_only_a_policy_change() {
+    let (_dir, path) = policy_only_store();
+    let url = path_text(&path);
+    let verified: serde_json::Value =
+        serde_json::from_str(&ok(url, &["--json", "verify"])).unwrap();
+    let tenants = verified["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 1, "{verified:#}");
+    assert_eq!(tenants[0]["tenant"], tenant());
+    assert_eq!(tenants[0]["entries"], 1);
+    let table = ok(url, &["verify"]);
+    assert!(!table.contains("no tenants in this store"), "{table}");
+}
+
+/// A tenant's audit search shows its policy changes, which `export-log` exports; a search
+/// narrowed to a request does not.
+#[test]
+fn a_tenants_audit_search_shows_its_policy_changes() {
+    let (_dir, path) = policy_only_store();
+    let url = path_text(&path);
+    let exported = ok(url, &["export-log", "--tenant", &tenant()]);
+    assert!(exported.contains("\"policy_changed\""), "{exported}");
+    let found = ok(url, &["audit", "search", "--tenant", &tenant()]);
+    assert!(found.contains("policy changed to version 1"), "{found}");
+    let found: serde_json::Value = serde_json::from_str(&ok(
+        url,
+        &["--json", "audit", "search", "--tenant", &tenant()],
+    ))
+    .unwrap();
+    assert_eq!(
+        found["policy_changes"].as_array().unwrap().len(),
+        1,
+        "{found:#}"
+    );
+    let narrowed = ok(
+        url,
+        &[
+            "audit",
+            "search",
+            "--tenant",
+            &tenant(),
+            "--request",
+            &request_id(1).to_string(),
+        ],
+    );
+    assert!(!narrowed.contains("policy changed"), "{narrowed}");
+}

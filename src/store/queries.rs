@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, Utc};
 
 use super::columns::{AUDIT_COLUMNS, REQUEST_COLUMNS, Value, instant_text, list, uuid_text};
-use super::reports::{OutboxQuery, OutboxView};
+use super::reports::{OutboxAt, OutboxCursor, OutboxQuery, OutboxView};
 use super::requests::{RequestFilter, RequestQuery};
 use crate::audit::{AuditEventKind, AuditQuery};
 use crate::values::{RequestId, TenantId};
@@ -265,15 +265,50 @@ pub(crate) fn outbox_view(query: &OutboxQuery, placeholder: &dyn Fn(usize) -> St
     if query.view == OutboxView::Failed {
         b.term("last_error IS NOT NULL".to_owned());
     }
-    if let Some(cursor) = query.after {
-        let id = b.arg(Value::Int(cursor.0));
-        b.term(format!("id > {id}"));
+    match &query.after {
+        Some(OutboxCursor(OutboxAt::Request(row))) => {
+            let id = b.arg(Value::Int(*row));
+            b.term(format!("id > {id}"));
+        }
+        // Past every request message: this part of the view is done.
+        Some(OutboxCursor(OutboxAt::Policy { .. })) => b.nothing(),
+        None => {}
     }
     let limit = b.limit(query.page_size.get());
     Sql {
         text: format!(
             "SELECT {} FROM outbox {} ORDER BY id LIMIT {limit}",
             list(&OUTBOX_COLUMNS),
+            b.filter()
+        ),
+        args: b.args,
+    }
+}
+
+/// The policy-change messages of an outbox view, after the requests' (by tenant, then
+/// version), as `tenant, version, status, attempts, last_error, lease_until`.
+pub(crate) fn policy_outbox_view(
+    query: &OutboxQuery,
+    placeholder: &dyn Fn(usize) -> String,
+) -> Sql {
+    let mut b = Builder::new(placeholder);
+    b.term("status = 'pending'".to_owned());
+    if query.view == OutboxView::Failed {
+        b.term("last_error IS NOT NULL".to_owned());
+    }
+    if let Some(OutboxCursor(OutboxAt::Policy { tenant, version })) = &query.after {
+        // Numbered placeholders: the tenant's is bound once and used twice, on both engines.
+        let tenant = b.arg(Value::Text(uuid_text(tenant.as_uuid())));
+        let version = b.arg(Value::Int(i64::from(*version)));
+        b.term(format!(
+            "(tenant > {tenant} OR (tenant = {tenant} AND version > {version}))"
+        ));
+    }
+    let limit = b.limit(query.page_size.get());
+    Sql {
+        text: format!(
+            "SELECT tenant, version, status, attempts, last_error, lease_until FROM policy_outbox \
+             {} ORDER BY tenant, version LIMIT {limit}",
             b.filter()
         ),
         args: b.args,

@@ -13,12 +13,13 @@ use super::columns::uuid_text;
 use super::handle::Store;
 use super::queries;
 use super::reports::{
-    OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus, RequestsVerdict,
+    OutboxAt, OutboxCursor, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus, RequestsVerdict,
 };
 use super::requests::{RequestPage, RequestQuery, RequestSummary};
 use crate::audit::{
     AuditPage, AuditQuery, AuditRecord, ChainHash, ChainHead, ChainVerdict, PageSize,
 };
+use crate::delivery::Topic;
 use crate::record::{BrokenRule, RecordError, RequestRecord};
 use crate::request::AnyRequest;
 use crate::values::DeliveryFailure;
@@ -149,20 +150,33 @@ impl<B: Backend> Store<B> {
     #[tracing::instrument(name = "lockbox.outbox_view", skip_all, fields(backend = B::NAME, returned = tracing::field::Empty))]
     pub async fn outbox_view(&self, query: &OutboxQuery) -> Result<OutboxPage, StoreError> {
         self.ready().await?;
-        let rows = super::select::outbox_rows(
+        let (requests, policies) = super::select::outbox_view(
             self.backend(),
             queries::outbox_view(query, &B::placeholder),
+            queries::policy_outbox_view(query, &B::placeholder),
         )
         .await?;
         let size = page_len(query.page_size);
-        let entries = rows
-            .iter()
-            .take(size)
-            .map(outbox_entry)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = (rows.len() > size)
-            .then(|| rows.get(size - 1).map(|row| OutboxCursor(row.id)))
+        let mut entries = Vec::with_capacity(size + 1);
+        for row in &requests {
+            entries.push((outbox_entry(row)?, OutboxAt::Request(row.id)));
+        }
+        for row in &policies {
+            let entry = policy_outbox_entry(row)?;
+            let Topic::Policy { tenant, version } = entry.topic else {
+                continue;
+            };
+            entries.push((entry, OutboxAt::Policy { tenant, version }));
+        }
+        let next = (entries.len() > size)
+            .then(|| {
+                entries
+                    .get(size - 1)
+                    .map(|(_, at)| OutboxCursor(at.clone()))
+            })
             .flatten();
+        entries.truncate(size);
+        let entries: Vec<OutboxEntry> = entries.into_iter().map(|(entry, _)| entry).collect();
         tracing::Span::current().record("returned", entries.len());
         Ok(OutboxPage { entries, next })
     }
@@ -383,7 +397,7 @@ impl<B: Backend> Store<B> {
         .await
     }
 
-    /// Every tenant with requests.
+    /// Every tenant with requests or a policy: each tenant whose log holds anything.
     ///
     /// # Errors
     ///
@@ -452,9 +466,12 @@ fn outbox_entry(row: &OutboxRow) -> Result<OutboxEntry, StoreError> {
         ))
     };
     let kind = NotificationKind::parse(&row.kind).ok_or_else(|| column("outbox.kind"))?;
-    Ok(OutboxEntry {
+    let topic = Topic::Request {
         request: request.ok_or_else(|| column("outbox.request_id"))?,
         cause: row.sequence,
+    };
+    Ok(OutboxEntry {
+        topic,
         kind,
         status: OutboxStatus::parse(&row.status).ok_or_else(|| column("outbox.status"))?,
         attempts: row.attempts,
@@ -464,10 +481,45 @@ fn outbox_entry(row: &OutboxRow) -> Result<OutboxEntry, StoreError> {
             .map(DeliveryFailure::new)
             .transpose()
             .map_err(|_| column("outbox.last_error"))?,
-        next_attempt_at: chrono::DateTime::parse_from_rfc3339(&row.lease_until)
-            .map_err(|_| column("outbox.lease_until"))?
-            .with_timezone(&chrono::Utc),
+        next_attempt_at: stored_instant(&row.lease_until)
+            .ok_or_else(|| column("outbox.lease_until"))?,
     })
+}
+
+/// A policy change's outbox entry from its row, each column checked.
+fn policy_outbox_entry(row: &super::select::PolicyOutboxRow) -> Result<OutboxEntry, StoreError> {
+    let column = |column| {
+        StoreError::InvalidRecord(RecordError::new(
+            None,
+            None,
+            BrokenRule::StoredColumnDisagrees { column },
+        ))
+    };
+    let topic = Topic::Policy {
+        tenant: TenantId::parse(&row.tenant).map_err(|_| column("policy_outbox.tenant"))?,
+        version: u32::try_from(row.version).map_err(|_| column("policy_outbox.version"))?,
+    };
+    Ok(OutboxEntry {
+        topic,
+        kind: NotificationKind::PolicyChanged,
+        status: OutboxStatus::parse(&row.status).ok_or_else(|| column("policy_outbox.status"))?,
+        attempts: row.attempts,
+        last_error: row
+            .last_error
+            .clone()
+            .map(DeliveryFailure::new)
+            .transpose()
+            .map_err(|_| column("policy_outbox.last_error"))?,
+        next_attempt_at: stored_instant(&row.lease_until)
+            .ok_or_else(|| column("policy_outbox.lease_until"))?,
+    })
+}
+
+/// An instant as a stored text column holds it.
+fn stored_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|at| at.with_timezone(&chrono::Utc))
 }
 
 /// A query read a page at a time: an audit search ([`AuditQuery`]), a request listing

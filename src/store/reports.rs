@@ -11,7 +11,7 @@ use crate::refusal::Refusal;
 use crate::state::ClosureReason;
 use crate::values::DeliveryFailure;
 use crate::values::NotificationKind;
-use crate::values::RequestId;
+use crate::values::{RequestId, TenantId};
 
 /// What a sweep did: each overdue request handled as its own audited step.
 ///
@@ -234,14 +234,15 @@ impl fmt::Display for OutboxStatus {
     }
 }
 
-/// One notification in a store's outbox.
+/// One notification in a store's outbox: about a step of a request, or a change of a tenant's
+/// policy ([`Topic`](crate::Topic)).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct OutboxEntry {
-    /// The request it is about.
-    pub request: RequestId,
-    /// The sequence of the audit record whose step caused it.
-    pub cause: u64,
+    /// What it is about: a request's step (the request, and the sequence of the audit record
+    /// whose step caused it) or a tenant's policy change.
+    #[serde(flatten)]
+    pub topic: Topic,
     /// What it is about.
     pub kind: NotificationKind,
     /// Where it stands.
@@ -252,6 +253,25 @@ pub struct OutboxEntry {
     pub last_error: Option<DeliveryFailure>,
     /// A pending entry's earliest next attempt (the end of a lease or of the retry delay).
     pub next_attempt_at: DateTime<Utc>,
+}
+
+impl OutboxEntry {
+    /// The request it is about; `None` for a policy change's message.
+    pub fn request(&self) -> Option<RequestId> {
+        match self.topic {
+            Topic::Request { request, .. } => Some(request),
+            Topic::Policy { .. } => None,
+        }
+    }
+
+    /// The sequence of the request's audit record whose step caused it; `None` for a policy
+    /// change's message.
+    pub fn cause(&self) -> Option<u64> {
+        match self.topic {
+            Topic::Request { cause, .. } => Some(cause),
+            Topic::Policy { .. } => None,
+        }
+    }
 }
 
 /// What a delivery run did: each message it handled, in the order it handled them, with its
@@ -476,13 +496,27 @@ impl OutboxQuery {
 }
 
 /// Where the next page of an outbox view starts: opaque; hand it back to
-/// [`OutboxQuery::after`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OutboxCursor(pub(crate) i64);
+/// [`OutboxQuery::after`]. A view lists the requests' messages first, then the policy
+/// changes'.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutboxCursor(pub(crate) OutboxAt);
+
+/// An outbox view's position: after a request message's row, or after a tenant's policy
+/// change.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum OutboxAt {
+    Request(i64),
+    Policy { tenant: TenantId, version: u32 },
+}
 
 impl fmt::Display for OutboxCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "o{}", self.0)
+        match &self.0 {
+            OutboxAt::Request(row) => write!(f, "o{row}"),
+            OutboxAt::Policy { tenant, version } => {
+                write!(f, "p{}.{version}", tenant.as_uuid().simple())
+            }
+        }
     }
 }
 
@@ -491,15 +525,20 @@ serde_as_text!(OutboxCursor);
 impl std::str::FromStr for OutboxCursor {
     type Err = crate::Error;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        text.strip_prefix('o')
-            .and_then(|n| n.parse().ok())
-            .map(OutboxCursor)
-            .ok_or_else(|| {
-                crate::error::ErrorKind::InvalidCursor {
-                    input: text.chars().take(64).collect(),
-                }
-                .into()
+        let request = || Some(OutboxAt::Request(text.strip_prefix('o')?.parse().ok()?));
+        let policy = || {
+            let (tenant, version) = text.strip_prefix('p')?.split_once('.')?;
+            Some(OutboxAt::Policy {
+                tenant: TenantId::parse(tenant).ok()?,
+                version: version.parse().ok()?,
             })
+        };
+        request().or_else(policy).map(OutboxCursor).ok_or_else(|| {
+            crate::error::ErrorKind::InvalidCursor {
+                input: text.chars().take(64).collect(),
+            }
+            .into()
+        })
     }
 }
 

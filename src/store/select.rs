@@ -552,6 +552,53 @@ pub(crate) async fn outbox_rows<B: Backend>(
         .collect()
 }
 
+/// A policy-change message of an outbox view, as read.
+#[derive(Clone, Debug)]
+pub(crate) struct PolicyOutboxRow {
+    pub(crate) tenant: String,
+    pub(crate) version: u64,
+    pub(crate) status: String,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
+    pub(crate) lease_until: String,
+}
+
+/// An outbox view's two parts, from one snapshot: the requests' messages `requests` selects
+/// (in [`OUTBOX_COLUMNS`](super::queries::OUTBOX_COLUMNS) order), then the policy changes'
+/// messages `policies` selects.
+pub(crate) async fn outbox_view<B: Backend>(
+    backend: &B,
+    requests: Sql,
+    policies: Sql,
+) -> Result<(Vec<OutboxRow>, Vec<PolicyOutboxRow>), StoreError> {
+    let mut read = backend
+        .read("reading the outbox", vec![requests, policies])
+        .await?
+        .into_iter();
+    let (requests, policies) = (
+        read.next().unwrap_or_default(),
+        read.next().unwrap_or_default(),
+    );
+    let requests = requests.iter().map(outbox_row).collect::<Result<_, _>>()?;
+    let policies = policies
+        .iter()
+        .map(|row| {
+            let read = || -> Result<PolicyOutboxRow, BrokenRule> {
+                Ok(PolicyOutboxRow {
+                    tenant: row.text(0, "tenant")?.to_owned(),
+                    version: row.unsigned(1, "version")?,
+                    status: row.text(2, "status")?.to_owned(),
+                    attempts: row.small(3, "attempts")?,
+                    last_error: row.optional_text(4, "last_error")?.map(str::to_owned),
+                    lease_until: row.text(5, "lease_until")?.to_owned(),
+                })
+            };
+            read().map_err(refused(None))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((requests, policies))
+}
+
 /// The chain position of the record of `tenant` whose hash is `hash`, if one has it.
 pub(crate) async fn link_target<B: Backend>(
     backend: &B,
@@ -578,10 +625,10 @@ pub(crate) async fn chain_head<B: Backend>(
     chain_head_of(&one(backend, "reading the chain head", sql).await?)
 }
 
-/// Every tenant with requests, as stored (the store parses them).
+/// Every tenant with requests or a policy, as stored (the store parses them).
 pub(crate) async fn tenants<B: Backend>(backend: &B) -> Result<Vec<String>, StoreError> {
     let sql = statement::<B>(
-        "SELECT DISTINCT tenant FROM requests ORDER BY tenant",
+        "SELECT tenant FROM requests UNION SELECT tenant FROM policy_changes ORDER BY 1",
         Vec::new(),
     );
     one(backend, "listing tenants", sql)

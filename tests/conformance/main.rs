@@ -133,6 +133,7 @@ conformance!(
         bounds_outside_the_storable_years_match_the_log,
         request_listings_page_through_each_filter,
         outbox_views_list_pending_and_failed_messages,
+        outbox_views_list_policy_messages_after_the_requests,
         every_listing_and_outbox_view_uses_an_index,
     ],
     tamper: [

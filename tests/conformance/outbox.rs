@@ -764,7 +764,10 @@ pub async fn random_runs_deliver_every_message_exactly_once<D: Db>() {
             .map(AuditRecord::sequence)
             .collect();
         assert_eq!(
-            entries.iter().map(|e| e.cause).collect::<Vec<_>>(),
+            entries
+                .iter()
+                .map(|e| e.cause().unwrap())
+                .collect::<Vec<_>>(),
             causes,
             "case {case}"
         );
@@ -779,7 +782,7 @@ pub async fn random_runs_deliver_every_message_exactly_once<D: Db>() {
                                 AuditEvent::NotificationSent { cause, .. }
                                 | AuditEvent::DeliveryFailed { cause, .. }
                                 | AuditEvent::NotificationDropped { cause, .. } => {
-                                    *cause == entry.cause
+                                    Some(*cause) == entry.cause()
                                 }
                                 _ => false,
                             }
@@ -787,7 +790,7 @@ pub async fn random_runs_deliver_every_message_exactly_once<D: Db>() {
                     .count()
             };
             let done = outcomes(K::NotificationSent) + outcomes(K::NotificationDropped);
-            assert_eq!(done, 1, "case {case}, cause #{}", entry.cause);
+            assert_eq!(done, 1, "case {case}, cause {:?}", entry.cause());
             assert_eq!(
                 outcomes(K::DeliveryFailed) as u32 + 1,
                 entry.attempts,

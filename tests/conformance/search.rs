@@ -430,7 +430,7 @@ pub async fn outbox_views_list_pending_and_failed_messages<D: Db>() {
         .await
         .unwrap();
     assert_eq!(pending.entries.len(), 1);
-    assert_eq!(pending.entries[0].request, first);
+    assert_eq!(pending.entries[0].request(), Some(first));
     let rest = store
         .outbox_view(
             &OutboxQuery::new(OutboxView::Pending)
@@ -439,8 +439,8 @@ pub async fn outbox_views_list_pending_and_failed_messages<D: Db>() {
         .await
         .unwrap();
     assert_eq!(
-        rest.entries.iter().map(|e| e.request).collect::<Vec<_>>(),
-        [second]
+        rest.entries.iter().map(|e| e.request()).collect::<Vec<_>>(),
+        [Some(second)]
     );
     assert!(rest.next.is_none());
     let failed = store
@@ -474,6 +474,77 @@ pub async fn outbox_views_list_pending_and_failed_messages<D: Db>() {
             .entries
             .is_empty()
     );
+}
+
+/// A policy change's message is in the outbox views, after the requests' messages, and pages
+/// across from one to the other; a tenant with only a policy is among the store's tenants.
+pub async fn outbox_views_list_policy_messages_after_the_requests<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    let first = pending_as(&store, 1).await;
+    // Fabrikam's policy is set and its message not delivered.
+    set_policy_at(&store, fabrikam_policy(), at(hours(-24)))
+        .await
+        .unwrap();
+    assert_eq!(store.tenants().await.unwrap().len(), 2);
+    let mut seen = Vec::new();
+    let mut query = OutboxQuery::new(OutboxView::Pending).page_size(PageSize::new(1).unwrap());
+    loop {
+        let page = store.outbox_view(&query).await.unwrap();
+        assert!(page.entries.len() <= 1);
+        seen.extend(page.entries.iter().map(|e| e.topic));
+        match page.next {
+            Some(next) => query = query.after(next.to_string().parse().unwrap()),
+            None => break,
+        }
+    }
+    let requests: Vec<_> = seen
+        .iter()
+        .filter(|t| matches!(t, Topic::Request { .. }))
+        .collect();
+    assert!(!requests.is_empty(), "{seen:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|t| matches!(t, Topic::Request { request, .. } if *request == first)),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&Topic::Policy {
+            tenant: fabrikam(),
+            version: 1
+        }),
+        "{seen:?}"
+    );
+    let all = store
+        .outbox_view(&OutboxQuery::new(OutboxView::Pending))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.entries.iter().map(|e| e.topic).collect::<Vec<_>>(),
+        seen
+    );
+    assert_eq!(
+        all.entries.last().unwrap().kind,
+        NotificationKind::PolicyChanged
+    );
+    assert_eq!(all.entries.last().unwrap().request(), None);
+    // Delivered, it is gone from the view.
+    store
+        .deliver(
+            &directory(),
+            &mut Recorder::default(),
+            at(minutes(30)),
+            minutes(5),
+        )
+        .await
+        .unwrap();
+    let after = store
+        .outbox_view(&OutboxQuery::new(OutboxView::Pending))
+        .await
+        .unwrap();
+    assert!(after.entries.is_empty(), "{:?}", after.entries);
 }
 
 /// Every listing and outbox view reads its table through an index, on a busy database.

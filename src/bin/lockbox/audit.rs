@@ -22,8 +22,11 @@ pub async fn run<B: Backend>(
             after,
             pages,
         } => {
+            let tenant = policy_changes_wanted(&filters);
+            let (since, before) = (filters.since, filters.before);
             let mut query =
                 query(filters).page_size(PageSize::new(pages.page_size).map_err(Failure::usage)?);
+            let from = after.map(|cursor| cursor.at()).or(since);
             if let Some(cursor) = after {
                 query = query.after(cursor);
             }
@@ -34,23 +37,61 @@ pub async fn run<B: Backend>(
                     pages.all
                 })
                 .await?;
+            // A tenant's log holds its policy changes too: those in the pages' span are shown
+            // with them (the span ends at the last record shown when another page follows).
+            let until = next.map(|cursor| cursor.at()).or(before);
+            let changes = match tenant {
+                Some(tenant) => store
+                    .policy_history(tenant)
+                    .await?
+                    .changes()
+                    .iter()
+                    .filter(|change| {
+                        from.is_none_or(|from| change.at() >= from)
+                            && until.is_none_or(|until| change.at() < until)
+                    })
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
             if out.json() {
                 out.json_of(&Found {
                     records: &records,
+                    policy_changes: &changes,
                     next: next.map(|cursor| cursor.to_string()),
                 });
             } else {
+                let mut rows: Vec<(chrono::DateTime<chrono::Utc>, [String; 5])> = records
+                    .iter()
+                    .map(|record| {
+                        (
+                            record.at(),
+                            [
+                                instant(record.at()),
+                                record.request().to_string(),
+                                record.sequence().to_string(),
+                                record.actor().to_string(),
+                                record.event().to_string(),
+                            ],
+                        )
+                    })
+                    .collect();
+                rows.extend(changes.iter().map(|change| {
+                    (
+                        change.at(),
+                        [
+                            instant(change.at()),
+                            "-".to_owned(),
+                            change.version().to_string(),
+                            format!("tenant admin {}", change.changed_by()),
+                            format!("policy changed to version {}", change.version()),
+                        ],
+                    )
+                }));
+                rows.sort_by_key(|(at, _)| *at);
                 out.table(
                     &["AT", "REQUEST", "#", "ACTOR", "EVENT"],
-                    records.iter().map(|record| {
-                        [
-                            instant(record.at()),
-                            record.request().to_string(),
-                            record.sequence().to_string(),
-                            record.actor().to_string(),
-                            record.event().to_string(),
-                        ]
-                    }),
+                    rows.into_iter().map(|(_, row)| row),
                     "no records match",
                 );
                 if let Some(cursor) = next {
@@ -218,10 +259,18 @@ mod tests {
     }
 }
 
-/// What `audit search --json` prints: the records, and where the next page starts (the
-/// cursor's text form, which `--after` takes).
+/// What `audit search --json` prints: the records, the tenant's policy changes in their span,
+/// and where the next page starts (the cursor's text form, which `--after` takes).
 #[derive(serde::Serialize)]
 struct Found<'a> {
     records: &'a [customer_lockbox::AuditRecord],
+    policy_changes: &'a [customer_lockbox::PolicyChange],
     next: Option<String>,
+}
+
+/// The tenant whose policy changes a search shows beside its records: a search of one tenant's
+/// log that no filter on requests, actors or kinds narrows (a policy change is none of those).
+fn policy_changes_wanted(filters: &AuditFilters) -> Option<customer_lockbox::TenantId> {
+    let narrowed = filters.request.is_some() || filters.actor.is_some() || !filters.kind.is_empty();
+    filters.tenant.filter(|_| !narrowed)
 }

@@ -227,7 +227,7 @@ pub async fn deliver<B: Backend>(
         } else {
             out.table(
                 &[
-                    "REQUEST",
+                    "MESSAGE OF",
                     "CAUSE",
                     "MESSAGE",
                     "ATTEMPTS",
@@ -235,9 +235,10 @@ pub async fn deliver<B: Backend>(
                     "LAST ERROR",
                 ],
                 pending.iter().map(|e| {
+                    let [of, cause] = topic_cells(Some(e.topic));
                     [
-                        e.request.to_string(),
-                        format!("#{}", e.cause),
+                        of,
+                        cause,
                         e.kind.to_string(),
                         e.attempts.to_string(),
                         instant(e.next_attempt_at),
@@ -300,15 +301,7 @@ pub async fn deliver<B: Backend>(
         out.table(
             &["MESSAGE OF", "CAUSE", "OUTCOME"],
             report.messages.iter().map(|message| {
-                let (of, cause) = match message.topic {
-                    Some(Topic::Request { request, cause }) => {
-                        (request.to_string(), format!("#{cause}"))
-                    }
-                    Some(Topic::Policy { tenant, version }) => {
-                        (format!("policy of {tenant}"), format!("v{version}"))
-                    }
-                    None => ("an unreadable outbox row".to_owned(), String::new()),
-                };
+                let [of, cause] = topic_cells(message.topic);
                 [of, cause, message.outcome.to_string()]
             }),
             "nothing was due",
@@ -381,4 +374,15 @@ struct Migrated {
     before: u32,
     after: u32,
     supported: u32,
+}
+
+/// What a message is of, and its cause, as two cells of a table.
+fn topic_cells(topic: Option<Topic>) -> [String; 2] {
+    match topic {
+        Some(Topic::Request { request, cause }) => [request.to_string(), format!("#{cause}")],
+        Some(Topic::Policy { tenant, version }) => {
+            [format!("policy of {tenant}"), format!("v{version}")]
+        }
+        None => ["an unreadable outbox row".to_owned(), String::new()],
+    }
 }
