@@ -147,6 +147,7 @@ fn help_teaches_every_command_and_the_exit_codes() {
         "sweep",
         "deliver",
         "migrate",
+        "keygen",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
@@ -1144,4 +1145,101 @@ fn a_tenants_audit_search_shows_its_policy_changes() {
         ],
     );
     assert!(!narrowed.contains("policy changed"), "{narrowed}");
+}
+
+/// `keygen` makes a key the other commands take: the store signs with the secret half, and
+/// `verify` checks the log with the public half. It never overwrites a key.
+#[test]
+fn keygen_makes_a_key_the_other_commands_take() {
+    let (dir, path) = store_file();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let printed = lockbox(
+        "unused",
+        &[
+            "keygen",
+            "--name",
+            "lockbox.test",
+            "--dir",
+            path_text(&keys),
+        ],
+    )
+    .env_remove("LOCKBOX_STORE")
+    .output()
+    .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let public = String::from_utf8(printed.stdout).unwrap();
+    let verifier = VerifierKey::parse(public.trim()).unwrap();
+    assert_eq!(verifier.name(), "lockbox.test");
+    let secret_file = keys.join("lockbox.test.key");
+    let signer = SignerKey::parse(std::fs::read_to_string(&secret_file).unwrap().trim()).unwrap();
+    assert_eq!(signer.verifier(), verifier);
+    assert_eq!(
+        VerifierKey::parse(
+            std::fs::read_to_string(keys.join("lockbox.test.vkey"))
+                .unwrap()
+                .trim()
+        )
+        .unwrap(),
+        verifier
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    // Again: refused, the key kept.
+    let again = lockbox(
+        "unused",
+        &[
+            "keygen",
+            "--name",
+            "lockbox.test",
+            "--dir",
+            path_text(&keys),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    assert_eq!(
+        SignerKey::parse(std::fs::read_to_string(&secret_file).unwrap().trim())
+            .unwrap()
+            .verifier(),
+        verifier
+    );
+    // The store signs with it; verify checks the log with its public half.
+    let url = path_text(&path);
+    ok(url, &["migrate"]);
+    ok(
+        url,
+        &[
+            "policy",
+            "set",
+            &tenant(),
+            "--admin",
+            "adele@contoso.com",
+            "--approver",
+            "megan=megan@contoso.com",
+            "--signer-key",
+            path_text(&secret_file),
+        ],
+    );
+    let verified = ok(
+        url,
+        &[
+            "verify",
+            "--key",
+            path_text(&keys.join("lockbox.test.vkey")),
+        ],
+    );
+    assert!(
+        verified.contains("verified: 1 of 1 entries signed"),
+        "{verified}"
+    );
 }

@@ -244,6 +244,8 @@ fn go_note() -> GoNote {
 fn a_note_signed_here_is_gos_byte_for_byte() {
     let v = go_note();
     let signer = SignerKey::parse(&v.signer_key).unwrap();
+    // The key renders back to Go's text, byte for byte (what `lockbox keygen` writes).
+    assert_eq!(signer.to_secret_text(), v.signer_key);
     assert_eq!(signer.verifier().to_string(), v.verifier_key);
     assert_eq!(signer.sign(&v.text).unwrap(), v.signed_by_signer_key);
     let key = VerifierKey::parse(&v.verifier_key).unwrap();

@@ -22,7 +22,7 @@ pub enum TlogError {
     /// A key is not `name+hash+base64` with a valid name, an 8-digit hex hash that is the key's
     /// own, and an Ed25519 key.
     #[error(
-        "the key is not a signed-note Ed25519 key: expect name+8 hex digits+base64, as `lockbox` prints it"
+        "the key is not a signed-note Ed25519 key: expect name+8 hex digits+base64, as `lockbox keygen` writes it"
     )]
     InvalidKey,
     /// A note's text is empty, does not end with a newline, or holds a control character.

@@ -198,6 +198,21 @@ impl SignerKey {
         })
     }
 
+    /// The key in the signed-note text form [`parse`](Self::parse) reads,
+    /// `PRIVATE+KEY+name+hash+base64`: what a key file holds. Keep it secret: whoever has it can
+    /// sign checkpoints of the logs this key names. (Not `Display`, so that no `{}` or log line
+    /// prints it by accident.)
+    pub fn to_secret_text(&self) -> String {
+        let mut encoded = vec![ALG_ED25519];
+        encoded.extend_from_slice(self.key.as_bytes());
+        format!(
+            "PRIVATE+KEY+{}+{:08x}+{}",
+            self.name,
+            self.hash,
+            STANDARD.encode(encoded)
+        )
+    }
+
     /// The Ed25519 signature of `message`.
     pub(crate) fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
         self.key.sign(message).to_bytes()

@@ -124,6 +124,13 @@ pub enum Command {
     /// checkpoint (or a whole message) the customer received.
     VerifyOffline(VerifyOfflineArgs),
 
+    /// Make a log signing key: writes NAME.key (secret: what --signer-key takes) and NAME.vkey
+    /// (public: what --key takes, to publish to customers), and prints the public key.
+    ///
+    /// The key's name is the log's name: each tenant's log is NAME/TENANT_ID. Neither file is
+    /// overwritten; the secret one is readable by its owner only.
+    Keygen(KeygenArgs),
+
     /// Print a proof from a tenant's log in the C2SP tlog-proof text form: a record's
     /// inclusion, or the consistency of a smaller checkpoint with the latest.
     #[command(subcommand)]
@@ -157,6 +164,18 @@ impl Command {
             _ => false,
         }
     }
+}
+
+/// What `keygen` makes.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The key's (and the log's) name, such as lockbox.vendor.example: no spaces, no `+`.
+    #[arg(long)]
+    pub name: String,
+
+    /// The directory to write NAME.key and NAME.vkey in.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// Which requests to list.

@@ -9,12 +9,12 @@ use std::process::ExitCode;
 
 use customer_lockbox::evidence::log_origin;
 use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, verify_export};
-use customer_lockbox::tlog::VerifierKey;
+use customer_lockbox::tlog::{SignerKey, VerifierKey};
 use customer_lockbox::{Backend, ErrorClass, Store, StoreError};
 use customer_lockbox::{ChainVerdict, RequestId, RequestsVerdict, Tampering, TenantId};
 use serde::Serialize;
 
-use crate::cli::{InclusionArgs, ProofCommand, VerifyArgs, VerifyOfflineArgs};
+use crate::cli::{InclusionArgs, KeygenArgs, ProofCommand, VerifyArgs, VerifyOfflineArgs};
 use crate::failure::{Code, Failure};
 use crate::print::{CountingLines, Output};
 
@@ -28,7 +28,7 @@ fn load_key(given: &str) -> Result<VerifierKey, Failure> {
     };
     VerifierKey::parse(text.trim()).map_err(|err| {
         Failure::usage(format!(
-            "--key is not a note verifier key (NAME+HASH+KEY, as the vendor publishes it), nor a file holding one: {err}"
+            "--key is not a note verifier key (NAME+HASH+KEY, as the vendor publishes it and `lockbox keygen` writes it to NAME.vkey), nor a file holding one: {err}"
         ))
     })
 }
@@ -559,4 +559,78 @@ struct Proved {
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<u64>,
     proof: String,
+}
+
+/// Makes a signing key: writes its secret and public halves beside each other and prints the
+/// public one.
+pub fn keygen(args: KeygenArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|err| {
+        Failure::new(
+            Code::Failed,
+            format!("the system gave no random bytes for the key: {err}"),
+        )
+    })?;
+    let key = SignerKey::from_seed(&args.name, &seed).map_err(|_| {
+        Failure::usage(format!(
+            "--name {:?} cannot name a key: give a non-empty name without spaces or `+`",
+            args.name
+        ))
+    })?;
+    let verifier = key.verifier();
+    let secret = args.dir.join(format!("{}.key", args.name));
+    let public = args.dir.join(format!("{}.vkey", args.name));
+    write_new(&secret, &key.to_secret_text(), true)?;
+    write_new(&public, &verifier.to_string(), false)?;
+    if out.json() {
+        out.json_of(&Keys {
+            name: &args.name,
+            verifier_key: verifier.to_string(),
+            signer_key_file: &secret,
+            verifier_key_file: &public,
+        });
+    } else {
+        out.line(&verifier.to_string());
+        eprintln!(
+            "wrote {} (secret: give it to --signer-key, keep it from everyone else) and {} (public: --key, and publish it to customers)",
+            secret.display(),
+            public.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `keygen --json` prints.
+#[derive(Serialize)]
+struct Keys<'a> {
+    name: &'a str,
+    verifier_key: String,
+    signer_key_file: &'a Path,
+    verifier_key_file: &'a Path,
+}
+
+/// Writes `text` and a newline to a new file at `path` (never over an existing one), readable
+/// by its owner only when `secret`.
+fn write_new(path: &Path, text: &str, secret: bool) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = options.open(path).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::AlreadyExists {
+            Failure::usage(format!(
+                "{} exists: keygen never overwrites a key; choose another --name or --dir",
+                path.display()
+            ))
+        } else {
+            Failure::io(&format!("creating {}", path.display()), err)
+        }
+    })?;
+    writeln!(file, "{text}").map_err(|err| Failure::io(&format!("writing {}", path.display()), err))
 }

@@ -54,6 +54,7 @@ async fn run(cli: Cli, out: &Output) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::VerifyOffline(args) => evidence::verify_offline(args, out),
+        Command::Keygen(args) => evidence::keygen(args, out),
         command => {
             let access = if command.writes() {
                 Access::Write {

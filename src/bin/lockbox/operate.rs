@@ -27,7 +27,7 @@ pub fn use_signer<B: Backend>(store: &Store<B>, path: Option<&Path>) -> Result<(
         })?;
         let key = SignerKey::parse(text.trim()).map_err(|err| {
             Failure::usage(format!(
-                "{} is not a note signer key (PRIVATE+KEY+NAME+HASH+KEY): {err}",
+                "{} is not a note signer key (PRIVATE+KEY+NAME+HASH+KEY; make one with `lockbox keygen --name NAME`): {err}",
                 path.display()
             ))
         })?;
