@@ -1243,3 +1243,64 @@ fn keygen_makes_a_key_the_other_commands_take() {
         "{verified}"
     );
 }
+
+/// README's walk through the demo store, run as printed: every `sh` block of its "Operating a
+/// store" section, in order, in one shell (`-e`: a line that fails fails the walk) in an empty
+/// directory, with this build's `lockbox` first on the `PATH`. Prints the transcript.
+#[test]
+fn readme_walk_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Operating a store")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap();
+    let mut script = String::from("set -e\nexec 2>&1\n");
+    let mut lines = Vec::new();
+    for block in section.split("```sh\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        for line in block.lines().filter(|line| !line.trim().is_empty()) {
+            lines.push(line.to_owned());
+            script.push_str(&format!(
+                "echo '$ {}'\n{line}\n",
+                line.replace('\'', "'\\''")
+            ));
+        }
+    }
+    assert!(lines.len() >= 15, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("lockbox demo --store demo.db"),
+        "{lines:#?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_lockbox")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env_remove("LOCKBOX_STORE")
+        .output()
+        .unwrap();
+    let transcript = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{transcript}");
+    assert!(output.status.success(), "{transcript}");
+    for expected in [
+        "pending_customer",
+        "Get-MobileDeviceStatistics",
+        "verified: the log lockbox.demo.example/8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90 holds",
+        "refused (exit 3)",
+    ] {
+        assert!(transcript.contains(expected), "{expected}: {transcript}");
+    }
+}

@@ -363,7 +363,7 @@ pub enum ExportError {
     Read(#[from] std::io::Error),
     /// A line is not an export line.
     #[error(
-        "line {line} of the export is not a checkpoint or an entry ({reason}): use an export written by Store::export_log"
+        "line {line} of the export is not a checkpoint or an entry ({reason}): use an export written by `lockbox export-log` (Store::export_log)"
     )]
     Line {
         /// The line's number, from 1.

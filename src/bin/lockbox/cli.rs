@@ -124,6 +124,14 @@ pub enum Command {
     /// checkpoint (or a whole message) the customer received.
     VerifyOffline(VerifyOfflineArgs),
 
+    /// Write a demo store to look at: Contoso's policy, a request granted, acted on and
+    /// closed, one pending, one expired, each step signed; its signing key and the engineers'
+    /// addresses beside it (STORE's name with .key, .vkey and -engineers.csv).
+    ///
+    /// Made through the library's public API, as a platform makes a store. The store is a new
+    /// SQLite file (--store demo.db); nothing existing is overwritten.
+    Demo(DemoArgs),
+
     /// Make a log signing key: writes NAME.key (secret: what --signer-key takes) and NAME.vkey
     /// (public: what --key takes, to publish to customers), and prints the public key.
     ///
@@ -164,6 +172,15 @@ impl Command {
             _ => false,
         }
     }
+}
+
+/// When the demo's history happens.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The instant the demo's history ends at (RFC 3339); now if unset. Its steps happen in the
+    /// two days before it, and the pending request's window runs 11 h 20 min past it.
+    #[arg(long, value_name = "INSTANT")]
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// What `keygen` makes.
@@ -375,7 +392,7 @@ pub struct VerifyArgs {
 /// An offline verification.
 #[derive(Debug, Args)]
 pub struct VerifyOfflineArgs {
-    /// The export (JSON Lines, from the vendor's `Store::export_log`); - for standard input.
+    /// The export (JSON Lines, from the vendor's `lockbox export-log`); - for standard input.
     #[arg(long, value_name = "FILE")]
     pub export: PathBuf,
 

@@ -516,6 +516,12 @@ pub async fn proof<B: Backend>(
         out.json_of(&proved);
     } else {
         print!("{text}");
+        if let Some(position) = proved.position {
+            eprintln!(
+                "the proof's index {} is the entry at position {position}: C2SP's tlog-proof counts entries from 0, the log's positions count from 1",
+                position.saturating_sub(1)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

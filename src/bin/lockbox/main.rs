@@ -3,10 +3,11 @@
 //!
 //! One module per job: [`cli`] (the arguments), [`open`] (a store by URL), [`failure`] (errors
 //! and exit codes), [`print`](mod@print) (tables and JSON), then the commands: [`requests`], [`audit`],
-//! [`policy`], [`evidence`] and [`operate`].
+//! [`policy`], [`evidence`], [`operate`] and [`demo`].
 
 mod audit;
 mod cli;
+mod demo;
 mod evidence;
 mod failure;
 mod open;
@@ -55,6 +56,7 @@ async fn run(cli: Cli, out: &Output) -> Result<ExitCode, Failure> {
         }
         Command::VerifyOffline(args) => evidence::verify_offline(args, out),
         Command::Keygen(args) => evidence::keygen(args, out),
+        Command::Demo(args) => demo::run(cli.store, args, out).await,
         command => {
             let access = if command.writes() {
                 Access::Write {

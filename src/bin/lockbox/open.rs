@@ -95,9 +95,12 @@ async fn on_store<B: Backend>(
         Command::Deliver(args) => crate::operate::deliver(store, args, out).await,
         Command::Migrate => crate::operate::migrate(store, out).await,
         // Run before any store is opened (main.rs); never routed here.
-        Command::Completions { .. } | Command::VerifyOffline(_) | Command::Keygen(_) => Err(
-            Failure::usage("this command needs no store: run it without --store"),
-        ),
+        Command::Completions { .. }
+        | Command::VerifyOffline(_)
+        | Command::Keygen(_)
+        | Command::Demo(_) => Err(Failure::usage(
+            "this command opens no store of its own: run it without --store",
+        )),
     }
 }
 

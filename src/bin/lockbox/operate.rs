@@ -140,8 +140,28 @@ struct MailSender {
 }
 
 enum MailTransport {
-    Pickup(lettre::FileTransport),
+    /// A directory each message is written into as an .eml file.
+    Pickup(std::path::PathBuf),
     Sendmail(lettre::SendmailTransport),
+}
+
+/// The pickup file of a delivery's `n`th message (one per recipient): named so that a person
+/// can sort the files by time and find one by what it is,
+/// `20261124T110000Z-access-ended-019ab5c0-...-1.eml` (a policy change's:
+/// `...-policy-changed-TENANT-v2-1.eml`). Delivered again, a message is written again under
+/// the same name if the run's instant is the same.
+fn pickup_name(delivery: &Delivery, now: DateTime<Utc>, n: usize) -> String {
+    let about = match (delivery.request(), delivery.policy_change()) {
+        (Some(request), _) => request.to_string(),
+        (None, Some((tenant, version))) => format!("{tenant}-v{version}"),
+        (None, None) => "message".to_owned(),
+    };
+    format!(
+        "{}-{}-{about}-{}.eml",
+        now.format("%Y%m%dT%H%M%SZ"),
+        delivery.notification().kind().as_str().replace('_', "-"),
+        n + 1
+    )
 }
 
 impl Sender for MailSender {
@@ -156,12 +176,13 @@ impl Sender for MailSender {
                 .notification()
                 .to_messages(&self.from, self.now)
                 .map_err(|err| err.to_string())?;
-            for message in messages {
+            for (n, message) in messages.into_iter().enumerate() {
                 match &self.transport {
-                    MailTransport::Pickup(transport) => transport
-                        .send(&message)
-                        .map(drop)
-                        .map_err(|err| format!("writing to the pickup directory: {err}"))?,
+                    MailTransport::Pickup(dir) => {
+                        let path = dir.join(pickup_name(delivery, self.now, n));
+                        std::fs::write(&path, message.formatted())
+                            .map_err(|err| format!("writing {}: {err}", path.display()))?;
+                    }
                     MailTransport::Sendmail(transport) => transport
                         .send(&message)
                         .map_err(|err| format!("sendmail: {err}"))?,
@@ -267,7 +288,7 @@ pub async fn deliver<B: Backend>(
                     format!("the pickup directory {} does not exist", dir.display()),
                 ));
             }
-            MailTransport::Pickup(lettre::FileTransport::new(dir))
+            MailTransport::Pickup(dir.clone())
         }
         (None, Some(program)) => MailTransport::Sendmail(
             lettre::SendmailTransport::new_with_command(program.as_os_str()),
@@ -307,6 +328,11 @@ pub async fn deliver<B: Backend>(
             "nothing was due",
         );
         eprintln!("delivery at {}: {report}", instant(now));
+    }
+    if !report.failed().is_empty() && args.engineers.is_none() {
+        eprintln!(
+            "no --engineers FILE was given: a message to an engineer has no address without one (ENGINEER_ID,ADDRESS lines); the failed messages are tried again on the next run"
+        );
     }
     Ok(if report.has_trouble() {
         Code::Failed.into()
