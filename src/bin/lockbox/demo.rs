@@ -61,7 +61,7 @@ pub async fn run(store: Option<String>, args: DemoArgs, out: &Output) -> Result<
         }
     }
     let now = args.now.unwrap_or_else(Utc::now);
-    let key = new_key()?;
+    let key = crate::evidence::new_key(LOG_NAME)?;
     let ids = populate(&path, &key, now).await.inspect_err(|_| {
         // Leave nothing half made.
         for suffix in ["", "-wal", "-shm"] {
@@ -109,19 +109,6 @@ pub async fn run(store: Option<String>, args: DemoArgs, out: &Output) -> Result<
         ));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A new signing key for the demo's log.
-fn new_key() -> Result<SignerKey, Failure> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|err| {
-        Failure::new(
-            Code::Failed,
-            format!("the system gave no random bytes for the key: {err}"),
-        )
-    })?;
-    SignerKey::from_seed(LOG_NAME, &seed)
-        .map_err(|err| Failure::new(Code::Failed, format!("making the demo's key: {err}")))
 }
 
 /// Writes `text` and a newline to `path`.

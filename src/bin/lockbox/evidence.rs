@@ -570,19 +570,7 @@ struct Proved {
 /// Makes a signing key: writes its secret and public halves beside each other and prints the
 /// public one.
 pub fn keygen(args: KeygenArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|err| {
-        Failure::new(
-            Code::Failed,
-            format!("the system gave no random bytes for the key: {err}"),
-        )
-    })?;
-    let key = SignerKey::from_seed(&args.name, &seed).map_err(|_| {
-        Failure::usage(format!(
-            "--name {:?} cannot name a key: give a non-empty name without spaces or `+`",
-            args.name
-        ))
-    })?;
+    let key = new_key(&args.name)?;
     let verifier = key.verifier();
     let secret = args.dir.join(format!("{}.key", args.name));
     let public = args.dir.join(format!("{}.vkey", args.name));
@@ -604,6 +592,22 @@ pub fn keygen(args: KeygenArgs, out: &Output) -> Result<ExitCode, Failure> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A new signing key named `name`, from the system's random bytes.
+pub fn new_key(name: &str) -> Result<SignerKey, Failure> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|err| {
+        Failure::new(
+            Code::Failed,
+            format!("the system gave no random bytes for the key: {err}"),
+        )
+    })?;
+    SignerKey::from_seed(name, &seed).map_err(|_| {
+        Failure::usage(format!(
+            "--name {name:?} cannot name a key: give a non-empty name without spaces or `+`"
+        ))
+    })
 }
 
 /// What `keygen --json` prints.
