@@ -1304,3 +1304,73 @@ fn readme_walk_runs_as_written() {
         assert!(transcript.contains(expected), "{expected}: {transcript}");
     }
 }
+
+/// A store that does not open is named with the cause and what to do, and the exit codes stay
+/// as documented; an instant that does not parse says which forms it takes.
+#[test]
+fn store_errors_name_the_path_or_host_and_the_cause() {
+    let (dir, _) = store_file();
+    let tenant = tenant();
+    let listing = ["requests", "--tenant", tenant.as_str()];
+    let failing = |url: &str, args: &[&str], code: i32, says: &[&str]| {
+        let (got, _, err) = run(url, args);
+        assert_eq!(got, code, "{url} {args:?}: {err}");
+        for text in says {
+            assert!(
+                err.contains(text),
+                "{url} {args:?}: expected {text:?} in {err}"
+            );
+        }
+    };
+    let missing = dir.path().join("no-such-dir").join("lockbox.db");
+    failing(
+        path_text(&missing),
+        &["migrate"],
+        1,
+        &[
+            path_text(&missing),
+            "unable to open database file",
+            "does not exist: create it",
+        ],
+    );
+    let not_sqlite = dir.path().join("notes.txt");
+    std::fs::write(&not_sqlite, "not a database, just notes\n".repeat(200)).unwrap();
+    failing(
+        path_text(&not_sqlite),
+        &listing,
+        1,
+        &[
+            path_text(&not_sqlite),
+            "file is not a database",
+            "is not a SQLite database",
+        ],
+    );
+    failing(
+        "postgres://lockbox@127.0.0.1:1/lockbox",
+        &listing,
+        1,
+        &[
+            "127.0.0.1:1",
+            "Connection refused",
+            "check that the server runs",
+        ],
+    );
+    failing(
+        path_text(dir.path()),
+        &listing,
+        4,
+        &["is a directory, not a store", "lockbox.db"],
+    );
+    failing(
+        "mysql://lockbox@db/lockbox",
+        &listing,
+        2,
+        &["mysql:// is no store this build opens", "postgres://"],
+    );
+    failing(
+        "unused.db",
+        &["audit", "search", "--since", "yesterday"],
+        2,
+        &["\"yesterday\" is not an instant", "RFC 3339", "2026-11-24"],
+    );
+}

@@ -67,7 +67,7 @@ pub struct Cli {
     /// The instant the store takes as its own clock (RFC 3339), for a replay on a copy or a
     /// test; the system's clock (SQLite) or the server's (PostgreSQL) if unset. Steps, sweeps,
     /// deliveries and policy changes are checked against it.
-    #[arg(long, global = true, value_name = "INSTANT")]
+    #[arg(long, global = true, value_name = "INSTANT", value_parser = parse_instant)]
     pub store_clock: Option<DateTime<Utc>>,
 
     /// What to do.
@@ -179,7 +179,7 @@ impl Command {
 pub struct DemoArgs {
     /// The instant the demo's history ends at (RFC 3339); now if unset. Its steps happen in the
     /// two days before it, and the pending request's window runs 11 h 20 min past it.
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub now: Option<DateTime<Utc>>,
 }
 
@@ -219,7 +219,7 @@ pub struct RequestsArgs {
 
     /// Pending and granted requests due strictly before this instant (RFC 3339), soonest
     /// first.
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub due_before: Option<DateTime<Utc>>,
 
     /// Where to go on from: the cursor the previous page printed.
@@ -294,11 +294,11 @@ pub struct AuditFilters {
     pub kind: Vec<AuditEventKind>,
 
     /// Only records at or after this instant (RFC 3339).
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub since: Option<DateTime<Utc>>,
 
     /// Only records strictly before this instant (RFC 3339).
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub before: Option<DateTime<Utc>>,
 }
 
@@ -361,7 +361,7 @@ pub struct PolicySetArgs {
     pub max_access: Option<TimeDelta>,
 
     /// The instant of the change (RFC 3339); now if unset.
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub now: Option<DateTime<Utc>>,
 
     /// The log's signing key (a note signer key, PRIVATE+KEY+NAME+HASH+KEY), in a file: the
@@ -460,7 +460,7 @@ pub struct SweepArgs {
     pub dry_run: bool,
 
     /// The instant to sweep at (RFC 3339); now if unset.
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub now: Option<DateTime<Utc>>,
 
     /// The log's signing key (a note signer key, PRIVATE+KEY+NAME+HASH+KEY), in a file: the
@@ -500,7 +500,7 @@ pub struct DeliverArgs {
     pub lease: TimeDelta,
 
     /// The instant to deliver at (RFC 3339); now if unset.
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub now: Option<DateTime<Utc>>,
 
     /// The log's signing key (a note signer key, PRIVATE+KEY+NAME+HASH+KEY), in a file: the
@@ -525,6 +525,20 @@ fn parse_approver(text: &str) -> Result<(ApproverId, EmailAddress), String> {
     Ok((
         ApproverId::new(id).map_err(|err| err.to_string())?,
         EmailAddress::new(email).map_err(|err| err.to_string())?,
+    ))
+}
+
+/// An instant in RFC 3339 (`2026-11-24T08:00:00Z`, any offset), or a date (`2026-11-24`) for
+/// its start in UTC.
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    Err(format!(
+        "{text:?} is not an instant: give one in RFC 3339, such as 2026-11-24T08:00:00Z or 2026-11-24T09:00:00+01:00, or a date such as 2026-11-24 (its start, in UTC)"
     ))
 }
 

@@ -90,10 +90,26 @@ impl From<StoreError> for Failure {
         } else {
             Code::Failed
         };
-        let mut message = err.to_string();
+        let mut message = with_causes(&err);
         if let StoreError::SchemaBehind { .. } = err {
             message.push_str(" (lockbox migrate --store ... brings it up to date)");
         }
         Failure::new(code, message)
     }
+}
+
+/// `err`'s message followed by each of its sources' that adds something (the driver's
+/// "connection refused", SQLite's "file is not a database"), joined with `: `.
+pub fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        next = cause.source();
+    }
+    message
 }

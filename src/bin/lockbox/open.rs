@@ -25,17 +25,100 @@ pub enum Access {
 enum Location {
     Sqlite(PathBuf),
     Postgres(String),
+    /// A URL of a kind this build opens none of.
+    Other(String),
 }
 
 fn locate(url: &str) -> Location {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Location::Postgres(url.to_owned());
     }
-    let path = url
+    if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    Location::Sqlite(PathBuf::from(path))
+    {
+        return Location::Sqlite(PathBuf::from(path));
+    }
+    match url.split_once("://") {
+        Some((scheme, _)) => Location::Other(scheme.to_owned()),
+        None => Location::Sqlite(PathBuf::from(url)),
+    }
+}
+
+/// Whether `err` says the database itself could not be opened or reached (rather than, say,
+/// that its schema is newer than this build's, which says so itself).
+fn opening(err: &customer_lockbox::StoreError) -> bool {
+    matches!(
+        err,
+        customer_lockbox::StoreError::Database { .. }
+            | customer_lockbox::StoreError::Unavailable { .. }
+    )
+}
+
+/// Why a SQLite store at `path` did not open, with the cause and what to do.
+fn sqlite_failure(path: &std::path::Path, err: customer_lockbox::StoreError) -> Failure {
+    if !opening(&err) {
+        return err.into();
+    }
+    let shown = path.display();
+    let cause = crate::failure::with_causes(&err);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let hint = if parent.is_some_and(|p| !p.is_dir()) {
+        format!(
+            "the directory {} does not exist: create it, or give another path",
+            parent.map_or(shown.to_string(), |p| p.display().to_string())
+        )
+    } else if cause.contains("not a database") {
+        format!("{shown} is not a SQLite database: give a store's path, or a new path to migrate")
+    } else {
+        "check the path and its permissions".to_owned()
+    };
+    Failure::new(
+        Code::Failed,
+        format!("opening the SQLite store {shown} failed ({cause}): {hint}"),
+    )
+}
+
+/// Why the PostgreSQL store at `url` did not open, naming its hosts (never its password).
+fn postgres_failure(url: &str, err: customer_lockbox::StoreError) -> Failure {
+    if !opening(&err) {
+        return err.into();
+    }
+    let hosts = url
+        .parse::<customer_lockbox::tokio_postgres::Config>()
+        .map(|config| {
+            let ports = config.get_ports();
+            config
+                .get_hosts()
+                .iter()
+                .enumerate()
+                .map(|(i, host)| {
+                    let host = match host {
+                        customer_lockbox::tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                        #[cfg(unix)]
+                        customer_lockbox::tokio_postgres::config::Host::Unix(path) => {
+                            path.display().to_string()
+                        }
+                    };
+                    let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                    format!("{host}:{port}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|_| "the URL's host".to_owned());
+    let code = if matches!(err, customer_lockbox::StoreError::Database { .. }) {
+        Code::Usage
+    } else {
+        Code::Failed
+    };
+    Failure::new(
+        code,
+        format!(
+            "connecting to PostgreSQL at {hosts} failed ({}): check that the server runs there and the URL's host, port, user and database",
+            crate::failure::with_causes(&err)
+        ),
+    )
 }
 
 /// Opens the store at `url` and runs `command` on it.
@@ -47,6 +130,17 @@ pub async fn with_store(
     out: &Output,
 ) -> Result<ExitCode, Failure> {
     match locate(url) {
+        Location::Other(scheme) => Err(Failure::usage(format!(
+            "{scheme}:// is no store this build opens: give a SQLite file's path (or sqlite://PATH) or a postgres:// URL"
+        ))),
+        Location::Sqlite(path) if path.is_dir() => Err(Failure::new(
+            Code::NotFound,
+            format!(
+                "{} is a directory, not a store: give a SQLite file's path, such as {}",
+                path.display(),
+                path.join("lockbox.db").display()
+            ),
+        )),
         Location::Sqlite(path) => {
             if access != (Access::Write { create: true }) && !path.is_file() {
                 return Err(Failure::new(
@@ -58,14 +152,17 @@ pub async fn with_store(
                     ),
                 ));
             }
-            let store = match access {
-                Access::Read => SqliteStore::open_read_only(&path).await?,
-                Access::Write { .. } => SqliteStore::open(&path).await?,
+            let opened = match access {
+                Access::Read => SqliteStore::open_read_only(&path).await,
+                Access::Write { .. } => SqliteStore::open(&path).await,
             };
+            let store = opened.map_err(|err| sqlite_failure(&path, err))?;
             on_store(&store, store_clock, command, out).await
         }
         Location::Postgres(url) => {
-            let store = PostgresStore::connect(&url).await?;
+            let store = PostgresStore::connect(&url)
+                .await
+                .map_err(|err| postgres_failure(&url, err))?;
             on_store(&store, store_clock, command, out).await
         }
     }
