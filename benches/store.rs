@@ -2,7 +2,8 @@
 //! same run, printed as ratios. See BENCHMARKS.md for how to read them.
 //!
 //! `cargo bench --bench store`. The 1,000,000-record databases (ten tenants; one tenant) are
-//! built once under `target/bench-data/` and reused.
+//! built once under `$CARGO_TARGET_TMPDIR/bench-data/` (inside the target directory, wherever
+//! `CARGO_TARGET_DIR` puts it) and reused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -19,10 +20,10 @@ use customer_lockbox::*;
 use rusqlite::{Connection, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
-/// A fresh database path under `target/bench-data/scratch/`, unique within the run.
+/// A fresh database path under `$CARGO_TARGET_TMPDIR/bench-data/scratch/`, unique within the run.
 fn scratch(name: &str) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/scratch");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data/scratch");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)));
     for suffix in ["", "-wal", "-shm"] {
@@ -400,7 +401,8 @@ fn signer() -> customer_lockbox::tlog::SignerKey {
 }
 
 /// The audit store for searches and verification ([`MILLION`] when measuring), built once
-/// under `target/bench-data/` through the store's own steps and reused.
+/// under `$CARGO_TARGET_TMPDIR/bench-data/` (inside the target directory) through the store's
+/// own steps and reused.
 fn million() -> PathBuf {
     built(if measuring() { MILLION } else { CHECK })
 }
@@ -414,10 +416,11 @@ fn one_tenant() -> PathBuf {
     })
 }
 
-/// A store of `scale`, built once under `target/bench-data/` through the store's own steps (and
+/// A store of `scale`, built once under `$CARGO_TARGET_TMPDIR/bench-data/` (inside the target
+/// directory) through the store's own steps (and
 /// each tenant's log signed at the end), and reused.
 fn built(scale: Scale) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let rt = runtime();
     let version = rt.block_on(async {
@@ -773,9 +776,8 @@ fn search_and_verify(c: &mut Criterion) {
 
 fn main() {
     // Scratch databases of earlier runs (the million-record store is kept).
-    let _ = std::fs::remove_dir_all(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/scratch"),
-    );
+    let _ =
+        std::fs::remove_dir_all(Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data/scratch"));
     let mut c = criterion();
     transitions(&mut c);
     request_cache(&mut c);
