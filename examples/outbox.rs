@@ -42,7 +42,15 @@ impl Sender for PrintingSender {
                 delivery.attempt(),
                 delivery.key()
             );
-            print!("{}", String::from_utf8_lossy(&message.formatted()));
+            // The headers as sent; the body as the reader sees it (on the wire it is
+            // quoted-printable, which no person should have to read).
+            let formatted = String::from_utf8_lossy(&message.formatted()).into_owned();
+            let headers = formatted.split("\r\n\r\n").next().unwrap_or_default();
+            print!(
+                "{}\n\n{}",
+                headers.replace("\r\n", "\n"),
+                delivery.notification().body()
+            );
         }
         Ok(())
     }

@@ -101,6 +101,11 @@ async fn main() -> Result<()> {
     .with_decision_window(DecisionWindow::from_hours(12)?);
     let change = store.set_policy(&adele, second, clock.now()).await?;
     println!("version {} in force from {}", change.version(), change.at());
+    println!(
+        "the pending request keeps its window: it was notified under version 1, so its approvers \
+         still have until {} (4 days); version 2's 12 hours apply to requests notified from now on",
+        pending.decision_deadline()
+    );
     store
         .deliver(&directory, &mut Printer, clock.now(), lease)
         .await?;

@@ -181,8 +181,9 @@ async fn reopen(path: &Path, id: RequestId) -> Result<()> {
 
     match store.verify_chain(contoso()?).await? {
         ChainVerdict::Intact { head: Some(head) } => {
+            let policy_changes = store.policy_history(contoso()?).await?.changes().len();
             println!(
-                "process 2: chain intact: {} records, head {}",
+                "process 2: chain intact: {} entries (the request's {written} records and {policy_changes} policy change), head {}",
                 head.position, head.hash
             );
             Ok(())
