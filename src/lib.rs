@@ -172,7 +172,43 @@
 //! # fn main() {}
 //! ```
 //!
-//! See `DESIGN.md` for why the crate is built this way, and `examples/` for longer walks.
+//! # Evidence the customer checks alone
+//!
+//! Each tenant's records form a Merkle log (RFC 6962) whose checkpoints the store signs with the
+//! vendor's key ([`Store::set_checkpoint_signer`] with a [`tlog::SignerKey`], or your own
+//! [`evidence::CheckpointSigner`] such as a KMS; `lockbox keygen` makes a key). Every message to
+//! the customer carries the latest signed checkpoint, and the post-access report an inclusion
+//! proof for each record of the request, in the C2SP text forms. With the vendor's export of the
+//! log ([`Store::export_log`]) and the log's public key ([`tlog::VerifierKey`]), the customer's
+//! auditor runs [`evidence::verify_export`] (or `lockbox verify-offline`) without a database:
+//! it names the first record an insider edited, removed, reordered or inserted. [`tlog`] is
+//! the generic transparency log underneath; [`evidence`] is the lockbox's use of it.
+//!
+//! # Email and the command line
+//!
+//! - Feature `email`: `Notification::to_messages` builds each notification as RFC 5322
+//!   messages (lettre's builder; the platform brings its transport).
+//! - Feature `cli`: the `lockbox` command line, for operators and customers' auditors: `demo`
+//!   (a store to look at), `keygen`, `requests`, `show`, `audit`, `policy`, `sweep`, `deliver`,
+//!   `verify`, `export-log`, `verify-offline`, `proof`, `migrate`. README's "Operating a store"
+//!   walks through it.
+//!
+//! # Examples
+//!
+//! `cargo run --example NAME`:
+//!
+//! | example | shows |
+//! |---|---|
+//! | `contoso` | the whole workflow in memory: the approvers' email and the audit trail |
+//! | `expiry`, `revocation` | the other endings: a request nobody answers, access revoked |
+//! | `two_person` | two of the designated approvers must grant |
+//! | `store` | the workflow through a SQLite store, reopened by a second process |
+//! | `outbox` (feature `email`) | delivery through the outbox, a failed attempt retried |
+//! | `policy_change` | a policy changed while a request is pending, and the approvers' message |
+//! | `verify` | the customer checking the vendor's log offline, and catching a rewrite |
+//! | `axum_service` | a platform's HTTP service over the store |
+//!
+//! See `DESIGN.md` for why the crate is built this way.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1374,3 +1374,45 @@ fn store_errors_name_the_path_or_host_and_the_cause() {
         &["\"yesterday\" is not an instant", "RFC 3339", "2026-11-24"],
     );
 }
+
+/// README's `deliver` without `--engineers`: the engineers' messages fail, and the failure
+/// names the option that gives their addresses.
+#[test]
+fn a_delivery_without_engineers_names_the_option() {
+    let (dir, _) = store_file();
+    let store = dir.path().join("demo.db");
+    let demo = lockbox(path_text(&store), &["demo"]).output().unwrap();
+    assert!(demo.status.success(), "{demo:?}");
+    let mail = dir.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    let (code, _, err) = run(
+        path_text(&store),
+        &[
+            "deliver",
+            "--from",
+            "lockbox@vendor.example",
+            "--pickup-dir",
+            path_text(&mail),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no --engineers FILE was given"), "{err}");
+    // The messages that went are named to be found: instant, kind, what they are about.
+    let names: Vec<String> = std::fs::read_dir(&mail)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|name| name.contains("-access-ended-019ab5c0-0000-7000-8000-000000000001-1.eml")),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|name| name
+                .contains("-policy-changed-8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90-v1-1.eml")),
+        "{names:?}"
+    );
+}

@@ -1,4 +1,6 @@
-//! The email notification that asks a tenant's designated approvers to decide.
+//! The messages the lockbox sends, each link-free: a decision needed (to the approvers), access
+//! granted or no access (to the engineer), the post-access report (to the approvers), a policy
+//! changed (to the old and new approvers).
 
 mod links;
 mod render;
@@ -12,7 +14,12 @@ use crate::state::{Closed, ClosureReason, Granted, PendingCustomer, State};
 use crate::values::EmailAddress;
 use crate::values::NotificationKind;
 
-/// A message to send: recipients, subject and plain-text body, rendered by this crate.
+/// A message to send: recipients, subject and plain-text body, rendered by this crate. Its
+/// [`kind`](Self::kind) is one of five: a decision needed (to the designated approvers, by
+/// [`Request::notify`](crate::Request::notify)), access granted or no access (to the
+/// engineer), the post-access report (to the approvers, when access ends, with the evidence
+/// that lets them check the vendor's log) and a policy changed (to the approvers before and
+/// after the change).
 ///
 /// The subject and body contain nothing that a mail client's link detection would turn into a
 /// link. The recipients' addresses belong in the envelope and headers, never in the body.

@@ -331,7 +331,7 @@ pub enum Finished {
 }
 
 /// A database a [`Store`](super::Store) runs on: [`Sqlite`](super::Sqlite) or
-/// [`Postgres`](super::Postgres).
+/// `Postgres` (feature `postgres`).
 ///
 /// Sealed: a backend is a small set of primitives, each one transaction of its database, and the
 /// store writes every operation once over them; the store's guarantees are proved for the
