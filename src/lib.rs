@@ -216,6 +216,7 @@
 
 mod audit;
 mod clock;
+mod decision;
 mod delivery;
 #[cfg(feature = "email")]
 mod email;
@@ -242,6 +243,7 @@ pub use audit::{
     ChainBreak, ChainHash, ChainHead, ChainVerdict, PageSize, Tampering,
 };
 pub use clock::{Clock, MAX_CLOCK_SKEW, ManualClock, SystemClock};
+pub use decision::{CustomerKey, DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};
 pub use delivery::{AddressBook, Delivery, Directory, Sender, Topic};
 pub use error::Error;
 pub use notification::Notification;

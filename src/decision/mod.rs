@@ -1,0 +1,16 @@
+//! Decisions the customer signs: the keys a tenant's people hold ([`CustomerKey`], OpenSSH
+//! public key lines, as git's `allowed_signers` lists them) and the OpenSSH signatures they make
+//! with them ([`DecisionSignature`], SSHSIG, as `ssh-keygen -Y sign -n customer-lockbox` writes
+//! it).
+//!
+//! Pure code: parsing and checking need no store and no network, so a customer's auditor checks
+//! a signed decision with the export alone. The cryptography is RustCrypto's `ssh-key`; what it
+//! leaves to its caller is done here: only four key types are taken, the namespace and hash are
+//! the lockbox's, a security key's signature must say its user was present, and nothing a
+//! stranger hands in (1 MiB of garbage, a truncated armor) panics.
+
+mod key;
+mod sshsig;
+
+pub use key::CustomerKey;
+pub use sshsig::{DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};

@@ -1,0 +1,274 @@
+//! Signed decisions' keys and signatures against OpenSSH: signatures the real `ssh-keygen` made
+//! (`tests/vectors/sshsig/`, and one made here when `ssh-keygen` is installed), the ways a
+//! stranger damages or replays one, and security-key signatures with and without the user's
+//! touch.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use customer_lockbox::{CustomerKey, DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};
+
+fn vector(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/sshsig")
+        .join(name)
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(vector(name)).unwrap()
+}
+
+/// The key of `principal` and `algorithm` in the vectors' `allowed_signers`.
+fn key(principal: &str, algorithm: &str) -> CustomerKey {
+    let line = read("allowed_signers")
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(principal)?.trim_start();
+            rest.starts_with(algorithm).then(|| rest.to_owned())
+        })
+        .unwrap();
+    CustomerKey::parse(&line).unwrap()
+}
+
+fn megan() -> Vec<CustomerKey> {
+    vec![
+        key("megan@contoso.com", "ssh-ed25519"),
+        key("megan@contoso.com", "ecdsa-sha2-nistp256"),
+    ]
+}
+
+#[test]
+fn signatures_ssh_keygen_made_verify_by_the_signers_key() {
+    let msg = read("msg");
+    for (file, index) in [
+        ("msg.megan-ed25519.sig", 0),
+        ("msg.megan-ed25519.hashalg-sha256.sig", 0),
+        ("msg.megan-ecdsa-p256.sig", 1),
+        ("msg.megan-ecdsa-p256.hashalg-sha256.sig", 1),
+    ] {
+        let signature = DecisionSignature::parse(&read(file)).unwrap();
+        assert_eq!(
+            signature.verify(msg.as_bytes(), &megan()),
+            Ok(index),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn fingerprints_are_those_ssh_keygen_prints() {
+    let keys = megan();
+    assert_eq!(
+        keys[0].fingerprint(),
+        "SHA256:s3ojWkE3MvxKouXWVNMdxt6hEStxwEU0oUmKxXWqxyM"
+    );
+    assert_eq!(
+        keys[1].fingerprint(),
+        "SHA256:8b25mjL7KEpGXQoMbXl2pMkfso33F9wzXRpHaCtFjRI"
+    );
+    let oscar = DecisionSignature::parse(&read("msg.oscar-ed25519.sig")).unwrap();
+    assert_eq!(
+        oscar.signer_fingerprint(),
+        "SHA256:yEOQnccp10eSWE9R6/1yEWTb4TgIKtuCjocOITdEURw"
+    );
+}
+
+#[test]
+fn another_text_another_signer_or_another_namespace_is_refused_by_name() {
+    let msg = read("msg");
+    let megans = DecisionSignature::parse(&read("msg.megan-ed25519.sig")).unwrap();
+    assert_eq!(
+        megans.verify(read("msg-other").as_bytes(), &megan()),
+        Err(SignatureError::Invalid)
+    );
+    // Oscar signed: his signature is no grant of Megan's.
+    let oscars = DecisionSignature::parse(&read("msg.oscar-ed25519.sig")).unwrap();
+    assert!(matches!(
+        oscars.verify(msg.as_bytes(), &megan()),
+        Err(SignatureError::UnknownKey { fingerprint }) if fingerprint.starts_with("SHA256:yEOQ")
+    ));
+    let stranger = DecisionSignature::parse(&read("msg.stranger-ed25519.sig")).unwrap();
+    assert!(matches!(
+        stranger.verify(msg.as_bytes(), &megan()),
+        Err(SignatureError::UnknownKey { .. })
+    ));
+    // Made for files, not decisions.
+    assert_eq!(
+        DecisionSignature::parse(&read("msg.megan-ed25519.ns-file.sig")).unwrap_err(),
+        SignatureError::WrongNamespace {
+            found: "file".into()
+        }
+    );
+}
+
+#[test]
+fn damaged_or_hostile_armor_is_refused_without_a_panic() {
+    let good = read("msg.megan-ed25519.sig");
+    for file in [
+        "msg.megan-ed25519.truncated-half.sig",
+        "msg.megan-ed25519.truncated-no-end-line.sig",
+    ] {
+        assert!(
+            matches!(
+                DecisionSignature::parse(&read(file)),
+                Err(SignatureError::Malformed { .. })
+            ),
+            "{file}"
+        );
+    }
+    // A flipped byte: refused when parsed, or when verified.
+    let flipped = DecisionSignature::parse(&read("msg.megan-ed25519.tampered-last-byte.sig"))
+        .and_then(|signature| signature.verify(read("msg").as_bytes(), &megan()));
+    assert!(flipped.is_err(), "{flipped:?}");
+    let garbage = "A".repeat(1024 * 1024);
+    let armored_garbage = format!(
+        "-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----",
+        "QUFB".repeat(64)
+    );
+    let trailing = format!("{good}\ntrailing text after the armor");
+    let inside = good.replacen("U1NIU0lH", "U1NIU0lI", 1);
+    for hostile in [
+        "",
+        garbage.as_str(),
+        armored_garbage.as_str(),
+        trailing.as_str(),
+        inside.as_str(),
+        "-----BEGIN SSH SIGNATURE-----\n-----END SSH SIGNATURE-----",
+    ] {
+        assert!(
+            matches!(
+                DecisionSignature::parse(hostile),
+                Err(SignatureError::Malformed { .. })
+            ),
+            "{}",
+            hostile.chars().take(80).collect::<String>()
+        );
+    }
+}
+
+#[test]
+fn only_the_four_key_types_are_taken() {
+    let rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDD5N2AuAqMhTcR5HdSLdDeFTJRWJl9zh+6v6mB3JiFy8hrvMQS+2AVvrv9d84jmZBkhNLBc2LEwAW/BnzEiKcuNKn2Nle1sETjlu/RmzOVb/cbswRX/W7fQ0ga51NqWJOgD6HpTgBFiKe3uhvwIZNXPzgYDdE9+pzQfQjyE6cVIw== rsa";
+    assert_eq!(
+        CustomerKey::parse(rsa).unwrap_err(),
+        SignatureError::UnsupportedKey {
+            algorithm: "ssh-rsa".into()
+        }
+    );
+    for bad in ["", "ssh-ed25519", "ssh-ed25519 !!!", &"x".repeat(100_000)] {
+        assert!(
+            matches!(
+                CustomerKey::parse(bad),
+                Err(SignatureError::MalformedKey { .. })
+            ),
+            "{}",
+            bad.chars().take(40).collect::<String>()
+        );
+    }
+    // A key reads back from its serialized line, comment dropped.
+    let key = &megan()[0];
+    let json = serde_json::to_string(key).unwrap();
+    assert!(!json.contains("megan"), "{json}");
+    assert_eq!(&serde_json::from_str::<CustomerKey>(&json).unwrap(), key);
+}
+
+/// A security key's signature, made here as an authenticator makes one: over
+/// `SHA256(application) || flags || counter || SHA256(SSHSIG signed data)`, the flags and the
+/// counter carried after the signature.
+fn security_key_signature(msg: &[u8], flags: u8) -> (CustomerKey, DecisionSignature) {
+    use ed25519_dalek::Signer as _;
+    use sha2::{Digest, Sha256};
+    use ssh_key::public::{Ed25519PublicKey, KeyData, SkEd25519};
+    use ssh_key::{Algorithm, HashAlg, LineEnding, Signature, SshSig};
+
+    let device = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let public = SkEd25519::new(Ed25519PublicKey(device.verifying_key().to_bytes()), "ssh:");
+    let key_data = KeyData::SkEd25519(public);
+    let signed = SshSig::signed_data(SIGNATURE_NAMESPACE, HashAlg::Sha512, msg).unwrap();
+    let counter = 42u32.to_be_bytes();
+    let mut data = Sha256::digest(b"ssh:").to_vec();
+    data.push(flags);
+    data.extend_from_slice(&counter);
+    data.extend_from_slice(&Sha256::digest(&signed));
+    let mut bytes = device.sign(&data).to_bytes().to_vec();
+    bytes.push(flags);
+    bytes.extend_from_slice(&counter);
+    let signature = Signature::new(Algorithm::SkEd25519, bytes).unwrap();
+    let sig = SshSig::new(
+        key_data.clone(),
+        SIGNATURE_NAMESPACE,
+        HashAlg::Sha512,
+        signature,
+    )
+    .unwrap();
+    let armor = sig.to_pem(LineEnding::LF).unwrap();
+    let key =
+        CustomerKey::parse(&ssh_key::PublicKey::from(key_data).to_openssh().unwrap()).unwrap();
+    (key, DecisionSignature::parse(&armor).unwrap())
+}
+
+#[test]
+fn a_security_keys_signature_counts_only_with_its_users_touch() {
+    let msg = b"customer-lockbox decision";
+    let (key, touched) = security_key_signature(msg, 0x01);
+    assert!(key.is_security_key());
+    assert_eq!(key.algorithm(), "sk-ssh-ed25519@openssh.com");
+    assert_eq!(touched.verify(msg, std::slice::from_ref(&key)), Ok(0));
+    // The same key, the user absent: ssh-keygen -Y verify would accept it; the lockbox does not.
+    let (key, untouched) = security_key_signature(msg, 0x00);
+    assert_eq!(
+        untouched.verify(msg, std::slice::from_ref(&key)),
+        Err(SignatureError::NoUserPresence)
+    );
+    // User verification alone (a PIN) without presence: still no touch.
+    let (key, pin_only) = security_key_signature(msg, 0x04);
+    assert_eq!(
+        pin_only.verify(msg, std::slice::from_ref(&key)),
+        Err(SignatureError::NoUserPresence)
+    );
+    assert_eq!(
+        touched.verify(b"another decision", std::slice::from_ref(&key)),
+        Err(SignatureError::Invalid)
+    );
+}
+
+/// The real `ssh-keygen` signs a text here, as an approver would; the signature verifies by the
+/// key's `.pub` line. Skipped, saying so, where `ssh-keygen` is not installed and `CI` is unset
+/// (`.ci/test` installs `openssh-client`).
+#[test]
+fn a_signature_ssh_keygen_makes_now_verifies() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("id_ed25519");
+    std::fs::copy(vector("megan-ed25519.TEST-ONLY"), &key_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let statement = dir.path().join("statement.txt");
+    std::fs::write(&statement, "grant request 019ab5c0-... for 4 hours\n").unwrap();
+    let signed = std::process::Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", SIGNATURE_NAMESPACE, "-f"])
+        .arg(&key_file)
+        .arg(&statement)
+        .output();
+    let Ok(signed) = signed else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ssh-keygen is not installed: `bash .ci/test` installs openssh-client"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping the ssh-keygen signature: ssh-keygen is not installed (CI is unset)"
+        );
+        return;
+    };
+    assert!(signed.status.success(), "{signed:?}");
+    let armor = std::fs::read_to_string(dir.path().join("statement.txt.sig")).unwrap();
+    let key = CustomerKey::parse(&read("megan-ed25519.pub")).unwrap();
+    let signature = DecisionSignature::parse(&armor).unwrap();
+    let text = std::fs::read(&statement).unwrap();
+    assert_eq!(signature.verify(&text, std::slice::from_ref(&key)), Ok(0));
+    assert_eq!(signature.signer_fingerprint(), key.fingerprint());
+}
