@@ -243,7 +243,10 @@ pub use audit::{
     ChainBreak, ChainHash, ChainHead, ChainVerdict, PageSize, Tampering,
 };
 pub use clock::{Clock, MAX_CLOCK_SKEW, ManualClock, SystemClock};
-pub use decision::{CustomerKey, DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};
+pub use decision::{
+    Answered, CustomerKey, Decision, DecisionSignature, DecisionStatement, SIGNATURE_NAMESPACE,
+    SignatureError, StatementFacts,
+};
 pub use delivery::{AddressBook, Delivery, Directory, Sender, Topic};
 pub use error::Error;
 pub use notification::Notification;

@@ -6,7 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use customer_lockbox::{CustomerKey, DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};
+mod common;
+
+use common::links;
+use customer_lockbox::{
+    Answered, ApproverId, ChainHash, CustomerKey, Decision, DecisionSignature, DecisionStatement,
+    SIGNATURE_NAMESPACE, SignatureError, StatementFacts,
+};
 
 fn vector(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,7 +36,7 @@ fn key(principal: &str, algorithm: &str) -> CustomerKey {
     CustomerKey::parse(&line).unwrap()
 }
 
-fn megan() -> Vec<CustomerKey> {
+fn megans_keys() -> Vec<CustomerKey> {
     vec![
         key("megan@contoso.com", "ssh-ed25519"),
         key("megan@contoso.com", "ecdsa-sha2-nistp256"),
@@ -48,7 +54,7 @@ fn signatures_ssh_keygen_made_verify_by_the_signers_key() {
     ] {
         let signature = DecisionSignature::parse(&read(file)).unwrap();
         assert_eq!(
-            signature.verify(msg.as_bytes(), &megan()),
+            signature.verify(msg.as_bytes(), &megans_keys()),
             Ok(index),
             "{file}"
         );
@@ -57,7 +63,7 @@ fn signatures_ssh_keygen_made_verify_by_the_signers_key() {
 
 #[test]
 fn fingerprints_are_those_ssh_keygen_prints() {
-    let keys = megan();
+    let keys = megans_keys();
     assert_eq!(
         keys[0].fingerprint(),
         "SHA256:s3ojWkE3MvxKouXWVNMdxt6hEStxwEU0oUmKxXWqxyM"
@@ -78,18 +84,18 @@ fn another_text_another_signer_or_another_namespace_is_refused_by_name() {
     let msg = read("msg");
     let megans = DecisionSignature::parse(&read("msg.megan-ed25519.sig")).unwrap();
     assert_eq!(
-        megans.verify(read("msg-other").as_bytes(), &megan()),
+        megans.verify(read("msg-other").as_bytes(), &megans_keys()),
         Err(SignatureError::Invalid)
     );
     // Oscar signed: his signature is no grant of Megan's.
     let oscars = DecisionSignature::parse(&read("msg.oscar-ed25519.sig")).unwrap();
     assert!(matches!(
-        oscars.verify(msg.as_bytes(), &megan()),
+        oscars.verify(msg.as_bytes(), &megans_keys()),
         Err(SignatureError::UnknownKey { fingerprint }) if fingerprint.starts_with("SHA256:yEOQ")
     ));
     let stranger = DecisionSignature::parse(&read("msg.stranger-ed25519.sig")).unwrap();
     assert!(matches!(
-        stranger.verify(msg.as_bytes(), &megan()),
+        stranger.verify(msg.as_bytes(), &megans_keys()),
         Err(SignatureError::UnknownKey { .. })
     ));
     // Made for files, not decisions.
@@ -118,7 +124,7 @@ fn damaged_or_hostile_armor_is_refused_without_a_panic() {
     }
     // A flipped byte: refused when parsed, or when verified.
     let flipped = DecisionSignature::parse(&read("msg.megan-ed25519.tampered-last-byte.sig"))
-        .and_then(|signature| signature.verify(read("msg").as_bytes(), &megan()));
+        .and_then(|signature| signature.verify(read("msg").as_bytes(), &megans_keys()));
     assert!(flipped.is_err(), "{flipped:?}");
     let garbage = "A".repeat(1024 * 1024);
     let armored_garbage = format!(
@@ -166,7 +172,7 @@ fn only_the_four_key_types_are_taken() {
         );
     }
     // A key reads back from its serialized line, comment dropped.
-    let key = &megan()[0];
+    let key = &megans_keys()[0];
     let json = serde_json::to_string(key).unwrap();
     assert!(!json.contains("megan"), "{json}");
     assert_eq!(&serde_json::from_str::<CustomerKey>(&json).unwrap(), key);
@@ -271,4 +277,101 @@ fn a_signature_ssh_keygen_makes_now_verifies() {
     let text = std::fs::read(&statement).unwrap();
     assert_eq!(signature.verify(&text, std::slice::from_ref(&key)), Ok(0));
     assert_eq!(signature.signer_fingerprint(), key.fingerprint());
+}
+
+/// The grant statement of the common fixtures' pending request, answering its notification.
+fn statement_with(change: impl FnOnce(&mut StatementFacts<'_>)) -> DecisionStatement {
+    let view = common::pending().view();
+    let approver = common::megan();
+    let manager = common::sam();
+    let mut facts = StatementFacts {
+        log: "lockbox.vendor.example/8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90",
+        request: &view,
+        approved_by: &manager,
+        answered: Answered {
+            sequence: 3,
+            link: ChainHash::from_slice(&[7; 32]).unwrap(),
+        },
+        decision: Decision::Grant,
+        approver: &approver,
+        valid_until: common::at(chrono::TimeDelta::hours(12)),
+    };
+    change(&mut facts);
+    DecisionStatement::new(&facts)
+}
+
+#[test]
+fn a_statement_names_every_fact_of_its_decision_and_is_link_free() {
+    let grant = statement_with(|_| {});
+    assert_eq!(
+        grant,
+        statement_with(|_| {}),
+        "the same facts, the same text"
+    );
+    insta::assert_snapshot!("grant_statement", grant.text());
+    links::assert_link_free(&[("statement".to_owned(), grant.text().to_owned())]);
+    // Leaked: the facts borrow them for as long as any statement is made here.
+    let other_approver: &'static ApproverId =
+        Box::leak(Box::new(ApproverId::new("oscar@contoso.com").unwrap()));
+    let other_request = |change: fn(&mut customer_lockbox::RequestView)| {
+        let mut view = common::pending().view();
+        change(&mut view);
+        let view: &'static customer_lockbox::RequestView = Box::leak(Box::new(view));
+        view
+    };
+    let other_id = other_request(|v| v.id = common::request_id(9));
+    let other_why = other_request(|v| {
+        v.justification = customer_lockbox::Justification::new("Something else").unwrap()
+    });
+    let longer = other_request(|v| {
+        v.access_duration = customer_lockbox::AccessDuration::from_hours(8).unwrap()
+    });
+    let others = [
+        statement_with(|f| f.decision = Decision::Deny),
+        statement_with(|f| f.decision = Decision::Revoke),
+        statement_with(|f| f.approver = other_approver),
+        statement_with(|f| f.log = "lockbox.vendor.example/7c0ffee0-2f7d-4e4b-9a51-3c1f6d2e7a90"),
+        statement_with(|f| f.answered.sequence = 4),
+        statement_with(|f| f.answered.link = ChainHash::from_slice(&[8; 32]).unwrap()),
+        statement_with(|f| f.valid_until = common::at(chrono::TimeDelta::hours(13))),
+        statement_with(|f| f.request = other_id),
+        statement_with(|f| f.request = other_why),
+        statement_with(|f| f.request = longer),
+    ];
+    for (n, other) in others.iter().enumerate() {
+        assert_ne!(
+            other.text(),
+            grant.text(),
+            "fact {n} is not in the statement"
+        );
+    }
+}
+
+#[test]
+fn a_signature_over_one_statement_is_worth_nothing_for_another() {
+    let key = ssh_key::PrivateKey::from_openssh(read("megan-ed25519.TEST-ONLY")).unwrap();
+    let public = CustomerKey::parse(&read("megan-ed25519.pub")).unwrap();
+    let grant = statement_with(|_| {});
+    let armor = ssh_key::SshSig::sign(
+        &key,
+        SIGNATURE_NAMESPACE,
+        ssh_key::HashAlg::Sha512,
+        grant.as_bytes(),
+    )
+    .unwrap()
+    .to_pem(ssh_key::LineEnding::LF)
+    .unwrap();
+    let signature = DecisionSignature::parse(&armor).unwrap();
+    assert_eq!(
+        signature.verify(grant.as_bytes(), std::slice::from_ref(&public)),
+        Ok(0)
+    );
+    let deny = statement_with(|f| f.decision = Decision::Deny);
+    let another_record = statement_with(|f| f.answered.sequence = 9);
+    for other in [deny, another_record] {
+        assert_eq!(
+            signature.verify(other.as_bytes(), std::slice::from_ref(&public)),
+            Err(SignatureError::Invalid)
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Decisions the customer signs: the keys a tenant's people hold ([`CustomerKey`], OpenSSH
 //! public key lines, as git's `allowed_signers` lists them) and the OpenSSH signatures they make
 //! with them ([`DecisionSignature`], SSHSIG, as `ssh-keygen -Y sign -n customer-lockbox` writes
-//! it).
+//! it), over a [`DecisionStatement`] that names everything the decision is about.
 //!
 //! Pure code: parsing and checking need no store and no network, so a customer's auditor checks
 //! a signed decision with the export alone. The cryptography is RustCrypto's `ssh-key`; what it
@@ -11,6 +11,8 @@
 
 mod key;
 mod sshsig;
+mod statement;
 
 pub use key::CustomerKey;
 pub use sshsig::{DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};
+pub use statement::{Answered, Decision, DecisionStatement, StatementFacts};
