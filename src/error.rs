@@ -147,6 +147,14 @@ pub(crate) enum ErrorKind {
         person: String,
     },
     #[error(
+        "the policy lists keys, so every decision and change it governs must be signed, but {who} has none: give {who} a key, or list no keys at all"
+    )]
+    MissingSigningKey { who: String },
+    #[error(
+        "this build does not yet verify signed decisions, so it keeps no policy that lists keys (they would protect nothing): set the policy without keys"
+    )]
+    SignedDecisionsNotEnforced,
+    #[error(
         "the draft is for tenant {draft} but the policy is tenant {policy}'s: pass the policy of the tenant whose data is needed"
     )]
     PolicyForOtherTenant {
@@ -403,6 +411,18 @@ impl Error {
     /// ```
     pub fn is_duplicate_approver(&self) -> bool {
         matches!(*self.kind, ErrorKind::DuplicateApprover { .. })
+    }
+
+    /// True when a policy that lists keys leaves a designated approver, or its administrators,
+    /// without one: once a policy lists keys, every grant and every change must be signed.
+    pub fn is_missing_signing_key(&self) -> bool {
+        matches!(*self.kind, ErrorKind::MissingSigningKey { .. })
+    }
+
+    /// True when a store is given a policy that lists keys, which this build cannot yet
+    /// enforce: it refuses such a policy rather than keep keys that protect nothing.
+    pub fn is_signed_decisions_not_enforced(&self) -> bool {
+        matches!(*self.kind, ErrorKind::SignedDecisionsNotEnforced)
     }
 
     /// True when a draft is checked against another tenant's policy.

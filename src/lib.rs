@@ -250,7 +250,9 @@ pub use decision::{
 pub use delivery::{AddressBook, Delivery, Directory, Sender, Topic};
 pub use error::Error;
 pub use notification::Notification;
-pub use policy::{DesignatedApprover, PolicyChange, PolicyHistory, TenantPolicy};
+pub use policy::{
+    DesignatedApprover, PolicyChange, PolicyHistory, TenantAdministrator, TenantPolicy,
+};
 pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 pub use refusal::{Refusal, Refused, Step};
 pub use request::{Access, ActionOutcome, DenyOutcome, GrantOutcome, PendingStatus};

@@ -375,3 +375,38 @@ fn a_signature_over_one_statement_is_worth_nothing_for_another() {
         );
     }
 }
+
+/// Until the store verifies signed decisions, it keeps no policy that lists keys: a platform
+/// that deserializes or builds one is refused by name, not left believing keys protect it.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_store_refuses_keys_it_cannot_enforce_yet() {
+    use customer_lockbox::{ManualClock, SqliteStore, StoreError, TenantAdministrator};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.migrate().await.unwrap();
+        let now = common::t0();
+        store.set_clock(ManualClock::new(now));
+        let megan = customer_lockbox::DesignatedApprover::new(
+            common::megan(),
+            customer_lockbox::EmailAddress::new("megan@contoso.com").unwrap(),
+        )
+        .with_keys(vec![megans_keys()[0].clone()]);
+        let keyed = customer_lockbox::TenantPolicy::new(common::contoso(), vec![megan])
+            .unwrap()
+            .with_administrators(vec![TenantAdministrator::new(
+                common::adele(),
+                vec![megans_keys()[1].clone()],
+            )]);
+        let err = store.set_policy(&common::adele(), keyed, now).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::InvalidPolicy(inner) if inner.is_signed_decisions_not_enforced()),
+            "{err}"
+        );
+        assert!(store.policy(common::contoso()).await.unwrap().is_none());
+    });
+}

@@ -43,9 +43,11 @@ impl CustomerKey {
                 why: "the line is longer than any supported key",
             });
         }
-        let key = PublicKey::from_openssh(line).map_err(|_| SignatureError::MalformedKey {
+        let mut key = PublicKey::from_openssh(line).map_err(|_| SignatureError::MalformedKey {
             why: "it is not an OpenSSH public key line (TYPE BASE64 [COMMENT])",
         })?;
+        // The comment labels a key; it is no part of it: two lines of one key are one key.
+        key.set_comment("");
         let supported = matches!(
             key.algorithm(),
             Algorithm::Ed25519
@@ -85,15 +87,21 @@ impl CustomerKey {
 
     /// The key as an OpenSSH public key line, without a comment.
     pub fn to_line(&self) -> String {
-        let mut key = self.0.clone();
-        key.set_comment("");
-        key.to_openssh()
+        self.0
+            .to_openssh()
             .map(|line| line.trim_end().to_owned())
             .unwrap_or_default()
     }
 
     pub(super) fn public_key(&self) -> &PublicKey {
         &self.0
+    }
+}
+
+/// By the key's line (parsed without its comment, as equality compares it).
+impl std::hash::Hash for CustomerKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.to_line().hash(state);
     }
 }
 

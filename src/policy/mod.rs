@@ -8,22 +8,45 @@ pub use history::{PolicyChange, PolicyHistory};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
+use crate::decision::CustomerKey;
 use crate::error::{Error, ErrorKind};
 use crate::refusal::Refusal;
-use crate::values::{AccessDuration, ApproverId, DecisionWindow, EmailAddress, TenantId};
+use crate::values::{
+    AccessDuration, ApproverId, DecisionWindow, EmailAddress, TenantAdminId, TenantId,
+};
 
 /// A person the tenant designates to grant, deny and revoke access, with the address their
-/// notifications go to.
+/// notifications go to, and the public keys they sign decisions with (none, unless the tenant
+/// requires signed decisions).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DesignatedApprover {
     id: ApproverId,
     email: EmailAddress,
+    /// Absent from a policy without keys, so that one serializes as it always did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<CustomerKey>,
 }
 
 impl DesignatedApprover {
     /// An approver reached at `email`.
     pub fn new(id: ApproverId, email: EmailAddress) -> Self {
-        DesignatedApprover { id, email }
+        DesignatedApprover {
+            id,
+            email,
+            keys: Vec::new(),
+        }
+    }
+
+    /// The approver, signing their decisions with `keys` (OpenSSH public keys: an SSH key, a
+    /// security key). A policy that lists any key requires every decision it governs signed.
+    pub fn with_keys(mut self, keys: Vec<CustomerKey>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The keys they sign decisions with.
+    pub fn keys(&self) -> &[CustomerKey] {
+        &self.keys
     }
 
     /// Who they are.
@@ -109,6 +132,32 @@ pub struct TenantPolicy {
     approvals_required: u32,
     max_access_duration: AccessDuration,
     decision_window: DecisionWindow,
+    administrators: Vec<TenantAdministrator>,
+}
+
+/// A tenant administrator who may change the tenant's policy, with the public keys they sign
+/// changes with.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TenantAdministrator {
+    id: TenantAdminId,
+    keys: Vec<CustomerKey>,
+}
+
+impl TenantAdministrator {
+    /// An administrator signing policy changes with `keys`.
+    pub fn new(id: TenantAdminId, keys: Vec<CustomerKey>) -> Self {
+        TenantAdministrator { id, keys }
+    }
+
+    /// Who they are.
+    pub fn id(&self) -> &TenantAdminId {
+        &self.id
+    }
+
+    /// The keys they sign policy changes with.
+    pub fn keys(&self) -> &[CustomerKey] {
+        &self.keys
+    }
 }
 
 impl TenantPolicy {
@@ -143,6 +192,7 @@ impl TenantPolicy {
             approvals_required: 1,
             max_access_duration: AccessDuration::DEFAULT_POLICY_MAXIMUM,
             decision_window: DecisionWindow::DEFAULT,
+            administrators: Vec::new(),
         }
     }
 
@@ -165,6 +215,7 @@ impl TenantPolicy {
             approvals_required: 1,
             max_access_duration: AccessDuration::DEFAULT_POLICY_MAXIMUM,
             decision_window: DecisionWindow::DEFAULT,
+            administrators: Vec::new(),
         })
     }
 
@@ -215,6 +266,27 @@ impl TenantPolicy {
         }
         self.approvals_required = required;
         Ok(self)
+    }
+
+    /// The same policy naming the tenant administrators who may change it and the keys they
+    /// sign changes with. With any key in the policy, every change of it must be signed by an
+    /// administrator key of the version it replaces, and every grant by the approver's key.
+    pub fn with_administrators(mut self, administrators: Vec<TenantAdministrator>) -> Self {
+        self.administrators = administrators;
+        self
+    }
+
+    /// The administrators who may change it, with their keys (none for a policy that requires
+    /// no signatures).
+    pub fn administrators(&self) -> &[TenantAdministrator] {
+        &self.administrators
+    }
+
+    /// Whether the policy lists any key: then every grant it governs must be signed by the
+    /// approver's key, and every change of it by an administrator's key.
+    pub fn requires_signatures(&self) -> bool {
+        self.approvers.iter().any(|a| !a.keys.is_empty())
+            || self.administrators.iter().any(|a| !a.keys.is_empty())
     }
 
     /// The tenant this policy belongs to.
@@ -279,6 +351,10 @@ impl TenantPolicy {
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn check(&self) -> Result<(), Error> {
         check_approvers(&self.approvers)?;
+        self.check_keys()?;
+        if self.requires_signatures() && !SIGNED_DECISIONS_ENFORCED {
+            return Err(ErrorKind::SignedDecisionsNotEnforced.into());
+        }
         if self.approvals_required > Self::MAX_APPROVALS_REQUIRED {
             return Err(ErrorKind::ApprovalsRequiredOutOfRange {
                 required: self.approvals_required,
@@ -288,7 +364,30 @@ impl TenantPolicy {
         }
         Ok(())
     }
+
+    /// Refuses a policy that lists keys yet leaves a designated approver, or its
+    /// administrators, without one.
+    fn check_keys(&self) -> Result<(), Error> {
+        if self.requires_signatures() {
+            let unkeyed = self
+                .approvers
+                .iter()
+                .find(|a| a.keys.is_empty())
+                .map(|a| format!("designated approver {}", a.id));
+            let no_admin_key = (!self.administrators.iter().any(|a| !a.keys.is_empty()))
+                .then(|| "no tenant administrator".to_owned());
+            if let Some(who) = unkeyed.or(no_admin_key) {
+                return Err(ErrorKind::MissingSigningKey { who }.into());
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Whether this build's store holds a policy that lists keys to it: verifies every grant and
+/// every change it governs. Until it does, such a policy is refused rather than kept with its
+/// keys unenforced, which would promise the customer a protection it does not give.
+const SIGNED_DECISIONS_ENFORCED: bool = false;
 
 /// Refuses a list of approvers a policy may not designate: none, more than
 /// [`TenantPolicy::MAX_APPROVERS`], or one person twice (by id or by address).
@@ -384,6 +483,10 @@ struct PolicyFields {
     max_access_duration: AccessDuration,
     #[serde(default)]
     decision_window: DecisionWindow,
+    /// Absent from a policy without administrators' keys, so that one serializes as it always
+    /// did (its stored bytes are checked against its re-serialization on every read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    administrators: Vec<TenantAdministrator>,
 }
 
 fn one() -> u32 {
@@ -423,6 +526,7 @@ impl TryFrom<PolicyFields> for TenantPolicy {
             approvals_required: required,
             max_access_duration: fields.max_access_duration,
             decision_window: fields.decision_window,
+            administrators: fields.administrators,
         })
     }
 }
@@ -435,6 +539,98 @@ impl From<TenantPolicy> for PolicyFields {
             approvals_required: policy.approvals_required,
             max_access_duration: policy.max_access_duration,
             decision_window: policy.decision_window,
+            administrators: policy.administrators,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const MEGAN: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIKqPIpur+dQmhIEV6EWxOiyw/hyRzDGL4o7PWczotTx megan";
+    const ADELE: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMZ1tP5ZmvRqaYZfdtw+B9f5H3GYZKbWfUdffm0qXtFP adele";
+
+    fn approver(id: &str) -> DesignatedApprover {
+        DesignatedApprover::new(ApproverId::new(id).unwrap(), EmailAddress::new(id).unwrap())
+    }
+
+    fn tenant() -> TenantId {
+        TenantId::parse("8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90").unwrap()
+    }
+
+    fn key(line: &str) -> CustomerKey {
+        CustomerKey::parse(line).unwrap()
+    }
+
+    fn admin() -> TenantAdministrator {
+        TenantAdministrator::new(
+            TenantAdminId::new("adele@contoso.com").unwrap(),
+            vec![key(ADELE)],
+        )
+    }
+
+    #[test]
+    fn a_policy_without_keys_serializes_as_it_always_did() {
+        let policy = TenantPolicy::new(tenant(), vec![approver("megan@contoso.com")]).unwrap();
+        assert!(!policy.requires_signatures());
+        assert_eq!(
+            serde_json::to_string(&policy).unwrap(),
+            r#"{"tenant":"8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90","approvers":[{"id":"megan@contoso.com","email":"megan@contoso.com"}],"approvals_required":1,"max_access_duration":240,"decision_window":720}"#
+        );
+    }
+
+    #[test]
+    fn a_policy_with_keys_keeps_them_and_requires_signatures() {
+        let policy = TenantPolicy::new(
+            tenant(),
+            vec![approver("megan@contoso.com").with_keys(vec![key(MEGAN)])],
+        )
+        .unwrap()
+        .with_administrators(vec![admin()]);
+        assert!(policy.requires_signatures());
+        // Refused until the store enforces signatures: keys are never kept unenforced.
+        assert!(
+            policy
+                .check()
+                .unwrap_err()
+                .is_signed_decisions_not_enforced()
+        );
+        let json = serde_json::to_string(&policy).unwrap();
+        assert!(
+            !json.contains("megan\""),
+            "comments are no part of a key: {json}"
+        );
+        let back: TenantPolicy = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, policy);
+        assert_eq!(back.approvers()[0].keys(), &[key(MEGAN)]);
+        assert_eq!(back.administrators()[0].keys(), &[key(ADELE)]);
+    }
+
+    #[test]
+    fn a_policy_with_keys_leaves_nobody_who_decides_without_one() {
+        let unkeyed_approver = TenantPolicy::new(
+            tenant(),
+            vec![
+                approver("megan@contoso.com").with_keys(vec![key(MEGAN)]),
+                approver("lee@contoso.com"),
+            ],
+        )
+        .unwrap()
+        .with_administrators(vec![admin()]);
+        let err = unkeyed_approver.check_keys().unwrap_err();
+        assert!(err.is_missing_signing_key(), "{err}");
+        assert!(err.to_string().contains("lee@contoso.com"), "{err}");
+        let no_admin_key = TenantPolicy::new(
+            tenant(),
+            vec![approver("megan@contoso.com").with_keys(vec![key(MEGAN)])],
+        )
+        .unwrap();
+        let err = no_admin_key.check_keys().unwrap_err();
+        assert!(err.is_missing_signing_key(), "{err}");
+        assert!(err.to_string().contains("no tenant administrator"), "{err}");
     }
 }
