@@ -148,6 +148,7 @@ fn help_teaches_every_command_and_the_exit_codes() {
         "deliver",
         "migrate",
         "keygen",
+        "decision",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
@@ -1415,4 +1416,62 @@ fn a_delivery_without_engineers_names_the_option() {
                 .contains("-policy-changed-8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90-v1-1.eml")),
         "{names:?}"
     );
+}
+
+/// `decision` prints the statement an approver signs; the bytes printed are the bytes signed,
+/// and the signature verifies over them (here made in-process with a published test key).
+#[test]
+fn decision_prints_the_statement_an_approver_signs() {
+    let (dir, _) = store_file();
+    let store = dir.path().join("demo.db");
+    assert!(
+        lockbox(path_text(&store), &["demo"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let key_file = dir.path().join("demo.key");
+    let pending = "019ab5c0-0000-7000-8000-000000000002";
+    let args = [
+        "decision",
+        "--request",
+        pending,
+        "--grant",
+        "--approver",
+        "megan@contoso.com",
+        "--signer-key",
+        path_text(&key_file),
+    ];
+    let statement = ok(path_text(&store), &args);
+    assert!(
+        statement.contains("Decision:          GRANT access"),
+        "{statement}"
+    );
+    assert!(
+        statement.contains(&format!("Request ID:        {pending}")),
+        "{statement}"
+    );
+    assert!(
+        statement.contains("lockbox[.]demo[.]example[/]8b5a0c4e"),
+        "{statement}"
+    );
+    assert_eq!(
+        statement,
+        ok(path_text(&store), &args),
+        "the same statement each time"
+    );
+    let armor = common::signing::signed_by_megan(statement.as_bytes());
+    let public = common::signing::megans_key();
+    let signature = DecisionSignature::parse(&armor).unwrap();
+    assert_eq!(
+        signature.verify(statement.as_bytes(), std::slice::from_ref(&public)),
+        Ok(0)
+    );
+    // Nothing to revoke on a pending request, said by name.
+    let mut revoke = args;
+    revoke[3] = "--revoke";
+    let (code, _, err) = run(path_text(&store), &revoke);
+    assert_ne!(code, 0);
+    assert!(err.contains("pending_customer"), "{err}");
 }

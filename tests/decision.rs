@@ -349,18 +349,9 @@ fn a_statement_names_every_fact_of_its_decision_and_is_link_free() {
 
 #[test]
 fn a_signature_over_one_statement_is_worth_nothing_for_another() {
-    let key = ssh_key::PrivateKey::from_openssh(read("megan-ed25519.TEST-ONLY")).unwrap();
-    let public = CustomerKey::parse(&read("megan-ed25519.pub")).unwrap();
+    let public = common::signing::megans_key();
     let grant = statement_with(|_| {});
-    let armor = ssh_key::SshSig::sign(
-        &key,
-        SIGNATURE_NAMESPACE,
-        ssh_key::HashAlg::Sha512,
-        grant.as_bytes(),
-    )
-    .unwrap()
-    .to_pem(ssh_key::LineEnding::LF)
-    .unwrap();
+    let armor = common::signing::signed_by_megan(grant.as_bytes());
     let signature = DecisionSignature::parse(&armor).unwrap();
     assert_eq!(
         signature.verify(grant.as_bytes(), std::slice::from_ref(&public)),

@@ -63,7 +63,7 @@ impl<B: Backend> Store<B> {
             .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(signer));
     }
 
-    fn signer(&self) -> Option<Arc<dyn CheckpointSigner>> {
+    pub(super) fn signer(&self) -> Option<Arc<dyn CheckpointSigner>> {
         self.inner
             .signer
             .read()

@@ -29,6 +29,7 @@ mod backend;
 mod chain;
 mod checkpoints;
 mod columns;
+mod decisions;
 mod error;
 mod keys;
 mod log;

@@ -686,6 +686,29 @@ pub(crate) async fn log_head<B: Backend>(
     })
 }
 
+/// The stored link (hash) of `request`'s record `sequence`, if the record is stored.
+pub(crate) async fn record_link<B: Backend>(
+    backend: &B,
+    request: RequestId,
+    sequence: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let sql = statement::<B>(
+        "SELECT hash FROM audit WHERE request_id = $1 AND sequence = $2",
+        vec![
+            Value::Text(uuid_text(request.as_uuid())),
+            Value::int(sequence),
+        ],
+    );
+    let rows = one(backend, "reading a record's link", sql).await?;
+    rows.first()
+        .map(|row| {
+            row.bytes(0, "hash")
+                .map(<[u8]>::to_vec)
+                .map_err(refused(Some(request)))
+        })
+        .transpose()
+}
+
 /// The sequence and log position of each of `request`'s audit records.
 pub(crate) async fn record_positions<B: Backend>(
     backend: &B,

@@ -9,6 +9,7 @@ pub mod pg;
 #[cfg(feature = "postgres")]
 pub mod proxy;
 pub mod runs;
+pub mod signing;
 
 #[allow(unused_imports)]
 pub use links::eager_finder;

@@ -9,6 +9,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod decisions;
 mod harness;
 mod hostile;
 mod keys;
@@ -44,6 +45,10 @@ macro_rules! conformance {
 }
 
 conformance!(
+    decisions: [
+        a_statement_names_the_stored_record_it_answers,
+        no_statement_without_a_signer,
+    ],
     log: [
         every_entry_is_proved_in_a_signed_checkpoint,
         a_store_without_a_signer_signs_nothing_until_given_one,

@@ -139,6 +139,14 @@ pub enum Command {
     /// overwritten; the secret one is readable by its owner only.
     Keygen(KeygenArgs),
 
+    /// Print the statement a designated approver signs to grant, deny or revoke a request:
+    /// `ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 statement.txt`.
+    ///
+    /// It names the request and all it asks for, the record the decision answers with its link
+    /// in the tenant's log, the log (named by the signing key), and until when the decision may
+    /// be taken; a signature over it is worth nothing for any other decision.
+    Decision(DecisionArgs),
+
     /// Print a proof from a tenant's log in the C2SP tlog-proof text form: a record's
     /// inclusion, or the consistency of a smaller checkpoint with the latest.
     #[command(subcommand)]
@@ -181,6 +189,36 @@ pub struct DemoArgs {
     /// two days before it, and the pending request's window runs 11 h 20 min past it.
     #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub now: Option<DateTime<Utc>>,
+}
+
+/// Which decision's statement to print.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("decision").required(true).multiple(false)
+    .args(["grant", "deny", "revoke"])))]
+pub struct DecisionArgs {
+    /// The request.
+    #[arg(long, value_name = "REQUEST_ID")]
+    pub request: RequestId,
+
+    /// The designated approver who decides.
+    #[arg(long, value_name = "APPROVER_ID")]
+    pub approver: ApproverId,
+
+    /// Grant access (a pending request).
+    #[arg(long)]
+    pub grant: bool,
+
+    /// Deny it (a pending request).
+    #[arg(long)]
+    pub deny: bool,
+
+    /// Revoke access (a granted request).
+    #[arg(long)]
+    pub revoke: bool,
+
+    /// The log's signing key (a file, as `lockbox keygen` writes it): its name is the log's.
+    #[arg(long, value_name = "FILE")]
+    pub signer_key: PathBuf,
 }
 
 /// What `keygen` makes.

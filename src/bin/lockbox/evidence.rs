@@ -11,10 +11,12 @@ use customer_lockbox::evidence::log_origin;
 use customer_lockbox::evidence::{Evidence, ExportError, LogVerdict, verify_export};
 use customer_lockbox::tlog::{SignerKey, VerifierKey};
 use customer_lockbox::{Backend, ErrorClass, Store, StoreError};
-use customer_lockbox::{ChainVerdict, RequestId, RequestsVerdict, Tampering, TenantId};
+use customer_lockbox::{ChainVerdict, Decision, RequestId, RequestsVerdict, Tampering, TenantId};
 use serde::Serialize;
 
-use crate::cli::{InclusionArgs, KeygenArgs, ProofCommand, VerifyArgs, VerifyOfflineArgs};
+use crate::cli::{
+    DecisionArgs, InclusionArgs, KeygenArgs, ProofCommand, VerifyArgs, VerifyOfflineArgs,
+};
 use crate::failure::{Code, Failure};
 use crate::print::{CountingLines, Output};
 
@@ -643,4 +645,44 @@ fn write_new(path: &Path, text: &str, secret: bool) -> Result<(), Failure> {
         }
     })?;
     writeln!(file, "{text}").map_err(|err| Failure::io(&format!("writing {}", path.display()), err))
+}
+
+/// Prints the statement an approver signs for a decision.
+pub async fn decision<B: Backend>(
+    store: &Store<B>,
+    args: DecisionArgs,
+    out: &Output,
+) -> Result<ExitCode, Failure> {
+    crate::operate::use_signer(store, Some(&args.signer_key))?;
+    let decision = match (args.grant, args.deny) {
+        (true, _) => Decision::Grant,
+        (_, true) => Decision::Deny,
+        _ => Decision::Revoke,
+    };
+    let statement = store
+        .decision_statement(args.request, &args.approver, decision)
+        .await?;
+    if out.json() {
+        out.json_of(&Stated {
+            request: args.request,
+            approver: &args.approver,
+            decision,
+            statement: statement.text(),
+        });
+    } else {
+        print!("{}", statement.text());
+        eprintln!(
+            "save it as statement.txt and sign it: ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 statement.txt"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `decision --json` prints.
+#[derive(Serialize)]
+struct Stated<'a> {
+    request: RequestId,
+    approver: &'a customer_lockbox::ApproverId,
+    decision: Decision,
+    statement: &'a str,
 }

@@ -191,6 +191,7 @@ async fn on_store<B: Backend>(
         Command::Sweep(args) => crate::operate::sweep(store, args, out).await,
         Command::Deliver(args) => crate::operate::deliver(store, args, out).await,
         Command::Migrate => crate::operate::migrate(store, out).await,
+        Command::Decision(args) => crate::evidence::decision(store, args, out).await,
         // Run before any store is opened (main.rs); never routed here.
         Command::Completions { .. }
         | Command::VerifyOffline(_)
