@@ -109,3 +109,31 @@ pub async fn no_statement_without_a_signer<D: Db>() {
         .unwrap_err();
     assert!(matches!(err, StoreError::NoSigner), "{err}");
 }
+
+/// Two nodes make the same statement for the same decision: it is made from what is stored,
+/// not from what one node cached, and a node that saw the request pending makes none for a
+/// grant after another node granted it.
+pub async fn two_nodes_make_the_same_statement<D: Db>() {
+    let db = D::create().await;
+    let (one, two) = (db.open().await, db.open().await);
+    one.set_checkpoint_signer(signer());
+    two.set_checkpoint_signer(signer());
+    let id = pending_as(&one, 1).await;
+    let from_one = one
+        .decision_statement(id, &megan(), Decision::Grant)
+        .await
+        .unwrap();
+    let from_two = two
+        .decision_statement(id, &megan(), Decision::Grant)
+        .await
+        .unwrap();
+    assert_eq!(from_one, from_two);
+    one.set_clock(ManualClock::new(at(hours(1))));
+    let granted = one.grant(id, &megan(), at(hours(1))).await.unwrap();
+    assert!(matches!(granted, GrantOutcome::Granted(_)));
+    let err = two
+        .decision_statement(id, &megan(), Decision::Grant)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WrongState { .. }), "{err}");
+}

@@ -48,6 +48,7 @@ conformance!(
     decisions: [
         a_statement_names_the_stored_record_it_answers,
         no_statement_without_a_signer,
+        two_nodes_make_the_same_statement,
     ],
     log: [
         every_entry_is_proved_in_a_signed_checkpoint,
