@@ -76,14 +76,16 @@ pub async fn run(store: Option<String>, args: DemoArgs, out: &Output) -> Result<
          alex@support.vendor.example,alex@support.vendor.example",
     )?;
     if out.json() {
-        out.json_of(&serde_json::json!({
-            "store": path,
-            "tenant": CONTOSO,
-            "requests": { "closed": ids[0], "pending": ids[1], "expired": ids[2] },
-            "signer_key_file": key_file,
-            "verifier_key_file": vkey_file,
-            "engineers_file": engineers_file,
-        }));
+        out.json_of(&Written {
+            store: &path,
+            tenant: CONTOSO,
+            closed: ids[0],
+            pending: ids[1],
+            expired: ids[2],
+            signer_key_file: &key_file,
+            verifier_key_file: &vkey_file,
+            engineers_file: &engineers_file,
+        });
     } else {
         out.line(&format!(
             "wrote the demo store {} (tenant Contoso, {CONTOSO}), as of {}:",
@@ -109,6 +111,19 @@ pub async fn run(store: Option<String>, args: DemoArgs, out: &Output) -> Result<
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `demo --json` prints: the files written and the requests to look at.
+#[derive(serde::Serialize)]
+struct Written<'a> {
+    store: &'a Path,
+    tenant: &'a str,
+    closed: RequestId,
+    pending: RequestId,
+    expired: RequestId,
+    signer_key_file: &'a Path,
+    verifier_key_file: &'a Path,
+    engineers_file: &'a Path,
 }
 
 /// Writes `text` and a newline to `path`.
