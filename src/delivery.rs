@@ -150,22 +150,35 @@ pub enum Topic {
     },
 }
 
-impl Delivery {
-    /// The request the notification is about; `None` for a policy change's message.
+impl Topic {
+    /// The request it is about; `None` for a policy change.
     pub fn request(&self) -> Option<RequestId> {
-        match self.topic {
+        match *self {
             Topic::Request { request, .. } => Some(request),
             Topic::Policy { .. } => None,
         }
     }
 
-    /// The sequence of the audit record whose step caused the notification; `None` for a
-    /// policy change's message.
+    /// The sequence of the request's audit record whose step caused it; `None` for a policy
+    /// change.
     pub fn cause(&self) -> Option<u64> {
-        match self.topic {
+        match *self {
             Topic::Request { cause, .. } => Some(cause),
             Topic::Policy { .. } => None,
         }
+    }
+}
+
+impl Delivery {
+    /// The request the notification is about; `None` for a policy change's message.
+    pub fn request(&self) -> Option<RequestId> {
+        self.topic.request()
+    }
+
+    /// The sequence of the audit record whose step caused the notification; `None` for a
+    /// policy change's message.
+    pub fn cause(&self) -> Option<u64> {
+        self.topic.cause()
     }
 
     /// The tenant and version of the policy change the notification is about, if it is about

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ssh_key::{Algorithm, EcdsaCurve, HashAlg, PublicKey};
+use ssh_key::{Algorithm, HashAlg, PublicKey};
 
 use super::SignatureError;
 
@@ -48,16 +48,7 @@ impl CustomerKey {
         })?;
         // The comment labels a key; it is no part of it: two lines of one key are one key.
         key.set_comment("");
-        let supported = matches!(
-            key.algorithm(),
-            Algorithm::Ed25519
-                | Algorithm::SkEd25519
-                | Algorithm::SkEcdsaSha2NistP256
-                | Algorithm::Ecdsa {
-                    curve: EcdsaCurve::NistP256
-                }
-        );
-        if !supported {
+        if !super::supported(&key.algorithm()) {
             return Err(SignatureError::UnsupportedKey {
                 algorithm: key.algorithm().as_str().to_owned(),
             });

@@ -16,3 +16,18 @@ mod statement;
 pub use key::CustomerKey;
 pub use sshsig::{DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};
 pub use statement::{Answered, Decision, DecisionStatement, StatementFacts};
+
+/// Whether a key of `algorithm` may sign decisions: `ssh-ed25519`, `ecdsa-sha2-nistp256` and
+/// their FIDO2 security-key forms.
+fn supported(algorithm: &ssh_key::Algorithm) -> bool {
+    use ssh_key::{Algorithm, EcdsaCurve};
+    matches!(
+        algorithm,
+        Algorithm::Ed25519
+            | Algorithm::SkEd25519
+            | Algorithm::SkEcdsaSha2NistP256
+            | Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP256
+            }
+    )
+}

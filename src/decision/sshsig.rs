@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ssh_key::{Algorithm, EcdsaCurve, SshSig};
+use ssh_key::SshSig;
 
 use super::CustomerKey;
 
@@ -108,16 +108,7 @@ impl DecisionSignature {
                 found: sig.namespace().chars().take(64).collect(),
             });
         }
-        let supported = matches!(
-            sig.algorithm(),
-            Algorithm::Ed25519
-                | Algorithm::SkEd25519
-                | Algorithm::SkEcdsaSha2NistP256
-                | Algorithm::Ecdsa {
-                    curve: EcdsaCurve::NistP256
-                }
-        );
-        if !supported {
+        if !super::supported(&sig.algorithm()) {
             return Err(SignatureError::UnsupportedKey {
                 algorithm: sig.algorithm().as_str().to_owned(),
             });

@@ -258,19 +258,13 @@ pub struct OutboxEntry {
 impl OutboxEntry {
     /// The request it is about; `None` for a policy change's message.
     pub fn request(&self) -> Option<RequestId> {
-        match self.topic {
-            Topic::Request { request, .. } => Some(request),
-            Topic::Policy { .. } => None,
-        }
+        self.topic.request()
     }
 
     /// The sequence of the request's audit record whose step caused it; `None` for a policy
     /// change's message.
     pub fn cause(&self) -> Option<u64> {
-        match self.topic {
-            Topic::Request { cause, .. } => Some(cause),
-            Topic::Policy { .. } => None,
-        }
+        self.topic.cause()
     }
 }
 

@@ -29,12 +29,7 @@ pub(super) async fn claim(
                             ORDER BY lease_until, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
                RETURNING id, request_id, sequence, message, attempts, kind"
             .to_owned(),
-        args: vec![
-            Value::Text(token.to_owned()),
-            Value::Text(lease_until.to_owned()),
-            Value::Text(instant_text(now)),
-            Value::int(limit as u64),
-        ],
+        args: claim_args(token, lease_until, now, limit),
     };
     let mut claimed = select_in(client, "claiming outbox messages", &sql)
         .await?
@@ -43,6 +38,17 @@ pub(super) async fn claim(
         .collect::<Result<Vec<_>, _>>()?;
     claimed.sort_by_key(|message| message.row);
     Ok(claimed)
+}
+
+/// A claim's arguments, in its statements' order: `$1` the run's token, `$2` the lease's end,
+/// `$3` the instant messages are due by, `$4` how many at most.
+fn claim_args(token: &str, lease_until: &str, now: DateTime<Utc>, limit: usize) -> Vec<Value> {
+    vec![
+        Value::Text(token.to_owned()),
+        Value::Text(lease_until.to_owned()),
+        Value::Text(instant_text(now)),
+        Value::int(limit as u64),
+    ]
 }
 
 /// Records an attempt's outcome (the delivery step, if any, and the outbox row) in one
@@ -115,12 +121,7 @@ pub(super) async fn claim_policy(
                    ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED) \
                RETURNING tenant, version, message, attempts"
             .to_owned(),
-        args: vec![
-            Value::Text(token.to_owned()),
-            Value::Text(lease_until.to_owned()),
-            Value::Text(instant_text(now)),
-            Value::int(limit as u64),
-        ],
+        args: claim_args(token, lease_until, now, limit),
     };
     select_in(client, "claiming policy messages", &sql)
         .await?
