@@ -470,20 +470,18 @@ fn outbox_entry(row: &OutboxRow) -> Result<OutboxEntry, StoreError> {
         request: request.ok_or_else(|| column("outbox.request_id"))?,
         cause: row.sequence,
     };
-    Ok(OutboxEntry {
+    let state = OutboxState {
+        status: &row.status,
+        attempts: row.attempts,
+        last_error: row.last_error.as_deref(),
+        lease_until: &row.lease_until,
+    };
+    state.entry(
         topic,
         kind,
-        status: OutboxStatus::parse(&row.status).ok_or_else(|| column("outbox.status"))?,
-        attempts: row.attempts,
-        last_error: row
-            .last_error
-            .clone()
-            .map(DeliveryFailure::new)
-            .transpose()
-            .map_err(|_| column("outbox.last_error"))?,
-        next_attempt_at: stored_instant(&row.lease_until)
-            .ok_or_else(|| column("outbox.lease_until"))?,
-    })
+        ["outbox.status", "outbox.last_error", "outbox.lease_until"],
+        column,
+    )
 }
 
 /// A policy change's outbox entry from its row, each column checked.
@@ -499,20 +497,51 @@ fn policy_outbox_entry(row: &super::select::PolicyOutboxRow) -> Result<OutboxEnt
         tenant: TenantId::parse(&row.tenant).map_err(|_| column("policy_outbox.tenant"))?,
         version: u32::try_from(row.version).map_err(|_| column("policy_outbox.version"))?,
     };
-    Ok(OutboxEntry {
-        topic,
-        kind: NotificationKind::PolicyChanged,
-        status: OutboxStatus::parse(&row.status).ok_or_else(|| column("policy_outbox.status"))?,
+    let state = OutboxState {
+        status: &row.status,
         attempts: row.attempts,
-        last_error: row
-            .last_error
-            .clone()
-            .map(DeliveryFailure::new)
-            .transpose()
-            .map_err(|_| column("policy_outbox.last_error"))?,
-        next_attempt_at: stored_instant(&row.lease_until)
-            .ok_or_else(|| column("policy_outbox.lease_until"))?,
-    })
+        last_error: row.last_error.as_deref(),
+        lease_until: &row.lease_until,
+    };
+    let names = [
+        "policy_outbox.status",
+        "policy_outbox.last_error",
+        "policy_outbox.lease_until",
+    ];
+    state.entry(topic, NotificationKind::PolicyChanged, names, column)
+}
+
+/// The columns of a message's delivery that both outbox tables keep, as read.
+struct OutboxState<'a> {
+    status: &'a str,
+    attempts: u32,
+    last_error: Option<&'a str>,
+    lease_until: &'a str,
+}
+
+impl OutboxState<'_> {
+    /// The entry about `topic`, each column checked; a column that does not read is refused
+    /// by its name in `names` (status, last error, lease end) through `column`.
+    fn entry(
+        &self,
+        topic: Topic,
+        kind: NotificationKind,
+        names: [&'static str; 3],
+        column: impl Fn(&'static str) -> StoreError,
+    ) -> Result<OutboxEntry, StoreError> {
+        Ok(OutboxEntry {
+            topic,
+            kind,
+            status: OutboxStatus::parse(self.status).ok_or_else(|| column(names[0]))?,
+            attempts: self.attempts,
+            last_error: self
+                .last_error
+                .map(|text| DeliveryFailure::new(text.to_owned()))
+                .transpose()
+                .map_err(|_| column(names[1]))?,
+            next_attempt_at: stored_instant(self.lease_until).ok_or_else(|| column(names[2]))?,
+        })
+    }
 }
 
 /// An instant as a stored text column holds it.
