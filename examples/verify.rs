@@ -128,6 +128,7 @@ async fn main() -> Result<()> {
         &origin,
         std::slice::from_ref(&public_key),
         std::slice::from_ref(&evidence),
+        &[],
     )?;
     match &verdict {
         LogVerdict::Verified {
@@ -151,6 +152,7 @@ async fn main() -> Result<()> {
         &origin,
         std::slice::from_ref(&public_key),
         std::slice::from_ref(&evidence),
+        &[],
     )? {
         LogVerdict::Broken(broken) => println!("After the insider's rewrite:\n  {broken}"),
         LogVerdict::Verified { .. } => return Err("the rewrite went unnoticed".into()),

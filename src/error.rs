@@ -150,10 +150,12 @@ pub(crate) enum ErrorKind {
         "the policy lists keys, so every decision and change it governs must be signed, but {who} has none: give {who} a key, or list no keys at all"
     )]
     MissingSigningKey { who: String },
-    #[error(
-        "this build does not yet verify signed decisions, so it keeps no policy that lists keys (they would protect nothing): set the policy without keys"
-    )]
-    SignedDecisionsNotEnforced,
+    #[error("{}", policy_signature(*.tenant, *.version, *.fault))]
+    PolicyChangeSignature {
+        tenant: crate::TenantId,
+        version: u32,
+        fault: Option<crate::decision::SignatureFault>,
+    },
     #[error(
         "the draft is for tenant {draft} but the policy is tenant {policy}'s: pass the policy of the tenant whose data is needed"
     )]
@@ -419,10 +421,21 @@ impl Error {
         matches!(*self.kind, ErrorKind::MissingSigningKey { .. })
     }
 
-    /// True when a store is given a policy that lists keys, which this build cannot yet
-    /// enforce: it refuses such a policy rather than keep keys that protect nothing.
-    pub fn is_signed_decisions_not_enforced(&self) -> bool {
-        matches!(*self.kind, ErrorKind::SignedDecisionsNotEnforced)
+    /// True when a policy change is not signed as the tenant's policy requires: unsigned,
+    /// though the version before it (or, for the first version with keys, the change itself)
+    /// lists keys, or signed by a key that is not the changing administrator's there, or over
+    /// another change. [`policy_signature_fault`](Self::policy_signature_fault) says which.
+    pub fn is_policy_change_unsigned(&self) -> bool {
+        matches!(*self.kind, ErrorKind::PolicyChangeSignature { .. })
+    }
+
+    /// What was wrong with a policy change's signature: `Some(None)` when it was missing,
+    /// `Some(Some(fault))` when it did not hold; `None` for another error.
+    pub fn policy_signature_fault(&self) -> Option<Option<crate::decision::SignatureFault>> {
+        match *self.kind {
+            ErrorKind::PolicyChangeSignature { fault, .. } => Some(fault),
+            _ => None,
+        }
     }
 
     /// True when a draft is checked against another tenant's policy.
@@ -528,4 +541,19 @@ pub(crate) fn by_name<T: Copy>(
             }
             .into()
         })
+}
+
+/// The message of a policy change refused for its signature.
+fn policy_signature(
+    tenant: crate::TenantId,
+    version: u32,
+    fault: Option<crate::decision::SignatureFault>,
+) -> String {
+    let what = match fault {
+        None => "is unsigned".to_owned(),
+        Some(fault) => format!("has a signature that does not hold ({fault})"),
+    };
+    format!(
+        "version {version} of tenant {tenant}'s policy {what}, though the policy lists keys: a change is signed by a tenant administrator's key in the version before it (the first version with keys, by its own administrator's key); print its statement (`lockbox policy statement`) and sign it with `ssh-keygen -Y sign -n customer-lockbox`"
+    )
 }

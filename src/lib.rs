@@ -244,8 +244,9 @@ pub use audit::{
 };
 pub use clock::{Clock, MAX_CLOCK_SKEW, ManualClock, SystemClock};
 pub use decision::{
-    Answered, CustomerKey, Decision, DecisionSignature, DecisionStatement, SIGNATURE_NAMESPACE,
-    SignatureError, StatementFacts,
+    Answered, CustomerKey, Decision, DecisionSignature, DecisionStatement, PolicyStatement,
+    SIGNATURE_NAMESPACE, SignatureError, SignatureFault, SignedChange, SignedDecision,
+    StatementFacts,
 };
 pub use delivery::{AddressBook, Delivery, Directory, Sender, Topic};
 pub use error::Error;

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decision::SignatureFault;
 use crate::values::Service;
 
 /// A workflow step, as named in refusals and in the audit trail.
@@ -118,6 +119,16 @@ pub enum Refusal {
     /// The instant passed in is outside the years 1970 to 9999. Not recorded in the audit
     /// trail.
     InstantOutOfRange,
+    /// The tenant's policy requires every grant signed with the approver's own key
+    /// (`ssh-keygen -Y sign`), and the grant came unsigned: whoever called the store is not
+    /// taken for the approver.
+    UnsignedDecision,
+    /// The decision's signature was refused: what was wrong with it. The signature itself is
+    /// not kept.
+    DecisionSignatureRefused {
+        /// What was wrong.
+        fault: SignatureFault,
+    },
 }
 
 impl Refusal {
@@ -132,7 +143,9 @@ impl Refusal {
             | Refusal::NotTheEngineer
             | Refusal::NotDesignatedApprover
             | Refusal::PolicyForOtherTenant
-            | Refusal::ServiceNotRequested { .. } => true,
+            | Refusal::ServiceNotRequested { .. }
+            | Refusal::UnsignedDecision
+            | Refusal::DecisionSignatureRefused { .. } => true,
             Refusal::AlreadyApproved
             | Refusal::NoDesignatedApprovers
             | Refusal::DecisionDeadlinePassed
@@ -202,6 +215,13 @@ impl fmt::Display for Refusal {
             ),
             Refusal::InstantOutOfRange => f.write_str(
                 "the instant given is outside the years 1970 to 9999: pass the current time",
+            ),
+            Refusal::UnsignedDecision => f.write_str(
+                "the tenant's policy requires the grant signed with the approver's own key, and it came unsigned: the approver signs the decision's statement (`lockbox decision`) with `ssh-keygen -Y sign -n customer-lockbox` and the signature is given with the grant",
+            ),
+            Refusal::DecisionSignatureRefused { fault } => write!(
+                f,
+                "the decision's signature was refused: {fault}; the approver signs this decision's own statement (`lockbox decision`) with the key the tenant's policy lists for them",
             ),
         }
     }

@@ -11,7 +11,7 @@ mod common;
 use common::links;
 use customer_lockbox::{
     Answered, ApproverId, ChainHash, CustomerKey, Decision, DecisionSignature, DecisionStatement,
-    SIGNATURE_NAMESPACE, SignatureError, StatementFacts,
+    SignatureError, StatementFacts,
 };
 
 fn vector(name: &str) -> PathBuf {
@@ -178,38 +178,9 @@ fn only_the_four_key_types_are_taken() {
     assert_eq!(&serde_json::from_str::<CustomerKey>(&json).unwrap(), key);
 }
 
-/// A security key's signature, made here as an authenticator makes one: over
-/// `SHA256(application) || flags || counter || SHA256(SSHSIG signed data)`, the flags and the
-/// counter carried after the signature.
+/// A security key's signature over `msg` with `flags`, parsed.
 fn security_key_signature(msg: &[u8], flags: u8) -> (CustomerKey, DecisionSignature) {
-    use ed25519_dalek::Signer as _;
-    use sha2::{Digest, Sha256};
-    use ssh_key::public::{Ed25519PublicKey, KeyData, SkEd25519};
-    use ssh_key::{Algorithm, HashAlg, LineEnding, Signature, SshSig};
-
-    let device = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let public = SkEd25519::new(Ed25519PublicKey(device.verifying_key().to_bytes()), "ssh:");
-    let key_data = KeyData::SkEd25519(public);
-    let signed = SshSig::signed_data(SIGNATURE_NAMESPACE, HashAlg::Sha512, msg).unwrap();
-    let counter = 42u32.to_be_bytes();
-    let mut data = Sha256::digest(b"ssh:").to_vec();
-    data.push(flags);
-    data.extend_from_slice(&counter);
-    data.extend_from_slice(&Sha256::digest(&signed));
-    let mut bytes = device.sign(&data).to_bytes().to_vec();
-    bytes.push(flags);
-    bytes.extend_from_slice(&counter);
-    let signature = Signature::new(Algorithm::SkEd25519, bytes).unwrap();
-    let sig = SshSig::new(
-        key_data.clone(),
-        SIGNATURE_NAMESPACE,
-        HashAlg::Sha512,
-        signature,
-    )
-    .unwrap();
-    let armor = sig.to_pem(LineEnding::LF).unwrap();
-    let key =
-        CustomerKey::parse(&ssh_key::PublicKey::from(key_data).to_openssh().unwrap()).unwrap();
+    let (key, armor) = common::signing::security_key_signs(msg, flags);
     (key, DecisionSignature::parse(&armor).unwrap())
 }
 
@@ -243,45 +214,19 @@ fn a_security_keys_signature_counts_only_with_its_users_touch() {
 /// (`.ci/test` installs `openssh-client`).
 #[test]
 fn a_signature_ssh_keygen_makes_now_verifies() {
-    use std::io::Write as _;
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("id_ed25519");
-    std::fs::copy(vector("megan-ed25519.TEST-ONLY"), &key_file).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let statement = dir.path().join("statement.txt");
-    std::fs::write(&statement, "grant request 019ab5c0-... for 4 hours\n").unwrap();
-    let signed = std::process::Command::new("ssh-keygen")
-        .args(["-Y", "sign", "-n", SIGNATURE_NAMESPACE, "-f"])
-        .arg(&key_file)
-        .arg(&statement)
-        .output();
-    let Ok(signed) = signed else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ssh-keygen is not installed: `bash .ci/test` installs openssh-client"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping the ssh-keygen signature: ssh-keygen is not installed (CI is unset)"
-        );
+    let text = b"grant request 019ab5c0-... for 4 hours\n";
+    let Some(armor) = common::signing::ssh_keygen_signs_as_megan(text) else {
         return;
     };
-    assert!(signed.status.success(), "{signed:?}");
-    let armor = std::fs::read_to_string(dir.path().join("statement.txt.sig")).unwrap();
     let key = CustomerKey::parse(&read("megan-ed25519.pub")).unwrap();
     let signature = DecisionSignature::parse(&armor).unwrap();
-    let text = std::fs::read(&statement).unwrap();
-    assert_eq!(signature.verify(&text, std::slice::from_ref(&key)), Ok(0));
+    assert_eq!(signature.verify(text, std::slice::from_ref(&key)), Ok(0));
     assert_eq!(signature.signer_fingerprint(), key.fingerprint());
 }
 
 /// The grant statement of the common fixtures' pending request, answering its notification.
 fn statement_with(change: impl FnOnce(&mut StatementFacts<'_>)) -> DecisionStatement {
-    let view = common::pending().view();
+    let view = common::draft();
     let approver = common::megan();
     let manager = common::sam();
     let mut facts = StatementFacts {
@@ -313,11 +258,11 @@ fn a_statement_names_every_fact_of_its_decision_and_is_link_free() {
     // Leaked: the facts borrow them for as long as any statement is made here.
     let other_approver: &'static ApproverId =
         Box::leak(Box::new(ApproverId::new("oscar@contoso.com").unwrap()));
-    let other_request = |change: fn(&mut customer_lockbox::RequestView)| {
-        let mut view = common::pending().view();
-        change(&mut view);
-        let view: &'static customer_lockbox::RequestView = Box::leak(Box::new(view));
-        view
+    let other_request = |change: fn(&mut customer_lockbox::Draft)| {
+        let mut draft = common::draft();
+        change(&mut draft);
+        let draft: &'static customer_lockbox::Draft = Box::leak(Box::new(draft));
+        draft
     };
     let other_id = other_request(|v| v.id = common::request_id(9));
     let other_why = other_request(|v| {
@@ -367,37 +312,93 @@ fn a_signature_over_one_statement_is_worth_nothing_for_another() {
     }
 }
 
-/// Until the store verifies signed decisions, it keeps no policy that lists keys: a platform
-/// that deserializes or builds one is refused by name, not left believing keys protect it.
-#[cfg(feature = "sqlite")]
+/// The pure workflow checks a signed grant as the store does: by the approver's key in the
+/// policy passed, over this request's statement. The record keeps the signature (record format
+/// 3, pinned here), loads back by replay, and an unsigned grant under a keyed policy is refused
+/// and recorded.
 #[test]
-fn a_store_refuses_keys_it_cannot_enforce_yet() {
-    use customer_lockbox::{ManualClock, SqliteStore, StoreError, TenantAdministrator};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+fn the_workflow_checks_a_signed_grant_and_its_record_keeps_it() {
+    use customer_lockbox::{GrantOutcome, Refusal, RequestRecord, SignatureFault, SignedDecision};
+    let policy = common::signing::keyed_policy();
+    let log = "lockbox.vendor.example/8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90";
+    let link = ChainHash::from_slice(&[7; 32]).unwrap();
+    let pending = common::pending_under(&policy);
+    let statement = pending
+        .decision_statement(&common::megan(), Decision::Grant, log, link)
         .unwrap();
-    runtime.block_on(async {
-        let store = SqliteStore::open_in_memory().await.unwrap();
-        store.migrate().await.unwrap();
-        let now = common::t0();
-        store.set_clock(ManualClock::new(now));
-        let megan = customer_lockbox::DesignatedApprover::new(
-            common::megan(),
-            customer_lockbox::EmailAddress::new("megan@contoso.com").unwrap(),
+    let answers = Answered { sequence: 3, link };
+    let signed = SignedDecision::new(
+        log,
+        answers,
+        &common::signing::signed_by_megan(statement.as_bytes()),
+    );
+    // Unsigned: refused and recorded.
+    let refused = pending
+        .grant(&common::megan(), &policy, common::at(common::hours(1)))
+        .unwrap_err();
+    assert_eq!(refused.refusal(), Refusal::UnsignedDecision);
+    let pending = refused.into_request();
+    // By a key that is not Megan's: refused.
+    let insiders = SignedDecision::new(
+        log,
+        answers,
+        &common::signing::insiders_key().sign(statement.as_bytes()),
+    );
+    let refused = pending
+        .grant_signed(
+            &common::megan(),
+            &insiders,
+            &policy,
+            common::at(common::hours(1)),
         )
-        .with_keys(vec![megans_keys()[0].clone()]);
-        let keyed = customer_lockbox::TenantPolicy::new(common::contoso(), vec![megan])
-            .unwrap()
-            .with_administrators(vec![TenantAdministrator::new(
-                common::adele(),
-                vec![megans_keys()[1].clone()],
-            )]);
-        let err = store.set_policy(&common::adele(), keyed, now).await.unwrap_err();
-        assert!(
-            matches!(&err, StoreError::InvalidPolicy(inner) if inner.is_signed_decisions_not_enforced()),
-            "{err}"
-        );
-        assert!(store.policy(common::contoso()).await.unwrap().is_none());
-    });
+        .unwrap_err();
+    assert_eq!(
+        refused.refusal(),
+        Refusal::DecisionSignatureRefused {
+            fault: SignatureFault::UnknownKey
+        }
+    );
+    let pending = refused.into_request();
+    // Megan's signature, as Lee's grant: over another statement.
+    let refused = pending
+        .grant_signed(
+            &ApproverId::new("lee@contoso.com").unwrap(),
+            &signed,
+            &policy,
+            common::at(common::hours(1)),
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused.refusal(),
+        Refusal::DecisionSignatureRefused {
+            fault: SignatureFault::UnknownKey
+        },
+        "Lee's keys do not hold Megan's"
+    );
+    let pending = refused.into_request();
+    let GrantOutcome::Granted(granted) = pending
+        .grant_signed(
+            &common::megan(),
+            &signed,
+            &policy,
+            common::at(common::hours(1)),
+        )
+        .unwrap()
+    else {
+        panic!("in time");
+    };
+    let record = granted.audit_trail().last().unwrap();
+    assert_eq!(record.signature(), Some(&signed));
+    let json = granted.to_record().to_json().unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    insta::assert_snapshot!(
+        "signed_grant_record",
+        serde_json::to_string_pretty(&value["trail"][6]).unwrap()
+    );
+    let loaded = RequestRecord::from_json(&json).unwrap().load().unwrap();
+    assert_eq!(loaded.audit_trail(), granted.audit_trail());
+    assert!(record.to_string().ends_with(&format!(
+        "(signed by {})",
+        common::signing::megans_key().fingerprint()
+    )));
 }

@@ -331,10 +331,10 @@ fn header_and_trail_must_agree() {
 #[test]
 fn unknown_versions_and_bad_json_are_refused() {
     let json = drafted().to_record().to_json().unwrap();
-    let v3 = json.replacen("\"version\":2", "\"version\":3", 1);
-    let err = RequestRecord::from_json(&v3).unwrap_err();
-    assert_eq!(err.rule(), &BrokenRule::UnsupportedVersion { found: 3 });
-    let v0 = json.replacen("\"version\":2", "\"version\":0", 1);
+    let v4 = json.replacen("\"version\":3", "\"version\":4", 1);
+    let err = RequestRecord::from_json(&v4).unwrap_err();
+    assert_eq!(err.rule(), &BrokenRule::UnsupportedVersion { found: 4 });
+    let v0 = json.replacen("\"version\":3", "\"version\":0", 1);
     let err0 = RequestRecord::from_json(&v0).unwrap_err();
     assert_eq!(err0.rule(), &BrokenRule::UnsupportedVersion { found: 0 });
     insta::assert_snapshot!("unsupported_version", err.to_string());

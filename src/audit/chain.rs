@@ -107,6 +107,10 @@ pub enum Tampering {
     Reordered,
     /// The record links to nothing in the chain: it was added from outside.
     Inserted,
+    /// The record is linked and signed into the log, but it is a customer's decision or a
+    /// policy change the customer did not sign (or signed as another): made by someone with
+    /// the database and the log's key.
+    Forged,
 }
 
 impl fmt::Display for Tampering {
@@ -116,6 +120,7 @@ impl fmt::Display for Tampering {
             Tampering::Removed => "removed",
             Tampering::Reordered => "reordered",
             Tampering::Inserted => "inserted",
+            Tampering::Forged => "forged",
         })
     }
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditCursor;
+use crate::decision::SignedDecision;
 use crate::refusal::{Refusal, Step};
 use crate::values::DeliveryFailure;
 use crate::values::NotificationKind;
@@ -459,6 +460,10 @@ pub struct AuditRecord {
     request: RequestId,
     actor: Actor,
     event: AuditEvent,
+    /// A customer's decision signed by its person (record format 3). Absent from every other
+    /// record, so that one serializes as it always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<SignedDecision>,
 }
 
 impl AuditRecord {
@@ -477,7 +482,21 @@ impl AuditRecord {
             request,
             actor,
             event,
+            signature: None,
         }
+    }
+
+    /// The record, of a customer's decision, keeping the signature its person made over it.
+    pub(crate) fn signed(mut self, signature: Option<SignedDecision>) -> Self {
+        self.signature = signature;
+        self
+    }
+
+    /// The signature of a customer's decision (a grant, an approval, a denial, a revocation)
+    /// its person made with their own key, if they signed it: `None` for an unsigned decision
+    /// and for every other record.
+    pub fn signature(&self) -> Option<&SignedDecision> {
+        self.signature.as_ref()
     }
 
     /// The record's place in its request's trail: 1 for the draft, then 2, 3, ... without gaps.
@@ -517,6 +536,8 @@ impl AuditRecord {
     }
 }
 
+/// A customer's decision says whether its person signed it: `(signed by SHA256:...)` or
+/// `(unsigned)`.
 impl fmt::Display for AuditRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -526,6 +547,24 @@ impl fmt::Display for AuditRecord {
             self.at.format("%Y-%m-%d %H:%M:%S UTC"),
             self.actor,
             self.event
-        )
+        )?;
+        let decision = matches!(
+            self.event,
+            AuditEvent::Approved { .. }
+                | AuditEvent::Granted { .. }
+                | AuditEvent::Denied
+                | AuditEvent::Revoked
+        );
+        match &self.signature {
+            Some(signed) => {
+                let by = crate::decision::DecisionSignature::parse(signed.armor()).map_or_else(
+                    |_| "an unreadable key".to_owned(),
+                    |s| s.signer_fingerprint(),
+                );
+                write!(f, " (signed by {by})")
+            }
+            None if decision => f.write_str(" (unsigned)"),
+            None => Ok(()),
+        }
     }
 }

@@ -10,10 +10,16 @@
 //! stranger hands in (1 MiB of garbage, a truncated armor) panics.
 
 mod key;
+mod policy;
+mod signed;
 mod sshsig;
 mod statement;
 
 pub use key::CustomerKey;
+pub(crate) use policy::check_change;
+pub use policy::{PolicyStatement, SignedChange};
+pub(crate) use signed::DecisionContext;
+pub use signed::{SignatureFault, SignedDecision};
 pub use sshsig::{DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};
 pub use statement::{Answered, Decision, DecisionStatement, StatementFacts};
 

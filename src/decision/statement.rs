@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::ChainHash;
 use crate::notification::neutralize_links;
-use crate::request::RequestView;
+use crate::request::Draft;
 use crate::values::{ApproverId, SupportManagerId};
 
 /// What a person decides about a request.
@@ -21,6 +21,17 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The decision a step takes: `None` for a step that is no customer decision.
+    pub(crate) fn of_step(step: crate::refusal::Step) -> Option<Decision> {
+        use crate::refusal::Step;
+        match step {
+            Step::Grant => Some(Decision::Grant),
+            Step::Deny => Some(Decision::Deny),
+            Step::Revoke => Some(Decision::Revoke),
+            _ => None,
+        }
+    }
+
     /// The decision in the statement's words.
     fn words(self) -> &'static str {
         match self {
@@ -42,7 +53,7 @@ impl Decision {
 /// The record of the request's trail a decision answers, and its link in the tenant's log: the
 /// notification for a grant or a denial, the grant for a revocation. The link binds the
 /// statement to that record, in that log, as stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Answered {
     /// The record's sequence in the request's trail.
     pub sequence: u64,
@@ -56,8 +67,8 @@ pub struct StatementFacts<'a> {
     /// The name of the vendor's log the request's records are in, with its tenant:
     /// `NAME/TENANT_ID`.
     pub log: &'a str,
-    /// The request, as it stands when the decision is asked for.
-    pub request: &'a RequestView,
+    /// The request: what the engineer drafted.
+    pub request: &'a Draft,
     /// The support manager who approved it.
     pub approved_by: &'a SupportManagerId,
     /// The record the decision answers.

@@ -120,17 +120,21 @@ impl LogEntry {
 
     /// The link its columns hash to (after its stored `previous_hash`).
     pub fn link_hash(&self) -> ChainHash {
+        self.columns().link(&self.previous_hash, self.position)
+    }
+
+    /// Its hashed columns, as bytes.
+    pub(crate) fn columns(&self) -> Entry<'_, [u8]> {
         Entry {
-            request_id: self.request_id.as_str(),
+            request_id: self.request_id.as_bytes(),
             sequence: self.sequence,
-            tenant: &self.tenant,
-            at: &self.at,
-            actor_role: &self.actor_role,
-            actor_id: &self.actor_id,
-            kind: &self.kind,
-            record: &self.record,
+            tenant: self.tenant.as_bytes(),
+            at: self.at.as_bytes(),
+            actor_role: self.actor_role.as_bytes(),
+            actor_id: self.actor_id.as_bytes(),
+            kind: self.kind.as_bytes(),
+            record: self.record.as_bytes(),
         }
-        .link(&self.previous_hash, self.position)
     }
 
     /// Its position in the tenant's log, from 1.

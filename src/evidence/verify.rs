@@ -47,6 +47,9 @@ pub enum LogVerdict {
         /// yet: the log holds them, but nothing signed vouches for them (see
         /// [`uncovered`](LogVerdict::uncovered)).
         covered: u64,
+        /// The customer's decisions it holds, signed and unsigned: every signed one verified
+        /// over its own statement by its person's key, and no unsigned one needed a signature.
+        decisions: super::DecisionCount,
     },
     /// The first place the log is not what was signed.
     Broken(LogBreak),
@@ -110,6 +113,7 @@ pub struct LogVerifier {
     proofs: BTreeMap<u64, Vec<HeldProof>>,
     /// The leaf index each held record was proved at.
     proved_at: HashMap<(RequestId, u64), u64>,
+    signatures: super::signatures::Signatures,
     broken: Option<LogBreak>,
 }
 
@@ -135,8 +139,18 @@ impl LogVerifier {
             unconfirmed: None,
             proofs: BTreeMap::new(),
             proved_at: HashMap::new(),
+            signatures: super::signatures::Signatures::new(origin),
             broken: None,
         }
+    }
+
+    /// Holds the log's roots of trust to the administrator keys of `fingerprints`
+    /// (`SHA256:...`, as `ssh-keygen -l` prints them, from the first policy's message): the
+    /// tenant's first policy version that lists keys (and any that lists keys after one that
+    /// listed none) must list one of them among its administrators' keys. Without a pin, a
+    /// vendor who set the first policy with keys of its own would go unnoticed.
+    pub fn pin(&mut self, fingerprints: &[&str]) {
+        self.signatures.pin(fingerprints);
     }
 
     /// Holds the log to what a message carried: its checkpoint, and each record proof in it
@@ -206,24 +220,32 @@ impl LogVerifier {
             entry.position(),
             entry.previous_hash().as_bytes(),
             entry.hash().as_bytes(),
-            entry.link_hash(),
-            || entry.request().map(|request| (request, entry.sequence())),
+            &entry.columns(),
         );
     }
 
-    /// The next entry, from its stored position, previous and own hashes (as stored bytes), the
-    /// link its columns hash to, and its record (asked for only when named or proved).
+    /// The next entry, from its stored position, previous and own hashes (as stored bytes) and
+    /// its columns (as stored bytes).
     pub(crate) fn push_linked(
         &mut self,
         position: u64,
         previous: &[u8],
         stored_hash: &[u8],
-        link: ChainHash,
-        record: impl Fn() -> Option<(RequestId, u64)>,
+        columns: &super::entry::Entry<'_, [u8]>,
     ) {
         if self.broken.is_some() {
             return;
         }
+        let link = columns.link(
+            &ChainHash::from_slice(previous).unwrap_or(ChainHash::GENESIS),
+            position,
+        );
+        let record = || {
+            std::str::from_utf8(columns.request_id)
+                .ok()
+                .and_then(|id| RequestId::parse(id).ok())
+                .map(|id| (id, columns.sequence))
+        };
         let expected = self.frontier.size() + 1;
         if position != expected {
             let tampering = if position > expected {
@@ -299,7 +321,7 @@ impl LogVerifier {
             if *signed == self.frontier.root() {
                 self.unconfirmed = None;
             } else if let Some((position, record)) = self.unconfirmed {
-                self.fail(
+                return self.fail(
                     position,
                     record,
                     Tampering::Edited,
@@ -308,6 +330,9 @@ impl LogVerifier {
                     ),
                 );
             }
+        }
+        if let Err(reason) = self.signatures.observe(columns, link) {
+            self.fail(expected, record(), Tampering::Forged, reason);
         }
     }
 
@@ -338,6 +363,7 @@ impl LogVerifier {
             checkpoints: self.roots.len(),
             // Past `size` was refused above: the latest is within the log.
             covered: self.roots.keys().next_back().copied().unwrap_or(0),
+            decisions: self.signatures.count,
         }
     }
 }
@@ -391,8 +417,15 @@ pub enum ExportError {
 /// Verifies a log's export offline, with no database and no vendor: `held` is the evidence the
 /// reader kept from messages (at least one checkpoint; [`Evidence::new`] for a checkpoint kept
 /// alone), `trusted` the log's public keys, `origin` the tenant's log
-/// ([`log_origin`](crate::evidence::log_origin)-style: `<log name>/<tenant id>`). The export's own
-/// checkpoints are held too, once their signatures check.
+/// ([`log_origin`](crate::evidence::log_origin)-style: `<log name>/<tenant id>`), `pins` the
+/// fingerprints of the tenant administrators' keys the customer pinned from the first policy's
+/// message (see [`LogVerifier::pin`]; none pins nothing). The export's own checkpoints are held
+/// too, once their signatures check.
+///
+/// Every customer decision and policy change is checked as the store checks it: each policy
+/// change signed by an administrator of the version before it (the first with keys by its
+/// own), each grant under a policy with keys signed by its approver, and every signature over
+/// its own statement, in this log ([`Tampering::Forged`] names the first that is not).
 ///
 /// # Errors
 ///
@@ -402,11 +435,13 @@ pub fn verify_export(
     origin: &str,
     trusted: &[VerifierKey],
     held: &[Evidence],
+    pins: &[&str],
 ) -> Result<LogVerdict, ExportError> {
     if held.is_empty() {
         return Err(ExportError::NothingHeld);
     }
     let mut verifier = LogVerifier::new(origin, trusted);
+    verifier.pin(pins);
     for evidence in held {
         verifier
             .hold_evidence(evidence)

@@ -7,6 +7,7 @@ mod render;
 
 pub(crate) use links::neutralize_links;
 use render::*;
+use std::fmt::Write as _;
 
 use crate::policy::{PolicyChange, TenantPolicy};
 use crate::request::Request;
@@ -63,6 +64,11 @@ impl StoredNotification {
         self.says(rendered) && self.recipients == rendered.recipients
     }
 }
+
+/// The line before a decision statement in a message.
+pub(crate) const BEGIN_STATEMENT: &str = "-----BEGIN CUSTOMER LOCKBOX STATEMENT-----";
+/// The line after it.
+pub(crate) const END_STATEMENT: &str = "-----END CUSTOMER LOCKBOX STATEMENT-----";
 
 impl Notification {
     /// The notification that the record at `index` in `request`'s trail causes, rendered from
@@ -273,6 +279,39 @@ impl Notification {
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn with_evidence(mut self, evidence: &crate::evidence::Evidence) -> Self {
         self.body.push_str(&evidence.to_text());
+        self
+    }
+
+    /// The same message, its body ending with each approver's grant statement, to sign from
+    /// the message alone: the statement's text is link-free, so the bytes between the markers
+    /// are the bytes signed.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn with_statements(
+        mut self,
+        statements: &[(
+            crate::values::ApproverId,
+            crate::decision::DecisionStatement,
+        )],
+    ) -> Self {
+        if statements.is_empty() {
+            return self;
+        }
+        self.body.push_str(
+            "\nYour organization requires each grant signed with the approver's own key. To grant, \
+copy your statement below (the lines between the markers, without them) into a file named \
+statement, and sign it with the key your organization's policy lists for you:\n\n\
+    ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 statement\n\n\
+then give the signature file it writes beside the statement with your grant, in your admin \
+center. A denial needs no signature.\n",
+        );
+        for (approver, statement) in statements {
+            let _ = write!(
+                self.body,
+                "\nGrant statement of {approver}:\n{BEGIN_STATEMENT}\n{text}{END_STATEMENT}\n",
+                approver = neutralize_links(approver.as_str()),
+                text = statement.text(),
+            );
+        }
         self
     }
 

@@ -187,6 +187,40 @@ this change that does.\n",
         window = setting(|p| p.decision_window().to_string()),
         longest = setting(|p| p.max_access_duration().to_string()),
     );
+    let after = change.after();
+    if after.requires_signatures() {
+        body.push_str(
+            "\nKeys this version lists: only these sign grants and policy changes. Check each \
+fingerprint with its holder (`ssh-keygen -l -f KEY.pub` prints it), and pin your \
+administrators' (`lockbox verify-offline --pin FINGERPRINT`):\n",
+        );
+        let people = after
+            .approvers()
+            .iter()
+            .map(|a| (a.id().as_str(), "approver", a.keys()))
+            .chain(
+                after
+                    .administrators()
+                    .iter()
+                    .map(|a| (a.id().as_str(), "administrator", a.keys())),
+            );
+        for (who, role, keys) in people {
+            for key in keys {
+                let _ = writeln!(
+                    body,
+                    "  {fingerprint}  {algorithm}  {who} ({role})",
+                    fingerprint = key.fingerprint(),
+                    algorithm = key.algorithm(),
+                    who = neutralize_links(who),
+                );
+            }
+        }
+    }
+    if let Some(signed) = change.signature() {
+        let by = crate::decision::DecisionSignature::parse(signed.armor())
+            .map_or_else(|_| String::from("(unreadable)"), |s| s.signer_fingerprint());
+        let _ = writeln!(body, "\nThis change is signed by the key {by}.");
+    }
     (subject, body)
 }
 

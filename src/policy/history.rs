@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::TenantPolicy;
+use crate::decision::{PolicyStatement, SignedChange, check_change};
 use crate::error::{Error, ErrorKind};
 use crate::values::{TenantAdminId, TenantId};
 
@@ -20,6 +21,10 @@ pub struct PolicyChange {
     changed_by: TenantAdminId,
     before: Option<TenantPolicy>,
     after: TenantPolicy,
+    /// The administrator's signature over the change's statement. Absent from an unsigned
+    /// change, so that one serializes as it always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<SignedChange>,
 }
 
 impl PolicyChange {
@@ -32,6 +37,7 @@ impl PolicyChange {
         changed_by: TenantAdminId,
         before: Option<TenantPolicy>,
         after: TenantPolicy,
+        signature: Option<SignedChange>,
     ) -> Self {
         PolicyChange {
             version,
@@ -39,7 +45,41 @@ impl PolicyChange {
             changed_by,
             before,
             after,
+            signature,
         }
+    }
+
+    /// The signature of the administrator who made it, over its
+    /// [`statement`](Self::statement): `None` for an unsigned change (one under a policy
+    /// without keys, or written before policies were signed).
+    pub fn signature(&self) -> Option<&SignedChange> {
+        self.signature.as_ref()
+    }
+
+    /// The statement its administrator signed (or would have), in the log its signature names
+    /// (or `log`, for an unsigned change).
+    pub fn statement(&self, log: &str) -> PolicyStatement {
+        let log = self.signature.as_ref().map_or(log, SignedChange::log);
+        PolicyStatement::new(log, self.version, &self.changed_by, &self.after)
+    }
+
+    /// Checks that it is signed as the rules require (see [`PolicyHistory::change_signed`]).
+    fn check_signature(&self) -> Result<(), Error> {
+        check_change(
+            self.before.as_ref(),
+            self.version,
+            &self.changed_by,
+            &self.after,
+            self.signature.as_ref(),
+        )
+        .map_err(|fault| {
+            ErrorKind::PolicyChangeSignature {
+                tenant: self.after.tenant(),
+                version: self.version,
+                fault,
+            }
+            .into()
+        })
     }
 
     /// The version this change created: 1 for a tenant's first policy, then 2, 3, ...
@@ -109,49 +149,100 @@ impl PolicyHistory {
     }
 
     /// A history assembled from stored changes, checked: versions 1, 2, 3, ... in order, each
-    /// of `tenant`, none earlier than the one before, and each one's `before` the previous
-    /// one's `after`.
+    /// of `tenant`, none earlier than the one before, each one's `before` the previous one's
+    /// `after`, and each signed as the rules require (see
+    /// [`change_signed`](Self::change_signed)).
     ///
     /// # Errors
     ///
     /// An error for which [`Error::is_broken_policy_history`] is true, naming the first change
-    /// that does not follow.
+    /// that does not follow, or [`Error::is_policy_change_unsigned`] the first that is not
+    /// signed as required.
     pub fn from_changes(tenant: TenantId, changes: Vec<PolicyChange>) -> Result<Self, Error> {
         let mut history = PolicyHistory::new(tenant);
         for change in changes {
-            let expected = history.next_version();
-            let follows = change.version == expected
-                && change.tenant() == tenant
-                && change.before.as_ref().is_none_or(|b| b.tenant() == tenant)
-                && change.before.as_ref() == history.current()
-                && history
-                    .changes
-                    .last()
-                    .is_none_or(|last| last.at <= change.at);
-            if !follows {
-                return Err(ErrorKind::BrokenPolicyHistory {
-                    tenant,
-                    version: change.version,
-                }
-                .into());
-            }
-            history.changes.push(change);
+            history.follow(change)?;
         }
         Ok(history)
     }
 
+    /// Appends `change`, read from storage, if it follows: the next version, of this tenant,
+    /// no earlier than the one before, replacing its policy, and signed as the rules require
+    /// (see [`change_signed`](Self::change_signed)).
+    pub(crate) fn follow(&mut self, change: PolicyChange) -> Result<(), Error> {
+        let tenant = self.tenant;
+        let follows = change.version == self.next_version()
+            && change.tenant() == tenant
+            && change.before.as_ref().is_none_or(|b| b.tenant() == tenant)
+            && change.before.as_ref() == self.current()
+            && self.changes.last().is_none_or(|last| last.at <= change.at);
+        if !follows {
+            return Err(ErrorKind::BrokenPolicyHistory {
+                tenant,
+                version: change.version,
+            }
+            .into());
+        }
+        change.check_signature()?;
+        self.changes.push(change);
+        Ok(())
+    }
+
     /// Makes `policy` the tenant's policy from `now` on, as `admin` decided, and returns the
-    /// change.
+    /// change. Unsigned: for a tenant whose policy lists no keys, before and after.
     ///
     /// # Errors
     ///
     /// [`Error::is_policy_for_other_tenant`] for another tenant's policy;
     /// [`Error::is_broken_policy_history`] when `now` is earlier than the last change (a
-    /// history stays in time order).
+    /// history stays in time order); [`Error::is_policy_change_unsigned`] when the policy in
+    /// force or `policy` lists keys (use [`change_signed`](Self::change_signed)).
     pub fn change(
         &mut self,
         admin: &TenantAdminId,
         policy: TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<&PolicyChange, Error> {
+        self.push(admin, policy, None, now)
+    }
+
+    /// The statement `admin` signs to make `policy` the next version in `log`
+    /// (`ssh-keygen -Y sign -n customer-lockbox`).
+    pub fn statement(
+        &self,
+        log: &str,
+        admin: &TenantAdminId,
+        policy: &TenantPolicy,
+    ) -> PolicyStatement {
+        PolicyStatement::new(log, self.next_version(), admin, policy)
+    }
+
+    /// [`change`](Self::change), signed: `signed` holds `admin`'s signature over the change's
+    /// [`statement`](Self::statement). When the policy in force lists keys, the signature must
+    /// be by a key it lists for `admin` (every change is signed by an administrator of the
+    /// version before it, even one that removes the keys); otherwise, when `policy` lists keys,
+    /// by a key `policy` lists for `admin` (the first version with keys is the tenant's root of
+    /// trust, and proves its administrator holds the key).
+    ///
+    /// # Errors
+    ///
+    /// As [`change`](Self::change); [`Error::is_policy_change_unsigned`] when the signature
+    /// does not hold ([`Error::policy_signature_fault`] says why).
+    pub fn change_signed(
+        &mut self,
+        admin: &TenantAdminId,
+        policy: TenantPolicy,
+        signed: SignedChange,
+        now: DateTime<Utc>,
+    ) -> Result<&PolicyChange, Error> {
+        self.push(admin, policy, Some(signed), now)
+    }
+
+    fn push(
+        &mut self,
+        admin: &TenantAdminId,
+        policy: TenantPolicy,
+        signature: Option<SignedChange>,
         now: DateTime<Utc>,
     ) -> Result<&PolicyChange, Error> {
         if policy.tenant() != self.tenant {
@@ -169,13 +260,16 @@ impl PolicyHistory {
             }
             .into());
         }
-        self.changes.push(PolicyChange {
+        let change = PolicyChange {
             version,
             at: now,
             changed_by: admin.clone(),
             before: self.current().cloned(),
             after: policy,
-        });
+            signature,
+        };
+        change.check_signature()?;
+        self.changes.push(change);
         // Just pushed, so never `None`; an empty history cannot be returned from here.
         self.changes.last().ok_or_else(|| {
             ErrorKind::BrokenPolicyHistory {

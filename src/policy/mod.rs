@@ -8,7 +8,7 @@ pub use history::{PolicyChange, PolicyHistory};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use crate::decision::CustomerKey;
+use crate::decision::{CustomerKey, Decision, DecisionContext, SignedDecision};
 use crate::error::{Error, ErrorKind};
 use crate::refusal::Refusal;
 use crate::values::{
@@ -314,6 +314,26 @@ impl TenantPolicy {
         self.decision_window
     }
 
+    /// The keys `approver` signs decisions with under this policy (none when they are not
+    /// designated).
+    pub(crate) fn keys_of(&self, approver: &ApproverId) -> &[CustomerKey] {
+        use crate::values::Person;
+        self.approvers
+            .iter()
+            .find(|a| a.id.is_same_person_as(approver))
+            .map_or(&[], |a| a.keys.as_slice())
+    }
+
+    /// The keys tenant administrator `admin` signs policy changes with under this policy (none
+    /// when it does not name them).
+    pub(crate) fn admin_keys(&self, admin: &TenantAdminId) -> &[CustomerKey] {
+        use crate::values::Person;
+        self.administrators
+            .iter()
+            .find(|a| a.id.is_same_person_as(admin))
+            .map_or(&[], |a| a.keys.as_slice())
+    }
+
     /// Whether `approver` is designated by this policy: the same person as a designated
     /// approver's id ([`Person::is_same_person_as`](crate::Person::is_same_person_as)).
     pub fn designates(&self, approver: &ApproverId) -> bool {
@@ -352,9 +372,6 @@ impl TenantPolicy {
     pub(crate) fn check(&self) -> Result<(), Error> {
         check_approvers(&self.approvers)?;
         self.check_keys()?;
-        if self.requires_signatures() && !SIGNED_DECISIONS_ENFORCED {
-            return Err(ErrorKind::SignedDecisionsNotEnforced.into());
-        }
         if self.approvals_required > Self::MAX_APPROVALS_REQUIRED {
             return Err(ErrorKind::ApprovalsRequiredOutOfRange {
                 required: self.approvals_required,
@@ -383,11 +400,6 @@ impl TenantPolicy {
         Ok(())
     }
 }
-
-/// Whether this build's store holds a policy that lists keys to it: verifies every grant and
-/// every change it governs. Until it does, such a policy is refused rather than kept with its
-/// keys unenforced, which would promise the customer a protection it does not give.
-const SIGNED_DECISIONS_ENFORCED: bool = false;
 
 /// Refuses a list of approvers a policy may not designate: none, more than
 /// [`TenantPolicy::MAX_APPROVERS`], or one person twice (by id or by address).
@@ -436,6 +448,16 @@ pub(crate) trait Authority {
     /// How many of the `earlier` approvals of a request needing `required` count towards
     /// access now: those by approvers designated at this instant.
     fn counted(&self, required: u32, earlier: &[ApproverId]) -> usize;
+    /// The signature the customer's decision `context` describes keeps, given `signed`:
+    /// `Ok(Some(_))` a signature that verifies, `Ok(None)` an unsigned decision the policy
+    /// allows (a grant when it lists no keys; a denial or a revocation always: taking access
+    /// away never waits for a key), `Err` the refusal of a grant unsigned under a policy that
+    /// lists keys, or signed wrongly.
+    fn signature_verdict(
+        &self,
+        signed: Option<&SignedDecision>,
+        context: &DecisionContext<'_>,
+    ) -> Result<Option<SignedDecision>, Refusal>;
 }
 
 impl Authority for TenantPolicy {
@@ -454,6 +476,28 @@ impl Authority for TenantPolicy {
             .iter()
             .filter(|approver| self.designates(approver))
             .count()
+    }
+
+    fn signature_verdict(
+        &self,
+        signed: Option<&SignedDecision>,
+        context: &DecisionContext<'_>,
+    ) -> Result<Option<SignedDecision>, Refusal> {
+        let grants = context.decision == Decision::Grant;
+        let Some(signed) = signed else {
+            return if grants && self.requires_signatures() {
+                Err(Refusal::UnsignedDecision)
+            } else {
+                Ok(None)
+            };
+        };
+        match signed.check(context, self.keys_of(context.approver)) {
+            Ok(()) => Ok(Some(signed.clone())),
+            Err(fault) if grants => Err(Refusal::DecisionSignatureRefused { fault }),
+            // A denial or a revocation takes effect whatever its signature: it is kept as
+            // unsigned.
+            Err(_) => Ok(None),
+        }
     }
 
     fn notice(&self, tenant: TenantId) -> Result<Notice, Refusal> {
@@ -592,13 +636,7 @@ mod tests {
         .unwrap()
         .with_administrators(vec![admin()]);
         assert!(policy.requires_signatures());
-        // Refused until the store enforces signatures: keys are never kept unenforced.
-        assert!(
-            policy
-                .check()
-                .unwrap_err()
-                .is_signed_decisions_not_enforced()
-        );
+        assert!(policy.check().is_ok());
         let json = serde_json::to_string(&policy).unwrap();
         assert!(
             !json.contains("megan\""),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::signatures::SignedTrail;
 use super::{BrokenRule, RecordError};
 use crate::audit::{Actor, AuditEvent, AuditRecord};
 use crate::policy::{PolicyHistory, TenantPolicy};
@@ -54,7 +55,11 @@ struct Notified<'a> {
 ///   request was pending;
 /// - nothing was notified or decided when the tenant had no policy at all: nobody was
 ///   designated (`before_policies` says how a record of format 1, from a store that kept no
-///   policies, is read instead).
+///   policies, is read instead);
+/// - a grant or an approval under a version that lists keys is signed, and every signature a
+///   decision keeps verifies over its statement by a key of its approver: for a grant or an
+///   approval, in the version in force at that instant; for a denial or a revocation, in any
+///   version that lets them take it.
 pub(super) fn check(
     id: RequestId,
     history: &PolicyHistory,
@@ -64,7 +69,11 @@ pub(super) fn check(
     let fail =
         |record: &AuditRecord, rule| Err(RecordError::new(Some(id), Some(record.sequence()), rule));
     let mut seen = Seen::default();
+    let mut signed = SignedTrail::default();
     for record in trail {
+        if let Err(rule) = signed.next(record, None, history, None) {
+            return fail(record, rule);
+        }
         let in_force = history.in_force_at(record.at()).map(|c| c.after());
         let decision = matches!(
             record.event(),

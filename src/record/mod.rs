@@ -3,9 +3,11 @@
 
 mod designation;
 mod replay;
+mod signatures;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use replay::{decide_again, replay_trail};
+pub(crate) use signatures::SignedTrail;
 
 use std::fmt;
 
@@ -20,12 +22,13 @@ use crate::values::{RequestId, TenantId};
 
 /// The record format version this build writes. It reads this version and every earlier one
 /// (see [`RequestRecord::from_json`]).
-pub const RECORD_VERSION: u32 = 2;
+pub const RECORD_VERSION: u32 = 3;
 
-/// Whether this build reads records of format `version`: 1 and 2. Format 2 adds to format 1
-/// only what format 1 could not say, each with the value format 1 implied (one approval
-/// required), so a format-1 record reads as the format-2 record with those values, and its
-/// stored bytes, which a store's hash chain covers, are never rewritten.
+/// Whether this build reads records of format `version`: 1, 2 and 3. Each format adds to the one
+/// before only what that one could not say, each with the value it implied (format 2: one
+/// approval required; format 3: every decision unsigned), so an older record reads as the
+/// current one with those values, and its stored bytes, which a store's hash chain covers, are
+/// never rewritten.
 pub(crate) fn readable(version: u32) -> bool {
     (1..=RECORD_VERSION).contains(&version)
 }
@@ -51,13 +54,13 @@ pub(crate) fn readable(version: u32) -> bool {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// # Format, version 2
+/// # Format, version 3
 ///
 /// A [`RequestRecord`] serializes (with serde, as JSON in the stores) to:
 ///
 /// ```json
 /// {
-///   "version": 2,
+///   "version": 3,
 ///   "id": "019ab5c0-0000-7000-8000-000000000001",
 ///   "tenant": "8b5a0c4e-2f7d-4e4b-9a51-3c1f6d2e7a90",
 ///   "state": "granted",
@@ -69,9 +72,22 @@ pub(crate) fn readable(version: u32) -> bool {
 ///
 /// The trail is the request: its first record holds everything drafted, and each later record
 /// holds what its step decided. `state` is a summary for readers and indexes; it is checked, not
-/// trusted. The serde forms of [`AuditRecord`] and the value types *are* format version 2, pinned
+/// trusted. The serde forms of [`AuditRecord`] and the value types *are* format version 3, pinned
 /// by snapshot tests: changing any of them means a new version number and a tested upgrade from
 /// the old one, never a silent change.
+///
+/// ## Version 3: signed decisions
+///
+/// Version 3 adds one optional field to an audit record: `signature`, on a customer's decision
+/// (a grant, an approval, a denial, a revocation) its person signed with their own key
+/// ([`SignedDecision`](crate::SignedDecision): the log's name, the sequence and link of the
+/// record the decision answers, and the SSH signature), and two refusals
+/// ([`Refusal::UnsignedDecision`](crate::Refusal::UnsignedDecision),
+/// [`Refusal::DecisionSignatureRefused`](crate::Refusal::DecisionSignatureRefused)). A record
+/// of version 1 or 2 could sign nothing, so its decisions read as unsigned; the field is absent
+/// from an unsigned record, whose bytes are exactly what version 2 wrote. The committed
+/// fixtures in `tests/fixtures/record-v2/` and `tests/fixtures/schema-5/` are loaded by the
+/// test suite; their decisions load as unsigned.
 ///
 /// ## Version 1, and reading it
 ///
@@ -428,6 +444,15 @@ pub enum BrokenRule {
     /// The request's audit records are in the tenant's log, but its row is gone: deleted from
     /// the database (which hides the request from every listing).
     RequestRowMissing,
+    /// A grant or an approval is unsigned though the tenant's policy at that instant listed
+    /// keys, so required every grant signed by the approver's own key.
+    UnsignedDecision,
+    /// A decision's signature does not verify: it is not by a key of its approver in the
+    /// tenant's policy, not over that decision's statement, or not an SSH signature at all.
+    DecisionSignatureRefused {
+        /// What is wrong with it.
+        fault: crate::decision::SignatureFault,
+    },
     /// A store's column disagrees with the record it summarizes.
     StoredColumnDisagrees {
         /// The column.
@@ -521,6 +546,13 @@ impl fmt::Display for BrokenRule {
             BrokenRule::NeededMessageDropped => {
                 f.write_str("a notification is recorded as dropped though it was still needed")
             }
+            BrokenRule::UnsignedDecision => f.write_str(
+                "the grant is unsigned, though the tenant's policy then listed keys and so required it signed by the approver's own key: it was not the approver's decision",
+            ),
+            BrokenRule::DecisionSignatureRefused { fault } => write!(
+                f,
+                "the decision's signature does not hold: {fault}; the approver did not sign this decision",
+            ),
             BrokenRule::StoredColumnDisagrees { column } => {
                 write!(f, "the stored column `{column}` disagrees with the record")
             }

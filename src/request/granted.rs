@@ -1,8 +1,9 @@
 use chrono::{DateTime, Utc};
 
-use super::Request;
 use super::pending_customer::vendor_staff;
-use crate::audit::{Actor, AuditEvent};
+use super::{Draft, Request};
+use crate::audit::{Actor, AuditEvent, AuditEventKind, ChainHash};
+use crate::decision::{Decision, DecisionContext, DecisionStatement, SignedDecision};
 use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::request::{Access, ActionOutcome};
@@ -185,13 +186,62 @@ impl Request<Granted> {
         policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, Refused<Self>> {
-        self.revoke_under(approver, policy, now)
+        self.revoke_under(approver, None, policy, now)
+    }
+
+    /// [`revoke`](Request::revoke), signed by the approver over this revocation's
+    /// [`decision_statement`](Request::decision_statement). The revocation takes effect
+    /// whatever the signature: its record keeps the signature when it verifies by one of the
+    /// approver's keys, and is unsigned otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`revoke`](Request::revoke).
+    pub fn revoke_signed(
+        self,
+        approver: &ApproverId,
+        signed: &SignedDecision,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Request<Closed>, Refused<Self>> {
+        self.revoke_under(approver, Some(signed), policy, now)
+    }
+
+    /// The statement `approver` signs to revoke this access
+    /// (`ssh-keygen -Y sign -n customer-lockbox`), in the log `log` where the grant has the
+    /// link `grant_link`.
+    pub fn decision_statement(
+        &self,
+        approver: &ApproverId,
+        log: &str,
+        grant_link: ChainHash,
+    ) -> DecisionStatement {
+        let draft = self.as_draft();
+        self.decision_context(&draft, approver)
+            .statement(log, grant_link)
+    }
+
+    /// What a revocation of this access is: it answers the grant, until access ends.
+    pub(crate) fn decision_context<'a>(
+        &'a self,
+        draft: &'a Draft,
+        approver: &'a ApproverId,
+    ) -> DecisionContext<'a> {
+        DecisionContext {
+            request: draft,
+            approved_by: &self.state.approved_by,
+            answers: self.last_sequence_of(AuditEventKind::Granted),
+            decision: Decision::Revoke,
+            approver,
+            valid_until: self.state.access_ends_at,
+        }
     }
 
     /// [`revoke`](Request::revoke) with the policy's answers given by `authority`.
     pub(crate) fn revoke_under(
         self,
         approver: &ApproverId,
+        signed: Option<&SignedDecision>,
         authority: &(impl Authority + ?Sized),
         now: DateTime<Utc>,
     ) -> Result<Request<Closed>, Refused<Self>> {
@@ -205,11 +255,19 @@ impl Request<Granted> {
         if let Some(refusal) = refusal {
             return Err(this.refuse(at, actor, Step::Revoke, refusal));
         }
-        Ok(this.close_with(
+        let draft = this.as_draft();
+        // A revocation is never refused for its signature: one that does not verify is not
+        // kept.
+        let signature = authority
+            .signature_verdict(signed, &this.decision_context(&draft, approver))
+            .ok()
+            .flatten();
+        Ok(this.close_signed(
             at,
             actor,
             AuditEvent::Revoked,
             ClosureReason::RevokedByCustomer,
+            signature,
         ))
     }
 

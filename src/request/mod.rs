@@ -209,15 +209,44 @@ impl<S: State> Request<S> {
     }
 
     fn record(&mut self, at: DateTime<Utc>, actor: Actor, event: AuditEvent) {
+        self.record_signed(at, actor, event, None);
+    }
+
+    /// Records a customer's decision with the signature its person made over it, if any.
+    fn record_signed(
+        &mut self,
+        at: DateTime<Utc>,
+        actor: Actor,
+        event: AuditEvent,
+        signature: Option<crate::decision::SignedDecision>,
+    ) {
         let sequence = self.trail.len() as u64 + 1;
-        self.trail.push(AuditRecord::new(
-            sequence,
-            at,
-            self.tenant,
-            self.id,
-            actor,
-            event,
-        ));
+        self.trail.push(
+            AuditRecord::new(sequence, at, self.tenant, self.id, actor, event).signed(signature),
+        );
+    }
+
+    /// What the engineer drafted, as a [`Draft`]: the facts a decision's statement names.
+    pub(crate) fn as_draft(&self) -> Draft {
+        Draft {
+            id: self.id,
+            tenant: self.tenant,
+            service_request: self.service_request.clone(),
+            services: self.services.clone(),
+            access_duration: self.access_duration,
+            justification: self.justification.clone(),
+            engineer: self.engineer.clone(),
+        }
+    }
+
+    /// The sequence of the last record of `kind` in the trail (0 if there is none, which no
+    /// record has).
+    fn last_sequence_of(&self, kind: crate::audit::AuditEventKind) -> u64 {
+        self.trail
+            .iter()
+            .rev()
+            .find(|record| record.event().kind() == kind)
+            .map_or(0, AuditRecord::sequence)
     }
 
     fn record_refusal(&mut self, at: DateTime<Utc>, actor: Actor, step: Step, refusal: Refusal) {
@@ -254,13 +283,26 @@ impl<S: State> Request<S> {
 
     /// Records `event` and closes the request for `reason` at `at`.
     fn close_with(
-        mut self,
+        self,
         at: DateTime<Utc>,
         actor: Actor,
         event: AuditEvent,
         reason: ClosureReason,
     ) -> Request<Closed> {
-        self.record(at, actor, event);
+        self.close_signed(at, actor, event, reason, None)
+    }
+
+    /// [`close_with`](Self::close_with), for a customer's decision with the signature its
+    /// person made, if any.
+    fn close_signed(
+        mut self,
+        at: DateTime<Utc>,
+        actor: Actor,
+        event: AuditEvent,
+        reason: ClosureReason,
+        signature: Option<crate::decision::SignedDecision>,
+    ) -> Request<Closed> {
+        self.record_signed(at, actor, event, signature);
         self.into_state(Closed {
             reason,
             closed_at: at,

@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 
-use super::{Request, storable_after};
-use crate::audit::{Actor, AuditEvent};
+use super::{Draft, Request, storable_after};
+use crate::audit::{Actor, AuditEvent, AuditEventKind, ChainHash};
+use crate::decision::{Decision, DecisionContext, DecisionStatement, SignedDecision};
 use crate::policy::{Authority, TenantPolicy};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::request::{DenyOutcome, GrantOutcome, PendingStatus};
@@ -106,27 +107,87 @@ impl Request<PendingCustomer> {
     /// does not designate `approver`, or when `approver` already granted
     /// ([`Refusal::AlreadyApproved`]). Refused unrecorded when `now` is before the last step,
     /// or when it or the end of the access window is outside the years 1970 to 9999.
+    ///
+    /// Under a policy that lists keys ([`TenantPolicy::requires_signatures`]) an unsigned
+    /// grant is refused, and recorded ([`Refusal::UnsignedDecision`]): use
+    /// [`grant_signed`](Request::grant_signed).
     pub fn grant(
         self,
         approver: &ApproverId,
         policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<GrantOutcome, Refused<Self>> {
-        self.grant_under(approver, policy, now)
+        self.grant_under(approver, None, policy, now)
+    }
+
+    /// [`grant`](Request::grant), signed by the approver: `signed` holds their signature over
+    /// this grant's [`decision_statement`](Request::decision_statement). The grant's record
+    /// keeps it, so the customer can check it again offline.
+    ///
+    /// # Errors
+    ///
+    /// As [`grant`](Request::grant); and refused, and recorded
+    /// ([`Refusal::DecisionSignatureRefused`]), when the signature does not verify over this
+    /// grant's statement by one of the approver's keys in `policy`, or answers another record
+    /// than this request's notification.
+    pub fn grant_signed(
+        self,
+        approver: &ApproverId,
+        signed: &SignedDecision,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<GrantOutcome, Refused<Self>> {
+        self.grant_under(approver, Some(signed), policy, now)
+    }
+
+    /// The statement `approver` signs to take `decision` on this request
+    /// (`ssh-keygen -Y sign -n customer-lockbox`), in the log `log` where this request's
+    /// notification has the link `notification_link`; `None` for a revocation, which answers
+    /// a grant.
+    pub fn decision_statement(
+        &self,
+        approver: &ApproverId,
+        decision: Decision,
+        log: &str,
+        notification_link: ChainHash,
+    ) -> Option<DecisionStatement> {
+        let draft = self.as_draft();
+        let context = self.decision_context(&draft, approver, decision)?;
+        Some(context.statement(log, notification_link))
+    }
+
+    /// What a decision on this request is: it answers the notification, until the deadline.
+    /// `None` for a revocation.
+    pub(crate) fn decision_context<'a>(
+        &'a self,
+        draft: &'a Draft,
+        approver: &'a ApproverId,
+        decision: Decision,
+    ) -> Option<DecisionContext<'a>> {
+        (decision != Decision::Revoke).then(|| DecisionContext {
+            request: draft,
+            approved_by: &self.state.approved_by,
+            answers: self.last_sequence_of(AuditEventKind::ApproversNotified),
+            decision,
+            approver,
+            valid_until: self.state.decision_deadline,
+        })
     }
 
     /// [`grant`](Request::grant) with the policy's answers given by `authority`.
     pub(crate) fn grant_under(
         self,
         approver: &ApproverId,
+        signed: Option<&SignedDecision>,
         authority: &(impl Authority + ?Sized),
         now: DateTime<Utc>,
     ) -> Result<GrantOutcome, Refused<Self>> {
         let this = self.admit(Step::Grant, now)?;
-        let mut this = match this.decision(approver, authority, Step::Grant, now)? {
-            PendingStatus::Pending(this) => this,
-            PendingStatus::Expired(closed) => return Ok(GrantOutcome::Expired(closed)),
-        };
+        let (mut this, signature) =
+            match this.decision(approver, signed, authority, Step::Grant, now)? {
+                (PendingStatus::Pending(this), signature) => (this, signature),
+                (PendingStatus::Expired(closed), _) => return Ok(GrantOutcome::Expired(closed)),
+            };
         let actor = Actor::Approver(approver.clone());
         // Each person counts once, however their id is spelled.
         if this
@@ -144,7 +205,12 @@ impl Request<PendingCustomer> {
         if left > 0 {
             this.state.approvals.push(approver.clone());
             this.state.remaining = left;
-            this.record(now, actor, AuditEvent::Approved { remaining: left });
+            this.record_signed(
+                now,
+                actor,
+                AuditEvent::Approved { remaining: left },
+                signature,
+            );
             return Ok(GrantOutcome::AwaitingApprovals {
                 pending: this,
                 remaining: left,
@@ -153,7 +219,12 @@ impl Request<PendingCustomer> {
         let Some(access_ends_at) = storable_after(now, this.access_duration.as_time_delta()) else {
             return Err(Refused::new(this, Step::Grant, Refusal::InstantOutOfRange));
         };
-        this.record(now, actor, AuditEvent::Granted { access_ends_at });
+        this.record_signed(
+            now,
+            actor,
+            AuditEvent::Granted { access_ends_at },
+            signature,
+        );
         let approved_by = this.state.approved_by.clone();
         let mut approvals = std::mem::take(&mut this.state.approvals);
         approvals.push(approver.clone());
@@ -183,49 +254,84 @@ impl Request<PendingCustomer> {
         policy: &TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<DenyOutcome, Refused<Self>> {
-        self.deny_under(approver, policy, now)
+        self.deny_under(approver, None, policy, now)
+    }
+
+    /// [`deny`](Request::deny), signed by the approver over this denial's
+    /// [`decision_statement`](Request::decision_statement). The denial takes effect whatever
+    /// the signature: its record keeps the signature when it verifies by one of the approver's
+    /// keys, and is unsigned otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`deny`](Request::deny).
+    pub fn deny_signed(
+        self,
+        approver: &ApproverId,
+        signed: &SignedDecision,
+        policy: &TenantPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<DenyOutcome, Refused<Self>> {
+        self.deny_under(approver, Some(signed), policy, now)
     }
 
     /// [`deny`](Request::deny) with the policy's answers given by `authority`.
     pub(crate) fn deny_under(
         self,
         approver: &ApproverId,
+        signed: Option<&SignedDecision>,
         authority: &(impl Authority + ?Sized),
         now: DateTime<Utc>,
     ) -> Result<DenyOutcome, Refused<Self>> {
         let (this, at) = self.admit_at_latest(Step::Deny, now)?;
-        Ok(match this.decision(approver, authority, Step::Deny, at)? {
-            PendingStatus::Pending(this) => DenyOutcome::Denied(this.close_with(
-                at,
-                Actor::Approver(approver.clone()),
-                AuditEvent::Denied,
-                ClosureReason::DeniedByCustomer,
-            )),
-            PendingStatus::Expired(closed) => DenyOutcome::Expired(closed),
-        })
+        Ok(
+            match this.decision(approver, signed, authority, Step::Deny, at)? {
+                (PendingStatus::Pending(this), signature) => {
+                    DenyOutcome::Denied(this.close_signed(
+                        at,
+                        Actor::Approver(approver.clone()),
+                        AuditEvent::Denied,
+                        ClosureReason::DeniedByCustomer,
+                        signature,
+                    ))
+                }
+                (PendingStatus::Expired(closed), _) => DenyOutcome::Expired(closed),
+            },
+        )
     }
 
     /// The checks every customer decision makes once its instant `at` is admitted, in order:
-    /// expiry, separation of duties, then the approver's authority under the policy.
+    /// expiry, separation of duties, the approver's authority under the policy, then the
+    /// decision's signature; with the signature its record keeps.
     fn decision(
         self,
         approver: &ApproverId,
+        signed: Option<&SignedDecision>,
         authority: &(impl Authority + ?Sized),
         step: Step,
         at: DateTime<Utc>,
-    ) -> Result<PendingStatus, Refused<Self>> {
+    ) -> Result<(PendingStatus, Option<SignedDecision>), Refused<Self>> {
         let actor = Actor::Approver(approver.clone());
         match self.check_expiry(at) {
             PendingStatus::Expired(mut closed) => {
                 closed.record_refusal(at, actor, step, Refusal::DecisionDeadlinePassed);
-                Ok(PendingStatus::Expired(closed))
+                Ok((PendingStatus::Expired(closed), None))
             }
             PendingStatus::Pending(this) => {
                 let refusal = vendor_staff(approver, &this.engineer, &this.state.approved_by)
                     .or_else(|| authority.decision_refusal(this.tenant, approver));
-                match refusal {
-                    Some(refusal) => Err(this.refuse(at, actor, step, refusal)),
-                    None => Ok(PendingStatus::Pending(this)),
+                if let Some(refusal) = refusal {
+                    return Err(this.refuse(at, actor, step, refusal));
+                }
+                let decision = Decision::of_step(step).unwrap_or(Decision::Grant);
+                let draft = this.as_draft();
+                let verdict = match this.decision_context(&draft, approver, decision) {
+                    Some(context) => authority.signature_verdict(signed, &context),
+                    None => Ok(None),
+                };
+                match verdict {
+                    Ok(signature) => Ok((PendingStatus::Pending(this), signature)),
+                    Err(refusal) => Err(this.refuse(at, actor, step, refusal)),
                 }
             }
         }

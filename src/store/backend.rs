@@ -134,6 +134,7 @@ pub struct PolicyWrite {
     pub(crate) changed_by: crate::values::TenantAdminId,
     pub(crate) before: Option<crate::policy::TenantPolicy>,
     pub(crate) after: crate::policy::TenantPolicy,
+    pub(crate) signature: Option<crate::decision::SignedChange>,
     pub(crate) now: DateTime<Utc>,
 }
 
@@ -165,6 +166,7 @@ impl PolicyWrite {
             self.changed_by.clone(),
             self.before.clone(),
             self.after.clone(),
+            self.signature.clone(),
         );
         let encode =
             |err: serde_json::Error| StoreError::database("writing a policy change")(err.into());

@@ -197,7 +197,7 @@ impl ChainBatch {
                 row.sequence.unwrap_or_default(),
             );
             let previous = field(PREVIOUS_HASH);
-            let link = Entry::<[u8]> {
+            let columns = Entry::<[u8]> {
                 request_id: field(REQUEST_ID),
                 sequence,
                 tenant: field(TENANT),
@@ -206,18 +206,8 @@ impl ChainBatch {
                 actor_id: field(ACTOR_ID),
                 kind: field(KIND),
                 record: field(RECORD),
-            }
-            .link(
-                &ChainHash::from_slice(previous).unwrap_or(ChainHash::GENESIS),
-                position,
-            );
-            let record = || {
-                std::str::from_utf8(field(REQUEST_ID))
-                    .ok()
-                    .and_then(|id| RequestId::parse(id).ok())
-                    .map(|id| (id, sequence))
             };
-            verifier.push_linked(position, previous, field(HASH), link, record);
+            verifier.push_linked(position, previous, field(HASH), &columns);
         }
     }
 

@@ -296,7 +296,7 @@ pub(crate) mod policy_link {
     /// Its actor role.
     pub(crate) const ACTOR_ROLE: &str = "tenant_admin";
     /// Its kind.
-    pub(crate) const KIND: &str = "policy_changed";
+    pub(crate) const KIND: &str = crate::evidence::POLICY_CHANGED;
 }
 
 /// A row of a tenant's policy history: the change's canonical JSON (`record`) and the columns

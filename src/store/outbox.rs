@@ -400,6 +400,10 @@ impl<B: Backend> Store<B> {
             _ => None,
         };
         let mut notification = rendered.addressed(recipients);
+        if let AnyRequest::PendingCustomer(pending) = &request {
+            let statements = self.grant_statements(pending, &policies).await?;
+            notification = notification.with_statements(&statements);
+        }
         if let Some(evidence) = &evidence {
             notification = notification.with_evidence(evidence);
         }
@@ -412,6 +416,50 @@ impl<B: Backend> Store<B> {
             notification,
             evidence,
         }))
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// The grant statement of each approver `pending` was notified to, when the tenant's
+    /// policy now lists keys and the store can name its log (it has a signer): what the
+    /// approvers' message carries, so an approver signs from the message alone.
+    async fn grant_statements(
+        &self,
+        pending: &crate::request::Request<crate::state::PendingCustomer>,
+        policies: &crate::policy::PolicyHistory,
+    ) -> Result<
+        Vec<(
+            crate::values::ApproverId,
+            crate::decision::DecisionStatement,
+        )>,
+        StoreError,
+    > {
+        let keyed = policies
+            .current()
+            .is_some_and(crate::policy::TenantPolicy::requires_signatures);
+        if !keyed || self.signer().is_none() {
+            return Ok(Vec::new());
+        }
+        let Some((log, answered)) = self
+            .answered(pending.id(), crate::decision::Decision::Grant)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(pending
+            .notified_approvers()
+            .iter()
+            .filter_map(|approver| {
+                pending
+                    .decision_statement(
+                        approver,
+                        crate::decision::Decision::Grant,
+                        &log,
+                        answered.link,
+                    )
+                    .map(|statement| (approver.clone(), statement))
+            })
+            .collect())
     }
 }
 

@@ -13,6 +13,7 @@ use super::StoreError;
 use super::backend::{Backend, PolicyWrite};
 use super::columns::policy_history;
 use super::handle::Store;
+use crate::decision::{PolicyStatement, SignedChange};
 use crate::policy::{PolicyChange, PolicyHistory, TenantPolicy};
 use crate::values::{TenantAdminId, TenantId};
 
@@ -62,6 +63,74 @@ impl<B: Backend> Store<B> {
         policy: TenantPolicy,
         now: DateTime<Utc>,
     ) -> Result<PolicyChange, StoreError> {
+        self.change_policy(admin, policy, None, now).await
+    }
+
+    /// [`set_policy`](Self::set_policy), signed: `signature` is the armored SSH signature
+    /// `ssh-keygen -Y sign -n customer-lockbox` made over the change's
+    /// [`policy_statement`](Self::policy_statement). The change keeps it, so the customer
+    /// checks it again offline.
+    ///
+    /// When the policy in force lists keys, the signature must be by a key it lists for
+    /// `admin` (every change is signed by an administrator of the version before it, even one
+    /// that removes the keys or stops requiring signatures); otherwise, when `policy` lists
+    /// keys, by a key `policy` lists for `admin`: a tenant's first version with keys is its
+    /// root of trust, and its message to the approvers shows each key's fingerprint so that
+    /// the customer can check and pin it.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_policy`](Self::set_policy); [`StoreError::InvalidPolicy`] for which
+    /// [`Error::is_policy_change_unsigned`](crate::Error::is_policy_change_unsigned) is true
+    /// when the signature does not hold (nothing is written); [`StoreError::NoSigner`]
+    /// without a checkpoint signer (the log's name is the signer's).
+    pub async fn set_policy_signed(
+        &self,
+        admin: &TenantAdminId,
+        policy: TenantPolicy,
+        signature: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyChange, StoreError> {
+        let log = self.log_name(policy.tenant())?;
+        let signed = SignedChange::new(log, signature);
+        self.change_policy(admin, policy, Some(signed), now).await
+    }
+
+    /// The statement `admin` signs to make `policy` the tenant's next version
+    /// (`ssh-keygen -Y sign -n customer-lockbox`): every setting, person and key of it, the
+    /// version it becomes, and the log. Once another change is saved first, the statement (and
+    /// its signature) no longer applies: print it again.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoSigner`] without a checkpoint signer; as [`policy`](Self::policy).
+    pub async fn policy_statement(
+        &self,
+        admin: &TenantAdminId,
+        policy: &TenantPolicy,
+    ) -> Result<PolicyStatement, StoreError> {
+        let log = self.log_name(policy.tenant())?;
+        let history = self.policy_history(policy.tenant()).await?;
+        Ok(history.statement(&log, admin, policy))
+    }
+
+    /// The name of `tenant`'s log, as statements name it: the store's signer's, with the
+    /// tenant.
+    pub(super) fn log_name(&self, tenant: TenantId) -> Result<String, StoreError> {
+        let signer = self.signer().ok_or(StoreError::NoSigner)?;
+        Ok(crate::evidence::log_origin(
+            signer.verifier().name(),
+            tenant,
+        ))
+    }
+
+    async fn change_policy(
+        &self,
+        admin: &TenantAdminId,
+        policy: TenantPolicy,
+        signature: Option<SignedChange>,
+        now: DateTime<Utc>,
+    ) -> Result<PolicyChange, StoreError> {
         let tenant = policy.tenant();
         let span = tracing::info_span!(
             "lockbox.set_policy",
@@ -87,12 +156,33 @@ impl<B: Backend> Store<B> {
             policy.check().map_err(StoreError::InvalidPolicy)?;
             self.forget_history(tenant);
             let history = self.history(tenant).await?;
+            let replaces = u32::try_from(history.changes().len()).unwrap_or(u32::MAX);
+            // Signed as the rules require, or nothing is written: the same check every read
+            // of the history makes.
+            crate::decision::check_change(
+                history.current(),
+                replaces.saturating_add(1),
+                admin,
+                &policy,
+                signature.as_ref(),
+            )
+            .map_err(|fault| {
+                StoreError::InvalidPolicy(
+                    crate::error::ErrorKind::PolicyChangeSignature {
+                        tenant,
+                        version: replaces.saturating_add(1),
+                        fault,
+                    }
+                    .into(),
+                )
+            })?;
             let write = PolicyWrite {
                 tenant,
-                replaces: u32::try_from(history.changes().len()).unwrap_or(u32::MAX),
+                replaces,
                 changed_by: admin.clone(),
                 before: history.current().cloned(),
                 after: policy,
+                signature,
                 now,
             };
             self.forget_history(tenant);

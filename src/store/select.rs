@@ -686,25 +686,39 @@ pub(crate) async fn log_head<B: Backend>(
     })
 }
 
-/// The stored link (hash) of `request`'s record `sequence`, if the record is stored.
-pub(crate) async fn record_link<B: Backend>(
+/// The last of `request`'s records of `kind` (its sequence), its stored link and its tenant,
+/// if one is stored: the record a customer's decision answers.
+pub(crate) async fn answered_record<B: Backend>(
     backend: &B,
     request: RequestId,
-    sequence: u64,
-) -> Result<Option<Vec<u8>>, StoreError> {
+    kind: crate::audit::AuditEventKind,
+) -> Result<Option<(u64, Vec<u8>, TenantId)>, StoreError> {
     let sql = statement::<B>(
-        "SELECT hash FROM audit WHERE request_id = $1 AND sequence = $2",
+        "SELECT sequence, hash, tenant FROM audit WHERE request_id = $1 AND kind = $2 \
+         ORDER BY sequence DESC LIMIT 1",
         vec![
             Value::Text(uuid_text(request.as_uuid())),
-            Value::int(sequence),
+            Value::Text(kind.as_str().to_owned()),
         ],
     );
-    let rows = one(backend, "reading a record's link", sql).await?;
+    let rows = one(backend, "reading the record a decision answers", sql).await?;
     rows.first()
         .map(|row| {
-            row.bytes(0, "hash")
-                .map(<[u8]>::to_vec)
-                .map_err(refused(Some(request)))
+            Ok((
+                row.unsigned(0, "sequence")
+                    .map_err(refused(Some(request)))?,
+                row.bytes(1, "hash")
+                    .map(<[u8]>::to_vec)
+                    .map_err(refused(Some(request)))?,
+                row.text(2, "tenant")
+                    .ok()
+                    .and_then(|text| TenantId::parse(text).ok())
+                    .ok_or_else(|| {
+                        refused(Some(request))(BrokenRule::StoredColumnDisagrees {
+                            column: "tenant",
+                        })
+                    })?,
+            ))
         })
         .transpose()
 }

@@ -321,7 +321,7 @@ fn version_of(history: &PolicyHistory) -> u32 {
 }
 
 /// The step's outcome or refusal as its result.
-fn refused_step<R, T>(result: Result<T, Refused<Request<R>>>) -> Applied<T>
+pub(super) fn refused_step<R, T>(result: Result<T, Refused<Request<R>>>) -> Applied<T>
 where
     R: State,
     AnyRequest: From<Request<R>>,
@@ -334,7 +334,7 @@ where
 
 impl<B: Backend> Store<B> {
     /// Executes a step on request `id`: see the [module documentation](self).
-    async fn execute<T: Outcome>(
+    pub(super) async fn execute<T: Outcome>(
         &self,
         id: RequestId,
         step: Step,

@@ -53,6 +53,10 @@ pub fn megan() -> ApproverId {
     ApproverId::new("megan@contoso.com").unwrap()
 }
 
+pub fn lee() -> ApproverId {
+    ApproverId::new("lee@contoso.com").unwrap()
+}
+
 pub fn policy() -> TenantPolicy {
     TenantPolicy::new(
         contoso(),
@@ -96,8 +100,13 @@ pub fn approved() -> Request<ManagerApproved> {
 
 /// Notified at t0 + 20 min; the deadline is t0 + 12 h 20 min.
 pub fn pending() -> Request<PendingCustomer> {
+    pending_under(&policy())
+}
+
+/// Notified under `policy` at t0 + 20 min.
+pub fn pending_under(policy: &TenantPolicy) -> Request<PendingCustomer> {
     approved()
-        .notify(&policy(), at(TimeDelta::minutes(20)))
+        .notify(policy, at(TimeDelta::minutes(20)))
         .unwrap()
         .0
 }

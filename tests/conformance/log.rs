@@ -239,7 +239,13 @@ pub async fn a_record_format_2_database_builds_its_trees_when_migrated<D: Db>() 
     store.migrate().await.unwrap();
     for (name, record) in fixture_records("record-v2") {
         let loaded = store.load(record.id()).await.unwrap();
-        assert_eq!(loaded.to_record(), record, "{name}");
+        // The same record, read as the current format (its decisions unsigned).
+        assert_eq!(
+            loaded.to_record().to_json().unwrap(),
+            record.to_json().unwrap(),
+            "{name}"
+        );
+        assert!(loaded.audit_trail().iter().all(|r| r.signature().is_none()));
     }
     store.set_checkpoint_signer(signer());
     for tenant in [contoso(), fabrikam()] {
@@ -288,7 +294,13 @@ pub async fn a_schema_5_database_migrates_and_its_signed_logs_still_verify<D: Db
     store.migrate().await.unwrap();
     for (name, record) in fixture_records("schema-5") {
         let loaded = store.load(record.id()).await.unwrap();
-        assert_eq!(loaded.to_record(), record, "{name}");
+        // The same record, read as the current format (its decisions unsigned).
+        assert_eq!(
+            loaded.to_record().to_json().unwrap(),
+            record.to_json().unwrap(),
+            "{name}"
+        );
+        assert!(loaded.audit_trail().iter().all(|r| r.signature().is_none()));
     }
     assert_eq!(db.count("SELECT count(*) FROM checkpoints").await, 25);
     for tenant in [contoso(), fabrikam()] {
@@ -324,6 +336,7 @@ pub async fn a_schema_5_database_migrates_and_its_signed_logs_still_verify<D: Db
                 .to_owned(),
             Vec::new(),
         )],
+        &[],
     )
     .unwrap();
     assert!(
@@ -454,6 +467,7 @@ async fn caught<D: Db>(
             &log_origin("lockbox.vendor.example", contoso()),
             &[key()],
             held,
+            &[],
         )
         .unwrap()
     }];
@@ -739,4 +753,129 @@ pub async fn a_revocation_taking_effect_at_the_store_clock_is_signed<D: Db>() {
     let entries = store.log_entries(contoso()).await.unwrap();
     let latest = store.latest_checkpoint(contoso()).await.unwrap().unwrap();
     assert_eq!(latest.checkpoint().size(), entries.len() as u64);
+}
+
+/// An insider with the database and the log's key fabricates a granted request at the end of
+/// a keyed tenant's log, and signs a checkpoint over it: every held checkpoint still holds, but
+/// the customer's grant is the customer's signature. Copied with Megan's signature, the grant
+/// is over another request's statement; stripped of it, it is unsigned under a policy that
+/// lists keys. Both are named, on the vendor's side and offline with the pinned key.
+pub async fn an_insider_with_the_log_key_cannot_forge_a_grant<D: Db>() {
+    for strip in [false, true] {
+        let db = D::create().await;
+        let store = db.open().await;
+        let id = crate::decisions::keyed_pending(&store, 1).await;
+        let armor = crate::decisions::signed(
+            &store,
+            id,
+            &megan(),
+            Decision::Grant,
+            &signing::megan_signs(),
+        )
+        .await;
+        store.set_clock(ManualClock::new(at(hours(1))));
+        let outcome = store
+            .grant_signed(id, &megan(), &armor, at(hours(1)))
+            .await
+            .unwrap();
+        store.use_own_clock();
+        assert!(matches!(outcome, GrantOutcome::Granted(_)));
+        let held = vec![latest_held(&store, at(hours(2))).await];
+        let fake = request_id(66);
+        rewrite(&db, &store, |values| {
+            let copies: Vec<serde_json::Value> = values
+                .iter()
+                .filter(|v| v["request_id"] == id.to_string())
+                .map(|v| {
+                    let mut copy = v.clone();
+                    for column in ["request_id", "record"] {
+                        let text = copy[column]
+                            .as_str()
+                            .unwrap()
+                            .replace(&id.to_string(), &fake.to_string());
+                        copy[column] = serde_json::json!(text);
+                    }
+                    if strip && copy["kind"] == "granted" {
+                        let mut record: serde_json::Value =
+                            serde_json::from_str(copy["record"].as_str().unwrap()).unwrap();
+                        record.as_object_mut().unwrap().remove("signature");
+                        copy["record"] = serde_json::json!(record.to_string());
+                    }
+                    copy
+                })
+                .collect();
+            values.extend(copies);
+        })
+        .await;
+        // The insider holds the key: the log is signed again, over the forgery.
+        store
+            .sign_checkpoint(contoso(), at(hours(3)))
+            .await
+            .unwrap();
+        let fresh = db.open().await;
+        let on_vendors_side = fresh.verify_log(contoso(), &key(), &held).await.unwrap();
+        let mut export = Vec::new();
+        fresh.export_log(contoso(), &mut export).await.unwrap();
+        let pin = signing::adeles_key().public().fingerprint();
+        let offline = customer_lockbox::evidence::verify_export(
+            export.as_slice(),
+            &log_origin("lockbox.vendor.example", contoso()),
+            &[key()],
+            &held,
+            &[pin.as_str()],
+        )
+        .unwrap();
+        for verdict in [on_vendors_side, offline] {
+            let LogVerdict::Broken(broken) = verdict else {
+                panic!("a forged grant verified (stripped: {strip})");
+            };
+            assert_eq!(broken.tampering, Tampering::Forged, "{broken}");
+            assert_eq!(broken.record.map(|(r, _)| r), Some(fake), "{broken}");
+            let expected = if strip {
+                "unsigned"
+            } else {
+                "signature does not hold"
+            };
+            assert!(broken.reason.contains(expected), "{broken}");
+        }
+    }
+}
+
+/// The customer pins the fingerprint of their administrator's key from the first policy's
+/// message: a log whose first keyed policy lists other administrator keys (a vendor that set
+/// it up with keys of its own) is refused offline, naming that policy change.
+pub async fn a_root_of_trust_without_the_pinned_key_is_refused<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    crate::decisions::keyed_pending(&store, 1).await;
+    let held = vec![latest_held(&store, at(hours(2))).await];
+    let mut export = Vec::new();
+    store.export_log(contoso(), &mut export).await.unwrap();
+    let verify = |pin: &str| {
+        customer_lockbox::evidence::verify_export(
+            export.as_slice(),
+            &log_origin("lockbox.vendor.example", contoso()),
+            &[key()],
+            &held,
+            &[pin],
+        )
+        .unwrap()
+    };
+    let adeles = signing::adeles_key().public().fingerprint();
+    assert!(verify(&adeles).is_verified());
+    let vendors = signing::insiders_key().public().fingerprint();
+    let LogVerdict::Broken(broken) = verify(&vendors) else {
+        panic!("a root of trust without the pinned key verified");
+    };
+    assert_eq!(broken.tampering, Tampering::Forged);
+    assert_eq!(broken.position, 2, "the first keyed version: {broken}");
+    assert!(broken.reason.contains("pinned"), "{broken}");
+}
+
+/// Contoso's latest checkpoint, signed at `now` if the log grew since the last one: what the
+/// customer holds from their latest message.
+async fn latest_held<B: Backend>(store: &Store<B>, now: chrono::DateTime<chrono::Utc>) -> Evidence {
+    store.sign_checkpoint(contoso(), now).await.unwrap();
+    let latest = store.latest_checkpoint(contoso()).await.unwrap().unwrap();
+    Evidence::new(latest.note().to_owned(), Vec::new())
 }

@@ -49,6 +49,14 @@ conformance!(
         a_statement_names_the_stored_record_it_answers,
         no_statement_without_a_signer,
         two_nodes_make_the_same_statement,
+        a_grant_signed_by_the_approver_is_taken_and_kept,
+        a_grant_the_approver_did_not_sign_is_refused_on_record,
+        a_signature_counts_once_and_in_one_log,
+        policy_changes_are_signed_by_the_version_before,
+        denials_and_revocations_are_taken_signed_or_not,
+        an_approver_signs_from_the_message_alone,
+        a_grant_signed_by_ssh_keygen_is_taken,
+        a_security_keys_signature_without_its_touch_is_refused,
     ],
     log: [
         every_entry_is_proved_in_a_signed_checkpoint,
@@ -64,6 +72,8 @@ conformance!(
         an_insider_truncating_the_tail_is_named,
         a_failing_or_lying_signer_never_blocks_a_step_or_gets_a_checkpoint_kept,
         a_revocation_taking_effect_at_the_store_clock_is_signed,
+        an_insider_with_the_log_key_cannot_forge_a_grant,
+        a_root_of_trust_without_the_pinned_key_is_refused,
     ],
     steps: [
         each_step_is_saved_and_loads_back,

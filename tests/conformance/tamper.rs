@@ -56,7 +56,7 @@ pub async fn garbage_in_any_column_is_refused_not_a_panic<D: Db>() {
         "UPDATE requests SET state = 'granted'",
         "UPDATE requests SET revision = 7",
         "UPDATE requests SET due_at = '2026-11-24T09:00:00.000000000Z'",
-        "UPDATE requests SET record_version = 3",
+        "UPDATE requests SET record_version = 4",
         "UPDATE requests SET record_version = 0",
         "UPDATE audit SET sequence = 99 WHERE sequence = 3",
         "UPDATE audit SET record = 'garbage' WHERE sequence = 1",

@@ -174,7 +174,8 @@ impl Command {
     /// Whether the command writes to the store (so opens it for writing).
     pub fn writes(&self) -> bool {
         match self {
-            Command::Policy(PolicyCommand::Set(_)) | Command::Migrate => true,
+            Command::Policy(PolicyCommand::Set(args)) => !args.statement,
+            Command::Migrate => true,
             Command::Sweep(args) => !args.dry_run,
             Command::Deliver(args) => !args.dry_run,
             _ => false,
@@ -367,6 +368,12 @@ pub enum PolicyCommand {
 
     /// Set a new version of the tenant's policy, as a tenant administrator. The approvers
     /// before and after are told by email (through the outbox: run `deliver`).
+    ///
+    /// With keys (--key), the policy requires every grant signed by its approver and every
+    /// later change by its administrator. A change of a policy with keys (and the first policy
+    /// with keys) is signed: run the command with --statement to print what the administrator
+    /// signs, sign it with `ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 FILE`,
+    /// then run it again with --signature FILE.sig.
     Set(PolicySetArgs),
 }
 
@@ -402,8 +409,24 @@ pub struct PolicySetArgs {
     #[arg(long, value_name = "INSTANT", value_parser = parse_instant)]
     pub now: Option<DateTime<Utc>>,
 
+    /// A public key that signs for ID, as ID=FILE with FILE its OpenSSH .pub file: an
+    /// approver's key signs their grants; any other ID is a tenant administrator whose key
+    /// signs the policy's changes. Repeat for each key.
+    #[arg(long = "key", value_name = "ID=FILE", value_parser = parse_key_file)]
+    pub keys: Vec<(String, PathBuf)>,
+
+    /// Print the statement the administrator signs for this change, and change nothing.
+    #[arg(long, conflicts_with = "signature")]
+    pub statement: bool,
+
+    /// The administrator's signature over the change's statement: the file
+    /// `ssh-keygen -Y sign -n customer-lockbox` wrote.
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+
     /// The log's signing key (a note signer key, PRIVATE+KEY+NAME+HASH+KEY), in a file: the
-    /// steps taken sign a checkpoint, and messages carry it. Without it none is signed.
+    /// steps taken sign a checkpoint, and messages carry it. Without it none is signed; a
+    /// signed change (and its statement) needs it, for the log's name.
     #[arg(long, value_name = "FILE")]
     pub signer_key: Option<PathBuf>,
 }
@@ -447,6 +470,12 @@ pub struct VerifyOfflineArgs {
     /// The log's origin (KEY_NAME/TENANT_ID); taken from the first held checkpoint if unset.
     #[arg(long)]
     pub origin: Option<String>,
+
+    /// The fingerprint (SHA256:..., as `ssh-keygen -l` prints it) of your tenant
+    /// administrator's key, as the first policy's message showed it and you checked it: the
+    /// tenant's first policy with keys must list it. Repeat for more.
+    #[arg(long, value_name = "SHA256:...")]
+    pub pin: Vec<String>,
 }
 
 /// `lockbox proof ...`
@@ -564,6 +593,16 @@ fn parse_approver(text: &str) -> Result<(ApproverId, EmailAddress), String> {
         ApproverId::new(id).map_err(|err| err.to_string())?,
         EmailAddress::new(email).map_err(|err| err.to_string())?,
     ))
+}
+
+fn parse_key_file(text: &str) -> Result<(String, PathBuf), String> {
+    let (id, file) = text
+        .split_once('=')
+        .ok_or("give the key as ID=FILE, e.g. megan@contoso.com=megan.pub")?;
+    if id.is_empty() || file.is_empty() {
+        return Err("give the key as ID=FILE, e.g. megan@contoso.com=megan.pub".to_owned());
+    }
+    Ok((id.to_owned(), PathBuf::from(file)))
 }
 
 /// An instant in RFC 3339 (`2026-11-24T08:00:00Z`, any offset), or a date (`2026-11-24`) for

@@ -197,6 +197,8 @@ enum Coverage {
         checkpoints: usize,
         covered: u64,
         uncovered: u64,
+        signed_decisions: u64,
+        unsigned_decisions: u64,
     },
     Broken {
         verified: bool,
@@ -269,6 +271,7 @@ async fn verify_tenant<B: Backend>(
                         size,
                         checkpoints,
                         covered,
+                        decisions,
                         ..
                     },
                 ) => {
@@ -279,6 +282,8 @@ async fn verify_tenant<B: Backend>(
                         checkpoints,
                         covered,
                         uncovered,
+                        signed_decisions: decisions.signed,
+                        unsigned_decisions: decisions.unsigned,
                     };
                     let cell = if size > 0 && checkpoints == 0 {
                         problems.push(format!(
@@ -287,11 +292,13 @@ async fn verify_tenant<B: Backend>(
                         format!("NOT VERIFIED ({size} entries, no checkpoint)")
                     } else if uncovered > 0 {
                         format!(
-                            "verified: {covered} of {size} entries signed ({uncovered} not yet), {checkpoints} checkpoints"
+                            "verified: {covered} of {size} entries signed ({uncovered} not yet), {checkpoints} checkpoints, {} decisions signed, {} unsigned",
+                            decisions.signed, decisions.unsigned
                         )
                     } else {
                         format!(
-                            "verified: {size} of {size} entries signed, {checkpoints} checkpoints"
+                            "verified: {size} of {size} entries signed, {checkpoints} checkpoints, {} decisions signed, {} unsigned",
+                            decisions.signed, decisions.unsigned
                         )
                     };
                     (cell, Some(coverage))
@@ -398,16 +405,23 @@ pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode,
         let bar = out.progress(length, "reading the export");
         Box::new(BufReader::new(bar.wrap_read(file)))
     };
-    let verdict = verify_export(reader, &origin, std::slice::from_ref(&key), &held);
+    let pins: Vec<&str> = args.pin.iter().map(String::as_str).collect();
+    let verdict = verify_export(reader, &origin, std::slice::from_ref(&key), &held, &pins);
     let (code, report, text) = match verdict {
         Ok(LogVerdict::Verified {
             size,
             root,
             checkpoints,
             covered,
+            decisions,
         }) => {
             let root = base64::engine::general_purpose::STANDARD.encode(root.as_bytes());
             let uncovered = size - covered.min(size);
+            let pinned = if pins.is_empty() {
+                "no key pinned (give --pin with your administrators' key fingerprints)"
+            } else {
+                "every root of trust lists a pinned key"
+            };
             (
                 ExitCode::SUCCESS,
                 Offline::Verified {
@@ -418,9 +432,15 @@ pub fn verify_offline(args: VerifyOfflineArgs, out: &Output) -> Result<ExitCode,
                     checkpoints,
                     covered,
                     uncovered,
+                    signed_decisions: decisions.signed,
+                    unsigned_decisions: decisions.unsigned,
+                    pinned: !pins.is_empty(),
                 },
                 format!(
-                    "verified: the log {origin} holds: {size} entries, root {root}, {checkpoints} signed checkpoints checked (yours among them); the latest covers {covered} entries, {uncovered} are in no signed checkpoint yet"
+                    "verified: the log {origin} holds: {size} entries, root {root}, {checkpoints} signed checkpoints checked (yours among them); the latest covers {covered} entries, {uncovered} are in no signed checkpoint yet\n\
+                     decisions: {signed} signed by their approvers' keys, each verified; {unsigned} unsigned (under a policy without keys, or written before decisions were signed); {pinned}",
+                    signed = decisions.signed,
+                    unsigned = decisions.unsigned,
                 ),
             )
         }
@@ -540,6 +560,9 @@ enum Offline<'a> {
         checkpoints: usize,
         covered: u64,
         uncovered: u64,
+        signed_decisions: u64,
+        unsigned_decisions: u64,
+        pinned: bool,
     },
     Broken {
         verified: bool,

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use customer_lockbox::{
-    AccessDuration, Clock, DecisionWindow, DesignatedApprover, PolicyChange, SystemClock, TenantId,
-    TenantPolicy,
+    AccessDuration, Clock, CustomerKey, DecisionWindow, DesignatedApprover, PolicyChange,
+    SystemClock, TenantAdminId, TenantAdministrator, TenantId, TenantPolicy,
 };
 use customer_lockbox::{Backend, Store};
 use serde::Serialize;
@@ -44,6 +44,38 @@ fn approvers(policy: &TenantPolicy) -> String {
         .join(", ")
 }
 
+/// The keys a policy lists, by whom: none for a policy that requires no signatures.
+fn keys(policy: &TenantPolicy) -> String {
+    let approvers = policy
+        .approvers()
+        .iter()
+        .map(|a| (a.id().as_str(), a.keys()));
+    let admins = policy
+        .administrators()
+        .iter()
+        .map(|a| (a.id().as_str(), a.keys()));
+    let listed: Vec<String> = approvers
+        .chain(admins)
+        .flat_map(|(who, keys)| {
+            keys.iter()
+                .map(move |key| format!("{who} {}", key.fingerprint()))
+        })
+        .collect();
+    if listed.is_empty() {
+        "none (grants and changes are not signed)".to_owned()
+    } else {
+        listed.join(", ")
+    }
+}
+
+/// Who signed a change: the key's fingerprint, or `unsigned`.
+fn signed_by(change: &PolicyChange) -> String {
+    change
+        .signature()
+        .and_then(|signed| customer_lockbox::DecisionSignature::parse(signed.armor()).ok())
+        .map_or_else(|| "unsigned".to_owned(), |s| s.signer_fingerprint())
+}
+
 /// A tenant's policy history, as `policy history --json` prints it: each change in the
 /// library's form (its version, instant, administrator, and the policy before and after).
 #[derive(Serialize)]
@@ -78,6 +110,8 @@ async fn show<B: Backend>(
             ("Approvals needed", policy.approvals_required().to_string()),
             ("Decision window", policy.decision_window().to_string()),
             ("Longest access", policy.max_access_duration().to_string()),
+            ("Keys", keys(policy)),
+            ("Signed", signed_by(change)),
         ]);
     }
     Ok(ExitCode::SUCCESS)
@@ -107,6 +141,7 @@ async fn history<B: Backend>(
                 "NEEDED",
                 "WINDOW",
                 "LONGEST ACCESS",
+                "SIGNED BY",
             ],
             history.changes().iter().map(|change| {
                 let policy = change.after();
@@ -118,6 +153,7 @@ async fn history<B: Backend>(
                     policy.approvals_required().to_string(),
                     policy.decision_window().to_string(),
                     policy.max_access_duration().to_string(),
+                    signed_by(change),
                 ]
             }),
             "no changes",
@@ -131,30 +167,95 @@ async fn set<B: Backend>(
     args: PolicySetArgs,
     out: &Output,
 ) -> Result<ExitCode, Failure> {
-    let approvers = args
+    let mut keys: Vec<(String, CustomerKey)> = Vec::new();
+    for (id, file) in &args.keys {
+        let line = std::fs::read_to_string(file)
+            .map_err(|err| Failure::io(&format!("reading the key {}", file.display()), err))?;
+        let key = CustomerKey::parse(&line)
+            .map_err(|err| Failure::usage(format!("{}: {err}", file.display())))?;
+        keys.push((id.clone(), key));
+    }
+    let keys_of = |id: &str| -> Vec<CustomerKey> {
+        keys.iter()
+            .filter(|(holder, _)| holder == id)
+            .map(|(_, key)| key.clone())
+            .collect()
+    };
+    let approvers: Vec<DesignatedApprover> = args
         .approvers
         .into_iter()
-        .map(|(id, email)| DesignatedApprover::new(id, email))
+        .map(|(id, email)| {
+            let keys = keys_of(id.as_str());
+            DesignatedApprover::new(id, email).with_keys(keys)
+        })
         .collect();
+    let mut administrators: Vec<TenantAdministrator> = Vec::new();
+    for (id, _) in &keys {
+        let is_approver = approvers.iter().any(|a| a.id().as_str() == id);
+        if !is_approver && !administrators.iter().any(|a| a.id().as_str() == id) {
+            let admin = TenantAdminId::new(id.as_str()).map_err(Failure::usage)?;
+            administrators.push(TenantAdministrator::new(admin, keys_of(id)));
+        }
+    }
     let mut policy = TenantPolicy::new(args.tenant, approvers)
         .and_then(|policy| policy.with_approvals_required(args.approvals))
         .map_err(Failure::usage)?
-        .with_decision_window(DecisionWindow::new(args.decision_window).map_err(Failure::usage)?);
+        .with_decision_window(DecisionWindow::new(args.decision_window).map_err(Failure::usage)?)
+        .with_administrators(administrators);
     if let Some(max) = args.max_access {
         policy = policy.with_max_access_duration(AccessDuration::new(max).map_err(Failure::usage)?);
     }
     let now = args.now.unwrap_or_else(|| SystemClock.now());
     crate::operate::use_signer(store, args.signer_key.as_deref())?;
-    let change = store.set_policy(&args.admin, policy, now).await?;
+    if args.statement {
+        let statement = store.policy_statement(&args.admin, &policy).await?;
+        if out.json() {
+            out.json_of(&Stated {
+                tenant: args.tenant,
+                admin: &args.admin,
+                statement: statement.text(),
+            });
+        } else {
+            print!("{}", statement.text());
+            eprintln!(
+                "save it as change.txt, sign it with `ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 change.txt`, then run this command again with --signature change.txt.sig instead of --statement"
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let change = match &args.signature {
+        Some(file) => {
+            let armor = std::fs::read_to_string(file).map_err(|err| {
+                Failure::io(&format!("reading the signature {}", file.display()), err)
+            })?;
+            store
+                .set_policy_signed(&args.admin, policy, &armor, now)
+                .await?
+        }
+        None => store.set_policy(&args.admin, policy, now).await?,
+    };
     if out.json() {
         out.json_of(&change);
     } else {
+        let signed = if change.signature().is_some() {
+            ", signed by its administrator"
+        } else {
+            ""
+        };
         out.line(&format!(
-            "tenant {}: policy version {} in force from {}; its approvers are told by email on the next `lockbox deliver`",
+            "tenant {}: policy version {} in force from {}{signed}; its approvers are told by email on the next `lockbox deliver`",
             change.tenant(),
             change.version(),
             instant(change.at())
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `policy set --statement --json` prints.
+#[derive(Serialize)]
+struct Stated<'a> {
+    tenant: TenantId,
+    admin: &'a TenantAdminId,
+    statement: &'a str,
 }

@@ -34,7 +34,7 @@ pub(super) fn apply(
             },
             Actor::Approver(a),
         ) => settle(
-            r.revoke_under(a, &decision_answer(stored.event()), at),
+            r.revoke_under(a, stored.signature(), &decision_answer(stored), at),
             AnyRequest::from,
         ),
         (E::AccessElapsed, Actor::System) => {
@@ -73,7 +73,7 @@ fn late(
             },
             Actor::Approver(a),
         ) => Ok(settle(
-            r.revoke_under(a, &Answer::Designated { remaining: None }, late_at),
+            r.revoke_under(a, None, &Answer::designated(), late_at),
             AnyRequest::from,
         )),
         _ => Err(Box::new(r)),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{BrokenRule, RecordError, RequestRecord, readable};
 use crate::audit::{Actor, AuditEvent, AuditRecord};
+use crate::decision::{DecisionContext, SignedDecision};
 use crate::policy::{Authority, Notice};
 use crate::refusal::{Refusal, Refused, Step};
 use crate::request::{ActionOutcome, DenyOutcome, GrantOutcome};
@@ -23,10 +24,16 @@ use crate::values::{ApproverId, DecisionWindow, RequestId, TenantId};
 /// The policy's answers, as the trail recorded them.
 enum Answer {
     /// The approver was designated; for an approval short of access, how many approvals the
-    /// record says remain (from which the approvals that counted follow).
-    Designated { remaining: Option<u32> },
+    /// record says remain (from which the approvals that counted follow); the signature the
+    /// decision's record keeps.
+    Designated {
+        remaining: Option<u32>,
+        signature: Option<SignedDecision>,
+    },
     /// The policy refused, for this rule.
     Refused(Refusal),
+    /// The policy refused the decision's signature (or its lack), for this rule.
+    SignatureRefused(Refusal),
     /// These approvers were notified, needing this many approvals, with this window.
     Notified(Notice),
 }
@@ -35,7 +42,21 @@ impl Authority for Answer {
     fn decision_refusal(&self, _tenant: TenantId, _approver: &ApproverId) -> Option<Refusal> {
         match self {
             Answer::Refused(refusal) => Some(*refusal),
-            Answer::Designated { .. } | Answer::Notified(_) => None,
+            Answer::Designated { .. } | Answer::Notified(_) | Answer::SignatureRefused(_) => None,
+        }
+    }
+
+    /// As recorded: whether the signature verifies by a key the policy then listed is checked
+    /// against the history when one is given (`designation::check`).
+    fn signature_verdict(
+        &self,
+        _signed: Option<&SignedDecision>,
+        _context: &DecisionContext<'_>,
+    ) -> Result<Option<SignedDecision>, Refusal> {
+        match self {
+            Answer::SignatureRefused(refusal) => Err(*refusal),
+            Answer::Designated { signature, .. } => Ok(signature.clone()),
+            Answer::Refused(_) | Answer::Notified(_) => Ok(None),
         }
     }
 
@@ -43,7 +64,9 @@ impl Authority for Answer {
         match self {
             Answer::Notified(notice) => Ok(notice.clone()),
             Answer::Refused(refusal) => Err(*refusal),
-            Answer::Designated { .. } => Err(Refusal::NoDesignatedApprovers),
+            Answer::Designated { .. } | Answer::SignatureRefused(_) => {
+                Err(Refusal::NoDesignatedApprovers)
+            }
         }
     }
 
@@ -54,6 +77,7 @@ impl Authority for Answer {
         match self {
             Answer::Designated {
                 remaining: Some(remaining),
+                ..
             } => {
                 let counted = required.saturating_sub(1).saturating_sub(*remaining);
                 usize::try_from(counted)
@@ -67,16 +91,37 @@ impl Authority for Answer {
 
 /// The answer a decision step (grant, deny, revoke) got, as recorded. Only the policy's own
 /// refusals are taken from the record; any other recorded refusal must come out of the step.
-fn decision_answer(event: &AuditEvent) -> Answer {
-    match event {
+fn decision_answer(record: &AuditRecord) -> Answer {
+    let signature = record.signature().cloned();
+    match record.event() {
         AuditEvent::Refused {
             refusal: refusal @ (Refusal::NotDesignatedApprover | Refusal::PolicyForOtherTenant),
             ..
         } => Answer::Refused(*refusal),
+        AuditEvent::Refused {
+            refusal:
+                refusal @ (Refusal::UnsignedDecision | Refusal::DecisionSignatureRefused { .. }),
+            ..
+        } => Answer::SignatureRefused(*refusal),
         AuditEvent::Approved { remaining } => Answer::Designated {
             remaining: Some(*remaining),
+            signature,
         },
-        _ => Answer::Designated { remaining: None },
+        _ => Answer::Designated {
+            remaining: None,
+            signature,
+        },
+    }
+}
+
+impl Answer {
+    /// The answer of a policy that designated the approver, as a late step that found the
+    /// request moved on by time needs it.
+    fn designated() -> Answer {
+        Answer::Designated {
+            remaining: None,
+            signature: None,
+        }
     }
 }
 
@@ -91,7 +136,7 @@ pub(crate) fn decide_again(
     at: DateTime<Utc>,
 ) -> Result<Result<AnyRequest, BrokenRule>, Box<AnyRequest>> {
     use AuditEvent as E;
-    let answer = decision_answer(record.event());
+    let answer = decision_answer(record);
     match (current, record.event(), record.actor()) {
         (
             AnyRequest::Granted(r),
@@ -100,7 +145,10 @@ pub(crate) fn decide_again(
                 step: Step::Revoke, ..
             },
             Actor::Approver(a),
-        ) => Ok(settle(r.revoke_under(a, &answer, at), AnyRequest::from)),
+        ) => Ok(settle(
+            r.revoke_under(a, record.signature(), &answer, at),
+            AnyRequest::from,
+        )),
         (
             AnyRequest::PendingCustomer(r),
             E::Denied
@@ -108,7 +156,10 @@ pub(crate) fn decide_again(
                 step: Step::Deny, ..
             },
             Actor::Approver(a),
-        ) => Ok(settle(r.deny_under(a, &answer, at), deny_outcome)),
+        ) => Ok(settle(
+            r.deny_under(a, record.signature(), &answer, at),
+            deny_outcome,
+        )),
         (current, ..) => Err(Box::new(current)),
     }
 }
@@ -145,7 +196,7 @@ fn notify_answer(event: &AuditEvent, at: DateTime<Utc>) -> Result<Answer, Broken
             refusal: refusal @ (Refusal::PolicyForOtherTenant | Refusal::NoDesignatedApprovers),
             ..
         } => Ok(Answer::Refused(*refusal)),
-        _ => Ok(Answer::Designated { remaining: None }),
+        _ => Ok(Answer::designated()),
     }
 }
 

@@ -26,7 +26,7 @@ pub(super) fn apply(
             },
             Actor::Approver(a),
         ) => settle(
-            r.grant_under(a, &decision_answer(stored.event()), at),
+            r.grant_under(a, stored.signature(), &decision_answer(stored), at),
             grant_outcome,
         ),
         (
@@ -36,7 +36,7 @@ pub(super) fn apply(
             },
             Actor::Approver(a),
         ) => settle(
-            r.deny_under(a, &decision_answer(stored.event()), at),
+            r.deny_under(a, stored.signature(), &decision_answer(stored), at),
             deny_outcome,
         ),
         (
@@ -66,7 +66,7 @@ fn late(
     next: &AuditRecord,
 ) -> Result<Result<AnyRequest, BrokenRule>, Box<Request<PendingCustomer>>> {
     let late_at = next.at();
-    let designated = Answer::Designated { remaining: None };
+    let designated = Answer::designated();
     match (next.event(), next.actor()) {
         (
             E::Refused {
@@ -74,7 +74,7 @@ fn late(
             },
             Actor::Approver(a),
         ) => Ok(settle(
-            r.grant_under(a, &designated, late_at),
+            r.grant_under(a, None, &designated, late_at),
             grant_outcome,
         )),
         (
@@ -82,7 +82,10 @@ fn late(
                 step: Step::Deny, ..
             },
             Actor::Approver(a),
-        ) => Ok(settle(r.deny_under(a, &designated, late_at), deny_outcome)),
+        ) => Ok(settle(
+            r.deny_under(a, None, &designated, late_at),
+            deny_outcome,
+        )),
         (
             E::Refused {
                 step: Step::Withdraw,

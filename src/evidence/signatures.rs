@@ -1,0 +1,139 @@
+//! The customer's decisions in a tenant's log, checked entry by entry: every policy change
+//! signed as the rules require from the pinned root of trust on, every grant the policy
+//! required signed by its approver, every signature over its own statement, in this log.
+
+use std::collections::HashMap;
+
+use super::entry::Entry;
+use crate::audit::{AuditEventKind, AuditRecord, ChainHash};
+use crate::policy::{PolicyChange, PolicyHistory};
+use crate::record::SignedTrail;
+use crate::values::RequestId;
+
+/// The kind column of a policy change's entry.
+pub(crate) const POLICY_CHANGED: &str = "policy_changed";
+
+/// How many of a log's customer decisions (grants, approvals, denials, revocations) were
+/// signed by their person, and how many were not (those of policies without keys, and those
+/// written before decisions were signed). A verified log's signed ones all verify, and none of
+/// its unsigned ones needed a signature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecisionCount {
+    /// Decisions that keep a signature, each verified.
+    pub signed: u64,
+    /// Decisions without one.
+    pub unsigned: u64,
+}
+
+/// The decisions' check, as a verifier walks a log.
+#[derive(Debug)]
+pub(crate) struct Signatures {
+    origin: String,
+    pins: Vec<String>,
+    history: Option<PolicyHistory>,
+    trails: HashMap<RequestId, SignedTrail>,
+    pub(crate) count: DecisionCount,
+}
+
+impl Signatures {
+    pub(crate) fn new(origin: &str) -> Self {
+        Signatures {
+            origin: origin.to_owned(),
+            pins: Vec::new(),
+            history: None,
+            trails: HashMap::new(),
+            count: DecisionCount::default(),
+        }
+    }
+
+    /// Holds every root of trust of the log (its first version with keys, and any version that
+    /// lists keys after one that listed none) to list one of `fingerprints` among its
+    /// administrators' keys.
+    pub(crate) fn pin(&mut self, fingerprints: &[&str]) {
+        self.pins
+            .extend(fingerprints.iter().map(|f| (*f).to_owned()));
+    }
+
+    /// Checks the entry `columns` make, whose link is `link`: why it does not hold, if it does
+    /// not.
+    pub(crate) fn observe(
+        &mut self,
+        columns: &Entry<'_, [u8]>,
+        link: ChainHash,
+    ) -> Result<(), String> {
+        let kind = columns.kind;
+        if kind == POLICY_CHANGED.as_bytes() {
+            return self.policy_change(columns.record);
+        }
+        use AuditEventKind as K;
+        let relevant = [
+            K::Drafted,
+            K::ManagerApproved,
+            K::ApproversNotified,
+            K::Approved,
+            K::Granted,
+            K::Denied,
+            K::Revoked,
+        ]
+        .iter()
+        .any(|k| k.as_str().as_bytes() == kind);
+        if !relevant {
+            return Ok(());
+        }
+        let record: AuditRecord = serde_json::from_slice(columns.record)
+            .map_err(|err| format!("its record is not an audit record ({err})"))?;
+        if matches!(
+            record.event().kind(),
+            K::Approved | K::Granted | K::Denied | K::Revoked
+        ) {
+            match record.signature() {
+                Some(_) => self.count.signed += 1,
+                None => self.count.unsigned += 1,
+            }
+        }
+        let history = self
+            .history
+            .get_or_insert_with(|| PolicyHistory::new(record.tenant()));
+        self.trails
+            .entry(record.request())
+            .or_default()
+            .next(&record, Some(link), history, Some(&self.origin))
+            .map_err(|rule| format!("record #{}: {rule}", record.sequence()))
+    }
+
+    /// Checks a policy change's entry, and makes it the history's next version.
+    fn policy_change(&mut self, record: &[u8]) -> Result<(), String> {
+        let change: PolicyChange = serde_json::from_slice(record)
+            .map_err(|err| format!("its record is not a policy change ({err})"))?;
+        let version = change.version();
+        if let Some(signed) = change.signature()
+            && signed.log() != self.origin
+        {
+            return Err(format!(
+                "policy version {version} was signed for the log {:?}, not this one",
+                signed.log()
+            ));
+        }
+        let history = self
+            .history
+            .get_or_insert_with(|| PolicyHistory::new(change.tenant()));
+        let root = change.after().requires_signatures()
+            && !change.before().is_some_and(|b| b.requires_signatures());
+        if root && !self.pins.is_empty() {
+            let pinned = change
+                .after()
+                .administrators()
+                .iter()
+                .flat_map(|a| a.keys())
+                .any(|key| self.pins.contains(&key.fingerprint()));
+            if !pinned {
+                return Err(format!(
+                    "policy version {version} is a root of trust (the first to list keys) and lists none of the pinned keys among its administrators' keys: it is not the policy the customer pinned"
+                ));
+            }
+        }
+        history
+            .follow(change)
+            .map_err(|err| format!("policy version {version}: {err}"))
+    }
+}
