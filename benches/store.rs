@@ -354,6 +354,8 @@ struct Scale {
     /// Calls of `record_actions` per request, each with `actions_per_call` actions.
     action_calls: u64,
     actions_per_call: u64,
+    /// Whether the tenants' policies list keys, so each grant is signed by Megan's key.
+    signed: bool,
 }
 
 /// The million-record store: 10 tenants × 100 granted requests × 1,000 records (4 workflow
@@ -364,6 +366,7 @@ const MILLION: Scale = Scale {
     requests_per_tenant: 100,
     action_calls: 12,
     actions_per_call: 83,
+    signed: false,
 };
 
 /// Under `cargo test`, where each benchmark only runs once to show it works: the same shape,
@@ -374,6 +377,7 @@ const CHECK: Scale = Scale {
     requests_per_tenant: 61,
     action_calls: 1,
     actions_per_call: 96,
+    signed: false,
 };
 
 /// One tenant of 1,000,000 records (1,000 granted requests of 1,000 records), for inclusion
@@ -384,6 +388,7 @@ const ONE_TENANT: Scale = Scale {
     requests_per_tenant: 1000,
     action_calls: 12,
     actions_per_call: 83,
+    signed: false,
 };
 
 /// [`ONE_TENANT`]'s shape under `cargo test`: 10,000 records.
@@ -393,6 +398,39 @@ const ONE_TENANT_CHECK: Scale = Scale {
     requests_per_tenant: 100,
     action_calls: 1,
     actions_per_call: 96,
+    signed: false,
+};
+
+/// One tenant's log of 100,000 entries, 10,000 of them signed grants: 10,000 requests of 10
+/// records (4 workflow records and 6 actions, in one call).
+const SIGNED_100K: Scale = Scale {
+    name: "signed-100k",
+    tenants: 1,
+    requests_per_tenant: 10_000,
+    action_calls: 1,
+    actions_per_call: 6,
+    signed: true,
+};
+
+/// [`SIGNED_100K`] unsigned: the same entries, its policy without keys.
+const UNSIGNED_100K: Scale = Scale {
+    name: "unsigned-100k",
+    signed: false,
+    ..SIGNED_100K
+};
+
+/// [`SIGNED_100K`] under `cargo test`: 100 requests.
+const SIGNED_CHECK: Scale = Scale {
+    name: "signed-check",
+    requests_per_tenant: 100,
+    ..SIGNED_100K
+};
+
+/// [`UNSIGNED_100K`] under `cargo test`.
+const UNSIGNED_CHECK: Scale = Scale {
+    name: "unsigned-check",
+    requests_per_tenant: 100,
+    ..UNSIGNED_100K
 };
 
 /// The signer of the benchmark stores' checkpoints.
@@ -440,10 +478,21 @@ fn built(scale: Scale) -> PathBuf {
     rt.block_on(async {
         let store = SqliteStore::open(&path).await.unwrap();
         store.migrate().await.unwrap();
+        if scale.signed {
+            // Statements name the log: the signer is set before the first step.
+            store.set_checkpoint_signer(signer());
+            for t in 0..scale.tenants {
+                keyed_policy_in(&store, tenant(t)).await;
+            }
+        }
         for r in 0..scale.requests_per_tenant {
             for t in 0..scale.tenants {
                 let start = t0() + TimeDelta::minutes(r as i64);
-                let id = granted_in(&store, tenant(t), start).await;
+                let id = if scale.signed {
+                    signed_granted_in(&store, tenant(t), start).await
+                } else {
+                    granted_in(&store, tenant(t), start).await
+                };
                 for call in 0..scale.action_calls {
                     let first = call * scale.actions_per_call;
                     let actions: Vec<EngineerAction> = (first..first + scale.actions_per_call)
@@ -730,6 +779,170 @@ fn verifiable_log(c: &mut Criterion) {
     );
 }
 
+fn signed_decisions(c: &mut Criterion) {
+    compare(
+        c,
+        "grant signed by the approver's key vs unsigned",
+        ("grant: store.grant_signed (SSH signature checked)", &|| {
+            grant(true)
+        }),
+        ("the same grant, unsigned, policy without keys", &|| {
+            grant(false)
+        }),
+        true,
+        ">= 0.8x",
+    );
+    compare(
+        c,
+        "log verification, 100,000 entries, 10,000 signed grants",
+        ("verify: store.verify_log, 10k signatures", &|| {
+            verify_decisions(true)
+        }),
+        ("the same log unsigned", &|| verify_decisions(false)),
+        true,
+        ">= 0.8x",
+    );
+}
+
+/// Megan's SSH key (an approver's `~/.ssh/id_ed25519`), and Adele's (the tenant's
+/// administrator).
+fn persons_key(seed: u8) -> ssh_key::PrivateKey {
+    ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[seed; 32]))
+}
+
+/// What `ssh-keygen -Y sign -n customer-lockbox` makes with `key` over `text`.
+fn ssh_sign(key: &ssh_key::PrivateKey, text: &[u8]) -> String {
+    ssh_key::SshSig::sign(key, SIGNATURE_NAMESPACE, ssh_key::HashAlg::Sha512, text)
+        .unwrap()
+        .to_pem(ssh_key::LineEnding::LF)
+        .unwrap()
+}
+
+fn public(key: &ssh_key::PrivateKey) -> CustomerKey {
+    CustomerKey::parse(&key.public_key().to_openssh().unwrap()).unwrap()
+}
+
+/// Gives `tenant` a policy listing Megan's and Adele's keys, signed by Adele, a day before t0.
+async fn keyed_policy_in(store: &SqliteStore, tenant: TenantId) {
+    let adele = TenantAdminId::new("adele@contoso.com").unwrap();
+    let keyed = TenantPolicy::new(
+        tenant,
+        vec![
+            DesignatedApprover::new(megan(), EmailAddress::new("megan@contoso.com").unwrap())
+                .with_keys(vec![public(&persons_key(2))]),
+        ],
+    )
+    .unwrap()
+    .with_administrators(vec![TenantAdministrator::new(
+        adele.clone(),
+        vec![public(&persons_key(1))],
+    )]);
+    let statement = store.policy_statement(&adele, &keyed).await.unwrap();
+    let armor = ssh_sign(&persons_key(1), statement.as_bytes());
+    let at = t0() - TimeDelta::days(1);
+    store.set_clock(ManualClock::new(at));
+    store
+        .set_policy_signed(&adele, keyed, &armor, at)
+        .await
+        .unwrap();
+    store.use_own_clock();
+}
+
+/// A request of a keyed tenant notified at `now`, and Megan's signature over its grant.
+async fn signed_pending_in(
+    store: &SqliteStore,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> (RequestId, String) {
+    let id = drafted_in(store, tenant, now).await;
+    store.approve(id, &sam(), now).await.unwrap();
+    store.notify(id, now).await.unwrap();
+    let statement = store
+        .decision_statement(id, &megan(), Decision::Grant)
+        .await
+        .unwrap();
+    (id, ssh_sign(&persons_key(2), statement.as_bytes()))
+}
+
+/// A request of a keyed tenant granted at `now` with Megan's signature.
+async fn signed_granted_in(store: &SqliteStore, tenant: TenantId, now: DateTime<Utc>) -> RequestId {
+    let (id, armor) = signed_pending_in(store, tenant, now).await;
+    match store.grant_signed(id, &megan(), &armor, now).await.unwrap() {
+        GrantOutcome::Granted(_) => id,
+        other => panic!("not granted: {other:?}"),
+    }
+}
+
+/// Grants on notified requests of one tenant, each signed by Megan (`signed`) or not, on a
+/// store with a signer; the requests are readied (and signed) untimed.
+fn grant(signed: bool) -> Op {
+    let (rt, store, _) = fresh_store(if signed {
+        "signed-grants.db"
+    } else {
+        "grants.db"
+    });
+    store.set_checkpoint_signer(signer());
+    if signed {
+        rt.block_on(keyed_policy_in(&store, tenant(1)));
+    }
+    let mut clock = Ticking(t0());
+    Box::new(move |iters| {
+        rt.block_on(async {
+            let mut ready = Vec::new();
+            for _ in 0..iters {
+                let now = clock.next();
+                ready.push(if signed {
+                    let (id, armor) = signed_pending_in(&store, tenant(1), now).await;
+                    (id, Some(armor))
+                } else {
+                    let id = drafted_in(&store, tenant(1), now).await;
+                    store.approve(id, &sam(), now).await.unwrap();
+                    store.notify(id, now).await.unwrap();
+                    (id, None)
+                });
+            }
+            let now = clock.next();
+            let start = Instant::now();
+            for (id, armor) in ready {
+                let outcome = match armor {
+                    Some(armor) => store.grant_signed(id, &megan(), &armor, now).await,
+                    None => store.grant(id, &megan(), now).await,
+                };
+                assert!(matches!(outcome, Ok(GrantOutcome::Granted(_))));
+            }
+            start.elapsed()
+        })
+    })
+}
+
+/// `store.verify_log` over the 100,000-entry log with 10,000 signed grants, or its unsigned
+/// twin.
+fn verify_decisions(signed: bool) -> Op {
+    let scale = match (signed, measuring()) {
+        (true, true) => SIGNED_100K,
+        (true, false) => SIGNED_CHECK,
+        (false, true) => UNSIGNED_100K,
+        (false, false) => UNSIGNED_CHECK,
+    };
+    let rt = runtime();
+    let store = rt.block_on(SqliteStore::open(built(scale))).unwrap();
+    let key = signer().verifier();
+    Box::new(move |iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let verdict = store.verify_log(tenant(0), &key, &[]).await.unwrap();
+                let customer_lockbox::evidence::LogVerdict::Verified { decisions, .. } = verdict
+                else {
+                    panic!("the log verifies: {verdict:?}");
+                };
+                assert_eq!(decisions.signed > 0, signed);
+            }
+            start.elapsed()
+        })
+    })
+}
+
 /// `store.notify` on manager-approved requests: a step that sends a message, so with a signer
 /// the store signs a checkpoint of the tenant's log after it commits.
 fn signed_transition(signed: bool) -> Op {
@@ -784,6 +997,7 @@ fn main() {
     appends(&mut c);
     search_and_verify(&mut c);
     verifiable_log(&mut c);
+    signed_decisions(&mut c);
     c.final_summary();
     print_summary();
 }

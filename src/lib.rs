@@ -206,6 +206,7 @@
 //! | `outbox` (feature `email`) | delivery through the outbox, a failed attempt retried |
 //! | `policy_change` | a policy changed while a request is pending, and the approvers' message |
 //! | `verify` | the customer checking the vendor's log offline, and catching a rewrite |
+//! | `signed_grant` | a policy with SSH keys: the vendor's forged grant refused, the approver's signed one taken, every signature checked offline from a pinned key |
 //! | `axum_service` | a platform's HTTP service over the store |
 //!
 //! See `DESIGN.md` for why the crate is built this way.

@@ -1475,3 +1475,129 @@ fn decision_prints_the_statement_an_approver_signs() {
     assert_ne!(code, 0);
     assert!(err.contains("pending_customer"), "{err}");
 }
+
+/// A tenant's administrator gives its policy keys through `policy set`: `--statement` prints
+/// what she signs (and changes nothing), the change without her signature is refused by name,
+/// with it the change is made and shown signed; `decision` then prints the grant statement of
+/// the keyed policy's approver, and `verify-offline --pin` holds the log to her key's
+/// fingerprint and refuses another.
+#[test]
+fn a_keyed_policy_is_set_with_its_administrators_signature_and_pinned_offline() {
+    let (dir, _) = store_file();
+    let store = dir.path().join("demo.db");
+    let store = path_text(&store).to_owned();
+    ok(&store, &["demo"]);
+    let signer_key = dir.path().join("demo.key");
+    let megan_pub = dir.path().join("megan.pub");
+    let adele_pub = dir.path().join("adele.pub");
+    std::fs::write(&megan_pub, signing::megans_key().to_line()).unwrap();
+    let adele = signing::adeles_key();
+    std::fs::write(&adele_pub, adele.public().to_line()).unwrap();
+    let megan_key = format!("megan@contoso.com={}", path_text(&megan_pub));
+    let adele_key = format!("adele@contoso.com={}", path_text(&adele_pub));
+    let change = [
+        "policy",
+        "set",
+        &tenant(),
+        "--admin",
+        "adele@contoso.com",
+        "--approver",
+        "megan@contoso.com=megan@contoso.com",
+        "--key",
+        &megan_key,
+        "--key",
+        &adele_key,
+        "--signer-key",
+        path_text(&signer_key),
+    ];
+    fn with<'a>(change: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [change, extra].concat()
+    }
+    let statement = ok(&store, &with(&change, &["--statement"]));
+    assert!(
+        statement.contains("Administrator:     adele[at]contoso[.]com"),
+        "{statement}"
+    );
+    assert!(
+        statement.contains(&adele.public().fingerprint()),
+        "{statement}"
+    );
+    let (code, _, err) = run(&store, &change);
+    assert_ne!(code, 0, "an unsigned keyed policy was set");
+    assert!(err.contains("is unsigned"), "{err}");
+    let signature = dir.path().join("change.sig");
+    std::fs::write(&signature, adele.sign(statement.as_bytes())).unwrap();
+    let set = ok(
+        &store,
+        &with(&change, &["--signature", path_text(&signature)]),
+    );
+    assert!(set.contains("signed by its administrator"), "{set}");
+    let shown = ok(&store, &["policy", "show", &tenant()]);
+    assert!(shown.contains(&adele.public().fingerprint()), "{shown}");
+    assert!(
+        shown.contains(&signing::megans_key().fingerprint()),
+        "{shown}"
+    );
+    // The same signature does not make another change.
+    let (code, _, err) = run(
+        &store,
+        &with(
+            &change,
+            &["--signature", path_text(&signature), "--max-access", "2h"],
+        ),
+    );
+    assert_ne!(code, 0, "a signature made another change");
+    assert!(err.contains("does not hold"), "{err}");
+    // Offline: pinned to Adele's key, the log holds; pinned to another, it is refused.
+    let export = dir.path().join("contoso.jsonl");
+    ok(
+        &store,
+        &[
+            "export-log",
+            "--tenant",
+            &tenant(),
+            "-o",
+            path_text(&export),
+        ],
+    );
+    let note = runtime().block_on(async {
+        let opened = SqliteStore::open_read_only(&store).await.unwrap();
+        opened.set_checkpoint_signer(
+            SignerKey::parse(std::fs::read_to_string(&signer_key).unwrap().trim()).unwrap(),
+        );
+        opened
+            .checkpoints(contoso())
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .note()
+            .to_owned()
+    });
+    let held = dir.path().join("checkpoint.txt");
+    std::fs::write(&held, note).unwrap();
+    let offline = |pin: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .env_remove("LOCKBOX_STORE")
+            .args(["verify-offline", "--export", path_text(&export), "--key"])
+            .arg(dir.path().join("demo.vkey"))
+            .arg("--held")
+            .arg(&held)
+            .args(["--pin", pin])
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, out) = offline(&adele.public().fingerprint());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("every root of trust lists a pinned key"),
+        "{out}"
+    );
+    let (code, out) = offline(&signing::insiders_key().public().fingerprint());
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("forged") && out.contains("pinned"), "{out}");
+}

@@ -15,7 +15,10 @@ mod verify;
 pub use entry::LogEntry;
 pub use message::{Evidence, EvidenceError, RecordProof};
 pub use signatures::DecisionCount;
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_imports))]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(unused_imports)
+)]
 pub(crate) use signatures::POLICY_CHANGED;
 pub use signer::{CheckpointSigner, SignFuture, SignerError};
 pub use verify::{ExportError, ExportLine, LogBreak, LogVerdict, LogVerifier, verify_export};

@@ -879,3 +879,87 @@ async fn latest_held<B: Backend>(store: &Store<B>, now: chrono::DateTime<chrono:
     let latest = store.latest_checkpoint(contoso()).await.unwrap().unwrap();
     Evidence::new(latest.note().to_owned(), Vec::new())
 }
+
+/// A database the last build before signed decisions wrote (record format 2, schema 6, the
+/// committed fixture): every request loads as committed, every decision as unsigned, and the
+/// signed logs verify, counting those decisions unsigned. Contoso's policy then gains keys: its
+/// old unsigned decisions still load, and from that version on a grant must be signed.
+pub async fn a_schema_6_database_loads_its_decisions_as_unsigned<D: Db>() {
+    let db = D::fixture_database("schema-6").await;
+    let store = db.open().await;
+    store.migrate().await.unwrap();
+    for (name, record) in fixture_records("schema-6") {
+        assert_eq!(record.version(), 2, "{name}");
+        let loaded = store.load(record.id()).await.unwrap();
+        assert_eq!(
+            loaded.to_record().to_json().unwrap(),
+            record.to_json().unwrap(),
+            "{name}"
+        );
+        assert!(loaded.audit_trail().iter().all(|r| r.signature().is_none()));
+    }
+    for tenant in [contoso(), fabrikam()] {
+        let held = vec![Evidence::new(
+            store
+                .latest_checkpoint(tenant)
+                .await
+                .unwrap()
+                .unwrap()
+                .note()
+                .to_owned(),
+            Vec::new(),
+        )];
+        let verdict = store.verify_log(tenant, &key(), &held).await.unwrap();
+        let LogVerdict::Verified { decisions, .. } = verdict else {
+            panic!("{tenant}: {verdict:?}");
+        };
+        assert_eq!(decisions.signed, 0);
+        assert!(
+            decisions.unsigned > 0 || tenant == fabrikam(),
+            "{decisions:?}"
+        );
+    }
+    // Contoso's policy gains keys (signed by Adele's own key, its root of trust): request 5,
+    // pending with one of two approvals, now needs Lee's grant signed.
+    store.set_checkpoint_signer(signer());
+    let mut approvers = signing::keyed_policy().approvers().to_vec();
+    approvers.push(
+        DesignatedApprover::new(
+            ApproverId::new("nestor@contoso.com").unwrap(),
+            EmailAddress::new("nestor.mail@contoso.com").unwrap(),
+        )
+        .with_keys(vec![signing::TestKey::ed25519(0x4e).public()]),
+    );
+    let keyed = TenantPolicy::new(contoso(), approvers)
+        .unwrap()
+        .with_approvals_required(2)
+        .unwrap()
+        .with_administrators(signing::keyed_policy().administrators().to_vec());
+    let when = at(hours(14) + minutes(50));
+    crate::decisions::set_signed_policy(&store, &signing::adeles_key(), keyed, when)
+        .await
+        .unwrap();
+    let pending = request_id(5);
+    store.set_clock(ManualClock::new(when + minutes(1)));
+    let unsigned = store.grant(pending, &lee(), when + minutes(1)).await;
+    store.use_own_clock();
+    assert!(
+        matches!(
+            unsigned,
+            Err(StoreError::Refused {
+                refusal: Refusal::UnsignedDecision,
+                ..
+            })
+        ),
+        "{unsigned:?}"
+    );
+    for (name, record) in fixture_records("schema-6") {
+        db.open()
+            .await
+            .load(record.id())
+            .await
+            .unwrap_or_else(|err| {
+                panic!("{name}: {err}");
+            });
+    }
+}

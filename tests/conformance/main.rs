@@ -74,6 +74,7 @@ conformance!(
         a_revocation_taking_effect_at_the_store_clock_is_signed,
         an_insider_with_the_log_key_cannot_forge_a_grant,
         a_root_of_trust_without_the_pinned_key_is_refused,
+        a_schema_6_database_loads_its_decisions_as_unsigned,
     ],
     steps: [
         each_step_is_saved_and_loads_back,
