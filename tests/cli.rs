@@ -1548,6 +1548,42 @@ fn a_keyed_policy_is_set_with_its_administrators_signature_and_pinned_offline() 
     );
     assert_ne!(code, 0, "a signature made another change");
     assert!(err.contains("does not hold"), "{err}");
+    // The demo's pending request, now under the keyed policy: a grant signed by another key is
+    // refused (exit 3) and kept on record; Megan's own signature grants it.
+    let pending = "019ab5c0-0000-7000-8000-000000000002";
+    let decision = [
+        "decision",
+        "--request",
+        pending,
+        "--grant",
+        "--approver",
+        "megan@contoso.com",
+        "--signer-key",
+        path_text(&signer_key),
+    ];
+    let statement = ok(&store, &decision);
+    let forged = dir.path().join("forged.sig");
+    std::fs::write(&forged, signing::insiders_key().sign(statement.as_bytes())).unwrap();
+    let (code, _, err) = run(
+        &store,
+        &with(&decision, &["--signature", path_text(&forged)]),
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("not the person's"), "{err}");
+    let signed = dir.path().join("statement.sig");
+    std::fs::write(&signed, signing::signed_by_megan(statement.as_bytes())).unwrap();
+    let granted = ok(
+        &store,
+        &with(&decision, &["--signature", path_text(&signed)]),
+    );
+    assert!(granted.contains("is granted"), "{granted}");
+    assert!(
+        granted.contains(&format!(
+            "(signed by {})",
+            signing::megans_key().fingerprint()
+        )),
+        "{granted}"
+    );
     // Offline: pinned to Adele's key, the log holds; pinned to another, it is refused.
     let export = dir.path().join("contoso.jsonl");
     ok(

@@ -139,12 +139,15 @@ pub enum Command {
     /// overwritten; the secret one is readable by its owner only.
     Keygen(KeygenArgs),
 
-    /// Print the statement a designated approver signs to grant, deny or revoke a request:
-    /// `ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 statement.txt`.
+    /// Print the statement a designated approver signs to grant, deny or revoke a request
+    /// (`ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 statement`), or, with
+    /// --signature, take the decision the approver signed.
     ///
-    /// It names the request and all it asks for, the record the decision answers with its link
-    /// in the tenant's log, the log (named by the signing key), and until when the decision may
-    /// be taken; a signature over it is worth nothing for any other decision.
+    /// The statement names the request and all it asks for, the record the decision answers
+    /// with its link in the tenant's log, the log (named by the signing key), and until when the
+    /// decision may be taken; a signature over it is worth nothing for any other decision. A
+    /// grant whose signature does not hold is refused, and the attempt kept on the request's
+    /// record (exit 3).
     Decision(DecisionArgs),
 
     /// Print a proof from a tenant's log in the C2SP tlog-proof text form: a record's
@@ -175,6 +178,7 @@ impl Command {
     pub fn writes(&self) -> bool {
         match self {
             Command::Policy(PolicyCommand::Set(args)) => !args.statement,
+            Command::Decision(args) => args.signature.is_some(),
             Command::Migrate => true,
             Command::Sweep(args) => !args.dry_run,
             Command::Deliver(args) => !args.dry_run,
@@ -220,6 +224,16 @@ pub struct DecisionArgs {
     /// The log's signing key (a file, as `lockbox keygen` writes it): its name is the log's.
     #[arg(long, value_name = "FILE")]
     pub signer_key: PathBuf,
+
+    /// Take the decision, signed: the approver's signature over the statement, the file
+    /// `ssh-keygen -Y sign -n customer-lockbox` wrote. Without it the statement is printed
+    /// and nothing changes.
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+
+    /// The instant of the decision (RFC 3339), with --signature; now if unset.
+    #[arg(long, value_name = "INSTANT", value_parser = parse_instant, requires = "signature")]
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// What `keygen` makes.

@@ -682,6 +682,9 @@ pub async fn decision<B: Backend>(
         (_, true) => Decision::Deny,
         _ => Decision::Revoke,
     };
+    if let Some(file) = &args.signature {
+        return take_decision(store, &args, decision, file, out).await;
+    }
     let statement = store
         .decision_statement(args.request, &args.approver, decision)
         .await?;
@@ -697,6 +700,55 @@ pub async fn decision<B: Backend>(
         eprintln!(
             "save it as statement.txt and sign it: ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 statement.txt"
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Takes the decision `args` names, signed by the approver in `file`.
+async fn take_decision<B: Backend>(
+    store: &Store<B>,
+    args: &DecisionArgs,
+    decision: Decision,
+    file: &std::path::Path,
+    out: &Output,
+) -> Result<ExitCode, Failure> {
+    let armor = std::fs::read_to_string(file)
+        .map_err(|err| Failure::io(&format!("reading the signature {}", file.display()), err))?;
+    let now = args
+        .now
+        .unwrap_or_else(|| customer_lockbox::Clock::now(&customer_lockbox::SystemClock));
+    let (id, approver) = (args.request, &args.approver);
+    let request = match decision {
+        Decision::Grant => match store.grant_signed(id, approver, &armor, now).await? {
+            customer_lockbox::GrantOutcome::Granted(granted) => {
+                customer_lockbox::AnyRequest::from(granted)
+            }
+            customer_lockbox::GrantOutcome::AwaitingApprovals { pending, .. } => {
+                customer_lockbox::AnyRequest::from(pending)
+            }
+            customer_lockbox::GrantOutcome::Expired(closed) => {
+                customer_lockbox::AnyRequest::from(closed)
+            }
+        },
+        Decision::Deny => match store.deny_signed(id, approver, &armor, now).await? {
+            customer_lockbox::DenyOutcome::Denied(closed)
+            | customer_lockbox::DenyOutcome::Expired(closed) => {
+                customer_lockbox::AnyRequest::from(closed)
+            }
+        },
+        Decision::Revoke => customer_lockbox::AnyRequest::from(
+            store.revoke_signed(id, approver, &armor, now).await?,
+        ),
+    };
+    let last = request.audit_trail().last().map(ToString::to_string);
+    if out.json() {
+        out.json_of(&request.view());
+    } else {
+        out.line(&format!(
+            "request {id} is {}: {}",
+            request.state(),
+            last.unwrap_or_default()
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

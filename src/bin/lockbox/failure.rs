@@ -83,9 +83,9 @@ impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
         let code = if err.is_not_found() || matches!(err, StoreError::NoCheckpoint { .. }) {
             Code::NotFound
-        } else if err.class() == ErrorClass::Corrupt {
+        } else if err.class() == ErrorClass::Corrupt || unsigned(&err) {
             // A refused record, a broken log or checkpoint, a policy history that does not
-            // read: the evidence does not hold.
+            // read, a decision or a change its person did not sign: the evidence does not hold.
             Code::Refused
         } else {
             Code::Failed
@@ -95,6 +95,20 @@ impl From<StoreError> for Failure {
             message.push_str(" (lockbox migrate --store ... brings it up to date)");
         }
         Failure::new(code, message)
+    }
+}
+
+/// Whether `err` refuses a decision or a policy change for its signature: a forgery, as far
+/// as the store can tell.
+fn unsigned(err: &StoreError) -> bool {
+    use customer_lockbox::Refusal;
+    match err {
+        StoreError::Refused { refusal, .. } => matches!(
+            refusal,
+            Refusal::UnsignedDecision | Refusal::DecisionSignatureRefused { .. }
+        ),
+        StoreError::InvalidPolicy(inner) => inner.is_policy_change_unsigned(),
+        _ => false,
     }
 }
 
