@@ -253,7 +253,8 @@ pub use delivery::{AddressBook, Delivery, Directory, Sender, Topic};
 pub use error::Error;
 pub use notification::Notification;
 pub use policy::{
-    DesignatedApprover, PolicyChange, PolicyHistory, TenantAdministrator, TenantPolicy,
+    DesignatedApprover, PolicyChange, PolicyHistory, PolicyRefusal, TenantAdministrator,
+    TenantPolicy,
 };
 pub use record::{BrokenRule, RECORD_VERSION, RecordError, RequestRecord};
 pub use refusal::{Refusal, Refused, Step};

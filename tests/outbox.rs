@@ -89,7 +89,7 @@ async fn a_version_1_outbox_is_migrated_and_delivered() {
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 }
 
 /// Loads `record` after `edit`ing its JSON form, and returns the rule it was refused for.

@@ -41,7 +41,7 @@ async fn a_newer_database_is_refused_and_left_untouched() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 6
+                supported: 7
             }
         ),
         "{err}"
@@ -61,7 +61,7 @@ async fn opening_writes_nothing_and_migrating_sets_the_schema_and_pragmas() {
     let (_dir, path) = store_file();
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "an empty file");
-    assert_eq!(store.schema_version().await.unwrap(), (0, 6));
+    assert_eq!(store.schema_version().await.unwrap(), (0, 7));
     let err = store.load(request_id(1)).await.unwrap_err();
     assert!(
         matches!(err, StoreError::SchemaBehind { found: 0, .. }),
@@ -73,7 +73,7 @@ async fn opening_writes_nothing_and_migrating_sets_the_schema_and_pragmas() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

@@ -19,7 +19,7 @@ pub use signatures::DecisionCount;
     not(any(feature = "sqlite", feature = "postgres")),
     allow(unused_imports)
 )]
-pub(crate) use signatures::POLICY_CHANGED;
+pub(crate) use signatures::{POLICY_CHANGE_REFUSED, POLICY_CHANGED};
 pub use signer::{CheckpointSigner, SignFuture, SignerError};
 pub use verify::{ExportError, ExportLine, LogBreak, LogVerdict, LogVerifier, verify_export};
 

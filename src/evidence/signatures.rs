@@ -12,6 +12,9 @@ use crate::values::RequestId;
 
 /// The kind column of a policy change's entry.
 pub(crate) const POLICY_CHANGED: &str = "policy_changed";
+/// The kind column of the entry of a policy change refused for its signature (it changed
+/// nothing; its record names who tried what, and why it was refused).
+pub(crate) const POLICY_CHANGE_REFUSED: &str = "policy_change_refused";
 
 /// How many of a log's customer decisions (grants, approvals, denials, revocations) were
 /// signed by their person, and how many were not (those of policies without keys, and those
@@ -64,6 +67,11 @@ impl Signatures {
         let kind = columns.kind;
         if kind == POLICY_CHANGED.as_bytes() {
             return self.policy_change(columns.record);
+        }
+        if kind == POLICY_CHANGE_REFUSED.as_bytes() {
+            return serde_json::from_slice::<crate::policy::PolicyRefusal>(columns.record)
+                .map(|_| ())
+                .map_err(|err| format!("its record is not a refused policy change ({err})"));
         }
         use AuditEventKind as K;
         let relevant = [

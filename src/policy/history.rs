@@ -113,6 +113,69 @@ impl PolicyChange {
     }
 }
 
+/// A change of a tenant's policy refused for its signature, as the tenant's log keeps it: the
+/// version it would have made, when it was tried, by whom, the policy tried, and what was wrong
+/// with its signature (`None`: it had none). The signature itself is not kept: it may be
+/// anything a caller sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRefusal {
+    version: u32,
+    at: DateTime<Utc>,
+    attempted_by: TenantAdminId,
+    policy: TenantPolicy,
+    fault: Option<crate::decision::SignatureFault>,
+}
+
+impl PolicyRefusal {
+    /// A refusal as a store assembles it inside its write transaction.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn assemble(
+        version: u32,
+        at: DateTime<Utc>,
+        attempted_by: TenantAdminId,
+        policy: TenantPolicy,
+        fault: Option<crate::decision::SignatureFault>,
+    ) -> Self {
+        PolicyRefusal {
+            version,
+            at,
+            attempted_by,
+            policy,
+            fault,
+        }
+    }
+
+    /// The version the change would have made.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// When it was tried.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    /// Who tried it, as the caller named them.
+    pub fn attempted_by(&self) -> &TenantAdminId {
+        &self.attempted_by
+    }
+
+    /// The policy tried.
+    pub fn policy(&self) -> &TenantPolicy {
+        &self.policy
+    }
+
+    /// What was wrong with its signature: `None` when it had none.
+    pub fn fault(&self) -> Option<crate::decision::SignatureFault> {
+        self.fault
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> TenantId {
+        self.policy.tenant()
+    }
+}
+
 /// Every version of one tenant's policy, in order: what was in force at any instant, and who
 /// set it.
 ///

@@ -3,7 +3,7 @@
 
 mod history;
 
-pub use history::{PolicyChange, PolicyHistory};
+pub use history::{PolicyChange, PolicyHistory, PolicyRefusal};
 
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};

@@ -135,6 +135,9 @@ pub struct PolicyWrite {
     pub(crate) before: Option<crate::policy::TenantPolicy>,
     pub(crate) after: crate::policy::TenantPolicy,
     pub(crate) signature: Option<crate::decision::SignedChange>,
+    /// The change is refused for its signature (`Some(None)`: it had none): its attempt is
+    /// written to the tenant's log instead, and the policy stays as it is.
+    pub(crate) refused: Option<Option<crate::decision::SignatureFault>>,
     pub(crate) now: DateTime<Utc>,
 }
 
@@ -160,22 +163,36 @@ impl PolicyWrite {
             .into_iter()
             .flatten()
             .fold(self.now, DateTime::max);
+        let version = self.replaces.saturating_add(1);
+        let encode =
+            |err: serde_json::Error| StoreError::database("writing a policy change")(err.into());
+        if let Some(fault) = self.refused {
+            let refusal = crate::policy::PolicyRefusal::assemble(
+                version,
+                at,
+                self.changed_by.clone(),
+                self.after.clone(),
+                fault,
+            );
+            return Ok(Stamped {
+                row: PolicyRow::refusal(&refusal).map_err(encode)?,
+                message: None,
+            });
+        }
         let change = crate::policy::PolicyChange::assemble(
-            self.replaces.saturating_add(1),
+            version,
             at,
             self.changed_by.clone(),
             self.before.clone(),
             self.after.clone(),
             self.signature.clone(),
         );
-        let encode =
-            |err: serde_json::Error| StoreError::database("writing a policy change")(err.into());
         let message =
             serde_json::to_string(&crate::notification::Notification::policy_changed(&change))
                 .map_err(encode)?;
         Ok(Stamped {
             row: PolicyRow::of(&change).map_err(encode)?,
-            message,
+            message: Some(message),
         })
     }
 }
@@ -185,7 +202,8 @@ impl PolicyWrite {
 #[derive(Debug)]
 pub struct Stamped {
     pub(crate) row: PolicyRow,
-    pub(crate) message: String,
+    /// The message to the approvers; none for a refused change, which changed nothing.
+    pub(crate) message: Option<String>,
 }
 
 /// A policy change's message claimed by a delivery run.

@@ -297,6 +297,8 @@ pub(crate) mod policy_link {
     pub(crate) const ACTOR_ROLE: &str = "tenant_admin";
     /// Its kind.
     pub(crate) const KIND: &str = crate::evidence::POLICY_CHANGED;
+    /// The kind of a change refused for its signature.
+    pub(crate) const KIND_REFUSED: &str = crate::evidence::POLICY_CHANGE_REFUSED;
 }
 
 /// A row of a tenant's policy history: the change's canonical JSON (`record`) and the columns
@@ -311,6 +313,9 @@ pub struct PolicyRow {
     pub(crate) chain_position: u64,
     pub(crate) previous_hash: Vec<u8>,
     pub(crate) hash: Vec<u8>,
+    /// Whether it is a change refused for its signature (a row of `policy_refusals`, its
+    /// record a [`PolicyRefusal`](crate::PolicyRefusal)).
+    pub(crate) refused: bool,
 }
 
 impl PolicyRow {
@@ -325,7 +330,34 @@ impl PolicyRow {
             chain_position: 0,
             previous_hash: Vec::new(),
             hash: Vec::new(),
+            refused: false,
         })
+    }
+
+    /// The row of `refusal`, not yet linked into its tenant's chain.
+    pub(crate) fn refusal(
+        refusal: &crate::policy::PolicyRefusal,
+    ) -> Result<PolicyRow, serde_json::Error> {
+        Ok(PolicyRow {
+            tenant: uuid_text(refusal.tenant().as_uuid()),
+            version: u64::from(refusal.version()),
+            at: instant_text(refusal.at()),
+            changed_by: refusal.attempted_by().as_str().to_owned(),
+            record: serde_json::to_string(refusal)?,
+            chain_position: 0,
+            previous_hash: Vec::new(),
+            hash: Vec::new(),
+            refused: true,
+        })
+    }
+
+    /// The table it is a row of.
+    pub(crate) fn table(&self) -> &'static str {
+        if self.refused {
+            "policy_refusals"
+        } else {
+            "policy_changes"
+        }
     }
 
     /// The row in the chain's audit-row shape (see [`policy_link`]).
@@ -337,7 +369,11 @@ impl PolicyRow {
             at: &self.at,
             actor_role: policy_link::ACTOR_ROLE,
             actor_id: &self.changed_by,
-            kind: policy_link::KIND,
+            kind: if self.refused {
+                policy_link::KIND_REFUSED
+            } else {
+                policy_link::KIND
+            },
             record: &self.record,
         }
     }
@@ -371,6 +407,43 @@ impl PolicyRow {
         ]
     }
 
+    /// The refusal, if its JSON decodes and every column agrees with it.
+    pub(crate) fn decode_refusal(
+        &self,
+        tenant: TenantId,
+    ) -> Result<crate::policy::PolicyRefusal, StoreError> {
+        let broken = || {
+            StoreError::InvalidPolicy(
+                crate::error::ErrorKind::BrokenPolicyHistory {
+                    tenant,
+                    version: u32::try_from(self.version).unwrap_or(u32::MAX),
+                }
+                .into(),
+            )
+        };
+        let refusal: crate::policy::PolicyRefusal =
+            serde_json::from_str(&self.record).map_err(|_| broken())?;
+        let derived = PolicyRow::refusal(&refusal).map_err(|_| broken())?;
+        if !self.agrees(&derived) || refusal.tenant() != tenant {
+            return Err(broken());
+        }
+        Ok(refusal)
+    }
+
+    /// Whether its columns are `derived`'s (the row its record makes) and its stored link the
+    /// hash of its columns.
+    fn agrees(&self, derived: &PolicyRow) -> bool {
+        let linked = ChainHash::from_slice(&self.previous_hash)
+            .map(|previous| self.chain_columns().link(&previous, self.chain_position))
+            .is_some_and(|hash| hash.as_bytes().as_slice() == self.hash.as_slice());
+        derived.tenant == self.tenant
+            && derived.version == self.version
+            && derived.at == self.at
+            && derived.changed_by == self.changed_by
+            && derived.record == self.record
+            && linked
+    }
+
     /// The change, if its JSON decodes and every column agrees with it.
     pub(crate) fn decode(&self, tenant: TenantId) -> Result<PolicyChange, StoreError> {
         let broken = || {
@@ -384,30 +457,27 @@ impl PolicyRow {
         };
         let change: PolicyChange = serde_json::from_str(&self.record).map_err(|_| broken())?;
         let derived = PolicyRow::of(&change).map_err(|_| broken())?;
-        let agrees = derived.tenant == self.tenant
-            && derived.version == self.version
-            && derived.at == self.at
-            && derived.changed_by == self.changed_by
-            && derived.record == self.record;
-        let linked = ChainHash::from_slice(&self.previous_hash)
-            .map(|previous| self.chain_columns().link(&previous, self.chain_position))
-            .is_some_and(|hash| hash.as_bytes().as_slice() == self.hash.as_slice());
-        if !agrees || !linked {
+        if !self.agrees(&derived) {
             return Err(broken());
         }
         Ok(change)
     }
 }
 
-/// Assembles a tenant's history from its rows, oldest first, each decoded and checked.
+/// Assembles a tenant's history from its rows, oldest first, each decoded and checked (a
+/// refused change's row too, though it changed nothing).
 pub(crate) fn policy_history(
     tenant: TenantId,
     rows: &[PolicyRow],
 ) -> Result<PolicyHistory, StoreError> {
-    let changes = rows
-        .iter()
-        .map(|row| row.decode(tenant))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.refused {
+            row.decode_refusal(tenant)?;
+        } else {
+            changes.push(row.decode(tenant)?);
+        }
+    }
     PolicyHistory::from_changes(tenant, changes).map_err(StoreError::InvalidPolicy)
 }
 

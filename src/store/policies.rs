@@ -55,7 +55,9 @@ impl<B: Backend> Store<B> {
     /// written: read the policy again and decide again); [`StoreError::ClockAhead`] or
     /// [`StoreError::ClockBehind`] when `now` is too far from the store's clock;
     /// [`StoreError::InvalidPolicy`] when the policy breaks a rule of [`TenantPolicy::new`]
-    /// (deserialized, it skipped them) or the stored history does not follow;
+    /// (deserialized, it skipped them) or the stored history does not follow, or, kept on
+    /// record, when the policy in force or `policy` lists keys, so the change must be signed
+    /// ([`set_policy_signed`](Self::set_policy_signed));
     /// [`StoreError::ReadOnly`], [`StoreError::Database`].
     pub async fn set_policy(
         &self,
@@ -82,7 +84,8 @@ impl<B: Backend> Store<B> {
     ///
     /// As [`set_policy`](Self::set_policy); [`StoreError::InvalidPolicy`] for which
     /// [`Error::is_policy_change_unsigned`](crate::Error::is_policy_change_unsigned) is true
-    /// when the signature does not hold (nothing is written); [`StoreError::NoSigner`]
+    /// when the signature does not hold: the policy stays as it is, and the attempt is kept in
+    /// the tenant's log (a [`PolicyRefusal`](crate::PolicyRefusal)); [`StoreError::NoSigner`]
     /// without a checkpoint signer (the log's name is the signer's).
     pub async fn set_policy_signed(
         &self,
@@ -157,25 +160,16 @@ impl<B: Backend> Store<B> {
             self.forget_history(tenant);
             let history = self.history(tenant).await?;
             let replaces = u32::try_from(history.changes().len()).unwrap_or(u32::MAX);
-            // Signed as the rules require, or nothing is written: the same check every read
-            // of the history makes.
-            crate::decision::check_change(
+            // Signed as the rules require (the same check every read of the history makes), or
+            // the attempt is written to the tenant's log instead, and the policy stays.
+            let refused = crate::decision::check_change(
                 history.current(),
                 replaces.saturating_add(1),
                 admin,
                 &policy,
                 signature.as_ref(),
             )
-            .map_err(|fault| {
-                StoreError::InvalidPolicy(
-                    crate::error::ErrorKind::PolicyChangeSignature {
-                        tenant,
-                        version: replaces.saturating_add(1),
-                        fault,
-                    }
-                    .into(),
-                )
-            })?;
+            .err();
             let write = PolicyWrite {
                 tenant,
                 replaces,
@@ -183,8 +177,12 @@ impl<B: Backend> Store<B> {
                 before: history.current().cloned(),
                 after: policy,
                 signature,
+                refused,
                 now,
             };
+            if let Some(fault) = refused {
+                return Err(self.refuse_change(write, fault).await);
+            }
             self.forget_history(tenant);
             let row = self
                 .backend()
@@ -199,6 +197,36 @@ impl<B: Backend> Store<B> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Keeps the attempt `write` (a change refused for its signature) in the tenant's log, and
+    /// returns the refusal to give the caller. A refusal that cannot be kept is still given,
+    /// and the failure to keep it logged.
+    async fn refuse_change(
+        &self,
+        write: PolicyWrite,
+        fault: Option<crate::decision::SignatureFault>,
+    ) -> StoreError {
+        let (tenant, version) = (write.tenant, write.replaces.saturating_add(1));
+        let at = write.now;
+        match self.backend().write_policy(write).await {
+            Ok(Some(_)) => self.sign_after_step(tenant, at).await,
+            Ok(None) => {
+                tracing::warn!(tenant = %tenant, "a refused policy change was not kept: another change was saved meanwhile")
+            }
+            Err(err) => {
+                tracing::warn!(tenant = %tenant, error = %err, "a refused policy change was not kept")
+            }
+        }
+        tracing::info!(tenant = %tenant, version, "policy change refused for its signature");
+        StoreError::InvalidPolicy(
+            crate::error::ErrorKind::PolicyChangeSignature {
+                tenant,
+                version,
+                fault,
+            }
+            .into(),
+        )
     }
 
     /// The tenant's policy in force now (its latest version), if it has one.

@@ -214,13 +214,16 @@ pub(crate) fn outbox_row(row: &Row) -> Result<OutboxRow, StoreError> {
     read().map_err(refused(None))
 }
 
-/// The statement that reads `tenant`'s policy history, oldest first (chain order too), in
-/// [`POLICY_COLUMNS`] order.
+/// The statement that reads `tenant`'s policy history, with the changes refused for their
+/// signature, in chain order (the changes' order too), in [`POLICY_COLUMNS`] order and then
+/// whether the row is a refusal (1) or a change (0).
 pub(crate) fn policies_sql<B: Backend>(tenant: &str) -> Sql {
+    let columns = list(&POLICY_COLUMNS);
     statement::<B>(
         &format!(
-            "SELECT {} FROM policy_changes WHERE tenant = $1 ORDER BY version",
-            list(&POLICY_COLUMNS)
+            "SELECT {columns}, CAST(0 AS BIGINT) AS refused FROM policy_changes WHERE tenant = $1 \
+             UNION ALL SELECT {columns}, CAST(1 AS BIGINT) AS refused FROM policy_refusals WHERE tenant = $1 \
+             ORDER BY chain_position"
         ),
         vec![text_arg(tenant)],
     )
@@ -238,6 +241,8 @@ pub(crate) fn policy_row(row: &Row) -> Result<PolicyRow, StoreError> {
             chain_position: row.unsigned(5, "chain_position")?,
             previous_hash: row.bytes(6, "previous_hash")?.to_vec(),
             hash: row.bytes(7, "hash")?.to_vec(),
+            // Absent from a read of the changes alone.
+            refused: matches!(row.value(8), Value::Int(1)),
         })
     };
     read().map_err(refused(None))
@@ -352,9 +357,9 @@ pub(crate) fn nodes_in_order(
         .collect())
 }
 
-/// The statement that reads the last record of `tenant`'s chain from each of its two tables
-/// (an audit row, a policy change), as `chain_position`, `hash`: [`chain_head_of`] takes the
-/// later.
+/// The statement that reads the last record of `tenant`'s chain from each of its three tables
+/// (an audit row, a policy change, a refused policy change), as `chain_position`, `hash`:
+/// [`chain_head_of`] takes the latest.
 pub(crate) fn chain_head_sql<B: Backend>(tenant: &str) -> Sql {
     let last = |table: &str| {
         format!(
@@ -363,7 +368,12 @@ pub(crate) fn chain_head_sql<B: Backend>(tenant: &str) -> Sql {
         )
     };
     statement::<B>(
-        &format!("{} UNION ALL {}", last("audit"), last("policy_changes")),
+        &format!(
+            "{} UNION ALL {} UNION ALL {}",
+            last("audit"),
+            last("policy_changes"),
+            last("policy_refusals")
+        ),
         vec![text_arg(tenant)],
     )
 }
@@ -607,7 +617,8 @@ pub(crate) async fn link_target<B: Backend>(
 ) -> Result<Option<u64>, StoreError> {
     let sql = statement::<B>(
         "SELECT chain_position FROM audit WHERE tenant = $1 AND hash = $2 \
-         UNION ALL SELECT chain_position FROM policy_changes WHERE tenant = $1 AND hash = $2",
+         UNION ALL SELECT chain_position FROM policy_changes WHERE tenant = $1 AND hash = $2 \
+         UNION ALL SELECT chain_position FROM policy_refusals WHERE tenant = $1 AND hash = $2",
         vec![tenant_arg(tenant), Value::Bytes(hash)],
     );
     let rows = one(backend, "following a broken chain link", sql).await?;
@@ -628,7 +639,8 @@ pub(crate) async fn chain_head<B: Backend>(
 /// Every tenant with requests or a policy, as stored (the store parses them).
 pub(crate) async fn tenants<B: Backend>(backend: &B) -> Result<Vec<String>, StoreError> {
     let sql = statement::<B>(
-        "SELECT tenant FROM requests UNION SELECT tenant FROM policy_changes ORDER BY 1",
+        "SELECT tenant FROM requests UNION SELECT tenant FROM policy_changes \
+         UNION SELECT tenant FROM policy_refusals ORDER BY 1",
         Vec::new(),
     );
     one(backend, "listing tenants", sql)

@@ -727,3 +727,72 @@ pub async fn a_security_keys_signature_without_its_touch_is_refused<D: Db>() {
     store.use_own_clock();
     assert!(matches!(outcome, GrantOutcome::Granted(_)), "{outcome:?}");
 }
+
+/// A policy change refused for its signature writes nothing to the policy, and its attempt is
+/// kept in the tenant's log (who tried what, and what was wrong): the vendor's tries are on
+/// record, the log still verifies, and every node reads the same history.
+pub async fn a_refused_policy_change_is_kept_in_the_log<D: Db>() {
+    let db = D::create().await;
+    let store = db.open().await;
+    store.set_checkpoint_signer(signer());
+    keyed_policy_in(&store).await;
+    let unsigned = set_policy_at(&store, policy(), at(hours(-22))).await;
+    assert!(
+        matches!(unsigned, Err(StoreError::InvalidPolicy(_))),
+        "{unsigned:?}"
+    );
+    let mallory = TenantAdminId::new("mallory@vendor.example").unwrap();
+    let with_mallory = signing::keyed_policy().with_administrators(vec![TenantAdministrator::new(
+        mallory.clone(),
+        vec![signing::insiders_key().public()],
+    )]);
+    let statement = store
+        .policy_statement(&mallory, &with_mallory)
+        .await
+        .unwrap();
+    store.set_clock(ManualClock::new(at(hours(-21))));
+    let made_up = store
+        .set_policy_signed(
+            &mallory,
+            with_mallory,
+            &signing::insiders_key().sign(statement.as_bytes()),
+            at(hours(-21)),
+        )
+        .await;
+    store.use_own_clock();
+    assert!(
+        matches!(made_up, Err(StoreError::InvalidPolicy(_))),
+        "{made_up:?}"
+    );
+    let history = db.open().await.policy_history(contoso()).await.unwrap();
+    assert_eq!(
+        history.changes().len(),
+        2,
+        "nothing refused changed the policy"
+    );
+    let refused: Vec<PolicyRefusal> = store
+        .log_entries(contoso())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|entry| entry.kind() == "policy_change_refused")
+        .map(|entry| serde_json::from_str(entry.record()).unwrap())
+        .collect();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[0].attempted_by(), &adele());
+    assert_eq!(refused[0].fault(), None, "unsigned");
+    assert_eq!(refused[0].version(), 3);
+    assert_eq!(refused[1].attempted_by(), &mallory);
+    assert_eq!(refused[1].fault(), Some(SignatureFault::UnknownKey));
+    let verdict = store
+        .verify_log(contoso(), &signer().verifier(), &[])
+        .await
+        .unwrap();
+    assert!(verdict.is_verified(), "{verdict:?}");
+    // A later change is version 3: a refusal takes no version.
+    let change = set_signed_policy(&store, &signing::adeles_key(), policy(), at(hours(-20)))
+        .await
+        .unwrap();
+    assert_eq!(change.version(), 3);
+    assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
+}

@@ -70,7 +70,7 @@ impl Db for Sqlite {
     const NAME: &'static str = "sqlite";
     const FUTURE_SCHEMA: &'static str = "PRAGMA user_version = 99";
     const PAST_SCHEMA: &'static str = "PRAGMA user_version = 1";
-    const CURRENT_SCHEMA: &'static str = "PRAGMA user_version = 6";
+    const CURRENT_SCHEMA: &'static str = "PRAGMA user_version = 7";
     const VERSION_2: &'static str = "
         DROP INDEX requests_by_tenant; DROP INDEX requests_by_tenant_state;
         DROP INDEX requests_by_engineer; DROP INDEX requests_by_service_request;
@@ -81,7 +81,7 @@ impl Db for Sqlite {
         ALTER TABLE requests DROP COLUMN drafted_at;
         CREATE INDEX requests_by_tenant ON requests (tenant);
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
-        DROP TABLE step_keys;
+        DROP TABLE policy_refusals; DROP TABLE step_keys;
         DROP TABLE policy_outbox; DROP TABLE policy_changes;
         DROP TABLE log_nodes; DROP TABLE checkpoints;
         PRAGMA user_version = 2;";
@@ -162,7 +162,7 @@ impl Db for Postgres {
     const NAME: &'static str = "postgres";
     const FUTURE_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 99";
     const PAST_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 1";
-    const CURRENT_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 6";
+    const CURRENT_SCHEMA: &'static str = "UPDATE lockbox_schema SET version = 7";
     const VERSION_2: &'static str = "
         DROP INDEX requests_by_tenant, requests_by_tenant_state, requests_by_engineer,
             requests_by_service_request, requests_by_due, outbox_pending, outbox_failed;
@@ -172,7 +172,8 @@ impl Db for Postgres {
         CREATE INDEX requests_due ON requests (state, due_at) WHERE due_at IS NOT NULL;
         DROP FUNCTION lockbox_save_step(JSONB, BIGINT, BIGINT, BYTEA, BIGINT, BYTEA, JSONB, JSONB,
             TEXT, BIGINT, BIGINT, JSONB, BYTEA, JSONB, TEXT);
-        DROP TABLE step_keys, policy_outbox, policy_changes, log_nodes, checkpoints;
+        DROP TABLE policy_refusals, step_keys, policy_outbox, policy_changes, log_nodes,
+            checkpoints;
         ALTER TABLE chains DROP COLUMN frontier;
         CREATE FUNCTION lockbox_save_step(
             TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT, INTEGER, BIGINT, BYTEA, BIGINT, BYTEA,

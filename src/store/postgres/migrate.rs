@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_tenant_policies.sql"),
     include_str!("migrations/0005_merkle_log.sql"),
     include_str!("migrations/0006_step_keys.sql"),
+    include_str!("migrations/0007_policy_refusals.sql"),
 ];
 
 /// The version whose migration builds the tenants' Merkle trees, in Rust, after its SQL.

@@ -208,7 +208,7 @@ pub(super) async fn policy(
     super::log::insert_nodes(&tx, &tenant, &nodes)
         .await
         .map_err(&fail)?;
-    insert(&tx, "policy_changes", &POLICY_COLUMNS, &row.values())
+    insert(&tx, row.table(), &POLICY_COLUMNS, &row.values())
         .await
         .map_err(&fail)?;
     tx.execute(
@@ -222,14 +222,16 @@ pub(super) async fn policy(
     )
     .await
     .map_err(&fail)?;
-    let version = i64::try_from(row.version).unwrap_or(i64::MAX);
-    tx.execute(
-        "INSERT INTO policy_outbox (tenant, version, message, status, attempts, lease_until) \
-         VALUES ($1, $2, $3, 'pending', 0, $4)",
-        &[&row.tenant, &version, &message, &row.at],
-    )
-    .await
-    .map_err(&fail)?;
+    if let Some(message) = &message {
+        let version = i64::try_from(row.version).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO policy_outbox (tenant, version, message, status, attempts, lease_until) \
+             VALUES ($1, $2, $3, 'pending', 0, $4)",
+            &[&row.tenant, &version, message, &row.at],
+        )
+        .await
+        .map_err(&fail)?;
+    }
     tx.commit()
         .await
         .map_err(StoreError::committing("committing a policy change"))?;

@@ -7,7 +7,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::store::StoreError;
 
 /// The migrations, in order.
-fn migrations() -> [M<'static>; 6] {
+fn migrations() -> [M<'static>; 7] {
     [
         M::up(include_str!("migrations/0001_initial.sql")),
         M::up(include_str!("migrations/0002_outbox_delivery.sql")),
@@ -17,6 +17,7 @@ fn migrations() -> [M<'static>; 6] {
             Ok(super::log::build_trees(tx)?)
         }),
         M::up(include_str!("migrations/0006_step_keys.sql")),
+        M::up(include_str!("migrations/0007_policy_refusals.sql")),
     ]
 }
 

@@ -99,13 +99,15 @@ pub(super) fn policy(
     let Appended { rows, nodes, .. } = append(&tip(&tx, &tenant)?, std::slice::from_ref(&row));
     let row = rows.into_iter().next().unwrap_or(row);
     super::log::insert_nodes(&tx, &tenant, &nodes)
-        .and_then(|()| insert(&tx, "policy_changes", &POLICY_COLUMNS, &row.values()))
-        .and_then(|_| {
-            tx.prepare_cached(
-                "INSERT INTO policy_outbox (tenant, version, message, status, attempts, \
-                 lease_until) VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
-            )?
-            .execute(params![row.tenant, row.version, message, row.at])
+        .and_then(|()| insert(&tx, row.table(), &POLICY_COLUMNS, &row.values()))
+        .and_then(|_| match &message {
+            Some(message) => tx
+                .prepare_cached(
+                    "INSERT INTO policy_outbox (tenant, version, message, status, attempts, \
+                     lease_until) VALUES (?1, ?2, ?3, 'pending', 0, ?4)",
+                )?
+                .execute(params![row.tenant, row.version, message, row.at]),
+            None => Ok(0),
         })
         .map_err(StoreError::db("writing a policy change"))?;
     tx.commit()
