@@ -554,6 +554,6 @@ fn policy_signature(
         Some(fault) => format!("has a signature that does not hold ({fault})"),
     };
     format!(
-        "version {version} of tenant {tenant}'s policy {what}, though the policy lists keys: a change is signed by a tenant administrator's key in the version before it (the first version with keys, by its own administrator's key); print its statement (`lockbox policy statement`) and sign it with `ssh-keygen -Y sign -n customer-lockbox`"
+        "version {version} of tenant {tenant}'s policy {what}, though the policy lists keys: a change is signed by a tenant administrator's key in the version before it (the first version with keys, by its own administrator's key); print its statement (`lockbox policy set ... --statement`, Store::policy_statement) and sign it with `ssh-keygen -Y sign -n customer-lockbox`"
     )
 }
