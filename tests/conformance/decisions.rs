@@ -796,3 +796,55 @@ pub async fn a_refused_policy_change_is_kept_in_the_log<D: Db>() {
     assert_eq!(change.version(), 3);
     assert!(store.verify_chain(contoso()).await.unwrap().is_intact());
 }
+
+/// Signed decisions through two nodes: one makes the statements, the other takes the grants;
+/// two approvers' signed grants of a two-person request race on the two nodes (the loser
+/// retries on the stored request, its signature still answering the same notification), and
+/// both are kept, each signed, and load on either node.
+pub async fn signed_grants_race_on_two_nodes<D: Db>() {
+    let db = D::create().await;
+    let (one, two) = (db.open().await, db.open().await);
+    one.set_checkpoint_signer(signer());
+    two.set_checkpoint_signer(signer());
+    keyed_policy_in(&one).await;
+    let two_of_two = signing::keyed_policy().with_approvals_required(2).unwrap();
+    set_signed_policy(&one, &signing::adeles_key(), two_of_two, at(hours(-1)))
+        .await
+        .unwrap();
+    let id = pending_as(&one, 1).await;
+    let megans = signed(&two, id, &megan(), Decision::Grant, &signing::megan_signs()).await;
+    let lees = signed(&two, id, &lee(), Decision::Grant, &signing::lees_key()).await;
+    one.set_clock(ManualClock::new(at(hours(1))));
+    two.set_clock(ManualClock::new(at(hours(1))));
+    let (megan, lee) = (megan(), lee());
+    let (by_megan, by_lee) = tokio::join!(
+        one.grant_signed(id, &megan, &megans, at(hours(1))),
+        two.grant_signed(id, &lee, &lees, at(hours(1))),
+    );
+    one.use_own_clock();
+    two.use_own_clock();
+    let outcomes = [by_megan.unwrap(), by_lee.unwrap()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, GrantOutcome::Granted(_)))
+            .count(),
+        1,
+        "one of the two completes the request: {outcomes:?}"
+    );
+    for node in [&one, &two] {
+        let loaded = node.load(id).await.unwrap();
+        assert_eq!(loaded.state(), StateKind::Granted);
+        let signed_decisions = loaded
+            .audit_trail()
+            .iter()
+            .filter(|r| r.signature().is_some())
+            .count();
+        assert_eq!(signed_decisions, 2, "both approvals keep their signatures");
+    }
+    let verdict = two
+        .verify_log(contoso(), &signer().verifier(), &[])
+        .await
+        .unwrap();
+    assert!(verdict.is_verified(), "{verdict:?}");
+}

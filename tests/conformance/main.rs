@@ -58,6 +58,7 @@ conformance!(
         a_grant_signed_by_ssh_keygen_is_taken,
         a_security_keys_signature_without_its_touch_is_refused,
         a_refused_policy_change_is_kept_in_the_log,
+        signed_grants_race_on_two_nodes,
     ],
     log: [
         every_entry_is_proved_in_a_signed_checkpoint,
