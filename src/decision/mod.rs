@@ -18,7 +18,7 @@ mod statement;
 pub use key::CustomerKey;
 pub(crate) use policy::check_change;
 pub use policy::{PolicyStatement, SignedChange};
-pub(crate) use signed::DecisionContext;
+pub(crate) use signed::{DecisionContext, Verification};
 pub use signed::{SignatureFault, SignedDecision};
 pub use sshsig::{DecisionSignature, SIGNATURE_NAMESPACE, SignatureError};
 pub use statement::{Answered, Decision, DecisionStatement, StatementFacts};

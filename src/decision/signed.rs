@@ -61,13 +61,44 @@ impl SignedDecision {
         context: &DecisionContext<'_>,
         keys: &[CustomerKey],
     ) -> Result<(), SignatureFault> {
+        self.prepare(context, keys.to_vec())?.verify()
+    }
+
+    /// Everything [`check`](Self::check) does but the cryptography: the answered record, the
+    /// statement, the signature's armor; the verification that remains, to run anywhere (a
+    /// verifier runs it on a thread of its own while it reads on).
+    pub(crate) fn prepare(
+        &self,
+        context: &DecisionContext<'_>,
+        keys: Vec<CustomerKey>,
+    ) -> Result<Verification, SignatureFault> {
         if self.answers.sequence != context.answers {
             return Err(SignatureFault::WrongRecord);
         }
-        let statement = context.statement(&self.log, self.answers.link);
-        let signature = DecisionSignature::parse(&self.signature)?;
-        signature.verify(statement.as_bytes(), keys)?;
-        Ok(())
+        Ok(Verification {
+            statement: context.statement(&self.log, self.answers.link),
+            signature: DecisionSignature::parse(&self.signature)?,
+            keys,
+        })
+    }
+}
+
+/// A signature's verification over its statement, by one of its person's keys, prepared: only
+/// the cryptography is left.
+#[derive(Debug)]
+pub(crate) struct Verification {
+    statement: DecisionStatement,
+    signature: DecisionSignature,
+    keys: Vec<CustomerKey>,
+}
+
+impl Verification {
+    /// Runs it.
+    pub(crate) fn verify(&self) -> Result<(), SignatureFault> {
+        self.signature
+            .verify(self.statement.as_bytes(), &self.keys)
+            .map(|_| ())
+            .map_err(SignatureFault::from)
     }
 }
 

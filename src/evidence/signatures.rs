@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::entry::Entry;
 use crate::audit::{AuditEventKind, AuditRecord, ChainHash};
+use crate::decision::Verification;
 use crate::policy::{PolicyChange, PolicyHistory};
 use crate::record::SignedTrail;
 use crate::values::RequestId;
@@ -28,6 +29,52 @@ pub struct DecisionCount {
     pub unsigned: u64,
 }
 
+/// Where a signature's verification failed: the entry's position, its record, and why.
+pub(crate) type Failure = (u64, Option<(RequestId, u64)>, String);
+
+/// A signature's verification, at the entry at `position`, handed to the worker.
+struct Job {
+    position: u64,
+    record: (RequestId, u64),
+    verification: Verification,
+}
+
+/// The thread that runs signatures' verifications while the verifier reads on: it answers the
+/// first failure, by position.
+#[derive(Debug)]
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+    thread: std::thread::JoinHandle<Option<Failure>>,
+}
+
+impl Worker {
+    fn start() -> Option<Worker> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("lockbox-signatures".to_owned())
+            .spawn(move || {
+                let mut first: Option<Failure> = None;
+                for job in queue {
+                    if first.as_ref().is_some_and(|(at, ..)| *at < job.position) {
+                        continue;
+                    }
+                    if let Err(fault) = job.verification.verify() {
+                        let (request, sequence) = job.record;
+                        let rule = crate::record::refused(fault);
+                        first = Some((
+                            job.position,
+                            Some((request, sequence)),
+                            format!("record #{sequence}: {rule}"),
+                        ));
+                    }
+                }
+                first
+            })
+            .ok()?;
+        Some(Worker { jobs, thread })
+    }
+}
+
 /// The decisions' check, as a verifier walks a log.
 #[derive(Debug)]
 pub(crate) struct Signatures {
@@ -36,6 +83,8 @@ pub(crate) struct Signatures {
     history: Option<PolicyHistory>,
     trails: HashMap<RequestId, SignedTrail>,
     pub(crate) count: DecisionCount,
+    /// The thread verifying signatures, once there is one to verify.
+    worker: Option<Worker>,
 }
 
 impl Signatures {
@@ -46,7 +95,15 @@ impl Signatures {
             history: None,
             trails: HashMap::new(),
             count: DecisionCount::default(),
+            worker: None,
         }
+    }
+
+    /// The first signature whose verification failed, once every entry was given.
+    pub(crate) fn finish(&mut self) -> Option<Failure> {
+        let worker = self.worker.take()?;
+        drop(worker.jobs);
+        worker.thread.join().ok().flatten()
     }
 
     /// Holds every root of trust of the log (its first version with keys, and any version that
@@ -57,10 +114,12 @@ impl Signatures {
             .extend(fingerprints.iter().map(|f| (*f).to_owned()));
     }
 
-    /// Checks the entry `columns` make, whose link is `link`: why it does not hold, if it does
-    /// not.
+    /// Checks the entry `columns` make at `position`, whose link is `link`: why it does not
+    /// hold, if it does not. A signature's cryptography is verified on the worker thread (its
+    /// failure comes from [`finish`](Self::finish)).
     pub(crate) fn observe(
         &mut self,
+        position: u64,
         columns: &Entry<'_, [u8]>,
         link: ChainHash,
     ) -> Result<(), String> {
@@ -102,11 +161,34 @@ impl Signatures {
         let history = self
             .history
             .get_or_insert_with(|| PolicyHistory::new(record.tenant()));
-        self.trails
+        let verification = self
+            .trails
             .entry(record.request())
             .or_default()
-            .next(&record, Some(link), history, Some(&self.origin))
-            .map_err(|rule| format!("record #{}: {rule}", record.sequence()))
+            .next_deferred(&record, Some(link), history, Some(&self.origin))
+            .map_err(|rule| format!("record #{}: {rule}", record.sequence()))?;
+        if let Some(verification) = verification {
+            let job = Job {
+                position,
+                record: (record.request(), record.sequence()),
+                verification,
+            };
+            if self.worker.is_none() {
+                self.worker = Worker::start();
+            }
+            // Without a thread, or with one gone, the verification runs here.
+            let unsent = match &self.worker {
+                Some(worker) => worker.jobs.send(job).err().map(|err| err.0),
+                None => Some(job),
+            };
+            if let Some(job) = unsent
+                && let Err(fault) = job.verification.verify()
+            {
+                let rule = crate::record::refused(fault);
+                return Err(format!("record #{}: {rule}", record.sequence()));
+            }
+        }
+        Ok(())
     }
 
     /// Checks a policy change's entry, and makes it the history's next version.

@@ -331,13 +331,24 @@ impl LogVerifier {
                 );
             }
         }
-        if let Err(reason) = self.signatures.observe(columns, link) {
+        if let Err(reason) = self.signatures.observe(expected, columns, link) {
             self.fail(expected, record(), Tampering::Forged, reason);
         }
     }
 
     /// The verdict, once every entry was given.
-    pub fn finish(self) -> LogVerdict {
+    pub fn finish(mut self) -> LogVerdict {
+        // A signature verified on the side may fail before the first break found in order.
+        if let Some((position, record, reason)) = self.signatures.finish()
+            && self.broken.as_ref().is_none_or(|b| position < b.position)
+        {
+            self.broken = Some(LogBreak {
+                position,
+                record,
+                tampering: Tampering::Forged,
+                reason,
+            });
+        }
         if let Some(broken) = self.broken {
             return LogVerdict::Broken(broken);
         }

@@ -7,7 +7,7 @@ mod signatures;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use replay::{decide_again, replay_trail};
-pub(crate) use signatures::SignedTrail;
+pub(crate) use signatures::{SignedTrail, refused};
 
 use std::fmt;
 

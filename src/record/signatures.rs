@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::BrokenRule;
 use crate::audit::{Actor, AuditEvent, AuditRecord, ChainHash};
-use crate::decision::{CustomerKey, Decision, DecisionContext, SignatureFault};
+use crate::decision::{CustomerKey, Decision, DecisionContext, SignatureFault, Verification};
 use crate::policy::PolicyHistory;
 use crate::request::Draft;
 use crate::values::{ApproverId, SupportManagerId};
@@ -43,6 +43,23 @@ impl SignedTrail {
         history: &PolicyHistory,
         log: Option<&str>,
     ) -> Result<(), BrokenRule> {
+        match self.next_deferred(record, link, history, log)? {
+            Some(verification) => verification.verify().map_err(refused),
+            None => Ok(()),
+        }
+    }
+
+    /// [`next`](Self::next), with the cryptography of a signature's check left to the caller:
+    /// the verification that remains, if the record keeps a signature (its failure is
+    /// [`BrokenRule::DecisionSignatureRefused`]).
+    pub(crate) fn next_deferred(
+        &mut self,
+        record: &AuditRecord,
+        link: Option<ChainHash>,
+        history: &PolicyHistory,
+        log: Option<&str>,
+    ) -> Result<Option<Verification>, BrokenRule> {
+        let mut verification = None;
         match (record.event(), record.actor()) {
             (
                 AuditEvent::Drafted {
@@ -82,7 +99,7 @@ impl SignedTrail {
                     return Err(BrokenRule::UnsignedDecision);
                 }
                 let keys = in_force.map_or(&[][..], |policy| policy.keys_of(approver));
-                self.check(record, approver, Decision::Grant, keys, log)?;
+                verification = self.check(record, approver, Decision::Grant, keys.to_vec(), log)?;
                 if let AuditEvent::Granted { access_ends_at } = record.event() {
                     self.granted = Some((record.sequence(), *access_ends_at, link));
                 }
@@ -101,27 +118,26 @@ impl SignedTrail {
                     AuditEvent::Revoked => Decision::Revoke,
                     _ => Decision::Deny,
                 };
-                self.check(record, approver, decision, &keys, log)?;
+                verification = self.check(record, approver, decision, keys, log)?;
             }
             _ => {}
         }
-        Ok(())
+        Ok(verification)
     }
 
     /// Checks the signature `record` (a `decision` by `approver`) keeps, if it keeps one, by
-    /// one of `keys`.
+    /// one of `keys`, but for its cryptography: the verification left.
     fn check(
         &self,
         record: &AuditRecord,
         approver: &ApproverId,
         decision: Decision,
-        keys: &[CustomerKey],
+        keys: Vec<CustomerKey>,
         log: Option<&str>,
-    ) -> Result<(), BrokenRule> {
+    ) -> Result<Option<Verification>, BrokenRule> {
         let Some(signed) = record.signature() else {
-            return Ok(());
+            return Ok(None);
         };
-        let refused = |fault| BrokenRule::DecisionSignatureRefused { fault };
         let answered = match decision {
             Decision::Revoke => self.granted,
             Decision::Grant | Decision::Deny => self.notified,
@@ -145,6 +161,11 @@ impl SignedTrail {
             approver,
             valid_until,
         };
-        signed.check(&context, keys).map_err(refused)
+        signed.prepare(&context, keys).map(Some).map_err(refused)
     }
+}
+
+/// The broken rule of a decision whose signature was refused for `fault`.
+pub(crate) fn refused(fault: SignatureFault) -> BrokenRule {
+    BrokenRule::DecisionSignatureRefused { fault }
 }
