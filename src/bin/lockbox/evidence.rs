@@ -698,7 +698,7 @@ pub async fn decision<B: Backend>(
     } else {
         print!("{}", statement.text());
         eprintln!(
-            "save it as statement.txt and sign it: ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 statement.txt"
+            "save it as a file named statement and sign it: ssh-keygen -Y sign -n customer-lockbox -f ~/.ssh/id_ed25519 statement (which writes statement.sig: give it with --signature to take the decision)"
         );
     }
     Ok(ExitCode::SUCCESS)
